@@ -1,0 +1,30 @@
+//! DeleteImage: remove one picture (ProductId + PicName) or all of a product (ProductId).
+//!
+//! # Parameters
+//! InstanceName, ProductId (required); PicName.
+//!
+//! # Reply
+//! Message, Data{PicNames[]} (the pictures removed; empty when none matched).
+
+use serde_json::json;
+
+use super::{blocking, instance, Fields};
+use crate::api::error::ApiError;
+use crate::api::limits;
+use crate::api::params::Params;
+use crate::api::AppState;
+
+/// Handles DeleteImage.
+pub async fn handle(state: &AppState, params: &Params) -> Result<Fields, ApiError> {
+    let instance = instance(state, params)?;
+    let product_id = limits::name(params, "ProductId", "InvalidProductId")?;
+    let pic_name = match params.optional("PicName") {
+        Some(_) => Some(limits::name(params, "PicName", "InvalidPicName")?),
+        None => None,
+    };
+    let removed = blocking(move || Ok(instance.delete(&product_id, pic_name.as_deref())?)).await?;
+    let mut fields = Fields::new();
+    fields.insert("Message".into(), json!("success"));
+    fields.insert("Data".into(), json!({ "PicNames": removed }));
+    Ok(fields)
+}

@@ -1,0 +1,54 @@
+//! One file per Action: parse and validate its parameters, make one engine call on the
+//! blocking pool, shape the reply. [`dispatch`] picks the Action by name; an unknown
+//! name is an error value, never a crash.
+
+mod add_image;
+mod delete_image;
+mod detail;
+mod search_image_by_name;
+mod search_image_by_pic;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+
+use super::error::ApiError;
+use super::params::Params;
+use super::AppState;
+use crate::engine::Instance;
+
+/// The fields of a successful reply, before the envelope.
+pub type Fields = Map<String, Value>;
+
+/// Runs the Action named `action`.
+pub async fn dispatch(action: &str, state: &AppState, params: &Params, started: Instant) -> Result<Fields, ApiError> {
+    match action {
+        "AddImage" => add_image::handle(state, params).await,
+        "SearchImageByPic" => search_image_by_pic::handle(state, params, started).await,
+        "SearchImageByName" => search_image_by_name::handle(state, params, started).await,
+        "DeleteImage" => delete_image::handle(state, params).await,
+        "Detail" => detail::handle(state, params).await,
+        other => Err(ApiError::api_not_found(&format!("the Action {other:?}"))),
+    }
+}
+
+/// The instance named by InstanceName.
+fn instance(state: &AppState, params: &Params) -> Result<Arc<Instance>, ApiError> {
+    let name = params.required("InstanceName")?;
+    Ok(state.engine.instance(name)?)
+}
+
+/// Runs engine work on the blocking pool (decoding, extraction, scans and syncs block).
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::internal(format!("the request's worker failed: {e}")))?
+}
+
+/// Milliseconds since `started`.
+fn elapsed_ms(started: Instant) -> u64 {
+    started.elapsed().as_millis() as u64
+}

@@ -1,0 +1,118 @@
+//! The one error table: every failure becomes a vendor error code and HTTP status here.
+
+use axum::http::StatusCode;
+
+use crate::engine::EngineError;
+use crate::vision::VisionError;
+
+/// A failed request as the vendor reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Vendor error code (e.g. `InvalidPicContent`).
+    pub code: &'static str,
+    /// What went wrong and what to fix.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with a code and status.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into() }
+    }
+
+    /// 400 with a specific code.
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 400 BadRequest.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::invalid("BadRequest", message)
+    }
+
+    /// 400 MissingParameter.
+    pub fn missing(name: &str) -> Self {
+        Self::invalid("MissingParameter", format!("the parameter {name} is required"))
+    }
+
+    /// 400 BadRequest for a parameter given twice with different values.
+    pub fn duplicated(name: &str) -> Self {
+        Self::bad_request(format!("the parameter {name} is given more than once with different values"))
+    }
+
+    /// 400 for a body over the limit (the picture is what makes bodies large).
+    pub fn body_too_large(limit: usize) -> Self {
+        Self::invalid(
+            "InvalidPicContent",
+            format!("the request body is larger than {} MB; send a picture of at most 4 MB", limit / (1024 * 1024)),
+        )
+    }
+
+    /// 404 InvalidApi.NotFound for an unknown path or Action.
+    pub fn api_not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "InvalidApi.NotFound", format!("{what} is not an API of this server"))
+    }
+
+    /// 500 InternalError (details are logged, not sent).
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", message)
+    }
+}
+
+impl From<VisionError> for ApiError {
+    fn from(e: VisionError) -> Self {
+        let code = match &e {
+            VisionError::TooLarge { .. } | VisionError::Corrupt(_) => "InvalidPicContent",
+            VisionError::UnsupportedFormat => "UnsupportedPicFormat",
+            VisionError::UnsupportedPixels { .. } => "UnsupportedPicPixels",
+            VisionError::IncorrectOrientation { .. } => "IncorrectOrientation",
+            VisionError::InvalidRegion(_) => "InvalidRegion",
+        };
+        ApiError::invalid(code, e.to_string())
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::InstanceNotFound(_) | EngineError::InvalidInstanceName(_) => {
+                ApiError::invalid("InvalidInstance", e.to_string())
+            }
+            EngineError::OverQuota { .. } => ApiError::invalid("InstanceOverQuota", e.to_string()),
+            EngineError::PictureNotFound { .. } => ApiError::invalid("PicNotExist", e.to_string()),
+            EngineError::InvalidCategory(_) => ApiError::invalid("InvalidCategory", e.to_string()),
+            EngineError::Vision(v) => v.into(),
+            EngineError::ExtractorUnavailable { .. } | EngineError::Store(_) | EngineError::Index(_) => {
+                tracing::error!(error = %e, "engine failure");
+                ApiError::internal(format!("the search engine failed: {e}"))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_maps_codes_and_statuses() {
+        let cases: Vec<(ApiError, u16, &str)> = vec![
+            (EngineError::InstanceNotFound("x".into()).into(), 400, "InvalidInstance"),
+            (EngineError::PictureNotFound { product_id: "p".into(), pic_name: "n".into() }.into(), 400, "PicNotExist"),
+            (EngineError::InvalidCategory(5).into(), 400, "InvalidCategory"),
+            (EngineError::OverQuota { name: "x".into(), capacity: 1 }.into(), 400, "InstanceOverQuota"),
+            (VisionError::UnsupportedFormat.into(), 400, "UnsupportedPicFormat"),
+            (VisionError::UnsupportedPixels { width: 1, height: 1, min: 100, max: 4096 }.into(), 400, "UnsupportedPicPixels"),
+            (VisionError::IncorrectOrientation { orientation: 6 }.into(), 400, "IncorrectOrientation"),
+            (VisionError::InvalidRegion("x".into()).into(), 400, "InvalidRegion"),
+            (VisionError::TooLarge { bytes: 5, max: 4 }.into(), 400, "InvalidPicContent"),
+            (ApiError::api_not_found("GET /x"), 404, "InvalidApi.NotFound"),
+        ];
+        for (e, status, code) in cases {
+            assert_eq!((e.status.as_u16(), e.code), (status, code), "{}", e.message);
+            assert!(!e.message.is_empty());
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! The HTTP layer: the vendor's RPC front (`POST /` with `Action`), parameters, response
+//! shapes and error codes. It knows the engine's API and nothing below it.
+//!
+//! A request goes: read the body (at most [`MAX_BODY_BYTES`], else a vendor error),
+//! merge query and form parameters ([`params`]), pick the Action ([`actions`]), run the
+//! engine call on the blocking pool, and shape the reply ([`response`]). Every failure
+//! becomes a vendor code through the one table in [`error`]; every reply carries a fresh
+//! RequestId.
+//!
+//! Admin routes (`/admin/reload`, `/admin/rebuild`) answer only loopback peers until
+//! access keys exist.
+
+pub mod actions;
+mod admin;
+pub mod error;
+pub mod limits;
+pub mod params;
+pub mod response;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, Request};
+use axum::response::Response;
+use axum::routing::{any, post};
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::engine::Engine;
+use error::ApiError;
+use params::Params;
+
+/// Largest request body read (a 4 MB picture in base64 is about 5.4 MB).
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The engine.
+    pub engine: Arc<Engine>,
+}
+
+/// The router of the whole API.
+pub fn router(engine: Arc<Engine>) -> Router {
+    Router::new()
+        .route("/", any(rpc))
+        .route("/admin/reload", post(admin::reload))
+        .route("/admin/rebuild", post(admin::rebuild))
+        .fallback(unknown_path)
+        .with_state(AppState { engine })
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then lets requests finish.
+pub async fn serve(
+    engine: Arc<Engine>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(engine).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+/// `POST /`: one RPC-style Action.
+async fn rpc(State(state): State<AppState>, request: Request<Body>) -> Response {
+    let started = Instant::now();
+    let request_id = response::new_request_id();
+    let result = async {
+        let (parts, body) = request.into_parts();
+        let body = read_body(body).await?;
+        let params = Params::from_request(parts.uri.query(), &parts.headers, &body)?;
+        let action = action_name(&parts.headers, &params)?;
+        actions::dispatch(&action, &state, &params, started).await
+    }
+    .await;
+    match result {
+        Ok(fields) => response::success(fields, &request_id),
+        Err(e) => response::failure(&e, &request_id),
+    }
+}
+
+async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::body_too_large(MAX_BODY_BYTES))
+}
+
+fn action_name(headers: &HeaderMap, params: &Params) -> Result<String, ApiError> {
+    if let Some(a) = params.optional("Action") {
+        return Ok(a.to_string());
+    }
+    headers
+        .get("x-acs-action")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::missing("Action"))
+}
+
+async fn unknown_path(request: Request<Body>) -> Response {
+    let e = ApiError::api_not_found(&format!("{} {}", request.method(), request.uri().path()));
+    response::failure(&e, &response::new_request_id())
+}

@@ -1,0 +1,125 @@
+//! Request parameters: the query string and the form body merged, with typed getters
+//! that fail with the vendor's codes.
+
+use std::collections::BTreeMap;
+
+use axum::http::HeaderMap;
+use base64::Engine as _;
+
+use super::error::ApiError;
+
+/// Merged query and form parameters of one request.
+#[derive(Debug, Default, Clone)]
+pub struct Params {
+    values: BTreeMap<String, String>,
+}
+
+impl Params {
+    /// Merges the query string and an `application/x-www-form-urlencoded` body. A name
+    /// given twice with different values is refused rather than guessed.
+    pub fn from_request(query: Option<&str>, _headers: &HeaderMap, body: &[u8]) -> Result<Self, ApiError> {
+        let mut params = Params::default();
+        let sources = [query.unwrap_or("").as_bytes(), body];
+        for source in sources {
+            for (name, value) in form_urlencoded::parse(source) {
+                match params.values.get(name.as_ref()) {
+                    Some(old) if *old != value => return Err(ApiError::duplicated(&name)),
+                    _ => {
+                        params.values.insert(name.into_owned(), value.into_owned());
+                    }
+                }
+            }
+        }
+        Ok(params)
+    }
+
+    /// Parameters from (name, value) pairs (tests, tools).
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Params { values: pairs.into_iter().map(|(n, v)| (n.to_string(), v.to_string())).collect() }
+    }
+
+    /// A parameter's value; an empty value counts as absent.
+    pub fn optional(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    /// A parameter that must be present (MissingParameter otherwise).
+    pub fn required(&self, name: &str) -> Result<&str, ApiError> {
+        self.optional(name).ok_or_else(|| ApiError::missing(name))
+    }
+
+    /// A boolean (`true`/`false` in any case); absent gives `default`.
+    pub fn boolean(&self, name: &str, default: bool) -> Result<bool, ApiError> {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(v) => Err(ApiError::bad_request(format!("{name} must be true or false, got {v:?}"))),
+        }
+    }
+
+    /// An integer parameter; `code` is the vendor code for a value that is not one.
+    pub fn integer(&self, name: &str, code: &'static str) -> Result<Option<i64>, ApiError> {
+        match self.optional(name) {
+            None => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| ApiError::invalid(code, format!("{name} must be an integer, got {v:?}"))),
+        }
+    }
+
+    /// A base64 picture (whitespace and missing padding tolerated) → its bytes.
+    pub fn picture(&self, name: &str, max_bytes: usize) -> Result<Vec<u8>, ApiError> {
+        let text = self.required(name)?;
+        // Base64 of max_bytes is 4/3 as long; refuse longer text before decoding it.
+        if text.len() > max_bytes / 3 * 4 + 8 + text.len() / 60 {
+            return Err(ApiError::invalid(
+                "InvalidPicContent",
+                format!("{name} is larger than {} MB once decoded", max_bytes / (1024 * 1024)),
+            ));
+        }
+        let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let trimmed = compact.trim_end_matches('=');
+        base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(trimmed)
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(trimmed))
+            .map_err(|e| ApiError::invalid("InvalidPicContent", format!("{name} is not valid base64: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_and_body_merge_and_conflicts_are_refused() {
+        let h = HeaderMap::new();
+        let p = Params::from_request(Some("Action=AddImage&Num=5"), &h, b"PicName=a%20b&Num=5").unwrap();
+        assert_eq!(p.required("PicName").unwrap(), "a b");
+        assert_eq!(p.integer("Num", "InvalidNumParameter").unwrap(), Some(5));
+        let e = Params::from_request(Some("Num=5"), &h, b"Num=6").unwrap_err();
+        assert_eq!(e.code, "BadRequest");
+    }
+
+    #[test]
+    fn typed_getters() {
+        let p = Params::from_pairs([("Crop", "False"), ("X", ""), ("N", "x1"), ("B", "maybe")]);
+        assert!(!p.boolean("Crop", true).unwrap());
+        assert!(p.boolean("Missing", true).unwrap());
+        assert_eq!(p.boolean("B", true).unwrap_err().code, "BadRequest");
+        assert_eq!(p.required("X").unwrap_err().code, "MissingParameter");
+        assert_eq!(p.integer("N", "InvalidNumParameter").unwrap_err().code, "InvalidNumParameter");
+    }
+
+    #[test]
+    fn pictures_decode_leniently_and_refuse_garbage() {
+        let p = Params::from_pairs([("A", "aGVsbG8=\n"), ("B", "aGVsbG8"), ("C", "@@@")]);
+        assert_eq!(p.picture("A", 100).unwrap(), b"hello");
+        assert_eq!(p.picture("B", 100).unwrap(), b"hello");
+        assert_eq!(p.picture("C", 100).unwrap_err().code, "InvalidPicContent");
+        let big = Params::from_pairs([("D", "QUFB".repeat(100).leak() as &str)]);
+        assert_eq!(big.picture("D", 30).unwrap_err().code, "InvalidPicContent");
+    }
+}

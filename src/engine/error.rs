@@ -1,0 +1,57 @@
+//! Errors of the engine, wrapping those of the layers below.
+
+use crate::index::IndexError;
+use crate::store::StoreError;
+use crate::vision::VisionError;
+
+/// What can go wrong in an engine operation.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// No instance of that name.
+    #[error("instance {0} does not exist")]
+    InstanceNotFound(String),
+    /// An instance name is empty, too long or has characters other than letters, digits, `-`, `_`.
+    #[error("invalid instance name {0:?}: use 1 to 20 letters, digits, '-' or '_'")]
+    InvalidInstanceName(String),
+    /// The instance holds its capacity of pictures.
+    #[error("instance {name} is full ({capacity} pictures)")]
+    OverQuota {
+        /// Instance name.
+        name: String,
+        /// Its capacity.
+        capacity: u64,
+    },
+    /// No picture of that ProductId and PicName.
+    #[error("no picture with ProductId {product_id:?} and PicName {pic_name:?}")]
+    PictureNotFound {
+        /// ProductId asked for.
+        product_id: String,
+        /// PicName asked for.
+        pic_name: String,
+    },
+    /// A category id that the instance's service type does not have.
+    #[error("category {0} does not exist for this instance's service type")]
+    InvalidCategory(u32),
+    /// The instance was made with an extractor this build does not have, or of another dimension.
+    #[error("instance {name} uses extractor {extractor} ({dimension} dimensions), which this server cannot run")]
+    ExtractorUnavailable {
+        /// Instance name.
+        name: String,
+        /// Extractor recorded with the instance.
+        extractor: String,
+        /// Dimension recorded with the instance.
+        dimension: u32,
+    },
+    /// The picture was refused or could not be read.
+    #[error(transparent)]
+    Vision(#[from] VisionError),
+    /// The record store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The vector index failed.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+}
+
+/// Result alias of the engine.
+pub type Result<T> = std::result::Result<T, EngineError>;

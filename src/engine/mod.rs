@@ -1,0 +1,27 @@
+//! The engine: instances, the order of writes, and the search flow. Callable without
+//! HTTP (the CLI, offline tools and benchmarks use it directly).
+//!
+//! An [`Instance`] is a record store partition + a vector index + an extractor.
+//!
+//! Write order (AddImage): decode and extract outside any lock; then, under the
+//! instance's write lock, append the vector row and `fdatasync` it, commit the store
+//! batch (record, vector, name entry, `next_doc` receipt) with sync, and only then make
+//! the row visible. A crash before the batch leaves a row past the receipt, dropped when
+//! the index opens; a crash after it leaves an acknowledged picture whose row is there.
+//!
+//! On open (and on reload) the index is reconciled with the store, the source of truth:
+//! rows without a record become tombstones, records without a row are appended from the
+//! stored vectors, and a damaged vector file is rebuilt from the store.
+
+mod category;
+mod error;
+mod instance;
+mod registry;
+
+pub use category::{ServiceType, CATEGORY_OTHER, PRODUCT_CATEGORIES};
+pub use error::{EngineError, Result};
+pub use instance::{
+    AddPicture, AddOutcome, Attributes, Found, Instance, InstanceInfo, SearchOutcome, SearchQuery,
+    Subject,
+};
+pub use registry::{rebuild_offline, Engine, InstanceSpec, DEFAULT_INSTANCE};

@@ -1,0 +1,167 @@
+//! `Engine`: the data directory, its store and every instance in it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Once};
+
+use parking_lot::RwLock;
+
+use super::category::ServiceType;
+use super::instance::Instance;
+use super::{EngineError, Result};
+use crate::store::{InstanceMeta, Store, StoreError, StoreMode};
+use crate::vision::{BuiltinExtractor, Extractor};
+
+/// Folder of the RocksDB database inside the data directory.
+const STORE_DIR: &str = "store";
+/// Folder of the instances' vector indexes inside the data directory.
+const INSTANCES_DIR: &str = "instances";
+/// Instance created in an empty data directory so that a new server answers at once.
+pub const DEFAULT_INSTANCE: &str = "demoinstance";
+
+/// Settings of a new instance.
+#[derive(Debug, Clone)]
+pub struct InstanceSpec {
+    /// Name (1 to 20 letters, digits, `-`, `_`).
+    pub name: String,
+    /// Service type.
+    pub service_type: ServiceType,
+    /// Searches per second allowed.
+    pub qps: u32,
+    /// Pictures it may hold.
+    pub capacity: u64,
+}
+
+impl InstanceSpec {
+    /// A product instance with default limits.
+    pub fn product(name: &str) -> Self {
+        InstanceSpec { name: name.into(), service_type: ServiceType::Product, qps: 10, capacity: 1_000_000 }
+    }
+}
+
+/// All instances of one data directory.
+pub struct Engine {
+    data_dir: PathBuf,
+    store: Arc<Store>,
+    instances: RwLock<BTreeMap<String, Arc<Instance>>>,
+}
+
+static KERNEL_PROBE: Once = Once::new();
+
+impl Engine {
+    /// Opens a data directory for writing (creating it, with [`DEFAULT_INSTANCE`], when empty).
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        KERNEL_PROBE.call_once(|| {
+            let found = crate::index::kernels::init();
+            tracing::info!(simd = %found, "vector kernels ready");
+        });
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Locked(format!("{}: {e}", data_dir.display())))?;
+        let store = Arc::new(Store::open(&data_dir.join(STORE_DIR), StoreMode::ReadWrite)?);
+        let engine = Engine { data_dir: data_dir.to_path_buf(), store, instances: RwLock::new(BTreeMap::new()) };
+        let metas = engine.store.instances()?;
+        if metas.is_empty() {
+            engine.create_instance(&InstanceSpec::product(DEFAULT_INSTANCE))?;
+        }
+        for meta in metas {
+            let name = meta.name.clone();
+            let instance = Instance::open(engine.store.clone(), meta, &engine.index_dir(&name))?;
+            tracing::info!(instance = %name, pictures = instance.info().total_count, "instance open");
+            engine.instances.write().insert(name, Arc::new(instance));
+        }
+        Ok(engine)
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    fn index_dir(&self, name: &str) -> PathBuf {
+        self.data_dir.join(INSTANCES_DIR).join(name)
+    }
+
+    /// Creates an instance with the built-in extractor.
+    pub fn create_instance(&self, spec: &InstanceSpec) -> Result<Arc<Instance>> {
+        validate_name(&spec.name)?;
+        let extractor = BuiltinExtractor::default();
+        let meta = InstanceMeta {
+            id: 0,
+            name: spec.name.clone(),
+            service_type: spec.service_type.code(),
+            qps: spec.qps,
+            capacity: spec.capacity,
+            extractor: extractor.name().to_string(),
+            model: None,
+            dimension: extractor.dimension() as u32,
+            created_ms: now_ms(),
+        };
+        let meta = self.store.create_instance(meta)?;
+        let instance = Arc::new(Instance::open(self.store.clone(), meta, &self.index_dir(&spec.name))?);
+        self.instances.write().insert(spec.name.clone(), instance.clone());
+        Ok(instance)
+    }
+
+    /// The instance of that name.
+    pub fn instance(&self, name: &str) -> Result<Arc<Instance>> {
+        self.instances.read().get(name).cloned().ok_or_else(|| EngineError::InstanceNotFound(name.to_string()))
+    }
+
+    /// Every instance, by name.
+    pub fn instances(&self) -> Vec<Arc<Instance>> {
+        self.instances.read().values().cloned().collect()
+    }
+
+    /// Reloads every instance's index from its manifest (SIGHUP, admin route).
+    pub fn reload_all(&self) -> Result<usize> {
+        let instances = self.instances();
+        for instance in &instances {
+            instance.reload()?;
+        }
+        Ok(instances.len())
+    }
+}
+
+/// Writes a compacted generation of an instance's index from the store, beside a server
+/// that may be running (the store is opened read-only); returns the generation. The
+/// server picks it up on reload, appending whatever was added meanwhile.
+pub fn rebuild_offline(data_dir: &Path, name: &str) -> Result<u64> {
+    let store = Store::open(&data_dir.join(STORE_DIR), StoreMode::ReadOnly)?;
+    let meta = store
+        .instances()?
+        .into_iter()
+        .find(|m| m.name == name)
+        .ok_or_else(|| EngineError::InstanceNotFound(name.to_string()))?;
+    let dir = data_dir.join(INSTANCES_DIR).join(name);
+    super::instance::write_generation_from_store(&store, &meta, &dir)
+}
+
+fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.chars().count() <= 20
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(EngineError::InvalidInstanceName(name.to_string()))
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        assert!(validate_name("demo_instance-1").is_ok());
+        for bad in ["", "a/b", "..", "averyveryverylongname1", "名字"] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+}

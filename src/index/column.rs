@@ -1,0 +1,57 @@
+//! A compact per-row column of 32-bit values, appended by one writer and read by scans.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Fixed-capacity column; rows below a snapshot's row count are written before the
+/// snapshot is published, so readers never see a row being written.
+pub struct U32Column {
+    values: Box<[AtomicU32]>,
+}
+
+impl U32Column {
+    /// A column of `capacity` zeros.
+    pub fn with_capacity(capacity: usize) -> Self {
+        U32Column { values: (0..capacity).map(|_| AtomicU32::new(0)).collect() }
+    }
+
+    /// Number of rows it can hold.
+    pub fn capacity(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Value of row `i` (0 beyond capacity).
+    #[inline]
+    pub fn get(&self, i: usize) -> u32 {
+        self.values.get(i).map_or(0, |v| v.load(Ordering::Relaxed))
+    }
+
+    /// Sets row `i`; out of range is ignored (the caller grows first).
+    pub fn set(&self, i: usize, value: u32) {
+        if let Some(v) = self.values.get(i) {
+            v.store(value, Ordering::Relaxed);
+        }
+    }
+
+    /// A copy with a larger capacity.
+    pub fn grown(&self, capacity: usize) -> Self {
+        let grown = Self::with_capacity(capacity.max(self.capacity()));
+        for (i, v) in self.values.iter().enumerate() {
+            grown.values[i].store(v.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        grown
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_get_grow() {
+        let c = U32Column::with_capacity(4);
+        c.set(1, 7);
+        c.set(9, 1); // ignored
+        let g = c.grown(10);
+        assert_eq!((g.get(1), g.get(9), g.capacity()), (7, 0, 10));
+    }
+}

@@ -1,0 +1,36 @@
+//! The vector index: per instance, a flat file of fixed-size rows, memory-mapped and
+//! scanned in full with SIMD kernels across cores.
+//!
+//! A row is a doc id and a vector. Rows are appended in doc-id order, so the id column
+//! is sorted and a doc's row is found by binary search. Deletes are tombstones (a bit
+//! per row, in memory, derived from the store when the index opens); the space comes
+//! back when a new generation is written. The file format is in [`vector_file`].
+//!
+//! Generations: the current file is named by `MANIFEST`, replaced atomically (write a
+//! temporary file, sync it, rename, sync the folder). A rebuild writes
+//! `gen-<N+1>.vec` beside the old one and switches the manifest; searches that hold a
+//! [`Snapshot`] of the old generation finish on its map.
+//!
+//! Readers take a [`Snapshot`] (rows, tombstones, columns as of one moment) and never
+//! wait for writers; the one writer appends a row, syncs it, and publishes a new snapshot
+//! only after the caller's store batch (the receipt) has committed.
+//!
+//! Entry point: [`VectorIndex`].
+
+mod bitset;
+mod column;
+mod error;
+pub mod kernels;
+mod manifest;
+mod scan;
+mod topk;
+mod vector_file;
+mod vector_index;
+
+pub use bitset::AtomicBitset;
+pub use column::U32Column;
+pub use error::{IndexError, Result};
+pub use manifest::Manifest;
+pub use scan::Hit;
+pub use vector_file::{Header, VectorFile, HEADER_BYTES};
+pub use vector_index::{write_generation, GenerationWriter, Snapshot, VectorIndex};

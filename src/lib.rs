@@ -1,0 +1,25 @@
+//! imgsearch: a self-hosted image search engine that speaks the Alibaba Cloud Image
+//! Search API (2020-12-14 RPC and the 2019-03-25 ROA paths).
+//!
+//! Data flows one way: [`api`] (HTTP, parameters, vendor shapes and codes) calls
+//! [`engine`] (instances, write ordering, search flow), which uses [`store`] (RocksDB,
+//! the source of truth), [`index`] (memory-mapped flat vector files and the scan) and
+//! [`vision`] (decode, validation, subject detection, feature extraction). No layer
+//! reaches past its neighbour: `index` knows nothing of pictures, `vision` nothing of
+//! storage, `api` nothing of RocksDB.
+//!
+//! Layout:
+//! - `config`: server settings and their defaults.
+//! - `api/`: router, one file per Action, the one error table.
+//! - `engine/`: `Engine` (all instances) and `Instance` (store + index + extractor).
+//! - `store/`: RocksDB column families, key layout, records.
+//! - `index/`: vector file format, generations and manifest, scan kernels, top-k.
+//! - `vision/`: picture decoding and validation, regions, extractors.
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod config;
+pub mod engine;
+pub mod index;
+pub mod store;
+pub mod vision;

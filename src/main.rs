@@ -1,0 +1,174 @@
+//! The `imgsearch` command: serve the API, manage instances, rebuild indexes offline.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use imgsearch::config::{ServeConfig, DEFAULT_DATA_DIR, PID_FILE};
+use imgsearch::engine::{Engine, InstanceSpec, ServiceType};
+
+/// Self-hosted image search that speaks the Alibaba Cloud Image Search API.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (POST / with Action=...) until SIGINT or SIGTERM; SIGHUP reloads indexes.
+    Serve(ServeConfig),
+    /// Create and list instances (while no server runs on the data directory).
+    #[command(subcommand)]
+    Instance(InstanceCommand),
+    /// Offline index tools that work beside a running server.
+    #[command(subcommand)]
+    Index(IndexCommand),
+}
+
+#[derive(Subcommand)]
+enum InstanceCommand {
+    /// Create an instance.
+    Create {
+        /// Instance name: 1 to 20 letters, digits, '-' or '_'.
+        name: String,
+        /// Data directory.
+        #[arg(long, env = "IMGSEARCH_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// product, generic, fabric, trademark, copyright, furniture, hardware (or 0..6).
+        #[arg(long, default_value = "product")]
+        service_type: String,
+        /// Searches per second allowed.
+        #[arg(long, default_value_t = 10)]
+        qps: u32,
+        /// Pictures the instance may hold.
+        #[arg(long, default_value_t = 1_000_000)]
+        capacity: u64,
+    },
+    /// List instances with their settings and picture counts.
+    List {
+        /// Data directory.
+        #[arg(long, env = "IMGSEARCH_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum IndexCommand {
+    /// Write a compacted index generation from the store and tell a running server to load it.
+    Rebuild {
+        /// Instance name.
+        name: String,
+        /// Data directory.
+        #[arg(long, env = "IMGSEARCH_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve(config) => serve(config),
+        Command::Instance(InstanceCommand::Create { name, data_dir, service_type, qps, capacity }) => {
+            let Some(service_type) = ServiceType::parse(&service_type) else {
+                bail!("unknown service type {service_type:?}: use product, generic, fabric, trademark, copyright, furniture or hardware");
+            };
+            let engine = Engine::open(&data_dir)?;
+            let spec = InstanceSpec { name, service_type, qps, capacity };
+            let instance = engine.create_instance(&spec)?;
+            println!("created instance {} in {}", instance.meta().name, data_dir.display());
+            Ok(())
+        }
+        Command::Instance(InstanceCommand::List { data_dir }) => {
+            let engine = Engine::open(&data_dir)?;
+            println!("{:<20} {:>7} {:>5} {:>10} {:>10}  extractor", "name", "service", "qps", "capacity", "pictures");
+            for instance in engine.instances() {
+                let info = instance.info();
+                let m = &info.meta;
+                println!(
+                    "{:<20} {:>7} {:>5} {:>10} {:>10}  {}",
+                    m.name, m.service_type, m.qps, m.capacity, info.total_count, m.extractor
+                );
+            }
+            Ok(())
+        }
+        Command::Index(IndexCommand::Rebuild { name, data_dir }) => {
+            let generation = imgsearch::engine::rebuild_offline(&data_dir, &name)?;
+            println!("wrote generation {generation} of instance {name}");
+            notify_server(&data_dir)
+        }
+    }
+}
+
+fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let data_dir = config.data_dir.clone();
+        let engine = {
+            let dir = data_dir.clone();
+            tokio::task::spawn_blocking(move || Engine::open(&dir)).await??
+        };
+        let engine = Arc::new(engine);
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let pid_file = data_dir.join(PID_FILE);
+        std::fs::write(&pid_file, std::process::id().to_string())?;
+        tracing::info!(addr = %listener.local_addr()?, data_dir = %data_dir.display(), "imgsearch serving");
+        tokio::spawn(reload_on_sighup(engine.clone()));
+        imgsearch::api::serve(engine, listener, shutdown_signal()).await?;
+        let _ = std::fs::remove_file(&pid_file);
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+    tracing::info!("shutting down: finishing requests under way");
+}
+
+async fn reload_on_sighup(engine: Arc<Engine>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+    while hup.recv().await.is_some() {
+        let engine = engine.clone();
+        match tokio::task::spawn_blocking(move || engine.reload_all()).await {
+            Ok(Ok(n)) => tracing::info!(instances = n, "reloaded indexes"),
+            Ok(Err(e)) => tracing::error!(error = %e, "reload failed"),
+            Err(e) => tracing::error!(error = %e, "reload task failed"),
+        }
+    }
+}
+
+/// Sends SIGHUP to the server recorded in the data directory's pid file, if it runs.
+fn notify_server(data_dir: &Path) -> anyhow::Result<()> {
+    let Ok(text) = std::fs::read_to_string(data_dir.join(PID_FILE)) else {
+        println!("no server is running on {}: it will load the new generation when it starts", data_dir.display());
+        return Ok(());
+    };
+    let pid: i32 = text.trim().parse().context("damaged pid file")?;
+    // SAFETY: kill(2) with a pid and a signal number has no memory effects.
+    let sent = unsafe { libc::kill(pid, libc::SIGHUP) } == 0;
+    if sent {
+        println!("asked the server (pid {pid}) to reload");
+    } else {
+        println!("the server of pid {pid} is not running: the new generation loads at its next start");
+    }
+    Ok(())
+}

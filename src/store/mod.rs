@@ -1,0 +1,31 @@
+//! The record store: RocksDB, the source of truth for every instance.
+//!
+//! Everything a search result shows (ProductId, PicName, category, CustomContent,
+//! attributes, region) and every picture's vector live here. The vector files of
+//! [`crate::index`] are a derived, faster copy that can always be rebuilt from the store.
+//!
+//! Column families and key layout (all integers big-endian so that keys sort by number):
+//!
+//! ```text
+//! instances  name (UTF-8)                                  -> InstanceMeta (bincode)
+//! records    inst u32 | doc u64                            -> Record (bincode)
+//! vectors    inst u32 | doc u64                            -> f32 little-endian bytes
+//! names      inst u32 | len(product) u32 | product | pic   -> doc u64
+//! counters   inst u32 | "next_doc"                         -> u64   (the write receipt)
+//!            "next_instance"                               -> u32
+//! ```
+//!
+//! Every change is one `WriteBatch` written with `sync = true`; the batch is the receipt
+//! of a write: a picture exists exactly when its batch has committed. Doc ids grow
+//! monotonically per instance, so the `next_doc` counter tells which vector rows were
+//! acknowledged (see [`crate::engine`] for the write order).
+
+mod error;
+mod keys;
+mod record;
+mod rocks;
+
+
+pub use error::{Result, StoreError};
+pub use record::{InstanceMeta, Record};
+pub use rocks::{AddBatch, Store, StoreMode};

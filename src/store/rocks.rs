@@ -1,0 +1,391 @@
+//! `Store`: the RocksDB database and its typed operations.
+
+use std::path::Path;
+
+use rocksdb::{
+    ColumnFamilyDescriptor, Direction, IteratorMode, Options, ReadOptions, WriteBatch,
+    WriteOptions, DB,
+};
+
+use super::keys;
+use super::record::{decode, encode};
+use super::{InstanceMeta, Record, Result, StoreError};
+
+const CF_INSTANCES: &str = "instances";
+const CF_RECORDS: &str = "records";
+const CF_VECTORS: &str = "vectors";
+const CF_NAMES: &str = "names";
+const CF_COUNTERS: &str = "counters";
+const COLUMN_FAMILIES: [&str; 5] = [CF_INSTANCES, CF_RECORDS, CF_VECTORS, CF_NAMES, CF_COUNTERS];
+
+/// How to open the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreMode {
+    /// The one writer (the server, or a CLI command while no server runs).
+    ReadWrite,
+    /// A reader beside a running server (offline tools): sees the data as of opening.
+    ReadOnly,
+}
+
+/// The record store of one data directory.
+pub struct Store {
+    db: DB,
+    mode: StoreMode,
+}
+
+/// A picture added to an instance, with what it replaces.
+pub struct AddBatch<'a> {
+    /// Instance id.
+    pub inst: u32,
+    /// New doc id (must equal the instance's next doc id).
+    pub doc: u64,
+    /// Its record.
+    pub record: &'a Record,
+    /// Its vector.
+    pub vector: &'a [f32],
+    /// Doc id of the picture of the same (ProductId, PicName) that it replaces.
+    pub replaces: Option<u64>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path, mode: StoreMode) -> Result<Self> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        opts.set_keep_log_file_num(4);
+        let cfs = COLUMN_FAMILIES
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let db = match mode {
+            StoreMode::ReadWrite => DB::open_cf_descriptors(&opts, path, cfs),
+            StoreMode::ReadOnly => DB::open_cf_for_read_only(&opts, path, COLUMN_FAMILIES, false),
+        }
+        .map_err(|e| {
+            if e.to_string().contains("lock") {
+                StoreError::Locked(path.display().to_string())
+            } else {
+                StoreError::Rocks(e)
+            }
+        })?;
+        Ok(Store { db, mode })
+    }
+
+    /// How this store was opened.
+    pub fn mode(&self) -> StoreMode {
+        self.mode
+    }
+
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        // Every family in COLUMN_FAMILIES is created at open, so this lookup cannot miss.
+        self.db.cf_handle(name).expect("column family created at open")
+    }
+
+    fn sync_write(&self, batch: WriteBatch) -> Result<()> {
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        self.db.write_opt(batch, &opts)?;
+        Ok(())
+    }
+
+    /// Every instance, ordered by name.
+    pub fn instances(&self) -> Result<Vec<InstanceMeta>> {
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_INSTANCES), IteratorMode::Start) {
+            let (_, value) = item?;
+            out.push(decode(&value)?);
+        }
+        Ok(out)
+    }
+
+    /// Creates an instance, assigning its id; fails if the name is taken.
+    pub fn create_instance(&self, mut meta: InstanceMeta) -> Result<InstanceMeta> {
+        let cf = self.cf(CF_INSTANCES);
+        if self.db.get_cf(cf, meta.name.as_bytes())?.is_some() {
+            return Err(StoreError::InstanceExists(meta.name));
+        }
+        let counters = self.cf(CF_COUNTERS);
+        let next = match self.db.get_cf(counters, keys::NEXT_INSTANCE_KEY)? {
+            Some(bytes) => u32::from_be_bytes(
+                bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("instance counter".into()))?,
+            ),
+            None => 1,
+        };
+        meta.id = next;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(cf, meta.name.as_bytes(), encode(&meta));
+        batch.put_cf(counters, keys::NEXT_INSTANCE_KEY, (next + 1).to_be_bytes());
+        self.sync_write(batch)?;
+        Ok(meta)
+    }
+
+    /// The doc id the next picture of the instance gets; every lower id was acknowledged or abandoned.
+    pub fn next_doc(&self, inst: u32) -> Result<u64> {
+        match self.db.get_cf(self.cf(CF_COUNTERS), keys::next_doc_key(inst))? {
+            Some(bytes) => Ok(u64::from_be_bytes(
+                bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("doc counter".into()))?,
+            )),
+            None => Ok(0),
+        }
+    }
+
+    /// Doc id of a (ProductId, PicName).
+    pub fn lookup(&self, inst: u32, product_id: &str, pic_name: &str) -> Result<Option<u64>> {
+        let key = keys::name_key(inst, product_id, pic_name);
+        match self.db.get_cf(self.cf(CF_NAMES), key)? {
+            Some(bytes) => Ok(Some(u64::from_be_bytes(
+                bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("name entry".into()))?,
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    /// Every (PicName, doc) of one product.
+    pub fn pictures_of_product(&self, inst: u32, product_id: &str) -> Result<Vec<(String, u64)>> {
+        let prefix = keys::product_prefix(inst, product_id);
+        let mut out = Vec::new();
+        for item in self.prefix_iter(CF_NAMES, &prefix) {
+            let (key, value) = item?;
+            let pic = keys::pic_of_name_key(&key, prefix.len())
+                .ok_or_else(|| StoreError::Corrupt("name key".into()))?;
+            let doc = u64::from_be_bytes(
+                value
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("name entry".into()))?,
+            );
+            out.push((pic, doc));
+        }
+        Ok(out)
+    }
+
+    /// The record of a doc.
+    pub fn record(&self, inst: u32, doc: u64) -> Result<Option<Record>> {
+        match self.db.get_cf(self.cf(CF_RECORDS), keys::doc_key(inst, doc))? {
+            Some(bytes) => Ok(Some(decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The records of many docs, in the order asked (one multi-get).
+    pub fn records(&self, inst: u32, docs: &[u64]) -> Result<Vec<Option<Record>>> {
+        let cf = self.cf(CF_RECORDS);
+        let keys: Vec<_> = docs.iter().map(|d| (cf, keys::doc_key(inst, *d))).collect();
+        self.db
+            .multi_get_cf(keys)
+            .into_iter()
+            .map(|item| match item? {
+                Some(bytes) => Ok(Some(decode(&bytes)?)),
+                None => Ok(None),
+            })
+            .collect()
+    }
+
+    /// The stored vector of a doc.
+    pub fn vector(&self, inst: u32, doc: u64) -> Result<Option<Vec<f32>>> {
+        Ok(self
+            .db
+            .get_cf(self.cf(CF_VECTORS), keys::doc_key(inst, doc))?
+            .map(|bytes| vector_from_bytes(&bytes)))
+    }
+
+    /// Commits one added picture: record, vector, name entry, receipt; removes what it replaces.
+    pub fn commit_add(&self, add: &AddBatch<'_>) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        let key = keys::doc_key(add.inst, add.doc);
+        batch.put_cf(self.cf(CF_RECORDS), key, encode(add.record));
+        batch.put_cf(self.cf(CF_VECTORS), key, vector_to_bytes(add.vector));
+        batch.put_cf(
+            self.cf(CF_NAMES),
+            keys::name_key(add.inst, &add.record.product_id, &add.record.pic_name),
+            add.doc.to_be_bytes(),
+        );
+        if let Some(old) = add.replaces {
+            let old_key = keys::doc_key(add.inst, old);
+            batch.delete_cf(self.cf(CF_RECORDS), old_key);
+            batch.delete_cf(self.cf(CF_VECTORS), old_key);
+        }
+        batch.put_cf(
+            self.cf(CF_COUNTERS),
+            keys::next_doc_key(add.inst),
+            (add.doc + 1).to_be_bytes(),
+        );
+        self.sync_write(batch)
+    }
+
+    /// Commits the removal of pictures (doc, ProductId, PicName) in one batch.
+    pub fn commit_delete(&self, inst: u32, pictures: &[(u64, &str, &str)]) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        for (doc, product_id, pic_name) in pictures {
+            let key = keys::doc_key(inst, *doc);
+            batch.delete_cf(self.cf(CF_RECORDS), key);
+            batch.delete_cf(self.cf(CF_VECTORS), key);
+            batch.delete_cf(self.cf(CF_NAMES), keys::name_key(inst, product_id, pic_name));
+        }
+        self.sync_write(batch)
+    }
+
+    /// Replaces a record's attributes in place (its vector and doc id stay).
+    pub fn commit_update(&self, inst: u32, doc: u64, record: &Record) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_RECORDS), keys::doc_key(inst, doc), encode(record));
+        self.sync_write(batch)
+    }
+
+    /// Calls `visit` for every record of an instance in doc order.
+    pub fn for_each_record(
+        &self,
+        inst: u32,
+        mut visit: impl FnMut(u64, Record) -> Result<()>,
+    ) -> Result<()> {
+        for item in self.prefix_iter(CF_RECORDS, &keys::instance_prefix(inst)) {
+            let (key, value) = item?;
+            let doc = keys::doc_of_key(&key).ok_or_else(|| StoreError::Corrupt("doc key".into()))?;
+            visit(doc, decode(&value)?)?;
+        }
+        Ok(())
+    }
+
+    /// Calls `visit` for every vector of an instance in doc order.
+    pub fn for_each_vector(
+        &self,
+        inst: u32,
+        mut visit: impl FnMut(u64, Vec<f32>) -> Result<()>,
+    ) -> Result<()> {
+        for item in self.prefix_iter(CF_VECTORS, &keys::instance_prefix(inst)) {
+            let (key, value) = item?;
+            let doc = keys::doc_of_key(&key).ok_or_else(|| StoreError::Corrupt("doc key".into()))?;
+            visit(doc, vector_from_bytes(&value))?;
+        }
+        Ok(())
+    }
+
+    fn prefix_iter<'a>(
+        &'a self,
+        cf: &str,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = std::result::Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>> + 'a
+    {
+        let mut opts = ReadOptions::default();
+        if let Some(end) = keys::prefix_end(prefix) {
+            opts.set_iterate_upper_bound(end);
+        }
+        let prefix = prefix.to_vec();
+        self.db
+            .iterator_cf_opt(self.cf(cf), opts, IteratorMode::From(&prefix, Direction::Forward))
+            .take_while(move |item| match item {
+                Ok((key, _)) => key.starts_with(&prefix),
+                Err(_) => true,
+            })
+    }
+
+    /// Writes a consistent copy of the database to `path` (hard links where possible).
+    pub fn checkpoint(&self, path: &Path) -> Result<()> {
+        rocksdb::checkpoint::Checkpoint::new(&self.db)?.create_checkpoint(path)?;
+        Ok(())
+    }
+}
+
+/// Vector bytes as stored: f32 little-endian.
+fn vector_to_bytes(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn vector_from_bytes(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(name: &str) -> InstanceMeta {
+        InstanceMeta {
+            id: 0,
+            name: name.into(),
+            service_type: 0,
+            qps: 10,
+            capacity: 1000,
+            extractor: "builtin-v1".into(),
+            model: None,
+            dimension: 4,
+            created_ms: 0,
+        }
+    }
+
+    fn record(product: &str, pic: &str) -> Record {
+        Record {
+            product_id: product.into(),
+            pic_name: pic.into(),
+            ..Record::default()
+        }
+    }
+
+    #[test]
+    fn add_replace_delete_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreMode::ReadWrite).unwrap();
+        let a = store.create_instance(meta("a")).unwrap();
+        let b = store.create_instance(meta("b")).unwrap();
+        assert_ne!(a.id, b.id);
+        assert!(matches!(store.create_instance(meta("a")), Err(StoreError::InstanceExists(_))));
+
+        let r = record("p", "1.jpg");
+        let v = [1.0, 0.0, 0.0, 0.0];
+        store
+            .commit_add(&AddBatch { inst: a.id, doc: 0, record: &r, vector: &v, replaces: None })
+            .unwrap();
+        store
+            .commit_add(&AddBatch { inst: a.id, doc: 1, record: &r, vector: &v, replaces: Some(0) })
+            .unwrap();
+        assert_eq!(store.next_doc(a.id).unwrap(), 2);
+        assert_eq!(store.next_doc(b.id).unwrap(), 0);
+        assert_eq!(store.lookup(a.id, "p", "1.jpg").unwrap(), Some(1));
+        assert_eq!(store.record(a.id, 0).unwrap(), None);
+        assert_eq!(store.vector(a.id, 1).unwrap().unwrap(), v.to_vec());
+        assert_eq!(store.pictures_of_product(a.id, "p").unwrap(), vec![("1.jpg".into(), 1)]);
+        assert!(store.pictures_of_product(b.id, "p").unwrap().is_empty());
+
+        store.commit_delete(a.id, &[(1, "p", "1.jpg")]).unwrap();
+        assert_eq!(store.lookup(a.id, "p", "1.jpg").unwrap(), None);
+        let mut seen = 0;
+        store.for_each_record(a.id, |_, _| { seen += 1; Ok(()) }).unwrap();
+        assert_eq!(seen, 0);
+    }
+
+    #[test]
+    fn data_survives_reopen_and_read_only_sees_it() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path(), StoreMode::ReadWrite).unwrap();
+            let a = store.create_instance(meta("a")).unwrap();
+            let r = record("p", "x");
+            store
+                .commit_add(&AddBatch { inst: a.id, doc: 0, record: &r, vector: &[0.5; 4], replaces: None })
+                .unwrap();
+            let reader = Store::open(dir.path(), StoreMode::ReadOnly).unwrap();
+            assert_eq!(reader.instances().unwrap().len(), 1);
+            assert!(matches!(
+                Store::open(dir.path(), StoreMode::ReadWrite),
+                Err(StoreError::Locked(_))
+            ));
+        }
+        let store = Store::open(dir.path(), StoreMode::ReadWrite).unwrap();
+        let a = &store.instances().unwrap()[0];
+        assert_eq!(store.record(a.id, 0).unwrap().unwrap().pic_name, "x");
+        assert_eq!(store.records(a.id, &[0, 5]).unwrap()[1], None);
+    }
+}

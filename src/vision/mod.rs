@@ -1,0 +1,28 @@
+//! Vision: from untrusted picture bytes to comparable feature vectors.
+//!
+//! The pipeline mirrors what the vendor API does with an uploaded picture:
+//! [`decode`] validates and decodes it (size, format, pixel range,
+//! orientation), [`detect_subject`] finds the main product box when the caller
+//! asks for cropping, and an [`Extractor`] turns pixels (optionally restricted
+//! to a [`Region`]) into a unit-length vector whose dot products rank
+//! similarity. [`BuiltinExtractor`] is the model-free default.
+
+mod builtin;
+mod colour;
+mod error;
+mod extractor;
+mod mask;
+mod picture;
+mod region;
+mod resample;
+mod subject;
+#[cfg(test)]
+mod testkit;
+mod texture;
+
+pub use builtin::{BuiltinExtractor, BUILTIN_DIMENSION};
+pub use error::{Result, VisionError};
+pub use extractor::{dot, l2_normalize, Extractor};
+pub use picture::{decode, Picture, PixelLimits};
+pub use region::Region;
+pub use subject::{detect_subject, detect_subjects};

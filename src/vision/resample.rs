@@ -1,0 +1,232 @@
+//! Deterministic area-average resampling into a small float raster.
+//!
+//! Both the descriptor and the subject detector look at a downscaled copy of
+//! the picture: it makes them cheap (a 640x480 picture becomes ~16k pixels)
+//! and stable (averaging whole source areas removes JPEG block noise and
+//! makes a 0.5x copy land on almost the same raster as its original).
+//!
+//! Weights are computed with integer arithmetic: source pixel `j` covers
+//! `[j*m, (j+1)*m)` and output pixel `i` covers `[i*n, (i+1)*n)` on a common
+//! grid, so overlaps are exact and the same input always yields bit-identical
+//! output, on any platform. The filter is separable (rows, then columns).
+
+use image::RgbImage;
+
+use super::region::Region;
+
+/// A small RGB raster of `f32` samples in `0.0..=255.0`, row-major, interleaved.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Raster {
+    /// Columns.
+    pub(crate) width: usize,
+    /// Rows.
+    pub(crate) height: usize,
+    /// `width * height * 3` samples.
+    pub(crate) data: Vec<f32>,
+}
+
+impl Raster {
+    /// The RGB triple at `(x, y)`, black when outside the raster.
+    pub(crate) fn pixel(&self, x: usize, y: usize) -> [f32; 3] {
+        if x >= self.width {
+            return [0.0; 3];
+        }
+        let i = (y * self.width + x) * 3;
+        match self.data.get(i..i + 3) {
+            Some(&[r, g, b]) => [r, g, b],
+            _ => [0.0; 3],
+        }
+    }
+
+    /// Iterates over all RGB triples in row-major order.
+    pub(crate) fn pixels(&self) -> impl Iterator<Item = [f32; 3]> + '_ {
+        self.data.chunks_exact(3).map(|c| [c[0], c[1], c[2]])
+    }
+
+    /// Rec.601 luma of every pixel, scaled to `0.0..=1.0`.
+    pub(crate) fn luma(&self) -> Vec<f32> {
+        self.pixels()
+            .map(|[r, g, b]| (0.299 * r + 0.587 * g + 0.114 * b) / 255.0)
+            .collect()
+    }
+}
+
+/// One output sample's footprint: first source index and its weights.
+struct Taps {
+    first: usize,
+    weights: Vec<f32>,
+}
+
+/// Footprints of `m` outputs spread over `n` inputs, weights summing to 1.
+fn taps(n: usize, m: usize) -> Vec<Taps> {
+    let (n64, m64) = (n as u64, m as u64);
+    (0..m64)
+        .map(|i| {
+            let (lo, hi) = (i * n64, (i + 1) * n64);
+            let first = lo / m64;
+            let last = hi.div_ceil(m64).min(n64);
+            let weights = (first..last)
+                .map(|j| {
+                    let overlap = hi.min((j + 1) * m64) - lo.max(j * m64);
+                    overlap as f32 / n64 as f32
+                })
+                .collect();
+            Taps {
+                first: first as usize,
+                weights,
+            }
+        })
+        .collect()
+}
+
+/// Area-averages `region` of `src` (clamped to the picture) into `dst_w`x`dst_h`.
+///
+/// An empty source or destination yields a black raster of the requested size
+/// (at least 1x1) so callers never need a failure path.
+pub(crate) fn area_resize(
+    src: &RgbImage,
+    region: Option<&Region>,
+    dst_w: usize,
+    dst_h: usize,
+) -> Raster {
+    let (dst_w, dst_h) = (dst_w.max(1), dst_h.max(1));
+    let mut out = Raster {
+        width: dst_w,
+        height: dst_h,
+        data: vec![0.0; dst_w * dst_h * 3],
+    };
+    let full = Region::full(src.width(), src.height());
+    let Some(r) = region.unwrap_or(&full).clamped(src.width(), src.height()) else {
+        return out;
+    };
+    let raw = src.as_raw();
+    let stride = src.width() as usize * 3;
+    let (x0, y0) = (r.x1 as usize, r.y1 as usize);
+    let (sw, sh) = (r.width() as usize, r.height() as usize);
+    let (hx, vy) = (taps(sw, dst_w), taps(sh, dst_h));
+
+    // Horizontal pass over the source rows the region covers.
+    let mut rows = vec![0.0f32; dst_w * sh * 3];
+    for (y, row_out) in rows.chunks_exact_mut(dst_w * 3).enumerate() {
+        let start = (y0 + y) * stride + x0 * 3;
+        let Some(row_in) = raw.get(start..start + sw * 3) else {
+            continue;
+        };
+        for (t, px) in hx.iter().zip(row_out.chunks_exact_mut(3)) {
+            let mut acc = [0.0f32; 3];
+            let span = row_in.chunks_exact(3).skip(t.first);
+            for (w, s) in t.weights.iter().zip(span) {
+                acc[0] += w * f32::from(s[0]);
+                acc[1] += w * f32::from(s[1]);
+                acc[2] += w * f32::from(s[2]);
+            }
+            px.copy_from_slice(&acc);
+        }
+    }
+
+    // Vertical pass: blend whole intermediate rows.
+    for (t, row_out) in vy.iter().zip(out.data.chunks_exact_mut(dst_w * 3)) {
+        let span = rows.chunks_exact(dst_w * 3).skip(t.first);
+        for (w, row_in) in t.weights.iter().zip(span) {
+            for (o, s) in row_out.iter_mut().zip(row_in) {
+                *o += w * s;
+            }
+        }
+    }
+    out
+}
+
+/// Output size keeping aspect ratio with the longest side equal to `longest`.
+pub(crate) fn fit_longest(width: u32, height: u32, longest: usize) -> (usize, usize) {
+    let (w, h) = (width.max(1) as usize, height.max(1) as usize);
+    let side = w.max(h);
+    if side <= longest {
+        return (w, h);
+    }
+    let scale = |v: usize| ((v * longest + side / 2) / side).max(1);
+    (scale(w), scale(h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Rgb;
+
+    #[test]
+    fn weights_cover_each_output_once() {
+        for (n, m) in [(640, 128), (7, 3), (3, 7), (128, 128), (1, 5)] {
+            for t in taps(n, m) {
+                let sum: f32 = t.weights.iter().sum();
+                assert!((sum - 1.0).abs() < 1e-5, "n={n} m={m} sum={sum}");
+                assert!(t.first + t.weights.len() <= n);
+            }
+        }
+    }
+
+    #[test]
+    fn halving_averages_two_by_two_blocks() {
+        let img = RgbImage::from_fn(4, 2, |x, _| Rgb([(x * 40) as u8, 100, 200]));
+        let r = area_resize(&img, None, 2, 1);
+        assert_eq!(r.pixel(0, 0), [20.0, 100.0, 200.0]);
+        assert_eq!(r.pixel(1, 0), [100.0, 100.0, 200.0]);
+    }
+
+    #[test]
+    fn uniform_picture_stays_uniform_at_any_scale() {
+        let img = RgbImage::from_pixel(97, 61, Rgb([10, 20, 30]));
+        for (w, h) in [(13, 7), (128, 128), (200, 3)] {
+            let r = area_resize(&img, None, w, h);
+            for p in r.pixels() {
+                for (got, want) in p.iter().zip([10.0, 20.0, 30.0]) {
+                    assert!((got - want).abs() < 1e-3);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn region_selects_the_source_window() {
+        let img = RgbImage::from_fn(10, 10, |x, _| {
+            if x < 5 {
+                Rgb([0, 0, 0])
+            } else {
+                Rgb([255, 255, 255])
+            }
+        });
+        let right = Region {
+            x1: 5,
+            x2: 10,
+            y1: 0,
+            y2: 10,
+        };
+        let r = area_resize(&img, Some(&right), 3, 3);
+        assert!(r.pixels().all(|p| p == [255.0; 3]));
+    }
+
+    #[test]
+    fn degenerate_inputs_give_black_rasters() {
+        let empty = RgbImage::new(0, 0);
+        let r = area_resize(&empty, None, 4, 4);
+        assert_eq!(r.data.len(), 48);
+        let img = RgbImage::from_pixel(5, 5, Rgb([9, 9, 9]));
+        let outside = Region {
+            x1: 50,
+            x2: 60,
+            y1: 0,
+            y2: 5,
+        };
+        assert!(area_resize(&img, Some(&outside), 2, 2)
+            .data
+            .iter()
+            .all(|v| *v == 0.0));
+        assert_eq!(area_resize(&img, None, 0, 0).data.len(), 3);
+    }
+
+    #[test]
+    fn fit_keeps_aspect_ratio() {
+        assert_eq!(fit_longest(640, 480, 128), (128, 96));
+        assert_eq!(fit_longest(100, 4000, 128), (3, 128));
+        assert_eq!(fit_longest(50, 20, 128), (50, 20));
+        assert_eq!(fit_longest(0, 0, 128), (1, 1));
+    }
+}

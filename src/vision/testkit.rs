@@ -1,0 +1,155 @@
+//! Deterministic synthetic pictures and distortions for the vision tests.
+//!
+//! Tests must not depend on files on disk, and they must be reproducible, so
+//! pictures are drawn from a tiny seeded generator: a gradient background with
+//! a handful of rectangles, discs and stripes. Each seed gives a visually
+//! different scene, which is what "unrelated picture" means in the tests.
+
+use std::io::Cursor;
+
+use image::codecs::jpeg::JpegEncoder;
+use image::imageops::{self, FilterType};
+use image::{ImageFormat, Rgb, RgbImage};
+
+/// Xorshift64*: tiny, fast, and identical everywhere.
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    /// Seeds the generator (0 is remapped, xorshift would stay at 0).
+    pub(crate) fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// Next 64 random bits.
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform integer in `0..n` (n > 0).
+    pub(crate) fn below(&mut self, n: u32) -> u32 {
+        (self.next() >> 33) as u32 % n.max(1)
+    }
+
+    /// A random opaque colour.
+    pub(crate) fn colour(&mut self) -> Rgb<u8> {
+        Rgb([
+            self.below(256) as u8,
+            self.below(256) as u8,
+            self.below(256) as u8,
+        ])
+    }
+}
+
+/// A `w`x`h` scene drawn from `seed`: gradient, rectangles, discs, stripes.
+pub(crate) fn scene(seed: u64, w: u32, h: u32) -> RgbImage {
+    let mut rng = Rng::new(seed);
+    let (c0, c1) = (rng.colour(), rng.colour());
+    let mut img = RgbImage::from_fn(w, h, |x, y| {
+        let t = (x + y) as f32 / (w + h).max(1) as f32;
+        let mix = |a: u8, b: u8| (f32::from(a) * (1.0 - t) + f32::from(b) * t) as u8;
+        Rgb([mix(c0[0], c1[0]), mix(c0[1], c1[1]), mix(c0[2], c1[2])])
+    });
+    for _ in 0..4 {
+        let (x0, y0) = (rng.below(w), rng.below(h));
+        let (rw, rh) = (w / 8 + rng.below(w / 3 + 1), h / 8 + rng.below(h / 3 + 1));
+        let c = rng.colour();
+        fill(
+            &mut img,
+            |x, y| x >= x0 && x < x0 + rw && y >= y0 && y < y0 + rh,
+            c,
+        );
+    }
+    for _ in 0..3 {
+        let (cx, cy) = (rng.below(w) as i64, rng.below(h) as i64);
+        let r = i64::from(w.min(h) / 10 + rng.below(w.min(h) / 5 + 1));
+        let c = rng.colour();
+        fill(
+            &mut img,
+            |x, y| {
+                let (dx, dy) = (i64::from(x) - cx, i64::from(y) - cy);
+                dx * dx + dy * dy <= r * r
+            },
+            c,
+        );
+    }
+    let period = 4 + rng.below(12);
+    let (sx0, sy0) = (rng.below(w / 2 + 1), rng.below(h / 2 + 1));
+    let (sx1, sy1) = (sx0 + w / 4, sy0 + h / 4);
+    let c = rng.colour();
+    let vertical = rng.below(2) == 0;
+    fill(
+        &mut img,
+        |x, y| {
+            let along = if vertical { x } else { y };
+            x >= sx0 && x < sx1 && y >= sy0 && y < sy1 && (along / period) % 2 == 0
+        },
+        c,
+    );
+    img
+}
+
+/// Paints `colour` wherever `inside(x, y)` holds.
+pub(crate) fn fill(img: &mut RgbImage, inside: impl Fn(u32, u32) -> bool, colour: Rgb<u8>) {
+    for (x, y, p) in img.enumerate_pixels_mut() {
+        if inside(x, y) {
+            *p = colour;
+        }
+    }
+}
+
+/// A catalogue-style shot: plain `bg` with a solid `fg` box at `(x1, x2, y1, y2)`.
+pub(crate) fn product(
+    w: u32,
+    h: u32,
+    bg: Rgb<u8>,
+    fg: Rgb<u8>,
+    b: (u32, u32, u32, u32),
+) -> RgbImage {
+    let mut img = RgbImage::from_pixel(w, h, bg);
+    fill(
+        &mut img,
+        |x, y| x >= b.0 && x < b.1 && y >= b.2 && y < b.3,
+        fg,
+    );
+    img
+}
+
+/// Encodes `img` in `format` (WebP is lossless, the only WebP encoder available).
+pub(crate) fn encode(img: &RgbImage, format: ImageFormat) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, format).expect("in-memory encode");
+    out.into_inner()
+}
+
+/// JPEG bytes at the given quality.
+pub(crate) fn jpeg_bytes(img: &RgbImage, quality: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    JpegEncoder::new_with_quality(&mut out, quality)
+        .encode_image(img)
+        .expect("in-memory jpeg");
+    out
+}
+
+/// The picture after a JPEG round trip at `quality`.
+pub(crate) fn jpeg_roundtrip(img: &RgbImage, quality: u8) -> RgbImage {
+    image::load_from_memory(&jpeg_bytes(img, quality))
+        .expect("decode own jpeg")
+        .to_rgb8()
+}
+
+/// The picture scaled by `factor` with a triangle filter.
+pub(crate) fn scaled(img: &RgbImage, factor: f32) -> RgbImage {
+    let w = ((img.width() as f32 * factor).round() as u32).max(1);
+    let h = ((img.height() as f32 * factor).round() as u32).max(1);
+    imageops::resize(img, w, h, FilterType::Triangle)
+}
+
+/// The picture with `frac` of each dimension cut off, split between both sides.
+pub(crate) fn cropped(img: &RgbImage, frac: f32) -> RgbImage {
+    let dx = (img.width() as f32 * frac / 2.0) as u32;
+    let dy = (img.height() as f32 * frac / 2.0) as u32;
+    imageops::crop_imm(img, dx, dy, img.width() - 2 * dx, img.height() - 2 * dy).to_image()
+}

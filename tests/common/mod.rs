@@ -1,0 +1,182 @@
+//! Shared helpers of the end-to-end tests: a real `imgsearch` server process on
+//! 127.0.0.1, a small HTTP client, and generated pictures.
+#![allow(dead_code)]
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use image::{ImageFormat, Rgb, RgbImage};
+use serde_json::Value;
+
+/// A running server process and its address.
+pub struct Server {
+    child: Option<Child>,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Starts `imgsearch serve` on a free loopback port and waits until it answers.
+    pub fn start(data_dir: &Path) -> Server {
+        let log = data_dir.with_extension(format!("log.{}", unique()));
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_imgsearch"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("start imgsearch");
+        let mut server = Server { child: Some(child), addr: String::new(), data_dir: data_dir.to_path_buf(), log };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let text = std::fs::read_to_string(&server.log).unwrap_or_default();
+            if let Some(addr) = text.lines().find(|l| l.contains("imgsearch serving")).and_then(|l| {
+                l.split_whitespace().find_map(|w| w.strip_prefix("addr=")).map(str::to_string)
+            }) {
+                server.addr = addr;
+                return server;
+            }
+            if let Some(status) = server.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("server exited with {status}:\n{text}");
+            }
+            assert!(Instant::now() < deadline, "server did not start:\n{text}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Process id.
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map_or(0, |c| c.id() as i32)
+    }
+
+    /// POSTs an Action with form parameters; returns the HTTP status and JSON body.
+    pub fn call(&self, action: &str, params: &[(&str, &str)]) -> (u16, Value) {
+        call(&self.addr, action, params)
+    }
+
+    /// Kills the process with SIGKILL (no chance to clean up) and waits for it.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the process with SIGTERM and waits for its graceful exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill(2) has no memory effects.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let status = child.wait().expect("wait");
+            assert!(status.success(), "server exited with {status}:\n{}", self.log());
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// POSTs an Action to `addr`; transport failures panic (use [`try_call`] to see them).
+pub fn call(addr: &str, action: &str, params: &[(&str, &str)]) -> (u16, Value) {
+    try_call(addr, action, params).unwrap_or_else(|e| panic!("{action} failed to reach the server: {e}"))
+}
+
+/// POSTs an Action; `Err` when the server could not be reached or the reply was cut.
+pub fn try_call(addr: &str, action: &str, params: &[(&str, &str)]) -> Result<(u16, Value), String> {
+    let url = format!("http://{addr}/?Action={action}");
+    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).build();
+    let (status, response) = match agent.post(&url).send_form(params) {
+        Ok(r) => (r.status(), r),
+        Err(ureq::Error::Status(code, r)) => (code, r),
+        Err(e) => return Err(e.to_string()),
+    };
+    let text = response.into_string().map_err(|e| e.to_string())?;
+    let json = serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
+    Ok((status, json))
+}
+
+/// A picture made from `seed`: a coloured background with rectangles and discs of
+/// seed-chosen colours, sizes and places, PNG-encoded, 200x160 pixels.
+pub fn picture(seed: u64) -> Vec<u8> {
+    encode(&picture_rgb(seed), ImageFormat::Png)
+}
+
+/// The pixels of [`picture`].
+pub fn picture_rgb(seed: u64) -> RgbImage {
+    let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move |n: u32| -> u32 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % n as u64) as u32
+    };
+    let (w, h) = (200u32, 160u32);
+    let bg = Rgb([next(256) as u8, next(256) as u8, next(256) as u8]);
+    let mut img = RgbImage::from_pixel(w, h, bg);
+    for _ in 0..(3 + next(4)) {
+        let colour = Rgb([next(256) as u8, next(256) as u8, next(256) as u8]);
+        let (cx, cy, rx, ry) = (next(w), next(h), 10 + next(60), 10 + next(50));
+        let disc = next(2) == 0;
+        for y in cy.saturating_sub(ry)..(cy + ry).min(h) {
+            for x in cx.saturating_sub(rx)..(cx + rx).min(w) {
+                let (dx, dy) = (x as f32 - cx as f32, y as f32 - cy as f32);
+                if !disc || (dx * dx) / (rx * rx) as f32 + (dy * dy) / (ry * ry) as f32 <= 1.0 {
+                    img.put_pixel(x, y, colour);
+                }
+            }
+        }
+    }
+    img
+}
+
+/// Encodes pixels in a format.
+pub fn encode(img: &RgbImage, format: ImageFormat) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, format).expect("encode");
+    out.into_inner()
+}
+
+/// Base64 of bytes, as PicContent carries them.
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The (ProductId, PicName, Score) of a search reply's Auctions.
+pub fn auctions(reply: &Value) -> Vec<(String, String, f64)> {
+    reply["Auctions"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| {
+                    (
+                        x["ProductId"].as_str().unwrap_or_default().to_string(),
+                        x["PicName"].as_str().unwrap_or_default().to_string(),
+                        x["Score"].as_f64().unwrap_or(-1.0),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
