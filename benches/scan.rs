@@ -10,7 +10,10 @@ use imgsearch::index::{kernels, write_generation, VectorIndex};
 const DIM: usize = 256;
 
 fn rows() -> usize {
-    std::env::var("SCAN_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000)
+    std::env::var("SCAN_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
 }
 
 /// Deterministic unit vectors.
@@ -31,7 +34,11 @@ fn random_vectors(n: usize, seed: u64) -> Vec<f32> {
     out
 }
 
-fn single_thread_scan(snap: &imgsearch::index::Snapshot, query: &[f32], kernel: fn(&[f32], &[f32]) -> f32) -> f32 {
+fn single_thread_scan(
+    snap: &imgsearch::index::Snapshot,
+    query: &[f32],
+    kernel: fn(&[f32], &[f32]) -> f32,
+) -> f32 {
     let mut best = f32::MIN;
     for row in 0..snap.rows() {
         best = best.max(kernel(query, snap.vector_at(row)));
@@ -44,8 +51,14 @@ fn bench_scan(c: &mut Criterion) {
     let n = rows();
     let dir = tempfile::tempdir().expect("temp dir");
     let data = random_vectors(n, 42);
-    write_generation(dir.path(), DIM as u32, data.chunks_exact(DIM).enumerate().map(|(i, v)| (i as u64, v)))
-        .expect("write vectors");
+    write_generation(
+        dir.path(),
+        DIM as u32,
+        data.chunks_exact(DIM)
+            .enumerate()
+            .map(|(i, v)| (i as u64, v)),
+    )
+    .expect("write vectors");
     drop(data);
     let index = VectorIndex::open(dir.path(), DIM as u32, 0, u64::MAX).expect("open");
     let snap = index.snapshot();
@@ -59,11 +72,16 @@ fn bench_scan(c: &mut Criterion) {
         b.iter(|| black_box(snap.search(&query, 10, -1.0, &|_| true)))
     });
     for (name, kernel) in [
-        ("one_thread_simsimd", kernels::dot_simsimd as fn(&[f32], &[f32]) -> f32),
+        (
+            "one_thread_simsimd",
+            kernels::dot_simsimd as fn(&[f32], &[f32]) -> f32,
+        ),
         ("one_thread_unrolled", kernels::dot_unrolled),
         ("one_thread_scalar_f64", kernels::dot_scalar),
     ] {
-        group.bench_function(name, |b| b.iter(|| black_box(single_thread_scan(&snap, &query, kernel))));
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(single_thread_scan(&snap, &query, kernel)))
+        });
     }
     group.throughput(Throughput::Elements(n as u64));
     group.bench_function("index_search_top10_parallel_rows", |b| {

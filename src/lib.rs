@@ -20,6 +20,7 @@
 pub mod api;
 pub mod config;
 pub mod engine;
+pub mod filter;
 pub mod index;
 pub mod store;
 pub mod vision;

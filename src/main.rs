@@ -73,22 +73,41 @@ fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().command {
         Command::Serve(config) => serve(config),
-        Command::Instance(InstanceCommand::Create { name, data_dir, service_type, qps, capacity }) => {
+        Command::Instance(InstanceCommand::Create {
+            name,
+            data_dir,
+            service_type,
+            qps,
+            capacity,
+        }) => {
             let Some(service_type) = ServiceType::parse(&service_type) else {
                 bail!("unknown service type {service_type:?}: use product, generic, fabric, trademark, copyright, furniture or hardware");
             };
             let engine = Engine::open(&data_dir)?;
-            let spec = InstanceSpec { name, service_type, qps, capacity };
+            let spec = InstanceSpec {
+                name,
+                service_type,
+                qps,
+                capacity,
+            };
             let instance = engine.create_instance(&spec)?;
-            println!("created instance {} in {}", instance.meta().name, data_dir.display());
+            println!(
+                "created instance {} in {}",
+                instance.meta().name,
+                data_dir.display()
+            );
             Ok(())
         }
         Command::Instance(InstanceCommand::List { data_dir }) => {
             let engine = Engine::open(&data_dir)?;
-            println!("{:<20} {:>7} {:>5} {:>10} {:>10}  extractor", "name", "service", "qps", "capacity", "pictures");
+            println!(
+                "{:<20} {:>7} {:>5} {:>10} {:>10}  extractor",
+                "name", "service", "qps", "capacity", "pictures"
+            );
             for instance in engine.instances() {
                 let info = instance.info();
                 let m = &info.meta;
@@ -108,7 +127,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let data_dir = config.data_dir.clone();
         let engine = {
@@ -145,7 +166,9 @@ async fn shutdown_signal() {
 
 async fn reload_on_sighup(engine: Arc<Engine>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
     while hup.recv().await.is_some() {
         let engine = engine.clone();
         match tokio::task::spawn_blocking(move || engine.reload_all()).await {
@@ -159,7 +182,10 @@ async fn reload_on_sighup(engine: Arc<Engine>) {
 /// Sends SIGHUP to the server recorded in the data directory's pid file, if it runs.
 fn notify_server(data_dir: &Path) -> anyhow::Result<()> {
     let Ok(text) = std::fs::read_to_string(data_dir.join(PID_FILE)) else {
-        println!("no server is running on {}: it will load the new generation when it starts", data_dir.display());
+        println!(
+            "no server is running on {}: it will load the new generation when it starts",
+            data_dir.display()
+        );
         return Ok(());
     };
     let pid: i32 = text.trim().parse().context("damaged pid file")?;
@@ -168,7 +194,9 @@ fn notify_server(data_dir: &Path) -> anyhow::Result<()> {
     if sent {
         println!("asked the server (pid {pid}) to reload");
     } else {
-        println!("the server of pid {pid} is not running: the new generation loads at its next start");
+        println!(
+            "the server of pid {pid} is not running: the new generation loads at its next start"
+        );
     }
     Ok(())
 }

@@ -26,7 +26,11 @@ struct Ledger {
 }
 
 fn add_params(seed: u64) -> (String, String, String) {
-    (format!("p{seed}"), format!("{seed}.png"), b64(&picture(seed)))
+    (
+        format!("p{seed}"),
+        format!("{seed}.png"),
+        b64(&picture(seed)),
+    )
 }
 
 /// Checks one picture: found by its own picture at rank 1 (present) or PicNotExist (absent).
@@ -35,17 +39,33 @@ fn present(addr: &str, seed: u64) -> bool {
     let (status, by_name) = common::call(
         addr,
         "SearchImageByName",
-        &[("InstanceName", INSTANCE), ("ProductId", &product), ("PicName", &name), ("Num", "1")],
+        &[
+            ("InstanceName", INSTANCE),
+            ("ProductId", &product),
+            ("PicName", &name),
+            ("Num", "1"),
+        ],
     );
     if status == 400 && by_name["Code"] == "PicNotExist" {
         return false;
     }
     assert_eq!(status, 200, "{by_name}");
-    let (status, reply) =
-        common::call(addr, "SearchImageByPic", &[("InstanceName", INSTANCE), ("PicContent", &content), ("Num", "3")]);
+    let (status, reply) = common::call(
+        addr,
+        "SearchImageByPic",
+        &[
+            ("InstanceName", INSTANCE),
+            ("PicContent", &content),
+            ("Num", "3"),
+        ],
+    );
     assert_eq!(status, 200, "{reply}");
     let top = auctions(&reply);
-    assert_eq!(top.first().map(|t| t.1.as_str()), Some(name.as_str()), "picture {seed} not first: {reply}");
+    assert_eq!(
+        top.first().map(|t| t.1.as_str()),
+        Some(name.as_str()),
+        "picture {seed} not first: {reply}"
+    );
     assert!(top[0].2 >= 0.99, "{reply}");
     true
 }
@@ -106,12 +126,18 @@ fn sigkill_during_concurrent_adds_loses_nothing_acknowledged() {
         for &seed in &ledger.attempted {
             let is_present = present(&server.addr, seed);
             if ledger.acknowledged.contains(&seed) {
-                assert!(is_present, "cycle {cycle}: acknowledged picture {seed} lost");
+                assert!(
+                    is_present,
+                    "cycle {cycle}: acknowledged picture {seed} lost"
+                );
             }
             present_count += is_present as u64;
         }
         let (_, detail) = server.call("Detail", &[("InstanceName", INSTANCE)]);
-        assert_eq!(detail["Instance"]["TotalCount"], present_count, "store and index disagree: {detail}");
+        assert_eq!(
+            detail["Instance"]["TotalCount"], present_count,
+            "store and index disagree: {detail}"
+        );
         assert!(present_count >= ledger.acknowledged.len() as u64);
         eprintln!(
             "cycle {cycle}: {} acknowledged, {} attempted, {present_count} present",
@@ -130,7 +156,12 @@ fn offline_rebuild_beside_running_server_then_sighup() {
         let (product, name, content) = add_params(seed);
         let (status, reply) = server.call(
             "AddImage",
-            &[("InstanceName", INSTANCE), ("ProductId", &product), ("PicName", &name), ("PicContent", &content)],
+            &[
+                ("InstanceName", INSTANCE),
+                ("ProductId", &product),
+                ("PicName", &name),
+                ("PicContent", &content),
+            ],
         );
         assert_eq!(status, 200, "{reply}");
     };
@@ -139,14 +170,25 @@ fn offline_rebuild_beside_running_server_then_sighup() {
     }
     for seed in 0..5 {
         let (product, name, _) = add_params(seed);
-        server.call("DeleteImage", &[("InstanceName", INSTANCE), ("ProductId", &product), ("PicName", &name)]);
+        server.call(
+            "DeleteImage",
+            &[
+                ("InstanceName", INSTANCE),
+                ("ProductId", &product),
+                ("PicName", &name),
+            ],
+        );
     }
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_imgsearch"))
         .args(["index", "rebuild", INSTANCE, "--data-dir"])
         .arg(&data)
         .output()
         .expect("run rebuild");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(String::from_utf8_lossy(&output.stdout).contains("asked the server"));
     // Writes keep landing while the server reloads.
     for seed in 20..30 {
@@ -154,7 +196,11 @@ fn offline_rebuild_beside_running_server_then_sighup() {
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !server.log().contains("reloaded indexes") {
-        assert!(std::time::Instant::now() < deadline, "no reload:\n{}", server.log());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no reload:\n{}",
+            server.log()
+        );
         thread::sleep(Duration::from_millis(20));
     }
     for seed in 30..35 {
@@ -167,8 +213,15 @@ fn offline_rebuild_beside_running_server_then_sighup() {
     assert_eq!(detail["Instance"]["TotalCount"], 30);
 
     // The admin route rebuilds in place and compacts the deleted rows away.
-    let url = format!("http://{}/admin/rebuild?InstanceName={INSTANCE}", server.addr);
-    let reply = ureq::post(&url).call().expect("admin rebuild").into_string().unwrap();
+    let url = format!(
+        "http://{}/admin/rebuild?InstanceName={INSTANCE}",
+        server.addr
+    );
+    let reply = ureq::post(&url)
+        .call()
+        .expect("admin rebuild")
+        .into_string()
+        .unwrap();
     assert!(reply.contains("\"Success\":true"), "{reply}");
     for seed in [5, 20, 34] {
         assert!(present(&server.addr, seed));

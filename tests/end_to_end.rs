@@ -30,7 +30,10 @@ fn add(server: &Server, i: u64) -> Value {
 
 fn search(server: &Server, i: u64) -> Value {
     let content = b64(&picture(i));
-    let (status, reply) = server.call("SearchImageByPic", &[("InstanceName", INSTANCE), ("PicContent", &content)]);
+    let (status, reply) = server.call(
+        "SearchImageByPic",
+        &[("InstanceName", INSTANCE), ("PicContent", &content)],
+    );
     assert_eq!(status, 200, "{reply}");
     reply
 }
@@ -38,15 +41,25 @@ fn search(server: &Server, i: u64) -> Value {
 fn assert_found_first(server: &Server, i: u64) {
     let reply = search(server, i);
     let hits = auctions(&reply);
-    let (product, name, score) = hits.first().cloned().unwrap_or_else(|| panic!("no results for {i}: {reply}"));
-    assert_eq!((product.as_str(), name.as_str()), (format!("p{i}").as_str(), format!("{i}.png").as_str()), "{reply}");
+    let (product, name, score) = hits
+        .first()
+        .cloned()
+        .unwrap_or_else(|| panic!("no results for {i}: {reply}"));
+    assert_eq!(
+        (product.as_str(), name.as_str()),
+        (format!("p{i}").as_str(), format!("{i}.png").as_str()),
+        "{reply}"
+    );
     assert!(score >= 0.99, "picture {i} scored {score}");
 }
 
 fn assert_not_found(server: &Server, i: u64) {
     let reply = search(server, i);
     let name = format!("{i}.png");
-    assert!(auctions(&reply).iter().all(|(_, n, _)| *n != name), "deleted picture {i} still found: {reply}");
+    assert!(
+        auctions(&reply).iter().all(|(_, n, _)| *n != name),
+        "deleted picture {i} still found: {reply}"
+    );
 }
 
 #[test]
@@ -65,8 +78,25 @@ fn add_search_delete_restart() {
 
     // The reply has the vendor's shape, the identical picture first with Score 1.0.
     let reply = search(&server, 7);
-    let keys: Vec<&str> = reply.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, ["Auctions", "Head", "PicInfo", "RequestId", "Msg", "Success", "Code"], "{reply}");
+    let keys: Vec<&str> = reply
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "Auctions",
+            "Head",
+            "PicInfo",
+            "RequestId",
+            "Msg",
+            "Success",
+            "Code"
+        ],
+        "{reply}"
+    );
     assert_eq!(reply["Msg"], "success");
     let first = &reply["Auctions"][0];
     assert_eq!(first["Score"].as_f64(), Some(1.0), "{reply}");
@@ -77,7 +107,10 @@ fn add_search_delete_restart() {
     assert_eq!(first["CategoryId"], 88888888);
     assert_eq!(reply["Head"]["DocsReturn"], 10);
     assert_eq!(reply["Head"]["DocsFound"], PICTURES);
-    assert_eq!(reply["PicInfo"]["AllCategories"].as_array().map(Vec::len), Some(14));
+    assert_eq!(
+        reply["PicInfo"]["AllCategories"].as_array().map(Vec::len),
+        Some(14)
+    );
     assert_ne!(reply["RequestId"], search(&server, 7)["RequestId"]);
 
     for i in 0..PICTURES {
@@ -115,8 +148,14 @@ fn add_search_delete_restart() {
     assert_eq!(detail["Instance"]["TotalCount"], PICTURES - 10);
 
     // Search by a stored picture's name finds it first.
-    let (status, by_name) =
-        server.call("SearchImageByName", &[("InstanceName", INSTANCE), ("ProductId", "p12"), ("PicName", "12.png")]);
+    let (status, by_name) = server.call(
+        "SearchImageByName",
+        &[
+            ("InstanceName", INSTANCE),
+            ("ProductId", "p12"),
+            ("PicName", "12.png"),
+        ],
+    );
     assert_eq!(status, 200, "{by_name}");
     assert_eq!(auctions(&by_name)[0].1, "12.png");
 }
@@ -130,39 +169,134 @@ fn replacing_a_picture_keeps_one_copy() {
     for content in [&content_a, &content_b] {
         let (status, reply) = server.call(
             "AddImage",
-            &[("InstanceName", INSTANCE), ("ProductId", "p"), ("PicName", "x.png"), ("PicContent", content)],
+            &[
+                ("InstanceName", INSTANCE),
+                ("ProductId", "p"),
+                ("PicName", "x.png"),
+                ("PicContent", content),
+            ],
         );
         assert_eq!(status, 200, "{reply}");
     }
     let (_, detail) = server.call("Detail", &[("InstanceName", INSTANCE)]);
     assert_eq!(detail["Instance"]["TotalCount"], 1);
-    let (_, reply) = server.call("SearchImageByPic", &[("InstanceName", INSTANCE), ("PicContent", &content_b)]);
+    let (_, reply) = server.call(
+        "SearchImageByPic",
+        &[("InstanceName", INSTANCE), ("PicContent", &content_b)],
+    );
     assert_eq!(auctions(&reply).len(), 1, "{reply}");
     assert_eq!(auctions(&reply)[0].2, 1.0);
 }
+
+/// (Action, parameters, HTTP status, vendor code).
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16, &'a str);
 
 #[test]
 fn errors_have_vendor_codes_and_statuses() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"));
     let content = b64(&picture(1));
-    let tiny = b64(&common::encode(&image::RgbImage::new(20, 20), image::ImageFormat::Png));
-    let cases: Vec<(&str, Vec<(&str, &str)>, u16, &str)> = vec![
-        ("SearchImageByPic", vec![("InstanceName", "nosuch"), ("PicContent", &content)], 400, "InvalidInstance"),
-        ("SearchImageByPic", vec![("InstanceName", INSTANCE)], 400, "MissingParameter"),
-        ("SearchImageByPic", vec![("InstanceName", INSTANCE), ("PicContent", "!!notbase64")], 400, "InvalidPicContent"),
-        ("SearchImageByPic", vec![("InstanceName", INSTANCE), ("PicContent", "aGVsbG8gd29ybGQ=")], 400, "UnsupportedPicFormat"),
-        ("SearchImageByPic", vec![("InstanceName", INSTANCE), ("PicContent", &tiny)], 400, "UnsupportedPicPixels"),
-        ("SearchImageByPic", vec![("InstanceName", INSTANCE), ("PicContent", &content), ("Num", "101")], 400, "OverflowMaxReturnNum"),
-        ("SearchImageByPic", vec![("InstanceName", INSTANCE), ("PicContent", &content), ("Region", "5,1,0,10")], 400, "InvalidRegion"),
-        ("SearchImageByName", vec![("InstanceName", INSTANCE), ("ProductId", "x"), ("PicName", "y")], 400, "PicNotExist"),
-        ("AddImage", vec![("InstanceName", INSTANCE), ("ProductId", "x"), ("PicName", "y"), ("PicContent", &content), ("IntAttr", "x")], 400, "InvalidIntAttr"),
-        ("AddImage", vec![("InstanceName", INSTANCE), ("ProductId", "x"), ("PicName", "y"), ("PicContent", &content), ("CategoryId", "77")], 400, "InvalidCategory"),
+    let tiny = b64(&common::encode(
+        &image::RgbImage::new(20, 20),
+        image::ImageFormat::Png,
+    ));
+    let cases: Vec<Case> = vec![
+        (
+            "SearchImageByPic",
+            vec![("InstanceName", "nosuch"), ("PicContent", &content)],
+            400,
+            "InvalidInstance",
+        ),
+        (
+            "SearchImageByPic",
+            vec![("InstanceName", INSTANCE)],
+            400,
+            "MissingParameter",
+        ),
+        (
+            "SearchImageByPic",
+            vec![("InstanceName", INSTANCE), ("PicContent", "!!notbase64")],
+            400,
+            "InvalidPicContent",
+        ),
+        (
+            "SearchImageByPic",
+            vec![
+                ("InstanceName", INSTANCE),
+                ("PicContent", "aGVsbG8gd29ybGQ="),
+            ],
+            400,
+            "UnsupportedPicFormat",
+        ),
+        (
+            "SearchImageByPic",
+            vec![("InstanceName", INSTANCE), ("PicContent", &tiny)],
+            400,
+            "UnsupportedPicPixels",
+        ),
+        (
+            "SearchImageByPic",
+            vec![
+                ("InstanceName", INSTANCE),
+                ("PicContent", &content),
+                ("Num", "101"),
+            ],
+            400,
+            "OverflowMaxReturnNum",
+        ),
+        (
+            "SearchImageByPic",
+            vec![
+                ("InstanceName", INSTANCE),
+                ("PicContent", &content),
+                ("Region", "5,1,0,10"),
+            ],
+            400,
+            "InvalidRegion",
+        ),
+        (
+            "SearchImageByName",
+            vec![
+                ("InstanceName", INSTANCE),
+                ("ProductId", "x"),
+                ("PicName", "y"),
+            ],
+            400,
+            "PicNotExist",
+        ),
+        (
+            "AddImage",
+            vec![
+                ("InstanceName", INSTANCE),
+                ("ProductId", "x"),
+                ("PicName", "y"),
+                ("PicContent", &content),
+                ("IntAttr", "x"),
+            ],
+            400,
+            "InvalidIntAttr",
+        ),
+        (
+            "AddImage",
+            vec![
+                ("InstanceName", INSTANCE),
+                ("ProductId", "x"),
+                ("PicName", "y"),
+                ("PicContent", &content),
+                ("CategoryId", "77"),
+            ],
+            400,
+            "InvalidCategory",
+        ),
         ("NoSuchAction", vec![], 404, "InvalidApi.NotFound"),
     ];
     for (action, params, status, code) in cases {
         let (got_status, reply) = server.call(action, &params);
-        assert_eq!((got_status, reply["Code"].as_str().unwrap_or("")), (status, code), "{action} {params:?}: {reply}");
+        assert_eq!(
+            (got_status, reply["Code"].as_str().unwrap_or("")),
+            (status, code),
+            "{action} {params:?}: {reply}"
+        );
         assert!(reply["RequestId"].as_str().is_some_and(|r| r.len() == 36));
         assert!(!reply["Message"].as_str().unwrap_or("").is_empty());
     }

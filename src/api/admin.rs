@@ -15,7 +15,11 @@ fn loopback_only(peer: &SocketAddr) -> Result<(), ApiError> {
     if peer.ip().is_loopback() {
         Ok(())
     } else {
-        Err(ApiError::new(axum::http::StatusCode::FORBIDDEN, "NoPermission", "admin routes answer only loopback clients"))
+        Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "NoPermission",
+            "admin routes answer only loopback clients",
+        ))
     }
 }
 
@@ -29,7 +33,10 @@ fn reply(result: Result<serde_json::Value, ApiError>) -> Response {
 }
 
 /// `POST /admin/reload`: every instance re-opens its index from its manifest.
-pub async fn reload(ConnectInfo(peer): ConnectInfo<SocketAddr>, State(state): State<AppState>) -> Response {
+pub async fn reload(
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    State(state): State<AppState>,
+) -> Response {
     let result = async {
         loopback_only(&peer)?;
         let engine = state.engine.clone();

@@ -19,7 +19,11 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a code and status.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     /// 400 with a specific code.
@@ -34,25 +38,37 @@ impl ApiError {
 
     /// 400 MissingParameter.
     pub fn missing(name: &str) -> Self {
-        Self::invalid("MissingParameter", format!("the parameter {name} is required"))
+        Self::invalid(
+            "MissingParameter",
+            format!("the parameter {name} is required"),
+        )
     }
 
     /// 400 BadRequest for a parameter given twice with different values.
     pub fn duplicated(name: &str) -> Self {
-        Self::bad_request(format!("the parameter {name} is given more than once with different values"))
+        Self::bad_request(format!(
+            "the parameter {name} is given more than once with different values"
+        ))
     }
 
     /// 400 for a body over the limit (the picture is what makes bodies large).
     pub fn body_too_large(limit: usize) -> Self {
         Self::invalid(
             "InvalidPicContent",
-            format!("the request body is larger than {} MB; send a picture of at most 4 MB", limit / (1024 * 1024)),
+            format!(
+                "the request body is larger than {} MB; send a picture of at most 4 MB",
+                limit / (1024 * 1024)
+            ),
         )
     }
 
     /// 404 InvalidApi.NotFound for an unknown path or Action.
     pub fn api_not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "InvalidApi.NotFound", format!("{what} is not an API of this server"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "InvalidApi.NotFound",
+            format!("{what} is not an API of this server"),
+        )
     }
 
     /// 500 InternalError (details are logged, not sent).
@@ -84,7 +100,9 @@ impl From<EngineError> for ApiError {
             EngineError::PictureNotFound { .. } => ApiError::invalid("PicNotExist", e.to_string()),
             EngineError::InvalidCategory(_) => ApiError::invalid("InvalidCategory", e.to_string()),
             EngineError::Vision(v) => v.into(),
-            EngineError::ExtractorUnavailable { .. } | EngineError::Store(_) | EngineError::Index(_) => {
+            EngineError::ExtractorUnavailable { .. }
+            | EngineError::Store(_)
+            | EngineError::Index(_) => {
                 tracing::error!(error = %e, "engine failure");
                 ApiError::internal(format!("the search engine failed: {e}"))
             }
@@ -99,16 +117,70 @@ mod tests {
     #[test]
     fn table_maps_codes_and_statuses() {
         let cases: Vec<(ApiError, u16, &str)> = vec![
-            (EngineError::InstanceNotFound("x".into()).into(), 400, "InvalidInstance"),
-            (EngineError::PictureNotFound { product_id: "p".into(), pic_name: "n".into() }.into(), 400, "PicNotExist"),
-            (EngineError::InvalidCategory(5).into(), 400, "InvalidCategory"),
-            (EngineError::OverQuota { name: "x".into(), capacity: 1 }.into(), 400, "InstanceOverQuota"),
-            (VisionError::UnsupportedFormat.into(), 400, "UnsupportedPicFormat"),
-            (VisionError::UnsupportedPixels { width: 1, height: 1, min: 100, max: 4096 }.into(), 400, "UnsupportedPicPixels"),
-            (VisionError::IncorrectOrientation { orientation: 6 }.into(), 400, "IncorrectOrientation"),
-            (VisionError::InvalidRegion("x".into()).into(), 400, "InvalidRegion"),
-            (VisionError::TooLarge { bytes: 5, max: 4 }.into(), 400, "InvalidPicContent"),
-            (ApiError::api_not_found("GET /x"), 404, "InvalidApi.NotFound"),
+            (
+                EngineError::InstanceNotFound("x".into()).into(),
+                400,
+                "InvalidInstance",
+            ),
+            (
+                EngineError::PictureNotFound {
+                    product_id: "p".into(),
+                    pic_name: "n".into(),
+                }
+                .into(),
+                400,
+                "PicNotExist",
+            ),
+            (
+                EngineError::InvalidCategory(5).into(),
+                400,
+                "InvalidCategory",
+            ),
+            (
+                EngineError::OverQuota {
+                    name: "x".into(),
+                    capacity: 1,
+                }
+                .into(),
+                400,
+                "InstanceOverQuota",
+            ),
+            (
+                VisionError::UnsupportedFormat.into(),
+                400,
+                "UnsupportedPicFormat",
+            ),
+            (
+                VisionError::UnsupportedPixels {
+                    width: 1,
+                    height: 1,
+                    min: 100,
+                    max: 4096,
+                }
+                .into(),
+                400,
+                "UnsupportedPicPixels",
+            ),
+            (
+                VisionError::IncorrectOrientation { orientation: 6 }.into(),
+                400,
+                "IncorrectOrientation",
+            ),
+            (
+                VisionError::InvalidRegion("x".into()).into(),
+                400,
+                "InvalidRegion",
+            ),
+            (
+                VisionError::TooLarge { bytes: 5, max: 4 }.into(),
+                400,
+                "InvalidPicContent",
+            ),
+            (
+                ApiError::api_not_found("GET /x"),
+                404,
+                "InvalidApi.NotFound",
+            ),
         ];
         for (e, status, code) in cases {
             assert_eq!((e.status.as_u16(), e.code), (status, code), "{}", e.message);

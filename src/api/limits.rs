@@ -24,17 +24,33 @@ pub const MAX_RESULTS: i64 = 500;
 
 const INT_ATTR_NAMES: [&str; 4] = ["IntAttr", "IntAttr2", "IntAttr3", "IntAttr4"];
 const STR_ATTR_NAMES: [&str; 4] = ["StrAttr", "StrAttr2", "StrAttr3", "StrAttr4"];
-const INT_ATTR_CODES: [&str; 4] = ["InvalidIntAttr", "InvalidIntAttr2", "InvalidIntAttr3", "InvalidIntAttr4"];
-const STR_ATTR_CODES: [&str; 4] = ["InvalidStrAttr", "InvalidStrAttr2", "InvalidStrAttr3", "InvalidStrAttr4"];
+const INT_ATTR_CODES: [&str; 4] = [
+    "InvalidIntAttr",
+    "InvalidIntAttr2",
+    "InvalidIntAttr3",
+    "InvalidIntAttr4",
+];
+const STR_ATTR_CODES: [&str; 4] = [
+    "InvalidStrAttr",
+    "InvalidStrAttr2",
+    "InvalidStrAttr3",
+    "InvalidStrAttr4",
+];
 
 /// A required ProductId or PicName within length.
 pub fn name(params: &Params, param: &str, code: &'static str) -> Result<String, ApiError> {
     let value = params.required(param)?;
     if value.chars().count() > MAX_NAME_CHARS {
-        return Err(ApiError::invalid(code, format!("{param} is longer than {MAX_NAME_CHARS} characters")));
+        return Err(ApiError::invalid(
+            code,
+            format!("{param} is longer than {MAX_NAME_CHARS} characters"),
+        ));
     }
     if value.chars().any(char::is_control) {
-        return Err(ApiError::invalid(code, format!("{param} contains control characters")));
+        return Err(ApiError::invalid(
+            code,
+            format!("{param} contains control characters"),
+        ));
     }
     Ok(value.to_string())
 }
@@ -42,27 +58,46 @@ pub fn name(params: &Params, param: &str, code: &'static str) -> Result<String, 
 /// CustomContent and IntAttr..4, StrAttr..4.
 pub fn attributes(params: &Params) -> Result<Attributes, ApiError> {
     let custom_content = params.optional("CustomContent").map(str::to_string);
-    if custom_content.as_ref().is_some_and(|c| c.chars().count() > MAX_CUSTOM_CONTENT_CHARS) {
+    if custom_content
+        .as_ref()
+        .is_some_and(|c| c.chars().count() > MAX_CUSTOM_CONTENT_CHARS)
+    {
         return Err(ApiError::invalid(
             "InvalidCustomContent",
             format!("CustomContent is longer than {MAX_CUSTOM_CONTENT_CHARS} characters"),
         ));
     }
-    let mut attributes = Attributes { custom_content, ..Attributes::default() };
+    let mut attributes = Attributes {
+        custom_content,
+        ..Attributes::default()
+    };
     for i in 0..4 {
         let (name, code) = (INT_ATTR_NAMES[i], INT_ATTR_CODES[i]);
         if let Some(v) = params.integer(name, code)? {
-            let v = i32::try_from(v)
-                .map_err(|_| ApiError::invalid(code, format!("{name} must fit a 32-bit signed integer, got {v}")))?;
+            let v = i32::try_from(v).map_err(|_| {
+                ApiError::invalid(
+                    code,
+                    format!("{name} must fit a 32-bit signed integer, got {v}"),
+                )
+            })?;
             attributes.int_attrs[i] = Some(v);
         }
         let (name, code) = (STR_ATTR_NAMES[i], STR_ATTR_CODES[i]);
         if let Some(v) = params.optional(name) {
             if v.chars().count() > MAX_STR_ATTR_CHARS {
-                return Err(ApiError::invalid(code, format!("{name} is longer than {MAX_STR_ATTR_CHARS} characters")));
+                return Err(ApiError::invalid(
+                    code,
+                    format!("{name} is longer than {MAX_STR_ATTR_CHARS} characters"),
+                ));
             }
-            if let Some(c) = v.chars().find(|c| STR_ATTR_FORBIDDEN.contains(c) || c.is_control()) {
-                return Err(ApiError::invalid(code, format!("{name} may not contain {c:?}")));
+            if let Some(c) = v
+                .chars()
+                .find(|c| STR_ATTR_FORBIDDEN.contains(c) || c.is_control())
+            {
+                return Err(ApiError::invalid(
+                    code,
+                    format!("{name} may not contain {c:?}"),
+                ));
             }
             attributes.str_attrs[i] = Some(v.to_string());
         }
@@ -74,41 +109,62 @@ pub fn attributes(params: &Params) -> Result<Attributes, ApiError> {
 pub fn category(params: &Params) -> Result<Option<u32>, ApiError> {
     match params.integer("CategoryId", "InvalidCategory")? {
         None => Ok(None),
-        Some(c) => u32::try_from(c)
-            .map(Some)
-            .map_err(|_| ApiError::invalid("InvalidCategory", format!("CategoryId {c} does not exist"))),
+        Some(c) => u32::try_from(c).map(Some).map_err(|_| {
+            ApiError::invalid("InvalidCategory", format!("CategoryId {c} does not exist"))
+        }),
     }
 }
 
 /// Region `x1,x2,y1,y2`, if given.
 pub fn region(params: &Params) -> Result<Option<Region>, ApiError> {
-    params.optional("Region").map(|r| Region::parse(r).map_err(ApiError::from)).transpose()
+    params
+        .optional("Region")
+        .map(|r| Region::parse(r).map_err(ApiError::from))
+        .transpose()
 }
 
 /// Num, Start, ScoreThreshold, DistinctProductId and CategoryId of a search.
 pub fn search_query(params: &Params) -> Result<SearchQuery, ApiError> {
     let num = params.integer("Num", "InvalidNumParameter")?.unwrap_or(10);
     if num > MAX_NUM {
-        return Err(ApiError::invalid("OverflowMaxReturnNum", format!("Num {num} is over the maximum of {MAX_NUM}")));
+        return Err(ApiError::invalid(
+            "OverflowMaxReturnNum",
+            format!("Num {num} is over the maximum of {MAX_NUM}"),
+        ));
     }
     if num < 1 {
-        return Err(ApiError::invalid("InvalidNumParameter", format!("Num must be 1 to {MAX_NUM}, got {num}")));
+        return Err(ApiError::invalid(
+            "InvalidNumParameter",
+            format!("Num must be 1 to {MAX_NUM}, got {num}"),
+        ));
     }
-    let start = params.integer("Start", "InvalidStartParameter")?.unwrap_or(0);
+    let start = params
+        .integer("Start", "InvalidStartParameter")?
+        .unwrap_or(0);
     if !(0..=MAX_START).contains(&start) {
-        return Err(ApiError::invalid("InvalidStartParameter", format!("Start must be 0 to {MAX_START}, got {start}")));
+        return Err(ApiError::invalid(
+            "InvalidStartParameter",
+            format!("Start must be 0 to {MAX_START}, got {start}"),
+        ));
     }
     if start + num > MAX_RESULTS {
         return Err(ApiError::invalid(
             "OverflowMaxResultNum",
-            format!("Start + Num is {}, over the maximum of {MAX_RESULTS}", start + num),
+            format!(
+                "Start + Num is {}, over the maximum of {MAX_RESULTS}",
+                start + num
+            ),
         ));
     }
     let min_score = match params.optional("ScoreThreshold") {
         None => 0.0,
         Some(t) => match t.trim().parse::<f32>() {
             Ok(v) if (0.0..=1.0).contains(&v) => v,
-            _ => return Err(ApiError::bad_request(format!("ScoreThreshold must be a number from 0.00 to 1.00, got {t:?}"))),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "ScoreThreshold must be a number from 0.00 to 1.00, got {t:?}"
+                )))
+            }
         },
     };
     Ok(SearchQuery {
@@ -137,7 +193,10 @@ mod tests {
         assert_eq!(code_of(&[("Num", "ten")]), "InvalidNumParameter");
         assert_eq!(code_of(&[("Start", "500")]), "InvalidStartParameter");
         assert_eq!(code_of(&[("Start", "-1")]), "InvalidStartParameter");
-        assert_eq!(code_of(&[("Start", "499"), ("Num", "2")]), "OverflowMaxResultNum");
+        assert_eq!(
+            code_of(&[("Start", "499"), ("Num", "2")]),
+            "OverflowMaxResultNum"
+        );
         assert_eq!(code_of(&[("ScoreThreshold", "1.5")]), "BadRequest");
         assert_eq!(code_of(&[("CategoryId", "x")]), "InvalidCategory");
     }
@@ -152,12 +211,24 @@ mod tests {
             (vec![("StrAttr4", &long)], "InvalidStrAttr4"),
         ];
         for (pairs, code) in cases {
-            assert_eq!(attributes(&Params::from_pairs(pairs)).unwrap_err().code, code);
+            assert_eq!(
+                attributes(&Params::from_pairs(pairs)).unwrap_err().code,
+                code
+            );
         }
-        let ok = attributes(&Params::from_pairs([("IntAttr2", "-7"), ("StrAttr", "红色")])).unwrap();
+        let ok = attributes(&Params::from_pairs([
+            ("IntAttr2", "-7"),
+            ("StrAttr", "红色"),
+        ]))
+        .unwrap();
         assert_eq!(ok.int_attrs, [None, Some(-7), None, None]);
         assert_eq!(ok.str_attrs[0].as_deref(), Some("红色"));
         let big = "c".repeat(4097);
-        assert_eq!(attributes(&Params::from_pairs([("CustomContent", big.as_str())])).unwrap_err().code, "InvalidCustomContent");
+        assert_eq!(
+            attributes(&Params::from_pairs([("CustomContent", big.as_str())]))
+                .unwrap_err()
+                .code,
+            "InvalidCustomContent"
+        );
     }
 }

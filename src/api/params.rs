@@ -17,7 +17,11 @@ pub struct Params {
 impl Params {
     /// Merges the query string and an `application/x-www-form-urlencoded` body. A name
     /// given twice with different values is refused rather than guessed.
-    pub fn from_request(query: Option<&str>, _headers: &HeaderMap, body: &[u8]) -> Result<Self, ApiError> {
+    pub fn from_request(
+        query: Option<&str>,
+        _headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Self, ApiError> {
         let mut params = Params::default();
         let sources = [query.unwrap_or("").as_bytes(), body];
         for source in sources {
@@ -35,12 +39,20 @@ impl Params {
 
     /// Parameters from (name, value) pairs (tests, tools).
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        Params { values: pairs.into_iter().map(|(n, v)| (n.to_string(), v.to_string())).collect() }
+        Params {
+            values: pairs
+                .into_iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+        }
     }
 
     /// A parameter's value; an empty value counts as absent.
     pub fn optional(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.values
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     /// A parameter that must be present (MissingParameter otherwise).
@@ -54,7 +66,9 @@ impl Params {
             None => Ok(default),
             Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
             Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
-            Some(v) => Err(ApiError::bad_request(format!("{name} must be true or false, got {v:?}"))),
+            Some(v) => Err(ApiError::bad_request(format!(
+                "{name} must be true or false, got {v:?}"
+            ))),
         }
     }
 
@@ -62,11 +76,9 @@ impl Params {
     pub fn integer(&self, name: &str, code: &'static str) -> Result<Option<i64>, ApiError> {
         match self.optional(name) {
             None => Ok(None),
-            Some(v) => v
-                .trim()
-                .parse::<i64>()
-                .map(Some)
-                .map_err(|_| ApiError::invalid(code, format!("{name} must be an integer, got {v:?}"))),
+            Some(v) => v.trim().parse::<i64>().map(Some).map_err(|_| {
+                ApiError::invalid(code, format!("{name} must be an integer, got {v:?}"))
+            }),
         }
     }
 
@@ -77,7 +89,10 @@ impl Params {
         if text.len() > max_bytes / 3 * 4 + 8 + text.len() / 60 {
             return Err(ApiError::invalid(
                 "InvalidPicContent",
-                format!("{name} is larger than {} MB once decoded", max_bytes / (1024 * 1024)),
+                format!(
+                    "{name} is larger than {} MB once decoded",
+                    max_bytes / (1024 * 1024)
+                ),
             ));
         }
         let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
@@ -85,7 +100,12 @@ impl Params {
         base64::engine::general_purpose::STANDARD_NO_PAD
             .decode(trimmed)
             .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(trimmed))
-            .map_err(|e| ApiError::invalid("InvalidPicContent", format!("{name} is not valid base64: {e}")))
+            .map_err(|e| {
+                ApiError::invalid(
+                    "InvalidPicContent",
+                    format!("{name} is not valid base64: {e}"),
+                )
+            })
     }
 }
 
@@ -96,7 +116,8 @@ mod tests {
     #[test]
     fn query_and_body_merge_and_conflicts_are_refused() {
         let h = HeaderMap::new();
-        let p = Params::from_request(Some("Action=AddImage&Num=5"), &h, b"PicName=a%20b&Num=5").unwrap();
+        let p = Params::from_request(Some("Action=AddImage&Num=5"), &h, b"PicName=a%20b&Num=5")
+            .unwrap();
         assert_eq!(p.required("PicName").unwrap(), "a b");
         assert_eq!(p.integer("Num", "InvalidNumParameter").unwrap(), Some(5));
         let e = Params::from_request(Some("Num=5"), &h, b"Num=6").unwrap_err();
@@ -110,7 +131,10 @@ mod tests {
         assert!(p.boolean("Missing", true).unwrap());
         assert_eq!(p.boolean("B", true).unwrap_err().code, "BadRequest");
         assert_eq!(p.required("X").unwrap_err().code, "MissingParameter");
-        assert_eq!(p.integer("N", "InvalidNumParameter").unwrap_err().code, "InvalidNumParameter");
+        assert_eq!(
+            p.integer("N", "InvalidNumParameter").unwrap_err().code,
+            "InvalidNumParameter"
+        );
     }
 
     #[test]

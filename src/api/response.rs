@@ -44,8 +44,16 @@ pub fn failure(e: &ApiError, request_id: &str) -> Response {
 
 /// PicInfo: category, region, the service type's categories, the subject regions.
 pub fn pic_info(subject: &Subject, service: ServiceType) -> Value {
-    let all: Vec<Value> = service.categories().iter().map(|(id, name)| json!({"Name": name, "Id": id})).collect();
-    let multi: Vec<Value> = subject.multi_region.iter().map(|r| json!({"Region": r.to_string()})).collect();
+    let all: Vec<Value> = service
+        .categories()
+        .iter()
+        .map(|(id, name)| json!({"Name": name, "Id": id}))
+        .collect();
+    let multi: Vec<Value> = subject
+        .multi_region
+        .iter()
+        .map(|r| json!({"Region": r.to_string()}))
+        .collect();
     json!({
         "CategoryId": subject.category_id,
         "Region": subject.region.to_string(),
@@ -63,12 +71,18 @@ pub fn auction(record: &Record) -> Map<String, Value> {
     if let Some(c) = &record.custom_content {
         a.insert("CustomContent".into(), json!(c));
     }
-    for (i, name) in ["IntAttr", "IntAttr2", "IntAttr3", "IntAttr4"].iter().enumerate() {
+    for (i, name) in ["IntAttr", "IntAttr2", "IntAttr3", "IntAttr4"]
+        .iter()
+        .enumerate()
+    {
         if let Some(v) = record.int_attrs[i] {
             a.insert((*name).into(), json!(v));
         }
     }
-    for (i, name) in ["StrAttr", "StrAttr2", "StrAttr3", "StrAttr4"].iter().enumerate() {
+    for (i, name) in ["StrAttr", "StrAttr2", "StrAttr3", "StrAttr4"]
+        .iter()
+        .enumerate()
+    {
         if let Some(v) = &record.str_attrs[i] {
             a.insert((*name).into(), json!(v));
         }
@@ -94,7 +108,10 @@ fn json_response(status: StatusCode, body: &Value, request_id: &str) -> Response
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut response = (status, bytes).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json;charset=utf-8"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json;charset=utf-8"),
+    );
     if let Ok(v) = HeaderValue::from_str(request_id) {
         headers.insert("x-acs-request-id", v);
     }

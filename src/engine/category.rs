@@ -49,7 +49,11 @@ impl ServiceType {
     /// From the vendor's number.
     pub fn from_code(code: u8) -> Option<Self> {
         use ServiceType::*;
-        [Product, Generic, Fabric, Trademark, Copyright, Furniture, Hardware].get(code as usize).copied()
+        [
+            Product, Generic, Fabric, Trademark, Copyright, Furniture, Hardware,
+        ]
+        .get(code as usize)
+        .copied()
     }
 
     /// From a name as typed on the command line (`product`, `generic`, ... or a number).
@@ -106,7 +110,10 @@ mod tests {
         assert_eq!(ServiceType::parse("nope"), None);
         assert_eq!(ServiceType::Fabric.code(), 2);
         assert_eq!(ServiceType::Fabric.min_side(), 448);
-        assert_eq!(ServiceType::Generic.categories(), &[(CATEGORY_OTHER, "Other")]);
+        assert_eq!(
+            ServiceType::Generic.categories(),
+            &[(CATEGORY_OTHER, "Other")]
+        );
         assert_eq!(ServiceType::Product.categories().len(), 14);
     }
 }

@@ -161,7 +161,10 @@ impl Instance {
 
     /// Settings and picture count.
     pub fn info(&self) -> InstanceInfo {
-        InstanceInfo { meta: self.meta.clone(), total_count: self.live.load(Ordering::Relaxed) }
+        InstanceInfo {
+            meta: self.meta.clone(),
+            total_count: self.live.load(Ordering::Relaxed),
+        }
     }
 
     /// The current index snapshot (for tools and tests).
@@ -170,7 +173,10 @@ impl Instance {
     }
 
     fn pixel_limits(&self) -> PixelLimits {
-        PixelLimits { min_side: self.service.min_side(), ..PixelLimits::default() }
+        PixelLimits {
+            min_side: self.service.min_side(),
+            ..PixelLimits::default()
+        }
     }
 
     fn check_category(&self, category: Option<u32>) -> Result<Option<u32>> {
@@ -204,7 +210,10 @@ impl Instance {
             }
             None if crop => {
                 let regions = vision::detect_subjects(picture.rgb(), MAX_SUBJECTS);
-                let main = regions.first().copied().unwrap_or_else(|| vision::detect_subject(picture.rgb()));
+                let main = regions
+                    .first()
+                    .copied()
+                    .unwrap_or_else(|| vision::detect_subject(picture.rgb()));
                 (main, regions)
             }
             None => (Region::full(picture.width(), picture.height()), Vec::new()),
@@ -214,7 +223,14 @@ impl Instance {
             Some(c) => c,
             None => self.predict_category(&vector),
         };
-        Ok((vector, Subject { category_id, region, multi_region }))
+        Ok((
+            vector,
+            Subject {
+                category_id,
+                region,
+                multi_region,
+            },
+        ))
     }
 
     /// Category by vote among the nearest pictures; Others when none is near.
@@ -223,7 +239,9 @@ impl Instance {
             return CATEGORY_OTHER;
         }
         let snap = self.snapshot();
-        let Some(column) = snap.column(COLUMN_CATEGORY) else { return CATEGORY_OTHER };
+        let Some(column) = snap.column(COLUMN_CATEGORY) else {
+            return CATEGORY_OTHER;
+        };
         let near = snap.search(vector, CATEGORY_VOTERS, CATEGORY_MIN_SCORE, &|_| true);
         let mut votes: Vec<(u32, f32)> = Vec::new();
         for hit in near.hits {
@@ -233,12 +251,16 @@ impl Instance {
                 None => votes.push((c, hit.score)),
             }
         }
-        votes.into_iter().max_by(|a, b| a.1.total_cmp(&b.1)).map_or(CATEGORY_OTHER, |v| v.0)
+        votes
+            .into_iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map_or(CATEGORY_OTHER, |v| v.0)
     }
 
     /// AddImage: stores a picture, replacing one of the same ProductId and PicName.
     pub fn add(&self, add: AddPicture) -> Result<AddOutcome> {
-        let (vector, subject) = self.analyse(&add.picture, add.crop, add.region, add.category_id)?;
+        let (vector, subject) =
+            self.analyse(&add.picture, add.crop, add.region, add.category_id)?;
         let record = Record {
             product_id: add.product_id,
             pic_name: add.pic_name,
@@ -249,14 +271,25 @@ impl Instance {
             region: Some(subject.region.to_string()),
         };
         let mut writer = self.writer.lock();
-        let replaces = self.store.lookup(self.meta.id, &record.product_id, &record.pic_name)?;
+        let replaces = self
+            .store
+            .lookup(self.meta.id, &record.product_id, &record.pic_name)?;
         if replaces.is_none() && self.live.load(Ordering::Relaxed) >= self.meta.capacity {
-            return Err(EngineError::OverQuota { name: self.meta.name.clone(), capacity: self.meta.capacity });
+            return Err(EngineError::OverQuota {
+                name: self.meta.name.clone(),
+                capacity: self.meta.capacity,
+            });
         }
         let doc = writer.next_doc;
         let index = self.index.load();
         index.append(&[(doc, &vector, &[record.category_id])])?;
-        let batch = AddBatch { inst: self.meta.id, doc, record: &record, vector: &vector, replaces };
+        let batch = AddBatch {
+            inst: self.meta.id,
+            doc,
+            record: &record,
+            vector: &vector,
+            replaces,
+        };
         if let Err(e) = self.store.commit_add(&batch) {
             if let Err(undo) = index.roll_back() {
                 tracing::error!(error = %undo, "could not undo an index append after a failed commit");
@@ -288,14 +321,17 @@ impl Instance {
         if pictures.is_empty() {
             return Ok(Vec::new());
         }
-        let batch: Vec<(u64, &str, &str)> =
-            pictures.iter().map(|(pic, doc)| (*doc, product_id, pic.as_str())).collect();
+        let batch: Vec<(u64, &str, &str)> = pictures
+            .iter()
+            .map(|(pic, doc)| (*doc, product_id, pic.as_str()))
+            .collect();
         self.store.commit_delete(self.meta.id, &batch)?;
         let index = self.index.load();
         for (_, doc) in &pictures {
             index.tombstone(*doc);
         }
-        self.live.fetch_sub(pictures.len() as u64, Ordering::Relaxed);
+        self.live
+            .fetch_sub(pictures.len() as u64, Ordering::Relaxed);
         Ok(pictures.into_iter().map(|(pic, _)| pic).collect())
     }
 
@@ -312,23 +348,58 @@ impl Instance {
     }
 
     /// SearchImageByName: the stored picture's own vector is the query.
-    pub fn search_by_name(&self, product_id: &str, pic_name: &str, query: &SearchQuery) -> Result<SearchOutcome> {
-        let not_found =
-            || EngineError::PictureNotFound { product_id: product_id.into(), pic_name: pic_name.into() };
-        let doc = self.store.lookup(self.meta.id, product_id, pic_name)?.ok_or_else(not_found)?;
-        let record = self.store.record(self.meta.id, doc)?.ok_or_else(not_found)?;
-        let vector = self.store.vector(self.meta.id, doc)?.ok_or_else(not_found)?;
-        let region = record.region.as_deref().and_then(|r| Region::parse(r).ok()).unwrap_or(Region::full(0, 0));
-        let category_id = self.check_category(query.category_id)?.unwrap_or(record.category_id);
-        let subject = Subject { category_id, region, multi_region: vec![region] };
+    pub fn search_by_name(
+        &self,
+        product_id: &str,
+        pic_name: &str,
+        query: &SearchQuery,
+    ) -> Result<SearchOutcome> {
+        let not_found = || EngineError::PictureNotFound {
+            product_id: product_id.into(),
+            pic_name: pic_name.into(),
+        };
+        let doc = self
+            .store
+            .lookup(self.meta.id, product_id, pic_name)?
+            .ok_or_else(not_found)?;
+        let record = self
+            .store
+            .record(self.meta.id, doc)?
+            .ok_or_else(not_found)?;
+        let vector = self
+            .store
+            .vector(self.meta.id, doc)?
+            .ok_or_else(not_found)?;
+        let region = record
+            .region
+            .as_deref()
+            .and_then(|r| Region::parse(r).ok())
+            .unwrap_or(Region::full(0, 0));
+        let category_id = self
+            .check_category(query.category_id)?
+            .unwrap_or(record.category_id);
+        let subject = Subject {
+            category_id,
+            region,
+            multi_region: vec![region],
+        };
         self.search_vector(&vector, subject, query)
     }
 
-    fn search_vector(&self, vector: &[f32], subject: Subject, query: &SearchQuery) -> Result<SearchOutcome> {
+    fn search_vector(
+        &self,
+        vector: &[f32],
+        subject: Subject,
+        query: &SearchQuery,
+    ) -> Result<SearchOutcome> {
         let snap = self.snapshot();
         let wanted = query.start + query.num;
         // Distinct products need more candidates than results; each product keeps its best.
-        let k = if query.distinct_product { (wanted * 8).max(64) } else { wanted };
+        let k = if query.distinct_product {
+            (wanted * 8).max(64)
+        } else {
+            wanted
+        };
         let category = query.category_id;
         let column = snap.column(COLUMN_CATEGORY);
         let accept = |row: usize| match (category, column) {
@@ -346,14 +417,25 @@ impl Instance {
             if query.distinct_product && !seen_products.insert(record.product_id.clone()) {
                 continue;
             }
-            results.push(Found { score: score_of(hit.score), record });
+            results.push(Found {
+                score: score_of(hit.score),
+                record,
+            });
             if results.len() == wanted {
                 break;
             }
         }
-        let docs_found = if query.distinct_product { seen_products.len().max(results.len()) } else { scan.matched };
+        let docs_found = if query.distinct_product {
+            seen_products.len().max(results.len())
+        } else {
+            scan.matched
+        };
         let results = results.into_iter().skip(query.start).collect();
-        Ok(SearchOutcome { subject, docs_found, results })
+        Ok(SearchOutcome {
+            subject,
+            docs_found,
+            results,
+        })
     }
 
     /// Re-opens the index from its manifest (after an offline rebuild) and reconciles it
@@ -383,7 +465,7 @@ fn score_of(dot: f32) -> f64 {
 }
 
 fn extractor_for(meta: &InstanceMeta) -> Result<Arc<dyn Extractor>> {
-    let builtin = vision::BuiltinExtractor::default();
+    let builtin = vision::BuiltinExtractor::new();
     if meta.extractor == builtin.name() && meta.dimension as usize == builtin.dimension() {
         return Ok(Arc::new(builtin));
     }
@@ -395,7 +477,11 @@ fn extractor_for(meta: &InstanceMeta) -> Result<Arc<dyn Extractor>> {
 }
 
 /// Writes a new generation holding every stored vector of the instance.
-pub(crate) fn write_generation_from_store(store: &Store, meta: &InstanceMeta, dir: &Path) -> Result<u64> {
+pub(crate) fn write_generation_from_store(
+    store: &Store,
+    meta: &InstanceMeta,
+    dir: &Path,
+) -> Result<u64> {
     let mut writer = GenerationWriter::create(dir, meta.dimension)?;
     let mut failed = None;
     store.for_each_vector(meta.id, |doc, vector| {

@@ -21,7 +21,7 @@ mod registry;
 pub use category::{ServiceType, CATEGORY_OTHER, PRODUCT_CATEGORIES};
 pub use error::{EngineError, Result};
 pub use instance::{
-    AddPicture, AddOutcome, Attributes, Found, Instance, InstanceInfo, SearchOutcome, SearchQuery,
+    AddOutcome, AddPicture, Attributes, Found, Instance, InstanceInfo, SearchOutcome, SearchQuery,
     Subject,
 };
 pub use registry::{rebuild_offline, Engine, InstanceSpec, DEFAULT_INSTANCE};

@@ -35,7 +35,12 @@ pub struct InstanceSpec {
 impl InstanceSpec {
     /// A product instance with default limits.
     pub fn product(name: &str) -> Self {
-        InstanceSpec { name: name.into(), service_type: ServiceType::Product, qps: 10, capacity: 1_000_000 }
+        InstanceSpec {
+            name: name.into(),
+            service_type: ServiceType::Product,
+            qps: 10,
+            capacity: 1_000_000,
+        }
     }
 }
 
@@ -55,9 +60,17 @@ impl Engine {
             let found = crate::index::kernels::init();
             tracing::info!(simd = %found, "vector kernels ready");
         });
-        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Locked(format!("{}: {e}", data_dir.display())))?;
-        let store = Arc::new(Store::open(&data_dir.join(STORE_DIR), StoreMode::ReadWrite)?);
-        let engine = Engine { data_dir: data_dir.to_path_buf(), store, instances: RwLock::new(BTreeMap::new()) };
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StoreError::Locked(format!("{}: {e}", data_dir.display())))?;
+        let store = Arc::new(Store::open(
+            &data_dir.join(STORE_DIR),
+            StoreMode::ReadWrite,
+        )?);
+        let engine = Engine {
+            data_dir: data_dir.to_path_buf(),
+            store,
+            instances: RwLock::new(BTreeMap::new()),
+        };
         let metas = engine.store.instances()?;
         if metas.is_empty() {
             engine.create_instance(&InstanceSpec::product(DEFAULT_INSTANCE))?;
@@ -83,7 +96,7 @@ impl Engine {
     /// Creates an instance with the built-in extractor.
     pub fn create_instance(&self, spec: &InstanceSpec) -> Result<Arc<Instance>> {
         validate_name(&spec.name)?;
-        let extractor = BuiltinExtractor::default();
+        let extractor = BuiltinExtractor::new();
         let meta = InstanceMeta {
             id: 0,
             name: spec.name.clone(),
@@ -96,14 +109,24 @@ impl Engine {
             created_ms: now_ms(),
         };
         let meta = self.store.create_instance(meta)?;
-        let instance = Arc::new(Instance::open(self.store.clone(), meta, &self.index_dir(&spec.name))?);
-        self.instances.write().insert(spec.name.clone(), instance.clone());
+        let instance = Arc::new(Instance::open(
+            self.store.clone(),
+            meta,
+            &self.index_dir(&spec.name),
+        )?);
+        self.instances
+            .write()
+            .insert(spec.name.clone(), instance.clone());
         Ok(instance)
     }
 
     /// The instance of that name.
     pub fn instance(&self, name: &str) -> Result<Arc<Instance>> {
-        self.instances.read().get(name).cloned().ok_or_else(|| EngineError::InstanceNotFound(name.to_string()))
+        self.instances
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| EngineError::InstanceNotFound(name.to_string()))
     }
 
     /// Every instance, by name.
@@ -138,7 +161,9 @@ pub fn rebuild_offline(data_dir: &Path, name: &str) -> Result<u64> {
 fn validate_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.chars().count() <= 20
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(())
     } else {

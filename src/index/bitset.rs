@@ -11,7 +11,9 @@ pub struct AtomicBitset {
 impl AtomicBitset {
     /// A bitset able to hold `capacity` bits, all clear.
     pub fn with_capacity(capacity: usize) -> Self {
-        let words = (0..capacity.div_ceil(64)).map(|_| AtomicU64::new(0)).collect();
+        let words = (0..capacity.div_ceil(64))
+            .map(|_| AtomicU64::new(0))
+            .collect();
         AtomicBitset { words }
     }
 
@@ -43,7 +45,10 @@ impl AtomicBitset {
 
     /// Number of set bits.
     pub fn count(&self) -> usize {
-        self.words.iter().map(|w| w.load(Ordering::Relaxed).count_ones() as usize).sum()
+        self.words
+            .iter()
+            .map(|w| w.load(Ordering::Relaxed).count_ones() as usize)
+            .sum()
     }
 
     /// A copy with a larger capacity (bits beyond the old capacity clear).

@@ -11,7 +11,9 @@ pub struct U32Column {
 impl U32Column {
     /// A column of `capacity` zeros.
     pub fn with_capacity(capacity: usize) -> Self {
-        U32Column { values: (0..capacity).map(|_| AtomicU32::new(0)).collect() }
+        U32Column {
+            values: (0..capacity).map(|_| AtomicU32::new(0)).collect(),
+        }
     }
 
     /// Number of rows it can hold.

@@ -40,12 +40,18 @@ pub enum IndexError {
 impl IndexError {
     /// Wraps an I/O error with the path it happened on.
     pub fn io(path: &std::path::Path, source: std::io::Error) -> Self {
-        IndexError::Io { path: path.display().to_string(), source }
+        IndexError::Io {
+            path: path.display().to_string(),
+            source,
+        }
     }
 
     /// A corruption report for a path.
     pub fn corrupt(path: &std::path::Path, reason: impl Into<String>) -> Self {
-        IndexError::Corrupt { path: path.display().to_string(), reason: reason.into() }
+        IndexError::Corrupt {
+            path: path.display().to_string(),
+            reason: reason.into(),
+        }
     }
 }
 

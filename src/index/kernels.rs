@@ -23,7 +23,11 @@ pub fn init() -> String {
     ];
     // One real call settles the dispatch table for f32 dot products.
     let _ = dot_simsimd(&[1.0; 16], &[1.0; 16]);
-    let names: Vec<&str> = found.iter().filter(|(_, on)| *on).map(|(n, _)| *n).collect();
+    let names: Vec<&str> = found
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(n, _)| *n)
+        .collect();
     if names.is_empty() {
         "scalar".to_string()
     } else {
@@ -69,7 +73,10 @@ pub fn dot_unrolled(a: &[f32], b: &[f32]) -> f32 {
 
 /// Reference dot product: one accumulator in f64.
 pub fn dot_scalar(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum::<f64>() as f32
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| *x as f64 * *y as f64)
+        .sum::<f64>() as f32
 }
 
 #[cfg(test)]

@@ -47,7 +47,8 @@ impl Manifest {
         let tmp = dir.join(MANIFEST_TMP);
         let bytes = serde_json::to_vec(self).unwrap_or_default();
         let mut file = fs::File::create(&tmp).map_err(|e| IndexError::io(&tmp, e))?;
-        file.write_all(&bytes).map_err(|e| IndexError::io(&tmp, e))?;
+        file.write_all(&bytes)
+            .map_err(|e| IndexError::io(&tmp, e))?;
         file.sync_all().map_err(|e| IndexError::io(&tmp, e))?;
         let path = dir.join(MANIFEST_FILE);
         fs::rename(&tmp, &path).map_err(|e| IndexError::io(&path, e))?;
@@ -72,7 +73,10 @@ mod tests {
         assert_eq!(Manifest::read(dir.path()).unwrap(), None);
         Manifest { generation: 3 }.write_atomic(dir.path()).unwrap();
         Manifest { generation: 4 }.write_atomic(dir.path()).unwrap();
-        assert_eq!(Manifest::read(dir.path()).unwrap(), Some(Manifest { generation: 4 }));
+        assert_eq!(
+            Manifest::read(dir.path()).unwrap(),
+            Some(Manifest { generation: 4 })
+        );
         assert!(!dir.path().join(MANIFEST_TMP).exists());
         fs::write(dir.path().join(MANIFEST_FILE), b"{garbage").unwrap();
         assert!(Manifest::read(dir.path()).is_err());

@@ -61,7 +61,11 @@ impl Snapshot {
         let hits = top
             .into_sorted()
             .into_iter()
-            .map(|Scored { score, row }| Hit { row, doc: self.doc_at(row), score })
+            .map(|Scored { score, row }| Hit {
+                row,
+                doc: self.doc_at(row),
+                score,
+            })
             .collect();
         ScanResult { hits, matched }
     }
@@ -144,7 +148,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dim = 32;
         let vs = vectors(40_000, dim);
-        write_generation(dir.path(), dim as u32, vs.iter().enumerate().map(|(i, v)| (i as u64 * 3, v.as_slice()))).unwrap();
+        write_generation(
+            dir.path(),
+            dim as u32,
+            vs.iter()
+                .enumerate()
+                .map(|(i, v)| (i as u64 * 3, v.as_slice())),
+        )
+        .unwrap();
         let index = VectorIndex::open(dir.path(), dim as u32, 0, u64::MAX).unwrap();
         let snap = index.snapshot();
         assert_eq!(snap.rows(), 40_000);
@@ -172,8 +183,15 @@ mod tests {
     fn threshold_and_wrong_dimension() {
         let dir = tempfile::tempdir().unwrap();
         let vs = vectors(100, 8);
-        write_generation(dir.path(), 8, vs.iter().enumerate().map(|(i, v)| (i as u64, v.as_slice()))).unwrap();
-        let snap = VectorIndex::open(dir.path(), 8, 0, u64::MAX).unwrap().snapshot();
+        write_generation(
+            dir.path(),
+            8,
+            vs.iter().enumerate().map(|(i, v)| (i as u64, v.as_slice())),
+        )
+        .unwrap();
+        let snap = VectorIndex::open(dir.path(), 8, 0, u64::MAX)
+            .unwrap()
+            .snapshot();
         let r = snap.search(&vs[5], 3, 0.999, &|_| true);
         assert_eq!(r.hits.len(), 1);
         assert_eq!(r.hits[0].row, 5);

@@ -26,7 +26,9 @@ impl PartialOrd for Scored {
 }
 impl Ord for Scored {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.score.total_cmp(&other.score).then_with(|| other.row.cmp(&self.row))
+        self.score
+            .total_cmp(&other.score)
+            .then_with(|| other.row.cmp(&self.row))
     }
 }
 
@@ -39,7 +41,10 @@ pub struct TopK {
 impl TopK {
     /// An empty selection of at most `k` rows.
     pub fn new(k: usize) -> Self {
-        TopK { k, heap: BinaryHeap::with_capacity(k + 1) }
+        TopK {
+            k,
+            heap: BinaryHeap::with_capacity(k + 1),
+        }
     }
 
     /// Offers a row; cheap when it does not beat the current k-th best.
@@ -91,7 +96,11 @@ mod tests {
         let (mut a, mut b) = (TopK::new(10), TopK::new(10));
         for (row, &score) in scores.iter().enumerate() {
             all.push(Scored { score, row });
-            if row % 2 == 0 { a.push(Scored { score, row }) } else { b.push(Scored { score, row }) }
+            if row % 2 == 0 {
+                a.push(Scored { score, row })
+            } else {
+                b.push(Scored { score, row })
+            }
         }
         let merged: Vec<usize> = a.merge(b).into_sorted().iter().map(|s| s.row).collect();
         let single: Vec<usize> = all.into_sorted().iter().map(|s| s.row).collect();

@@ -71,10 +71,18 @@ impl Header {
 
     fn decode(b: &[u8], path: &Path) -> Result<Header> {
         let field = |at: usize| -> u32 {
-            u32::from_le_bytes(b.get(at..at + 4).and_then(|s| s.try_into().ok()).unwrap_or([0; 4]))
+            u32::from_le_bytes(
+                b.get(at..at + 4)
+                    .and_then(|s| s.try_into().ok())
+                    .unwrap_or([0; 4]),
+            )
         };
         let field64 = |at: usize| -> u64 {
-            u64::from_le_bytes(b.get(at..at + 8).and_then(|s| s.try_into().ok()).unwrap_or([0; 8]))
+            u64::from_le_bytes(
+                b.get(at..at + 8)
+                    .and_then(|s| s.try_into().ok())
+                    .unwrap_or([0; 8]),
+            )
         };
         if b.len() < HEADER_FIELDS || b[0..8] != MAGIC {
             return Err(IndexError::corrupt(path, "not a vector file (bad magic)"));
@@ -85,7 +93,11 @@ impl Header {
         if field(8) != FORMAT_VERSION || field(12) != ELEMENT_F32 {
             return Err(IndexError::corrupt(
                 path,
-                format!("format {} element {} not supported by this build", field(8), field(12)),
+                format!(
+                    "format {} element {} not supported by this build",
+                    field(8),
+                    field(12)
+                ),
             ));
         }
         let header = Header {
@@ -95,7 +107,10 @@ impl Header {
             rows_crc: field(40),
         };
         if header.dimension == 0 || field(20) as usize != header.row_bytes() {
-            return Err(IndexError::corrupt(path, "row size does not match dimension"));
+            return Err(IndexError::corrupt(
+                path,
+                "row size does not match dimension",
+            ));
         }
         Ok(header)
     }
@@ -117,12 +132,22 @@ impl VectorFile {
             .create_new(true)
             .open(path)
             .map_err(|e| IndexError::io(path, e))?;
-        let header = Header { dimension, generation, rows: 0, rows_crc: 0 };
+        let header = Header {
+            dimension,
+            generation,
+            rows: 0,
+            rows_crc: 0,
+        };
         let mut page = vec![0u8; HEADER_BYTES];
         page[..HEADER_FIELDS].copy_from_slice(&header.encode());
-        file.write_all_at(&page, 0).map_err(|e| IndexError::io(path, e))?;
+        file.write_all_at(&page, 0)
+            .map_err(|e| IndexError::io(path, e))?;
         file.sync_all().map_err(|e| IndexError::io(path, e))?;
-        Ok(VectorFile { file, path: path.to_path_buf(), header })
+        Ok(VectorFile {
+            file,
+            path: path.to_path_buf(),
+            header,
+        })
     }
 
     /// Opens a file, checks its header and cuts off bytes past the last whole row.
@@ -133,13 +158,25 @@ impl VectorFile {
             .open(path)
             .map_err(|e| IndexError::io(path, e))?;
         let mut b = [0u8; HEADER_FIELDS];
-        file.read_exact_at(&mut b, 0).map_err(|_| IndexError::corrupt(path, "header is truncated"))?;
+        file.read_exact_at(&mut b, 0)
+            .map_err(|_| IndexError::corrupt(path, "header is truncated"))?;
         let header = Header::decode(&b, path)?;
-        let vf = VectorFile { file, path: path.to_path_buf(), header };
+        let vf = VectorFile {
+            file,
+            path: path.to_path_buf(),
+            header,
+        };
         let want = vf.end_offset(header.rows);
-        let len = vf.file.metadata().map_err(|e| IndexError::io(path, e))?.len();
+        let len = vf
+            .file
+            .metadata()
+            .map_err(|e| IndexError::io(path, e))?
+            .len();
         if len < want {
-            return Err(IndexError::corrupt(path, format!("{len} bytes, header needs {want}")));
+            return Err(IndexError::corrupt(
+                path,
+                format!("{len} bytes, header needs {want}"),
+            ));
         }
         if len > want {
             vf.file.set_len(want).map_err(|e| IndexError::io(path, e))?;
@@ -163,13 +200,20 @@ impl VectorFile {
     }
 
     /// Encodes rows (doc, vector) into bytes, checking dimension and order.
-    fn encode_rows<'a>(&self, rows: impl IntoIterator<Item = (u64, &'a [f32])>, last: Option<u64>) -> Result<Vec<u8>> {
+    fn encode_rows<'a>(
+        &self,
+        rows: impl IntoIterator<Item = (u64, &'a [f32])>,
+        last: Option<u64>,
+    ) -> Result<Vec<u8>> {
         let dim = self.header.dimension as usize;
         let mut last = last;
         let mut bytes = Vec::new();
         for (doc, vector) in rows {
             if vector.len() != dim {
-                return Err(IndexError::Dimension { expected: dim, got: vector.len() });
+                return Err(IndexError::Dimension {
+                    expected: dim,
+                    got: vector.len(),
+                });
             }
             if let Some(prev) = last {
                 if doc <= prev {
@@ -198,12 +242,20 @@ impl VectorFile {
         }
         let added = (bytes.len() / self.header.row_bytes()) as u64;
         let offset = self.end_offset(self.header.rows);
-        self.file.write_all_at(&bytes, offset).map_err(|e| IndexError::io(&self.path, e))?;
+        self.file
+            .write_all_at(&bytes, offset)
+            .map_err(|e| IndexError::io(&self.path, e))?;
         let mut hasher = crc32fast::Hasher::new_with_initial(self.header.rows_crc);
         hasher.update(&bytes);
-        let header = Header { rows: self.header.rows + added, rows_crc: hasher.finalize(), ..self.header };
+        let header = Header {
+            rows: self.header.rows + added,
+            rows_crc: hasher.finalize(),
+            ..self.header
+        };
         self.write_header(header)?;
-        self.file.sync_data().map_err(|e| IndexError::io(&self.path, e))?;
+        self.file
+            .sync_data()
+            .map_err(|e| IndexError::io(&self.path, e))?;
         self.header = header;
         Ok(header)
     }
@@ -211,8 +263,12 @@ impl VectorFile {
     /// Goes back to an earlier header (undoing appends whose store batch failed).
     pub fn roll_back(&mut self, to: Header) -> Result<()> {
         self.write_header(to)?;
-        self.file.set_len(self.end_offset(to.rows)).map_err(|e| IndexError::io(&self.path, e))?;
-        self.file.sync_data().map_err(|e| IndexError::io(&self.path, e))?;
+        self.file
+            .set_len(self.end_offset(to.rows))
+            .map_err(|e| IndexError::io(&self.path, e))?;
+        self.file
+            .sync_data()
+            .map_err(|e| IndexError::io(&self.path, e))?;
         self.header = to;
         Ok(())
     }
@@ -227,12 +283,18 @@ impl VectorFile {
         self.file
             .read_exact_at(&mut bytes, HEADER_BYTES as u64)
             .map_err(|e| IndexError::io(&self.path, e))?;
-        let header = Header { rows, rows_crc: crc32fast::hash(&bytes), ..self.header };
+        let header = Header {
+            rows,
+            rows_crc: crc32fast::hash(&bytes),
+            ..self.header
+        };
         self.roll_back(header)
     }
 
     fn write_header(&self, header: Header) -> Result<()> {
-        self.file.write_all_at(&header.encode(), 0).map_err(|e| IndexError::io(&self.path, e))
+        self.file
+            .write_all_at(&header.encode(), 0)
+            .map_err(|e| IndexError::io(&self.path, e))
     }
 
     /// Maps the file read-only with room for `capacity_rows` rows, so that rows appended
@@ -241,13 +303,16 @@ impl VectorFile {
         let len = self.end_offset(capacity_rows.max(self.header.rows)) as usize;
         // SAFETY: the file is only ever appended to (or cut while no map exists, at open),
         // and readers touch only rows below a published row count, which are written.
-        unsafe { MmapOptions::new().len(len).map(&self.file) }.map_err(|e| IndexError::io(&self.path, e))
+        unsafe { MmapOptions::new().len(len).map(&self.file) }
+            .map_err(|e| IndexError::io(&self.path, e))
     }
 
     /// Checks the CRC of all rows against the header.
     pub fn verify(&self, map: &Mmap) -> Result<()> {
         let end = self.end_offset(self.header.rows) as usize;
-        let rows = map.get(HEADER_BYTES..end).ok_or_else(|| IndexError::corrupt(&self.path, "map too short"))?;
+        let rows = map
+            .get(HEADER_BYTES..end)
+            .ok_or_else(|| IndexError::corrupt(&self.path, "map too short"))?;
         if crc32fast::hash(rows) != self.header.rows_crc {
             return Err(IndexError::corrupt(&self.path, "row checksum mismatch"));
         }
@@ -264,9 +329,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g.vec");
         let mut f = VectorFile::create(&path, 2, 1).unwrap();
-        f.append([(0, &[1.0f32, 0.0][..]), (5, &[0.0, 1.0][..])], None).unwrap();
-        assert!(matches!(f.append([(5, &[1.0f32, 1.0][..])], Some(5)), Err(IndexError::OutOfOrder { .. })));
-        assert!(matches!(f.append([(6, &[1.0f32][..])], Some(5)), Err(IndexError::Dimension { .. })));
+        f.append([(0, &[1.0f32, 0.0][..]), (5, &[0.0, 1.0][..])], None)
+            .unwrap();
+        assert!(matches!(
+            f.append([(5, &[1.0f32, 1.0][..])], Some(5)),
+            Err(IndexError::OutOfOrder { .. })
+        ));
+        assert!(matches!(
+            f.append([(6, &[1.0f32][..])], Some(5)),
+            Err(IndexError::Dimension { .. })
+        ));
         drop(f);
         let f = VectorFile::open(&path).unwrap();
         assert_eq!(f.header().rows, 2);
@@ -287,7 +359,9 @@ mod tests {
         assert_eq!(f.header().rows, 1);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), f.end_offset(1));
         // Flip a byte of a row: the checksum no longer matches.
-        f.file.write_all_at(&[9u8], HEADER_BYTES as u64 + 9).unwrap();
+        f.file
+            .write_all_at(&[9u8], HEADER_BYTES as u64 + 9)
+            .unwrap();
         let map = f.map(1).unwrap();
         assert!(f.verify(&map).is_err());
         f.truncate(0).unwrap();
@@ -299,7 +373,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g.vec");
         std::fs::write(&path, vec![1u8; 5000]).unwrap();
-        assert!(matches!(VectorFile::open(&path), Err(IndexError::Corrupt { .. })));
+        assert!(matches!(
+            VectorFile::open(&path),
+            Err(IndexError::Corrupt { .. })
+        ));
         std::fs::write(&path, b"short").unwrap();
         assert!(VectorFile::open(&path).is_err());
     }

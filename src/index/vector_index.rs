@@ -13,7 +13,9 @@ use super::vector_file::{Header, VectorFile, HEADER_BYTES};
 use super::{AtomicBitset, IndexError, Result, U32Column};
 
 #[cfg(target_endian = "big")]
-compile_error!("vector files are little-endian and mapped in place: big-endian hosts are not supported");
+compile_error!(
+    "vector files are little-endian and mapped in place: big-endian hosts are not supported"
+);
 
 /// Rows of room a map starts with, so that small instances never remap.
 const MIN_CAPACITY_ROWS: u64 = 4096;
@@ -141,7 +143,9 @@ impl VectorIndex {
         let manifest = match Manifest::read(dir)? {
             Some(m) => m,
             None => {
-                let m = Manifest { generation: next_generation(dir)? };
+                let m = Manifest {
+                    generation: next_generation(dir)?,
+                };
                 VectorFile::create(&m.vector_path(dir), dimension, m.generation)?;
                 m.write_atomic(dir)?;
                 m
@@ -150,7 +154,10 @@ impl VectorIndex {
         let file = VectorFile::open(&manifest.vector_path(dir))?;
         let header = file.header();
         if header.dimension != dimension {
-            return Err(IndexError::Dimension { expected: dimension as usize, got: header.dimension as usize });
+            return Err(IndexError::Dimension {
+                expected: dimension as usize,
+                got: header.dimension as usize,
+            });
         }
         let map = file.map(header.rows)?;
         file.verify(&map)?;
@@ -161,7 +168,10 @@ impl VectorIndex {
         let keep = snap.rows_below(receipt);
         if keep < snap.rows {
             index.writer.lock().file.truncate(keep as u64)?;
-            index.current.store(Arc::new(Snapshot { rows: keep, ..(*snap).clone() }));
+            index.current.store(Arc::new(Snapshot {
+                rows: keep,
+                ..(*snap).clone()
+            }));
         }
         remove_other_generations(dir, manifest.generation);
         Ok(index)
@@ -177,12 +187,20 @@ impl VectorIndex {
             row_bytes: header.row_bytes(),
             generation: header.generation,
             tombstones: Arc::new(AtomicBitset::with_capacity(capacity as usize)),
-            columns: Arc::new((0..columns).map(|_| U32Column::with_capacity(capacity as usize)).collect()),
+            columns: Arc::new(
+                (0..columns)
+                    .map(|_| U32Column::with_capacity(capacity as usize))
+                    .collect(),
+            ),
         };
         Ok(VectorIndex {
             dir: dir.to_path_buf(),
             columns,
-            writer: Mutex::new(Writer { file, capacity, unpublished: None }),
+            writer: Mutex::new(Writer {
+                file,
+                capacity,
+                unpublished: None,
+            }),
             current: ArcSwap::from_pointee(snapshot),
         })
     }
@@ -203,8 +221,11 @@ impl VectorIndex {
     pub fn append(&self, rows: &[(u64, &[f32], &[u32])]) -> Result<()> {
         let mut writer = self.writer.lock();
         let before = writer.file.header();
-        let last_doc = (before.rows > 0).then(|| self.current.load().doc_at(before.rows as usize - 1));
-        let header = writer.file.append(rows.iter().map(|(doc, v, _)| (*doc, *v)), last_doc)?;
+        let last_doc =
+            (before.rows > 0).then(|| self.current.load().doc_at(before.rows as usize - 1));
+        let header = writer
+            .file
+            .append(rows.iter().map(|(doc, v, _)| (*doc, *v)), last_doc)?;
         if writer.unpublished.is_none() {
             writer.unpublished = Some(before);
         }
@@ -214,7 +235,12 @@ impl VectorIndex {
             let grown = Snapshot {
                 map: Arc::new(writer.file.map(capacity)?),
                 tombstones: Arc::new(snap.tombstones.grown(capacity as usize)),
-                columns: Arc::new(snap.columns.iter().map(|c| c.grown(capacity as usize)).collect()),
+                columns: Arc::new(
+                    snap.columns
+                        .iter()
+                        .map(|c| c.grown(capacity as usize))
+                        .collect(),
+                ),
                 ..(*snap).clone()
             };
             writer.capacity = capacity;
@@ -236,7 +262,10 @@ impl VectorIndex {
         writer.unpublished = None;
         let rows = writer.file.header().rows as usize;
         let snap = self.current.load_full();
-        self.current.store(Arc::new(Snapshot { rows, ..(*snap).clone() }));
+        self.current.store(Arc::new(Snapshot {
+            rows,
+            ..(*snap).clone()
+        }));
     }
 
     /// Undoes appends that were not published.
@@ -295,8 +324,18 @@ impl GenerationWriter {
     pub fn create(dir: &Path, dimension: u32) -> Result<Self> {
         fs::create_dir_all(dir).map_err(|e| IndexError::io(dir, e))?;
         let generation = next_generation(dir)?;
-        let file = VectorFile::create(&dir.join(Manifest::file_name(generation)), dimension, generation)?;
-        Ok(GenerationWriter { dir: dir.to_path_buf(), generation, file, pending: Vec::new(), last: None })
+        let file = VectorFile::create(
+            &dir.join(Manifest::file_name(generation)),
+            dimension,
+            generation,
+        )?;
+        Ok(GenerationWriter {
+            dir: dir.to_path_buf(),
+            generation,
+            file,
+            pending: Vec::new(),
+            last: None,
+        })
     }
 
     /// Adds a row; docs must increase.
@@ -310,7 +349,10 @@ impl GenerationWriter {
 
     fn flush(&mut self) -> Result<()> {
         let last = self.pending.last().map(|(d, _)| *d).or(self.last);
-        self.file.append(self.pending.iter().map(|(d, v)| (*d, v.as_slice())), self.last)?;
+        self.file.append(
+            self.pending.iter().map(|(d, v)| (*d, v.as_slice())),
+            self.last,
+        )?;
         self.pending.clear();
         self.last = last;
         Ok(())
@@ -320,7 +362,10 @@ impl GenerationWriter {
     pub fn commit(mut self) -> Result<u64> {
         self.flush()?;
         sync_dir(&self.dir)?;
-        Manifest { generation: self.generation }.write_atomic(&self.dir)?;
+        Manifest {
+            generation: self.generation,
+        }
+        .write_atomic(&self.dir)?;
         Ok(self.generation)
     }
 }
@@ -341,7 +386,10 @@ pub fn write_generation<'a>(
 /// One past the highest generation that the manifest or any file in `dir` names.
 fn next_generation(dir: &Path) -> Result<u64> {
     let mut highest = Manifest::read(dir)?.map_or(0, |m| m.generation);
-    for entry in fs::read_dir(dir).map_err(|e| IndexError::io(dir, e))?.flatten() {
+    for entry in fs::read_dir(dir)
+        .map_err(|e| IndexError::io(dir, e))?
+        .flatten()
+    {
         if let Some(g) = generation_of(&entry.file_name().to_string_lossy()) {
             highest = highest.max(g);
         }
@@ -350,15 +398,21 @@ fn next_generation(dir: &Path) -> Result<u64> {
 }
 
 fn generation_of(name: &str) -> Option<u64> {
-    name.strip_prefix("gen-")?.strip_suffix(".vec")?.parse().ok()
+    name.strip_prefix("gen-")?
+        .strip_suffix(".vec")?
+        .parse()
+        .ok()
 }
 
 /// Deletes vector files of generations other than `keep` (superseded or abandoned).
 fn remove_other_generations(dir: &Path, keep: u64) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
-        let stale = generation_of(&name).is_some_and(|g| g != keep) || name == format!("{MANIFEST_FILE}.tmp");
+        let stale = generation_of(&name).is_some_and(|g| g != keep)
+            || name == format!("{MANIFEST_FILE}.tmp");
         if stale {
             if let Err(e) = fs::remove_file(entry.path()) {
                 tracing::warn!(file = %entry.path().display(), error = %e, "could not remove old generation");
@@ -379,11 +433,16 @@ mod tests {
     fn appends_are_invisible_until_published_and_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let index = VectorIndex::open(dir.path(), 4, 1, 0).unwrap();
-        index.append(&[(0, &v(0.1), &[7]), (1, &v(0.2), &[8])]).unwrap();
+        index
+            .append(&[(0, &v(0.1), &[7]), (1, &v(0.2), &[8])])
+            .unwrap();
         assert_eq!(index.snapshot().rows(), 0);
         index.publish();
         let snap = index.snapshot();
-        assert_eq!((snap.rows(), snap.doc_at(1), snap.column(0).unwrap().get(1)), (2, 1, 8));
+        assert_eq!(
+            (snap.rows(), snap.doc_at(1), snap.column(0).unwrap().get(1)),
+            (2, 1, 8)
+        );
         assert_eq!(snap.vector_at(0), &v(0.1));
         // Unpublished then rolled back: gone.
         index.append(&[(2, &v(0.3), &[9])]).unwrap();
@@ -396,7 +455,10 @@ mod tests {
         let index = VectorIndex::open(dir.path(), 4, 1, 4).unwrap();
         let snap = index.snapshot();
         assert_eq!(snap.rows(), 3);
-        assert_eq!((snap.doc_at(2), snap.row_of(3), snap.row_of(2)), (3, Some(2), None));
+        assert_eq!(
+            (snap.doc_at(2), snap.row_of(3), snap.row_of(2)),
+            (3, Some(2), None)
+        );
         // Tombstones live in memory only: the store decides them at open.
         assert!(!snap.is_tombstone(1));
     }
@@ -414,8 +476,17 @@ mod tests {
         assert_eq!(index.snapshot().rows(), 3);
         drop(index);
         // The cut is durable and the file still verifies.
-        assert_eq!(VectorIndex::open(dir.path(), 4, 0, 100).unwrap().snapshot().rows(), 3);
-        assert!(matches!(VectorIndex::open(dir.path(), 5, 0, 100), Err(IndexError::Dimension { .. })));
+        assert_eq!(
+            VectorIndex::open(dir.path(), 4, 0, 100)
+                .unwrap()
+                .snapshot()
+                .rows(),
+            3
+        );
+        assert!(matches!(
+            VectorIndex::open(dir.path(), 5, 0, 100),
+            Err(IndexError::Dimension { .. })
+        ));
     }
 
     #[test]
@@ -428,7 +499,10 @@ mod tests {
         index.tombstone(0);
         let old = index.snapshot();
         let rows: Vec<(u64, [f32; 4])> = (1..n as u64).map(|d| (d, v(0.5))).collect();
-        let refs: Vec<(u64, &[f32], &[u32])> = rows.iter().map(|(d, x)| (*d, &x[..], &[2u32][..])).collect();
+        let refs: Vec<(u64, &[f32], &[u32])> = rows
+            .iter()
+            .map(|(d, x)| (*d, &x[..], &[2u32][..]))
+            .collect();
         index.append(&refs).unwrap();
         index.publish();
         let snap = index.snapshot();
@@ -444,7 +518,9 @@ mod tests {
     fn new_generation_replaces_old_on_open() {
         let dir = tempfile::tempdir().unwrap();
         let index = VectorIndex::open(dir.path(), 4, 0, 0).unwrap();
-        index.append(&[(0, &v(0.1), &[]), (1, &v(0.2), &[])]).unwrap();
+        index
+            .append(&[(0, &v(0.1), &[]), (1, &v(0.2), &[])])
+            .unwrap();
         index.publish();
         let old = index.snapshot();
         let g = write_generation(dir.path(), 4, [(1u64, &v(0.2)[..])]).unwrap();
@@ -454,7 +530,11 @@ mod tests {
         assert_eq!(reopened.snapshot().generation(), g);
         // The old map still reads although its file is gone.
         assert_eq!(old.vector_at(1), &v(0.2));
-        let files: Vec<_> = fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        let files: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
         assert_eq!(files.len(), 2, "{files:?}");
     }
 }

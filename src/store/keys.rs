@@ -79,7 +79,10 @@ mod tests {
         let key = name_key(1, "ab", "c");
         assert!(!key.starts_with(&product_prefix(1, "abc")));
         assert!(key.starts_with(&product_prefix(1, "ab")));
-        assert_eq!(pic_of_name_key(&key, product_prefix(1, "ab").len()).as_deref(), Some("c"));
+        assert_eq!(
+            pic_of_name_key(&key, product_prefix(1, "ab").len()).as_deref(),
+            Some("c")
+        );
     }
 
     #[test]

@@ -25,7 +25,6 @@ mod keys;
 mod record;
 mod rocks;
 
-
 pub use error::{Result, StoreError};
 pub use record::{InstanceMeta, Record};
 pub use rocks::{AddBatch, Store, StoreMode};

@@ -18,6 +18,9 @@ const CF_NAMES: &str = "names";
 const CF_COUNTERS: &str = "counters";
 const COLUMN_FAMILIES: [&str; 5] = [CF_INSTANCES, CF_RECORDS, CF_VECTORS, CF_NAMES, CF_COUNTERS];
 
+/// One key-value pair read from RocksDB.
+type RawEntry = std::result::Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>;
+
 /// How to open the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreMode {
@@ -79,7 +82,9 @@ impl Store {
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
         // Every family in COLUMN_FAMILIES is created at open, so this lookup cannot miss.
-        self.db.cf_handle(name).expect("column family created at open")
+        self.db
+            .cf_handle(name)
+            .expect("column family created at open")
     }
 
     fn sync_write(&self, batch: WriteBatch) -> Result<()> {
@@ -92,7 +97,10 @@ impl Store {
     /// Every instance, ordered by name.
     pub fn instances(&self) -> Result<Vec<InstanceMeta>> {
         let mut out = Vec::new();
-        for item in self.db.iterator_cf(self.cf(CF_INSTANCES), IteratorMode::Start) {
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_INSTANCES), IteratorMode::Start)
+        {
             let (_, value) = item?;
             out.push(decode(&value)?);
         }
@@ -125,7 +133,10 @@ impl Store {
 
     /// The doc id the next picture of the instance gets; every lower id was acknowledged or abandoned.
     pub fn next_doc(&self, inst: u32) -> Result<u64> {
-        match self.db.get_cf(self.cf(CF_COUNTERS), keys::next_doc_key(inst))? {
+        match self
+            .db
+            .get_cf(self.cf(CF_COUNTERS), keys::next_doc_key(inst))?
+        {
             Some(bytes) => Ok(u64::from_be_bytes(
                 bytes
                     .as_slice()
@@ -171,7 +182,10 @@ impl Store {
 
     /// The record of a doc.
     pub fn record(&self, inst: u32, doc: u64) -> Result<Option<Record>> {
-        match self.db.get_cf(self.cf(CF_RECORDS), keys::doc_key(inst, doc))? {
+        match self
+            .db
+            .get_cf(self.cf(CF_RECORDS), keys::doc_key(inst, doc))?
+        {
             Some(bytes) => Ok(Some(decode(&bytes)?)),
             None => Ok(None),
         }
@@ -230,7 +244,10 @@ impl Store {
             let key = keys::doc_key(inst, *doc);
             batch.delete_cf(self.cf(CF_RECORDS), key);
             batch.delete_cf(self.cf(CF_VECTORS), key);
-            batch.delete_cf(self.cf(CF_NAMES), keys::name_key(inst, product_id, pic_name));
+            batch.delete_cf(
+                self.cf(CF_NAMES),
+                keys::name_key(inst, product_id, pic_name),
+            );
         }
         self.sync_write(batch)
     }
@@ -238,7 +255,11 @@ impl Store {
     /// Replaces a record's attributes in place (its vector and doc id stay).
     pub fn commit_update(&self, inst: u32, doc: u64, record: &Record) -> Result<()> {
         let mut batch = WriteBatch::default();
-        batch.put_cf(self.cf(CF_RECORDS), keys::doc_key(inst, doc), encode(record));
+        batch.put_cf(
+            self.cf(CF_RECORDS),
+            keys::doc_key(inst, doc),
+            encode(record),
+        );
         self.sync_write(batch)
     }
 
@@ -250,7 +271,8 @@ impl Store {
     ) -> Result<()> {
         for item in self.prefix_iter(CF_RECORDS, &keys::instance_prefix(inst)) {
             let (key, value) = item?;
-            let doc = keys::doc_of_key(&key).ok_or_else(|| StoreError::Corrupt("doc key".into()))?;
+            let doc =
+                keys::doc_of_key(&key).ok_or_else(|| StoreError::Corrupt("doc key".into()))?;
             visit(doc, decode(&value)?)?;
         }
         Ok(())
@@ -264,25 +286,25 @@ impl Store {
     ) -> Result<()> {
         for item in self.prefix_iter(CF_VECTORS, &keys::instance_prefix(inst)) {
             let (key, value) = item?;
-            let doc = keys::doc_of_key(&key).ok_or_else(|| StoreError::Corrupt("doc key".into()))?;
+            let doc =
+                keys::doc_of_key(&key).ok_or_else(|| StoreError::Corrupt("doc key".into()))?;
             visit(doc, vector_from_bytes(&value))?;
         }
         Ok(())
     }
 
-    fn prefix_iter<'a>(
-        &'a self,
-        cf: &str,
-        prefix: &[u8],
-    ) -> impl Iterator<Item = std::result::Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>> + 'a
-    {
+    fn prefix_iter<'a>(&'a self, cf: &str, prefix: &[u8]) -> impl Iterator<Item = RawEntry> + 'a {
         let mut opts = ReadOptions::default();
         if let Some(end) = keys::prefix_end(prefix) {
             opts.set_iterate_upper_bound(end);
         }
         let prefix = prefix.to_vec();
         self.db
-            .iterator_cf_opt(self.cf(cf), opts, IteratorMode::From(&prefix, Direction::Forward))
+            .iterator_cf_opt(
+                self.cf(cf),
+                opts,
+                IteratorMode::From(&prefix, Direction::Forward),
+            )
             .take_while(move |item| match item {
                 Ok((key, _)) => key.starts_with(&prefix),
                 Err(_) => true,
@@ -341,28 +363,51 @@ mod tests {
         let a = store.create_instance(meta("a")).unwrap();
         let b = store.create_instance(meta("b")).unwrap();
         assert_ne!(a.id, b.id);
-        assert!(matches!(store.create_instance(meta("a")), Err(StoreError::InstanceExists(_))));
+        assert!(matches!(
+            store.create_instance(meta("a")),
+            Err(StoreError::InstanceExists(_))
+        ));
 
         let r = record("p", "1.jpg");
         let v = [1.0, 0.0, 0.0, 0.0];
         store
-            .commit_add(&AddBatch { inst: a.id, doc: 0, record: &r, vector: &v, replaces: None })
+            .commit_add(&AddBatch {
+                inst: a.id,
+                doc: 0,
+                record: &r,
+                vector: &v,
+                replaces: None,
+            })
             .unwrap();
         store
-            .commit_add(&AddBatch { inst: a.id, doc: 1, record: &r, vector: &v, replaces: Some(0) })
+            .commit_add(&AddBatch {
+                inst: a.id,
+                doc: 1,
+                record: &r,
+                vector: &v,
+                replaces: Some(0),
+            })
             .unwrap();
         assert_eq!(store.next_doc(a.id).unwrap(), 2);
         assert_eq!(store.next_doc(b.id).unwrap(), 0);
         assert_eq!(store.lookup(a.id, "p", "1.jpg").unwrap(), Some(1));
         assert_eq!(store.record(a.id, 0).unwrap(), None);
         assert_eq!(store.vector(a.id, 1).unwrap().unwrap(), v.to_vec());
-        assert_eq!(store.pictures_of_product(a.id, "p").unwrap(), vec![("1.jpg".into(), 1)]);
+        assert_eq!(
+            store.pictures_of_product(a.id, "p").unwrap(),
+            vec![("1.jpg".into(), 1)]
+        );
         assert!(store.pictures_of_product(b.id, "p").unwrap().is_empty());
 
         store.commit_delete(a.id, &[(1, "p", "1.jpg")]).unwrap();
         assert_eq!(store.lookup(a.id, "p", "1.jpg").unwrap(), None);
         let mut seen = 0;
-        store.for_each_record(a.id, |_, _| { seen += 1; Ok(()) }).unwrap();
+        store
+            .for_each_record(a.id, |_, _| {
+                seen += 1;
+                Ok(())
+            })
+            .unwrap();
         assert_eq!(seen, 0);
     }
 
@@ -374,7 +419,13 @@ mod tests {
             let a = store.create_instance(meta("a")).unwrap();
             let r = record("p", "x");
             store
-                .commit_add(&AddBatch { inst: a.id, doc: 0, record: &r, vector: &[0.5; 4], replaces: None })
+                .commit_add(&AddBatch {
+                    inst: a.id,
+                    doc: 0,
+                    record: &r,
+                    vector: &[0.5; 4],
+                    replaces: None,
+                })
                 .unwrap();
             let reader = Store::open(dir.path(), StoreMode::ReadOnly).unwrap();
             assert_eq!(reader.instances().unwrap().len(), 1);

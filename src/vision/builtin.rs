@@ -22,6 +22,10 @@
 //! Texture blocks divide by `max(norm, floor)` instead of `norm`: a nearly
 //! flat picture has a few noise edges, and normalising them up to unit length
 //! would turn noise into a confident signature.
+//!
+//! Any change to this file changes the vectors. Stored instances record the
+//! extractor name, so a change must come with a new name (`builtin-v2`)
+//! rather than silently mixing incompatible vectors in one index.
 
 use image::RgbImage;
 
@@ -50,13 +54,17 @@ const _: () = assert!(HISTOGRAM_LEN + LAYOUT_LEN + EDGE_LEN + GRADIENT_LEN == BU
 
 /// Hand-crafted global colour/layout/edge descriptor; fast, deterministic, model-free.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct BuiltinExtractor;
+pub struct BuiltinExtractor {
+    // Private so callers go through `new()`/`default()` and the extractor can
+    // gain precomputed state later without breaking them.
+    _private: (),
+}
 
 impl BuiltinExtractor {
-    /// Creates the extractor (it has no state; this is for symmetry with model-backed ones).
+    /// Creates the extractor.
     #[must_use]
     pub fn new() -> Self {
-        Self
+        Self::default()
     }
 }
 

@@ -79,6 +79,9 @@ pub(crate) struct Component {
 
 /// 8-connected components, largest first (ties keep scan order).
 pub(crate) fn components(mask: &[bool], w: usize, h: usize) -> Vec<Component> {
+    if w == 0 || h == 0 || mask.len() != w * h {
+        return Vec::new();
+    }
     let mut seen = vec![false; mask.len()];
     let mut out = Vec::new();
     let mut stack = Vec::new();
@@ -117,7 +120,7 @@ pub(crate) fn components(mask: &[bool], w: usize, h: usize) -> Vec<Component> {
         }
         out.push(c);
     }
-    out.sort_by(|a, b| b.area.cmp(&a.area));
+    out.sort_by_key(|c| std::cmp::Reverse(c.area));
     out
 }
 
@@ -127,17 +130,24 @@ mod tests {
 
     fn from_rows(rows: &[&str]) -> (Vec<bool>, usize, usize) {
         let w = rows.first().map_or(0, |r| r.len());
-        let bits = rows.iter().flat_map(|r| r.chars().map(|c| c == '#')).collect();
+        let bits = rows
+            .iter()
+            .flat_map(|r| r.chars().map(|c| c == '#'))
+            .collect();
         (bits, w, rows.len())
     }
 
     fn to_rows(mask: &[bool], w: usize) -> Vec<String> {
-        mask.chunks(w).map(|r| r.iter().map(|b| if *b { '#' } else { '.' }).collect()).collect()
+        mask.chunks(w)
+            .map(|r| r.iter().map(|b| if *b { '#' } else { '.' }).collect())
+            .collect()
     }
 
     #[test]
     fn opening_removes_specks_but_keeps_blocks() {
-        let (mut m, w, h) = from_rows(&["#.......", "........", "...###..", "...###..", "...###..", "........"]);
+        let (mut m, w, h) = from_rows(&[
+            "#.......", "........", "...###..", "...###..", "...###..", "........",
+        ]);
         open(&mut m, w, h);
         assert_eq!(
             to_rows(&m, w),
@@ -147,9 +157,26 @@ mod tests {
 
     #[test]
     fn closing_bridges_a_narrow_gap() {
-        let (mut m, w, h) = from_rows(&["........", ".##.##..", ".##.##..", "........"]);
+        let (mut m, w, h) = from_rows(&[
+            "..........",
+            "..........",
+            "..##.##...",
+            "..##.##...",
+            "..........",
+            "..........",
+        ]);
         close(&mut m, w, h, 1);
-        assert_eq!(to_rows(&m, w), ["........", ".#####..", ".#####..", "........"]);
+        assert_eq!(
+            to_rows(&m, w),
+            [
+                "..........",
+                "..........",
+                "..#####...",
+                "..#####...",
+                "..........",
+                "..........",
+            ]
+        );
     }
 
     #[test]
@@ -164,6 +191,7 @@ mod tests {
         assert!(morph(&[], 0, 0, true).is_empty());
         assert_eq!(morph(&[true, false], 5, 5, true), vec![true, false]);
         assert!(components(&[], 0, 0).is_empty());
+        assert!(components(&[true, true], 2, 0).is_empty());
     }
 
     #[test]
@@ -171,14 +199,41 @@ mod tests {
         let (m, w, h) = from_rows(&["#...", ".#..", "...#", "..##"]);
         let comps = components(&m, w, h);
         assert_eq!(comps.len(), 2);
-        assert_eq!(comps[0], Component { area: 3, x1: 2, x2: 4, y1: 2, y2: 4 });
-        assert_eq!(comps[1], Component { area: 2, x1: 0, x2: 2, y1: 0, y2: 2 });
+        assert_eq!(
+            comps[0],
+            Component {
+                area: 3,
+                x1: 2,
+                x2: 4,
+                y1: 2,
+                y2: 4
+            }
+        );
+        assert_eq!(
+            comps[1],
+            Component {
+                area: 2,
+                x1: 0,
+                x2: 2,
+                y1: 0,
+                y2: 2
+            }
+        );
     }
 
     #[test]
     fn a_mask_filling_blob_does_not_recurse() {
         let m = vec![true; 512 * 512];
         let comps = components(&m, 512, 512);
-        assert_eq!(comps, vec![Component { area: 512 * 512, x1: 0, x2: 512, y1: 0, y2: 512 }]);
+        assert_eq!(
+            comps,
+            vec![Component {
+                area: 512 * 512,
+                x1: 0,
+                x2: 512,
+                y1: 0,
+                y2: 512
+            }]
+        );
     }
 }

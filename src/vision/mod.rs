@@ -19,6 +19,7 @@ mod subject;
 #[cfg(test)]
 mod testkit;
 mod texture;
+mod validate;
 
 pub use builtin::{BuiltinExtractor, BUILTIN_DIMENSION};
 pub use error::{Result, VisionError};

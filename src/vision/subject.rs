@@ -18,8 +18,8 @@
 
 use image::RgbImage;
 
-use super::region::Region;
 use super::mask::{close, components, open, Component};
+use super::region::Region;
 use super::resample::{area_resize, fit_longest, Raster};
 
 /// Longest side of the working raster.
@@ -133,7 +133,7 @@ fn scale_back(c: &Component, (sw, sh): (usize, usize), (w, h): (u32, u32)) -> Re
     let (x1, x2) = (map(c.x1, sw, w, false), map(c.x2, sw, w, true));
     let (y1, y2) = (map(c.y1, sh, h, false), map(c.y2, sh, h, true));
     let pad = |len: u32| ((len as f32 * PAD).round() as u32).max(1);
-    let (px, py) = (pad(x2 - x1), pad(y2 - y1));
+    let (px, py) = (pad(x2.saturating_sub(x1)), pad(y2.saturating_sub(y1)));
     Region {
         x1: x1.saturating_sub(px),
         x2: x2.saturating_add(px).min(w),
@@ -256,10 +256,31 @@ mod tests {
 
     #[test]
     fn overlap_counts_shared_pixels() {
-        let a = Region { x1: 0, x2: 10, y1: 0, y2: 10 };
-        let b = Region { x1: 5, x2: 20, y1: 8, y2: 9 };
+        let a = Region {
+            x1: 0,
+            x2: 10,
+            y1: 0,
+            y2: 10,
+        };
+        let b = Region {
+            x1: 5,
+            x2: 20,
+            y1: 8,
+            y2: 9,
+        };
         assert_eq!(overlap(&a, &b), 5);
-        assert_eq!(overlap(&a, &Region { x1: 10, x2: 12, y1: 0, y2: 10 }), 0);
+        assert_eq!(
+            overlap(
+                &a,
+                &Region {
+                    x1: 10,
+                    x2: 12,
+                    y1: 0,
+                    y2: 10
+                }
+            ),
+            0
+        );
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub(crate) fn scene(seed: u64, w: u32, h: u32) -> RgbImage {
         &mut img,
         |x, y| {
             let along = if vertical { x } else { y };
-            x >= sx0 && x < sx1 && y >= sy0 && y < sy1 && (along / period) % 2 == 0
+            x >= sx0 && x < sx1 && y >= sy0 && y < sy1 && (along / period) & 1 == 0
         },
         c,
     );
@@ -152,4 +152,44 @@ pub(crate) fn cropped(img: &RgbImage, frac: f32) -> RgbImage {
     let dx = (img.width() as f32 * frac / 2.0) as u32;
     let dy = (img.height() as f32 * frac / 2.0) as u32;
     imageops::crop_imm(img, dx, dy, img.width() - 2 * dx, img.height() - 2 * dy).to_image()
+}
+
+/// Big-endian PNG chunk with its CRC (PNG's CRC-32, computed bitwise).
+pub(crate) fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in kind.iter().chain(data) {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    let mut out = (data.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(data);
+    out.extend_from_slice(&(!crc).to_be_bytes());
+    out
+}
+
+/// Inserts an APP1 Exif segment carrying `orientation` right after SOI.
+pub(crate) fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+    let mut tiff = b"MM\0\x2a\0\0\0\x08".to_vec(); // big-endian, IFD at 8
+    tiff.extend_from_slice(&1u16.to_be_bytes()); // one entry
+    tiff.extend_from_slice(&0x0112u16.to_be_bytes()); // Orientation
+    tiff.extend_from_slice(&3u16.to_be_bytes()); // SHORT
+    tiff.extend_from_slice(&1u32.to_be_bytes()); // count
+    tiff.extend_from_slice(&orientation.to_be_bytes());
+    tiff.extend_from_slice(&[0, 0]); // value padding
+    tiff.extend_from_slice(&0u32.to_be_bytes()); // no next IFD
+    let mut payload = b"Exif\0\0".to_vec();
+    payload.extend(tiff);
+    let mut out = jpeg.get(..2).unwrap_or_default().to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+    out.extend(payload);
+    out.extend_from_slice(jpeg.get(2..).unwrap_or_default());
+    out
 }

@@ -34,17 +34,32 @@ impl Server {
             .stderr(log_file)
             .spawn()
             .expect("start imgsearch");
-        let mut server = Server { child: Some(child), addr: String::new(), data_dir: data_dir.to_path_buf(), log };
+        let mut server = Server {
+            child: Some(child),
+            addr: String::new(),
+            data_dir: data_dir.to_path_buf(),
+            log,
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let text = std::fs::read_to_string(&server.log).unwrap_or_default();
-            if let Some(addr) = text.lines().find(|l| l.contains("imgsearch serving")).and_then(|l| {
-                l.split_whitespace().find_map(|w| w.strip_prefix("addr=")).map(str::to_string)
-            }) {
+            if let Some(addr) = text
+                .lines()
+                .find(|l| l.contains("imgsearch serving"))
+                .and_then(|l| {
+                    l.split_whitespace()
+                        .find_map(|w| w.strip_prefix("addr="))
+                        .map(str::to_string)
+                })
+            {
                 server.addr = addr;
                 return server;
             }
-            if let Some(status) = server.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = server
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!("server exited with {status}:\n{text}");
             }
             assert!(Instant::now() < deadline, "server did not start:\n{text}");
@@ -81,7 +96,11 @@ impl Server {
             // SAFETY: kill(2) has no memory effects.
             unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
             let status = child.wait().expect("wait");
-            assert!(status.success(), "server exited with {status}:\n{}", self.log());
+            assert!(
+                status.success(),
+                "server exited with {status}:\n{}",
+                self.log()
+            );
         }
     }
 }
@@ -100,13 +119,16 @@ fn unique() -> u64 {
 
 /// POSTs an Action to `addr`; transport failures panic (use [`try_call`] to see them).
 pub fn call(addr: &str, action: &str, params: &[(&str, &str)]) -> (u16, Value) {
-    try_call(addr, action, params).unwrap_or_else(|e| panic!("{action} failed to reach the server: {e}"))
+    try_call(addr, action, params)
+        .unwrap_or_else(|e| panic!("{action} failed to reach the server: {e}"))
 }
 
 /// POSTs an Action; `Err` when the server could not be reached or the reply was cut.
 pub fn try_call(addr: &str, action: &str, params: &[(&str, &str)]) -> Result<(u16, Value), String> {
     let url = format!("http://{addr}/?Action={action}");
-    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).build();
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(60))
+        .build();
     let (status, response) = match agent.post(&url).send_form(params) {
         Ok(r) => (r.status(), r),
         Err(ureq::Error::Status(code, r)) => (code, r),

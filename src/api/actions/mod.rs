@@ -22,7 +22,12 @@ use crate::engine::Instance;
 pub type Fields = Map<String, Value>;
 
 /// Runs the Action named `action`.
-pub async fn dispatch(action: &str, state: &AppState, params: &Params, started: Instant) -> Result<Fields, ApiError> {
+pub async fn dispatch(
+    action: &str,
+    state: &AppState,
+    params: &Params,
+    started: Instant,
+) -> Result<Fields, ApiError> {
     match action {
         "AddImage" => add_image::handle(state, params).await,
         "SearchImageByPic" => search_image_by_pic::handle(state, params, started).await,

@@ -17,12 +17,17 @@ use crate::api::params::Params;
 use crate::api::AppState;
 
 /// Handles SearchImageByName.
-pub async fn handle(state: &AppState, params: &Params, started: Instant) -> Result<Fields, ApiError> {
+pub async fn handle(
+    state: &AppState,
+    params: &Params,
+    started: Instant,
+) -> Result<Fields, ApiError> {
     let instance = instance(state, params)?;
     let product_id = limits::name(params, "ProductId", "InvalidProductId")?;
     let pic_name = limits::name(params, "PicName", "InvalidPicName")?;
     let query = limits::search_query(params)?;
     let service = instance.service_type();
-    let outcome = blocking(move || Ok(instance.search_by_name(&product_id, &pic_name, &query)?)).await?;
+    let outcome =
+        blocking(move || Ok(instance.search_by_name(&product_id, &pic_name, &query)?)).await?;
     Ok(search_reply(&outcome, service, started))
 }

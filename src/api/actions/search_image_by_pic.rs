@@ -19,19 +19,28 @@ use crate::engine::{SearchOutcome, ServiceType};
 use serde_json::json;
 
 /// Handles SearchImageByPic.
-pub async fn handle(state: &AppState, params: &Params, started: Instant) -> Result<Fields, ApiError> {
+pub async fn handle(
+    state: &AppState,
+    params: &Params,
+    started: Instant,
+) -> Result<Fields, ApiError> {
     let instance = instance(state, params)?;
     let picture = params.picture("PicContent", limits::MAX_PICTURE_BYTES)?;
     let crop = params.boolean("Crop", true)?;
     let region = limits::region(params)?;
     let query = limits::search_query(params)?;
     let service = instance.service_type();
-    let outcome = blocking(move || Ok(instance.search_by_picture(&picture, crop, region, &query)?)).await?;
+    let outcome =
+        blocking(move || Ok(instance.search_by_picture(&picture, crop, region, &query)?)).await?;
     Ok(search_reply(&outcome, service, started))
 }
 
 /// The reply of a search (shared with SearchImageByName).
-pub(super) fn search_reply(outcome: &SearchOutcome, service: ServiceType, started: Instant) -> Fields {
+pub(super) fn search_reply(
+    outcome: &SearchOutcome,
+    service: ServiceType,
+    started: Instant,
+) -> Fields {
     let auctions: Vec<_> = outcome.results.iter().map(scored_auction).collect();
     let mut fields = Fields::new();
     fields.insert(
