@@ -19,6 +19,9 @@ pub trait Extractor: Send + Sync {
     fn dimension(&self) -> usize;
 
     /// Describes `rgb`, restricted to `region` when given; the result has unit L2 norm.
+    ///
+    /// Cannot fail: a region reaching past the picture is clamped to it, and one
+    /// entirely outside describes the whole picture. Validate regions first.
     fn extract(&self, rgb: &RgbImage, region: Option<&Region>) -> Vec<f32>;
 }
 
