@@ -20,4 +20,8 @@ pub struct ServeConfig {
     /// Address to listen on.
     #[arg(long, env = "IMGSEARCH_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
+    /// Writes (AddImage, UpdateImage, DeleteImage) per second per instance; 0 = unlimited.
+    /// Searches are limited by each instance's own QPS.
+    #[arg(long, env = "IMGSEARCH_WRITE_QPS", default_value_t = crate::api::DEFAULT_WRITE_QPS)]
+    pub write_qps: u32,
 }

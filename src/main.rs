@@ -144,7 +144,8 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         std::fs::write(&pid_file, std::process::id().to_string())?;
         tracing::info!(addr = %listener.local_addr()?, data_dir = %data_dir.display(), "imgsearch serving");
         tokio::spawn(reload_on_sighup(engine.clone()));
-        imgsearch::api::serve(engine, listener, shutdown_signal()).await?;
+        let api_config = imgsearch::api::ApiConfig { write_qps: config.write_qps };
+        imgsearch::api::serve(engine, api_config, listener, shutdown_signal()).await?;
         let _ = std::fs::remove_file(&pid_file);
         tracing::info!("stopped");
         Ok(())

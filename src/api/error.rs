@@ -3,6 +3,7 @@
 use axum::http::StatusCode;
 
 use crate::engine::EngineError;
+use crate::filter::FilterError;
 use crate::vision::VisionError;
 
 /// A failed request as the vendor reports it.
@@ -14,6 +15,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// What went wrong and what to fix.
     pub message: String,
+    /// For throttling: how long the client should wait (sent as `x-acs-retry-after`).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -23,6 +26,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -71,6 +75,17 @@ impl ApiError {
         )
     }
 
+    /// 403 DeniedRequest: the instance's rate limit is exceeded.
+    pub fn throttled(instance: &str, qps: u32, wait: std::time::Duration) -> Self {
+        let mut e = Self::new(
+            StatusCode::FORBIDDEN,
+            "DeniedRequest",
+            format!("instance {instance} allows {qps} requests per second of this kind; retry after {} ms", wait.as_millis()),
+        );
+        e.retry_after = Some(wait);
+        e
+    }
+
     /// 500 InternalError (details are logged, not sent).
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", message)
@@ -87,6 +102,12 @@ impl From<VisionError> for ApiError {
             VisionError::InvalidRegion(_) => "InvalidRegion",
         };
         ApiError::invalid(code, e.to_string())
+    }
+}
+
+impl From<FilterError> for ApiError {
+    fn from(e: FilterError) -> Self {
+        ApiError::invalid("InvalidFilterClause", format!("Filter is invalid {e}"))
     }
 }
 

@@ -3,6 +3,7 @@
 use super::error::ApiError;
 use super::params::Params;
 use crate::engine::{Attributes, SearchQuery};
+use crate::filter::Expr;
 use crate::vision::Region;
 
 /// Longest ProductId and PicName, in characters.
@@ -13,6 +14,10 @@ pub const MAX_CUSTOM_CONTENT_CHARS: usize = 4096;
 pub const MAX_STR_ATTR_CHARS: usize = 128;
 /// Characters a StrAttr may not contain.
 pub const STR_ATTR_FORBIDDEN: [char; 5] = ['\\', '¥', '$', '&', '%'];
+/// Longest Filter in a search, in characters.
+pub const MAX_SEARCH_FILTER_CHARS: usize = 256;
+/// Longest Filter in a delete, in characters.
+pub const MAX_DELETE_FILTER_CHARS: usize = 4096;
 /// Largest decoded picture.
 pub const MAX_PICTURE_BYTES: usize = 4 * 1024 * 1024;
 /// Results per page at most.
@@ -173,7 +178,28 @@ pub fn search_query(params: &Params) -> Result<SearchQuery, ApiError> {
         num: num as usize,
         min_score,
         distinct_product: params.boolean("DistinctProductId", false)?,
+        filter: filter(params, MAX_SEARCH_FILTER_CHARS)?,
     })
+}
+
+/// Filter, if given, parsed (InvalidFilterClause with the position and reason otherwise).
+pub fn filter(params: &Params, max_chars: usize) -> Result<Option<Expr>, ApiError> {
+    match params.optional("Filter") {
+        None => Ok(None),
+        Some(text) => crate::filter::parse(text, max_chars)
+            .map(Some)
+            .map_err(ApiError::from),
+    }
+}
+
+/// Num and Start of a paged listing (SearchImageByFilter), with the search limits.
+pub fn page(params: &Params) -> Result<(usize, usize), ApiError> {
+    let q = search_query(&Params::from_pairs(
+        ["Num", "Start"]
+            .into_iter()
+            .filter_map(|n| params.optional(n).map(|v| (n, v))),
+    ))?;
+    Ok((q.start, q.num))
 }
 
 #[cfg(test)]
@@ -199,6 +225,13 @@ mod tests {
         );
         assert_eq!(code_of(&[("ScoreThreshold", "1.5")]), "BadRequest");
         assert_eq!(code_of(&[("CategoryId", "x")]), "InvalidCategory");
+        assert_eq!(code_of(&[("Filter", "int_attr>")]), "InvalidFilterClause");
+        assert_eq!(
+            code_of(&[("Filter", "int_attr>1 AND str_attr=\"a\"")]),
+            "ok"
+        );
+        let long = format!("int_attr>1{}", " ".repeat(300));
+        assert_eq!(code_of(&[("Filter", long.as_str())]), "InvalidFilterClause");
     }
 
     #[test]

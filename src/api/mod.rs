@@ -16,6 +16,7 @@ pub mod error;
 pub mod limits;
 pub mod params;
 pub mod response;
+pub mod throttle;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -37,31 +38,59 @@ use params::Params;
 /// Largest request body read (a 4 MB picture in base64 is about 5.4 MB).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Writes (AddImage, UpdateImage, DeleteImage) per second per instance; 0 = unlimited.
+    pub write_qps: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            write_qps: DEFAULT_WRITE_QPS,
+        }
+    }
+}
+
+/// Default writes per second per instance.
+pub const DEFAULT_WRITE_QPS: u32 = 50;
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
     /// The engine.
     pub engine: Arc<Engine>,
+    /// Settings.
+    pub config: Arc<ApiConfig>,
+    /// Rate limits.
+    pub throttle: Arc<throttle::Throttle>,
 }
 
 /// The router of the whole API.
-pub fn router(engine: Arc<Engine>) -> Router {
+pub fn router(engine: Arc<Engine>, config: ApiConfig) -> Router {
+    let state = AppState {
+        engine,
+        config: Arc::new(config),
+        throttle: Arc::default(),
+    };
     Router::new()
         .route("/", any(rpc))
         .route("/admin/reload", post(admin::reload))
         .route("/admin/rebuild", post(admin::rebuild))
         .fallback(unknown_path)
-        .with_state(AppState { engine })
+        .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then lets requests finish.
 pub async fn serve(
     engine: Arc<Engine>,
+    config: ApiConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(engine).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(engine, config).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
@@ -76,6 +105,7 @@ async fn rpc(State(state): State<AppState>, request: Request<Body>) -> Response 
         let body = read_body(body).await?;
         let params = Params::from_request(parts.uri.query(), &parts.headers, &body)?;
         let action = action_name(&parts.headers, &params)?;
+        throttle(&state, &action, &params)?;
         actions::dispatch(&action, &state, &params, started).await
     }
     .await;
@@ -89,6 +119,23 @@ async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
     axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| ApiError::body_too_large(MAX_BODY_BYTES))
+}
+
+/// Counts the request against its instance's rate limit.
+fn throttle(state: &AppState, action: &str, params: &Params) -> Result<(), ApiError> {
+    let (Some(kind), Some(name)) = (throttle::Kind::of(action), params.optional("InstanceName"))
+    else {
+        return Ok(());
+    };
+    // An unknown instance is reported by the Action itself.
+    let Ok(instance) = state.engine.instance(name) else {
+        return Ok(());
+    };
+    let qps = match kind {
+        throttle::Kind::Search => instance.meta().qps,
+        throttle::Kind::Write => state.config.write_qps,
+    };
+    state.throttle.acquire(name, kind, qps, Instant::now())
 }
 
 fn action_name(headers: &HeaderMap, params: &Params) -> Result<String, ApiError> {

@@ -39,7 +39,15 @@ pub fn failure(e: &ApiError, request_id: &str) -> Response {
         "Message": e.message,
         "Recommend": format!("https://help.aliyun.com/document_detail/179184.html?code={}", e.code),
     });
-    json_response(e.status, &body, request_id)
+    let mut response = json_response(e.status, &body, request_id);
+    if let Some(wait) = e.retry_after {
+        // Whole milliseconds, at least 1, so a client never retries at once.
+        let ms = wait.as_millis().max(1).to_string();
+        if let Ok(v) = HeaderValue::from_str(&ms) {
+            response.headers_mut().insert("x-acs-retry-after", v);
+        }
+    }
+    response
 }
 
 /// PicInfo: category, region, the service type's categories, the subject regions.

@@ -1,5 +1,5 @@
 //! `Instance`: one instance's store partition, vector index and extractor, and the
-//! write and search flows over them.
+//! write flows over them (add, update, delete). Searches are in `search.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,20 +8,17 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
+use super::attributes::{Dictionaries, COLUMN_CATEGORY};
 use super::category::{ServiceType, CATEGORY_OTHER};
+use super::reconcile::{open_reconciled, write_generation_from_store};
 use super::{EngineError, Result};
-use crate::index::{GenerationWriter, IndexError, Snapshot, VectorIndex};
+use crate::filter::Expr;
+use crate::index::{Snapshot, VectorIndex};
 use crate::store::{AddBatch, InstanceMeta, Record, Store};
 use crate::vision::{self, Extractor, PixelLimits, Region};
 
-/// Column of the category id in the index.
-const COLUMN_CATEGORY: usize = 0;
-/// Number of per-row columns kept beside the vectors.
-const COLUMNS: usize = 1;
 /// Neighbours that vote on a predicted category.
 const CATEGORY_VOTERS: usize = 5;
-/// Least similarity for a neighbour to vote.
-const CATEGORY_MIN_SCORE: f32 = 0.6;
 /// Subject regions reported in MultiRegion at most.
 const MAX_SUBJECTS: usize = 3;
 
@@ -34,6 +31,25 @@ pub struct Attributes {
     pub int_attrs: [Option<i32>; 4],
     /// StrAttr..StrAttr4.
     pub str_attrs: [Option<String>; 4],
+}
+
+impl Attributes {
+    /// Overwrites the record's attributes with those given here (absent ones stay).
+    fn apply_to(self, record: &mut Record) {
+        if self.custom_content.is_some() {
+            record.custom_content = self.custom_content;
+        }
+        for (i, v) in self.int_attrs.into_iter().enumerate() {
+            if v.is_some() {
+                record.int_attrs[i] = v;
+            }
+        }
+        for (i, v) in self.str_attrs.into_iter().enumerate() {
+            if v.is_some() {
+                record.str_attrs[i] = v;
+            }
+        }
+    }
 }
 
 /// An AddImage request, validated for form by the caller.
@@ -69,41 +85,6 @@ pub struct Subject {
 /// What AddImage reports.
 pub type AddOutcome = Subject;
 
-/// A search by vector.
-#[derive(Debug, Clone)]
-pub struct SearchQuery {
-    /// Category to stay within.
-    pub category_id: Option<u32>,
-    /// Results skipped.
-    pub start: usize,
-    /// Results returned at most.
-    pub num: usize,
-    /// Least score returned.
-    pub min_score: f32,
-    /// Keep only the best picture of each product.
-    pub distinct_product: bool,
-}
-
-/// One search result.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Found {
-    /// Score 0..1.
-    pub score: f64,
-    /// The picture's record.
-    pub record: Record,
-}
-
-/// What a search reports.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SearchOutcome {
-    /// Subject and category of the query picture.
-    pub subject: Subject,
-    /// Pictures that matched (after category, threshold).
-    pub docs_found: usize,
-    /// The page asked for, best first.
-    pub results: Vec<Found>,
-}
-
 /// Settings and counts of an instance (Detail).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceInfo {
@@ -120,11 +101,12 @@ struct WriteState {
 
 /// One instance: store partition + vector index + extractor.
 pub struct Instance {
-    meta: InstanceMeta,
-    service: ServiceType,
-    store: Arc<Store>,
+    pub(super) meta: InstanceMeta,
+    pub(super) service: ServiceType,
+    pub(super) store: Arc<Store>,
     index_dir: PathBuf,
-    index: ArcSwap<VectorIndex>,
+    pub(super) index: ArcSwap<VectorIndex>,
+    pub(super) dictionaries: Dictionaries,
     extractor: Arc<dyn Extractor>,
     writer: Mutex<WriteState>,
     live: AtomicU64,
@@ -135,7 +117,8 @@ impl Instance {
     pub(crate) fn open(store: Arc<Store>, meta: InstanceMeta, index_dir: &Path) -> Result<Self> {
         let extractor = extractor_for(&meta)?;
         let service = ServiceType::from_code(meta.service_type).unwrap_or(ServiceType::Generic);
-        let (index, live) = open_reconciled(&store, &meta, index_dir)?;
+        let dictionaries = Dictionaries::default();
+        let (index, live) = open_reconciled(&store, &meta, index_dir, &dictionaries)?;
         let next_doc = store.next_doc(meta.id)?;
         Ok(Instance {
             meta,
@@ -143,6 +126,7 @@ impl Instance {
             store,
             index_dir: index_dir.to_path_buf(),
             index: ArcSwap::from_pointee(index),
+            dictionaries,
             extractor,
             writer: Mutex::new(WriteState { next_doc }),
             live: AtomicU64::new(live),
@@ -179,22 +163,22 @@ impl Instance {
         }
     }
 
-    fn check_category(&self, category: Option<u32>) -> Result<Option<u32>> {
+    /// Checks a category given by the caller against the service type.
+    pub(super) fn check_category(&self, category: Option<u32>) -> Result<Option<u32>> {
+        if !self.service.has_categories() {
+            // Other service types use 88888888 whatever is asked (vendor behaviour).
+            return Ok(category.map(|_| CATEGORY_OTHER));
+        }
         match category {
             Some(c) if !self.service.categories().iter().any(|(id, _)| *id == c) => {
-                if self.service.has_categories() {
-                    Err(EngineError::InvalidCategory(c))
-                } else {
-                    // Other service types use 88888888 whatever is asked (vendor behaviour).
-                    Ok(Some(CATEGORY_OTHER))
-                }
+                Err(EngineError::InvalidCategory(c))
             }
             other => Ok(other),
         }
     }
 
     /// Decodes a picture, finds its subject and extracts its vector.
-    fn analyse(
+    pub(super) fn analyse(
         &self,
         bytes: &[u8],
         crop: bool,
@@ -233,7 +217,8 @@ impl Instance {
         ))
     }
 
-    /// Category by vote among the nearest pictures; Others when none is near.
+    /// Category by a similarity-weighted vote of the nearest pictures; Others when the
+    /// instance is empty or has no categories.
     fn predict_category(&self, vector: &[f32]) -> u32 {
         if !self.service.has_categories() {
             return CATEGORY_OTHER;
@@ -242,13 +227,14 @@ impl Instance {
         let Some(column) = snap.column(COLUMN_CATEGORY) else {
             return CATEGORY_OTHER;
         };
-        let near = snap.search(vector, CATEGORY_VOTERS, CATEGORY_MIN_SCORE, &|_| true);
+        let near = snap.search(vector, CATEGORY_VOTERS, f32::MIN, &|_| true);
         let mut votes: Vec<(u32, f32)> = Vec::new();
         for hit in near.hits {
             let c = column.get(hit.row);
+            let weight = hit.score.max(0.0) + 1e-6;
             match votes.iter_mut().find(|(id, _)| *id == c) {
-                Some(v) => v.1 += hit.score,
-                None => votes.push((c, hit.score)),
+                Some(v) => v.1 += weight,
+                None => votes.push((c, weight)),
             }
         }
         votes
@@ -261,15 +247,15 @@ impl Instance {
     pub fn add(&self, add: AddPicture) -> Result<AddOutcome> {
         let (vector, subject) =
             self.analyse(&add.picture, add.crop, add.region, add.category_id)?;
-        let record = Record {
+        let mut record = Record {
             product_id: add.product_id,
             pic_name: add.pic_name,
             category_id: subject.category_id,
-            custom_content: add.attributes.custom_content,
-            int_attrs: add.attributes.int_attrs,
-            str_attrs: add.attributes.str_attrs,
             region: Some(subject.region.to_string()),
+            ..Record::default()
         };
+        add.attributes.apply_to(&mut record);
+        let columns = self.dictionaries.columns_of(&record);
         let mut writer = self.writer.lock();
         let replaces = self
             .store
@@ -282,7 +268,7 @@ impl Instance {
         }
         let doc = writer.next_doc;
         let index = self.index.load();
-        index.append(&[(doc, &vector, &[record.category_id])])?;
+        index.append(&[(doc, &vector, &columns)])?;
         let batch = AddBatch {
             inst: self.meta.id,
             doc,
@@ -306,54 +292,9 @@ impl Instance {
         Ok(subject)
     }
 
-    /// DeleteImage: removes one picture, or every picture of a product when `pic_name` is
-    /// `None`; returns the PicNames removed.
-    pub fn delete(&self, product_id: &str, pic_name: Option<&str>) -> Result<Vec<String>> {
+    /// UpdateImage: changes CustomContent and attributes of a stored picture.
+    pub fn update(&self, product_id: &str, pic_name: &str, attributes: Attributes) -> Result<()> {
         let _writer = self.writer.lock();
-        let pictures: Vec<(String, u64)> = match pic_name {
-            Some(pic) => self
-                .store
-                .lookup(self.meta.id, product_id, pic)?
-                .map(|doc| vec![(pic.to_string(), doc)])
-                .unwrap_or_default(),
-            None => self.store.pictures_of_product(self.meta.id, product_id)?,
-        };
-        if pictures.is_empty() {
-            return Ok(Vec::new());
-        }
-        let batch: Vec<(u64, &str, &str)> = pictures
-            .iter()
-            .map(|(pic, doc)| (*doc, product_id, pic.as_str()))
-            .collect();
-        self.store.commit_delete(self.meta.id, &batch)?;
-        let index = self.index.load();
-        for (_, doc) in &pictures {
-            index.tombstone(*doc);
-        }
-        self.live
-            .fetch_sub(pictures.len() as u64, Ordering::Relaxed);
-        Ok(pictures.into_iter().map(|(pic, _)| pic).collect())
-    }
-
-    /// SearchImageByPic.
-    pub fn search_by_picture(
-        &self,
-        bytes: &[u8],
-        crop: bool,
-        region: Option<Region>,
-        query: &SearchQuery,
-    ) -> Result<SearchOutcome> {
-        let (vector, subject) = self.analyse(bytes, crop, region, query.category_id)?;
-        self.search_vector(&vector, subject, query)
-    }
-
-    /// SearchImageByName: the stored picture's own vector is the query.
-    pub fn search_by_name(
-        &self,
-        product_id: &str,
-        pic_name: &str,
-        query: &SearchQuery,
-    ) -> Result<SearchOutcome> {
         let not_found = || EngineError::PictureNotFound {
             product_id: product_id.into(),
             pic_name: pic_name.into(),
@@ -362,87 +303,79 @@ impl Instance {
             .store
             .lookup(self.meta.id, product_id, pic_name)?
             .ok_or_else(not_found)?;
-        let record = self
+        let mut record = self
             .store
             .record(self.meta.id, doc)?
             .ok_or_else(not_found)?;
-        let vector = self
-            .store
-            .vector(self.meta.id, doc)?
-            .ok_or_else(not_found)?;
-        let region = record
-            .region
-            .as_deref()
-            .and_then(|r| Region::parse(r).ok())
-            .unwrap_or(Region::full(0, 0));
-        let category_id = self
-            .check_category(query.category_id)?
-            .unwrap_or(record.category_id);
-        let subject = Subject {
-            category_id,
-            region,
-            multi_region: vec![region],
-        };
-        self.search_vector(&vector, subject, query)
-    }
-
-    fn search_vector(
-        &self,
-        vector: &[f32],
-        subject: Subject,
-        query: &SearchQuery,
-    ) -> Result<SearchOutcome> {
-        let snap = self.snapshot();
-        let wanted = query.start + query.num;
-        // Distinct products need more candidates than results; each product keeps its best.
-        let k = if query.distinct_product {
-            (wanted * 8).max(64)
-        } else {
-            wanted
-        };
-        let category = query.category_id;
-        let column = snap.column(COLUMN_CATEGORY);
-        let accept = |row: usize| match (category, column) {
-            (Some(c), Some(col)) => col.get(row) == c,
-            _ => true,
-        };
-        let scan = snap.search(vector, k, query.min_score, &accept);
-        let docs: Vec<u64> = scan.hits.iter().map(|h| h.doc).collect();
-        let records = self.store.records(self.meta.id, &docs)?;
-        let mut results = Vec::with_capacity(wanted);
-        let mut seen_products = std::collections::HashSet::new();
-        for (hit, record) in scan.hits.iter().zip(records) {
-            // A picture deleted since the scan began has no record any more: skip it.
-            let Some(record) = record else { continue };
-            if query.distinct_product && !seen_products.insert(record.product_id.clone()) {
-                continue;
-            }
-            results.push(Found {
-                score: score_of(hit.score),
-                record,
-            });
-            if results.len() == wanted {
-                break;
+        attributes.apply_to(&mut record);
+        self.store.commit_update(self.meta.id, doc, &record)?;
+        let index = self.index.load();
+        if let Some(row) = index.snapshot().row_of(doc) {
+            for (c, value) in self.dictionaries.columns_of(&record).iter().enumerate() {
+                index.set_column(row, c, *value);
             }
         }
-        let docs_found = if query.distinct_product {
-            seen_products.len().max(results.len())
-        } else {
-            scan.matched
+        Ok(())
+    }
+
+    /// DeleteImage: removes one picture, or every picture of a product when `pic_name` is
+    /// `None`; returns the PicNames removed.
+    pub fn delete(&self, product_id: &str, pic_name: Option<&str>) -> Result<Vec<String>> {
+        let _writer = self.writer.lock();
+        let pictures: Vec<(u64, String, String)> = match pic_name {
+            Some(pic) => self
+                .store
+                .lookup(self.meta.id, product_id, pic)?
+                .map(|doc| vec![(doc, product_id.to_string(), pic.to_string())])
+                .unwrap_or_default(),
+            None => self
+                .store
+                .pictures_of_product(self.meta.id, product_id)?
+                .into_iter()
+                .map(|(pic, doc)| (doc, product_id.to_string(), pic))
+                .collect(),
         };
-        let results = results.into_iter().skip(query.start).collect();
-        Ok(SearchOutcome {
-            subject,
-            docs_found,
-            results,
-        })
+        self.remove(&pictures)
+    }
+
+    /// DeleteImage with IsDeleteByFilter: removes every picture the filter matches.
+    pub fn delete_by_filter(&self, filter: &Expr) -> Result<Vec<String>> {
+        let _writer = self.writer.lock();
+        let docs = self.matching_docs(filter, 0, usize::MAX).0;
+        let mut pictures = Vec::with_capacity(docs.len());
+        for (doc, record) in docs.iter().zip(self.store.records(self.meta.id, &docs)?) {
+            if let Some(r) = record {
+                pictures.push((*doc, r.product_id, r.pic_name));
+            }
+        }
+        self.remove(&pictures)
+    }
+
+    /// Commits the removal of (doc, ProductId, PicName) and tombstones their rows.
+    fn remove(&self, pictures: &[(u64, String, String)]) -> Result<Vec<String>> {
+        if pictures.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batch: Vec<(u64, &str, &str)> = pictures
+            .iter()
+            .map(|(doc, p, n)| (*doc, p.as_str(), n.as_str()))
+            .collect();
+        self.store.commit_delete(self.meta.id, &batch)?;
+        let index = self.index.load();
+        for (doc, _, _) in pictures {
+            index.tombstone(*doc);
+        }
+        self.live
+            .fetch_sub(pictures.len() as u64, Ordering::Relaxed);
+        Ok(pictures.iter().map(|(_, _, n)| n.clone()).collect())
     }
 
     /// Re-opens the index from its manifest (after an offline rebuild) and reconciles it
     /// with the store; searches under way finish on the old map.
     pub fn reload(&self) -> Result<()> {
         let _writer = self.writer.lock();
-        let (index, live) = open_reconciled(&self.store, &self.meta, &self.index_dir)?;
+        let (index, live) =
+            open_reconciled(&self.store, &self.meta, &self.index_dir, &self.dictionaries)?;
         self.live.store(live, Ordering::Relaxed);
         self.index.store(Arc::new(index));
         Ok(())
@@ -452,16 +385,12 @@ impl Instance {
     pub fn rebuild(&self) -> Result<u64> {
         let _writer = self.writer.lock();
         let generation = write_generation_from_store(&self.store, &self.meta, &self.index_dir)?;
-        let (index, live) = open_reconciled(&self.store, &self.meta, &self.index_dir)?;
+        let (index, live) =
+            open_reconciled(&self.store, &self.meta, &self.index_dir, &self.dictionaries)?;
         self.live.store(live, Ordering::Relaxed);
         self.index.store(Arc::new(index));
         Ok(generation)
     }
-}
-
-/// Score 0..1 as reported: cosine clamped, rounded to 6 places so an identical picture is 1.0.
-fn score_of(dot: f32) -> f64 {
-    ((dot as f64).clamp(0.0, 1.0) * 1e6).round() / 1e6
 }
 
 fn extractor_for(meta: &InstanceMeta) -> Result<Arc<dyn Extractor>> {
@@ -474,94 +403,4 @@ fn extractor_for(meta: &InstanceMeta) -> Result<Arc<dyn Extractor>> {
         extractor: meta.extractor.clone(),
         dimension: meta.dimension,
     })
-}
-
-/// Writes a new generation holding every stored vector of the instance.
-pub(crate) fn write_generation_from_store(
-    store: &Store,
-    meta: &InstanceMeta,
-    dir: &Path,
-) -> Result<u64> {
-    let mut writer = GenerationWriter::create(dir, meta.dimension)?;
-    let mut failed = None;
-    store.for_each_vector(meta.id, |doc, vector| {
-        if let Err(e) = writer.push(doc, vector) {
-            failed = Some(e);
-        }
-        Ok(())
-    })?;
-    if let Some(e) = failed {
-        return Err(e.into());
-    }
-    Ok(writer.commit()?)
-}
-
-/// Opens the index and makes it agree with the store; returns it and the live count.
-fn open_reconciled(store: &Store, meta: &InstanceMeta, dir: &Path) -> Result<(VectorIndex, u64)> {
-    let receipt = store.next_doc(meta.id)?;
-    let index = match VectorIndex::open(dir, meta.dimension, COLUMNS, receipt) {
-        Ok(index) => index,
-        Err(IndexError::Corrupt { path, reason }) => {
-            tracing::warn!(instance = %meta.name, %path, %reason, "vector file damaged: rebuilding it from the store");
-            write_generation_from_store(store, meta, dir)?;
-            VectorIndex::open(dir, meta.dimension, COLUMNS, receipt)?
-        }
-        Err(e) => return Err(e.into()),
-    };
-    match reconcile(store, meta, &index)? {
-        Some(live) => Ok((index, live)),
-        None => {
-            // The store has pictures older than the index's last row: the index cannot be
-            // patched by appending, so it is written again from the store.
-            tracing::warn!(instance = %meta.name, "index misses older pictures: rebuilding it from the store");
-            drop(index);
-            write_generation_from_store(store, meta, dir)?;
-            let index = VectorIndex::open(dir, meta.dimension, COLUMNS, receipt)?;
-            let live = reconcile(store, meta, &index)?.unwrap_or(0);
-            Ok((index, live))
-        }
-    }
-}
-
-/// Tombstones rows without a record, fills columns, appends records that have no row.
-/// Returns the live count, or `None` when a missing row cannot be appended in order.
-fn reconcile(store: &Store, meta: &InstanceMeta, index: &VectorIndex) -> Result<Option<u64>> {
-    let snap = index.snapshot();
-    let rows = snap.rows();
-    let mut row = 0usize;
-    let mut live = 0u64;
-    let mut missing: Vec<(u64, u32)> = Vec::new();
-    store.for_each_record(meta.id, |doc, record| {
-        while row < rows && snap.doc_at(row) < doc {
-            index.tombstone_row(row);
-            row += 1;
-        }
-        if row < rows && snap.doc_at(row) == doc {
-            index.set_column(row, COLUMN_CATEGORY, record.category_id);
-            row += 1;
-        } else {
-            missing.push((doc, record.category_id));
-        }
-        live += 1;
-        Ok(())
-    })?;
-    for r in row..rows {
-        index.tombstone_row(r);
-    }
-    if missing.is_empty() {
-        return Ok(Some(live));
-    }
-    let last = rows.checked_sub(1).map(|r| snap.doc_at(r));
-    if last.is_some_and(|last| missing[0].0 <= last) {
-        return Ok(None);
-    }
-    tracing::info!(instance = %meta.name, rows = missing.len(), "appending pictures the index missed");
-    for (doc, category) in missing {
-        match store.vector(meta.id, doc)? {
-            Some(vector) => index.append(&[(doc, &vector, &[category])])?,
-            None => tracing::warn!(instance = %meta.name, doc, "record without a vector: skipped"),
-        }
-    }
-    index.publish();
-    Ok(Some(live))
 }

@@ -1,7 +1,8 @@
 //! The engine: instances, the order of writes, and the search flow. Callable without
 //! HTTP (the CLI, offline tools and benchmarks use it directly).
 //!
-//! An [`Instance`] is a record store partition + a vector index + an extractor.
+//! An [`Instance`] is a record store partition + a vector index + an extractor, with
+//! attribute columns and string dictionaries kept beside the vectors for filters.
 //!
 //! Write order (AddImage): decode and extract outside any lock; then, under the
 //! instance's write lock, append the vector row and `fdatasync` it, commit the store
@@ -9,19 +10,19 @@
 //! the row visible. A crash before the batch leaves a row past the receipt, dropped when
 //! the index opens; a crash after it leaves an acknowledged picture whose row is there.
 //!
-//! On open (and on reload) the index is reconciled with the store, the source of truth:
-//! rows without a record become tombstones, records without a row are appended from the
-//! stored vectors, and a damaged vector file is rebuilt from the store.
+//! On open (and on reload) the index is reconciled with the store, the source of truth
+//! (see `reconcile.rs`).
 
+mod attributes;
 mod category;
 mod error;
 mod instance;
+mod reconcile;
 mod registry;
+mod search;
 
 pub use category::{ServiceType, CATEGORY_OTHER, PRODUCT_CATEGORIES};
 pub use error::{EngineError, Result};
-pub use instance::{
-    AddOutcome, AddPicture, Attributes, Found, Instance, InstanceInfo, SearchOutcome, SearchQuery,
-    Subject,
-};
+pub use instance::{AddOutcome, AddPicture, Attributes, Instance, InstanceInfo, Subject};
 pub use registry::{rebuild_offline, Engine, InstanceSpec, DEFAULT_INSTANCE};
+pub use search::{FilterOutcome, Found, SearchOutcome, SearchQuery};

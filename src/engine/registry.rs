@@ -155,7 +155,7 @@ pub fn rebuild_offline(data_dir: &Path, name: &str) -> Result<u64> {
         .find(|m| m.name == name)
         .ok_or_else(|| EngineError::InstanceNotFound(name.to_string()))?;
     let dir = data_dir.join(INSTANCES_DIR).join(name);
-    super::instance::write_generation_from_store(&store, &meta, &dir)
+    super::reconcile::write_generation_from_store(&store, &meta, &dir)
 }
 
 fn validate_name(name: &str) -> Result<()> {

@@ -124,19 +124,32 @@ pub fn call(addr: &str, action: &str, params: &[(&str, &str)]) -> (u16, Value) {
 }
 
 /// POSTs an Action; `Err` when the server could not be reached or the reply was cut.
+/// Throttled requests (403 DeniedRequest) are retried after the `x-acs-retry-after`
+/// wait, as the vendor's SDKs do.
 pub fn try_call(addr: &str, action: &str, params: &[(&str, &str)]) -> Result<(u16, Value), String> {
     let url = format!("http://{addr}/?Action={action}");
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(60))
         .build();
-    let (status, response) = match agent.post(&url).send_form(params) {
-        Ok(r) => (r.status(), r),
-        Err(ureq::Error::Status(code, r)) => (code, r),
-        Err(e) => return Err(e.to_string()),
-    };
-    let text = response.into_string().map_err(|e| e.to_string())?;
-    let json = serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
-    Ok((status, json))
+    for _ in 0..200 {
+        let (status, response) = match agent.post(&url).send_form(params) {
+            Ok(r) => (r.status(), r),
+            Err(ureq::Error::Status(code, r)) => (code, r),
+            Err(e) => return Err(e.to_string()),
+        };
+        let retry_after = response
+            .header("x-acs-retry-after")
+            .and_then(|v| v.parse::<u64>().ok());
+        let text = response.into_string().map_err(|e| e.to_string())?;
+        let json: Value = serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
+        match retry_after {
+            Some(ms) if status == 403 && json["Code"] == "DeniedRequest" => {
+                std::thread::sleep(Duration::from_millis(ms));
+            }
+            _ => return Ok((status, json)),
+        }
+    }
+    Err(format!("{action} stayed throttled"))
 }
 
 /// A picture made from `seed`: a coloured background with rectangles and discs of

@@ -1,7 +1,9 @@
-//! DeleteImage: remove one picture (ProductId + PicName) or all of a product (ProductId).
+//! DeleteImage: remove one picture (ProductId + PicName), all of a product (ProductId),
+//! or every picture a filter matches (IsDeleteByFilter=true with Filter).
 //!
 //! # Parameters
-//! InstanceName, ProductId (required); PicName.
+//! InstanceName (required); ProductId (required unless IsDeleteByFilter), PicName,
+//! IsDeleteByFilter, Filter (at most 4096 characters).
 //!
 //! # Reply
 //! Message, Data{PicNames[]} (the pictures removed; empty when none matched).
@@ -17,12 +19,18 @@ use crate::api::AppState;
 /// Handles DeleteImage.
 pub async fn handle(state: &AppState, params: &Params) -> Result<Fields, ApiError> {
     let instance = instance(state, params)?;
-    let product_id = limits::name(params, "ProductId", "InvalidProductId")?;
-    let pic_name = match params.optional("PicName") {
-        Some(_) => Some(limits::name(params, "PicName", "InvalidPicName")?),
-        None => None,
+    let removed = if params.boolean("IsDeleteByFilter", false)? {
+        let filter = limits::filter(params, limits::MAX_DELETE_FILTER_CHARS)?
+            .ok_or_else(|| ApiError::missing("Filter"))?;
+        blocking(move || Ok(instance.delete_by_filter(&filter)?)).await?
+    } else {
+        let product_id = limits::name(params, "ProductId", "InvalidProductId")?;
+        let pic_name = match params.optional("PicName") {
+            Some(_) => Some(limits::name(params, "PicName", "InvalidPicName")?),
+            None => None,
+        };
+        blocking(move || Ok(instance.delete(&product_id, pic_name.as_deref())?)).await?
     };
-    let removed = blocking(move || Ok(instance.delete(&product_id, pic_name.as_deref())?)).await?;
     let mut fields = Fields::new();
     fields.insert("Message".into(), json!("success"));
     fields.insert("Data".into(), json!({ "PicNames": removed }));

@@ -3,10 +3,14 @@
 //! name is an error value, never a crash.
 
 mod add_image;
+mod check_image_exists;
+mod compare_similar_by_image;
 mod delete_image;
 mod detail;
+mod search_image_by_filter;
 mod search_image_by_name;
 mod search_image_by_pic;
+mod update_image;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -34,6 +38,15 @@ pub async fn dispatch(
         "SearchImageByName" => search_image_by_name::handle(state, params, started).await,
         "DeleteImage" => delete_image::handle(state, params).await,
         "Detail" => detail::handle(state, params).await,
+        "UpdateImage" => update_image::handle(state, params).await,
+        "CheckImageExists" => check_image_exists::handle(state, params).await,
+        "CompareSimilarByImage" => compare_similar_by_image::handle(state, params).await,
+        "SearchImageByFilter" => search_image_by_filter::handle(state, params, started).await,
+        "SearchImageByText" => Err(ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "UnsupportedOperationType",
+            "SearchImageByText needs a multimodal text model, which this server does not have; search by picture instead",
+        )),
         other => Err(ApiError::api_not_found(&format!("the Action {other:?}"))),
     }
 }

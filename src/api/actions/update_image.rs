@@ -1,0 +1,29 @@
+//! UpdateImage: change CustomContent and attributes of a stored picture (its picture,
+//! category and region stay).
+//!
+//! # Parameters
+//! InstanceName, ProductId, PicName (required); CustomContent, IntAttr..IntAttr4,
+//! StrAttr..StrAttr4 (only those given change).
+//!
+//! # Reply
+//! Message; PicNotExist when the picture is not stored.
+
+use serde_json::json;
+
+use super::{blocking, instance, Fields};
+use crate::api::error::ApiError;
+use crate::api::limits;
+use crate::api::params::Params;
+use crate::api::AppState;
+
+/// Handles UpdateImage.
+pub async fn handle(state: &AppState, params: &Params) -> Result<Fields, ApiError> {
+    let instance = instance(state, params)?;
+    let product_id = limits::name(params, "ProductId", "InvalidProductId")?;
+    let pic_name = limits::name(params, "PicName", "InvalidPicName")?;
+    let attributes = limits::attributes(params)?;
+    blocking(move || Ok(instance.update(&product_id, &pic_name, attributes)?)).await?;
+    let mut fields = Fields::new();
+    fields.insert("Message".into(), json!("success"));
+    Ok(fields)
+}

@@ -1,0 +1,140 @@
+//! Attribute columns: what filters and categories read during a scan.
+//!
+//! Each row of an instance's index carries nine u32 columns: the category, IntAttr..4
+//! (the i32's bits) and StrAttr..4 as ids into per-attribute string dictionaries, so that
+//! a filter compares integers only. Id 0 is the empty string, which an absent StrAttr
+//! counts as (an absent IntAttr counts as 0). Dictionaries only grow while the instance is
+//! open; they are rebuilt from the store when it opens.
+
+use std::collections::HashMap;
+
+use parking_lot::RwLock;
+
+use crate::filter::AttributeSource;
+use crate::index::Snapshot;
+use crate::store::Record;
+
+/// Column of the category id.
+pub const COLUMN_CATEGORY: usize = 0;
+/// First of the four IntAttr columns.
+const COLUMN_INT: usize = 1;
+/// First of the four StrAttr columns.
+const COLUMN_STR: usize = 5;
+/// Number of columns kept beside the vectors.
+pub const COLUMNS: usize = 9;
+
+/// One attribute's strings and their ids.
+#[derive(Default)]
+struct Dictionary {
+    ids: HashMap<String, u32>,
+    strings: Vec<String>,
+}
+
+/// The string dictionaries of StrAttr..StrAttr4.
+pub struct Dictionaries {
+    attrs: [RwLock<Dictionary>; 4],
+}
+
+impl Default for Dictionaries {
+    fn default() -> Self {
+        let empty = || {
+            let mut d = Dictionary::default();
+            d.ids.insert(String::new(), 0);
+            d.strings.push(String::new());
+            RwLock::new(d)
+        };
+        Dictionaries {
+            attrs: [empty(), empty(), empty(), empty()],
+        }
+    }
+}
+
+impl Dictionaries {
+    /// Id of `value` for attribute `attr`, adding it when new.
+    pub fn intern(&self, attr: usize, value: &str) -> u32 {
+        let Some(lock) = self.attrs.get(attr) else {
+            return 0;
+        };
+        if let Some(id) = lock.read().ids.get(value) {
+            return *id;
+        }
+        let mut d = lock.write();
+        if let Some(id) = d.ids.get(value) {
+            return *id;
+        }
+        let id = d.strings.len() as u32;
+        d.strings.push(value.to_string());
+        d.ids.insert(value.to_string(), id);
+        id
+    }
+
+    /// Id of `value` for attribute `attr`, if any row ever had it.
+    pub fn lookup(&self, attr: usize, value: &str) -> Option<u32> {
+        self.attrs.get(attr)?.read().ids.get(value).copied()
+    }
+
+    /// The column values (category, ints, string ids) of a record.
+    pub fn columns_of(&self, record: &Record) -> [u32; COLUMNS] {
+        let mut values = [0u32; COLUMNS];
+        values[COLUMN_CATEGORY] = record.category_id;
+        for i in 0..4 {
+            values[COLUMN_INT + i] = record.int_attrs[i].unwrap_or(0) as u32;
+            values[COLUMN_STR + i] = self.intern(i, record.str_attrs[i].as_deref().unwrap_or(""));
+        }
+        values
+    }
+}
+
+/// A snapshot's columns seen through the dictionaries, for compiled filters.
+pub struct RowAttributes<'a> {
+    /// The snapshot scanned.
+    pub snapshot: &'a Snapshot,
+    /// The instance's dictionaries.
+    pub dictionaries: &'a Dictionaries,
+}
+
+impl AttributeSource for RowAttributes<'_> {
+    fn int(&self, attr: usize, row: usize) -> i32 {
+        self.snapshot
+            .column(COLUMN_INT + attr)
+            .map_or(0, |c| c.get(row) as i32)
+    }
+
+    fn str_id(&self, attr: usize, row: usize) -> u32 {
+        self.snapshot
+            .column(COLUMN_STR + attr)
+            .map_or(0, |c| c.get(row))
+    }
+
+    fn lookup_str(&self, attr: usize, value: &str) -> Option<u32> {
+        self.dictionaries.lookup(attr, value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interning_is_stable_and_empty_is_zero() {
+        let d = Dictionaries::default();
+        assert_eq!(d.lookup(0, ""), Some(0));
+        let a = d.intern(0, "red");
+        assert_eq!(d.intern(0, "red"), a);
+        assert_ne!(d.intern(0, "blue"), a);
+        assert_eq!(d.lookup(1, "red"), None);
+        assert_eq!(d.intern(9, "x"), 0);
+        let record = Record {
+            category_id: 3,
+            int_attrs: [Some(-1), None, Some(5), None],
+            str_attrs: [Some("red".into()), None, None, None],
+            ..Record::default()
+        };
+        let cols = d.columns_of(&record);
+        assert_eq!(cols[COLUMN_CATEGORY], 3);
+        assert_eq!(cols[COLUMN_INT] as i32, -1);
+        assert_eq!(cols[COLUMN_INT + 2], 5);
+        assert_eq!(cols[COLUMN_STR], a);
+        assert_eq!(cols[COLUMN_STR + 1], 0);
+    }
+}

@@ -1,0 +1,284 @@
+//! The read flows of an instance: search by picture, by name, by filter; existence
+//! checks; comparing two pictures.
+//!
+//! A search takes one index snapshot, compiles its filter once against the instance's
+//! dictionaries, and scans with a predicate that reads the category and attribute
+//! columns before any vector is touched. Product instances search within the query's
+//! category (given, or predicted), as the vendor does.
+
+use std::collections::HashSet;
+
+use super::attributes::{RowAttributes, COLUMN_CATEGORY};
+use super::instance::{Instance, Subject};
+use super::{EngineError, Result};
+use crate::filter::{CompiledFilter, Expr};
+use crate::index::Snapshot;
+use crate::store::Record;
+use crate::vision::Region;
+
+/// Candidates fetched per wanted result when each product may appear once.
+const DISTINCT_OVERSAMPLING: usize = 8;
+
+/// A search by vector.
+#[derive(Debug, Clone, Default)]
+pub struct SearchQuery {
+    /// Category to stay within (product instances predict one when absent).
+    pub category_id: Option<u32>,
+    /// Results skipped.
+    pub start: usize,
+    /// Results returned at most.
+    pub num: usize,
+    /// Least score returned.
+    pub min_score: f32,
+    /// Keep only the best picture of each product.
+    pub distinct_product: bool,
+    /// Attribute filter.
+    pub filter: Option<Expr>,
+}
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// Score 0..1.
+    pub score: f64,
+    /// The picture's record.
+    pub record: Record,
+}
+
+/// What a search reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchOutcome {
+    /// Subject and category of the query picture.
+    pub subject: Subject,
+    /// Pictures that matched (category, filter, threshold).
+    pub docs_found: usize,
+    /// The page asked for, best first.
+    pub results: Vec<Found>,
+}
+
+/// What SearchImageByFilter reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FilterOutcome {
+    /// Pictures the filter matches.
+    pub docs_found: usize,
+    /// The page asked for, oldest first.
+    pub records: Vec<Record>,
+}
+
+impl Instance {
+    /// SearchImageByPic.
+    pub fn search_by_picture(
+        &self,
+        bytes: &[u8],
+        crop: bool,
+        region: Option<Region>,
+        query: &SearchQuery,
+    ) -> Result<SearchOutcome> {
+        let (vector, subject) = self.analyse(bytes, crop, region, query.category_id)?;
+        self.search_vector(&vector, subject, query)
+    }
+
+    /// SearchImageByName: the stored picture's own vector is the query.
+    pub fn search_by_name(
+        &self,
+        product_id: &str,
+        pic_name: &str,
+        query: &SearchQuery,
+    ) -> Result<SearchOutcome> {
+        let not_found = || EngineError::PictureNotFound {
+            product_id: product_id.into(),
+            pic_name: pic_name.into(),
+        };
+        let doc = self
+            .store
+            .lookup(self.meta.id, product_id, pic_name)?
+            .ok_or_else(not_found)?;
+        let record = self
+            .store
+            .record(self.meta.id, doc)?
+            .ok_or_else(not_found)?;
+        let vector = self
+            .store
+            .vector(self.meta.id, doc)?
+            .ok_or_else(not_found)?;
+        let region = record
+            .region
+            .as_deref()
+            .and_then(|r| Region::parse(r).ok())
+            .unwrap_or(Region::full(0, 0));
+        let category_id = self
+            .check_category(query.category_id)?
+            .unwrap_or(record.category_id);
+        let subject = Subject {
+            category_id,
+            region,
+            multi_region: vec![region],
+        };
+        self.search_vector(&vector, subject, query)
+    }
+
+    /// CheckImageExists: the stored record of a (ProductId, PicName), if any.
+    pub fn find(&self, product_id: &str, pic_name: &str) -> Result<Option<Record>> {
+        match self.store.lookup(self.meta.id, product_id, pic_name)? {
+            Some(doc) => Ok(self.store.record(self.meta.id, doc)?),
+            None => Ok(None),
+        }
+    }
+
+    /// CompareSimilarByImage: similarity 0..1 of two pictures (each on its subject).
+    pub fn compare(&self, first: &[u8], second: &[u8]) -> Result<f64> {
+        let category = self
+            .service
+            .has_categories()
+            .then_some(super::CATEGORY_OTHER);
+        let (a, _) = self.analyse(first, true, None, category)?;
+        let (b, _) = self.analyse(second, true, None, category)?;
+        Ok(score_of(crate::index::kernels::dot(&a, &b)))
+    }
+
+    /// SearchImageByFilter: pictures matching a filter, oldest first.
+    pub fn search_by_filter(
+        &self,
+        filter: &Expr,
+        start: usize,
+        num: usize,
+    ) -> Result<FilterOutcome> {
+        let (docs, docs_found) = self.matching_docs(filter, start, num);
+        let records = self
+            .store
+            .records(self.meta.id, &docs)?
+            .into_iter()
+            .flatten()
+            .collect();
+        Ok(FilterOutcome {
+            docs_found,
+            records,
+        })
+    }
+
+    /// Docs of live rows matching `filter`, rows `start..start + num` of them in row
+    /// order, and how many match in all.
+    pub(super) fn matching_docs(
+        &self,
+        filter: &Expr,
+        start: usize,
+        num: usize,
+    ) -> (Vec<u64>, usize) {
+        let snap = self.snapshot();
+        let source = RowAttributes {
+            snapshot: &snap,
+            dictionaries: &self.dictionaries,
+        };
+        let compiled = CompiledFilter::compile(filter, &source);
+        let mut docs = Vec::new();
+        let mut found = 0usize;
+        for row in 0..snap.rows() {
+            if snap.is_tombstone(row) || !compiled.matches(&source, row) {
+                continue;
+            }
+            if found >= start && docs.len() < num {
+                docs.push(snap.doc_at(row));
+            }
+            found += 1;
+        }
+        (docs, found)
+    }
+
+    pub(super) fn search_vector(
+        &self,
+        vector: &[f32],
+        subject: Subject,
+        query: &SearchQuery,
+    ) -> Result<SearchOutcome> {
+        let snap = self.snapshot();
+        let wanted = query.start + query.num;
+        // Distinct products need more candidates than results; each product keeps its best.
+        let k = if query.distinct_product {
+            (wanted * DISTINCT_OVERSAMPLING).max(64)
+        } else {
+            wanted
+        };
+        let category = self.service.has_categories().then_some(subject.category_id);
+        let source = RowAttributes {
+            snapshot: &snap,
+            dictionaries: &self.dictionaries,
+        };
+        let filter = query
+            .filter
+            .as_ref()
+            .map(|f| CompiledFilter::compile(f, &source));
+        if filter.as_ref().and_then(CompiledFilter::constant) == Some(false) {
+            return Ok(SearchOutcome {
+                subject,
+                docs_found: 0,
+                results: Vec::new(),
+            });
+        }
+        let accept = |row: usize| accepts(&snap, &source, category, filter.as_ref(), row);
+        let scan = snap.search(vector, k, query.min_score, &accept);
+        let docs: Vec<u64> = scan.hits.iter().map(|h| h.doc).collect();
+        let records = self.store.records(self.meta.id, &docs)?;
+        let mut results = Vec::with_capacity(wanted);
+        let mut products = HashSet::new();
+        for (hit, record) in scan.hits.iter().zip(records) {
+            // A picture deleted since the scan began has no record any more: skip it.
+            let Some(record) = record else { continue };
+            if query.distinct_product && !products.insert(record.product_id.clone()) {
+                continue;
+            }
+            results.push(Found {
+                score: score_of(hit.score),
+                record,
+            });
+            if results.len() == wanted {
+                break;
+            }
+        }
+        let docs_found = if query.distinct_product {
+            products.len()
+        } else {
+            scan.matched
+        };
+        let results = results.into_iter().skip(query.start).collect();
+        Ok(SearchOutcome {
+            subject,
+            docs_found,
+            results,
+        })
+    }
+}
+
+/// Whether a row passes the category and the filter.
+#[inline]
+fn accepts(
+    snap: &Snapshot,
+    source: &RowAttributes<'_>,
+    category: Option<u32>,
+    filter: Option<&CompiledFilter>,
+    row: usize,
+) -> bool {
+    if let (Some(c), Some(column)) = (category, snap.column(COLUMN_CATEGORY)) {
+        if column.get(row) != c {
+            return false;
+        }
+    }
+    filter.is_none_or(|f| f.matches(source, row))
+}
+
+/// Score 0..1 as reported: cosine clamped, rounded to 6 places so an identical picture is 1.0.
+pub(super) fn score_of(dot: f32) -> f64 {
+    ((dot as f64).clamp(0.0, 1.0) * 1e6).round() / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::score_of;
+
+    #[test]
+    fn scores_are_clamped_and_rounded() {
+        assert_eq!(score_of(0.99999994), 1.0);
+        assert_eq!(score_of(1.00001), 1.0);
+        assert_eq!(score_of(-0.2), 0.0);
+        assert_eq!(score_of(0.5), 0.5);
+    }
+}
