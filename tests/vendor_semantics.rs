@@ -302,3 +302,66 @@ fn searches_over_the_instance_qps_are_denied_with_retry_after() {
         .and_then(|r| r.parse::<u64>().ok())
         .is_some_and(|ms| (1..=1000).contains(&ms)));
 }
+
+#[test]
+fn roa_paths_add_search_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    let post = |path: &str, params: &[(&str, &str)]| -> (u16, Value) {
+        let url = format!("http://{}{path}", server.addr);
+        let (status, r) = match ureq::post(&url).send_form(params) {
+            Ok(r) => (r.status(), r),
+            Err(ureq::Error::Status(s, r)) => (s, r),
+            Err(e) => panic!("{e}"),
+        };
+        (
+            status,
+            serde_json::from_str(&r.into_string().unwrap()).unwrap(),
+        )
+    };
+    let content = b64(&picture(9));
+    let (status, added) = post(
+        "/v2/image/add",
+        &[
+            ("InstanceName", INSTANCE),
+            ("ProductId", "r1"),
+            ("PicName", "r1.png"),
+            ("PicContent", &content),
+        ],
+    );
+    assert_eq!(status, 200, "{added}");
+    let (_, by_pic) = post(
+        "/v2/image/search",
+        &[
+            ("InstanceName", INSTANCE),
+            ("Type", "SearchByPic"),
+            ("PicContent", &content),
+        ],
+    );
+    assert_eq!(auctions(&by_pic)[0].1, "r1.png", "{by_pic}");
+    let (_, by_name) = post(
+        "/v2/image/search",
+        &[
+            ("InstanceName", INSTANCE),
+            ("Type", "SearchByName"),
+            ("ProductId", "r1"),
+            ("PicName", "r1.png"),
+        ],
+    );
+    assert_eq!(auctions(&by_name)[0].1, "r1.png", "{by_name}");
+    let (status, bad) = post(
+        "/v2/image/search",
+        &[("InstanceName", INSTANCE), ("Type", "SearchByColour")],
+    );
+    assert_eq!((status, bad["Code"].as_str()), (400, Some("BadRequest")));
+    let (status, deleted) = post(
+        "/v2/image/delete",
+        &[("InstanceName", INSTANCE), ("ProductId", "r1")],
+    );
+    assert_eq!(status, 200, "{deleted}");
+    let (_, gone) = post(
+        "/v2/image/search",
+        &[("InstanceName", INSTANCE), ("PicContent", &content)],
+    );
+    assert!(auctions(&gone).is_empty(), "{gone}");
+}

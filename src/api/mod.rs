@@ -76,6 +76,9 @@ pub fn router(engine: Arc<Engine>, config: ApiConfig) -> Router {
     };
     Router::new()
         .route("/", any(rpc))
+        .route("/v2/image/add", post(roa_add))
+        .route("/v2/image/search", post(roa_search))
+        .route("/v2/image/delete", post(roa_delete))
         .route("/admin/reload", post(admin::reload))
         .route("/admin/rebuild", post(admin::rebuild))
         .fallback(unknown_path)
@@ -98,13 +101,55 @@ pub async fn serve(
 
 /// `POST /`: one RPC-style Action.
 async fn rpc(State(state): State<AppState>, request: Request<Body>) -> Response {
+    handle(state, request, Front::Rpc).await
+}
+
+/// `POST /v2/image/add` (2019-03-25): AddImage.
+async fn roa_add(State(state): State<AppState>, request: Request<Body>) -> Response {
+    handle(state, request, Front::Roa("AddImage")).await
+}
+
+/// `POST /v2/image/search` (2019-03-25): SearchImageByPic, or SearchImageByName with `Type=SearchByName`.
+async fn roa_search(State(state): State<AppState>, request: Request<Body>) -> Response {
+    handle(state, request, Front::RoaSearch).await
+}
+
+/// `POST /v2/image/delete` (2019-03-25): DeleteImage.
+async fn roa_delete(State(state): State<AppState>, request: Request<Body>) -> Response {
+    handle(state, request, Front::Roa("DeleteImage")).await
+}
+
+/// How a request names its Action.
+#[derive(Clone, Copy)]
+enum Front {
+    /// `Action` parameter or `x-acs-action` header.
+    Rpc,
+    /// Fixed by the ROA path.
+    Roa(&'static str),
+    /// `/v2/image/search`: by `Type`.
+    RoaSearch,
+}
+
+async fn handle(state: AppState, request: Request<Body>, front: Front) -> Response {
     let started = Instant::now();
     let request_id = response::new_request_id();
     let result = async {
         let (parts, body) = request.into_parts();
         let body = read_body(body).await?;
         let params = Params::from_request(parts.uri.query(), &parts.headers, &body)?;
-        let action = action_name(&parts.headers, &params)?;
+        let action = match front {
+            Front::Rpc => action_name(&parts.headers, &params)?,
+            Front::Roa(action) => action.to_string(),
+            Front::RoaSearch => match params.optional("Type") {
+                Some("SearchByName") => "SearchImageByName".to_string(),
+                None | Some("SearchByPic") => "SearchImageByPic".to_string(),
+                Some(other) => {
+                    return Err(ApiError::bad_request(format!(
+                        "Type must be SearchByPic or SearchByName, got {other:?}"
+                    )))
+                }
+            },
+        };
         throttle(&state, &action, &params)?;
         actions::dispatch(&action, &state, &params, started).await
     }
