@@ -2,7 +2,11 @@
 //! variable (`IMGSEARCH_*`).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::auth::{AccessKey, AccessKeys};
 
 /// Default data directory: `./data`, next to where the server starts.
 pub const DEFAULT_DATA_DIR: &str = "data";
@@ -24,4 +28,99 @@ pub struct ServeConfig {
     /// Searches are limited by each instance's own QPS.
     #[arg(long, env = "IMGSEARCH_WRITE_QPS", default_value_t = crate::api::DEFAULT_WRITE_QPS)]
     pub write_qps: u32,
+    /// An access key id (with --access-key-secret); requests must then be signed.
+    #[arg(long, env = "IMGSEARCH_ACCESS_KEY_ID", requires = "access_key_secret")]
+    pub access_key_id: Option<String>,
+    /// The secret of --access-key-id.
+    #[arg(
+        long,
+        env = "IMGSEARCH_ACCESS_KEY_SECRET",
+        requires = "access_key_id",
+        hide_env_values = true
+    )]
+    pub access_key_secret: Option<String>,
+    /// TOML file with settings; today `[[access_keys]]` tables (id, secret, optional instances).
+    #[arg(long, env = "IMGSEARCH_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// The TOML configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Access keys.
+    #[serde(default)]
+    pub access_keys: Vec<AccessKeyEntry>,
+}
+
+/// One `[[access_keys]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKeyEntry {
+    /// AccessKeyId.
+    pub id: String,
+    /// AccessKeySecret.
+    pub secret: String,
+    /// Instances the key may use; all when absent.
+    pub instances: Option<Vec<String>>,
+}
+
+impl ConfigFile {
+    /// Reads and parses a configuration file.
+    pub fn read(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+impl ServeConfig {
+    /// Every access key from the flags and the configuration file.
+    pub fn access_keys(&self) -> Result<AccessKeys, String> {
+        let mut keys = Vec::new();
+        if let (Some(id), Some(secret)) = (&self.access_key_id, &self.access_key_secret) {
+            keys.push(AccessKey::new(id.clone(), secret.clone()));
+        }
+        if let Some(path) = &self.config {
+            for entry in ConfigFile::read(path)?.access_keys {
+                let key = AccessKey::new(entry.id, entry.secret);
+                keys.push(match entry.instances {
+                    Some(instances) => key.limited_to(instances),
+                    None => key,
+                });
+            }
+        }
+        AccessKeys::from_list(keys).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_file_keys_merge_with_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("imgsearch.toml");
+        std::fs::write(
+            &path,
+            "[[access_keys]]\nid = \"a\"\nsecret = \"s\"\ninstances = [\"demoinstance\"]\n[[access_keys]]\nid = \"b\"\nsecret = \"t\"\n",
+        )
+        .unwrap();
+        let config = ServeConfig {
+            data_dir: "data".into(),
+            listen: DEFAULT_LISTEN.parse().unwrap(),
+            write_qps: 0,
+            access_key_id: Some("c".into()),
+            access_key_secret: Some("u".into()),
+            config: Some(path.clone()),
+        };
+        let keys = config.access_keys().unwrap();
+        assert_eq!(keys.len(), 3);
+        assert!(keys.contains("a") && keys.contains("c"));
+        std::fs::write(&path, "[[access_keys]]\nid = \"a\"\n").unwrap();
+        assert!(config.access_keys().is_err());
+        std::fs::write(&path, "bogus = 1\n").unwrap();
+        assert!(config.access_keys().unwrap_err().contains("bogus"));
+    }
 }

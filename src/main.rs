@@ -127,6 +127,19 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let access_keys = config.access_keys().map_err(anyhow::Error::msg)?;
+    if access_keys.is_empty() {
+        if !config.listen.ip().is_loopback() {
+            bail!(
+                "no access keys are configured, so the API would be open to anyone: refusing to listen on {}. \
+                 Configure --access-key-id/--access-key-secret (or [[access_keys]] in --config), or listen on 127.0.0.1",
+                config.listen
+            );
+        }
+        tracing::warn!("no access keys configured: the API is open, on a loopback address only");
+    } else {
+        tracing::info!(keys = access_keys.len(), "requests must be signed");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -144,7 +157,7 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         std::fs::write(&pid_file, std::process::id().to_string())?;
         tracing::info!(addr = %listener.local_addr()?, data_dir = %data_dir.display(), "imgsearch serving");
         tokio::spawn(reload_on_sighup(engine.clone()));
-        let api_config = imgsearch::api::ApiConfig { write_qps: config.write_qps };
+        let api_config = imgsearch::api::ApiConfig { write_qps: config.write_qps, access_keys };
         imgsearch::api::serve(engine, api_config, listener, shutdown_signal()).await?;
         let _ = std::fs::remove_file(&pid_file);
         tracing::info!("stopped");

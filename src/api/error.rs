@@ -2,6 +2,7 @@
 
 use axum::http::StatusCode;
 
+use crate::auth::AuthError;
 use crate::engine::EngineError;
 use crate::filter::FilterError;
 use crate::vision::VisionError;
@@ -102,6 +103,36 @@ impl From<VisionError> for ApiError {
             VisionError::InvalidRegion(_) => "InvalidRegion",
         };
         ApiError::invalid(code, e.to_string())
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        let message = e.to_string();
+        match e {
+            AuthError::Missing | AuthError::MissingField(_) => {
+                ApiError::invalid("MissingParameter", message)
+            }
+            AuthError::UnknownKey(_) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "InvalidAccessKeyId.NotFound",
+                message,
+            ),
+            AuthError::SignatureMismatch | AuthError::BodyHashMismatch(_) => {
+                ApiError::invalid("SignatureDoesNotMatch", message)
+            }
+            AuthError::Expired { .. } => ApiError::invalid("InvalidTimeStamp.Expired", message),
+            AuthError::NonceUsed(_) => ApiError::invalid("SignatureNonceUsed", message),
+            AuthError::Malformed(_) => ApiError::bad_request(message),
+            AuthError::Forbidden { .. } => {
+                ApiError::new(StatusCode::FORBIDDEN, "NoPermission", message)
+            }
+            AuthError::ReplayCacheFull => {
+                let mut e = ApiError::new(StatusCode::FORBIDDEN, "DeniedRequest", message);
+                e.retry_after = Some(std::time::Duration::from_secs(1));
+                e
+            }
+        }
     }
 }
 

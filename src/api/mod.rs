@@ -31,6 +31,7 @@ use axum::routing::{any, post};
 use axum::Router;
 use tokio::net::TcpListener;
 
+use crate::auth::{AccessKeys, Principal, RequestToVerify, Verifier, DEFAULT_MAX_SKEW};
 use crate::engine::Engine;
 use error::ApiError;
 use params::Params;
@@ -43,12 +44,15 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 pub struct ApiConfig {
     /// Writes (AddImage, UpdateImage, DeleteImage) per second per instance; 0 = unlimited.
     pub write_qps: u32,
+    /// Access keys; none means the API is open (the server then listens on loopback only).
+    pub access_keys: AccessKeys,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             write_qps: DEFAULT_WRITE_QPS,
+            access_keys: AccessKeys::none(),
         }
     }
 }
@@ -65,14 +69,19 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     /// Rate limits.
     pub throttle: Arc<throttle::Throttle>,
+    /// Signature checks; `None` when no access keys are configured.
+    pub verifier: Option<Arc<Verifier>>,
 }
 
 /// The router of the whole API.
 pub fn router(engine: Arc<Engine>, config: ApiConfig) -> Router {
+    let verifier = (!config.access_keys.is_empty())
+        .then(|| Arc::new(Verifier::new(config.access_keys.clone(), DEFAULT_MAX_SKEW)));
     let state = AppState {
         engine,
         config: Arc::new(config),
         throttle: Arc::default(),
+        verifier,
     };
     Router::new()
         .route("/", any(rpc))
@@ -83,6 +92,9 @@ pub fn router(engine: Arc<Engine>, config: ApiConfig) -> Router {
         .route("/admin/rebuild", post(admin::rebuild))
         .fallback(unknown_path)
         .with_state(state)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_reply,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
@@ -136,7 +148,11 @@ async fn handle(state: AppState, request: Request<Body>, front: Front) -> Respon
     let result = async {
         let (parts, body) = request.into_parts();
         let body = read_body(body).await?;
+        let principal = authenticate(&state, &parts, &body)?;
         let params = Params::from_request(parts.uri.query(), &parts.headers, &body)?;
+        if let (Some(principal), Some(instance)) = (&principal, params.optional("InstanceName")) {
+            principal.check_instance(instance)?;
+        }
         let action = match front {
             Front::Rpc => action_name(&parts.headers, &params)?,
             Front::Roa(action) => action.to_string(),
@@ -166,6 +182,27 @@ async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
         .map_err(|_| ApiError::body_too_large(MAX_BODY_BYTES))
 }
 
+/// Checks the request's signature when access keys are configured.
+fn authenticate(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+) -> Result<Option<Principal>, ApiError> {
+    let Some(verifier) = &state.verifier else {
+        return Ok(None);
+    };
+    let request = RequestToVerify {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        raw_query: parts.uri.query(),
+        headers: &parts.headers,
+        body,
+    };
+    Ok(Some(
+        verifier.verify(&request, std::time::SystemTime::now())?,
+    ))
+}
+
 /// Counts the request against its instance's rate limit.
 fn throttle(state: &AppState, action: &str, params: &Params) -> Result<(), ApiError> {
     let (Some(kind), Some(name)) = (throttle::Kind::of(action), params.optional("InstanceName"))
@@ -181,6 +218,20 @@ fn throttle(state: &AppState, action: &str, params: &Params) -> Result<(), ApiEr
         throttle::Kind::Write => state.config.write_qps,
     };
     state.throttle.acquire(name, kind, qps, Instant::now())
+}
+
+/// A bug must not take the connection down with it: answer InternalError and log it.
+fn panic_reply(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown");
+    tracing::error!(panic = what, "request handler panicked");
+    response::failure(
+        &ApiError::internal("the server failed on this request; it was logged"),
+        &response::new_request_id(),
+    )
 }
 
 fn action_name(headers: &HeaderMap, params: &Params) -> Result<String, ApiError> {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use thiserror::Error;
 
+use super::clock::truncate as clock_truncate;
 use super::error::AuthError;
 use super::SignatureStyle;
 
@@ -118,7 +119,10 @@ impl AccessKeys {
     }
 
     /// A set holding one key allowed on every instance.
-    pub fn single(id: impl Into<String>, secret: impl Into<String>) -> Result<Self, KeyConfigError> {
+    pub fn single(
+        id: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> Result<Self, KeyConfigError> {
         AccessKeys::from_list([AccessKey::new(id, secret)])
     }
 
@@ -137,11 +141,12 @@ impl AccessKeys {
         self.by_id.contains_key(id)
     }
 
-    /// The entry for `id`, or [`AuthError::UnknownKey`].
-    pub(crate) fn lookup(&self, id: &str) -> Result<&KeyEntry, AuthError> {
+    /// The stored id and entry for `id`, or [`AuthError::UnknownKey`].
+    pub(crate) fn lookup(&self, id: &str) -> Result<(&str, &KeyEntry), AuthError> {
         self.by_id
-            .get(id)
-            .ok_or_else(|| AuthError::UnknownKey(id.to_owned()))
+            .get_key_value(id)
+            .map(|(stored, entry)| (stored.as_str(), entry))
+            .ok_or_else(|| AuthError::UnknownKey(clock_truncate(id).to_owned()))
     }
 }
 
@@ -231,8 +236,12 @@ mod tests {
             AccessKey::new("some", "s2").limited_to(["shop", "demo"]),
         ])
         .unwrap();
-        let all = Principal::new("all", SignatureStyle::Acs3, keys.lookup("all").unwrap());
-        let some = Principal::new("some", SignatureStyle::RpcV1, keys.lookup("some").unwrap());
+        let all = Principal::new("all", SignatureStyle::Acs3, keys.lookup("all").unwrap().1);
+        let some = Principal::new(
+            "some",
+            SignatureStyle::RpcV1,
+            keys.lookup("some").unwrap().1,
+        );
         assert!(all.may_use("anything"));
         assert!(some.may_use("demo") && !some.may_use("other"));
         assert!(some.check_instance("shop").is_ok());

@@ -80,8 +80,7 @@ fn decode_component(raw: &[u8]) -> Result<String, AuthError> {
 pub(crate) fn has_param(input: &[u8], name: &str) -> bool {
     let name = name.as_bytes();
     input.split(|&b| b == b'&').any(|segment| {
-        segment == name
-            || (segment.starts_with(name) && segment.get(name.len()) == Some(&b'='))
+        segment == name || (segment.starts_with(name) && segment.get(name.len()) == Some(&b'='))
     })
 }
 

@@ -24,11 +24,17 @@ pub struct Server {
 impl Server {
     /// Starts `imgsearch serve` on a free loopback port and waits until it answers.
     pub fn start(data_dir: &Path) -> Server {
+        Self::start_with(data_dir, &[])
+    }
+
+    /// Like [`Server::start`], with extra `serve` arguments.
+    pub fn start_with(data_dir: &Path, extra_args: &[&str]) -> Server {
         let log = data_dir.with_extension(format!("log.{}", unique()));
         let log_file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_imgsearch"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(extra_args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log_file)

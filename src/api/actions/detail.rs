@@ -15,7 +15,7 @@ use crate::api::AppState;
 
 /// Region reported for self-hosted instances.
 const REGION: &str = "local";
-/// Self-hosted instances do not expire: the far future, as the vendor reports milliseconds.
+/// Self-hosted instances do not expire: the far future, in milliseconds (the SDK parses a string).
 const NEVER_EXPIRES_MS: i64 = 4_102_444_800_000;
 
 /// Handles Detail.
@@ -31,8 +31,8 @@ pub async fn handle(state: &AppState, params: &Params) -> Result<Fields, ApiErro
             "Capacity": info.meta.capacity,
             "Qps": info.meta.qps,
             "TotalCount": info.total_count,
-            "UtcCreate": info.meta.created_ms,
-            "UtcExpireTime": NEVER_EXPIRES_MS,
+            "UtcCreate": info.meta.created_ms.to_string(),
+            "UtcExpireTime": NEVER_EXPIRES_MS.to_string(),
         }),
     );
     Ok(fields)

@@ -1,0 +1,246 @@
+//! Background tasks of an instance: DumpMeta (export every record as an
+//! `increment.meta` file) and IncreaseInstance (apply an `increment.meta` file from an
+//! operator-configured bucket).
+//!
+//! Every task has an id (increasing, unique in the data directory), an instance, a
+//! status (`PROCESSING`, `SUCCESS`, `FAIL`), a Code and Msg, its creation and last
+//! change times, and possibly a result file in `<data_dir>/dumps`:
+//! `<instance>-<id>.meta` for a dump, `<instance>-<id>.errors` for the per-line failures
+//! of an increase. Result files are written under a `.tmp` name and renamed when
+//! complete, so a file with the final name is always whole.
+//!
+//! The task list lives in `<data_dir>/tasks/tasks.json`, replaced atomically on every
+//! change (see [`task_registry`]). A task found `PROCESSING` when the list is loaded was
+//! cut short by a restart and becomes `FAIL`.
+//!
+//! One task of each kind runs at a time per instance; a second one is refused with
+//! [`EngineError::TaskAlreadyExists`]. Tasks run on their own threads, so the request
+//! that starts one answers at once and clients poll the list.
+//!
+//! Buckets stand in for the vendor's object store: names mapped to directories by the
+//! operator. Every file a task reads (the meta file, each picture) is resolved inside
+//! its bucket's directory, symbolic links included (see [`buckets`]).
+//!
+//! Layout:
+//! - `task_registry.rs`: [`TaskRegistry`], the list, its file, paging and downloads.
+//! - `buckets.rs`: bucket configuration and path confinement.
+//! - `meta_line.rs`: one line of an `increment.meta` file, read and written.
+//! - `dump.rs`: the DumpMeta task.
+//! - `increase.rs`: the IncreaseInstance task.
+
+mod buckets;
+mod dump;
+mod increase;
+mod meta_line;
+mod task_registry;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Engine, EngineError, Result};
+pub(crate) use task_registry::TaskRegistry;
+
+/// Code of a task that succeeded or still runs (the vendor's `"0"`).
+pub const CODE_OK: &str = "0";
+/// Code of a failed task (the vendor documents only "non-zero").
+pub const CODE_FAILED: &str = "1";
+
+/// What a task does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskKind {
+    /// DumpMeta: every record of the instance written to a meta file.
+    Dump,
+    /// IncreaseInstance: a meta file from a bucket applied to the instance.
+    Increase,
+}
+
+impl TaskKind {
+    /// Name used in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::Dump => "DumpMeta",
+            TaskKind::Increase => "IncreaseInstance",
+        }
+    }
+}
+
+/// Where a task is, in the vendor's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TaskStatus {
+    /// Still running.
+    Processing,
+    /// Finished (an increase may still have failed lines; see its Msg and error file).
+    Success,
+    /// Stopped without finishing.
+    Fail,
+}
+
+impl TaskStatus {
+    /// `PROCESSING`, `SUCCESS` or `FAIL`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Processing => "PROCESSING",
+            TaskStatus::Success => "SUCCESS",
+            TaskStatus::Fail => "FAIL",
+        }
+    }
+}
+
+/// One task as listed (and as stored in `tasks.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskInfo {
+    /// Task id, unique in the data directory.
+    pub id: u64,
+    /// Dump or increase.
+    pub kind: TaskKind,
+    /// Instance it works on.
+    pub instance: String,
+    /// Current status.
+    pub status: TaskStatus,
+    /// [`CODE_OK`] or [`CODE_FAILED`].
+    pub code: String,
+    /// What happened, for people.
+    pub msg: String,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_ms: i64,
+    /// Last change, milliseconds since the Unix epoch.
+    pub modified_ms: i64,
+    /// Increase: BucketName.
+    #[serde(default)]
+    pub bucket: Option<String>,
+    /// Increase: Path as the client gave it.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Increase: CallbackAddress as the client gave it (stored, never called).
+    #[serde(default)]
+    pub callback: Option<String>,
+    /// Name of the result file in the dumps folder (dump: the meta file; increase: the
+    /// per-line errors, only when a line failed); see [`Engine::download_path`].
+    #[serde(default)]
+    pub result_file: Option<String>,
+}
+
+/// Optional filters of [`Engine::increase_list`].
+#[derive(Debug, Clone, Default)]
+pub struct IncreaseFilter {
+    /// Only this task id.
+    pub id: Option<u64>,
+    /// Only tasks of this BucketName.
+    pub bucket: Option<String>,
+    /// Only tasks of this Path (as given when the task was started).
+    pub path: Option<String>,
+}
+
+impl Engine {
+    /// Declares the buckets IncreaseInstance may read: name → directory. Each directory
+    /// must exist; it is resolved once (symbolic links followed) and every path a task
+    /// reads must stay inside it. Replaces any earlier set.
+    pub fn set_buckets(&self, buckets: impl IntoIterator<Item = (String, PathBuf)>) -> Result<()> {
+        self.tasks.set_buckets(buckets::Buckets::new(buckets)?);
+        Ok(())
+    }
+
+    /// Names of the configured buckets.
+    pub fn bucket_names(&self) -> Vec<String> {
+        self.tasks.bucket_names()
+    }
+
+    /// DumpMeta: starts writing every record of the instance to a meta file (one JSON
+    /// object per line, the `increment.meta` format) on a background thread.
+    pub fn dump_meta(&self, instance: &str) -> Result<TaskInfo> {
+        let instance = self.instance(instance)?;
+        dump::start(&self.tasks, instance)
+    }
+
+    /// DumpMetaList: the instance's dump tasks, newest first, one page of them, and how
+    /// many there are in all (`id` restricts the list to that task).
+    pub fn dump_meta_list(
+        &self,
+        instance: &str,
+        id: Option<u64>,
+        page_number: usize,
+        page_size: usize,
+    ) -> Result<(Vec<TaskInfo>, usize)> {
+        self.instance(instance)?;
+        Ok(self.tasks.list(
+            |t| {
+                t.kind == TaskKind::Dump
+                    && t.instance == instance
+                    && id.map_or(true, |id| id == t.id)
+            },
+            page_number,
+            page_size,
+        ))
+    }
+
+    /// IncreaseInstance: checks the bucket and path now (errors come back to the
+    /// caller), then applies the meta file on a background thread. `callback` is
+    /// stored and reported but never called: the server makes no outbound connections.
+    pub fn increase(
+        &self,
+        instance: &str,
+        bucket: &str,
+        path: &str,
+        callback: Option<&str>,
+    ) -> Result<TaskInfo> {
+        let instance = self.instance(instance)?;
+        let source = self.tasks.resolve_meta(bucket, path)?;
+        increase::start(&self.tasks, instance, source, bucket, path, callback)
+    }
+
+    /// IncreaseList: the instance's increase tasks matching `filter`, newest first, one
+    /// page of them, and how many match in all.
+    pub fn increase_list(
+        &self,
+        instance: &str,
+        filter: &IncreaseFilter,
+        page_number: usize,
+        page_size: usize,
+    ) -> Result<(Vec<TaskInfo>, usize)> {
+        self.instance(instance)?;
+        Ok(self.tasks.list(
+            |t| {
+                t.kind == TaskKind::Increase
+                    && t.instance == instance
+                    && filter.id.map_or(true, |id| id == t.id)
+                    && filter
+                        .bucket
+                        .as_ref()
+                        .map_or(true, |b| t.bucket.as_ref() == Some(b))
+                    && filter
+                        .path
+                        .as_ref()
+                        .map_or(true, |p| t.path.as_ref() == Some(p))
+            },
+            page_number,
+            page_size,
+        ))
+    }
+
+    /// The file behind a download name: only `<instance>-<digits>.meta` or
+    /// `<instance>-<digits>.errors` that exist as regular files in the dumps folder.
+    /// Anything else (other names, `..`, separators, symbolic links) is `None`.
+    pub fn download_path(&self, file_name: &str) -> Option<PathBuf> {
+        self.tasks.download_path(file_name)
+    }
+}
+
+/// A task could not be recorded: the registry's file could not be written.
+fn storage_error(what: &str, e: impl std::fmt::Display) -> EngineError {
+    EngineError::TaskStorage(format!("{what}: {e}"))
+}
+
+/// Starts a task thread; `Err` when the system has no thread to give.
+fn spawn(name: String, work: impl FnOnce() + Send + 'static) -> Result<()> {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(work)
+        .map(|_| ())
+        .map_err(|e| storage_error("cannot start the task's thread", e))
+}
+
+/// Shared by the task threads.
+type Registry = Arc<TaskRegistry>;
