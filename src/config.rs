@@ -42,6 +42,22 @@ pub struct ServeConfig {
     /// TOML file with settings; today `[[access_keys]]` tables (id, secret, optional instances).
     #[arg(long, env = "IMGSEARCH_CONFIG")]
     pub config: Option<PathBuf>,
+    /// A bucket for IncreaseInstance, `NAME=DIR` (repeat the flag for more; in the
+    /// environment `name=dir,name2=dir2`). BucketName picks one; Path and the PicNames
+    /// of its meta file cannot name a file outside DIR.
+    #[arg(long = "bucket", env = "IMGSEARCH_BUCKETS", value_name = "NAME=DIR",
+          value_delimiter = ',', value_parser = parse_bucket)]
+    pub buckets: Vec<(String, PathBuf)>,
+}
+
+/// `NAME=DIR` of `--bucket`.
+fn parse_bucket(text: &str) -> Result<(String, PathBuf), String> {
+    match text.split_once('=') {
+        Some((name, dir)) if !name.trim().is_empty() && !dir.trim().is_empty() => {
+            Ok((name.trim().to_string(), PathBuf::from(dir.trim())))
+        }
+        _ => Err(format!("expected NAME=DIR, got {text:?}")),
+    }
 }
 
 /// The TOML configuration file.
@@ -114,6 +130,7 @@ mod tests {
             access_key_id: Some("c".into()),
             access_key_secret: Some("u".into()),
             config: Some(path.clone()),
+            buckets: Vec::new(),
         };
         let keys = config.access_keys().unwrap();
         assert_eq!(keys.len(), 3);

@@ -150,6 +150,7 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || Engine::open(&dir)).await??
         };
         let engine = Arc::new(engine);
+        engine.set_buckets(config.buckets.clone())?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -152,7 +152,17 @@ impl From<EngineError> for ApiError {
             EngineError::PictureNotFound { .. } => ApiError::invalid("PicNotExist", e.to_string()),
             EngineError::InvalidCategory(_) => ApiError::invalid("InvalidCategory", e.to_string()),
             EngineError::Vision(v) => v.into(),
+            EngineError::TaskAlreadyExists { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "Console.TaskAlreadyExist",
+                e.to_string(),
+            ),
+            EngineError::UnknownBucket { .. } | EngineError::InvalidTaskPath { .. } => {
+                ApiError::bad_request(e.to_string())
+            }
             EngineError::ExtractorUnavailable { .. }
+            | EngineError::InvalidBucket { .. }
+            | EngineError::TaskStorage(_)
             | EngineError::Store(_)
             | EngineError::Index(_) => {
                 tracing::error!(error = %e, "engine failure");

@@ -12,8 +12,10 @@
 
 pub mod actions;
 mod admin;
+mod downloads;
 pub mod error;
 pub mod limits;
+mod observe;
 pub mod params;
 pub mod response;
 pub mod throttle;
@@ -27,7 +29,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, Request};
 use axum::response::Response;
-use axum::routing::{any, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 
@@ -88,6 +90,10 @@ pub fn router(engine: Arc<Engine>, config: ApiConfig) -> Router {
         .route("/v2/image/add", post(roa_add))
         .route("/v2/image/search", post(roa_search))
         .route("/v2/image/delete", post(roa_delete))
+        .route("/healthz", get(observe::healthz))
+        .route("/readyz", get(observe::readyz))
+        .route("/metrics", get(observe::metrics))
+        .route("/downloads/{file}", get(downloads::download))
         .route("/admin/reload", post(admin::reload))
         .route("/admin/rebuild", post(admin::rebuild))
         .fallback(unknown_path)
@@ -105,6 +111,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    observe::install();
     let app = router(engine, config).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -166,10 +173,18 @@ async fn handle(state: AppState, request: Request<Body>, front: Front) -> Respon
                 }
             },
         };
+        let metric_name = actions::metric_name(&action);
         throttle(&state, &action, &params)?;
-        actions::dispatch(&action, &state, &params, started).await
+        let fields = actions::dispatch(&action, &state, &params, started).await;
+        Ok((metric_name, fields))
     }
     .await;
+    let (action, result) = match result {
+        Ok((action, fields)) => (action, fields),
+        Err(e) => ("none", Err(e)),
+    };
+    let code = result.as_ref().map_or_else(|e| e.code, |_| "0");
+    observe::record_request(action, code, started.elapsed());
     match result {
         Ok(fields) => response::success(fields, &request_id),
         Err(e) => response::failure(&e, &request_id),

@@ -12,6 +12,8 @@ use super::error::ApiError;
 #[derive(Debug, Default, Clone)]
 pub struct Params {
     values: BTreeMap<String, String>,
+    /// The request's `Host` header, when it looks like a host (download URLs use it).
+    host: Option<String>,
 }
 
 impl Params {
@@ -19,10 +21,13 @@ impl Params {
     /// given twice with different values is refused rather than guessed.
     pub fn from_request(
         query: Option<&str>,
-        _headers: &HeaderMap,
+        headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Self, ApiError> {
-        let mut params = Params::default();
+        let mut params = Params {
+            host: host_of(headers),
+            ..Params::default()
+        };
         let sources = [query.unwrap_or("").as_bytes(), body];
         for source in sources {
             for (name, value) in form_urlencoded::parse(source) {
@@ -44,7 +49,13 @@ impl Params {
                 .into_iter()
                 .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect(),
+            host: None,
         }
+    }
+
+    /// The request's `Host` (`name` or `name:port`), if it sent a plausible one.
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
     }
 
     /// A parameter's value; an empty value counts as absent.
@@ -107,6 +118,16 @@ impl Params {
                 )
             })
     }
+}
+
+/// The `Host` header if it has only host characters: it is echoed into URLs.
+fn host_of(headers: &HeaderMap) -> Option<String> {
+    let host = headers.get(axum::http::header::HOST)?.to_str().ok()?;
+    let plausible = (1..=255).contains(&host.len())
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    plausible.then(|| host.to_string())
 }
 
 #[cfg(test)]

@@ -6,14 +6,14 @@
 //!   `Authorization: ACS3-HMAC-SHA256 Credential=..,SignedHeaders=..,Signature=..` header.
 //!   Hex HMAC-SHA256 over a canonical request that covers the method, path, query, the
 //!   listed headers and `x-acs-content-sha256`, which must be the SHA-256 of the body.
-//!   See [`acs3`].
+//!   See `acs3.rs`.
 //! - **ROA** (the 2019-03-25 `/v2/image/*` paths, `aliyun-python-sdk-core`): an
 //!   `Authorization: acs <AccessKeyId>:<signature>` header. Base64 HMAC-SHA1 over the
 //!   method, `Accept`, `Content-MD5`, `Content-Type`, `Date`, the `x-acs-*` headers and
-//!   the path with its sorted query; `Content-MD5` must be the MD5 of the body. See [`roa`].
+//!   the path with its sorted query; `Content-MD5` must be the MD5 of the body. See `roa.rs`.
 //! - **RPC V1** (`signature_algorithm='v2'` in the new SDKs, and the old core SDK): a
 //!   `Signature` parameter in the query (or the form body). Base64 HMAC-SHA1, keyed with
-//!   `secret + "&"`, over every query and body parameter. See [`rpc_v1`].
+//!   `secret + "&"`, over every query and body parameter. See `rpc_v1.rs`.
 //!
 //! Detection order: an `Authorization` header decides by its prefix (any other value is
 //! malformed); without one, a `Signature` parameter means RPC V1; otherwise the request
@@ -25,7 +25,7 @@
 //! request in the last `2 × max_skew`. ACS3 and RPC V1 require the nonce; the ROA SDK
 //! sends none, so ROA is replayable within the skew window unless the client adds the
 //! `x-acs-signature-nonce` header, which is then checked. Nonces are recorded only after
-//! the signature verified (see [`nonce`]).
+//! the signature verified (see `nonce.rs`).
 //!
 //! Entry point: [`Verifier::verify`], which returns the [`Principal`] the request acts as.
 
@@ -41,6 +41,8 @@ mod rpc_v1;
 
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;
 

@@ -53,7 +53,7 @@ pub(crate) fn check<'k>(
         AuthError::malformed("the Authorization header is not `acs id:signature`")
     })?;
     let (access_key_id, signature) = credentials
-        .split_once(':')
+        .rsplit_once(':') // base64 has no ':'; an id might
         .map(|(id, sig)| (id.trim(), sig.trim()))
         .ok_or_else(|| {
             AuthError::malformed("the Authorization header must be `acs id:signature`")
@@ -80,13 +80,11 @@ pub(crate) fn check<'k>(
 
     let content_md5 = single_header(req.headers, CONTENT_MD5)?;
     match content_md5 {
-        Some(sent) => {
-            if sent.trim() != STANDARD.encode(md5(req.body)) {
-                return Err(AuthError::BodyHashMismatch("Content-MD5"));
-            }
+        Some(sent) if sent.trim() != STANDARD.encode(md5(req.body)) => {
+            return Err(AuthError::BodyHashMismatch("Content-MD5"));
         }
         None if !req.body.is_empty() => return Err(AuthError::MissingField("Content-MD5")),
-        None => {}
+        _ => {}
     }
 
     let to_sign = string_to_sign(req, date, content_md5.unwrap_or_default())?;

@@ -113,19 +113,6 @@ fn signature_matches(secret: &str, to_sign: &str, signature_b64: &str) -> bool {
     mac.verify_slice(&signature).is_ok()
 }
 
-/// The signature a client would send (for tests of other modules' fixtures).
-#[cfg(test)]
-pub(crate) fn sign(secret: &str, method: &str, path: &str, params: &[(&str, &str)]) -> String {
-    let mut map = std::collections::BTreeMap::new();
-    for (name, value) in params {
-        map.insert(*name, Some(*value));
-    }
-    let to_sign = string_to_sign(method, path, &pop_join(&map));
-    let mut mac = Hmac::<Sha1>::new_from_slice(format!("{secret}&").as_bytes()).unwrap();
-    mac.update(to_sign.as_bytes());
-    STANDARD.encode(mac.finalize().into_bytes())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,6 +42,47 @@ pub enum EngineError {
         /// Dimension recorded with the instance.
         dimension: u32,
     },
+    /// A task of that kind still runs for the instance (one at a time per instance).
+    #[error(
+        "a {kind} task (Id {id}) is still running for instance {instance}; wait until it ends"
+    )]
+    TaskAlreadyExists {
+        /// DumpMeta or IncreaseInstance.
+        kind: &'static str,
+        /// Instance name.
+        instance: String,
+        /// Id of the running task.
+        id: u64,
+    },
+    /// BucketName names no bucket configured on this server.
+    #[error("bucket {name:?} is not configured on this server; configured buckets: {known}")]
+    UnknownBucket {
+        /// BucketName asked for.
+        name: String,
+        /// The configured bucket names, for the message.
+        known: String,
+    },
+    /// An increase's Path cannot be used: `..`, leading out of the bucket, missing.
+    #[error("Path {path:?} in bucket {bucket}: {reason}")]
+    InvalidTaskPath {
+        /// BucketName.
+        bucket: String,
+        /// Path as given.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A bucket of the server's configuration cannot be used.
+    #[error("bucket {name}: {reason}")]
+    InvalidBucket {
+        /// Bucket name.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The task list or a task's result file could not be written.
+    #[error("task storage failed: {0}")]
+    TaskStorage(String),
     /// The picture was refused or could not be read.
     #[error(transparent)]
     Vision(#[from] VisionError),

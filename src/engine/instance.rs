@@ -186,7 +186,9 @@ impl Instance {
         category: Option<u32>,
     ) -> Result<(Vec<f32>, Subject)> {
         let category = self.check_category(category)?;
+        let timer = StageTimer::start();
         let picture = vision::decode(bytes, &self.pixel_limits())?;
+        let timer = timer.lap("decode");
         let (region, multi_region) = match region {
             Some(r) => {
                 r.validate_within(picture.width(), picture.height())?;
@@ -202,7 +204,9 @@ impl Instance {
             }
             None => (Region::full(picture.width(), picture.height()), Vec::new()),
         };
+        let timer = timer.lap("subject");
         let vector = self.extractor.extract(picture.rgb(), Some(&region));
+        timer.lap("extract");
         let category_id = match category {
             Some(c) => c,
             None => self.predict_category(&vector),
@@ -389,7 +393,26 @@ impl Instance {
             open_reconciled(&self.store, &self.meta, &self.index_dir, &self.dictionaries)?;
         self.live.store(live, Ordering::Relaxed);
         self.index.store(Arc::new(index));
+        metrics::counter!("imgsearch_rebuilds_total", "instance" => self.meta.name.clone())
+            .increment(1);
         Ok(generation)
+    }
+}
+
+/// Times the stages of a request into the `imgsearch_stage_seconds` histogram.
+pub(super) struct StageTimer(std::time::Instant);
+
+impl StageTimer {
+    /// Starts timing.
+    pub(super) fn start() -> Self {
+        StageTimer(std::time::Instant::now())
+    }
+
+    /// Records the time since the last lap as `stage` and starts the next one.
+    pub(super) fn lap(self, stage: &'static str) -> Self {
+        metrics::histogram!("imgsearch_stage_seconds", "stage" => stage)
+            .record(self.0.elapsed().as_secs_f64());
+        StageTimer::start()
     }
 }
 

@@ -20,9 +20,11 @@ mod instance;
 mod reconcile;
 mod registry;
 mod search;
+mod tasks;
 
 pub use category::{ServiceType, CATEGORY_OTHER, PRODUCT_CATEGORIES};
 pub use error::{EngineError, Result};
 pub use instance::{AddOutcome, AddPicture, Attributes, Instance, InstanceInfo, Subject};
 pub use registry::{rebuild_offline, Engine, InstanceSpec, DEFAULT_INSTANCE};
 pub use search::{FilterOutcome, Found, SearchOutcome, SearchQuery};
+pub use tasks::{IncreaseFilter, TaskInfo, TaskKind, TaskStatus, CODE_FAILED, CODE_OK};

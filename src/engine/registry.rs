@@ -49,6 +49,8 @@ pub struct Engine {
     data_dir: PathBuf,
     store: Arc<Store>,
     instances: RwLock<BTreeMap<String, Arc<Instance>>>,
+    /// DumpMeta and IncreaseInstance tasks, and the buckets increases read (`tasks/`).
+    pub(super) tasks: Arc<super::tasks::TaskRegistry>,
 }
 
 static KERNEL_PROBE: Once = Once::new();
@@ -70,6 +72,8 @@ impl Engine {
             data_dir: data_dir.to_path_buf(),
             store,
             instances: RwLock::new(BTreeMap::new()),
+            // After the store: its lock makes this process the list's only writer.
+            tasks: Arc::new(super::tasks::TaskRegistry::open(data_dir)?),
         };
         let metas = engine.store.instances()?;
         if metas.is_empty() {

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 
 use super::attributes::{RowAttributes, COLUMN_CATEGORY};
-use super::instance::{Instance, Subject};
+use super::instance::{Instance, StageTimer, Subject};
 use super::{EngineError, Result};
 use crate::filter::{CompiledFilter, Expr};
 use crate::index::Snapshot;
@@ -215,9 +215,12 @@ impl Instance {
             });
         }
         let accept = |row: usize| accepts(&snap, &source, category, filter.as_ref(), row);
+        let timer = StageTimer::start();
         let scan = snap.search(vector, k, query.min_score, &accept);
+        let timer = timer.lap("scan");
         let docs: Vec<u64> = scan.hits.iter().map(|h| h.doc).collect();
         let records = self.store.records(self.meta.id, &docs)?;
+        timer.lap("fetch");
         let mut results = Vec::with_capacity(wanted);
         let mut products = HashSet::new();
         for (hit, record) in scan.hits.iter().zip(records) {

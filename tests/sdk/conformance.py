@@ -473,7 +473,7 @@ def _(c):
     inst = raw['Instance']
     ensure(inst['Name'] == INSTANCE, 'Instance.Name %r' % inst['Name'])
     ensure(inst['ServiceType'] == 0, 'demoinstance must be a product instance (ServiceType 0), got %r' % inst['ServiceType'])
-    ensure(inst['Qps'] in (1, 5, 10) or inst['Qps'] > 0, 'Qps %r' % inst['Qps'])
+    ensure(inst['Qps'] > 0, 'Qps %r' % inst['Qps'])
     ensure(inst['TotalCount'] >= 0 and inst['Capacity'] > 0, 'TotalCount/Capacity %r/%r' % (inst['TotalCount'], inst['Capacity']))
 
 
@@ -528,7 +528,7 @@ def _(c):
 
 @check('v3.add.max_lengths')
 def _(c):
-    product = c.pid('L' * 200)[:256]
+    product = c.pid('L' * (256 - len(c.prefix) - 1))  # exactly 256 characters
     pic = 'N' * 256
     c.add(c.v3, product, pic, c.pics['r'], custom_content='C' * 4096, str_attr='S' * 128, int_attr=c.tag + 2)
     a = c.v3.ok('CheckImageExists', instance_name=INSTANCE, product_id=product, pic_name=pic).get('Auctions') or {}

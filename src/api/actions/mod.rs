@@ -7,6 +7,10 @@ mod check_image_exists;
 mod compare_similar_by_image;
 mod delete_image;
 mod detail;
+mod dump_meta;
+mod dump_meta_list;
+mod increase_instance;
+mod increase_list;
 mod search_image_by_filter;
 mod search_image_by_name;
 mod search_image_by_pic;
@@ -42,6 +46,10 @@ pub async fn dispatch(
         "CheckImageExists" => check_image_exists::handle(state, params).await,
         "CompareSimilarByImage" => compare_similar_by_image::handle(state, params).await,
         "SearchImageByFilter" => search_image_by_filter::handle(state, params, started).await,
+        "DumpMeta" => dump_meta::handle(state, params).await,
+        "DumpMetaList" => dump_meta_list::handle(state, params).await,
+        "IncreaseInstance" => increase_instance::handle(state, params).await,
+        "IncreaseList" => increase_list::handle(state, params).await,
         "SearchImageByText" => Err(ApiError::new(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
             "UnsupportedOperationType",
@@ -49,6 +57,35 @@ pub async fn dispatch(
         )),
         other => Err(ApiError::api_not_found(&format!("the Action {other:?}"))),
     }
+}
+
+/// Every Action this server answers, for metric labels (clients choose the name, so
+/// anything else is counted as `unknown` to keep label values bounded).
+const ACTIONS: [&str; 15] = [
+    "AddImage",
+    "SearchImageByPic",
+    "SearchImageByName",
+    "SearchImageByFilter",
+    "SearchImageByText",
+    "DeleteImage",
+    "UpdateImage",
+    "CheckImageExists",
+    "CompareSimilarByImage",
+    "Detail",
+    "DumpMeta",
+    "DumpMetaList",
+    "IncreaseInstance",
+    "IncreaseList",
+    "unknown",
+];
+
+/// The Action's name as a metric label.
+pub fn metric_name(action: &str) -> &'static str {
+    ACTIONS
+        .iter()
+        .find(|a| **a == action)
+        .copied()
+        .unwrap_or("unknown")
 }
 
 /// The instance named by InstanceName.

@@ -139,7 +139,12 @@ impl Engine {
     /// must exist; it is resolved once (symbolic links followed) and every path a task
     /// reads must stay inside it. Replaces any earlier set.
     pub fn set_buckets(&self, buckets: impl IntoIterator<Item = (String, PathBuf)>) -> Result<()> {
-        self.tasks.set_buckets(buckets::Buckets::new(buckets)?);
+        let buckets = buckets::Buckets::new(buckets)?;
+        let names = buckets.names();
+        if !names.is_empty() {
+            tracing::info!(buckets = ?names, "buckets for IncreaseInstance");
+        }
+        self.tasks.set_buckets(buckets);
         Ok(())
     }
 
@@ -228,18 +233,30 @@ impl Engine {
     }
 }
 
-/// A task could not be recorded: the registry's file could not be written.
+/// A task's file or list could not be written.
 fn storage_error(what: &str, e: impl std::fmt::Display) -> EngineError {
     EngineError::TaskStorage(format!("{what}: {e}"))
 }
 
-/// Starts a task thread; `Err` when the system has no thread to give.
-fn spawn(name: String, work: impl FnOnce() + Send + 'static) -> Result<()> {
-    std::thread::Builder::new()
-        .name(name)
-        .spawn(work)
-        .map(|_| ())
-        .map_err(|e| storage_error("cannot start the task's thread", e))
+/// Runs a recorded task on its own thread. A panic (a bug) still ends the task as
+/// FAIL, so it cannot block its instance's next task until a restart; a thread that
+/// cannot start ends it at once.
+fn spawn(registry: &Registry, id: u64, work: impl FnOnce() + Send + 'static) -> Result<()> {
+    let reg = registry.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("task-{id}"))
+        .spawn(move || {
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).is_err() {
+                let msg = "the task stopped on an internal error".to_string();
+                reg.finish(id, TaskStatus::Fail, msg, None);
+            }
+        });
+    if let Err(e) = spawned {
+        let msg = format!("the task could not start: {e}");
+        registry.finish(id, TaskStatus::Fail, msg, None);
+        return Err(storage_error("cannot start a task thread", e));
+    }
+    Ok(())
 }
 
 /// Shared by the task threads.

@@ -1,0 +1,78 @@
+//! Operations endpoints: `/healthz` (the process answers), `/readyz` (the engine is
+//! open), `/metrics` (Prometheus text: requests by Action and code, latency histograms
+//! per request and per engine stage, pictures and index bytes per instance, reloads and
+//! rebuilds).
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use super::AppState;
+
+/// The process-wide Prometheus recorder (metrics are global, as the facade is).
+fn handle() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics recorder not installed");
+                None
+            }
+        })
+        .as_ref()
+}
+
+/// Installs the recorder so that counters start at server start, not at the first scrape.
+pub fn install() {
+    let _ = handle();
+}
+
+/// Records one answered request.
+pub fn record_request(action: &'static str, code: &str, elapsed: Duration) {
+    metrics::counter!("imgsearch_requests_total", "action" => action, "code" => code.to_string())
+        .increment(1);
+    metrics::histogram!("imgsearch_request_seconds", "action" => action)
+        .record(elapsed.as_secs_f64());
+}
+
+/// `GET /healthz`.
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: ready once the engine is open, which it is whenever the router runs.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let instances = state.engine.instances().len();
+    (StatusCode::OK, format!("ready: {instances} instances\n")).into_response()
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    for instance in state.engine.instances() {
+        let info = instance.info();
+        let name = info.meta.name.clone();
+        let snap = instance.snapshot();
+        metrics::gauge!("imgsearch_pictures", "instance" => name.clone())
+            .set(info.total_count as f64);
+        let row_bytes = 8 + 4 * snap.dimension();
+        metrics::gauge!("imgsearch_index_bytes", "instance" => name)
+            .set((snap.rows() * row_bytes) as f64);
+    }
+    match handle() {
+        Some(h) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            h.render(),
+        )
+            .into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics are not available in this process\n",
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,306 @@
+//! The IncreaseInstance task: apply an `increment.meta` file, line by line, to an
+//! instance.
+//!
+//! Each line is one ADD (read the picture beside the meta file, then
+//! [`Instance::add`]) or DELETE ([`Instance::delete`]); see `meta_line.rs` for the
+//! format. A line that fails (bad JSON, a field out of limits, a picture missing,
+//! outside the bucket or refused by the vision checks) is written to
+//! `<instance>-<id>.errors` as `line N: reason` and the task goes on. The task ends
+//! SUCCESS with `"A added, D deleted, F failed"` (pictures added and removed, lines
+//! failed), or FAIL when the meta file cannot be read. Pictures go through the same
+//! validation as AddImage, but not through the API's write rate limit: a batch is the
+//! operator's own data.
+//!
+//! The CallbackAddress is stored and reported but never called: the server makes no
+//! outbound connections.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::buckets::{resolve_picture, MetaSource};
+use super::meta_line::{self, Operation};
+use super::task_registry::ERRORS_EXT;
+use super::{spawn, Registry, TaskInfo, TaskKind, TaskRegistry, TaskStatus};
+use crate::engine::{AddPicture, Instance, Result};
+use crate::vision::PixelLimits;
+
+/// Longest line of a meta file (a line with every field at its limit is under 10 KB).
+const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Records an increase task and starts its thread.
+pub(super) fn start(
+    registry: &Registry,
+    instance: Arc<Instance>,
+    source: MetaSource,
+    bucket: &str,
+    path: &str,
+    callback: Option<&str>,
+) -> Result<TaskInfo> {
+    let task = registry.start(TaskKind::Increase, &instance.meta().name, |t| {
+        t.bucket = Some(bucket.to_string());
+        t.path = Some(path.to_string());
+        t.callback = callback.map(str::to_string);
+    })?;
+    let (reg, id) = (registry.clone(), task.id);
+    spawn(registry, id, move || run(&reg, &instance, &source, id))?;
+    Ok(task)
+}
+
+/// What the lines did so far.
+#[derive(Debug, Default)]
+struct Counts {
+    added: u64,
+    deleted: u64,
+    failed: u64,
+}
+
+impl Counts {
+    fn summary(&self) -> String {
+        format!(
+            "{} added, {} deleted, {} failed",
+            self.added, self.deleted, self.failed
+        )
+    }
+}
+
+/// The task's thread: apply the lines, publish the error list, record the outcome.
+fn run(registry: &TaskRegistry, instance: &Instance, source: &MetaSource, id: u64) {
+    let name = TaskRegistry::result_name(&instance.meta().name, id, ERRORS_EXT);
+    let mut errors = ErrorList::new(registry.partial_path(&name));
+    let mut counts = Counts::default();
+    let applied = apply(instance, source, &mut errors, &mut counts);
+    let error_file = match errors.close().and_then(|any| {
+        if any {
+            registry.publish(&name)?;
+        }
+        Ok(any)
+    }) {
+        Ok(true) => Some(name),
+        Ok(false) => None,
+        Err(e) => {
+            tracing::error!(task = id, error = %e, "cannot write the list of failed lines");
+            None
+        }
+    };
+    let (status, msg) = match applied {
+        Ok(()) => (TaskStatus::Success, counts.summary()),
+        Err(reason) => (
+            TaskStatus::Fail,
+            format!("{reason} ({} before it stopped)", counts.summary()),
+        ),
+    };
+    tracing::info!(task = id, instance = %instance.meta().name, status = status.as_str(), %msg, "increase done");
+    registry.finish(id, status, msg, error_file);
+}
+
+/// Applies every line; `Err` when the meta file (or the error list) cannot be read
+/// (written) and the task must stop.
+fn apply(
+    instance: &Instance,
+    source: &MetaSource,
+    errors: &mut ErrorList,
+    counts: &mut Counts,
+) -> std::result::Result<(), String> {
+    let file = File::open(&source.file).map_err(|e| format!("cannot read the meta file: {e}"))?;
+    let mut reader = BufReader::new(file);
+    let mut buf = Vec::new();
+    let mut number = 0u64;
+    loop {
+        number += 1;
+        let read = read_line(&mut reader, &mut buf)
+            .map_err(|e| format!("cannot read the meta file at line {number}: {e}"))?;
+        let outcome = match read {
+            LineRead::End => return Ok(()),
+            LineRead::TooLong => Err(format!("longer than {MAX_LINE_BYTES} bytes")),
+            LineRead::Line => match std::str::from_utf8(&buf) {
+                Err(_) => Err("not UTF-8 text".to_string()),
+                Ok(text) => {
+                    let text = text.trim_start_matches('\u{feff}').trim();
+                    if text.is_empty() {
+                        continue;
+                    }
+                    apply_line(instance, source, text)
+                }
+            },
+        };
+        match outcome {
+            Ok(Done::Added) => counts.added += 1,
+            Ok(Done::Deleted(n)) => counts.deleted += n,
+            Err(reason) => {
+                counts.failed += 1;
+                errors
+                    .write(number, &reason)
+                    .map_err(|e| format!("cannot write the list of failed lines: {e}"))?;
+            }
+        }
+    }
+}
+
+/// What a line did.
+enum Done {
+    Added,
+    Deleted(u64),
+}
+
+/// Applies one line; `Err` is the reason it failed.
+fn apply_line(
+    instance: &Instance,
+    source: &MetaSource,
+    text: &str,
+) -> std::result::Result<Done, String> {
+    match meta_line::parse(text)? {
+        Operation::Delete {
+            product_id,
+            pic_name,
+        } => {
+            let removed = instance
+                .delete(&product_id, pic_name.as_deref())
+                .map_err(|e| e.to_string())?;
+            Ok(Done::Deleted(removed.len() as u64))
+        }
+        Operation::Add(add) => {
+            let path = resolve_picture(source, &add.pic_name)?;
+            let picture = read_picture(&path)
+                .map_err(|e| format!("PicName {:?} cannot be read: {e}", add.pic_name))?;
+            instance
+                .add(AddPicture {
+                    product_id: add.product_id,
+                    pic_name: add.pic_name,
+                    picture,
+                    category_id: add.category_id,
+                    crop: add.crop,
+                    region: add.region,
+                    attributes: add.attributes,
+                })
+                .map_err(|e| e.to_string())?;
+            Ok(Done::Added)
+        }
+    }
+}
+
+/// Reads a picture file, refusing one over the API's size limit without reading it all.
+fn read_picture(path: &Path) -> std::io::Result<Vec<u8>> {
+    let max = PixelLimits::default().max_bytes;
+    let mut bytes = Vec::new();
+    File::open(path)?
+        .take(max as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > max {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MB",
+            max / (1024 * 1024)
+        )));
+    }
+    Ok(bytes)
+}
+
+/// What [`read_line`] found.
+#[derive(Debug, PartialEq)]
+enum LineRead {
+    /// A line, in the buffer, without its end of line.
+    Line,
+    /// A line over [`MAX_LINE_BYTES`], skipped.
+    TooLong,
+    /// The end of the file.
+    End,
+}
+
+/// Reads one line into `buf` without ever holding more than [`MAX_LINE_BYTES`] of it:
+/// a file without newlines must not be read whole into memory.
+fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<LineRead> {
+    buf.clear();
+    let n = reader
+        .by_ref()
+        .take(MAX_LINE_BYTES as u64 + 1)
+        .read_until(b'\n', buf)?;
+    if n == 0 {
+        return Ok(LineRead::End);
+    }
+    if buf.last() == Some(&b'\n') || buf.len() <= MAX_LINE_BYTES {
+        while matches!(buf.last(), Some(b'\n' | b'\r')) {
+            buf.pop();
+        }
+        return Ok(LineRead::Line);
+    }
+    // Skip the rest of the long line.
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            break;
+        }
+        if let Some(pos) = available.iter().position(|b| *b == b'\n') {
+            reader.consume(pos + 1);
+            break;
+        }
+        let len = available.len();
+        reader.consume(len);
+    }
+    Ok(LineRead::TooLong)
+}
+
+/// The failed lines, written as they come to a partial file created at the first one.
+struct ErrorList {
+    path: PathBuf,
+    out: Option<BufWriter<File>>,
+}
+
+impl ErrorList {
+    fn new(path: PathBuf) -> Self {
+        ErrorList { path, out: None }
+    }
+
+    fn write(&mut self, line: u64, reason: &str) -> std::io::Result<()> {
+        let out = match &mut self.out {
+            Some(out) => out,
+            None => self.out.insert(BufWriter::new(File::create(&self.path)?)),
+        };
+        // One failure per line of the list, whatever the reason holds.
+        let reason = reason.replace(['\n', '\r'], " ");
+        writeln!(out, "line {line}: {reason}")
+    }
+
+    /// Flushes and fsyncs the list; `true` when any line failed.
+    fn close(self) -> std::io::Result<bool> {
+        match self.out {
+            None => Ok(false),
+            Some(out) => {
+                out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+                Ok(true)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_read_with_a_bound() {
+        let long = "x".repeat(MAX_LINE_BYTES + 10);
+        let text = format!("a\r\n\n{long}\nb");
+        let mut reader = BufReader::with_capacity(1024, text.as_bytes());
+        let mut buf = Vec::new();
+        let mut seen = Vec::new();
+        loop {
+            match read_line(&mut reader, &mut buf).unwrap() {
+                LineRead::End => break,
+                LineRead::TooLong => seen.push("<long>".to_string()),
+                LineRead::Line => seen.push(String::from_utf8(buf.clone()).unwrap()),
+            }
+        }
+        assert_eq!(seen, ["a", "", "<long>", "b"]);
+    }
+
+    #[test]
+    fn a_line_of_exactly_the_limit_is_kept() {
+        let text = format!("{}\n", "y".repeat(MAX_LINE_BYTES));
+        let mut reader = BufReader::new(text.as_bytes());
+        let mut buf = Vec::new();
+        assert_eq!(read_line(&mut reader, &mut buf).unwrap(), LineRead::Line);
+        assert_eq!(buf.len(), MAX_LINE_BYTES);
+        assert_eq!(read_line(&mut reader, &mut buf).unwrap(), LineRead::End);
+    }
+}

@@ -1,0 +1,468 @@
+//! `imgsearch-eval`: search-quality evaluation through the server's own code path.
+//!
+//! Builds a throw-away data directory, adds every index picture with
+//! [`Instance::add`] and runs every query with [`Instance::search_by_picture`]
+//! (`Num=100`), exactly what AddImage and SearchImageByPic do behind HTTP, then
+//! prints P@1, Recall@5 and mAP@100 over the queries:
+//!
+//! * the product id of an indexed picture is its label, and a query's relevant
+//!   set is the indexed pictures with the query's label;
+//! * P@1: the top result is relevant; Recall@5: any of the top 5 is relevant
+//!   (the "Recall@5" of the GroceryStore reference numbers);
+//! * AP@100 = sum over relevant hits at rank k of precision@k, divided by
+//!   `min(100, relevant pictures)`; mAP@100 is its mean over the queries.
+//!
+//! The instance is created with service type `generic`: a product instance
+//! would search only within the category it predicts for the query, and those
+//! categories (Tops, Shoes, ...) mean nothing for these datasets, so a wrong
+//! guess would hide every relevant picture. Generic searches the whole index.
+//!
+//! Inputs: `grocery` reads the GroceryStore layout (`dataset/{train,val,test}.txt`,
+//! lines `path, fine_class, coarse_class`; the label is the fine class), `list`
+//! reads `path,label` lines (paths relative to the list file) or a folder with
+//! one sub-folder per label. Without `--queries`, `list` runs leave-one-out:
+//! every indexed picture is a query and its own hit is ignored. A missing
+//! dataset is reported and skipped with exit status 0, so scripts can call the
+//! tool on machines without the data.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use rayon::prelude::*;
+
+use imgsearch::engine::{AddPicture, Engine, Instance, InstanceSpec, SearchQuery, ServiceType};
+use imgsearch::vision::{self, BuiltinExtractor, Extractor, PixelLimits};
+
+/// Results asked of every search (the vendor's largest Num).
+const NUM: usize = 100;
+/// Query pictures timed, one at a time, for the extraction cost.
+const TIMED_PICTURES: usize = 200;
+/// Name of the evaluation instance.
+const INSTANCE: &str = "eval";
+
+#[derive(Parser)]
+#[command(
+    name = "imgsearch-eval",
+    about = "Search quality (P@1, Recall@5, mAP@100) through the engine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// GroceryStore: index one split, query with another (label = fine class).
+    Grocery {
+        /// Dataset root (the folder holding `dataset/`).
+        #[arg(long, default_value = "/work/shared/datasets/grocery-store")]
+        root: PathBuf,
+        /// Split to index.
+        #[arg(long, default_value = "train")]
+        index: String,
+        /// Split to query with.
+        #[arg(long, default_value = "val")]
+        queries: String,
+        #[command(flatten)]
+        run: RunOptions,
+    },
+    /// Any labelled pictures: a `path,label` list file or a folder of label folders.
+    List {
+        /// Pictures to index: a list file (`path,label` per line) or a folder.
+        #[arg(long)]
+        list: PathBuf,
+        /// Query pictures, same forms; leave-one-out over `--list` when absent.
+        #[arg(long)]
+        queries: Option<PathBuf>,
+        #[command(flatten)]
+        run: RunOptions,
+    },
+}
+
+#[derive(Args)]
+struct RunOptions {
+    /// Detect the subject (Crop) when adding and when searching.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    crop: bool,
+    /// Use at most N pictures of each list, evenly spaced (quick runs).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Keep the data directory here instead of a temporary one.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+/// One labelled picture.
+#[derive(Debug, Clone)]
+struct Item {
+    path: PathBuf,
+    label: String,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let (index, queries, run, leave_one_out) = match cli.command {
+        Command::Grocery {
+            root,
+            index,
+            queries,
+            run,
+        } => {
+            let dataset = root.join("dataset");
+            if !dataset.is_dir() {
+                println!("GroceryStore not found at {}: skipped", dataset.display());
+                return Ok(());
+            }
+            let read = |split: &str| grocery_split(&dataset, split);
+            (read(&index)?, read(&queries)?, run, false)
+        }
+        Command::List { list, queries, run } => {
+            if !list.exists() {
+                println!("{} not found: skipped", list.display());
+                return Ok(());
+            }
+            let index = labelled(&list)?;
+            match queries {
+                Some(q) => (index, labelled(&q)?, run, false),
+                None => (index.clone(), index, run, true),
+            }
+        }
+    };
+    let index = spaced(index, run.limit);
+    let queries = spaced(queries, run.limit);
+    if index.is_empty() || queries.is_empty() {
+        bail!("nothing to evaluate: the index or the query list is empty");
+    }
+    evaluate(&index, &queries, &run, leave_one_out)
+}
+
+/// Items of a GroceryStore split file (`path, fine_class, coarse_class`).
+fn grocery_split(dataset: &Path, split: &str) -> Result<Vec<Item>> {
+    let file = dataset.join(format!("{split}.txt"));
+    let text =
+        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    let mut items = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let mut fields = line.split(',').map(str::trim);
+        let (Some(path), Some(fine)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        if path.is_empty() {
+            continue;
+        }
+        if fine.parse::<u32>().is_err() {
+            bail!("{}:{}: bad fine class {fine:?}", file.display(), n + 1);
+        }
+        items.push(Item {
+            path: dataset.join(path),
+            label: fine.to_string(),
+        });
+    }
+    Ok(items)
+}
+
+/// Items of a `path,label` list file, or of a folder with one sub-folder per label.
+fn labelled(source: &Path) -> Result<Vec<Item>> {
+    if source.is_dir() {
+        return folder(source);
+    }
+    let text =
+        std::fs::read_to_string(source).with_context(|| format!("reading {}", source.display()))?;
+    let base = source.parent().unwrap_or(Path::new("."));
+    let mut items = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        // The label is after the last comma, so paths may contain commas.
+        let Some((path, label)) = line.rsplit_once(',') else {
+            bail!("{}:{}: expected `path,label`", source.display(), n + 1);
+        };
+        items.push(Item {
+            path: base.join(path.trim()),
+            label: label.trim().to_string(),
+        });
+    }
+    Ok(items)
+}
+
+/// Pictures of `dir/<label>/**`, sorted by path so runs are reproducible.
+fn folder(dir: &Path) -> Result<Vec<Item>> {
+    let mut items = Vec::new();
+    let mut labels: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    labels.sort();
+    for label_dir in labels {
+        let label = label_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut stack = vec![label_dir];
+        let mut files = Vec::new();
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d)?.filter_map(|e| e.ok()) {
+                let p = entry.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if is_picture(&p) {
+                    files.push(p);
+                }
+            }
+        }
+        files.sort();
+        items.extend(files.into_iter().map(|path| Item {
+            path,
+            label: label.clone(),
+        }));
+    }
+    Ok(items)
+}
+
+fn is_picture(p: &Path) -> bool {
+    let ext = p
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    matches!(
+        ext.as_str(),
+        "jpg" | "jpeg" | "png" | "bmp" | "gif" | "webp" | "tif" | "tiff"
+    )
+}
+
+/// At most `limit` items, evenly spaced so every label keeps a share.
+fn spaced(items: Vec<Item>, limit: Option<usize>) -> Vec<Item> {
+    match limit {
+        Some(n) if n < items.len() => {
+            let len = items.len();
+            (0..n)
+                .filter_map(|i| items.get(i * len / n).cloned())
+                .collect()
+        }
+        _ => items,
+    }
+}
+
+/// Removes the temporary data directory however the run ends.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The PicName of the `i`-th indexed picture: unique even when file names repeat.
+fn pic_name(i: usize, item: &Item) -> String {
+    let stem = item
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!("{i}-{stem}")
+}
+
+fn evaluate(index: &[Item], queries: &[Item], run: &RunOptions, leave_one_out: bool) -> Result<()> {
+    let (_guard, data_dir) = match &run.data_dir {
+        Some(d) => (None, d.clone()),
+        None => {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            let d =
+                std::env::temp_dir().join(format!("imgsearch-eval-{}-{nanos}", std::process::id()));
+            (Some(TempDir(d.clone())), d)
+        }
+    };
+    let engine = Engine::open(&data_dir).context("opening the engine")?;
+    let instance = engine.create_instance(&InstanceSpec {
+        name: INSTANCE.into(),
+        service_type: ServiceType::Generic,
+        qps: 1000,
+        capacity: index.len() as u64 + 1,
+    })?;
+    println!(
+        "extractor {}  index {} pictures  queries {}  crop {}  data {}",
+        instance.meta().extractor,
+        index.len(),
+        queries.len(),
+        run.crop,
+        data_dir.display()
+    );
+
+    let started = Instant::now();
+    let added = add_all(&instance, index, run.crop)?;
+    println!(
+        "added {added}/{} in {:.1} s",
+        index.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    let started = Instant::now();
+    let scores = query_all(&instance, index, queries, run.crop, leave_one_out)?;
+    println!(
+        "searched {} in {:.1} s",
+        queries.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    let extract_ms = extraction_p50_ms(queries, run.crop);
+    let n = scores.len().max(1) as f64;
+    let mean = |f: fn(&Scores) -> f64| scores.iter().map(f).sum::<f64>() / n;
+    println!(
+        "P@1 {:.3}  R@5 {:.3}  mAP@100 {:.3}  ({} queries, index {added} pictures, extract p50 {extract_ms:.2} ms)",
+        mean(|s| s.p1),
+        mean(|s| s.r5),
+        mean(|s| s.ap),
+        scores.len(),
+    );
+    Ok(())
+}
+
+/// Adds every index picture through `Instance::add`; returns how many were stored.
+fn add_all(instance: &Instance, index: &[Item], crop: bool) -> Result<usize> {
+    let done = AtomicUsize::new(0);
+    let failed = AtomicUsize::new(0);
+    let step = (index.len() / 10).max(1);
+    index.par_iter().enumerate().try_for_each(|(i, item)| {
+        let picture = std::fs::read(&item.path)
+            .with_context(|| format!("reading {}", item.path.display()))?;
+        let add = AddPicture {
+            product_id: item.label.clone(),
+            pic_name: pic_name(i, item),
+            picture,
+            category_id: None,
+            crop,
+            region: None,
+            attributes: Default::default(),
+        };
+        if let Err(e) = instance.add(add) {
+            eprintln!("skipped {}: {e}", item.path.display());
+            failed.fetch_add(1, Ordering::Relaxed);
+        }
+        let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+        if d % step == 0 {
+            println!("  added {d}/{}", index.len());
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(index.len() - failed.load(Ordering::Relaxed))
+}
+
+/// Per-query measures.
+struct Scores {
+    p1: f64,
+    r5: f64,
+    ap: f64,
+}
+
+/// Runs every query through `Instance::search_by_picture` and scores its ranking.
+fn query_all(
+    instance: &Instance,
+    index: &[Item],
+    queries: &[Item],
+    crop: bool,
+    leave_one_out: bool,
+) -> Result<Vec<Scores>> {
+    let mut relevant = std::collections::HashMap::<&str, usize>::new();
+    for item in index {
+        *relevant.entry(item.label.as_str()).or_default() += 1;
+    }
+    let step = (queries.len() / 10).max(1);
+    let done = AtomicUsize::new(0);
+    let no_relevant = AtomicUsize::new(0);
+    // Leave-one-out asks one more result, as the query itself comes back first.
+    let num = if leave_one_out { NUM + 1 } else { NUM };
+    let results: Vec<Option<Scores>> = queries
+        .par_iter()
+        .enumerate()
+        .map(|(qi, query)| {
+            let bytes = std::fs::read(&query.path)
+                .with_context(|| format!("reading {}", query.path.display()))?;
+            let own = leave_one_out.then(|| pic_name(qi, query));
+            let total = relevant
+                .get(query.label.as_str())
+                .copied()
+                .unwrap_or(0)
+                .saturating_sub(usize::from(leave_one_out));
+            let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if d % step == 0 {
+                println!("  searched {d}/{}", queries.len());
+            }
+            if total == 0 {
+                no_relevant.fetch_add(1, Ordering::Relaxed);
+                return anyhow::Ok(None);
+            }
+            let found = match instance.search_by_picture(
+                &bytes,
+                crop,
+                None,
+                &SearchQuery {
+                    num,
+                    ..SearchQuery::default()
+                },
+            ) {
+                Ok(found) => found,
+                Err(e) => {
+                    eprintln!("query {} failed: {e}", query.path.display());
+                    return Ok(None);
+                }
+            };
+            let hits: Vec<bool> = found
+                .results
+                .iter()
+                .filter(|f| own.as_deref() != Some(f.record.pic_name.as_str()))
+                .take(NUM)
+                .map(|f| f.record.product_id == query.label)
+                .collect();
+            Ok(Some(score(&hits, total)))
+        })
+        .collect::<Result<_>>()?;
+    let skipped = no_relevant.load(Ordering::Relaxed);
+    if skipped > 0 {
+        println!("{skipped} queries have no relevant indexed picture: not scored");
+    }
+    Ok(results.into_iter().flatten().collect())
+}
+
+/// P@1, Recall@5 and AP@100 of one ranking (`hits[k]`: rank k+1 is relevant).
+fn score(hits: &[bool], relevant: usize) -> Scores {
+    let mut found = 0usize;
+    let mut precision_sum = 0.0;
+    for (k, _) in hits.iter().enumerate().take(NUM).filter(|(_, h)| **h) {
+        found += 1;
+        precision_sum += found as f64 / (k + 1) as f64;
+    }
+    let hit = |n: usize| f64::from(u8::from(hits.iter().take(n).any(|h| *h)));
+    Scores {
+        p1: hit(1),
+        r5: hit(5),
+        ap: precision_sum / relevant.min(NUM).max(1) as f64,
+    }
+}
+
+/// Median time to extract one query picture's vector (decoded already), one core.
+fn extraction_p50_ms(queries: &[Item], crop: bool) -> f64 {
+    let extractor = BuiltinExtractor::new();
+    let limits = PixelLimits::default();
+    let mut times: Vec<f64> = spaced(queries.to_vec(), Some(TIMED_PICTURES))
+        .iter()
+        .filter_map(|item| {
+            let bytes = std::fs::read(&item.path).ok()?;
+            let picture = vision::decode(&bytes, &limits).ok()?;
+            let region = crop.then(|| vision::detect_subject(picture.rgb()));
+            let started = Instant::now();
+            let v = extractor.extract(picture.rgb(), region.as_ref());
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            std::hint::black_box(v);
+            Some(ms)
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times.get(times.len() / 2).copied().unwrap_or(0.0)
+}
