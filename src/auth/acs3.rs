@@ -29,7 +29,6 @@
 
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use super::clock;
@@ -189,14 +188,7 @@ fn canonical_request(
 
 /// Constant-time comparison of the hex signature against HMAC-SHA256(secret, to_sign).
 fn signature_matches(secret: &str, to_sign: &str, signature_hex: &str) -> bool {
-    let Ok(signature) = hex::decode(signature_hex) else {
-        return false;
-    };
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
-        return false;
-    };
-    mac.update(to_sign.as_bytes());
-    mac.verify_slice(&signature).is_ok()
+    super::mac::sha256_hex_matches(secret.as_bytes(), to_sign, signature_hex)
 }
 
 #[cfg(test)]

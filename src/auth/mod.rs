@@ -33,6 +33,7 @@ mod acs3;
 mod clock;
 mod error;
 mod keys;
+mod mac;
 mod md5;
 mod nonce;
 mod percent;

@@ -25,8 +25,6 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
 
 use super::clock;
 use super::error::{AuthError, Result};
@@ -148,14 +146,7 @@ fn string_to_sign(req: &RequestToVerify<'_>, date: &str, content_md5: &str) -> R
 
 /// Constant-time comparison of the base64 signature against HMAC-SHA1(secret, to_sign).
 fn signature_matches(secret: &str, to_sign: &str, signature_b64: &str) -> bool {
-    let Ok(signature) = STANDARD.decode(signature_b64) else {
-        return false;
-    };
-    let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(secret.as_bytes()) else {
-        return false;
-    };
-    mac.update(to_sign.as_bytes());
-    mac.verify_slice(&signature).is_ok()
+    super::mac::sha1_base64_matches(secret.as_bytes(), to_sign, signature_b64)
 }
 
 #[cfg(test)]

@@ -19,10 +19,6 @@
 
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
 
 use super::clock;
 use super::error::{AuthError, Result};
@@ -100,17 +96,8 @@ fn string_to_sign(method: &str, path: &str, canonical: &str) -> String {
 /// Constant-time comparison of the base64 signature against HMAC-SHA1 keyed with
 /// `secret + "&"` (the `&` stands for an empty token secret, a relic of OAuth 1).
 fn signature_matches(secret: &str, to_sign: &str, signature_b64: &str) -> bool {
-    let Ok(signature) = STANDARD.decode(signature_b64) else {
-        return false;
-    };
-    let mut key = Vec::with_capacity(secret.len() + 1);
-    key.extend_from_slice(secret.as_bytes());
-    key.push(b'&');
-    let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(&key) else {
-        return false;
-    };
-    mac.update(to_sign.as_bytes());
-    mac.verify_slice(&signature).is_ok()
+    let key = format!("{secret}&");
+    super::mac::sha1_base64_matches(key.as_bytes(), to_sign, signature_b64)
 }
 
 #[cfg(test)]

@@ -299,18 +299,7 @@ impl Instance {
     /// UpdateImage: changes CustomContent and attributes of a stored picture.
     pub fn update(&self, product_id: &str, pic_name: &str, attributes: Attributes) -> Result<()> {
         let _writer = self.writer.lock();
-        let not_found = || EngineError::PictureNotFound {
-            product_id: product_id.into(),
-            pic_name: pic_name.into(),
-        };
-        let doc = self
-            .store
-            .lookup(self.meta.id, product_id, pic_name)?
-            .ok_or_else(not_found)?;
-        let mut record = self
-            .store
-            .record(self.meta.id, doc)?
-            .ok_or_else(not_found)?;
+        let (doc, mut record) = self.stored(product_id, pic_name)?;
         attributes.apply_to(&mut record);
         self.store.commit_update(self.meta.id, doc, &record)?;
         let index = self.index.load();
@@ -320,6 +309,23 @@ impl Instance {
             }
         }
         Ok(())
+    }
+
+    /// The doc and record of a stored (ProductId, PicName); PicNotExist otherwise.
+    pub(super) fn stored(&self, product_id: &str, pic_name: &str) -> Result<(u64, Record)> {
+        let not_found = || EngineError::PictureNotFound {
+            product_id: product_id.into(),
+            pic_name: pic_name.into(),
+        };
+        let doc = self
+            .store
+            .lookup(self.meta.id, product_id, pic_name)?
+            .ok_or_else(not_found)?;
+        let record = self
+            .store
+            .record(self.meta.id, doc)?
+            .ok_or_else(not_found)?;
+        Ok((doc, record))
     }
 
     /// DeleteImage: removes one picture, or every picture of a product when `pic_name` is

@@ -85,22 +85,14 @@ impl Instance {
         pic_name: &str,
         query: &SearchQuery,
     ) -> Result<SearchOutcome> {
-        let not_found = || EngineError::PictureNotFound {
-            product_id: product_id.into(),
-            pic_name: pic_name.into(),
-        };
-        let doc = self
-            .store
-            .lookup(self.meta.id, product_id, pic_name)?
-            .ok_or_else(not_found)?;
-        let record = self
-            .store
-            .record(self.meta.id, doc)?
-            .ok_or_else(not_found)?;
-        let vector = self
-            .store
-            .vector(self.meta.id, doc)?
-            .ok_or_else(not_found)?;
+        let (doc, record) = self.stored(product_id, pic_name)?;
+        let vector =
+            self.store
+                .vector(self.meta.id, doc)?
+                .ok_or_else(|| EngineError::PictureNotFound {
+                    product_id: product_id.into(),
+                    pic_name: pic_name.into(),
+                })?;
         let region = record
             .region
             .as_deref()
