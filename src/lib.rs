@@ -24,4 +24,5 @@ pub mod engine;
 pub mod filter;
 pub mod index;
 pub mod store;
+pub mod tools;
 pub mod vision;

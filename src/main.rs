@@ -26,6 +26,50 @@ enum Command {
     /// Offline index tools that work beside a running server.
     #[command(subcommand)]
     Index(IndexCommand),
+    /// Add pictures in bulk from a folder, a CSV or an increment.meta file (while no
+    /// server runs on the data directory).
+    Import(ImportArgs),
+    /// Check that the store and the vector files agree (works beside a running server).
+    Verify {
+        /// Only this instance (default: every one).
+        name: Option<String>,
+        /// Data directory.
+        #[arg(long, env = "IMGSEARCH_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+    /// Write an instance's records as increment.meta lines (works beside a running server).
+    Export {
+        /// Instance name.
+        name: String,
+        /// File to write (default: standard output).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Data directory.
+        #[arg(long, env = "IMGSEARCH_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// Instance to add the pictures to.
+    name: String,
+    /// A folder (ProductId = the folder holding each picture, or the file stem for
+    /// pictures directly in it), a .csv (path,product_id[,pic_name,category_id,...]) or
+    /// a .jsonl/.json/increment.meta file (OperationType ADD/DELETE lines).
+    source: PathBuf,
+    /// Detect the subject of each picture (where the source does not say).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    crop: bool,
+    /// CategoryId of pictures for which the source gives none (default: predicted).
+    #[arg(long)]
+    category: Option<u32>,
+    /// Worker threads (default: every core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Data directory.
+    #[arg(long, env = "IMGSEARCH_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -123,7 +167,45 @@ fn main() -> anyhow::Result<()> {
             println!("wrote generation {generation} of instance {name}");
             notify_server(&data_dir)
         }
+        Command::Import(args) => import(args),
+        Command::Verify { name, data_dir } => {
+            let reports = imgsearch::tools::verify(&data_dir, name.as_deref())?;
+            for report in &reports {
+                print!("{report}");
+            }
+            let failed = reports.iter().filter(|r| !r.ok()).count();
+            if failed > 0 {
+                bail!(
+                    "{failed} of {} instance(s) disagree with the store",
+                    reports.len()
+                );
+            }
+            Ok(())
+        }
+        Command::Export {
+            name,
+            output,
+            data_dir,
+        } => {
+            let count = imgsearch::tools::export(&data_dir, &name, output.as_deref())?;
+            eprintln!("exported {count} pictures of instance {name}");
+            Ok(())
+        }
     }
+}
+
+fn import(args: ImportArgs) -> anyhow::Result<()> {
+    let options = imgsearch::tools::ImportOptions {
+        crop: args.crop,
+        category: args.category,
+        threads: args.threads,
+    };
+    let summary = imgsearch::tools::import(&args.data_dir, &args.name, &args.source, &options)?;
+    print!("{summary}");
+    if !summary.imported_anything() {
+        bail!("nothing was imported from {}", args.source.display());
+    }
+    Ok(())
 }
 
 fn serve(config: ServeConfig) -> anyhow::Result<()> {

@@ -19,7 +19,6 @@
 
 use std::time::Duration;
 
-
 use super::clock;
 use super::error::{AuthError, Result};
 use super::keys::AccessKeys;

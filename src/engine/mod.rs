@@ -25,6 +25,9 @@ mod tasks;
 pub use category::{ServiceType, CATEGORY_OTHER, PRODUCT_CATEGORIES};
 pub use error::{EngineError, Result};
 pub use instance::{AddOutcome, AddPicture, Attributes, Instance, InstanceInfo, Subject};
-pub use registry::{rebuild_offline, Engine, InstanceSpec, DEFAULT_INSTANCE};
+pub use registry::{
+    rebuild_offline, Engine, InstanceSpec, DEFAULT_INSTANCE, INSTANCES_DIR, STORE_DIR,
+};
 pub use search::{FilterOutcome, Found, SearchOutcome, SearchQuery};
+pub(crate) use tasks::meta_line;
 pub use tasks::{IncreaseFilter, TaskInfo, TaskKind, TaskStatus, CODE_FAILED, CODE_OK};

@@ -13,9 +13,9 @@ use crate::store::{InstanceMeta, Store, StoreError, StoreMode};
 use crate::vision::{BuiltinExtractor, Extractor};
 
 /// Folder of the RocksDB database inside the data directory.
-const STORE_DIR: &str = "store";
+pub const STORE_DIR: &str = "store";
 /// Folder of the instances' vector indexes inside the data directory.
-const INSTANCES_DIR: &str = "instances";
+pub const INSTANCES_DIR: &str = "instances";
 /// Instance created in an empty data directory so that a new server answers at once.
 pub const DEFAULT_INSTANCE: &str = "demoinstance";
 

@@ -33,7 +33,8 @@ pub const HEADER_BYTES: usize = 4096;
 const MAGIC: [u8; 8] = *b"IMGSVEC\0";
 const FORMAT_VERSION: u32 = 1;
 const ELEMENT_F32: u32 = 0;
-const HEADER_FIELDS: usize = 48;
+/// Bytes of the header that hold fields (the rest of the first page is zero).
+pub(super) const HEADER_FIELDS: usize = 48;
 
 /// The decoded header of a vector file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +70,8 @@ impl Header {
         b
     }
 
-    fn decode(b: &[u8], path: &Path) -> Result<Header> {
+    /// Decodes and checks header bytes read from `path` (magic, checksum, format).
+    pub(super) fn decode(b: &[u8], path: &Path) -> Result<Header> {
         let field = |at: usize| -> u32 {
             u32::from_le_bytes(
                 b.get(at..at + 4)

@@ -50,7 +50,7 @@ const OTHER_FIELDS: [&str; 7] = [
 
 /// What one line asks for.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Operation {
+pub(crate) enum Operation {
     /// Add (or replace) a picture.
     Add(AddLine),
     /// Remove one picture, or every picture of the product when `pic_name` is `None`.
@@ -64,7 +64,7 @@ pub(super) enum Operation {
 
 /// An ADD line, checked for form.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct AddLine {
+pub(crate) struct AddLine {
     /// ProductId.
     pub product_id: String,
     /// PicName: the picture's path relative to the meta file's folder.
@@ -80,7 +80,7 @@ pub(super) struct AddLine {
 }
 
 /// Reads one line; `Err` is the reason, for the task's error file.
-pub(super) fn parse(text: &str) -> Result<Operation, String> {
+pub(crate) fn parse(text: &str) -> Result<Operation, String> {
     let value: Value = serde_json::from_str(text).map_err(|e| format!("not a JSON object: {e}"))?;
     let Value::Object(map) = value else {
         return Err("not a JSON object".into());
@@ -151,7 +151,7 @@ pub(super) fn parse(text: &str) -> Result<Operation, String> {
 }
 
 /// A stored picture as an ADD line (without the newline); absent fields are omitted.
-pub(super) fn to_line(record: &Record) -> String {
+pub(crate) fn to_line(record: &Record) -> String {
     let mut m = Map::new();
     m.insert("OperationType".into(), "ADD".into());
     m.insert("ProductId".into(), record.product_id.clone().into());

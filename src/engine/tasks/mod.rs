@@ -31,7 +31,8 @@
 mod buckets;
 mod dump;
 mod increase;
-mod meta_line;
+// Also read by the offline import and export tools (`crate::tools`).
+pub(crate) mod meta_line;
 mod task_registry;
 
 use std::path::PathBuf;
@@ -172,9 +173,7 @@ impl Engine {
         self.instance(instance)?;
         Ok(self.tasks.list(
             |t| {
-                t.kind == TaskKind::Dump
-                    && t.instance == instance
-                    && id.map_or(true, |id| id == t.id)
+                t.kind == TaskKind::Dump && t.instance == instance && id.is_none_or(|id| id == t.id)
             },
             page_number,
             page_size,
@@ -210,15 +209,15 @@ impl Engine {
             |t| {
                 t.kind == TaskKind::Increase
                     && t.instance == instance
-                    && filter.id.map_or(true, |id| id == t.id)
+                    && filter.id.is_none_or(|id| id == t.id)
                     && filter
                         .bucket
                         .as_ref()
-                        .map_or(true, |b| t.bucket.as_ref() == Some(b))
+                        .is_none_or(|b| t.bucket.as_ref() == Some(b))
                     && filter
                         .path
                         .as_ref()
-                        .map_or(true, |p| t.path.as_ref() == Some(p))
+                        .is_none_or(|p| t.path.as_ref() == Some(p))
             },
             page_number,
             page_size,

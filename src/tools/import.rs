@@ -1,0 +1,220 @@
+//! `imgsearch import`: bulk adds from a folder, a CSV or an `increment.meta` file into
+//! one instance, decoding and extracting on every core.
+//!
+//! Each picture goes through [`Instance::add`], the same path as AddImage: the same
+//! checks, the same durable write (row synced, store batch synced) under the instance's
+//! write lock, which serialises only that last part while other workers decode and
+//! extract. So an import cut short (Ctrl-C, crash) keeps every picture it reported, and
+//! running it again replaces them with themselves.
+//!
+//! Order is kept where it matters: the source is cut into runs of ADDs that touch
+//! distinct (ProductId, PicName); a run is imported in parallel, and a DELETE, or an ADD
+//! of a name already in the run, waits for the run before it. The result is the one a
+//! line-by-line application would give.
+//!
+//! The data directory is opened for writing, so the import refuses to run beside a
+//! server ([`ToolError::InUse`]); a failing picture is counted and the import goes on.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use super::progress::Progress;
+use super::source::{self, Action, Defaults, Entry};
+use super::summary::{reason_of, reason_of_io, Tally};
+pub use super::summary::{FailureGroup, ImportSummary};
+use super::{Result, ToolError};
+use crate::engine::{AddPicture, Engine, EngineError, Instance};
+use crate::vision::{PixelLimits, VisionError};
+
+/// Reason of entries the source reader refused.
+const INVALID_ENTRY: &str = "invalid entry";
+
+/// Settings of an import.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// Detect the subject (Crop) unless the source says otherwise.
+    pub crop: bool,
+    /// CategoryId of pictures for which the source gives none (else it is predicted).
+    pub category: Option<u32>,
+    /// Worker threads; 0 uses every core.
+    pub threads: usize,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            crop: true,
+            category: None,
+            threads: 0,
+        }
+    }
+}
+
+/// Imports `source` into instance `name` of `data_dir`. `Err` when the source cannot
+/// be read, the data directory is in use or the instance does not exist; failures of
+/// single entries are in the summary.
+pub fn import(
+    data_dir: &Path,
+    name: &str,
+    source: &Path,
+    options: &ImportOptions,
+) -> Result<ImportSummary> {
+    let defaults = Defaults {
+        crop: options.crop,
+        category: options.category,
+    };
+    let read = source::read(source, defaults)?;
+    let engine = Engine::open(data_dir)?;
+    let instance = engine
+        .instance(name)
+        .map_err(|_| ToolError::InstanceNotFound {
+            name: name.to_string(),
+            data_dir: data_dir.display().to_string(),
+        })?;
+    check_category(&instance, options.category)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.threads)
+        .thread_name(|i| format!("import-{i}"))
+        .build()
+        .map_err(|e| ToolError::InvalidOption(format!("cannot start worker threads: {e}")))?;
+
+    let progress = Progress::new("import", read.entries.len() as u64);
+    let tally = Tally::default();
+    let start = Instant::now();
+    let mut run: Vec<(usize, &Entry)> = Vec::new();
+    let mut names: HashSet<(&str, &str)> = HashSet::new();
+    let flush = |run: &mut Vec<(usize, &Entry)>, names: &mut HashSet<_>| {
+        pool.install(|| {
+            run.par_iter().for_each(|(i, entry)| {
+                add_entry(&instance, *i, entry, &tally);
+                progress.inc();
+            })
+        });
+        run.clear();
+        names.clear();
+    };
+    for (i, entry) in read.entries.iter().enumerate() {
+        match &entry.action {
+            Action::Invalid(reason) => {
+                tally.failed(i, &entry.location, INVALID_ENTRY.into(), reason);
+                progress.inc();
+            }
+            Action::Add { line, .. } => {
+                if !names.insert((&line.product_id, &line.pic_name)) {
+                    flush(&mut run, &mut names);
+                    names.insert((&line.product_id, &line.pic_name));
+                }
+                run.push((i, entry));
+            }
+            Action::Delete {
+                product_id,
+                pic_name,
+            } => {
+                flush(&mut run, &mut names);
+                match instance.delete(product_id, pic_name.as_deref()) {
+                    Ok(removed) => tally.deleted(removed.len() as u64),
+                    Err(e) => tally.failed(i, &entry.location, reason_of(&e), &e.to_string()),
+                }
+                progress.inc();
+            }
+        }
+    }
+    flush(&mut run, &mut names);
+    progress.finish();
+    Ok(tally.into_summary(
+        name,
+        &source.display().to_string(),
+        read.kind,
+        read.skipped,
+        start.elapsed(),
+    ))
+}
+
+/// Refuses a `--category` the instance's service type does not have, before any work:
+/// otherwise every picture would fail for the same reason.
+fn check_category(instance: &Instance, category: Option<u32>) -> Result<()> {
+    let service = instance.service_type();
+    match category {
+        Some(c)
+            if service.has_categories() && !service.categories().iter().any(|(id, _)| *id == c) =>
+        {
+            let known: Vec<String> = service
+                .categories()
+                .iter()
+                .map(|(id, name)| format!("{id} ({name})"))
+                .collect();
+            Err(ToolError::InvalidOption(format!(
+                "--category {c} is not a category of instance {}; use one of: {}",
+                instance.meta().name,
+                known.join(", ")
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Reads and adds one picture, counting the outcome.
+fn add_entry(instance: &Instance, index: usize, entry: &Entry, tally: &Tally) {
+    let Action::Add { file, line } = &entry.action else {
+        return;
+    };
+    let picture = match read_picture(file) {
+        Ok(bytes) => bytes,
+        Err(Unread::Io(e)) => {
+            let details = format!("cannot read {}: {e}", file.display());
+            tally.failed(index, &entry.location, reason_of_io(&e), &details);
+            return;
+        }
+        Err(Unread::Engine(e)) => {
+            tally.failed(index, &entry.location, reason_of(&e), &e.to_string());
+            return;
+        }
+    };
+    let outcome = instance
+        .find(&line.product_id, &line.pic_name)
+        .and_then(|existing| {
+            instance.add(AddPicture {
+                product_id: line.product_id.clone(),
+                pic_name: line.pic_name.clone(),
+                picture,
+                category_id: line.category_id,
+                crop: line.crop,
+                region: line.region,
+                attributes: line.attributes.clone(),
+            })?;
+            Ok(existing.is_some())
+        });
+    match outcome {
+        Ok(replaced) => tally.added(replaced),
+        Err(e) => tally.failed(index, &entry.location, reason_of(&e), &e.to_string()),
+    }
+}
+
+/// Why a picture file was not read.
+enum Unread {
+    Io(std::io::Error),
+    Engine(EngineError),
+}
+
+/// Reads a picture file, refusing one over the API's size limit without reading it all.
+fn read_picture(path: &Path) -> std::result::Result<Vec<u8>, Unread> {
+    let max = PixelLimits::default().max_bytes;
+    let file = File::open(path).map_err(Unread::Io)?;
+    let size = file.metadata().map_err(Unread::Io)?.len();
+    if size > max as u64 {
+        return Err(Unread::Engine(EngineError::Vision(VisionError::TooLarge {
+            bytes: usize::try_from(size).unwrap_or(usize::MAX),
+            max,
+        })));
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(max as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(Unread::Io)?;
+    Ok(bytes)
+}
