@@ -60,13 +60,49 @@ fn parse_bucket(text: &str) -> Result<(String, PathBuf), String> {
     }
 }
 
-/// The TOML configuration file.
+/// The TOML configuration file: every `serve` setting, under the same names as the flags
+/// (with `_` for `-`). A flag or environment variable given explicitly wins over the file.
+///
+/// ```toml
+/// data_dir = "/var/lib/imgsearch"
+/// listen = "0.0.0.0:8080"
+/// write_qps = 100
+/// log_format = "json"
+/// [buckets]
+/// catalogue = "/srv/catalogue"
+/// [[access_keys]]
+/// id = "shop-frontend"
+/// secret = "..."
+/// instances = ["demoinstance"]
+/// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--write-qps`.
+    pub write_qps: Option<u32>,
+    /// `--log-format` (`text` or `json`).
+    pub log_format: Option<LogFormat>,
+    /// `--bucket NAME=DIR`, as a table of names to directories.
+    #[serde(default)]
+    pub buckets: std::collections::BTreeMap<String, PathBuf>,
     /// Access keys.
     #[serde(default)]
     pub access_keys: Vec<AccessKeyEntry>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 /// One `[[access_keys]]` table.
@@ -91,6 +127,24 @@ impl ConfigFile {
 }
 
 impl ServeConfig {
+    /// Takes every setting the command line left at its default from the file.
+    /// `explicit(name)` tells whether a flag or environment variable set `name`.
+    pub fn apply_file(&mut self, file: &ConfigFile, explicit: impl Fn(&str) -> bool) {
+        if let (Some(dir), false) = (&file.data_dir, explicit("data_dir")) {
+            self.data_dir = dir.clone();
+        }
+        if let (Some(listen), false) = (file.listen, explicit("listen")) {
+            self.listen = listen;
+        }
+        if let (Some(qps), false) = (file.write_qps, explicit("write_qps")) {
+            self.write_qps = qps;
+        }
+        if !explicit("buckets") {
+            self.buckets
+                .extend(file.buckets.iter().map(|(n, d)| (n.clone(), d.clone())));
+        }
+    }
+
     /// Every access key from the flags and the configuration file.
     pub fn access_keys(&self) -> Result<AccessKeys, String> {
         let mut keys = Vec::new();
@@ -139,5 +193,31 @@ mod tests {
         assert!(config.access_keys().is_err());
         std::fs::write(&path, "bogus = 1\n").unwrap();
         assert!(config.access_keys().unwrap_err().contains("bogus"));
+    }
+
+    #[test]
+    fn file_settings_fill_what_flags_left_at_default() {
+        let file: ConfigFile = toml::from_str(
+            "data_dir = \"/srv/img\"\nlisten = \"0.0.0.0:9000\"\nwrite_qps = 7\nlog_format = \"json\"\n[buckets]\ncat = \"/srv/cat\"\n",
+        )
+        .unwrap();
+        assert_eq!(file.log_format, Some(LogFormat::Json));
+        let mut config = ServeConfig {
+            data_dir: DEFAULT_DATA_DIR.into(),
+            listen: DEFAULT_LISTEN.parse().unwrap(),
+            write_qps: 3,
+            access_key_id: None,
+            access_key_secret: None,
+            config: None,
+            buckets: Vec::new(),
+        };
+        config.apply_file(&file, |name| name == "write_qps");
+        assert_eq!(config.data_dir, PathBuf::from("/srv/img"));
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.write_qps, 3, "an explicit flag wins");
+        assert_eq!(
+            config.buckets,
+            vec![("cat".to_string(), PathBuf::from("/srv/cat"))]
+        );
     }
 }

@@ -4,14 +4,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use clap::{Parser, Subcommand};
-use imgsearch::config::{ServeConfig, DEFAULT_DATA_DIR, PID_FILE};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use imgsearch::config::{ConfigFile, LogFormat, ServeConfig, DEFAULT_DATA_DIR, PID_FILE};
 use imgsearch::engine::{Engine, InstanceSpec, ServiceType};
 
 /// Self-hosted image search that speaks the Alibaba Cloud Image Search API.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
 struct Cli {
+    /// Log format: text (default) or json (one object per line).
+    #[arg(long, global = true, env = "IMGSEARCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -112,14 +115,28 @@ enum IndexCommand {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    match Cli::parse().command {
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    // The configuration file fills in whatever the command line left at its default.
+    let mut log_format = cli.log_format;
+    if let (Command::Serve(config), Some(serve)) =
+        (&mut cli.command, matches.subcommand_matches("serve"))
+    {
+        if let Some(path) = &config.config {
+            let file = ConfigFile::read(path).map_err(anyhow::Error::msg)?;
+            let explicit = |id: &str| {
+                serve
+                    .value_source(id)
+                    .is_some_and(|s| s != clap::parser::ValueSource::DefaultValue)
+            };
+            config.apply_file(&file, explicit);
+            if matches.value_source("log_format") == Some(clap::parser::ValueSource::DefaultValue) {
+                log_format = file.log_format.unwrap_or(log_format);
+            }
+        }
+    }
+    init_logging(log_format);
+    match cli.command {
         Command::Serve(config) => serve(config),
         Command::Instance(InstanceCommand::Create {
             name,
@@ -206,6 +223,21 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
         bail!("nothing was imported from {}", args.source.display());
     }
     Ok(())
+}
+
+/// Logs to stderr as text (colours on a terminal) or JSON lines; `RUST_LOG` filters.
+fn init_logging(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
 }
 
 fn serve(config: ServeConfig) -> anyhow::Result<()> {
