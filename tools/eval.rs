@@ -90,7 +90,8 @@ struct RunOptions {
     /// Use at most N pictures of each list, evenly spaced (quick runs).
     #[arg(long)]
     limit: Option<usize>,
-    /// Keep the data directory here instead of a temporary one.
+    /// Keep the data directory here instead of a temporary one (it must not
+    /// hold an `eval` instance yet).
     #[arg(long)]
     data_dir: Option<PathBuf>,
 }
@@ -224,6 +225,7 @@ fn folder(dir: &Path) -> Result<Vec<Item>> {
     Ok(items)
 }
 
+/// Whether a file name looks like a picture the engine accepts.
 fn is_picture(p: &Path) -> bool {
     let ext = p
         .extension()
@@ -267,6 +269,7 @@ fn pic_name(i: usize, item: &Item) -> String {
     format!("{i}-{stem}")
 }
 
+/// Builds the instance, runs the queries and prints the summary line last.
 fn evaluate(index: &[Item], queries: &[Item], run: &RunOptions, leave_one_out: bool) -> Result<()> {
     let (_guard, data_dir) = match &run.data_dir {
         Some(d) => (None, d.clone()),
@@ -311,9 +314,12 @@ fn evaluate(index: &[Item], queries: &[Item], run: &RunOptions, leave_one_out: b
         started.elapsed().as_secs_f64()
     );
 
+    if scores.is_empty() {
+        bail!("no query could be scored: none has a relevant indexed picture");
+    }
     let extract_ms = extraction_p50_ms(queries, run.crop);
-    let n = scores.len().max(1) as f64;
-    let mean = |f: fn(&Scores) -> f64| scores.iter().map(f).sum::<f64>() / n;
+    let n = scores.len() as f64;
+    let mean = |f: fn(&Scores) -> f64| scores.iter().map(f).fold(0.0, |a, b| a + b) / n;
     println!(
         "P@1 {:.3}  R@5 {:.3}  mAP@100 {:.3}  ({} queries, index {added} pictures, extract p50 {extract_ms:.2} ms)",
         mean(|s| s.p1),
@@ -442,7 +448,7 @@ fn score(hits: &[bool], relevant: usize) -> Scores {
     Scores {
         p1: hit(1),
         r5: hit(5),
-        ap: precision_sum / relevant.min(NUM).max(1) as f64,
+        ap: precision_sum / relevant.clamp(1, NUM) as f64,
     }
 }
 
