@@ -48,6 +48,12 @@ pub struct ServeConfig {
     #[arg(long = "bucket", env = "IMGSEARCH_BUCKETS", value_name = "NAME=DIR",
           value_delimiter = ',', value_parser = parse_bucket)]
     pub buckets: Vec<(String, PathBuf)>,
+    /// Longest side in pixels of the JPEG preview stored with each added picture, shown
+    /// by the console (`/console`); 0 = no previews.
+    #[arg(long, env = "IMGSEARCH_THUMBNAIL_SIZE",
+          default_value_t = crate::vision::DEFAULT_THUMBNAIL_SIDE,
+          value_parser = clap::value_parser!(u32).range(0..=crate::vision::MAX_THUMBNAIL_SIDE as i64))]
+    pub thumbnail_size: u32,
 }
 
 /// `NAME=DIR` of `--bucket`.
@@ -89,6 +95,8 @@ pub struct ConfigFile {
     /// `--bucket NAME=DIR`, as a table of names to directories.
     #[serde(default)]
     pub buckets: std::collections::BTreeMap<String, PathBuf>,
+    /// `--thumbnail-size`.
+    pub thumbnail_size: Option<u32>,
     /// Access keys.
     #[serde(default)]
     pub access_keys: Vec<AccessKeyEntry>,
@@ -139,6 +147,9 @@ impl ServeConfig {
         if let (Some(qps), false) = (file.write_qps, explicit("write_qps")) {
             self.write_qps = qps;
         }
+        if let (Some(side), false) = (file.thumbnail_size, explicit("thumbnail_size")) {
+            self.thumbnail_size = side.min(crate::vision::MAX_THUMBNAIL_SIDE);
+        }
         if !explicit("buckets") {
             self.buckets
                 .extend(file.buckets.iter().map(|(n, d)| (n.clone(), d.clone())));
@@ -185,6 +196,7 @@ mod tests {
             access_key_secret: Some("u".into()),
             config: Some(path.clone()),
             buckets: Vec::new(),
+            thumbnail_size: 0,
         };
         let keys = config.access_keys().unwrap();
         assert_eq!(keys.len(), 3);
@@ -210,6 +222,7 @@ mod tests {
             access_key_secret: None,
             config: None,
             buckets: Vec::new(),
+            thumbnail_size: 0,
         };
         config.apply_file(&file, |name| name == "write_qps");
         assert_eq!(config.data_dir, PathBuf::from("/srv/img"));

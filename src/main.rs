@@ -265,6 +265,7 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         };
         let engine = Arc::new(engine);
         engine.set_buckets(config.buckets.clone())?;
+        engine.set_thumbnail_size(config.thumbnail_size);
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;

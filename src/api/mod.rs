@@ -8,10 +8,12 @@
 //! RequestId.
 //!
 //! Admin routes (`/admin/reload`, `/admin/rebuild`) answer only loopback peers until
-//! access keys exist.
+//! access keys exist. The console (`/console`, `console.rs`) answers only loopback peers
+//! when access keys exist.
 
 pub mod actions;
 mod admin;
+mod console;
 mod downloads;
 pub mod error;
 pub mod limits;
@@ -96,6 +98,7 @@ pub fn router(engine: Arc<Engine>, config: ApiConfig) -> Router {
         .route("/downloads/{file}", get(downloads::download))
         .route("/admin/reload", post(admin::reload))
         .route("/admin/rebuild", post(admin::rebuild))
+        .merge(console::routes())
         .fallback(unknown_path)
         .with_state(state)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(

@@ -2,7 +2,7 @@
 //! write flows over them (add, update, delete). Searches are in `search.rs`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -110,6 +110,8 @@ pub struct Instance {
     extractor: Arc<dyn Extractor>,
     writer: Mutex<WriteState>,
     live: AtomicU64,
+    /// Longest side of the previews made at add time; 0 = none.
+    thumbnail_side: AtomicU32,
 }
 
 impl Instance {
@@ -130,6 +132,7 @@ impl Instance {
             extractor,
             writer: Mutex::new(WriteState { next_doc }),
             live: AtomicU64::new(live),
+            thumbnail_side: AtomicU32::new(vision::DEFAULT_THUMBNAIL_SIDE),
         })
     }
 
@@ -177,6 +180,21 @@ impl Instance {
         }
     }
 
+    /// Sets the longest side of the previews made for pictures added from now on (0 = none).
+    pub fn set_thumbnail_side(&self, side: u32) {
+        self.thumbnail_side
+            .store(side.min(vision::MAX_THUMBNAIL_SIDE), Ordering::Relaxed);
+    }
+
+    /// The JPEG preview stored with a picture; `None` when the picture is not stored or
+    /// was added without one (thumbnails off, or added before they existed).
+    pub fn thumbnail(&self, product_id: &str, pic_name: &str) -> Result<Option<Vec<u8>>> {
+        match self.store.lookup(self.meta.id, product_id, pic_name)? {
+            Some(doc) => Ok(self.store.thumbnail(self.meta.id, doc)?),
+            None => Ok(None),
+        }
+    }
+
     /// Decodes a picture, finds its subject and extracts its vector.
     pub(super) fn analyse(
         &self,
@@ -185,6 +203,20 @@ impl Instance {
         region: Option<Region>,
         category: Option<u32>,
     ) -> Result<(Vec<f32>, Subject)> {
+        let (vector, subject, _) = self.analyse_with_thumbnail(bytes, crop, region, category, 0)?;
+        Ok((vector, subject))
+    }
+
+    /// [`Self::analyse`], plus a preview of longest side `thumbnail_side` (0 = none) made
+    /// from the same decoded pixels.
+    fn analyse_with_thumbnail(
+        &self,
+        bytes: &[u8],
+        crop: bool,
+        region: Option<Region>,
+        category: Option<u32>,
+        thumbnail_side: u32,
+    ) -> Result<(Vec<f32>, Subject, Option<Vec<u8>>)> {
         let category = self.check_category(category)?;
         let timer = StageTimer::start();
         let picture = vision::decode(bytes, &self.pixel_limits())?;
@@ -206,7 +238,11 @@ impl Instance {
         };
         let timer = timer.lap("subject");
         let vector = self.extractor.extract(picture.rgb(), Some(&region));
-        timer.lap("extract");
+        let timer = timer.lap("extract");
+        let thumbnail = vision::thumbnail(picture.rgb(), thumbnail_side);
+        if thumbnail_side > 0 {
+            timer.lap("thumbnail");
+        }
         let category_id = match category {
             Some(c) => c,
             None => self.predict_category(&vector),
@@ -218,6 +254,7 @@ impl Instance {
                 region,
                 multi_region,
             },
+            thumbnail,
         ))
     }
 
@@ -249,8 +286,13 @@ impl Instance {
 
     /// AddImage: stores a picture, replacing one of the same ProductId and PicName.
     pub fn add(&self, add: AddPicture) -> Result<AddOutcome> {
-        let (vector, subject) =
-            self.analyse(&add.picture, add.crop, add.region, add.category_id)?;
+        let (vector, subject, thumbnail) = self.analyse_with_thumbnail(
+            &add.picture,
+            add.crop,
+            add.region,
+            add.category_id,
+            self.thumbnail_side.load(Ordering::Relaxed),
+        )?;
         let mut record = Record {
             product_id: add.product_id,
             pic_name: add.pic_name,
@@ -279,6 +321,7 @@ impl Instance {
             record: &record,
             vector: &vector,
             replaces,
+            thumbnail: thumbnail.as_deref(),
         };
         if let Err(e) = self.store.commit_add(&batch) {
             if let Err(undo) = index.roll_back() {

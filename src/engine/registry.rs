@@ -51,6 +51,8 @@ pub struct Engine {
     instances: RwLock<BTreeMap<String, Arc<Instance>>>,
     /// DumpMeta and IncreaseInstance tasks, and the buckets increases read (`tasks/`).
     pub(super) tasks: Arc<super::tasks::TaskRegistry>,
+    /// Longest side of the pictures' previews (`--thumbnail-size`), for new instances too.
+    thumbnail_side: std::sync::atomic::AtomicU32,
 }
 
 static KERNEL_PROBE: Once = Once::new();
@@ -74,6 +76,7 @@ impl Engine {
             instances: RwLock::new(BTreeMap::new()),
             // After the store: its lock makes this process the list's only writer.
             tasks: Arc::new(super::tasks::TaskRegistry::open(data_dir)?),
+            thumbnail_side: crate::vision::DEFAULT_THUMBNAIL_SIDE.into(),
         };
         let metas = engine.store.instances()?;
         if metas.is_empty() {
@@ -118,6 +121,10 @@ impl Engine {
             meta,
             &self.index_dir(&spec.name),
         )?);
+        instance.set_thumbnail_side(
+            self.thumbnail_side
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
         self.instances
             .write()
             .insert(spec.name.clone(), instance.clone());
@@ -136,6 +143,23 @@ impl Engine {
     /// Every instance, by name.
     pub fn instances(&self) -> Vec<Arc<Instance>> {
         self.instances.read().values().cloned().collect()
+    }
+
+    /// Sets the longest side of the previews made at AddImage time, in every instance
+    /// (0 = none; at most [`crate::vision::MAX_THUMBNAIL_SIDE`]).
+    pub fn set_thumbnail_size(&self, side: u32) {
+        let side = side.min(crate::vision::MAX_THUMBNAIL_SIDE);
+        self.thumbnail_side
+            .store(side, std::sync::atomic::Ordering::Relaxed);
+        for instance in self.instances() {
+            instance.set_thumbnail_side(side);
+        }
+    }
+
+    /// The longest side of the previews made at AddImage time (0 = none).
+    pub fn thumbnail_size(&self) -> u32 {
+        self.thumbnail_side
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Reloads every instance's index from its manifest (SIGHUP, admin route).

@@ -16,7 +16,17 @@ const CF_RECORDS: &str = "records";
 const CF_VECTORS: &str = "vectors";
 const CF_NAMES: &str = "names";
 const CF_COUNTERS: &str = "counters";
-const COLUMN_FAMILIES: [&str; 5] = [CF_INSTANCES, CF_RECORDS, CF_VECTORS, CF_NAMES, CF_COUNTERS];
+/// Added after the first release: a database from before has it created at a read-write
+/// open, and a read-only open of such a database goes without it.
+const CF_THUMBNAILS: &str = "thumbnails";
+const COLUMN_FAMILIES: [&str; 6] = [
+    CF_INSTANCES,
+    CF_RECORDS,
+    CF_VECTORS,
+    CF_NAMES,
+    CF_COUNTERS,
+    CF_THUMBNAILS,
+];
 
 /// One key-value pair read from RocksDB.
 type RawEntry = std::result::Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>;
@@ -48,6 +58,8 @@ pub struct AddBatch<'a> {
     pub vector: &'a [f32],
     /// Doc id of the picture of the same (ProductId, PicName) that it replaces.
     pub replaces: Option<u64>,
+    /// Its JPEG preview, if thumbnails are on.
+    pub thumbnail: Option<&'a [u8]>,
 }
 
 impl Store {
@@ -63,7 +75,9 @@ impl Store {
             .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
         let db = match mode {
             StoreMode::ReadWrite => DB::open_cf_descriptors(&opts, path, cfs),
-            StoreMode::ReadOnly => DB::open_cf_for_read_only(&opts, path, COLUMN_FAMILIES, false),
+            StoreMode::ReadOnly => {
+                DB::open_cf_for_read_only(&opts, path, existing_families(&opts, path), false)
+            }
         }
         .map_err(|e| {
             if e.to_string().contains("lock") {
@@ -213,7 +227,17 @@ impl Store {
             .map(|bytes| vector_from_bytes(&bytes)))
     }
 
-    /// Commits one added picture: record, vector, name entry, receipt; removes what it replaces.
+    /// The JPEG preview of a doc; `None` when it has none (added with thumbnails off, or
+    /// before they existed) or the store was opened read-only from before they existed.
+    pub fn thumbnail(&self, inst: u32, doc: u64) -> Result<Option<Vec<u8>>> {
+        let Some(cf) = self.db.cf_handle(CF_THUMBNAILS) else {
+            return Ok(None);
+        };
+        Ok(self.db.get_cf(cf, keys::doc_key(inst, doc))?)
+    }
+
+    /// Commits one added picture: record, vector, thumbnail, name entry, receipt; removes
+    /// what it replaces.
     pub fn commit_add(&self, add: &AddBatch<'_>) -> Result<()> {
         let mut batch = WriteBatch::default();
         let key = keys::doc_key(add.inst, add.doc);
@@ -224,10 +248,14 @@ impl Store {
             keys::name_key(add.inst, &add.record.product_id, &add.record.pic_name),
             add.doc.to_be_bytes(),
         );
+        if let Some(thumbnail) = add.thumbnail {
+            batch.put_cf(self.cf(CF_THUMBNAILS), key, thumbnail);
+        }
         if let Some(old) = add.replaces {
             let old_key = keys::doc_key(add.inst, old);
             batch.delete_cf(self.cf(CF_RECORDS), old_key);
             batch.delete_cf(self.cf(CF_VECTORS), old_key);
+            batch.delete_cf(self.cf(CF_THUMBNAILS), old_key);
         }
         batch.put_cf(
             self.cf(CF_COUNTERS),
@@ -244,6 +272,7 @@ impl Store {
             let key = keys::doc_key(inst, *doc);
             batch.delete_cf(self.cf(CF_RECORDS), key);
             batch.delete_cf(self.cf(CF_VECTORS), key);
+            batch.delete_cf(self.cf(CF_THUMBNAILS), key);
             batch.delete_cf(
                 self.cf(CF_NAMES),
                 keys::name_key(inst, product_id, pic_name),
@@ -318,6 +347,18 @@ impl Store {
     }
 }
 
+/// The families of [`COLUMN_FAMILIES`] the database at `path` has (all of them when it
+/// cannot be listed, so that opening reports the real problem).
+fn existing_families(opts: &Options, path: &Path) -> Vec<&'static str> {
+    match DB::list_cf(opts, path) {
+        Ok(present) => COLUMN_FAMILIES
+            .into_iter()
+            .filter(|name| present.iter().any(|p| p == name))
+            .collect(),
+        Err(_) => COLUMN_FAMILIES.to_vec(),
+    }
+}
+
 /// Vector bytes as stored: f32 little-endian.
 fn vector_to_bytes(vector: &[f32]) -> Vec<u8> {
     vector.iter().flat_map(|v| v.to_le_bytes()).collect()
@@ -377,6 +418,7 @@ mod tests {
                 record: &r,
                 vector: &v,
                 replaces: None,
+                thumbnail: Some(&b"jpeg-0"[..]),
             })
             .unwrap();
         store
@@ -386,6 +428,7 @@ mod tests {
                 record: &r,
                 vector: &v,
                 replaces: Some(0),
+                thumbnail: Some(&b"jpeg-1"[..]),
             })
             .unwrap();
         assert_eq!(store.next_doc(a.id).unwrap(), 2);
@@ -398,9 +441,16 @@ mod tests {
             vec![("1.jpg".into(), 1)]
         );
         assert!(store.pictures_of_product(b.id, "p").unwrap().is_empty());
+        assert_eq!(
+            store.thumbnail(a.id, 0).unwrap(),
+            None,
+            "replaced with its record"
+        );
+        assert_eq!(store.thumbnail(a.id, 1).unwrap().unwrap(), b"jpeg-1");
 
         store.commit_delete(a.id, &[(1, "p", "1.jpg")]).unwrap();
         assert_eq!(store.lookup(a.id, "p", "1.jpg").unwrap(), None);
+        assert_eq!(store.thumbnail(a.id, 1).unwrap(), None);
         let mut seen = 0;
         store
             .for_each_record(a.id, |_, _| {
@@ -409,6 +459,34 @@ mod tests {
             })
             .unwrap();
         assert_eq!(seen, 0);
+    }
+
+    #[test]
+    fn a_database_from_before_thumbnails_opens_both_ways() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut opts = Options::default();
+            opts.create_if_missing(true);
+            opts.create_missing_column_families(true);
+            DB::open_cf(&opts, dir.path(), &COLUMN_FAMILIES[..5]).unwrap();
+        }
+        let reader = Store::open(dir.path(), StoreMode::ReadOnly).unwrap();
+        assert_eq!(reader.thumbnail(1, 0).unwrap(), None);
+        drop(reader);
+        let store = Store::open(dir.path(), StoreMode::ReadWrite).unwrap();
+        let a = store.create_instance(meta("a")).unwrap();
+        let r = record("p", "x");
+        store
+            .commit_add(&AddBatch {
+                inst: a.id,
+                doc: 0,
+                record: &r,
+                vector: &[0.5; 4],
+                replaces: None,
+                thumbnail: Some(&b"jpeg"[..]),
+            })
+            .unwrap();
+        assert_eq!(store.thumbnail(a.id, 0).unwrap().unwrap(), b"jpeg");
     }
 
     #[test]
@@ -425,6 +503,7 @@ mod tests {
                     record: &r,
                     vector: &[0.5; 4],
                     replaces: None,
+                    thumbnail: None,
                 })
                 .unwrap();
             let reader = Store::open(dir.path(), StoreMode::ReadOnly).unwrap();

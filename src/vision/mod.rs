@@ -19,6 +19,7 @@ mod subject;
 #[cfg(test)]
 mod testkit;
 mod texture;
+mod thumbnail;
 mod validate;
 
 pub use builtin::{BuiltinExtractor, BUILTIN_DIMENSION};
@@ -27,3 +28,4 @@ pub use extractor::{dot, l2_normalize, Extractor};
 pub use picture::{decode, Picture, PixelLimits};
 pub use region::Region;
 pub use subject::{detect_subject, detect_subjects};
+pub use thumbnail::{thumbnail, thumbnail_source_size, DEFAULT_THUMBNAIL_SIDE, MAX_THUMBNAIL_SIDE};

@@ -1,0 +1,266 @@
+//! The console: a search page for people, served by the same binary (`GET /console`).
+//!
+//! The page is plain HTML, CSS and JavaScript embedded at build time (`console/`), with
+//! no external resources, so it works offline. It searches like any client: it POSTs
+//! form data to `/?Action=SearchImageByPic` and `SearchImageByName`. Two small routes
+//! exist only for it: `GET /console/api/instances` (the instances with their settings
+//! and counts) and `GET /console/thumbnail?instance=I&product=P&pic=N` (the JPEG preview
+//! stored at AddImage time; 404 when there is none). A page URL carrying
+//! `?instance=I&product=P&pic=N` (optionally `num`, `filter`, `distinct`) runs that
+//! SearchImageByName on load, so a search can be shared as a link.
+//!
+//! Protection: with no access keys the whole server answers loopback clients only (see
+//! `main.rs`), and so does the console. With access keys the API is open to the network
+//! (signed), but the console's routes are not signed, so they answer loopback clients
+//! only (403 otherwise) to keep instance names and pictures from leaking. The page's
+//! own searches are unsigned too, so on a server with keys they are refused; the page
+//! says so.
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderName, HeaderValue, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::response::{failure, new_request_id};
+use super::AppState;
+use crate::engine::ServiceType;
+
+/// The page.
+const PAGE: &str = include_str!("console/index.html");
+/// Its script.
+const SCRIPT: &str = include_str!("console/console.js");
+/// Its style sheet.
+const STYLE: &str = include_str!("console/console.css");
+
+/// Header carrying the size (`WxH`) of the picture a thumbnail was made from, so the
+/// page can draw a subject region (in source pixels) over the preview.
+pub const SOURCE_SIZE_HEADER: &str = "x-imgsearch-source-size";
+
+/// Only what the page itself ships: no inline code, no other origin, no framing.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' blob: data:; connect-src 'self'; form-action 'none'; \
+     frame-ancestors 'none'; base-uri 'none'";
+
+/// The console's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(page))
+        .route("/console/", get(page))
+        .route("/console/console.js", get(script))
+        .route("/console/console.css", get(style))
+        .route("/console/api/instances", get(instances))
+        .route("/console/thumbnail", get(thumbnail))
+}
+
+/// Whether a client may use the console: anyone who can reach an open server (which
+/// listens on loopback only), and only loopback clients once access keys exist.
+fn allowed(state: &AppState, request: &Request<Body>) -> Result<(), ApiError> {
+    if state.verifier.is_none() {
+        return Ok(());
+    }
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_canonical());
+    match peer {
+        Some(ip) if ip.is_loopback() => Ok(()),
+        _ => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "NoPermission",
+            "access keys are configured, so the console answers only clients on this machine (127.0.0.1 or ::1)",
+        )),
+    }
+}
+
+/// A static asset with its type and the headers that keep it in its lane.
+fn asset(
+    state: &AppState,
+    request: &Request<Body>,
+    content_type: &'static str,
+    text: &'static str,
+) -> Response {
+    if let Err(e) = allowed(state, request) {
+        return failure(&e, &new_request_id());
+    }
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, content_type),
+            // Small and changed only by an upgrade: revalidating costs little.
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        text,
+    )
+        .into_response();
+    if content_type.starts_with("text/html") {
+        response.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        );
+        response
+            .headers_mut()
+            .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
+    response
+}
+
+/// `GET /console`: the page.
+async fn page(State(state): State<AppState>, request: Request<Body>) -> Response {
+    asset(&state, &request, "text/html; charset=utf-8", PAGE)
+}
+
+/// `GET /console/console.js`.
+async fn script(State(state): State<AppState>, request: Request<Body>) -> Response {
+    asset(&state, &request, "text/javascript; charset=utf-8", SCRIPT)
+}
+
+/// `GET /console/console.css`.
+async fn style(State(state): State<AppState>, request: Request<Body>) -> Response {
+    asset(&state, &request, "text/css; charset=utf-8", STYLE)
+}
+
+/// `GET /console/api/instances`: every instance with its settings and picture count, and
+/// how the server is set up (signed requests, preview size).
+async fn instances(State(state): State<AppState>, request: Request<Body>) -> Response {
+    if let Err(e) = allowed(&state, &request) {
+        return failure(&e, &new_request_id());
+    }
+    let list: Vec<Value> = state
+        .engine
+        .instances()
+        .iter()
+        .map(|instance| {
+            let info = instance.info();
+            json!({
+                "Name": info.meta.name,
+                "ServiceType": info.meta.service_type,
+                "ServiceTypeName": service_type_name(info.meta.service_type),
+                "Qps": info.meta.qps,
+                "Capacity": info.meta.capacity,
+                "TotalCount": info.total_count,
+                "Extractor": info.meta.extractor,
+                "Dimension": info.meta.dimension,
+                "UtcCreate": info.meta.created_ms.to_string(),
+            })
+        })
+        .collect();
+    let body = json!({
+        "Instances": list,
+        "SignedRequests": state.verifier.is_some(),
+        "ThumbnailSize": state.engine.thumbnail_size(),
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "application/json;charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The name a service type is created with on the command line.
+fn service_type_name(code: u8) -> &'static str {
+    match ServiceType::from_code(code) {
+        Some(ServiceType::Product) => "product",
+        Some(ServiceType::Generic) => "generic",
+        Some(ServiceType::Fabric) => "fabric",
+        Some(ServiceType::Trademark) => "trademark",
+        Some(ServiceType::Copyright) => "copyright",
+        Some(ServiceType::Furniture) => "furniture",
+        Some(ServiceType::Hardware) => "hardware",
+        None => "unknown",
+    }
+}
+
+/// Query of `/console/thumbnail`.
+#[derive(serde::Deserialize)]
+struct ThumbnailQuery {
+    instance: String,
+    product: String,
+    pic: String,
+}
+
+/// `GET /console/thumbnail?instance=I&product=P&pic=N`: the stored JPEG preview.
+async fn thumbnail(State(state): State<AppState>, request: Request<Body>) -> Response {
+    let request_id = new_request_id();
+    // Checked before the async part: a borrowed request body cannot cross an await.
+    let checked = allowed(&state, &request).and_then(|()| {
+        axum::extract::Query::<ThumbnailQuery>::try_from_uri(request.uri())
+            .map(|axum::extract::Query(query)| query)
+            .map_err(|_| {
+                ApiError::bad_request("give instance, product and pic in the query string")
+            })
+    });
+    let result = async {
+        let query = checked?;
+        let instance = state.engine.instance(&query.instance)?;
+        let (product, pic) = (query.product, query.pic);
+        let found = tokio::task::spawn_blocking(move || instance.thumbnail(&product, &pic))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))??;
+        found.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "InvalidApi.NotFound",
+                "no thumbnail: the picture is not stored, or was added with --thumbnail-size 0 or before thumbnails existed",
+            )
+        })
+    }
+    .await;
+    match result {
+        Ok(jpeg) => {
+            let size = crate::vision::thumbnail_source_size(&jpeg);
+            let mut response = (
+                [
+                    (header::CONTENT_TYPE, "image/jpeg"),
+                    // A picture can be replaced under the same name: always revalidate.
+                    (header::CACHE_CONTROL, "no-cache"),
+                    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                ],
+                jpeg,
+            )
+                .into_response();
+            if let Some(v) = size.and_then(|(w, h)| HeaderValue::from_str(&format!("{w}x{h}")).ok())
+            {
+                response
+                    .headers_mut()
+                    .insert(HeaderName::from_static(SOURCE_SIZE_HEADER), v);
+            }
+            response
+        }
+        Err(e) => failure(&e, &request_id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assets_are_self_contained() {
+        // The page must work offline: nothing may come from another origin.
+        for text in [PAGE, SCRIPT, STYLE] {
+            assert!(!text.contains("http://") && !text.contains("https://"));
+        }
+        assert!(PAGE.contains("/console/console.js") && PAGE.contains("/console/console.css"));
+        // No inline script or style: the CSP forbids them.
+        assert!(!PAGE.contains("<script>") && !PAGE.contains("style=\""));
+    }
+
+    #[test]
+    fn service_type_names_match_the_cli() {
+        for code in 0..7u8 {
+            let name = service_type_name(code);
+            assert_eq!(ServiceType::parse(name), ServiceType::from_code(code));
+        }
+        assert_eq!(service_type_name(99), "unknown");
+    }
+}

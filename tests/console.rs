@@ -1,0 +1,370 @@
+//! The console end to end: a real server with generated pictures, its console routes
+//! over HTTP, then the page itself in headless Chromium (`--dump-dom` for assertions on
+//! the DOM after the page's scripts ran, `--screenshot` for a picture saved beside the
+//! build, `<target>/console-screenshot.png`). The browser part is skipped, with a
+//! message, only when no Chromium binary exists (`IMGSEARCH_CHROMIUM` names one).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{b64, picture, Server};
+use serde_json::Value;
+
+/// Pictures added: ProductId `prod-i`, PicName `pic-i.png`, IntAttr i, StrAttr a colour.
+const PICTURES: u64 = 12;
+const COLOURS: [&str; 3] = ["red", "green", "blue"];
+
+/// A GET: status, headers of interest and body bytes.
+struct Got {
+    status: u16,
+    content_type: String,
+    source_size: Option<String>,
+    body: Vec<u8>,
+}
+
+fn get(server: &Server, path: &str) -> Got {
+    let url = format!("http://{}{path}", server.addr);
+    let response = match ureq::get(&url).call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("GET {path}: {e}"),
+    };
+    let status = response.status();
+    let content_type = response.content_type().to_string();
+    let source_size = response
+        .header("x-imgsearch-source-size")
+        .map(str::to_string);
+    let mut body = Vec::new();
+    std::io::Read::read_to_end(&mut response.into_reader(), &mut body).unwrap();
+    Got {
+        status,
+        content_type,
+        source_size,
+        body,
+    }
+}
+
+fn json(got: &Got) -> Value {
+    serde_json::from_slice(&got.body).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&got.body));
+    })
+}
+
+fn thumbnail_path(product: &str, pic: &str) -> String {
+    format!("/console/thumbnail?instance=demoinstance&product={product}&pic={pic}")
+}
+
+fn add(server: &Server, i: u64, seed: u64) {
+    let content = b64(&picture(seed));
+    let (product, pic, int) = (format!("prod-{i}"), format!("pic-{i}.png"), i.to_string());
+    let (status, reply) = server.call(
+        "AddImage",
+        &[
+            ("InstanceName", "demoinstance"),
+            ("ProductId", &product),
+            ("PicName", &pic),
+            ("PicContent", &content),
+            ("IntAttr", &int),
+            ("StrAttr", COLOURS[i as usize % COLOURS.len()]),
+            ("CustomContent", &format!("item {i}")),
+        ],
+    );
+    assert_eq!(status, 200, "{reply}");
+}
+
+#[test]
+fn console_shows_searches_with_thumbnails_and_regions() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    for i in 0..PICTURES {
+        add(&server, i, i + 1);
+    }
+
+    // The JSON route: instances with counts and settings.
+    let listed = json(&get(&server, "/console/api/instances"));
+    assert_eq!(listed["SignedRequests"], false);
+    assert_eq!(listed["ThumbnailSize"], 160);
+    let demo = &listed["Instances"][0];
+    assert_eq!(demo["Name"], "demoinstance");
+    assert_eq!(demo["ServiceTypeName"], "product");
+    assert_eq!(demo["TotalCount"], PICTURES);
+
+    // Thumbnails: stored at add time, longest side 160, with the source size.
+    let thumb = get(&server, &thumbnail_path("prod-3", "pic-3.png"));
+    assert_eq!(thumb.status, 200);
+    assert_eq!(thumb.content_type, "image/jpeg");
+    assert_eq!(thumb.source_size.as_deref(), Some("200x160"));
+    let decoded = image::load_from_memory(&thumb.body).unwrap();
+    assert_eq!((decoded.width(), decoded.height()), (160, 128));
+    assert_eq!(
+        get(&server, &thumbnail_path("prod-3", "nosuch.png")).status,
+        404
+    );
+    let unknown = get(
+        &server,
+        "/console/thumbnail?instance=nosuch&product=a&pic=b",
+    );
+    assert_eq!(json(&unknown)["Code"], "InvalidInstance");
+    assert_eq!(
+        get(&server, "/console/thumbnail?instance=demoinstance").status,
+        400
+    );
+
+    // A replaced picture gets a new thumbnail; a deleted one loses it.
+    add(&server, 4, 99);
+    let replaced = get(&server, &thumbnail_path("prod-4", "pic-4.png"));
+    assert_eq!(replaced.status, 200);
+    add(&server, 4, 5);
+    assert_ne!(
+        get(&server, &thumbnail_path("prod-4", "pic-4.png")).body,
+        replaced.body
+    );
+    let (status, _) = server.call(
+        "DeleteImage",
+        &[("InstanceName", "demoinstance"), ("ProductId", "prod-11")],
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        get(&server, &thumbnail_path("prod-11", "pic-11.png")).status,
+        404
+    );
+    add(&server, 11, 12);
+
+    // The page and its assets, with a policy that allows nothing from elsewhere.
+    let page = get(&server, "/console");
+    assert_eq!(page.status, 200);
+    assert!(page.content_type.starts_with("text/html"));
+    assert_eq!(get(&server, "/console/console.js").status, 200);
+    assert_eq!(get(&server, "/console/console.css").status, 200);
+
+    let Some(browser) = Browser::find() else {
+        eprintln!(
+            "SKIPPED the browser part of the console test: no Chromium found \
+             (install Debian's `chromium`, or set IMGSEARCH_CHROMIUM to a Chrome/Chromium binary)"
+        );
+        return;
+    };
+
+    // A shareable link runs SearchImageByName on load.
+    let link = "/console?instance=demoinstance&product=prod-3&pic=pic-3.png&num=10";
+    let dom = browser.dump_dom(&server, link);
+    assert!(
+        dom.contains(r#"data-state="done""#),
+        "page did not finish:\n{dom}"
+    );
+    let cards = values(&dom, "class");
+    let cards = cards
+        .iter()
+        .filter(|c| *c == "result" || c.starts_with("result "));
+    assert_eq!(cards.count(), 10, "{dom}");
+    assert!(dom.contains(r#"data-count="10""#));
+    assert_eq!(
+        values(&dom, "data-pic").first().map(String::as_str),
+        Some("pic-3.png")
+    );
+    assert_eq!(
+        values(&dom, "data-product").first().map(String::as_str),
+        Some("prod-3")
+    );
+    let first_score: f64 = values(&dom, "data-score")[0].parse().unwrap();
+    assert!(
+        (first_score - 1.0).abs() < 1e-4,
+        "first score {first_score}"
+    );
+    assert!(
+        dom.contains(r#"class="region main""#),
+        "no region box:\n{dom}"
+    );
+    // Ten result thumbnails and the query picture decoded in the browser.
+    assert_eq!(values(&dom, "data-loaded"), vec!["1"; 11], "{dom}");
+    assert!(dom.contains(r#"data-attr="StrAttr">green<"#));
+    assert!(dom.contains("SearchImageByName"));
+
+    // The Filter box's language, through the link.
+    let dom = browser.dump_dom(
+        &server,
+        "/console?instance=demoinstance&product=prod-3&pic=pic-3.png&filter=int_attr%3E%3D6%20AND%20str_attr%3D%22red%22",
+    );
+    assert!(dom.contains(r#"data-state="done""#), "{dom}");
+    let products = values(&dom, "data-product");
+    assert_eq!(
+        products.len(),
+        2,
+        "int_attr>=6 AND red is prod-6 and prod-9: {products:?}"
+    );
+    assert!(products.iter().all(|p| p == "prod-6" || p == "prod-9"));
+
+    // Vendor errors are shown with their code and message.
+    let dom = browser.dump_dom(
+        &server,
+        "/console?instance=demoinstance&product=prod-3&pic=pic-3.png&filter=int_attr%3E%3E",
+    );
+    assert!(dom.contains(r#"data-state="error""#), "{dom}");
+    assert!(dom.contains(r#"data-code="InvalidFilterClause""#), "{dom}");
+    let dom = browser.dump_dom(
+        &server,
+        "/console?instance=demoinstance&product=prod-3&pic=nosuch.png",
+    );
+    assert!(dom.contains(r#"data-code="PicNotExist""#), "{dom}");
+
+    let shot = screenshot_path();
+    browser.screenshot(&server, link, &shot);
+    let png = image::open(&shot).expect("a PNG screenshot");
+    assert!(png.width() >= 1000, "{}x{}", png.width(), png.height());
+    println!("console screenshot: {}", shot.display());
+}
+
+#[test]
+fn console_settings_thumbnails_off_and_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    // --thumbnail-size 0: pictures are stored without a preview.
+    let server = Server::start_with(&dir.path().join("off"), &["--thumbnail-size", "0"]);
+    add(&server, 0, 1);
+    assert_eq!(
+        get(&server, &thumbnail_path("prod-0", "pic-0.png")).status,
+        404
+    );
+    assert_eq!(
+        json(&get(&server, "/console/api/instances"))["ThumbnailSize"],
+        0
+    );
+    drop(server);
+
+    // With access keys the console still answers this machine, and says requests are signed.
+    let server = Server::start_with(
+        &dir.path().join("keys"),
+        &[
+            "--access-key-id",
+            "console-test",
+            "--access-key-secret",
+            "secret",
+        ],
+    );
+    let listed = json(&get(&server, "/console/api/instances"));
+    assert_eq!(listed["SignedRequests"], true);
+    assert_eq!(get(&server, "/console").status, 200);
+    // ...while its unsigned searches are refused, as the page tells the operator.
+    let (status, _) = server.call("Detail", &[("InstanceName", "demoinstance")]);
+    assert!(status >= 400);
+}
+
+/// Every value of `attr="..."` in document order.
+fn values(dom: &str, attr: &str) -> Vec<String> {
+    let needle = format!(" {attr}=\"");
+    dom.match_indices(&needle)
+        .filter_map(|(at, _)| {
+            let rest = &dom[at + needle.len()..];
+            rest.find('"').map(|end| rest[..end].to_string())
+        })
+        .collect()
+}
+
+/// Where the screenshot goes: the cargo target directory (beside `release/`).
+fn screenshot_path() -> PathBuf {
+    let bin = Path::new(env!("CARGO_BIN_EXE_imgsearch"));
+    let target = bin
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or_else(|| Path::new("."));
+    target.join("console-screenshot.png")
+}
+
+/// A headless Chromium.
+struct Browser {
+    bin: PathBuf,
+}
+
+impl Browser {
+    fn find() -> Option<Browser> {
+        let named = std::env::var_os("IMGSEARCH_CHROMIUM").map(PathBuf::from);
+        named
+            .into_iter()
+            .chain(
+                [
+                    "/usr/bin/chromium",
+                    "/usr/bin/chromium-browser",
+                    "/usr/bin/google-chrome",
+                    "/usr/bin/google-chrome-stable",
+                ]
+                .map(PathBuf::from),
+            )
+            .find(|p| p.is_file())
+            .map(|bin| Browser { bin })
+    }
+
+    /// The DOM after the page's scripts ran (5 s of virtual time, which waits for fetches).
+    fn dump_dom(&self, server: &Server, path: &str) -> String {
+        let out = tempfile::NamedTempFile::new().unwrap();
+        self.run(
+            &["--dump-dom".to_string()],
+            server,
+            path,
+            Stdio::from(out.reopen().unwrap()),
+        );
+        std::fs::read_to_string(out.path()).unwrap()
+    }
+
+    fn screenshot(&self, server: &Server, path: &str, to: &Path) {
+        let _ = std::fs::remove_file(to);
+        self.run(
+            &[
+                format!("--screenshot={}", to.display()),
+                "--window-size=1280,1000".to_string(),
+                "--hide-scrollbars".to_string(),
+            ],
+            server,
+            path,
+            Stdio::null(),
+        );
+        assert!(to.is_file(), "no screenshot written to {}", to.display());
+    }
+
+    fn run(&self, extra: &[String], server: &Server, path: &str, stdout: Stdio) {
+        let profile = tempfile::tempdir().unwrap();
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let url = format!("http://{}{path}", server.addr);
+        let mut child = Command::new(&self.bin)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--virtual-time-budget=5000",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(extra)
+            .arg(&url)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(Stdio::from(log.reopen().unwrap()))
+            .spawn()
+            .expect("start chromium");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "chromium did not finish on {url}:\n{}",
+                    std::fs::read_to_string(log.path()).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(
+            status.success(),
+            "chromium failed ({status}) on {url}:\n{}",
+            std::fs::read_to_string(log.path()).unwrap_or_default()
+        );
+    }
+}
