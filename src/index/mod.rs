@@ -17,22 +17,28 @@
 //!
 //! Entry point: [`VectorIndex`].
 
+mod batch;
 mod bitset;
 mod column;
 mod error;
 pub mod kernels;
 mod manifest;
+mod quantize;
 mod reader;
 mod scan;
+mod select;
 mod topk;
 mod vector_file;
 mod vector_index;
 
+pub use batch::{search_batch, search_batch_above};
 pub use bitset::AtomicBitset;
 pub use column::U32Column;
 pub use error::{IndexError, Result};
 pub use manifest::Manifest;
+pub use quantize::{F16Rows, I8Rows, DEFAULT_OVERSAMPLE};
 pub use reader::{RowCheck, VectorFileReader};
 pub use scan::Hit;
+pub use scan::ScanResult;
 pub use vector_file::{Header, VectorFile, HEADER_BYTES};
 pub use vector_index::{write_generation, GenerationWriter, Snapshot, VectorIndex};

@@ -1,0 +1,314 @@
+//! Blocked multi-query scan: many queries scored per block of rows, so each row comes
+//! from memory once for all of them.
+//!
+//! One query at a time, the flat scan is bound by memory bandwidth: every query streams
+//! the whole file. Here rows are gathered six at a time (live and accepted rows only) and
+//! scored against every query with [`kernels::dot_panels`], a register-tiled kernel that
+//! reuses each loaded row element for 16 queries; the six rows stay in L1 while all
+//! query panels pass over them. The work becomes bound by multiply-adds instead of bytes.
+//!
+//! Blocks of rows are scanned in parallel with rayon; each worker keeps one bounded heap
+//! per query ([`Best`], with a cached floor so most scores are rejected by one
+//! comparison), and the heaps are merged at the end. The winners are then re-scored with
+//! [`kernels::dot`], the kernel [`Snapshot::search`] uses, so the hits (rows, docs and
+//! scores) are those that `search` returns for each query alone; they could differ only
+//! if two rows at the k-th place scored within rounding (about 1e-6) of each other.
+
+use rayon::prelude::*;
+
+use super::kernels;
+use super::scan::{Hit, ScanResult};
+use super::select::Best;
+use super::topk::Scored;
+use super::Snapshot;
+
+/// Rows per parallel task: a multiple of 64 (tombstone words) that splits 1M rows into
+/// a few hundred tasks for balance.
+const BLOCK_ROWS: usize = 4096;
+
+/// Rows scored per kernel call: a multiple of the kernel's six-row tile.
+const TILE_ROWS: usize = 48;
+
+/// Scores within this (relative) distance of the threshold are recomputed with
+/// [`kernels::dot`], so the panel kernel's different rounding cannot move a row across
+/// the threshold that `search` would have put on the other side.
+const THRESHOLD_MARGIN: f32 = 1e-4;
+
+/// Runs [`Snapshot::search`] for every query in one pass over the rows, with no score
+/// threshold: result `i` holds the `k` best live rows accepted by `accept` for
+/// `queries[i]`, and `matched` counts those rows. A query whose length is not the
+/// dimension gets an empty result, as with `search`.
+pub fn search_batch(
+    snap: &Snapshot,
+    queries: &[&[f32]],
+    k: usize,
+    accept: &(dyn Fn(usize) -> bool + Sync),
+) -> Vec<ScanResult> {
+    search_batch_above(snap, queries, k, f32::NEG_INFINITY, accept)
+}
+
+/// [`search_batch`] with a score threshold: per query, what
+/// `snap.search(query, k, min_score, accept)` returns.
+pub fn search_batch_above(
+    snap: &Snapshot,
+    queries: &[&[f32]],
+    k: usize,
+    min_score: f32,
+    accept: &(dyn Fn(usize) -> bool + Sync),
+) -> Vec<ScanResult> {
+    let dim = snap.dimension();
+    let mut results = vec![ScanResult::default(); queries.len()];
+    let valid: Vec<usize> = (0..queries.len())
+        .filter(|&i| queries[i].len() == dim)
+        .collect();
+    if snap.rows() == 0 || valid.is_empty() {
+        return results;
+    }
+    let batch: Vec<&[f32]> = valid.iter().map(|&i| queries[i]).collect();
+    let (panels, padded) = kernels::pack_panels(&batch, dim);
+    let job = Job {
+        snap,
+        queries: &batch,
+        panels: &panels,
+        padded,
+        min_score,
+        accept,
+    };
+    let blocks = snap.rows().div_ceil(BLOCK_ROWS);
+    let state = (0..blocks)
+        .into_par_iter()
+        .fold(
+            || State::new(batch.len(), k, padded),
+            |mut state, b| {
+                job.scan_block(b, &mut state);
+                state
+            },
+        )
+        .reduce(|| State::new(batch.len(), k, 0), State::merge);
+    let unthresholded = min_score == f32::NEG_INFINITY;
+    for (((&i, query), best), matched) in
+        valid.iter().zip(&batch).zip(state.best).zip(state.matched)
+    {
+        let mut hits: Vec<Hit> = best
+            .into_sorted()
+            .into_iter()
+            .map(|Scored { row, .. }| Hit {
+                row,
+                doc: snap.doc_at(row),
+                score: kernels::dot(query, snap.vector_at(row)),
+            })
+            .filter(|h| h.score >= min_score)
+            .collect();
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.row.cmp(&b.row)));
+        results[i] = ScanResult {
+            hits,
+            matched: if unthresholded { state.rows } else { matched },
+        };
+    }
+    results
+}
+
+/// What every worker reads.
+struct Job<'a> {
+    snap: &'a Snapshot,
+    queries: &'a [&'a [f32]],
+    panels: &'a [f32],
+    padded: usize,
+    min_score: f32,
+    accept: &'a (dyn Fn(usize) -> bool + Sync),
+}
+
+/// One worker's selections and scratch space.
+struct State {
+    best: Vec<Best>,
+    matched: Vec<usize>,
+    /// Live accepted rows seen (the match count when there is no threshold).
+    rows: usize,
+    tile: Vec<usize>,
+    scores: Vec<f32>,
+}
+
+impl State {
+    fn new(queries: usize, k: usize, padded: usize) -> Self {
+        State {
+            best: (0..queries).map(|_| Best::new(k)).collect(),
+            matched: vec![0; queries],
+            rows: 0,
+            tile: Vec::with_capacity(TILE_ROWS),
+            scores: vec![0.0; TILE_ROWS * padded],
+        }
+    }
+
+    fn merge(self, other: State) -> State {
+        State {
+            best: self
+                .best
+                .into_iter()
+                .zip(other.best)
+                .map(|(a, b)| a.merge(b))
+                .collect(),
+            matched: self
+                .matched
+                .iter()
+                .zip(&other.matched)
+                .map(|(a, b)| a + b)
+                .collect(),
+            rows: self.rows + other.rows,
+            tile: Vec::new(),
+            scores: Vec::new(),
+        }
+    }
+}
+
+impl Job<'_> {
+    fn scan_block(&self, block: usize, state: &mut State) {
+        let start = block * BLOCK_ROWS;
+        let end = (start + BLOCK_ROWS).min(self.snap.rows());
+        let mut row = start;
+        while row < end {
+            // Skip whole words of tombstones; BLOCK_ROWS is a multiple of 64.
+            let word = self.snap.tombstones().word(row / 64);
+            let word_end = ((row / 64 + 1) * 64).min(end);
+            if word == u64::MAX {
+                row = word_end;
+                continue;
+            }
+            while row < word_end {
+                if word & (1 << (row % 64)) == 0 && (self.accept)(row) {
+                    state.tile.push(row);
+                    if state.tile.len() == TILE_ROWS {
+                        // The rows after this tile, to be in cache when their turn comes.
+                        for next in row + 1..(row + 1 + TILE_ROWS).min(end) {
+                            kernels::prefetch(self.snap.vector_at(next));
+                        }
+                        self.score_tile(state);
+                    }
+                }
+                row += 1;
+            }
+        }
+        self.score_tile(state);
+    }
+
+    /// Scores the gathered rows against every query and offers them to the heaps.
+    fn score_tile(&self, state: &mut State) {
+        if state.tile.is_empty() {
+            return;
+        }
+        let mut vectors = [&[][..]; TILE_ROWS];
+        for (v, &row) in vectors.iter_mut().zip(&state.tile) {
+            *v = self.snap.vector_at(row);
+        }
+        let vectors = &vectors[..state.tile.len()];
+        kernels::dot_panels(vectors, self.panels, self.padded, &mut state.scores);
+        let thresholded = self.min_score != f32::NEG_INFINITY;
+        let margin = THRESHOLD_MARGIN * self.min_score.abs().max(1.0);
+        for (t, &row) in state.tile.iter().enumerate() {
+            let scores = &state.scores[t * self.padded..][..self.queries.len()];
+            for (q, &s) in scores.iter().enumerate() {
+                let mut score = s;
+                if thresholded {
+                    if (score - self.min_score).abs() <= margin {
+                        score = kernels::dot(self.queries[q], vectors[t]);
+                    }
+                    if score >= self.min_score {
+                        state.matched[q] += 1;
+                    } else {
+                        // Below the threshold, or NaN (which `search` never keeps).
+                        continue;
+                    }
+                }
+                let best = &mut state.best[q];
+                if score >= best.floor() {
+                    best.push(Scored { score, row });
+                }
+            }
+        }
+        state.rows += state.tile.len();
+        state.tile.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{write_generation, VectorIndex};
+    use super::*;
+
+    /// Deterministic pseudo-random unit vectors.
+    fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+        let mut state = seed | 1;
+        (0..n)
+            .map(|_| {
+                let v: Vec<f32> = (0..dim)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+                    })
+                    .collect();
+                let n = kernels::dot_scalar(&v, &v).sqrt().max(1e-12);
+                v.iter().map(|x| x / n).collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn equals_search_per_query() {
+        kernels::init();
+        let dir = tempfile::tempdir().unwrap();
+        let dim = 48;
+        let vs = vectors(30_000, dim, 0x9e3779b97f4a7c15);
+        write_generation(
+            dir.path(),
+            dim as u32,
+            vs.iter()
+                .enumerate()
+                .map(|(i, v)| (i as u64 * 2, v.as_slice())),
+        )
+        .unwrap();
+        let index = VectorIndex::open(dir.path(), dim as u32, 0, u64::MAX).unwrap();
+        for doc in [0u64, 2 * 100, 2 * 4097] {
+            assert!(index.tombstone(doc));
+        }
+        // A whole tombstoned word, to take the skip path.
+        for row in 128..192 {
+            index.tombstone_row(row);
+        }
+        let snap = index.snapshot();
+        // Own rows (found first), fresh vectors, a duplicate and a wrong dimension.
+        let fresh = vectors(40, dim, 77);
+        let short = vec![0.5f32; dim - 1];
+        let mut queries: Vec<&[f32]> = vec![&vs[5], &vs[100], &vs[29_999], &vs[5]];
+        queries.extend(fresh.iter().map(|v| v.as_slice()));
+        queries.push(&short);
+        let accept = |row: usize| row % 7 != 3;
+        for (k, min_score) in [(10, f32::NEG_INFINITY), (1, -1.0), (25, 0.2), (0, 0.0)] {
+            let got = search_batch_above(&snap, &queries, k, min_score, &accept);
+            assert_eq!(got.len(), queries.len());
+            for (q, r) in queries.iter().zip(&got) {
+                assert_eq!(
+                    *r,
+                    snap.search(q, k, min_score, &accept),
+                    "k {k} min {min_score}"
+                );
+            }
+        }
+        let plain = search_batch(&snap, &queries, 10, &|_| true);
+        for (q, r) in queries.iter().zip(&plain) {
+            assert_eq!(*r, snap.search(q, 10, f32::NEG_INFINITY, &|_| true));
+        }
+        assert!(plain.last().unwrap().hits.is_empty());
+        assert_eq!(plain[0].hits[0].row, 5);
+    }
+
+    #[test]
+    fn empty_index_and_no_queries() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = VectorIndex::open(dir.path(), 4, 0, 0).unwrap();
+        let snap = index.snapshot();
+        let r = search_batch(&snap, &[&[1.0, 0.0, 0.0, 0.0]], 5, &|_| true);
+        assert_eq!(r, vec![ScanResult::default()]);
+        assert!(search_batch(&snap, &[], 5, &|_| true).is_empty());
+    }
+}

@@ -1,0 +1,703 @@
+//! `imgsearch-scan-compare`: our flat scan, blocked multi-query scan and quantised scans
+//! against faiss and numpy, on the same files.
+//!
+//! For each size (rows × dimension; default 100k×256, 100k×1280, 1M×256, 1M×1280) it
+//! generates seeded random unit vectors (Gaussian components, normalised) and 64 query
+//! vectors, writes them as raw little-endian `.f32` files with a `meta.json` (read by
+//! `tools/compare_faiss.py`) and as an index generation, and times, as medians after a
+//! warm-up:
+//! * `f32 search`: `Snapshot::search` for one query (the engine's path, all cores);
+//! * `f32 search x64`: the 64 queries one after another; `f32 search_batch`: the same
+//!   64 in one `search_batch` pass (its results are checked equal to the sequential ones);
+//! * `i8+rerank`, `f16+rerank`: the quantised copies (`I8Rows`, `F16Rows`) with exact
+//!   re-rank at `DEFAULT_OVERSAMPLE`, one query, with recall@10 against the exact scan.
+//!
+//! Then recall@10 and time per query of both copies for each oversampling, on the random
+//! vectors and on clustered data (rows are members of clusters with spreads from tight
+//! to loose, queries are fresh members: many near-equal neighbours, closer to real
+//! embeddings than random vectors).
+//!
+//! GB/s is bytes read from the rows / time: the f32 rows once per query for `search`,
+//! once for the whole batch for `search_batch`, the quantised copy for `i8`/`f16`.
+//!
+//! Run everything in one go, faiss included (the ratios are then printed at the end):
+//! ```text
+//! python3 -m venv /tmp/faiss-venv && /tmp/faiss-venv/bin/pip install faiss-cpu numpy
+//! CARGO_TARGET_DIR=/root/.cache/imgsearch-target cargo run --release \
+//!     --bin imgsearch-scan-compare -- --faiss /tmp/faiss-venv/bin/python
+//! ```
+//! `--sizes 100000x256,1000000x256` limits the sizes (1M × 1280 is 5.1 GB of f32, held
+//! in the page cache twice over while both sides run); `--keep --dir D` keeps the files
+//! for running `compare_faiss.py --dir D` alone.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::str::FromStr;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use imgsearch::index::{
+    kernels, search_batch, write_generation, F16Rows, I8Rows, ScanResult, Snapshot, VectorIndex,
+    DEFAULT_OVERSAMPLE,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "imgsearch-scan-compare",
+    about = "Flat scan timings (f32, batch, i8/f16 + re-rank) against faiss and numpy"
+)]
+struct Cli {
+    /// Sizes as ROWSxDIM (k and M suffixes allowed: 100kx256), comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "100000x256,100000x1280,1000000x256,1000000x1280"
+    )]
+    sizes: Vec<Size>,
+    /// Queries per batch (and for recall).
+    #[arg(long, default_value_t = 64)]
+    queries: usize,
+    /// Hits per query.
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// Timed runs of one query (median reported).
+    #[arg(long, default_value_t = 9)]
+    repeat: usize,
+    /// Timed runs of the 64-query workloads (median reported).
+    #[arg(long, default_value_t = 3)]
+    batch_repeat: usize,
+    /// Oversampling factors swept for recall.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
+    oversample: Vec<usize>,
+    /// Seed of the generated vectors.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Skip the clustered data set.
+    #[arg(long)]
+    no_clustered: bool,
+    /// Folder for the files (default: a new folder under the temporary directory).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Keep the files afterwards.
+    #[arg(long)]
+    keep: bool,
+    /// Python interpreter with faiss-cpu and numpy: run compare_faiss.py at the end.
+    #[arg(long)]
+    faiss: Option<PathBuf>,
+    /// Path of compare_faiss.py (default: next to this tool's source).
+    #[arg(long)]
+    faiss_script: Option<PathBuf>,
+}
+
+/// Rows × dimension.
+#[derive(Clone, Copy)]
+struct Size {
+    rows: usize,
+    dim: usize,
+}
+
+impl Size {
+    fn name(&self) -> String {
+        format!("{}x{}", self.rows, self.dim)
+    }
+    fn f32_bytes(&self) -> f64 {
+        (self.rows * self.dim * 4) as f64
+    }
+}
+
+impl FromStr for Size {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let number = |t: &str| -> std::result::Result<usize, String> {
+            let t = t.trim().to_ascii_lowercase();
+            let (digits, unit) = match t.strip_suffix('k') {
+                Some(d) => (d.to_string(), 1_000),
+                None => match t.strip_suffix('m') {
+                    Some(d) => (d.to_string(), 1_000_000),
+                    None => (t.clone(), 1),
+                },
+            };
+            digits
+                .parse::<usize>()
+                .map(|n| n * unit)
+                .map_err(|_| format!("bad number {t:?}"))
+        };
+        let (rows, dim) = s
+            .split_once(['x', 'X'])
+            .ok_or_else(|| format!("size {s:?} is not ROWSxDIM"))?;
+        let size = Size {
+            rows: number(rows)?,
+            dim: number(dim)?,
+        };
+        if size.rows == 0 || size.dim == 0 {
+            return Err(format!("size {s:?} is empty"));
+        }
+        Ok(size)
+    }
+}
+
+/// One timed measurement; `compare_faiss.py` writes the same fields.
+#[derive(Serialize, Deserialize, Clone)]
+struct Measure {
+    size: String,
+    method: String,
+    queries: usize,
+    /// Median wall time of the whole workload (all its queries), ms.
+    total_ms: f64,
+    /// Bytes of rows read by the workload.
+    bytes: f64,
+    recall: Option<f64>,
+}
+
+/// What `meta.json` tells the Python side.
+#[derive(Serialize)]
+struct Meta {
+    size: String,
+    rows: usize,
+    dim: usize,
+    queries: usize,
+    k: usize,
+    data: String,
+    query_file: String,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    if cli.queries == 0 || cli.k == 0 || cli.repeat == 0 || cli.batch_repeat == 0 {
+        bail!("--queries, --k, --repeat and --batch-repeat must be positive");
+    }
+    let caps = kernels::init();
+    if std::env::var_os("PROBE").is_some() {
+        let dim = 256;
+        let data = random_unit(48, dim, 1);
+        let q = random_unit(64, dim, 2);
+        let rows: Vec<&[f32]> = data.chunks_exact(dim).collect();
+        let qs: Vec<&[f32]> = q.chunks_exact(dim).collect();
+        let (panels, padded) = kernels::pack_panels(&qs, dim);
+        let mut out = vec![0f32; 48 * padded];
+        for _ in 0..3 {
+            let t = Instant::now();
+            let n = 20000;
+            for _ in 0..n {
+                kernels::dot_panels(&rows, &panels, padded, &mut out);
+                std::hint::black_box(&mut out);
+            }
+            let s = t.elapsed().as_secs_f64();
+            println!("lanes/ns {:.2}", (n * 48 * 64 * dim) as f64 / s / 1e9);
+            let t = Instant::now();
+            let mut acc = 0.0;
+            for i in 0..n * 48 {
+                acc += kernels::dot(rows[i % 48], qs[i % 64]);
+            }
+            std::hint::black_box(acc);
+            let s = t.elapsed().as_secs_f64();
+            println!("dot lanes/ns {:.2}", (n * 48 * dim) as f64 / s / 1e9);
+        }
+        return Ok(());
+    }
+    println!(
+        "cores {}, simsimd {caps}, f32 kernel: {}",
+        rayon::current_num_threads(),
+        kernels::dot_kernel_name()
+    );
+    let root = match &cli.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("imgsearch-scan-compare-{}", std::process::id())),
+    };
+    fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    println!("files in {}\n", root.display());
+
+    let mut measures = Vec::new();
+    let mut sweeps = Vec::new();
+    for size in &cli.sizes {
+        let (m, s) = run_size(&cli, *size, &root)?;
+        measures.extend(m);
+        sweeps.extend(s);
+    }
+
+    println!("\n== ours ==");
+    print_table(&measures);
+    println!("\n== recall@10 by oversampling (ms = median per query) ==");
+    print_sweeps(&sweeps);
+
+    if let Some(python) = &cli.faiss {
+        let script = cli.faiss_script.clone().unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/compare_faiss.py")
+        });
+        let json = root.join("faiss.json");
+        println!("\n== faiss / numpy ({}) ==", python.display());
+        let status = Command::new(python)
+            .arg(&script)
+            .arg("--dir")
+            .arg(&root)
+            .arg("--json")
+            .arg(&json)
+            .arg("--repeat")
+            .arg(cli.repeat.to_string())
+            .arg("--batch-repeat")
+            .arg(cli.batch_repeat.to_string())
+            .status()
+            .with_context(|| format!("running {} {}", python.display(), script.display()))?;
+        if !status.success() {
+            bail!("{} failed: {status}", script.display());
+        }
+        let theirs: Vec<Measure> = serde_json::from_slice(
+            &fs::read(&json).with_context(|| format!("reading {}", json.display()))?,
+        )?;
+        println!("\n== ratios (time of the other / ours; > 1 means ours is faster) ==");
+        print_ratios(&cli, &measures, &theirs);
+    }
+    if !cli.keep {
+        fs::remove_dir_all(&root).with_context(|| format!("removing {}", root.display()))?;
+    }
+    Ok(())
+}
+
+/// Recall and time of both copies at one oversampling on one data set.
+struct Sweep {
+    size: String,
+    data: &'static str,
+    oversample: usize,
+    i8_recall: f64,
+    i8_ms: f64,
+    f16_recall: f64,
+    f16_ms: f64,
+}
+
+fn run_size(cli: &Cli, size: Size, root: &Path) -> Result<(Vec<Measure>, Vec<Sweep>)> {
+    let name = size.name();
+    let dir = root.join(&name);
+    fs::create_dir_all(&dir)?;
+    println!("-- {name}: generating");
+    let queries = random_unit(cli.queries, size.dim, cli.seed ^ 0x0005_eed0_f9e7);
+    let data = random_unit(size.rows, size.dim, cli.seed);
+    write_raw(&dir.join("data.f32"), &data)?;
+    write_raw(&dir.join("queries.f32"), &queries)?;
+    let meta = Meta {
+        size: name.clone(),
+        rows: size.rows,
+        dim: size.dim,
+        queries: cli.queries,
+        k: cli.k,
+        data: "data.f32".into(),
+        query_file: "queries.f32".into(),
+    };
+    fs::write(dir.join("meta.json"), serde_json::to_vec_pretty(&meta)?)?;
+    let index_dir = dir.join("index");
+    let index = make_index(&index_dir, size.dim, &data)?;
+    drop(data);
+    let snap = index.snapshot();
+    let qs: Vec<&[f32]> = queries.chunks_exact(size.dim).collect();
+    let k = cli.k;
+    let all = |_: usize| true;
+    let mut out = Vec::new();
+    let mut record = |method: String, queries: usize, total_ms: f64, bytes: f64, recall| {
+        let m = Measure {
+            size: name.clone(),
+            method,
+            queries,
+            total_ms,
+            bytes,
+            recall,
+        };
+        print_row(&m);
+        out.push(m);
+    };
+
+    println!("-- {name}: timing f32");
+    let single = median_ms(cli.repeat, |i| {
+        std::hint::black_box(snap.search(qs[i % qs.len()], k, f32::NEG_INFINITY, &all));
+    });
+    record("f32 search".into(), 1, single, size.f32_bytes(), None);
+    let mut exact: Vec<ScanResult> = Vec::new();
+    let sequential = median_ms(cli.batch_repeat, |_| {
+        exact = qs
+            .iter()
+            .map(|q| snap.search(q, k, f32::NEG_INFINITY, &all))
+            .collect();
+    });
+    record(
+        format!("f32 search x{}", qs.len()),
+        qs.len(),
+        sequential,
+        size.f32_bytes() * qs.len() as f64,
+        None,
+    );
+    let mut batched = Vec::new();
+    let batch = median_ms(cli.batch_repeat, |_| {
+        batched = search_batch(&snap, &qs, k, &all);
+    });
+    record(
+        "f32 search_batch".into(),
+        qs.len(),
+        batch,
+        size.f32_bytes(),
+        None,
+    );
+    let differing = batched.iter().zip(&exact).filter(|(a, b)| a != b).count();
+    if differing > 0 {
+        println!("   !! search_batch differs from search for {differing} queries");
+    }
+
+    let mut sweeps = sweep(cli, &snap, &qs, &exact, &name, "random");
+    for s in sweeps.iter().filter(|s| s.oversample == DEFAULT_OVERSAMPLE) {
+        record(
+            format!("i8+rerank os={DEFAULT_OVERSAMPLE}"),
+            1,
+            s.i8_ms,
+            (size.rows * size.dim) as f64,
+            Some(s.i8_recall),
+        );
+        record(
+            format!("f16+rerank os={DEFAULT_OVERSAMPLE}"),
+            1,
+            s.f16_ms,
+            (size.rows * size.dim * 2) as f64,
+            Some(s.f16_recall),
+        );
+    }
+    drop(snap);
+    drop(index);
+    fs::remove_dir_all(&index_dir)?;
+
+    if !cli.no_clustered {
+        println!("-- {name}: clustered data");
+        let (data, cq) = clustered(size.rows, cli.queries, size.dim, cli.seed ^ 0xc1u64);
+        let cdir = dir.join("clustered-index");
+        let index = make_index(&cdir, size.dim, &data)?;
+        drop(data);
+        let snap = index.snapshot();
+        let cqs: Vec<&[f32]> = cq.chunks_exact(size.dim).collect();
+        // search_batch returns what search does (tested), and faster.
+        let truth = search_batch(&snap, &cqs, k, &all);
+        sweeps.extend(sweep(cli, &snap, &cqs, &truth, &name, "clustered"));
+        drop(snap);
+        drop(index);
+        fs::remove_dir_all(&cdir)?;
+    }
+    Ok((out, sweeps))
+}
+
+/// Recall@k and median time per query of both copies for every oversampling.
+fn sweep(
+    cli: &Cli,
+    snap: &Snapshot,
+    qs: &[&[f32]],
+    exact: &[ScanResult],
+    name: &str,
+    data: &'static str,
+) -> Vec<Sweep> {
+    let all = |_: usize| true;
+    let k = cli.k;
+    let t = Instant::now();
+    let i8s = I8Rows::build(snap);
+    let i8_build = t.elapsed();
+    let measure = |search: &dyn Fn(&[f32], usize) -> ScanResult, os: usize| -> (f64, f64) {
+        let mut times = Vec::new();
+        let mut recall = 0.0;
+        // Warm-up (first touch of the copy).
+        std::hint::black_box(search(qs[0], os));
+        for (q, want) in qs.iter().zip(exact) {
+            let t = Instant::now();
+            let got = search(q, os);
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            recall += recall_at(&got, want);
+        }
+        (recall / qs.len() as f64, median(&mut times))
+    };
+    let i8_results: Vec<(f64, f64)> = cli
+        .oversample
+        .iter()
+        .map(|&os| {
+            measure(
+                &|q, os| i8s.search(snap, q, k, f32::NEG_INFINITY, os, &all),
+                os,
+            )
+        })
+        .collect();
+    drop(i8s);
+    let t = Instant::now();
+    let f16s = F16Rows::build(snap);
+    let f16_build = t.elapsed();
+    let f16_results: Vec<(f64, f64)> = cli
+        .oversample
+        .iter()
+        .map(|&os| {
+            measure(
+                &|q, os| f16s.search(snap, q, k, f32::NEG_INFINITY, os, &all),
+                os,
+            )
+        })
+        .collect();
+    println!(
+        "   {data}: built i8 copy in {:.0} ms, f16 copy in {:.0} ms",
+        i8_build.as_secs_f64() * 1e3,
+        f16_build.as_secs_f64() * 1e3
+    );
+    cli.oversample
+        .iter()
+        .zip(i8_results.iter().zip(&f16_results))
+        .map(|(&os, (&(r8, t8), &(r16, t16)))| Sweep {
+            size: name.to_string(),
+            data,
+            oversample: os,
+            i8_recall: r8,
+            i8_ms: t8,
+            f16_recall: r16,
+            f16_ms: t16,
+        })
+        .collect()
+}
+
+fn recall_at(got: &ScanResult, want: &ScanResult) -> f64 {
+    if want.hits.is_empty() {
+        return 1.0;
+    }
+    let found = want
+        .hits
+        .iter()
+        .filter(|w| got.hits.iter().any(|h| h.row == w.row))
+        .count();
+    found as f64 / want.hits.len() as f64
+}
+
+/// Median wall time in ms of `runs` calls after one warm-up call.
+fn median_ms(runs: usize, mut f: impl FnMut(usize)) -> f64 {
+    f(runs);
+    let mut times: Vec<f64> = (0..runs)
+        .map(|i| {
+            let t = Instant::now();
+            f(i);
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    median(&mut times)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn print_header() {
+    println!(
+        "{:<13} {:<26} {:>3} {:>11} {:>10} {:>7} {:>9}",
+        "size", "method", "q", "total ms", "ms/query", "GB/s", "recall@10"
+    );
+}
+
+fn print_row(m: &Measure) {
+    let recall = m.recall.map_or("-".to_string(), |r| format!("{r:.4}"));
+    println!(
+        "{:<13} {:<26} {:>3} {:>11.2} {:>10.3} {:>7.1} {:>9}",
+        m.size,
+        m.method,
+        m.queries,
+        m.total_ms,
+        m.total_ms / m.queries as f64,
+        m.bytes / m.total_ms / 1e6,
+        recall
+    );
+}
+
+fn print_table(measures: &[Measure]) {
+    print_header();
+    for m in measures {
+        print_row(m);
+    }
+}
+
+fn print_sweeps(sweeps: &[Sweep]) {
+    println!(
+        "{:<13} {:<10} {:>3} {:>10} {:>8} {:>10} {:>8}",
+        "size", "data", "os", "i8 recall", "i8 ms", "f16 recall", "f16 ms"
+    );
+    for s in sweeps {
+        println!(
+            "{:<13} {:<10} {:>3} {:>10.4} {:>8.2} {:>10.4} {:>8.2}",
+            s.size, s.data, s.oversample, s.i8_recall, s.i8_ms, s.f16_recall, s.f16_ms
+        );
+    }
+}
+
+fn print_ratios(cli: &Cli, ours: &[Measure], theirs: &[Measure]) {
+    let find = |set: &[Measure], size: &str, method: &str| -> Option<f64> {
+        set.iter()
+            .find(|m| m.size == size && m.method == method)
+            .map(|m| m.total_ms)
+    };
+    let n = cli.queries;
+    let i8m = format!("i8+rerank os={DEFAULT_OVERSAMPLE}");
+    let f16m = format!("f16+rerank os={DEFAULT_OVERSAMPLE}");
+    println!(
+        "{:<13} {:>12} {:>12} {:>13} {:>14} {:>14} {:>14} {:>12}",
+        "size",
+        "f32/faiss",
+        "f32/numpy",
+        "i8+rr/faiss",
+        "f16+rr/faiss",
+        format!("batch/x{n} ours"),
+        format!("batch/faiss{n}"),
+        format!("batch/np{n}")
+    );
+    for size in cli.sizes.iter().map(Size::name) {
+        let ratio = |other: Option<f64>, mine: Option<f64>| -> String {
+            match (other, mine) {
+                (Some(o), Some(m)) if m > 0.0 => format!("{:.2}x", o / m),
+                _ => "-".into(),
+            }
+        };
+        let faiss1 = find(theirs, &size, "faiss IndexFlatIP");
+        let numpy1 = find(theirs, &size, "numpy");
+        let ours1 = find(ours, &size, "f32 search");
+        let batch = find(ours, &size, "f32 search_batch");
+        let seq = find(ours, &size, &format!("f32 search x{n}"));
+        let faiss_n = theirs
+            .iter()
+            .find(|m| m.size == size && m.method == "faiss IndexFlatIP" && m.queries == n)
+            .map(|m| m.total_ms);
+        let numpy_n = theirs
+            .iter()
+            .find(|m| m.size == size && m.method == "numpy" && m.queries == n)
+            .map(|m| m.total_ms);
+        println!(
+            "{:<13} {:>12} {:>12} {:>13} {:>14} {:>14} {:>14} {:>12}",
+            size,
+            ratio(faiss1, ours1),
+            ratio(numpy1, ours1),
+            ratio(faiss1, find(ours, &size, &i8m)),
+            ratio(faiss1, find(ours, &size, &f16m)),
+            ratio(seq, batch),
+            ratio(faiss_n, batch),
+            ratio(numpy_n, batch),
+        );
+    }
+    println!(
+        "(f32/faiss: faiss IndexFlatIP one query ÷ our search; i8+rr, f16+rr: faiss f32 one query \
+         ÷ our quantised search with re-rank; batch/x{n}: {n} sequential searches ÷ one \
+         search_batch of {n})"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Data
+
+/// splitmix64: a fast, well-mixed generator whose state can start anywhere, so every row
+/// has its own stream and rows can be generated in parallel, reproducibly.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64, stream: u64) -> Self {
+        Rng(seed ^ stream.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17))
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// Uniform in (0, 1].
+    fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
+    }
+    /// Fills `out` with standard normal values (Box-Muller).
+    fn gaussians(&mut self, out: &mut [f32]) {
+        for pair in out.chunks_mut(2) {
+            let r = (-2.0 * self.uniform().ln()).sqrt();
+            let theta = std::f64::consts::TAU * self.uniform();
+            pair[0] = (r * theta.cos()) as f32;
+            if let Some(x) = pair.get_mut(1) {
+                *x = (r * theta.sin()) as f32;
+            }
+        }
+    }
+}
+
+fn normalise(v: &mut [f32]) {
+    let norm = kernels::dot_scalar(v, v).sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+}
+
+/// `rows` random unit vectors (uniform on the sphere).
+fn random_unit(rows: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let mut data = vec![0f32; rows * dim];
+    data.par_chunks_mut(dim).enumerate().for_each(|(r, row)| {
+        Rng::new(seed, r as u64).gaussians(row);
+        normalise(row);
+    });
+    data
+}
+
+/// Clustered unit vectors: one cluster per 1000 rows (at least 10); a member is its
+/// centre plus Gaussian noise of norm `spread` (0.2..1.0 per cluster, so some clusters
+/// are tight and their members nearly equal), normalised. Returns rows and queries
+/// (fresh members of random clusters).
+fn clustered(rows: usize, queries: usize, dim: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
+    let clusters = (rows / 1000).max(10);
+    let centres = random_unit(clusters, dim, seed);
+    let spreads: Vec<f32> = (0..clusters)
+        .map(|c| 0.2 + 0.8 * Rng::new(seed ^ 0x5bd1, c as u64).uniform() as f32)
+        .collect();
+    let member = |stream_seed: u64, i: usize, out: &mut [f32]| {
+        let mut rng = Rng::new(stream_seed, i as u64);
+        let c = (rng.next_u64() % clusters as u64) as usize;
+        rng.gaussians(out);
+        let scale = spreads[c] / (dim as f32).sqrt();
+        for (x, centre) in out.iter_mut().zip(&centres[c * dim..][..dim]) {
+            *x = centre + scale * *x;
+        }
+        normalise(out);
+    };
+    let mut data = vec![0f32; rows * dim];
+    data.par_chunks_mut(dim)
+        .enumerate()
+        .for_each(|(r, row)| member(seed ^ 0xda7a, r, row));
+    let mut qs = vec![0f32; queries * dim];
+    qs.chunks_mut(dim)
+        .enumerate()
+        .for_each(|(r, q)| member(seed ^ 0x9e5, r, q));
+    (data, qs)
+}
+
+fn write_raw(path: &Path, data: &[f32]) -> Result<()> {
+    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut w = BufWriter::with_capacity(1 << 22, file);
+    let mut bytes = Vec::with_capacity(4 << 16);
+    for chunk in data.chunks(1 << 16) {
+        bytes.clear();
+        bytes.extend(chunk.iter().flat_map(|x| x.to_le_bytes()));
+        w.write_all(&bytes)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn make_index(dir: &Path, dim: usize, data: &[f32]) -> Result<VectorIndex> {
+    if dir.exists() {
+        fs::remove_dir_all(dir)?;
+    }
+    write_generation(
+        dir,
+        dim as u32,
+        data.chunks_exact(dim)
+            .enumerate()
+            .map(|(i, v)| (i as u64, v)),
+    )?;
+    Ok(VectorIndex::open(dir, dim as u32, 0, u64::MAX)?)
+}
