@@ -233,22 +233,82 @@ fn console_settings_thumbnails_off_and_keys() {
     );
     drop(server);
 
-    // With access keys the console still answers this machine, and says requests are signed.
-    let server = Server::start_with(
-        &dir.path().join("keys"),
-        &[
-            "--access-key-id",
-            "console-test",
-            "--access-key-secret",
-            "secret",
-        ],
-    );
-    let listed = json(&get(&server, "/console/api/instances"));
-    assert_eq!(listed["SignedRequests"], true);
+    // With access keys the page is served, but its data must be signed like the API:
+    // pictures are added while the server is open, then it restarts with two keys, one
+    // limited to another instance.
+    let data = dir.path().join("keys");
+    let mut open = Server::start(&data);
+    for i in 0..4 {
+        add(&open, i, i + 1);
+    }
+    open.stop();
+    let config = dir.path().join("keys.toml");
+    std::fs::write(
+        &config,
+        r#"
+[[access_keys]]
+id = "console-test"
+secret = "secret"
+
+[[access_keys]]
+id = "elsewhere"
+secret = "other-secret"
+instances = ["someotherinstance"]
+"#,
+    )
+    .unwrap();
+    let server = Server::start_with(&data, &["--config", config.to_str().unwrap()]);
     assert_eq!(get(&server, "/console").status, 200);
-    // ...while its unsigned searches are refused, as the page tells the operator.
+    assert_eq!(
+        json(&get(&server, "/console/api/settings"))["SignedRequests"],
+        true
+    );
+    // Unsigned data routes and Actions are refused.
+    let unsigned = get(&server, "/console/api/instances");
+    assert_eq!(unsigned.status, 400);
+    assert_eq!(json(&unsigned)["Code"], "MissingParameter");
+    assert_eq!(
+        get(&server, &thumbnail_path("prod-0", "pic-0.png")).status,
+        400
+    );
     let (status, _) = server.call("Detail", &[("InstanceName", "demoinstance")]);
     assert!(status >= 400);
+
+    let Some(browser) = Browser::find() else {
+        eprintln!("SKIPPED the browser part of the signed console test: no Chromium found");
+        return;
+    };
+    // No key yet: the page asks for one.
+    let dom = browser.dump_dom(&server, "/console");
+    assert!(dom.contains(r#"data-state="signin""#), "{dom}");
+    // A key in the fragment (scripted use): the page signs its Actions, the instance
+    // list and every thumbnail, which the server verifies.
+    let search = "/console?instance=demoinstance&product=prod-2&pic=pic-2.png";
+    let dom = browser.dump_dom(
+        &server,
+        &format!("{search}#access-key-id=console-test&access-key-secret=secret"),
+    );
+    assert!(dom.contains(r#"data-state="done""#), "{dom}");
+    assert_eq!(
+        values(&dom, "data-product").first().map(String::as_str),
+        Some("prod-2")
+    );
+    assert_eq!(values(&dom, "data-loaded"), vec!["1"; 5], "{dom}");
+    // A wrong secret is refused by the server and the page asks again.
+    let dom = browser.dump_dom(
+        &server,
+        &format!("{search}#access-key-id=console-test&access-key-secret=wrong"),
+    );
+    assert!(dom.contains(r#"data-state="signin""#), "{dom}");
+    assert!(dom.contains(r#"data-code="SignatureDoesNotMatch""#), "{dom}");
+    // A key limited to another instance does not see this one.
+    let dom = browser.dump_dom(
+        &server,
+        &format!("{search}#access-key-id=elsewhere&access-key-secret=other-secret"),
+    );
+    assert!(dom.contains(r#"data-state="error""#), "{dom}");
+    assert!(dom.contains(r#"data-code="InvalidInstance""#), "{dom}");
+    assert!(values(&dom, "data-product").is_empty(), "{dom}");
 }
 
 /// Every value of `attr="..."` in document order.

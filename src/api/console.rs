@@ -9,17 +9,18 @@
 //! `?instance=I&product=P&pic=N` (optionally `num`, `filter`, `distinct`) runs that
 //! SearchImageByName on load, so a search can be shared as a link.
 //!
-//! Protection: with no access keys the whole server answers loopback clients only (see
-//! `main.rs`), and so does the console. With access keys the API is open to the network
-//! (signed), but the console's routes are not signed, so they answer loopback clients
-//! only (403 otherwise) to keep instance names and pictures from leaking. The page's
-//! own searches are unsigned too, so on a server with keys they are refused; the page
-//! says so.
-
-use std::net::SocketAddr;
+//! A third, `GET /console/api/settings`, tells the page whether requests must be signed.
+//!
+//! Protection is the API's: with no access keys the whole server answers loopback clients
+//! only (see `main.rs`). With access keys the page (static HTML, script and style, no
+//! data) is served to anyone, and everything that carries data is signed like the API:
+//! the page asks for an AccessKeyId and secret (kept in the tab's `sessionStorage`),
+//! signs its Actions with RPC signature V1 as the SDKs do, and signs the query strings
+//! of its two data routes the same way (`GET`, path `/console/api/instances` or
+//! `/console/thumbnail`). A key limited to some instances sees only those.
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{header, HeaderName, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -29,6 +30,7 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::response::{failure, new_request_id};
 use super::AppState;
+use crate::auth::Principal;
 use crate::engine::ServiceType;
 
 /// The page.
@@ -54,40 +56,25 @@ pub fn routes() -> Router<AppState> {
         .route("/console/", get(page))
         .route("/console/console.js", get(script))
         .route("/console/console.css", get(style))
+        .route("/console/api/settings", get(settings))
         .route("/console/api/instances", get(instances))
         .route("/console/thumbnail", get(thumbnail))
 }
 
-/// Whether a client may use the console: anyone who can reach an open server (which
-/// listens on loopback only), and only loopback clients once access keys exist.
-fn allowed(state: &AppState, request: &Request<Body>) -> Result<(), ApiError> {
-    if state.verifier.is_none() {
-        return Ok(());
-    }
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_canonical());
-    match peer {
-        Some(ip) if ip.is_loopback() => Ok(()),
-        _ => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "NoPermission",
-            "access keys are configured, so the console answers only clients on this machine (127.0.0.1 or ::1)",
-        )),
-    }
+/// Who is asking for console data: `None` on an open server; with access keys, the
+/// signed query string must verify like an API request (same keys, skew and nonces).
+fn principal(state: &AppState, request: &Request<Body>) -> Result<Option<Principal>, ApiError> {
+    super::authenticate(
+        state,
+        request.method(),
+        request.uri(),
+        request.headers(),
+        &[],
+    )
 }
 
 /// A static asset with its type and the headers that keep it in its lane.
-fn asset(
-    state: &AppState,
-    request: &Request<Body>,
-    content_type: &'static str,
-    text: &'static str,
-) -> Response {
-    if let Err(e) = allowed(state, request) {
-        return failure(&e, &new_request_id());
-    }
+fn asset(content_type: &'static str, text: &'static str) -> Response {
     let mut response = (
         [
             (header::CONTENT_TYPE, content_type),
@@ -112,30 +99,57 @@ fn asset(
 }
 
 /// `GET /console`: the page.
-async fn page(State(state): State<AppState>, request: Request<Body>) -> Response {
-    asset(&state, &request, "text/html; charset=utf-8", PAGE)
+async fn page() -> Response {
+    asset("text/html; charset=utf-8", PAGE)
 }
 
 /// `GET /console/console.js`.
-async fn script(State(state): State<AppState>, request: Request<Body>) -> Response {
-    asset(&state, &request, "text/javascript; charset=utf-8", SCRIPT)
+async fn script() -> Response {
+    asset("text/javascript; charset=utf-8", SCRIPT)
 }
 
 /// `GET /console/console.css`.
-async fn style(State(state): State<AppState>, request: Request<Body>) -> Response {
-    asset(&state, &request, "text/css; charset=utf-8", STYLE)
+async fn style() -> Response {
+    asset("text/css; charset=utf-8", STYLE)
 }
 
-/// `GET /console/api/instances`: every instance with its settings and picture count, and
-/// how the server is set up (signed requests, preview size).
+/// `GET /console/api/settings`: how the server is set up (signed requests, preview size);
+/// unsigned, so that the page knows whether to ask for a key.
+async fn settings(State(state): State<AppState>) -> Response {
+    json_reply(json!({
+        "SignedRequests": state.verifier.is_some(),
+        "ThumbnailSize": state.engine.thumbnail_size(),
+    }))
+}
+
+/// A JSON body that is never cached.
+fn json_reply(body: Value) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json;charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// `GET /console/api/instances`: every instance the caller may use, with its settings
+/// and picture count, and how the server is set up (signed requests, preview size).
 async fn instances(State(state): State<AppState>, request: Request<Body>) -> Response {
-    if let Err(e) = allowed(&state, &request) {
-        return failure(&e, &new_request_id());
-    }
+    let caller = match principal(&state, &request) {
+        Ok(caller) => caller,
+        Err(e) => return failure(&e, &new_request_id()),
+    };
     let list: Vec<Value> = state
         .engine
         .instances()
         .iter()
+        .filter(|instance| {
+            caller
+                .as_ref()
+                .is_none_or(|p| p.may_use(&instance.info().meta.name))
+        })
         .map(|instance| {
             let info = instance.info();
             json!({
@@ -151,19 +165,11 @@ async fn instances(State(state): State<AppState>, request: Request<Body>) -> Res
             })
         })
         .collect();
-    let body = json!({
+    json_reply(json!({
         "Instances": list,
         "SignedRequests": state.verifier.is_some(),
         "ThumbnailSize": state.engine.thumbnail_size(),
-    });
-    (
-        [
-            (header::CONTENT_TYPE, "application/json;charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        body.to_string(),
-    )
-        .into_response()
+    }))
 }
 
 /// The name a service type is created with on the command line.
@@ -192,12 +198,16 @@ struct ThumbnailQuery {
 async fn thumbnail(State(state): State<AppState>, request: Request<Body>) -> Response {
     let request_id = new_request_id();
     // Checked before the async part: a borrowed request body cannot cross an await.
-    let checked = allowed(&state, &request).and_then(|()| {
-        axum::extract::Query::<ThumbnailQuery>::try_from_uri(request.uri())
+    let checked = principal(&state, &request).and_then(|caller| {
+        let query = axum::extract::Query::<ThumbnailQuery>::try_from_uri(request.uri())
             .map(|axum::extract::Query(query)| query)
             .map_err(|_| {
                 ApiError::bad_request("give instance, product and pic in the query string")
-            })
+            })?;
+        if let Some(caller) = caller {
+            caller.check_instance(&query.instance)?;
+        }
+        Ok(query)
     });
     let result = async {
         let query = checked?;

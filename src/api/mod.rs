@@ -158,7 +158,7 @@ async fn handle(state: AppState, request: Request<Body>, front: Front) -> Respon
     let result = async {
         let (parts, body) = request.into_parts();
         let body = read_body(body).await?;
-        let principal = authenticate(&state, &parts, &body)?;
+        let principal = authenticate(&state, &parts.method, &parts.uri, &parts.headers, &body)?;
         let params = Params::from_request(parts.uri.query(), &parts.headers, &body)?;
         if let (Some(principal), Some(instance)) = (&principal, params.optional("InstanceName")) {
             principal.check_instance(instance)?;
@@ -201,19 +201,21 @@ async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
 }
 
 /// Checks the request's signature when access keys are configured.
-fn authenticate(
+pub(crate) fn authenticate(
     state: &AppState,
-    parts: &axum::http::request::Parts,
+    method: &axum::http::Method,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Option<Principal>, ApiError> {
     let Some(verifier) = &state.verifier else {
         return Ok(None);
     };
     let request = RequestToVerify {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        raw_query: parts.uri.query(),
-        headers: &parts.headers,
+        method: method.as_str(),
+        path: uri.path(),
+        raw_query: uri.query(),
+        headers,
         body,
     };
     Ok(Some(
