@@ -67,7 +67,7 @@ pub struct ServeConfig {
 }
 
 /// Default of `--batch-window-us`.
-pub const DEFAULT_BATCH_WINDOW_US: u64 = 300;
+pub const DEFAULT_BATCH_WINDOW_US: u64 = 0;
 
 /// `NAME=DIR` of `--bucket`.
 fn parse_bucket(text: &str) -> Result<(String, PathBuf), String> {
@@ -87,7 +87,7 @@ fn parse_bucket(text: &str) -> Result<(String, PathBuf), String> {
 /// listen = "0.0.0.0:8080"
 /// write_qps = 100
 /// scan = "i8"
-/// batch_window_us = 300
+/// batch_window_us = 0
 /// log_format = "json"
 /// [buckets]
 /// catalogue = "/srv/catalogue"

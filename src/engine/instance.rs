@@ -364,6 +364,75 @@ impl Instance {
         self.commit_record(record, vector, None)
     }
 
+    /// Stores many new pictures given by record and vector with one index sync and one
+    /// store batch (bulk loading for benchmarks and tools; the (ProductId, PicName) pairs
+    /// must be new and distinct).
+    pub fn add_vectors(&self, pictures: &[(Record, Vec<f32>)]) -> Result<()> {
+        let dim = self.meta.dimension as usize;
+        if let Some((_, v)) = pictures.iter().find(|(_, v)| v.len() != dim) {
+            return Err(EngineError::Index(crate::index::IndexError::Dimension {
+                expected: dim,
+                got: v.len(),
+            }));
+        }
+        let columns: Vec<_> = pictures
+            .iter()
+            .map(|(r, _)| self.dictionaries.columns_of(r))
+            .collect();
+        let mut writer = self.writer.lock();
+        for (r, _) in pictures {
+            if self
+                .store
+                .lookup(self.meta.id, &r.product_id, &r.pic_name)?
+                .is_some()
+            {
+                return Err(EngineError::AlreadyStored {
+                    product_id: r.product_id.clone(),
+                    pic_name: r.pic_name.clone(),
+                });
+            }
+        }
+        if self.live.load(Ordering::Relaxed) + pictures.len() as u64 > self.meta.capacity {
+            return Err(EngineError::OverQuota {
+                name: self.meta.name.clone(),
+                capacity: self.meta.capacity,
+            });
+        }
+        let first = writer.next_doc;
+        let rows: Vec<(u64, &[f32], &[u32])> = pictures
+            .iter()
+            .zip(&columns)
+            .enumerate()
+            .map(|(i, ((_, v), c))| (first + i as u64, v.as_slice(), &c[..]))
+            .collect();
+        let index = self.index.load();
+        index.append(&rows)?;
+        let batches: Vec<AddBatch<'_>> = pictures
+            .iter()
+            .enumerate()
+            .map(|(i, (record, vector))| AddBatch {
+                inst: self.meta.id,
+                doc: first + i as u64,
+                record,
+                vector,
+                replaces: None,
+                thumbnail: None,
+            })
+            .collect();
+        if let Err(e) = self.store.commit_adds(&batches) {
+            if let Err(undo) = index.roll_back() {
+                tracing::error!(error = %undo, "could not undo an index append after a failed commit");
+            }
+            return Err(e.into());
+        }
+        writer.next_doc = first + pictures.len() as u64;
+        self.live
+            .fetch_add(pictures.len() as u64, Ordering::Relaxed);
+        index.publish();
+        self.scan_copy.refresh(index.snapshot());
+        Ok(())
+    }
+
     /// The write path shared by [`Self::add`] and [`Self::add_vector`].
     fn commit_record(
         &self,

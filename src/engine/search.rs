@@ -26,6 +26,11 @@ const SHARE_SAMPLES: usize = 1024;
 /// and scores only them (`index/subset.rs`) instead of scanning every row.
 const SELECTIVE_SHARE: f64 = 0.02;
 
+/// Queries of one predicate group scanned together at least: the panel kernel pads a
+/// batch to 16 queries and costs about as much as four single scans
+/// (`imgsearch-scan-compare`), so smaller groups are scanned one by one.
+const MIN_BATCH: usize = 4;
+
 /// A search by vector.
 #[derive(Debug, Clone, Default)]
 pub struct SearchQuery {
@@ -199,6 +204,13 @@ impl Instance {
             .as_ref()
             .map(|f| CompiledFilter::compile(f, &source));
         let accept = |row: usize| accepts(&snap, &source, first.category, filter.as_ref(), row);
+        if group.len() < MIN_BATCH {
+            // The panel kernel pads to 16 queries: a few queries cost less one by one.
+            return group
+                .iter()
+                .map(|j| snap.search(&j.vector, j.k, j.min_score, &accept))
+                .collect();
+        }
         let k = group.iter().map(|j| j.k).max().unwrap_or(0);
         let queries: Vec<&[f32]> = group.iter().map(|j| j.vector.as_slice()).collect();
         let mut results = search_batch_above(&snap, &queries, k, first.min_score, &accept);
@@ -247,6 +259,11 @@ impl Instance {
             // Few rows pass: collect them from the columns and score only those.
             let rows = snap.accepted_rows(&accept);
             snap.search_rows(vector, &rows, k, query.min_score)
+        } else if self.scan_copy.rows_for(&snap).is_some() {
+            // A quantised single scan costs less per query than a share of a batched f32
+            // pass (measured by `imgsearch-load`), so only f32 scans are batched.
+            self.scan_copy
+                .search(&snap, vector, k, query.min_score, &accept)
         } else {
             let job = ScanJob {
                 vector: vector.to_vec(),
