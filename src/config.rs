@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::auth::{AccessKey, AccessKeys};
+use crate::engine::ScanMode;
 
 /// Default data directory: `./data`, next to where the server starts.
 pub const DEFAULT_DATA_DIR: &str = "data";
@@ -54,7 +55,19 @@ pub struct ServeConfig {
           default_value_t = crate::vision::DEFAULT_THUMBNAIL_SIDE,
           value_parser = clap::value_parser!(u32).range(0..=crate::vision::MAX_THUMBNAIL_SIDE as i64))]
     pub thumbnail_size: u32,
+    /// Rows searches scan: `i8` or `f16` (a quantised copy in memory, built in the
+    /// background, candidates re-ranked exactly in f32) or `f32` (the rows only).
+    #[arg(long, env = "IMGSEARCH_SCAN", value_enum, default_value_t = ScanMode::I8)]
+    pub scan: ScanMode,
+    /// Microseconds a search waits for concurrent searches of the same instance to share
+    /// one blocked scan (only while another scan is under way; 0 = never).
+    #[arg(long, env = "IMGSEARCH_BATCH_WINDOW_US", default_value_t = DEFAULT_BATCH_WINDOW_US,
+          value_parser = clap::value_parser!(u64).range(0..=100_000))]
+    pub batch_window_us: u64,
 }
+
+/// Default of `--batch-window-us`.
+pub const DEFAULT_BATCH_WINDOW_US: u64 = 0;
 
 /// `NAME=DIR` of `--bucket`.
 fn parse_bucket(text: &str) -> Result<(String, PathBuf), String> {
@@ -73,6 +86,8 @@ fn parse_bucket(text: &str) -> Result<(String, PathBuf), String> {
 /// data_dir = "/var/lib/imgsearch"
 /// listen = "0.0.0.0:8080"
 /// write_qps = 100
+/// scan = "i8"
+/// batch_window_us = 0
 /// log_format = "json"
 /// [buckets]
 /// catalogue = "/srv/catalogue"
@@ -97,6 +112,10 @@ pub struct ConfigFile {
     pub buckets: std::collections::BTreeMap<String, PathBuf>,
     /// `--thumbnail-size`.
     pub thumbnail_size: Option<u32>,
+    /// `--scan` (`f32`, `i8` or `f16`).
+    pub scan: Option<ScanMode>,
+    /// `--batch-window-us`.
+    pub batch_window_us: Option<u64>,
     /// Access keys.
     #[serde(default)]
     pub access_keys: Vec<AccessKeyEntry>,
@@ -150,6 +169,12 @@ impl ServeConfig {
         if let (Some(side), false) = (file.thumbnail_size, explicit("thumbnail_size")) {
             self.thumbnail_size = side.min(crate::vision::MAX_THUMBNAIL_SIDE);
         }
+        if let (Some(scan), false) = (file.scan, explicit("scan")) {
+            self.scan = scan;
+        }
+        if let (Some(us), false) = (file.batch_window_us, explicit("batch_window_us")) {
+            self.batch_window_us = us.min(100_000);
+        }
         if !explicit("buckets") {
             self.buckets
                 .extend(file.buckets.iter().map(|(n, d)| (n.clone(), d.clone())));
@@ -197,6 +222,8 @@ mod tests {
             config: Some(path.clone()),
             buckets: Vec::new(),
             thumbnail_size: 0,
+            scan: ScanMode::I8,
+            batch_window_us: DEFAULT_BATCH_WINDOW_US,
         };
         let keys = config.access_keys().unwrap();
         assert_eq!(keys.len(), 3);
@@ -210,7 +237,7 @@ mod tests {
     #[test]
     fn file_settings_fill_what_flags_left_at_default() {
         let file: ConfigFile = toml::from_str(
-            "data_dir = \"/srv/img\"\nlisten = \"0.0.0.0:9000\"\nwrite_qps = 7\nlog_format = \"json\"\n[buckets]\ncat = \"/srv/cat\"\n",
+            "data_dir = \"/srv/img\"\nlisten = \"0.0.0.0:9000\"\nwrite_qps = 7\nlog_format = \"json\"\nscan = \"f16\"\nbatch_window_us = 0\n[buckets]\ncat = \"/srv/cat\"\n",
         )
         .unwrap();
         assert_eq!(file.log_format, Some(LogFormat::Json));
@@ -223,11 +250,15 @@ mod tests {
             config: None,
             buckets: Vec::new(),
             thumbnail_size: 0,
+            scan: ScanMode::I8,
+            batch_window_us: DEFAULT_BATCH_WINDOW_US,
         };
         config.apply_file(&file, |name| name == "write_qps");
         assert_eq!(config.data_dir, PathBuf::from("/srv/img"));
         assert_eq!(config.listen.port(), 9000);
         assert_eq!(config.write_qps, 3, "an explicit flag wins");
+        assert_eq!(config.scan, ScanMode::F16);
+        assert_eq!(config.batch_window_us, 0);
         assert_eq!(
             config.buckets,
             vec![("cat".to_string(), PathBuf::from("/srv/cat"))]

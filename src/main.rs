@@ -266,6 +266,8 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         let engine = Arc::new(engine);
         engine.set_buckets(config.buckets.clone())?;
         engine.set_thumbnail_size(config.thumbnail_size);
+        engine.set_scan_mode(config.scan);
+        engine.set_batch_window(std::time::Duration::from_micros(config.batch_window_us));
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;

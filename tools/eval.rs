@@ -33,7 +33,9 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use rayon::prelude::*;
 
-use imgsearch::engine::{AddPicture, Engine, Instance, InstanceSpec, SearchQuery, ServiceType};
+use imgsearch::engine::{
+    AddPicture, Engine, Instance, InstanceSpec, ScanMode, SearchQuery, ServiceType,
+};
 use imgsearch::vision::{self, BuiltinExtractor, Extractor, PixelLimits};
 
 /// Results asked of every search (the vendor's largest Num).
@@ -94,6 +96,10 @@ struct RunOptions {
     /// hold an `eval` instance yet).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Scan modes to evaluate, comma-separated (`f32`, `i8`, `f16`); every mode after
+    /// the first also reports the overlap of its top 10 with the first mode's.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "f32")]
+    scan: Vec<ScanMode>,
 }
 
 /// One labelled picture.
@@ -306,28 +312,64 @@ fn evaluate(index: &[Item], queries: &[Item], run: &RunOptions, leave_one_out: b
         started.elapsed().as_secs_f64()
     );
 
-    let started = Instant::now();
-    let scores = query_all(&instance, index, queries, run.crop, leave_one_out)?;
-    println!(
-        "searched {} in {:.1} s",
-        queries.len(),
-        started.elapsed().as_secs_f64()
-    );
-
-    if scores.is_empty() {
-        bail!("no query could be scored: none has a relevant indexed picture");
-    }
     let extract_ms = extraction_p50_ms(queries, run.crop);
-    let n = scores.len() as f64;
-    let mean = |f: fn(&Scores) -> f64| scores.iter().map(f).fold(0.0, |a, b| a + b) / n;
-    println!(
-        "P@1 {:.3}  R@5 {:.3}  mAP@100 {:.3}  ({} queries, index {added} pictures, extract p50 {extract_ms:.2} ms)",
-        mean(|s| s.p1),
-        mean(|s| s.r5),
-        mean(|s| s.ap),
-        scores.len(),
-    );
+    let mut first: Option<Vec<Option<Ranked>>> = None;
+    for &mode in &run.scan {
+        engine.set_scan_mode(mode);
+        instance.build_scan_copy();
+        let started = Instant::now();
+        let ranked = query_all(&instance, index, queries, run.crop, leave_one_out)?;
+        println!(
+            "scan {mode:?}: searched {} in {:.1} s",
+            queries.len(),
+            started.elapsed().as_secs_f64()
+        );
+        let scores: Vec<&Scores> = ranked.iter().flatten().map(|r| &r.scores).collect();
+        if scores.is_empty() {
+            bail!("no query could be scored: none has a relevant indexed picture");
+        }
+        let n = scores.len() as f64;
+        let mean = |f: fn(&Scores) -> f64| scores.iter().map(|s| f(s)).sum::<f64>() / n;
+        let overlap = match &first {
+            None => String::new(),
+            Some(reference) => format!(
+                "  top-10 overlap with {:?} {:.4}",
+                run.scan[0],
+                overlap_at_10(reference, &ranked)
+            ),
+        };
+        println!(
+            "scan {mode:?}: P@1 {:.3}  R@5 {:.3}  mAP@100 {:.3}  ({} queries, index {added} pictures, extract p50 {extract_ms:.2} ms){overlap}",
+            mean(|s| s.p1),
+            mean(|s| s.r5),
+            mean(|s| s.ap),
+            scores.len(),
+        );
+        first.get_or_insert(ranked);
+    }
     Ok(())
+}
+
+/// Mean share of the reference's top 10 found in the other ranking's top 10 (recall@10
+/// of a quantised scan against the exact one, on real vectors).
+fn overlap_at_10(reference: &[Option<Ranked>], other: &[Option<Ranked>]) -> f64 {
+    let mut sum = 0.0;
+    let mut n = 0usize;
+    for (a, b) in reference.iter().zip(other) {
+        if let (Some(a), Some(b)) = (a, b) {
+            let want: Vec<&String> = a.names.iter().take(10).collect();
+            if want.is_empty() {
+                continue;
+            }
+            let found = want
+                .iter()
+                .filter(|w| b.names.iter().take(10).any(|x| x == **w))
+                .count();
+            sum += found as f64 / want.len() as f64;
+            n += 1;
+        }
+    }
+    sum / n.max(1) as f64
 }
 
 /// Adds every index picture through `Instance::add`; returns how many were stored.
@@ -360,6 +402,12 @@ fn add_all(instance: &Instance, index: &[Item], crop: bool) -> Result<usize> {
     Ok(index.len() - failed.load(Ordering::Relaxed))
 }
 
+/// A query's measures and the PicNames of its ranking.
+struct Ranked {
+    scores: Scores,
+    names: Vec<String>,
+}
+
 /// Per-query measures.
 struct Scores {
     p1: f64,
@@ -367,14 +415,15 @@ struct Scores {
     ap: f64,
 }
 
-/// Runs every query through `Instance::search_by_picture` and scores its ranking.
+/// Runs every query through `Instance::search_by_picture` and scores its ranking (`None`:
+/// not scored), in query order.
 fn query_all(
     instance: &Instance,
     index: &[Item],
     queries: &[Item],
     crop: bool,
     leave_one_out: bool,
-) -> Result<Vec<Scores>> {
+) -> Result<Vec<Option<Ranked>>> {
     let mut relevant = std::collections::HashMap::<&str, usize>::new();
     for item in index {
         *relevant.entry(item.label.as_str()).or_default() += 1;
@@ -384,7 +433,7 @@ fn query_all(
     let no_relevant = AtomicUsize::new(0);
     // Leave-one-out asks one more result, as the query itself comes back first.
     let num = if leave_one_out { NUM + 1 } else { NUM };
-    let results: Vec<Option<Scores>> = queries
+    let results: Vec<Option<Ranked>> = queries
         .par_iter()
         .enumerate()
         .map(|(qi, query)| {
@@ -419,21 +468,27 @@ fn query_all(
                     return Ok(None);
                 }
             };
-            let hits: Vec<bool> = found
+            let kept: Vec<_> = found
                 .results
                 .iter()
                 .filter(|f| own.as_deref() != Some(f.record.pic_name.as_str()))
                 .take(NUM)
+                .collect();
+            let hits: Vec<bool> = kept
+                .iter()
                 .map(|f| f.record.product_id == query.label)
                 .collect();
-            Ok(Some(score(&hits, total)))
+            Ok(Some(Ranked {
+                scores: score(&hits, total),
+                names: kept.iter().map(|f| f.record.pic_name.clone()).collect(),
+            }))
         })
         .collect::<Result<_>>()?;
     let skipped = no_relevant.load(Ordering::Relaxed);
     if skipped > 0 {
         println!("{skipped} queries have no relevant indexed picture: not scored");
     }
-    Ok(results.into_iter().flatten().collect())
+    Ok(results)
 }
 
 /// P@1, Recall@5 and AP@100 of one ranking (`hits[k]`: rank k+1 is relevant).

@@ -163,6 +163,7 @@ impl From<EngineError> for ApiError {
             EngineError::ExtractorUnavailable { .. }
             | EngineError::InvalidBucket { .. }
             | EngineError::TaskStorage(_)
+            | EngineError::AlreadyStored { .. }
             | EngineError::Store(_)
             | EngineError::Index(_) => {
                 tracing::error!(error = %e, "engine failure");

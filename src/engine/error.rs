@@ -21,6 +21,14 @@ pub enum EngineError {
         /// Its capacity.
         capacity: u64,
     },
+    /// A bulk add named a picture that is already stored (`Instance::add_vectors`).
+    #[error("a picture with ProductId {product_id:?} and PicName {pic_name:?} is already stored")]
+    AlreadyStored {
+        /// ProductId.
+        product_id: String,
+        /// PicName.
+        pic_name: String,
+    },
     /// No picture of that ProductId and PicName.
     #[error("no picture with ProductId {product_id:?} and PicName {pic_name:?}")]
     PictureNotFound {

@@ -9,8 +9,10 @@ use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
 use super::attributes::{Dictionaries, COLUMN_CATEGORY};
+use super::batcher::Batcher;
 use super::category::{ServiceType, CATEGORY_OTHER};
 use super::reconcile::{open_reconciled, write_generation_from_store};
+use super::scan_copy::{ScanCopy, ScanMode};
 use super::{EngineError, Result};
 use crate::filter::Expr;
 use crate::index::{Snapshot, VectorIndex};
@@ -112,6 +114,10 @@ pub struct Instance {
     live: AtomicU64,
     /// Longest side of the previews made at add time; 0 = none.
     thumbnail_side: AtomicU32,
+    /// The quantised copy searches scan (`--scan`).
+    pub(super) scan_copy: Arc<ScanCopy>,
+    /// Concurrent searches gathered into one scan (`--batch-window-us`).
+    pub(super) batcher: Batcher,
 }
 
 impl Instance {
@@ -122,6 +128,7 @@ impl Instance {
         let dictionaries = Dictionaries::default();
         let (index, live) = open_reconciled(&store, &meta, index_dir, &dictionaries)?;
         let next_doc = store.next_doc(meta.id)?;
+        let meta_name = meta.name.clone();
         Ok(Instance {
             meta,
             service,
@@ -133,6 +140,8 @@ impl Instance {
             writer: Mutex::new(WriteState { next_doc }),
             live: AtomicU64::new(live),
             thumbnail_side: AtomicU32::new(vision::DEFAULT_THUMBNAIL_SIDE),
+            scan_copy: ScanCopy::new(&meta_name),
+            batcher: Batcher::default(),
         })
     }
 
@@ -184,6 +193,41 @@ impl Instance {
     pub fn set_thumbnail_side(&self, side: u32) {
         self.thumbnail_side
             .store(side.min(vision::MAX_THUMBNAIL_SIDE), Ordering::Relaxed);
+    }
+
+    /// Sets which rows searches scan; a quantised copy is built in the background (f32
+    /// scans until it is ready).
+    pub fn set_scan_mode(&self, mode: ScanMode) {
+        self.scan_copy.set_mode(mode, self.snapshot());
+    }
+
+    /// Sets how long a search waits for concurrent ones to share its scan (zero: never).
+    pub fn set_batch_window(&self, window: std::time::Duration) {
+        self.batcher.set_window(window);
+    }
+
+    /// Searches answered by a shared scan so far.
+    pub fn batched_searches(&self) -> u64 {
+        self.batcher.batched()
+    }
+
+    /// Which rows searches scan.
+    pub fn scan_mode(&self) -> ScanMode {
+        self.scan_copy.mode()
+    }
+
+    /// Builds the quantised copy of the current snapshot now, in this thread, when it is
+    /// missing or stale (tools and tests that must not race the background build).
+    pub fn build_scan_copy(&self) {
+        let snap = self.snapshot();
+        if self.scan_copy.rows_for(&snap) != Some(snap.rows()) {
+            self.scan_copy.build_now(&snap);
+        }
+    }
+
+    /// Rows covered by a quantised copy usable by searches now (`None`: f32 scans).
+    pub fn scan_copy_rows(&self) -> Option<usize> {
+        self.scan_copy.rows_for(&self.snapshot())
     }
 
     /// The JPEG preview stored with a picture; `None` when the picture is not stored or
@@ -268,7 +312,9 @@ impl Instance {
         let Some(column) = snap.column(COLUMN_CATEGORY) else {
             return CATEGORY_OTHER;
         };
-        let near = snap.search(vector, CATEGORY_VOTERS, f32::MIN, &|_| true);
+        let near = self
+            .scan_copy
+            .search(&snap, vector, CATEGORY_VOTERS, f32::MIN, &|_| true);
         let mut votes: Vec<(u32, f32)> = Vec::new();
         for hit in near.hits {
             let c = column.get(hit.row);
@@ -301,7 +347,100 @@ impl Instance {
             ..Record::default()
         };
         add.attributes.apply_to(&mut record);
-        let columns = self.dictionaries.columns_of(&record);
+        self.commit_record(&record, &vector, thumbnail.as_deref())?;
+        Ok(subject)
+    }
+
+    /// Stores a picture given by its record and vector, as AddImage does after
+    /// extraction (benchmarks and tools that generate vectors; the vector must have the
+    /// instance's dimension and unit length to score like extracted ones).
+    pub fn add_vector(&self, record: &Record, vector: &[f32]) -> Result<()> {
+        if vector.len() != self.meta.dimension as usize {
+            return Err(EngineError::Index(crate::index::IndexError::Dimension {
+                expected: self.meta.dimension as usize,
+                got: vector.len(),
+            }));
+        }
+        self.commit_record(record, vector, None)
+    }
+
+    /// Stores many new pictures given by record and vector with one index sync and one
+    /// store batch (bulk loading for benchmarks and tools; the (ProductId, PicName) pairs
+    /// must be new and distinct).
+    pub fn add_vectors(&self, pictures: &[(Record, Vec<f32>)]) -> Result<()> {
+        let dim = self.meta.dimension as usize;
+        if let Some((_, v)) = pictures.iter().find(|(_, v)| v.len() != dim) {
+            return Err(EngineError::Index(crate::index::IndexError::Dimension {
+                expected: dim,
+                got: v.len(),
+            }));
+        }
+        let columns: Vec<_> = pictures
+            .iter()
+            .map(|(r, _)| self.dictionaries.columns_of(r))
+            .collect();
+        let mut writer = self.writer.lock();
+        for (r, _) in pictures {
+            if self
+                .store
+                .lookup(self.meta.id, &r.product_id, &r.pic_name)?
+                .is_some()
+            {
+                return Err(EngineError::AlreadyStored {
+                    product_id: r.product_id.clone(),
+                    pic_name: r.pic_name.clone(),
+                });
+            }
+        }
+        if self.live.load(Ordering::Relaxed) + pictures.len() as u64 > self.meta.capacity {
+            return Err(EngineError::OverQuota {
+                name: self.meta.name.clone(),
+                capacity: self.meta.capacity,
+            });
+        }
+        let first = writer.next_doc;
+        let rows: Vec<(u64, &[f32], &[u32])> = pictures
+            .iter()
+            .zip(&columns)
+            .enumerate()
+            .map(|(i, ((_, v), c))| (first + i as u64, v.as_slice(), &c[..]))
+            .collect();
+        let index = self.index.load();
+        index.append(&rows)?;
+        let batches: Vec<AddBatch<'_>> = pictures
+            .iter()
+            .enumerate()
+            .map(|(i, (record, vector))| AddBatch {
+                inst: self.meta.id,
+                doc: first + i as u64,
+                record,
+                vector,
+                replaces: None,
+                thumbnail: None,
+            })
+            .collect();
+        if let Err(e) = self.store.commit_adds(&batches) {
+            if let Err(undo) = index.roll_back() {
+                tracing::error!(error = %undo, "could not undo an index append after a failed commit");
+            }
+            return Err(e.into());
+        }
+        writer.next_doc = first + pictures.len() as u64;
+        self.live
+            .fetch_add(pictures.len() as u64, Ordering::Relaxed);
+        index.publish();
+        self.scan_copy.refresh(index.snapshot());
+        Ok(())
+    }
+
+    /// The write path shared by [`Self::add`] and [`Self::add_vector`].
+    fn commit_record(
+        &self,
+        record: &Record,
+        vector: &[f32],
+        thumbnail: Option<&[u8]>,
+    ) -> Result<()> {
+        let columns = self.dictionaries.columns_of(record);
         let mut writer = self.writer.lock();
         let replaces = self
             .store
@@ -314,14 +453,14 @@ impl Instance {
         }
         let doc = writer.next_doc;
         let index = self.index.load();
-        index.append(&[(doc, &vector, &columns)])?;
+        index.append(&[(doc, vector, &columns)])?;
         let batch = AddBatch {
             inst: self.meta.id,
             doc,
-            record: &record,
-            vector: &vector,
+            record,
+            vector,
             replaces,
-            thumbnail: thumbnail.as_deref(),
+            thumbnail,
         };
         if let Err(e) = self.store.commit_add(&batch) {
             if let Err(undo) = index.roll_back() {
@@ -336,7 +475,8 @@ impl Instance {
             self.live.fetch_add(1, Ordering::Relaxed);
         }
         index.publish();
-        Ok(subject)
+        self.scan_copy.refresh(index.snapshot());
+        Ok(())
     }
 
     /// UpdateImage: changes CustomContent and attributes of a stored picture.
@@ -431,6 +571,7 @@ impl Instance {
             open_reconciled(&self.store, &self.meta, &self.index_dir, &self.dictionaries)?;
         self.live.store(live, Ordering::Relaxed);
         self.index.store(Arc::new(index));
+        self.scan_copy.refresh(self.snapshot());
         Ok(())
     }
 
@@ -442,6 +583,7 @@ impl Instance {
             open_reconciled(&self.store, &self.meta, &self.index_dir, &self.dictionaries)?;
         self.live.store(live, Ordering::Relaxed);
         self.index.store(Arc::new(index));
+        self.scan_copy.refresh(self.snapshot());
         metrics::counter!("imgsearch_rebuilds_total", "instance" => self.meta.name.clone())
             .increment(1);
         Ok(generation)

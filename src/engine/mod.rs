@@ -14,11 +14,13 @@
 //! (see `reconcile.rs`).
 
 mod attributes;
+mod batcher;
 mod category;
 mod error;
 mod instance;
 mod reconcile;
 mod registry;
+mod scan_copy;
 mod search;
 mod tasks;
 
@@ -28,6 +30,7 @@ pub use instance::{AddOutcome, AddPicture, Attributes, Instance, InstanceInfo, S
 pub use registry::{
     rebuild_offline, Engine, InstanceSpec, DEFAULT_INSTANCE, INSTANCES_DIR, STORE_DIR,
 };
+pub use scan_copy::ScanMode;
 pub use search::{FilterOutcome, Found, SearchOutcome, SearchQuery};
 pub(crate) use tasks::meta_line;
 pub use tasks::{IncreaseFilter, TaskInfo, TaskKind, TaskStatus, CODE_FAILED, CODE_OK};

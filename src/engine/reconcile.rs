@@ -81,9 +81,7 @@ fn reconcile(
         }
         let columns = dictionaries.columns_of(&record);
         if row < rows && snap.doc_at(row) == doc {
-            for (c, value) in columns.iter().enumerate() {
-                index.set_column(row, c, *value);
-            }
+            index.set_columns(row, &columns);
             row += 1;
         } else {
             missing.push((doc, columns));

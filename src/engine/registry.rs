@@ -8,6 +8,7 @@ use parking_lot::RwLock;
 
 use super::category::ServiceType;
 use super::instance::Instance;
+use super::scan_copy::ScanMode;
 use super::{EngineError, Result};
 use crate::store::{InstanceMeta, Store, StoreError, StoreMode};
 use crate::vision::{BuiltinExtractor, Extractor};
@@ -53,6 +54,10 @@ pub struct Engine {
     pub(super) tasks: Arc<super::tasks::TaskRegistry>,
     /// Longest side of the pictures' previews (`--thumbnail-size`), for new instances too.
     thumbnail_side: std::sync::atomic::AtomicU32,
+    /// Which rows searches scan (`--scan`), for new instances too.
+    scan_mode: parking_lot::Mutex<ScanMode>,
+    /// Search batching window (`--batch-window-us`), for new instances too.
+    batch_window: parking_lot::Mutex<std::time::Duration>,
 }
 
 static KERNEL_PROBE: Once = Once::new();
@@ -77,6 +82,8 @@ impl Engine {
             // After the store: its lock makes this process the list's only writer.
             tasks: Arc::new(super::tasks::TaskRegistry::open(data_dir)?),
             thumbnail_side: crate::vision::DEFAULT_THUMBNAIL_SIDE.into(),
+            scan_mode: parking_lot::Mutex::new(ScanMode::F32),
+            batch_window: parking_lot::Mutex::new(std::time::Duration::ZERO),
         };
         let metas = engine.store.instances()?;
         if metas.is_empty() {
@@ -125,6 +132,8 @@ impl Engine {
             self.thumbnail_side
                 .load(std::sync::atomic::Ordering::Relaxed),
         );
+        instance.set_scan_mode(*self.scan_mode.lock());
+        instance.set_batch_window(*self.batch_window.lock());
         self.instances
             .write()
             .insert(spec.name.clone(), instance.clone());
@@ -154,6 +163,29 @@ impl Engine {
         for instance in self.instances() {
             instance.set_thumbnail_side(side);
         }
+    }
+
+    /// Sets which rows every instance's searches scan (`--scan`); quantised copies are
+    /// built in the background. Engines start with [`ScanMode::F32`].
+    pub fn set_scan_mode(&self, mode: ScanMode) {
+        *self.scan_mode.lock() = mode;
+        for instance in self.instances() {
+            instance.set_scan_mode(mode);
+        }
+    }
+
+    /// Sets how long a search of any instance waits for concurrent searches to share
+    /// one scan (`--batch-window-us`; zero, the default of an engine: never).
+    pub fn set_batch_window(&self, window: std::time::Duration) {
+        *self.batch_window.lock() = window;
+        for instance in self.instances() {
+            instance.set_batch_window(window);
+        }
+    }
+
+    /// Which rows searches scan.
+    pub fn scan_mode(&self) -> ScanMode {
+        *self.scan_mode.lock()
     }
 
     /// The longest side of the previews made at AddImage time (0 = none).

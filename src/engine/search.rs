@@ -9,15 +9,27 @@
 use std::collections::HashSet;
 
 use super::attributes::{RowAttributes, COLUMN_CATEGORY};
+use super::batcher::ScanJob;
 use super::instance::{Instance, StageTimer, Subject};
 use super::{EngineError, Result};
 use crate::filter::{CompiledFilter, Expr};
-use crate::index::Snapshot;
+use crate::index::{search_batch_above, ScanResult, Snapshot};
 use crate::store::Record;
 use crate::vision::Region;
 
 /// Candidates fetched per wanted result when each product may appear once.
 const DISTINCT_OVERSAMPLING: usize = 8;
+
+/// Rows sampled to estimate how many rows a category and filter accept.
+const SHARE_SAMPLES: usize = 1024;
+/// Below this estimated share of accepted rows, a search collects the accepted rows first
+/// and scores only them (`index/subset.rs`) instead of scanning every row.
+const SELECTIVE_SHARE: f64 = 0.02;
+
+/// Queries of one predicate group scanned together at least: the panel kernel pads a
+/// batch to 16 queries and costs about as much as four single scans
+/// (`imgsearch-scan-compare`), so smaller groups are scanned one by one.
+const MIN_BATCH: usize = 4;
 
 /// A search by vector.
 #[derive(Debug, Clone, Default)]
@@ -176,6 +188,39 @@ impl Instance {
         (docs, found)
     }
 
+    /// Answers searches that share category, filter and threshold with one blocked
+    /// multi-query scan of the current snapshot (the batcher's `together`).
+    fn scan_group(&self, group: &[&ScanJob]) -> Vec<ScanResult> {
+        let Some(first) = group.first() else {
+            return Vec::new();
+        };
+        let snap = self.snapshot();
+        let source = RowAttributes {
+            snapshot: &snap,
+            dictionaries: &self.dictionaries,
+        };
+        let filter = first
+            .filter
+            .as_ref()
+            .map(|f| CompiledFilter::compile(f, &source));
+        let accept = |row: usize| accepts(&snap, &source, first.category, filter.as_ref(), row);
+        if group.len() < MIN_BATCH {
+            // The panel kernel pads to 16 queries: a few queries cost less one by one.
+            return group
+                .iter()
+                .map(|j| snap.search(&j.vector, j.k, j.min_score, &accept))
+                .collect();
+        }
+        let k = group.iter().map(|j| j.k).max().unwrap_or(0);
+        let queries: Vec<&[f32]> = group.iter().map(|j| j.vector.as_slice()).collect();
+        let mut results = search_batch_above(&snap, &queries, k, first.min_score, &accept);
+        for (result, job) in results.iter_mut().zip(group) {
+            // The best k of a query are the first k of its best k' >= k.
+            result.hits.truncate(job.k);
+        }
+        results
+    }
+
     pub(super) fn search_vector(
         &self,
         vector: &[f32],
@@ -208,7 +253,34 @@ impl Instance {
         }
         let accept = |row: usize| accepts(&snap, &source, category, filter.as_ref(), row);
         let timer = StageTimer::start();
-        let scan = snap.search(vector, k, query.min_score, &accept);
+        let selective = (category.is_some() || filter.is_some())
+            && snap.accepted_share(&accept, SHARE_SAMPLES) < SELECTIVE_SHARE;
+        let scan = if selective {
+            // Few rows pass: collect them from the columns and score only those.
+            let rows = snap.accepted_rows(&accept);
+            snap.search_rows(vector, &rows, k, query.min_score)
+        } else if self.scan_copy.rows_for(&snap).is_some() {
+            // A quantised single scan costs less per query than a share of a batched f32
+            // pass (measured by `imgsearch-load`), so only f32 scans are batched.
+            self.scan_copy
+                .search(&snap, vector, k, query.min_score, &accept)
+        } else {
+            let job = ScanJob {
+                vector: vector.to_vec(),
+                k,
+                min_score: query.min_score,
+                category,
+                filter: query.filter.clone(),
+            };
+            self.batcher.run(
+                job,
+                |_| {
+                    self.scan_copy
+                        .search(&snap, vector, k, query.min_score, &accept)
+                },
+                |group| self.scan_group(group),
+            )
+        };
         let timer = timer.lap("scan");
         let docs: Vec<u64> = scan.hits.iter().map(|h| h.doc).collect();
         let records = self.store.records(self.meta.id, &docs)?;

@@ -27,6 +27,7 @@ mod quantize;
 mod reader;
 mod scan;
 mod select;
+mod subset;
 mod topk;
 mod vector_file;
 mod vector_index;

@@ -22,18 +22,16 @@
 //! the snapshot at search time. A copy built from another generation is not used: the
 //! search falls back to [`Snapshot::search`].
 //!
-//! `matched` counts rows whose approximate score reaches the threshold: exact without a
-//! threshold (`f32::NEG_INFINITY`, every live accepted row), approximate near one.
+//! `matched` counts rows whose score reaches the threshold exactly as `search` does: rows
+//! whose approximate score lies within the copy's error bound of the threshold (a bound
+//! valid for every row, computed per query) are scored in f32 before being counted.
 //!
-//! ## Plugging it into the engine (not done yet)
-//! The copy lives in memory only and is fitted on one generation. The engine would build
-//! it when an instance opens or reloads (a 1M × 256 i8 copy is 256 MB and a few hundred
-//! ms), keep it beside the `Snapshot` in `Instance`, and call [`I8Rows::search`] in place
-//! of `Snapshot::search` for unfiltered or filtered searches alike (same arguments plus
-//! the oversampling). Appends need no rebuild: rows past the copy are scanned in f32, and
-//! a rebuild into a new generation refits. Keeping it across restarts without a refit
-//! needs a new element type in the vector file header (or a sidecar file named by the
-//! manifest) and a format version bump, which is why it is not wired in here.
+//! ## In the engine
+//! The copy lives in memory only and is fitted on one generation: `engine/scan_copy.rs`
+//! builds it in the background when an instance opens, reloads or rebuilds (or has grown
+//! by an eighth), and searches use it once it matches their snapshot's generation.
+//! Keeping it across restarts without a refit would need a new element type in the
+//! vector file header (or a sidecar file named by the manifest) and a format version bump.
 
 use rayon::prelude::*;
 
@@ -61,6 +59,10 @@ trait Approximate: Sync {
     /// Approximate dot products of rows `start..start + out.len()` (at most 64) with
     /// the query: one kernel call per run of rows, not per row.
     fn score_rows(&self, query: &Self::Query, start: usize, out: &mut [f32]);
+    /// A bound on |approximate - exact| for every row of the copy: rows whose
+    /// approximate score is this close to the threshold are scored exactly, so that
+    /// `matched` is exact.
+    fn error_bound(&self, query: &[f32], prepared: &Self::Query) -> f32;
 }
 
 /// An i8 copy of a snapshot's rows (see the module documentation).
@@ -71,6 +73,8 @@ pub struct I8Rows {
     codes: Vec<i8>,
     offset: Vec<f32>,
     step: Vec<f32>,
+    /// Largest Σ|code| of a row (bounds the error of the rounded query weights).
+    max_l1: f32,
 }
 
 /// A query prepared for [`I8Rows`].
@@ -116,6 +120,11 @@ impl I8Rows {
                     }
                 }
             });
+        let max_l1 = codes
+            .par_chunks(dim.max(1))
+            .map(|row| row.iter().map(|c| c.unsigned_abs() as u32).sum::<u32>())
+            .max()
+            .unwrap_or(0) as f32;
         I8Rows {
             dimension: dim,
             generation: snap.generation(),
@@ -123,6 +132,7 @@ impl I8Rows {
             codes,
             offset,
             step,
+            max_l1,
         }
     }
 
@@ -198,6 +208,14 @@ impl Approximate for I8Rows {
             *o = *s as f32 * q.scale + q.bias;
         }
     }
+
+    fn error_bound(&self, query: &[f32], q: &I8Query) -> f32 {
+        // exact - approximate = Σ q[d] e[d] (row rounding, |e[d]| <= step[d] / 2)
+        //                     + Σ f[d] code[d] (weight rounding, |f[d]| <= scale / 2);
+        // doubled, plus a slack for f32 accumulation.
+        let rows: f32 = query.iter().zip(&self.step).map(|(x, s)| x.abs() * s).sum();
+        rows + q.scale * self.max_l1 + 1e-5 * (1.0 + q.bias.abs())
+    }
 }
 
 /// An f16 copy of a snapshot's rows.
@@ -206,6 +224,8 @@ pub struct F16Rows {
     generation: u64,
     rows: usize,
     values: Vec<f16>,
+    /// Largest |value| per dimension (bounds the rounding error).
+    max_abs: Vec<f32>,
 }
 
 impl F16Rows {
@@ -222,11 +242,18 @@ impl F16Rows {
                     kernels::f32_to_f16(snap.vector_at(chunk * 1024 + i), row);
                 }
             });
+        let (lo, hi) = live_range(snap);
+        let max_abs = lo
+            .iter()
+            .zip(&hi)
+            .map(|(l, h)| l.abs().max(h.abs()))
+            .collect();
         F16Rows {
             dimension: dim,
             generation: snap.generation(),
             rows,
             values,
+            max_abs,
         }
     }
 
@@ -274,6 +301,17 @@ impl Approximate for F16Rows {
     #[inline]
     fn score_rows(&self, q: &Vec<f32>, start: usize, out: &mut [f32]) {
         kernels::dot_f16_f32_rows(&self.values[start * self.dimension..], q, out);
+    }
+
+    fn error_bound(&self, query: &[f32], _: &Vec<f32>) -> f32 {
+        // f16 rounding is at most 2^-11 relative (subnormals: 2^-25 absolute); doubled,
+        // plus a slack for f32 accumulation.
+        let weight: f32 = query
+            .iter()
+            .zip(&self.max_abs)
+            .map(|(q, m)| q.abs() * m)
+            .sum();
+        weight * 2f32.powi(-10) + self.dimension as f32 * 2f32.powi(-24) + 1e-5
     }
 }
 
@@ -326,6 +364,12 @@ fn search_quantized<A: Approximate>(
         return snap.search(query, k, min_score, accept);
     }
     let prepared = copy.prepare(query);
+    let thresholded = min_score != f32::NEG_INFINITY;
+    let margin = if thresholded {
+        copy.error_bound(query, &prepared)
+    } else {
+        0.0
+    };
     let wanted = k.saturating_mul(oversample.max(1));
     let blocks = copy.rows().div_ceil(BLOCK_ROWS);
     let scan_block = |b: usize| -> (Best, usize) {
@@ -349,7 +393,15 @@ fn search_quantized<A: Approximate>(
             copy.score_rows(&prepared, row, scores);
             for (r, &score) in (row..word_end).zip(scores.iter()) {
                 if word & (1 << (r % 64)) == 0 && accept(r) {
-                    if score >= min_score {
+                    let passes = if !thresholded {
+                        true
+                    } else if (score - min_score).abs() <= margin {
+                        // Too close to call: the exact score decides, as in `search`.
+                        kernels::dot(query, snap.vector_at(r)) >= min_score
+                    } else {
+                        score >= min_score
+                    };
+                    if passes {
                         matched += 1;
                     }
                     if score >= best.floor() {
@@ -504,6 +556,28 @@ mod tests {
             let n = queries.len() as f64;
             assert!(r8 / n >= 0.99, "{name}: i8 recall {}", r8 / n);
             assert!(r16 / n >= 0.99, "{name}: f16 recall {}", r16 / n);
+        }
+    }
+
+    #[test]
+    fn matched_is_exact_with_a_threshold() {
+        kernels::init();
+        let mut rng = Rng(7);
+        let dir = tempfile::tempdir().unwrap();
+        // Non-negative features (like colour histograms): many scores near each threshold.
+        let vs = data(8_000, 64, 0, 0.5, &mut rng);
+        let index = index_of(&vs, dir.path());
+        let snap = index.snapshot();
+        let (i8s, f16s) = (I8Rows::build(&snap), F16Rows::build(&snap));
+        let accept = |row: usize| row % 5 != 0;
+        for q in vs.iter().take(5) {
+            for min_score in [0.0, 0.7, 0.8, 0.85, 0.9] {
+                let want = snap.search(q, 10, min_score, &accept);
+                let got8 = i8s.search(&snap, q, 10, min_score, 8, &accept);
+                let got16 = f16s.search(&snap, q, 10, min_score, 8, &accept);
+                assert_eq!(got8.matched, want.matched, "i8 at {min_score}");
+                assert_eq!(got16.matched, want.matched, "f16 at {min_score}");
+            }
         }
     }
 

@@ -298,6 +298,16 @@ impl VectorIndex {
         }
     }
 
+    /// Sets every column value of a published row at once (reconciliation at open: one
+    /// lock per row, not per column).
+    pub fn set_columns(&self, row: usize, values: &[u32]) {
+        let _writer = self.writer.lock();
+        let snap = self.current.load();
+        for (c, value) in snap.columns.iter().zip(values) {
+            c.set(row, *value);
+        }
+    }
+
     /// Marks a row deleted by row number (reconciliation at open).
     pub fn tombstone_row(&self, row: usize) {
         let _writer = self.writer.lock();

@@ -239,7 +239,20 @@ impl Store {
     /// Commits one added picture: record, vector, thumbnail, name entry, receipt; removes
     /// what it replaces.
     pub fn commit_add(&self, add: &AddBatch<'_>) -> Result<()> {
+        self.commit_adds(std::slice::from_ref(add))
+    }
+
+    /// Commits several added pictures (increasing docs, distinct names) in one synced
+    /// batch; the receipt ends past the last one.
+    pub fn commit_adds(&self, adds: &[AddBatch<'_>]) -> Result<()> {
         let mut batch = WriteBatch::default();
+        for add in adds {
+            self.add_to_batch(&mut batch, add);
+        }
+        self.sync_write(batch)
+    }
+
+    fn add_to_batch(&self, batch: &mut WriteBatch, add: &AddBatch<'_>) {
         let key = keys::doc_key(add.inst, add.doc);
         batch.put_cf(self.cf(CF_RECORDS), key, encode(add.record));
         batch.put_cf(self.cf(CF_VECTORS), key, vector_to_bytes(add.vector));
@@ -262,7 +275,6 @@ impl Store {
             keys::next_doc_key(add.inst),
             (add.doc + 1).to_be_bytes(),
         );
-        self.sync_write(batch)
     }
 
     /// Commits the removal of pictures (doc, ProductId, PicName) in one batch.

@@ -1,0 +1,431 @@
+//! The scan copy of an instance: a quantised (i8 or f16) copy of its index rows that
+//! searches scan instead of the f32 rows, with an exact f32 re-rank of the candidates
+//! (`index::I8Rows` / `index::F16Rows`), so scores stay exact.
+//!
+//! The flat scan is bound by memory bandwidth; an i8 copy reads a quarter of the bytes.
+//! The copy is built from a snapshot in a background thread when the instance opens,
+//! reloads or rebuilds, and again when rows appended since it was built pass an eighth of
+//! it (rows past the copy are scored in f32 until then). Until a copy of the snapshot's
+//! generation exists, searches scan the f32 rows. `--scan f32` keeps no copy.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use parking_lot::Mutex;
+
+use crate::index::{F16Rows, I8Rows, ScanResult, Snapshot, DEFAULT_OVERSAMPLE};
+
+/// Rows appended past the copy before it is rebuilt, at least (and an eighth of it).
+const STALE_ROWS: usize = 4096;
+
+/// Candidates re-ranked in f32 per search at least, so small pages (k = 1, 5) still get
+/// enough of them for recall.
+const MIN_CANDIDATES: usize = 64;
+
+/// Which rows searches scan (`serve --scan`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanMode {
+    /// The f32 rows, exactly.
+    F32,
+    /// An i8 copy (a quarter of the bytes), candidates re-ranked in f32.
+    #[default]
+    I8,
+    /// An f16 copy (half the bytes), candidates re-ranked in f32.
+    F16,
+}
+
+impl ScanMode {
+    fn code(self) -> u8 {
+        match self {
+            ScanMode::F32 => 0,
+            ScanMode::I8 => 1,
+            ScanMode::F16 => 2,
+        }
+    }
+
+    fn from_code(code: u8) -> Self {
+        match code {
+            1 => ScanMode::I8,
+            2 => ScanMode::F16,
+            _ => ScanMode::F32,
+        }
+    }
+}
+
+/// A built copy.
+enum Compact {
+    I8(I8Rows),
+    F16(F16Rows),
+}
+
+impl Compact {
+    fn build(mode: ScanMode, snap: &Snapshot) -> Option<Self> {
+        match mode {
+            ScanMode::F32 => None,
+            ScanMode::I8 => Some(Compact::I8(I8Rows::build(snap))),
+            ScanMode::F16 => Some(Compact::F16(F16Rows::build(snap))),
+        }
+    }
+
+    fn mode(&self) -> ScanMode {
+        match self {
+            Compact::I8(_) => ScanMode::I8,
+            Compact::F16(_) => ScanMode::F16,
+        }
+    }
+
+    fn rows(&self) -> usize {
+        match self {
+            Compact::I8(c) => c.rows(),
+            Compact::F16(c) => c.rows(),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Compact::I8(c) => c.bytes(),
+            Compact::F16(c) => c.bytes(),
+        }
+    }
+}
+
+/// A copy and the generation it was built from.
+struct Built {
+    generation: u64,
+    copy: Compact,
+}
+
+/// Background builder state: the newest snapshot asked for and whether a thread runs.
+#[derive(Default)]
+struct Pending {
+    wanted: Option<Arc<Snapshot>>,
+    running: bool,
+}
+
+/// An instance's scan mode and copy.
+pub(super) struct ScanCopy {
+    mode: AtomicU8,
+    built: ArcSwapOption<Built>,
+    pending: Mutex<Pending>,
+    /// Instance name, for logs and metrics.
+    name: String,
+}
+
+impl ScanCopy {
+    /// No copy yet; f32 scans until a mode is set.
+    pub(super) fn new(name: &str) -> Arc<Self> {
+        Arc::new(ScanCopy {
+            mode: AtomicU8::new(ScanMode::F32.code()),
+            built: ArcSwapOption::empty(),
+            pending: Mutex::new(Pending::default()),
+            name: name.to_string(),
+        })
+    }
+
+    /// The scan mode.
+    pub(super) fn mode(&self) -> ScanMode {
+        ScanMode::from_code(self.mode.load(Ordering::Relaxed))
+    }
+
+    /// Changes the mode; the copy for it is built in the background from `snap`.
+    pub(super) fn set_mode(self: &Arc<Self>, mode: ScanMode, snap: Arc<Snapshot>) {
+        self.mode.store(mode.code(), Ordering::Relaxed);
+        if self.built.load().as_ref().map(|b| b.copy.mode()) != Some(mode) {
+            self.built.store(None);
+        }
+        self.refresh(snap);
+    }
+
+    /// Whether the copy must be (re)built for `snap`.
+    fn stale(&self, snap: &Snapshot) -> bool {
+        let mode = self.mode();
+        if mode == ScanMode::F32 {
+            return false;
+        }
+        match self.built.load().as_ref() {
+            None => true,
+            Some(b) => {
+                b.copy.mode() != mode
+                    || b.generation != snap.generation()
+                    || b.copy.rows() > snap.rows()
+                    || snap.rows() - b.copy.rows() > STALE_ROWS.max(b.copy.rows() / 8)
+            }
+        }
+    }
+
+    /// Starts a background build from `snap` when the copy is missing or stale (cheap
+    /// otherwise: called after every publish).
+    pub(super) fn refresh(self: &Arc<Self>, snap: Arc<Snapshot>) {
+        if !self.stale(&snap) {
+            return;
+        }
+        let mut pending = self.pending.lock();
+        pending.wanted = Some(snap);
+        if pending.running {
+            // The running thread takes the newest snapshot when it is done.
+            return;
+        }
+        pending.running = true;
+        let this = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("scan-copy".into())
+            .spawn(move || this.build_loop());
+        if let Err(e) = spawned {
+            pending.running = false;
+            pending.wanted = None;
+            tracing::warn!(instance = %self.name, error = %e, "cannot start the scan copy builder: scanning f32");
+        }
+    }
+
+    /// Builds from the newest wanted snapshot until none is left.
+    fn build_loop(&self) {
+        loop {
+            let snap = {
+                let mut pending = self.pending.lock();
+                match pending.wanted.take() {
+                    Some(s) => s,
+                    None => {
+                        pending.running = false;
+                        return;
+                    }
+                }
+            };
+            if self.stale(&snap) {
+                self.build_now(&snap);
+            }
+        }
+    }
+
+    /// Builds the copy of `snap` in this thread (tools and tests wait for it this way).
+    pub(super) fn build_now(&self, snap: &Snapshot) {
+        let mode = self.mode();
+        let started = std::time::Instant::now();
+        let Some(copy) = Compact::build(mode, snap) else {
+            self.built.store(None);
+            return;
+        };
+        tracing::info!(
+            instance = %self.name,
+            mode = ?mode,
+            rows = copy.rows(),
+            megabytes = copy.bytes() / (1 << 20),
+            millis = started.elapsed().as_millis() as u64,
+            "scan copy built"
+        );
+        metrics::gauge!("imgsearch_scan_copy_bytes", "instance" => self.name.clone())
+            .set(copy.bytes() as f64);
+        let built = Arc::new(Built {
+            generation: snap.generation(),
+            copy,
+        });
+        // Keep a newer copy if another build finished first (generations only grow).
+        self.built.rcu(|current| match current {
+            Some(c)
+                if c.copy.mode() == mode
+                    && (c.generation, c.copy.rows()) > (built.generation, built.copy.rows()) =>
+            {
+                Some(c.clone())
+            }
+            _ => Some(built.clone()),
+        });
+    }
+
+    /// Rows held by the copy usable for `snap` (`None`: searches scan f32).
+    pub(super) fn rows_for(&self, snap: &Snapshot) -> Option<usize> {
+        let built = self.built.load();
+        let b = built.as_ref()?;
+        (b.copy.mode() == self.mode() && b.generation == snap.generation()).then(|| b.copy.rows())
+    }
+
+    /// `snap.search(...)`, through the copy when one of the snapshot's generation exists:
+    /// the same hits whenever the true best `k` are among the candidates, with exact
+    /// scores. `matched` is then counted on approximate scores (exact without threshold).
+    pub(super) fn search(
+        &self,
+        snap: &Snapshot,
+        query: &[f32],
+        k: usize,
+        min_score: f32,
+        accept: &(dyn Fn(usize) -> bool + Sync),
+    ) -> ScanResult {
+        let built = self.built.load();
+        let usable = built
+            .as_ref()
+            .filter(|b| k > 0 && b.copy.mode() == self.mode() && b.generation == snap.generation());
+        let Some(b) = usable else {
+            return snap.search(query, k, min_score, accept);
+        };
+        let oversample = DEFAULT_OVERSAMPLE.max(MIN_CANDIDATES.div_ceil(k));
+        match &b.copy {
+            Compact::I8(c) => c.search(snap, query, k, min_score, oversample, accept),
+            Compact::F16(c) => c.search(snap, query, k, min_score, oversample, accept),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::instance::Instance;
+    use crate::engine::{Engine, InstanceSpec, SearchQuery, ServiceType, Subject};
+    use crate::store::Record;
+    use crate::vision::Region;
+
+    /// Deterministic unit vectors with non-negative components (like the built-in
+    /// features), so many scores sit close together.
+    fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+        let mut state = seed | 1;
+        (0..n)
+            .map(|_| {
+                let v: Vec<f32> = (0..dim)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        ((state >> 40) as f32 / (1u64 << 24) as f32).powi(3)
+                    })
+                    .collect();
+                let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                v.iter().map(|x| x / n).collect()
+            })
+            .collect()
+    }
+
+    fn record(i: usize) -> Record {
+        Record {
+            product_id: format!("p{}", i / 2),
+            pic_name: format!("{i}.jpg"),
+            category_id: crate::engine::CATEGORY_OTHER,
+            int_attrs: [Some((i % 3) as i32), Some((i % 100) as i32), None, None],
+            ..Record::default()
+        }
+    }
+
+    fn subject() -> Subject {
+        Subject {
+            category_id: crate::engine::CATEGORY_OTHER,
+            region: Region::full(1, 1),
+            multi_region: Vec::new(),
+        }
+    }
+
+    /// Every search the test compares: plain, thresholded, filtered, paged, distinct.
+    fn queries() -> Vec<SearchQuery> {
+        let filter = crate::filter::parse("int_attr=1", 4096).unwrap();
+        // 1 % of the rows: the selective path (collect, then score).
+        let selective = crate::filter::parse("int_attr2=7", 4096).unwrap();
+        let base = SearchQuery {
+            num: 10,
+            ..SearchQuery::default()
+        };
+        vec![
+            base.clone(),
+            SearchQuery {
+                min_score: 0.8,
+                num: 20,
+                ..base.clone()
+            },
+            SearchQuery {
+                filter: Some(filter),
+                ..base.clone()
+            },
+            SearchQuery {
+                filter: Some(selective),
+                ..base.clone()
+            },
+            SearchQuery {
+                start: 5,
+                num: 7,
+                ..base.clone()
+            },
+            SearchQuery {
+                distinct_product: true,
+                ..base
+            },
+        ]
+    }
+
+    fn run(instance: &Instance, probes: &[Vec<f32>]) -> Vec<crate::engine::SearchOutcome> {
+        let mut out = Vec::new();
+        for v in probes {
+            for q in queries() {
+                out.push(instance.search_vector(v, subject(), &q).unwrap());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn quantised_searches_equal_f32_searches() {
+        crate::index::kernels::init();
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        let instance = engine
+            .create_instance(&InstanceSpec {
+                service_type: ServiceType::Generic,
+                ..InstanceSpec::product("quant")
+            })
+            .unwrap();
+        let dim = instance.meta().dimension as usize;
+        let vs = vectors(1_500, dim, 0x9e3779b97f4a7c15);
+        for (i, v) in vs.iter().enumerate() {
+            instance.add_vector(&record(i), v).unwrap();
+        }
+        // Own rows and fresh vectors.
+        let mut probes: Vec<Vec<f32>> = vs.iter().step_by(150).cloned().collect();
+        probes.extend(vectors(5, dim, 77));
+        assert_eq!(instance.scan_mode(), ScanMode::F32);
+        assert_eq!(instance.scan_copy_rows(), None);
+        let exact = run(&instance, &probes);
+        // The selective filter's results: its rows only, all of them when few.
+        let picked = &exact[3];
+        assert_eq!(picked.docs_found, 15);
+        assert_eq!(picked.results.len(), 10);
+        assert!(picked
+            .results
+            .iter()
+            .all(|f| f.record.int_attrs[1] == Some(7)));
+
+        for mode in [ScanMode::I8, ScanMode::F16] {
+            engine.set_scan_mode(mode);
+            instance.build_scan_copy();
+            assert_eq!(instance.scan_copy_rows(), Some(vs.len()), "{mode:?}");
+            assert_eq!(run(&instance, &probes), exact, "{mode:?}");
+        }
+
+        // Appended after the copy: scored in f32 and found.
+        let extra = vectors(3, dim, 4242);
+        for (i, v) in extra.iter().enumerate() {
+            instance.add_vector(&record(10_000 + i), v).unwrap();
+        }
+        assert_eq!(instance.scan_copy_rows(), Some(vs.len()));
+        let query = SearchQuery {
+            num: 3,
+            ..SearchQuery::default()
+        };
+        let found = instance
+            .search_vector(&extra[1], subject(), &query)
+            .unwrap();
+        assert_eq!(found.results[0].record.pic_name, "10001.jpg");
+        assert_eq!(found.results[0].score, 1.0);
+
+        // Deleted pictures (inside the copy and after it) are not found.
+        instance.delete("p0", Some("0.jpg")).unwrap();
+        instance.delete("p5000", Some("10001.jpg")).unwrap();
+        for v in [&vs[0], &extra[1]] {
+            let found = instance.search_vector(v, subject(), &query).unwrap();
+            assert!(found
+                .results
+                .iter()
+                .all(|f| f.record.pic_name != "0.jpg" && f.record.pic_name != "10001.jpg"));
+            assert!(found.results[0].score < 1.0);
+        }
+        // And the quantised engine still agrees with f32 after the changes.
+        let quantised = run(&instance, &probes);
+        engine.set_scan_mode(ScanMode::F32);
+        assert_eq!(instance.scan_copy_rows(), None);
+        assert_eq!(run(&instance, &probes), quantised);
+    }
+}

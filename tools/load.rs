@@ -1,0 +1,422 @@
+//! `imgsearch-load`: end-to-end load benchmark of SearchImageByPic against a real server.
+//!
+//! 1. Fills an instance `load` in `--data-dir` with `--pictures` generated vectors
+//!    (non-negative unit vectors, like the built-in features; IntAttr = i % 100 so that
+//!    `int_attr=7` keeps 1 % of them) through `Instance::add_vectors`, unless it already
+//!    holds them (the directory is kept between runs: filling is the slow part).
+//! 2. Starts `imgsearch serve` on that directory (`--scan`, `--batch-window-us` passed on).
+//! 3. Sends SearchImageByPic over HTTP/1.1 (keep-alive, one connection per client) with
+//!    real JPEGs (GroceryStore test pictures scaled to 640×480) at each concurrency, with
+//!    and without a filter, and prints p50/p99 latency and QPS per level, and the server's
+//!    own mean time per stage (decode, subject, extract, scan, fetch, and the rest of
+//!    the request), read from `/metrics` before and after each level.
+//!
+//! ```text
+//! cargo build --release --bins
+//! target/release/imgsearch-load --data-dir /tmp/load --pictures 100000
+//! ```
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use base64::Engine as _;
+use clap::Parser;
+
+use imgsearch::engine::{Engine, InstanceSpec, ScanMode, ServiceType};
+use imgsearch::store::Record;
+
+/// Name of the benchmark instance.
+const INSTANCE: &str = "load";
+/// Stages the engine times (`imgsearch_stage_seconds`).
+const STAGES: [&str; 5] = ["decode", "subject", "extract", "scan", "fetch"];
+
+#[derive(Parser)]
+#[command(
+    name = "imgsearch-load",
+    about = "SearchImageByPic over HTTP at rising concurrency"
+)]
+struct Cli {
+    /// Data directory (kept: the instance is filled once).
+    #[arg(long, default_value = "/tmp/imgsearch-load")]
+    data_dir: PathBuf,
+    /// Pictures in the instance.
+    #[arg(long, default_value_t = 100_000)]
+    pictures: usize,
+    /// Query pictures: GroceryStore root (its `dataset/test.txt` list is read).
+    #[arg(long, default_value = "/work/shared/datasets/grocery-store")]
+    grocery: PathBuf,
+    /// Query pictures used (cycled).
+    #[arg(long, default_value_t = 64)]
+    query_pictures: usize,
+    /// Concurrency levels.
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16,64")]
+    concurrency: Vec<usize>,
+    /// Requests per level.
+    #[arg(long, default_value_t = 256)]
+    requests: usize,
+    /// Detect the subject (Crop), as the vendor does by default.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    crop: bool,
+    /// `serve --scan`.
+    #[arg(long, value_enum, default_value = "i8")]
+    scan: ScanMode,
+    /// `serve --batch-window-us`.
+    #[arg(long, default_value_t = 0)]
+    batch_window_us: u64,
+    /// The server binary (default: `imgsearch` next to this one).
+    #[arg(long)]
+    server: Option<PathBuf>,
+    /// Port to listen on.
+    #[arg(long, default_value_t = 18_090)]
+    port: u16,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    fill(&cli.data_dir, cli.pictures)?;
+    let queries = query_pictures(&cli.grocery, cli.query_pictures)?;
+    let server = cli.server.clone().unwrap_or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(|d| d.join("imgsearch")))
+            .unwrap_or_else(|| "imgsearch".into())
+    });
+    let addr = format!("127.0.0.1:{}", cli.port);
+    let mut child = Server(
+        Command::new(&server)
+            .args(["serve", "--data-dir"])
+            .arg(&cli.data_dir)
+            .args(["--listen", &addr, "--thumbnail-size", "0"])
+            .args(["--scan", &format!("{:?}", cli.scan).to_lowercase()])
+            .args(["--batch-window-us", &cli.batch_window_us.to_string()])
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .with_context(|| format!("starting {}", server.display()))?,
+    );
+    let started = Instant::now();
+    wait_ready(&addr, &mut child.0)?;
+    println!(
+        "server ready in {:.2} s (process start, engine open)",
+        started.elapsed().as_secs_f64()
+    );
+    // The quantised copy is built in the background after open: give it time.
+    std::thread::sleep(Duration::from_secs(3));
+    println!(
+        "{} pictures, scan {:?}, batch window {} µs, crop {}, {} query pictures 640x480",
+        cli.pictures,
+        cli.scan,
+        cli.batch_window_us,
+        cli.crop,
+        queries.len()
+    );
+    println!(
+        "{:<12} {:>5} {:>9} {:>9} {:>8}   server mean ms: {}",
+        "filter",
+        "conc",
+        "p50 ms",
+        "p99 ms",
+        "QPS",
+        STAGES
+            .iter()
+            .chain(&["other"])
+            .map(|s| format!("{s:>7}"))
+            .collect::<String>()
+    );
+    for filter in [None, Some("int_attr=7"), Some("int_attr<50")] {
+        let bodies: Vec<String> = queries
+            .iter()
+            .map(|jpeg| body(jpeg, cli.crop, filter))
+            .collect();
+        for &c in &cli.concurrency {
+            let before = stage_sums(&addr)?;
+            let (mut latencies, elapsed) = run_level(&addr, &bodies, c, cli.requests)?;
+            let after = stage_sums(&addr)?;
+            latencies.sort_by(f64::total_cmp);
+            let pct = |p: f64| {
+                latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)]
+            };
+            let n = (after.requests.1 - before.requests.1).max(1.0);
+            let mut staged = 0.0;
+            let mut means = String::new();
+            for (i, _) in STAGES.iter().enumerate() {
+                // Stages happen at most once per request: the sum over requests.
+                let ms = (after.stages[i] - before.stages[i]) / n * 1e3;
+                staged += ms;
+                means.push_str(&format!("{ms:>7.2}"));
+            }
+            let total = (after.requests.0 - before.requests.0) / n * 1e3;
+            means.push_str(&format!("{:>7.2}", (total - staged).max(0.0)));
+            println!(
+                "{:<12} {:>5} {:>9.2} {:>9.2} {:>8.1}   {means}",
+                filter.unwrap_or("none"),
+                c,
+                pct(0.5),
+                pct(0.99),
+                latencies.len() as f64 / elapsed,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Kills the server when the benchmark ends, errors included.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Makes the instance hold `pictures` generated vectors.
+fn fill(data_dir: &Path, pictures: usize) -> Result<()> {
+    let started = Instant::now();
+    let engine = Engine::open(data_dir).context("opening the data directory")?;
+    println!(
+        "engine open (map + reconcile with the store) in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    let instance = match engine.instance(INSTANCE) {
+        Ok(i) => i,
+        Err(_) => engine.create_instance(&InstanceSpec {
+            name: INSTANCE.into(),
+            service_type: ServiceType::Generic,
+            qps: 0,
+            capacity: pictures as u64 + 1,
+        })?,
+    };
+    let have = instance.info().total_count as usize;
+    if have >= pictures {
+        return Ok(());
+    }
+    let dim = instance.meta().dimension as usize;
+    let started = Instant::now();
+    let mut state = 0x9e3779b97f4a7c15u64 ^ have as u64;
+    let mut i = have;
+    while i < pictures {
+        let end = (i + 10_000).min(pictures);
+        let chunk: Vec<(Record, Vec<f32>)> = (i..end)
+            .map(|i| {
+                let v: Vec<f32> = (0..dim)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        ((state >> 40) as f32 / (1u64 << 24) as f32).powi(3)
+                    })
+                    .collect();
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                let record = Record {
+                    product_id: format!("p{}", i / 4),
+                    pic_name: format!("{i}.jpg"),
+                    category_id: imgsearch::engine::CATEGORY_OTHER,
+                    int_attrs: [Some((i % 100) as i32), None, None, None],
+                    ..Record::default()
+                };
+                (record, v.iter().map(|x| x / norm).collect())
+            })
+            .collect();
+        instance.add_vectors(&chunk)?;
+        i = end;
+        println!(
+            "  filled {i}/{pictures} ({:.0} s)",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// The first `n` GroceryStore test pictures (spread over the list), scaled to 640×480
+/// and encoded as JPEG.
+fn query_pictures(root: &Path, n: usize) -> Result<Vec<Vec<u8>>> {
+    let dataset = root.join("dataset");
+    let list = std::fs::read_to_string(dataset.join("test.txt"))
+        .with_context(|| format!("reading {}/test.txt", dataset.display()))?;
+    let paths: Vec<&str> = list
+        .lines()
+        .filter_map(|l| l.split(',').next())
+        .filter(|p| !p.trim().is_empty())
+        .collect();
+    if paths.is_empty() {
+        bail!("no pictures listed in {}", dataset.display());
+    }
+    let step = (paths.len() / n.max(1)).max(1);
+    paths
+        .iter()
+        .step_by(step)
+        .take(n)
+        .map(|p| {
+            let img = image::open(dataset.join(p.trim()))?.to_rgb8();
+            let img =
+                image::imageops::resize(&img, 640, 480, image::imageops::FilterType::Triangle);
+            let mut out = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85).encode_image(&img)?;
+            Ok(out)
+        })
+        .collect()
+}
+
+/// A SearchImageByPic form body.
+fn body(jpeg: &[u8], crop: bool, filter: Option<&str>) -> String {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    form.append_pair("InstanceName", INSTANCE)
+        .append_pair(
+            "PicContent",
+            &base64::engine::general_purpose::STANDARD.encode(jpeg),
+        )
+        .append_pair("Num", "10")
+        .append_pair("Crop", if crop { "true" } else { "false" });
+    if let Some(f) = filter {
+        form.append_pair("Filter", f);
+    }
+    form.finish()
+}
+
+/// One keep-alive HTTP/1.1 connection.
+struct Client {
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    fn connect(addr: &str) -> Result<Self> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        Ok(Client {
+            reader: BufReader::new(stream),
+        })
+    }
+
+    /// Sends a request and returns the status and body.
+    fn request(&mut self, method: &str, path: &str, body: &str) -> Result<(u16, Vec<u8>)> {
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: load\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let stream = self.reader.get_mut();
+        stream.write_all(head.as_bytes())?;
+        stream.write_all(body.as_bytes())?;
+        let mut line = String::new();
+        self.reader.read_line(&mut line)?;
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("bad status line {line:?}"))?;
+        let mut length = 0usize;
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line)?;
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = l.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse()?;
+                }
+            }
+        }
+        let mut out = vec![0u8; length];
+        self.reader.read_exact(&mut out)?;
+        Ok((status, out))
+    }
+}
+
+/// Waits for `/readyz`.
+fn wait_ready(addr: &str, child: &mut Child) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait()? {
+            bail!("the server exited: {status}");
+        }
+        if let Ok(mut c) = Client::connect(addr) {
+            if matches!(c.request("GET", "/readyz", ""), Ok((200, _))) {
+                return Ok(());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    bail!("the server did not become ready")
+}
+
+/// `clients` connections sending `requests` searches in all; latencies in ms and the
+/// wall time in seconds.
+fn run_level(
+    addr: &str,
+    bodies: &[String],
+    clients: usize,
+    requests: usize,
+) -> Result<(Vec<f64>, f64)> {
+    let started = Instant::now();
+    let per_client = requests.div_ceil(clients);
+    let results: Vec<Result<Vec<f64>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..clients)
+            .map(|c| {
+                scope.spawn(move || {
+                    let mut client = Client::connect(addr)?;
+                    let mut out = Vec::with_capacity(per_client);
+                    for r in 0..per_client {
+                        let body = &bodies[(c * per_client + r) % bodies.len()];
+                        let t = Instant::now();
+                        let (status, reply) =
+                            client.request("POST", "/?Action=SearchImageByPic", body)?;
+                        if status != 200 {
+                            bail!("status {status}: {}", String::from_utf8_lossy(&reply));
+                        }
+                        out.push(t.elapsed().as_secs_f64() * 1e3);
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut all = Vec::new();
+    for r in results {
+        all.extend(r?);
+    }
+    Ok((all, elapsed))
+}
+
+/// Sums (seconds) of the stage histograms and of SearchImageByPic request times, with
+/// the request count, from `/metrics`.
+struct Sums {
+    stages: [f64; STAGES.len()],
+    /// (seconds, count) of SearchImageByPic.
+    requests: (f64, f64),
+}
+
+fn stage_sums(addr: &str) -> Result<Sums> {
+    let (_, text) = Client::connect(addr)?.request("GET", "/metrics", "")?;
+    let text = String::from_utf8_lossy(&text);
+    let mut sums = Sums {
+        stages: [0.0; STAGES.len()],
+        requests: (0.0, 0.0),
+    };
+    for line in text.lines() {
+        let Some((name, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let value: f64 = value.parse().unwrap_or(0.0);
+        if name.starts_with("imgsearch_stage_seconds_sum") {
+            for (i, s) in STAGES.iter().enumerate() {
+                if name.contains(&format!("stage=\"{s}\"")) {
+                    sums.stages[i] += value;
+                }
+            }
+        } else if name.contains("SearchImageByPic") {
+            if name.starts_with("imgsearch_request_seconds_sum") {
+                sums.requests.0 += value;
+            } else if name.starts_with("imgsearch_request_seconds_count") {
+                sums.requests.1 += value;
+            }
+        }
+    }
+    Ok(sums)
+}
