@@ -7,8 +7,8 @@
 //! becomes a vendor code through the one table in [`error`]; every reply carries a fresh
 //! RequestId.
 //!
-//! Admin routes (`/admin/reload`, `/admin/rebuild`) answer only loopback peers until
-//! access keys exist. The console (`/console`, `console.rs`) answers only loopback peers
+//! Admin routes (`/admin/reload`, `/admin/rebuild`) answer only loopback peers and, once
+//! access keys exist, only requests signed with a key not limited to instances. The console (`/console`, `console.rs`) answers only loopback peers
 //! when access keys exist.
 
 pub mod actions;
@@ -194,14 +194,14 @@ async fn handle(state: AppState, request: Request<Body>, front: Front) -> Respon
     }
 }
 
-async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
+pub(crate) async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
     axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| ApiError::body_too_large(MAX_BODY_BYTES))
 }
 
 /// Checks the request's signature when access keys are configured.
-fn authenticate(
+pub(crate) fn authenticate(
     state: &AppState,
     parts: &axum::http::request::Parts,
     body: &[u8],

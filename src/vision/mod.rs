@@ -11,6 +11,7 @@ mod builtin;
 mod colour;
 mod error;
 mod extractor;
+mod header;
 mod mask;
 mod picture;
 mod region;
