@@ -10,6 +10,7 @@
 //!
 //! Layout:
 //! - `config`: server settings and their defaults.
+//! - `fuzzing`: fuzz target bodies (the `fuzz/` crate calls them; tests replay the corpus).
 //! - `fault`: named crash points of the write and rebuild paths (`IMGSEARCH_FAULT`).
 //! - `api/`: router, one file per Action, the one error table.
 //! - `engine/`: `Engine` (all instances) and `Instance` (store + index + extractor).
@@ -24,6 +25,7 @@ pub mod config;
 pub mod engine;
 pub mod fault;
 pub mod filter;
+pub mod fuzzing;
 pub mod index;
 pub mod store;
 pub mod tools;

@@ -18,7 +18,7 @@ mod region;
 mod resample;
 mod subject;
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 mod texture;
 mod thumbnail;
 mod validate;
