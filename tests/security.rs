@@ -413,8 +413,8 @@ fn no_request_names_a_file_outside_the_configured_directories() {
         "/downloads/%2e%2e%2fkeys.toml",
         "/downloads/..%5Ckeys.toml",
         "/downloads/keys.toml",
-        "/downloads/%2E",
-        "/downloads/%2E%2E",
+        "/downloads/%2F",
+        "/downloads/demoinstance-1.meta%00.txt",
     ] {
         let status = match ureq::get(&format!("http://{addr}{target}")).call() {
             Ok(r) => r.status(),

@@ -47,8 +47,17 @@ pub(crate) fn declared_dimensions(bytes: &[u8], format: ImageFormat) -> Option<(
     }
 }
 
-/// Walks the JPEG markers up to the first frame header (SOFn).
-fn jpeg_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+/// What the JPEG marker walk stops at.
+enum JpegMark {
+    /// A frame header (SOFn) declaring (width, height).
+    Frame(u32, u32),
+    /// The start of the first scan: the offset just after its marker.
+    Scan(usize),
+}
+
+/// Walks the JPEG segments from the start (APPn, EXIF thumbnails included, are skipped
+/// whole by their lengths) until `stop` accepts a mark.
+fn jpeg_walk(bytes: &[u8], stop: impl Fn(&JpegMark) -> bool) -> Option<JpegMark> {
     let mut at = 2;
     loop {
         if *bytes.get(at)? != 0xFF {
@@ -59,14 +68,29 @@ fn jpeg_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
         }
         let marker = *bytes.get(at)?;
         at += 1;
-        match marker {
+        let mark = match marker {
             0x01 | 0xD0..=0xD8 => continue,
-            0xDA | 0xD9 => return None,
+            0xD9 => return None,
+            0xDA => JpegMark::Scan(at),
             0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
-                return Some((be16(bytes, at + 5)?, be16(bytes, at + 3)?));
+                JpegMark::Frame(be16(bytes, at + 5)?, be16(bytes, at + 3)?)
             }
-            _ => at += be16(bytes, at)? as usize,
+            _ => {
+                at += be16(bytes, at)? as usize;
+                continue;
+            }
+        };
+        if stop(&mark) || matches!(mark, JpegMark::Scan(_)) {
+            return Some(mark);
         }
+        at += be16(bytes, at)? as usize;
+    }
+}
+
+fn jpeg_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    match jpeg_walk(bytes, |m| matches!(m, JpegMark::Frame(..)))? {
+        JpegMark::Frame(w, h) => Some((w, h)),
+        JpegMark::Scan(_) => None,
     }
 }
 
@@ -89,15 +113,17 @@ fn webp_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
     }
 }
 
-/// True unless a JPEG was cut short: its last end-of-image marker must come after the
-/// start of its last scan (an EXIF thumbnail's own end marker does not count; bytes
-/// some cameras append after the end marker are tolerated).
+/// True unless a JPEG was cut short: an end-of-image marker must follow the start of
+/// the first scan. (Inside entropy-coded data a 0xFF byte is always followed by 0x00 or
+/// a restart marker, so 0xFF 0xD9 there is the real end; bytes that cameras append
+/// after it, a motion photo's video for one, do not matter.)
 pub(crate) fn jpeg_is_complete(bytes: &[u8]) -> bool {
-    let last = |marker: u8| bytes.windows(2).rposition(|w| w == [0xFF, marker]);
-    match (last(0xDA), last(0xD9)) {
-        (Some(scan), Some(end)) => end > scan,
-        (None, _) => true, // no scan at all: the decoder reports it
-        (Some(_), None) => false,
+    match jpeg_walk(bytes, |m| matches!(m, JpegMark::Scan(_))) {
+        Some(JpegMark::Scan(at)) => bytes
+            .get(at..)
+            .is_some_and(|rest| rest.windows(2).any(|w| w == [0xFF, 0xD9])),
+        // No scan found: the decoder reports what is wrong.
+        _ => true,
     }
 }
 
@@ -131,8 +157,19 @@ mod tests {
         assert!(jpeg_is_complete(&jpeg));
         assert!(!jpeg_is_complete(&jpeg[..jpeg.len() / 2]));
         let mut trailing = jpeg.clone();
-        trailing.extend_from_slice(b"appended by a camera");
+        trailing.extend_from_slice(b"appended by a camera \xff\xda\x00\x02");
         assert!(jpeg_is_complete(&trailing));
+        // A thumbnail's complete scan inside APP1 does not hide a cut main picture.
+        let thumb = jpeg_bytes(&scene(3, 16, 16), 80);
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend_from_slice(&thumb);
+        let mut with_thumb = vec![0xFF, 0xD8, 0xFF, 0xE1];
+        with_thumb.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+        with_thumb.extend_from_slice(&app1);
+        with_thumb.extend_from_slice(&jpeg[2..]);
+        assert!(jpeg_is_complete(&with_thumb));
+        assert_eq!(declared_dimensions(&with_thumb, ImageFormat::Jpeg), Some((200, 160)));
+        assert!(!jpeg_is_complete(&with_thumb[..with_thumb.len() - 200]));
     }
 
     #[test]
