@@ -105,8 +105,8 @@ pub fn signature(data: &[u8]) {
         }
         _ => format!("{query}&Signature={}", String::from_utf8_lossy(auth)),
     };
-    let keys = AccessKeys::from_list([AccessKey::new("testid", "testsecret")])
-        .expect("one valid key");
+    let keys =
+        AccessKeys::from_list([AccessKey::new("testid", "testsecret")]).expect("one valid key");
     let verifier = Verifier::with_nonce_capacity(keys, crate::auth::DEFAULT_MAX_SKEW, 16);
     let request = RequestToVerify {
         method: "POST",
@@ -119,8 +119,11 @@ pub fn signature(data: &[u8]) {
     let _ = verifier.verify(&request, SystemTime::now());
 }
 
+/// A fuzz target body.
+pub type Target = fn(&[u8]);
+
 /// The targets by name, as the `fuzz/` crate and the corpus replay know them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("picture", picture),
     ("filter", filter),
     ("params", params),

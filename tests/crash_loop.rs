@@ -8,7 +8,15 @@ use std::process::Command;
 fn four_kill_cycles_lose_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_imgsearch-crashloop"))
-        .args(["--cycles", "4", "--max-load-ms", "1500", "--seed", "7", "--bin"])
+        .args([
+            "--cycles",
+            "4",
+            "--max-load-ms",
+            "1500",
+            "--seed",
+            "7",
+            "--bin",
+        ])
         .arg(env!("CARGO_BIN_EXE_imgsearch"))
         .arg("--data-dir")
         .arg(dir.path().join("data"))

@@ -59,6 +59,9 @@ struct Interval {
     errors: u64,
 }
 
+/// Per Action: (answered, denied, errors).
+type Counts = (u64, u64, u64);
+
 fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -115,7 +118,7 @@ fn run(args: &Args) -> Result<bool, String> {
     let (tx, rx) = mpsc::sync_channel::<u64>(1024);
     let rx = Arc::new(Mutex::new(rx));
     let intervals: Arc<Mutex<BTreeMap<u64, Interval>>> = Arc::default();
-    let per_action: Arc<Mutex<BTreeMap<String, (u64, u64, u64)>>> = Arc::default();
+    let per_action: Arc<Mutex<BTreeMap<String, Counts>>> = Arc::default();
     let dropped = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let workers: Vec<_> = (0..16)

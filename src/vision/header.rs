@@ -168,7 +168,10 @@ mod tests {
         with_thumb.extend_from_slice(&app1);
         with_thumb.extend_from_slice(&jpeg[2..]);
         assert!(jpeg_is_complete(&with_thumb));
-        assert_eq!(declared_dimensions(&with_thumb, ImageFormat::Jpeg), Some((200, 160)));
+        assert_eq!(
+            declared_dimensions(&with_thumb, ImageFormat::Jpeg),
+            Some((200, 160))
+        );
         assert!(!jpeg_is_complete(&with_thumb[..with_thumb.len() - 200]));
     }
 
