@@ -265,7 +265,16 @@ fn run(args: &Args) -> Result<bool, String> {
         "soak: {} s at {rate} requests/s (instance QPS limit {}, write limit {write_qps}), 16 client threads",
         args.seconds, args.qps
     );
-    println!(" interval      ok  denied  errors   p50 ms   p95 ms   p99 ms   max ms");
+    let samples = rss.lock().unwrap().clone();
+    // The last RSS reading of each interval, to tell steady growth from a plateau.
+    let rss_at = |bucket: u64| {
+        samples
+            .iter()
+            .filter(|(t, _)| t / args.interval == bucket)
+            .next_back()
+            .map_or(0, |s| s.1 / 1024)
+    };
+    println!(" interval      ok  denied  errors   p50 ms   p95 ms   p99 ms   max ms  RSS MiB");
     let mut errors = 0;
     let (mut all_ok, mut all_denied) = (0, 0);
     let mut everything = Vec::new();
@@ -276,7 +285,7 @@ fn run(args: &Args) -> Result<bool, String> {
         all_denied += slot.denied;
         everything.extend_from_slice(&slot.latencies);
         println!(
-            " {:>4}-{:<4}s {:>6} {:>7} {:>7} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
+            " {:>4}-{:<4}s {:>6} {:>7} {:>7} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8}",
             bucket * args.interval,
             (bucket + 1) * args.interval,
             slot.ok,
@@ -286,6 +295,7 @@ fn run(args: &Args) -> Result<bool, String> {
             percentile(&slot.latencies, 0.95),
             percentile(&slot.latencies, 0.99),
             percentile(&slot.latencies, 1.0),
+            rss_at(*bucket),
         );
     }
     everything.sort_unstable();
@@ -299,7 +309,6 @@ fn run(args: &Args) -> Result<bool, String> {
     for (action, (ok, denied, err)) in per_action.lock().unwrap().iter() {
         println!("   {action:<20} ok {ok:>7}  denied {denied:>7}  errors {err}");
     }
-    let samples = rss.lock().unwrap().clone();
     let warm = samples
         .iter()
         .find(|(t, _)| *t >= args.warmup)
