@@ -270,8 +270,7 @@ fn run(args: &Args) -> Result<bool, String> {
     let rss_at = |bucket: u64| {
         samples
             .iter()
-            .filter(|(t, _)| t / args.interval == bucket)
-            .next_back()
+            .rfind(|(t, _)| t / args.interval == bucket)
             .map_or(0, |s| s.1 / 1024)
     };
     println!(" interval      ok  denied  errors   p50 ms   p95 ms   p99 ms   max ms  RSS MiB");
