@@ -10,6 +10,8 @@
 //!
 //! Layout:
 //! - `config`: server settings and their defaults.
+//! - `fuzzing`: fuzz target bodies (the `fuzz/` crate calls them; tests replay the corpus).
+//! - `fault`: named crash points of the write and rebuild paths (`IMGSEARCH_FAULT`).
 //! - `api/`: router, one file per Action, the one error table.
 //! - `engine/`: `Engine` (all instances) and `Instance` (store + index + extractor).
 //! - `store/`: RocksDB column families, key layout, records.
@@ -21,7 +23,9 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod engine;
+pub mod fault;
 pub mod filter;
+pub mod fuzzing;
 pub mod index;
 pub mod store;
 pub mod tools;

@@ -1,26 +1,45 @@
 //! Admin routes: reload indexes from their manifests, rebuild an instance's index.
-//! Answered only for loopback peers until access keys exist.
+//! Answered only for loopback peers; once access keys are configured the request must
+//! also be signed (any style the API accepts) with a key not limited to instances, since
+//! a reload or rebuild touches every instance's files.
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Query, State};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::Request;
 use axum::response::Response;
 use serde_json::json;
 
 use super::error::ApiError;
+use super::params::Params;
 use super::response::{failure, new_request_id, success};
 use super::AppState;
 
-fn loopback_only(peer: &SocketAddr) -> Result<(), ApiError> {
-    if peer.ip().is_loopback() {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "NoPermission",
-            "admin routes answer only loopback clients",
-        ))
+fn no_permission(message: &str) -> ApiError {
+    ApiError::new(axum::http::StatusCode::FORBIDDEN, "NoPermission", message)
+}
+
+/// Loopback peer and, with keys configured, a valid signature by an unrestricted key;
+/// returns the request's parameters.
+async fn admit(
+    state: &AppState,
+    peer: &SocketAddr,
+    request: Request<Body>,
+) -> Result<Params, ApiError> {
+    if !peer.ip().is_loopback() {
+        return Err(no_permission("admin routes answer only loopback clients"));
     }
+    let (parts, body) = request.into_parts();
+    let body = super::read_body(body).await?;
+    if let Some(principal) = super::authenticate(state, &parts.method, &parts.uri, &parts.headers, &body)? {
+        if !principal.is_unrestricted() {
+            return Err(no_permission(
+                "admin routes need an access key that is not limited to instances",
+            ));
+        }
+    }
+    Params::from_request(parts.uri.query(), &parts.headers, &body)
 }
 
 fn reply(result: Result<serde_json::Value, ApiError>) -> Response {
@@ -36,9 +55,10 @@ fn reply(result: Result<serde_json::Value, ApiError>) -> Response {
 pub async fn reload(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     State(state): State<AppState>,
+    request: Request<Body>,
 ) -> Response {
     let result = async {
-        loopback_only(&peer)?;
+        admit(&state, &peer, request).await?;
         let engine = state.engine.clone();
         let n = tokio::task::spawn_blocking(move || engine.reload_all())
             .await
@@ -49,22 +69,15 @@ pub async fn reload(
     reply(result)
 }
 
-/// Query of `/admin/rebuild`.
-#[derive(serde::Deserialize)]
-pub struct RebuildQuery {
-    #[serde(rename = "InstanceName")]
-    instance_name: String,
-}
-
 /// `POST /admin/rebuild?InstanceName=NAME`: writes a compacted generation and swaps to it.
 pub async fn rebuild(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     State(state): State<AppState>,
-    Query(query): Query<RebuildQuery>,
+    request: Request<Body>,
 ) -> Response {
     let result = async {
-        loopback_only(&peer)?;
-        let instance = state.engine.instance(&query.instance_name)?;
+        let params = admit(&state, &peer, request).await?;
+        let instance = state.engine.instance(params.required("InstanceName")?)?;
         let generation = tokio::task::spawn_blocking(move || instance.rebuild())
             .await
             .map_err(|e| ApiError::internal(e.to_string()))??;

@@ -7,8 +7,8 @@
 //! becomes a vendor code through the one table in [`error`]; every reply carries a fresh
 //! RequestId.
 //!
-//! Admin routes (`/admin/reload`, `/admin/rebuild`) answer only loopback peers until
-//! access keys exist. The console (`/console`, `console.rs`) answers only loopback peers
+//! Admin routes (`/admin/reload`, `/admin/rebuild`) answer only loopback peers and, once
+//! access keys exist, only requests signed with a key not limited to instances. The console (`/console`, `console.rs`) answers only loopback peers
 //! when access keys exist.
 
 pub mod actions;
@@ -194,10 +194,54 @@ async fn handle(state: AppState, request: Request<Body>, front: Front) -> Respon
     }
 }
 
-async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| ApiError::body_too_large(MAX_BODY_BYTES))
+/// How much of an oversize body is read and dropped so that the client, still sending,
+/// gets the vendor error instead of a reset connection; past it the connection is cut.
+const DRAIN_BYTES: usize = 64 * 1024 * 1024;
+
+/// How long draining an oversize body may take.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads the body, at most [`MAX_BODY_BYTES`]. An oversize body is drained (within
+/// [`DRAIN_BYTES`] and [`DRAIN_TIME`], nothing kept) before the error is answered:
+/// replying while the client still sends makes the kernel reset the connection, and
+/// the client would see a transport failure rather than InvalidPicContent.
+pub(crate) async fn read_body(mut body: Body) -> Result<axum::body::Bytes, ApiError> {
+    use axum::body::HttpBody;
+    async fn next_data(body: &mut Body) -> Option<Result<axum::body::Bytes, axum::Error>> {
+        loop {
+            let frame =
+                std::future::poll_fn(|cx| std::pin::Pin::new(&mut *body).poll_frame(cx)).await?;
+            match frame {
+                Ok(frame) => match frame.into_data() {
+                    Ok(data) => return Some(Ok(data)),
+                    Err(_) => continue, // trailers
+                },
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+    let mut kept = Vec::new();
+    while let Some(data) = next_data(&mut body).await {
+        let data = data.map_err(|e| {
+            ApiError::bad_request(format!("the request body could not be read: {e}"))
+        })?;
+        if kept.len() + data.len() > MAX_BODY_BYTES {
+            let mut seen = kept.len() + data.len();
+            drop(kept);
+            let _ = tokio::time::timeout(DRAIN_TIME, async {
+                while seen <= MAX_BODY_BYTES + DRAIN_BYTES {
+                    match next_data(&mut body).await {
+                        Some(Ok(data)) => seen += data.len(),
+                        _ => break,
+                    }
+                }
+            })
+            .await;
+            return Err(ApiError::body_too_large(MAX_BODY_BYTES));
+        }
+        kept.extend_from_slice(&data);
+    }
+    Ok(kept.into())
 }
 
 /// Checks the request's signature when access keys are configured.

@@ -194,6 +194,11 @@ impl Principal {
         }
     }
 
+    /// True if this key may use every instance (admin routes need such a key).
+    pub fn is_unrestricted(&self) -> bool {
+        self.instances.is_none()
+    }
+
     /// [`Principal::may_use`] as a `Result`, with [`AuthError::Forbidden`] when refused.
     pub fn check_instance(&self, instance: &str) -> Result<(), AuthError> {
         if self.may_use(instance) {

@@ -454,6 +454,7 @@ impl Instance {
         let doc = writer.next_doc;
         let index = self.index.load();
         index.append(&[(doc, vector, &columns)])?;
+        crate::fault::point("add.before_store_commit");
         let batch = AddBatch {
             inst: self.meta.id,
             doc,
@@ -468,6 +469,7 @@ impl Instance {
             }
             return Err(e.into());
         }
+        crate::fault::point("add.after_store_commit");
         writer.next_doc = doc + 1;
         if let Some(old) = replaces {
             index.tombstone(old);
@@ -484,7 +486,9 @@ impl Instance {
         let _writer = self.writer.lock();
         let (doc, mut record) = self.stored(product_id, pic_name)?;
         attributes.apply_to(&mut record);
+        crate::fault::point("update.before_store_commit");
         self.store.commit_update(self.meta.id, doc, &record)?;
+        crate::fault::point("update.after_store_commit");
         let index = self.index.load();
         if let Some(row) = index.snapshot().row_of(doc) {
             for (c, value) in self.dictionaries.columns_of(&record).iter().enumerate() {
@@ -553,7 +557,9 @@ impl Instance {
             .iter()
             .map(|(doc, p, n)| (*doc, p.as_str(), n.as_str()))
             .collect();
+        crate::fault::point("delete.before_store_commit");
         self.store.commit_delete(self.meta.id, &batch)?;
+        crate::fault::point("delete.after_store_commit");
         let index = self.index.load();
         for (doc, _, _) in pictures {
             index.tombstone(*doc);
@@ -581,6 +587,7 @@ impl Instance {
         let generation = write_generation_from_store(&self.store, &self.meta, &self.index_dir)?;
         let (index, live) =
             open_reconciled(&self.store, &self.meta, &self.index_dir, &self.dictionaries)?;
+        crate::fault::point("rebuild.before_swap");
         self.live.store(live, Ordering::Relaxed);
         self.index.store(Arc::new(index));
         self.scan_copy.refresh(self.snapshot());

@@ -50,9 +50,13 @@ impl Manifest {
         file.write_all(&bytes)
             .map_err(|e| IndexError::io(&tmp, e))?;
         file.sync_all().map_err(|e| IndexError::io(&tmp, e))?;
+        crate::fault::point("manifest.before_rename");
         let path = dir.join(MANIFEST_FILE);
         fs::rename(&tmp, &path).map_err(|e| IndexError::io(&path, e))?;
-        sync_dir(dir)
+        crate::fault::point("manifest.after_rename");
+        sync_dir(dir)?;
+        crate::fault::point("manifest.after_dir_sync");
+        Ok(())
     }
 }
 

@@ -247,6 +247,7 @@ impl VectorFile {
         self.file
             .write_all_at(&bytes, offset)
             .map_err(|e| IndexError::io(&self.path, e))?;
+        crate::fault::point("index.after_row_write");
         let mut hasher = crc32fast::Hasher::new_with_initial(self.header.rows_crc);
         hasher.update(&bytes);
         let header = Header {
@@ -255,6 +256,7 @@ impl VectorFile {
             ..self.header
         };
         self.write_header(header)?;
+        crate::fault::point("index.after_header_write");
         self.file
             .sync_data()
             .map_err(|e| IndexError::io(&self.path, e))?;

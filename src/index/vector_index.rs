@@ -371,7 +371,9 @@ impl GenerationWriter {
     /// Syncs the rows and switches the manifest to this generation; returns its number.
     pub fn commit(mut self) -> Result<u64> {
         self.flush()?;
+        crate::fault::point("rebuild.after_generation_written");
         sync_dir(&self.dir)?;
+        crate::fault::point("rebuild.after_generation_dir_sync");
         Manifest {
             generation: self.generation,
         }

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::{find_instance, open_store_read_only, Result};
+use super::{find_instance, open_store_read_only, Result, ToolError};
 use crate::engine::INSTANCES_DIR;
 use crate::index::{Manifest, VectorFileReader};
 use crate::store::{InstanceMeta, Store};
@@ -103,7 +103,27 @@ impl fmt::Display for InstanceReport {
 }
 
 /// Checks every instance of `data_dir`, or only `instance`.
+///
+/// Beside a running server, the read-only view of the store may name a table file that
+/// the server's compaction has since deleted (found by `imgsearch-crashloop`); that is
+/// not damage, so the check is made again on a fresh view, a few times.
 pub fn verify(data_dir: &Path, instance: Option<&str>) -> Result<Vec<InstanceReport>> {
+    let mut attempt = 0;
+    loop {
+        match verify_once(data_dir, instance) {
+            Err(ToolError::Store(e))
+                if attempt < 5 && e.to_string().contains("No such file or directory") =>
+            {
+                attempt += 1;
+                tracing::info!(error = %e, attempt, "a table file vanished under the read-only view; looking again");
+                std::thread::sleep(std::time::Duration::from_millis(50 * attempt));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn verify_once(data_dir: &Path, instance: Option<&str>) -> Result<Vec<InstanceReport>> {
     let store = open_store_read_only(data_dir)?;
     let metas = match instance {
         Some(name) => vec![find_instance(&store, data_dir, name)?],

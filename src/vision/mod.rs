@@ -11,13 +11,14 @@ mod builtin;
 mod colour;
 mod error;
 mod extractor;
+mod header;
 mod mask;
 mod picture;
 mod region;
 mod resample;
 mod subject;
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 mod texture;
 mod thumbnail;
 mod validate;

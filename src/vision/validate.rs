@@ -16,6 +16,7 @@ use std::io::Cursor;
 use image::{ImageDecoder, ImageError, ImageFormat, ImageReader};
 
 use super::error::{Result, VisionError};
+use super::header;
 use super::picture::PixelLimits;
 
 /// Runs every check that needs no pixels; returns a decoder ready to read them.
@@ -30,6 +31,23 @@ pub(crate) fn open_checked<'a>(
         });
     }
     let format = sniff(bytes)?;
+    let in_range = |side: u32| (limits.min_side..=limits.max_side).contains(&side);
+    // Our own header read first: some decoders refuse a huge header as corrupt.
+    if let Some((width, height)) = header::declared_dimensions(bytes, format) {
+        if !in_range(width) || !in_range(height) {
+            return Err(VisionError::UnsupportedPixels {
+                width,
+                height,
+                min: limits.min_side,
+                max: limits.max_side,
+            });
+        }
+    }
+    if format == ImageFormat::Jpeg && !header::jpeg_is_complete(bytes) {
+        return Err(VisionError::Corrupt(
+            "the JPEG data is cut short (no end-of-image marker after the last scan)".into(),
+        ));
+    }
 
     let budget = limits.alloc_budget();
     let mut header_limits = image::Limits::default();
@@ -39,7 +57,6 @@ pub(crate) fn open_checked<'a>(
     let mut decoder = reader.into_decoder().map_err(from_image_error)?;
 
     let (width, height) = decoder.dimensions();
-    let in_range = |side: u32| (limits.min_side..=limits.max_side).contains(&side);
     if !in_range(width) || !in_range(height) {
         return Err(VisionError::UnsupportedPixels {
             width,

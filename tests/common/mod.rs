@@ -29,6 +29,11 @@ impl Server {
 
     /// Like [`Server::start`], with extra `serve` arguments.
     pub fn start_with(data_dir: &Path, extra_args: &[&str]) -> Server {
+        Self::start_with_env(data_dir, extra_args, &[])
+    }
+
+    /// Like [`Server::start_with`], with extra environment variables.
+    pub fn start_with_env(data_dir: &Path, extra_args: &[&str], envs: &[(&str, &str)]) -> Server {
         let log = data_dir.with_extension(format!("log.{}", unique()));
         let log_file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_imgsearch"))
@@ -36,6 +41,7 @@ impl Server {
             .arg(data_dir)
             .args(extra_args)
             .env("RUST_LOG", "info")
+            .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
@@ -86,6 +92,19 @@ impl Server {
     /// POSTs an Action with form parameters; returns the HTTP status and JSON body.
     pub fn call(&self, action: &str, params: &[(&str, &str)]) -> (u16, Value) {
         call(&self.addr, action, params)
+    }
+
+    /// Waits up to `timeout` for the process to exit on its own; its status if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.as_mut()?.try_wait().ok().flatten() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// Kills the process with SIGKILL (no chance to clean up) and waits for it.
