@@ -62,6 +62,11 @@ pub struct AddBatch<'a> {
     pub thumbnail: Option<&'a [u8]>,
 }
 
+/// Memory all column families' memtables may use together before RocksDB flushes.
+pub const MEMTABLE_BUDGET_BYTES: usize = 32 << 20;
+/// The block cache shared by every column family.
+pub const BLOCK_CACHE_BYTES: usize = 32 << 20;
+
 impl Store {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path, mode: StoreMode) -> Result<Self> {
@@ -70,9 +75,25 @@ impl Store {
         opts.create_missing_column_families(true);
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
         opts.set_keep_log_file_num(4);
+        // Bounded memory: RocksDB's defaults give each column family 64 MB memtables and
+        // grow with every write until a flush, which a steady trickle of adds (records,
+        // vectors, thumbnails) takes long to reach. One budget for all memtables and one
+        // block cache shared by all families keep the store's share of RSS fixed.
+        opts.set_db_write_buffer_size(MEMTABLE_BUDGET_BYTES);
+        let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+        let family = || {
+            let mut cf = Options::default();
+            cf.set_compression_type(rocksdb::DBCompressionType::Lz4);
+            cf.set_write_buffer_size(MEMTABLE_BUDGET_BYTES / 4);
+            cf.set_max_write_buffer_number(2);
+            let mut table = rocksdb::BlockBasedOptions::default();
+            table.set_block_cache(&cache);
+            cf.set_block_based_table_factory(&table);
+            cf
+        };
         let cfs = COLUMN_FAMILIES
             .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+            .map(|name| ColumnFamilyDescriptor::new(*name, family()));
         let db = match mode {
             StoreMode::ReadWrite => DB::open_cf_descriptors(&opts, path, cfs),
             StoreMode::ReadOnly => {
