@@ -93,6 +93,8 @@ enum InstanceCommand {
         /// Pictures the instance may hold.
         #[arg(long, default_value_t = 1_000_000)]
         capacity: u64,
+        #[command(flatten)]
+        extractor: imgsearch::tools::ExtractorArgs,
     },
     /// List instances with their settings and picture counts.
     List {
@@ -144,7 +146,9 @@ fn main() -> anyhow::Result<()> {
             service_type,
             qps,
             capacity,
+            extractor,
         }) => {
+            let choice = extractor.choice().map_err(anyhow::Error::msg)?;
             let Some(service_type) = ServiceType::parse(&service_type) else {
                 bail!("unknown service type {service_type:?}: use product, generic, fabric, trademark, copyright, furniture or hardware");
             };
@@ -155,11 +159,13 @@ fn main() -> anyhow::Result<()> {
                 qps,
                 capacity,
             };
-            let instance = engine.create_instance(&spec)?;
+            let instance = engine.create_instance_with(&spec, &choice)?;
             println!(
-                "created instance {} in {}",
+                "created instance {} in {} (extractor {}, {} dimensions)",
                 instance.meta().name,
-                data_dir.display()
+                data_dir.display(),
+                instance.meta().extractor,
+                instance.meta().dimension
             );
             Ok(())
         }
