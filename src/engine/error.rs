@@ -43,12 +43,12 @@ pub enum EngineError {
         dimension: u32,
     },
     /// The instance's model file is missing, changed or unusable.
-    #[error("instance {name}: {source}")]
+    #[error("instance {name}: {problem}")]
     Model {
         /// Instance name.
         name: String,
-        /// What is wrong with the model.
-        source: ModelError,
+        /// What is wrong with the model (in the message, not a `source`, so it prints once).
+        problem: ModelError,
     },
     /// A task of that kind still runs for the instance (one at a time per instance).
     #[error(

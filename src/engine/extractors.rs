@@ -27,9 +27,9 @@ pub(super) fn create(
     match choice {
         ExtractorChoice::Builtin => Ok((Arc::new(BuiltinExtractor::new()), None)),
         ExtractorChoice::Onnx(options) => {
-            let onnx = OnnxExtractor::create(options).map_err(|source| EngineError::Model {
+            let onnx = OnnxExtractor::create(options).map_err(|problem| EngineError::Model {
                 name: name.to_string(),
-                source,
+                problem,
             })?;
             let spec = onnx.spec().to_json();
             Ok((Arc::new(onnx), Some(spec)))
@@ -45,9 +45,9 @@ pub(super) fn open(meta: &InstanceMeta) -> Result<Arc<dyn Extractor>> {
         extractor: meta.extractor.clone(),
         dimension: meta.dimension,
     };
-    let model_error = |source| EngineError::Model {
+    let model_error = |problem| EngineError::Model {
         name: meta.name.clone(),
-        source,
+        problem,
     };
     let extractor: Arc<dyn Extractor> = if meta.extractor == ONNX_EXTRACTOR {
         let text = meta.model.as_deref().ok_or_else(unavailable)?;
@@ -99,7 +99,9 @@ mod tests {
 
     #[test]
     fn onnx_with_missing_model_is_refused_with_the_path() {
-        let err = open(&meta(ONNX_EXTRACTOR, Some("not json"), 1024)).unwrap_err();
+        let err = open(&meta(ONNX_EXTRACTOR, Some("not json"), 1024))
+            .err()
+            .unwrap();
         assert!(matches!(err, EngineError::Model { .. }), "{err}");
         let err = create(
             "x",

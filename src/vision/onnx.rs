@@ -28,23 +28,31 @@
 
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "onnx")]
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+#[cfg(feature = "onnx")]
 use tract_onnx::prelude::*;
 
 use super::builtin::BuiltinExtractor;
 use super::error::ModelError;
+use super::extractor::Extractor as _;
+#[cfg(feature = "onnx")]
 use super::extractor::{l2_normalize, Extractor};
+#[cfg(feature = "onnx")]
 use super::region::Region;
+#[cfg(feature = "onnx")]
 use super::resample::{area_resize, Raster};
 
 /// Name recorded with instances using this extractor (bump when the recipe changes).
 pub const ONNX_EXTRACTOR: &str = "onnx-v1";
 
 /// Output name preferred when none is given.
+#[cfg(feature = "onnx")]
 const DEFAULT_OUTPUT: &str = "embedding";
 /// Class-score output used for category prediction when present.
+#[cfg(feature = "onnx")]
 const DEFAULT_CLASSES_OUTPUT: &str = "probabilities";
 
 /// Order of a picture tensor's axes.
@@ -176,8 +184,10 @@ impl ModelSpec {
     }
 }
 
+#[cfg(feature = "onnx")]
 type Plan = TypedRunnableModel<TypedModel>;
 
+#[cfg(feature = "onnx")]
 /// An ONNX model behind the [`Extractor`] trait.
 pub struct OnnxExtractor {
     spec: ModelSpec,
@@ -187,6 +197,7 @@ pub struct OnnxExtractor {
     builtin: BuiltinExtractor,
 }
 
+#[cfg(feature = "onnx")]
 impl std::fmt::Debug for OnnxExtractor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OnnxExtractor")
@@ -205,6 +216,7 @@ fn read_model(path: &Path) -> Result<(Vec<u8>, String), ModelError> {
     Ok((bytes, sha))
 }
 
+#[cfg(feature = "onnx")]
 fn invalid(path: &Path, e: impl std::fmt::Display) -> ModelError {
     ModelError::Invalid {
         path: path.to_path_buf(),
@@ -212,6 +224,7 @@ fn invalid(path: &Path, e: impl std::fmt::Display) -> ModelError {
     }
 }
 
+#[cfg(feature = "onnx")]
 impl OnnxExtractor {
     /// Loads a model for a new instance, reading from the file what the options leave open.
     pub fn create(options: &ModelOptions) -> Result<Self, ModelError> {
@@ -427,6 +440,7 @@ impl OnnxExtractor {
     }
 }
 
+#[cfg(feature = "onnx")]
 /// Names of a model's outputs, by outlet label or node name.
 fn output_names(model: &InferenceModel) -> Vec<String> {
     model
@@ -442,6 +456,7 @@ fn output_names(model: &InferenceModel) -> Vec<String> {
         .collect()
 }
 
+#[cfg(feature = "onnx")]
 /// Fixes the input, selects the outputs and optimises; returns the plan, the embedding
 /// length and the spatial cells to pool over.
 fn build_plan(
@@ -490,6 +505,7 @@ fn build_plan(
     Ok((plan, dimension, cells))
 }
 
+#[cfg(feature = "onnx")]
 /// Averages an unpooled `[cells, dim]` (NHWC) or `[dim, cells]` (NCHW) output.
 fn pool(values: &[f32], cells: usize, dim: usize, layout: Layout) -> Vec<f32> {
     let mut out = vec![0.0f32; dim];
@@ -505,6 +521,7 @@ fn pool(values: &[f32], cells: usize, dim: usize, layout: Layout) -> Vec<f32> {
     out
 }
 
+#[cfg(feature = "onnx")]
 /// The raster mirrored left to right.
 fn mirror(r: &Raster) -> Raster {
     let mut data = Vec::with_capacity(r.data.len());
@@ -520,6 +537,7 @@ fn mirror(r: &Raster) -> Raster {
     }
 }
 
+#[cfg(feature = "onnx")]
 /// `sign(x) * |x|^power`.
 fn power_law(v: &mut [f32], power: f32) {
     if (power - 1.0).abs() > f32::EPSILON {
@@ -528,6 +546,7 @@ fn power_law(v: &mut [f32], power: f32) {
     }
 }
 
+#[cfg(feature = "onnx")]
 impl Extractor for OnnxExtractor {
     fn name(&self) -> &str {
         ONNX_EXTRACTOR
@@ -572,10 +591,55 @@ impl Extractor for OnnxExtractor {
     }
 }
 
+/// Stand-in when the crate is built without the `onnx` feature: creating or opening a
+/// model instance is refused with a message saying how to get a build that has it.
+#[cfg(not(feature = "onnx"))]
+pub struct OnnxExtractor {
+    spec: ModelSpec,
+    never: std::convert::Infallible,
+}
+
+#[cfg(not(feature = "onnx"))]
+impl OnnxExtractor {
+    /// Refused: this build has no ONNX runtime (after checking the file exists).
+    pub fn create(options: &ModelOptions) -> Result<Self, ModelError> {
+        read_model(&options.path)?;
+        Err(ModelError::Invalid {
+            path: options.path.clone(),
+            reason: "this build has no ONNX runtime; build with `--features onnx`".into(),
+        })
+    }
+
+    /// Refused: this build has no ONNX runtime.
+    pub fn open(spec: &ModelSpec) -> Result<Self, ModelError> {
+        Self::create(&ModelOptions::new(spec.path.clone()))
+    }
+
+    /// The resolved spec.
+    #[must_use]
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+}
+
+#[cfg(not(feature = "onnx"))]
+impl super::extractor::Extractor for OnnxExtractor {
+    fn name(&self) -> &str {
+        match self.never {}
+    }
+    fn dimension(&self) -> usize {
+        match self.never {}
+    }
+    fn extract(&self, _: &image::RgbImage, _: Option<&super::region::Region>) -> Vec<f32> {
+        match self.never {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    #[cfg(feature = "onnx")]
     #[test]
     fn mirror_reverses_rows() {
         let r = Raster {
@@ -586,6 +650,7 @@ mod tests {
         assert_eq!(mirror(&r).data, vec![4.0, 5.0, 6.0, 1.0, 2.0, 3.0]);
     }
 
+    #[cfg(feature = "onnx")]
     #[test]
     fn pooling_averages_cells_in_either_layout() {
         // Two cells, three channels.
@@ -595,6 +660,7 @@ mod tests {
         assert_eq!(pool(&nchw, 2, 3, Layout::Nchw), vec![2.0, 3.0, 4.0]);
     }
 
+    #[cfg(feature = "onnx")]
     #[test]
     fn power_law_keeps_sign() {
         let mut v = vec![4.0, -9.0];
@@ -604,7 +670,9 @@ mod tests {
 
     #[test]
     fn missing_model_is_a_clear_error() {
-        let err = OnnxExtractor::create(&ModelOptions::new("/nonexistent/model.onnx")).unwrap_err();
+        let err = OnnxExtractor::create(&ModelOptions::new("/nonexistent/model.onnx"))
+            .err()
+            .unwrap();
         assert!(matches!(err, ModelError::Missing { .. }), "{err}");
         assert!(err.to_string().contains("/nonexistent/model.onnx"));
     }
