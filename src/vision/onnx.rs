@@ -34,6 +34,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 #[cfg(feature = "onnx")]
 use tract_onnx::prelude::*;
+// `concretize` on the input fact's type lives on this trait, outside the prelude.
+#[cfg(feature = "onnx")]
+use tract_onnx::tract_hir::infer::Factoid;
 
 use super::builtin::BuiltinExtractor;
 use super::error::ModelError;
