@@ -75,6 +75,8 @@ struct ImportArgs {
     data_dir: PathBuf,
 }
 
+// Parsed once per run: the size of the Create variant (model options) costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum InstanceCommand {
     /// Create an instance.
@@ -93,6 +95,8 @@ enum InstanceCommand {
         /// Pictures the instance may hold.
         #[arg(long, default_value_t = 1_000_000)]
         capacity: u64,
+        #[command(flatten)]
+        extractor: imgsearch::tools::ExtractorArgs,
     },
     /// List instances with their settings and picture counts.
     List {
@@ -144,7 +148,9 @@ fn main() -> anyhow::Result<()> {
             service_type,
             qps,
             capacity,
+            extractor,
         }) => {
+            let choice = extractor.choice().map_err(anyhow::Error::msg)?;
             let Some(service_type) = ServiceType::parse(&service_type) else {
                 bail!("unknown service type {service_type:?}: use product, generic, fabric, trademark, copyright, furniture or hardware");
             };
@@ -155,11 +161,13 @@ fn main() -> anyhow::Result<()> {
                 qps,
                 capacity,
             };
-            let instance = engine.create_instance(&spec)?;
+            let instance = engine.create_instance_with(&spec, &choice)?;
             println!(
-                "created instance {} in {}",
+                "created instance {} in {} (extractor {}, {} dimensions)",
                 instance.meta().name,
-                data_dir.display()
+                data_dir.display(),
+                instance.meta().extractor,
+                instance.meta().dimension
             );
             Ok(())
         }

@@ -300,7 +300,10 @@ instances = ["someotherinstance"]
         &format!("{search}#access-key-id=console-test&access-key-secret=wrong"),
     );
     assert!(dom.contains(r#"data-state="signin""#), "{dom}");
-    assert!(dom.contains(r#"data-code="SignatureDoesNotMatch""#), "{dom}");
+    assert!(
+        dom.contains(r#"data-code="SignatureDoesNotMatch""#),
+        "{dom}"
+    );
     // A key limited to another instance does not see this one.
     let dom = browser.dump_dom(
         &server,

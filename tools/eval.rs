@@ -36,7 +36,7 @@ use rayon::prelude::*;
 use imgsearch::engine::{
     AddPicture, Engine, Instance, InstanceSpec, ScanMode, SearchQuery, ServiceType,
 };
-use imgsearch::vision::{self, BuiltinExtractor, Extractor, PixelLimits};
+use imgsearch::vision::{self, Extractor, PixelLimits};
 
 /// Results asked of every search (the vendor's largest Num).
 const NUM: usize = 100;
@@ -92,6 +92,8 @@ struct RunOptions {
     /// Use at most N pictures of each list, evenly spaced (quick runs).
     #[arg(long)]
     limit: Option<usize>,
+    #[command(flatten)]
+    extractor: imgsearch::tools::ExtractorArgs,
     /// Keep the data directory here instead of a temporary one (it must not
     /// hold an `eval` instance yet).
     #[arg(long)]
@@ -289,12 +291,16 @@ fn evaluate(index: &[Item], queries: &[Item], run: &RunOptions, leave_one_out: b
         }
     };
     let engine = Engine::open(&data_dir).context("opening the engine")?;
-    let instance = engine.create_instance(&InstanceSpec {
-        name: INSTANCE.into(),
-        service_type: ServiceType::Generic,
-        qps: 1000,
-        capacity: index.len() as u64 + 1,
-    })?;
+    let choice = run.extractor.choice().map_err(anyhow::Error::msg)?;
+    let instance = engine.create_instance_with(
+        &InstanceSpec {
+            name: INSTANCE.into(),
+            service_type: ServiceType::Generic,
+            qps: 1000,
+            capacity: index.len() as u64 + 1,
+        },
+        &choice,
+    )?;
     println!(
         "extractor {}  index {} pictures  queries {}  crop {}  data {}",
         instance.meta().extractor,
@@ -312,7 +318,7 @@ fn evaluate(index: &[Item], queries: &[Item], run: &RunOptions, leave_one_out: b
         started.elapsed().as_secs_f64()
     );
 
-    let extract_ms = extraction_p50_ms(queries, run.crop);
+    let extract_ms = extraction_p50_ms(instance.extractor().as_ref(), queries, run.crop);
     let mut first: Option<Vec<Option<Ranked>>> = None;
     for &mode in &run.scan {
         engine.set_scan_mode(mode);
@@ -508,8 +514,7 @@ fn score(hits: &[bool], relevant: usize) -> Scores {
 }
 
 /// Median time to extract one query picture's vector (decoded already), one core.
-fn extraction_p50_ms(queries: &[Item], crop: bool) -> f64 {
-    let extractor = BuiltinExtractor::new();
+fn extraction_p50_ms(extractor: &dyn Extractor, queries: &[Item], crop: bool) -> f64 {
     let limits = PixelLimits::default();
     let mut times: Vec<f64> = spaced(queries.to_vec(), Some(TIMED_PICTURES))
         .iter()

@@ -32,7 +32,9 @@ async fn admit(
     }
     let (parts, body) = request.into_parts();
     let body = super::read_body(body).await?;
-    if let Some(principal) = super::authenticate(state, &parts.method, &parts.uri, &parts.headers, &body)? {
+    if let Some(principal) =
+        super::authenticate(state, &parts.method, &parts.uri, &parts.headers, &body)?
+    {
         if !principal.is_unrestricted() {
             return Err(no_permission(
                 "admin routes need an access key that is not limited to instances",

@@ -161,6 +161,7 @@ impl From<EngineError> for ApiError {
                 ApiError::bad_request(e.to_string())
             }
             EngineError::ExtractorUnavailable { .. }
+            | EngineError::Model { .. }
             | EngineError::InvalidBucket { .. }
             | EngineError::TaskStorage(_)
             | EngineError::AlreadyStored { .. }

@@ -2,7 +2,7 @@
 
 use crate::index::IndexError;
 use crate::store::StoreError;
-use crate::vision::VisionError;
+use crate::vision::{ModelError, VisionError};
 
 /// What can go wrong in an engine operation.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +49,14 @@ pub enum EngineError {
         extractor: String,
         /// Dimension recorded with the instance.
         dimension: u32,
+    },
+    /// The instance's model file is missing, changed or unusable.
+    #[error("instance {name}: {problem}")]
+    Model {
+        /// Instance name.
+        name: String,
+        /// What is wrong with the model (in the message, not a `source`, so it prints once).
+        problem: ModelError,
     },
     /// A task of that kind still runs for the instance (one at a time per instance).
     #[error(

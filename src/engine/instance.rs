@@ -123,7 +123,17 @@ pub struct Instance {
 impl Instance {
     /// Opens an instance: its index is opened and reconciled with the store.
     pub(crate) fn open(store: Arc<Store>, meta: InstanceMeta, index_dir: &Path) -> Result<Self> {
-        let extractor = extractor_for(&meta)?;
+        let extractor = super::extractors::open(&meta)?;
+        Self::open_with(store, meta, index_dir, extractor)
+    }
+
+    /// [`Self::open`] with the extractor already loaded (at creation).
+    pub(crate) fn open_with(
+        store: Arc<Store>,
+        meta: InstanceMeta,
+        index_dir: &Path,
+        extractor: Arc<dyn Extractor>,
+    ) -> Result<Self> {
         let service = ServiceType::from_code(meta.service_type).unwrap_or(ServiceType::Generic);
         let dictionaries = Dictionaries::default();
         let (index, live) = open_reconciled(&store, &meta, index_dir, &dictionaries)?;
@@ -161,6 +171,11 @@ impl Instance {
             meta: self.meta.clone(),
             total_count: self.live.load(Ordering::Relaxed),
         }
+    }
+
+    /// The extractor (for tools that time or inspect it).
+    pub fn extractor(&self) -> Arc<dyn Extractor> {
+        self.extractor.clone()
     }
 
     /// The current index snapshot (for tools and tests).
@@ -281,7 +296,9 @@ impl Instance {
             None => (Region::full(picture.width(), picture.height()), Vec::new()),
         };
         let timer = timer.lap("subject");
-        let vector = self.extractor.extract(picture.rgb(), Some(&region));
+        let (vector, classes) = self
+            .extractor
+            .extract_with_classes(picture.rgb(), Some(&region));
         let timer = timer.lap("extract");
         let thumbnail = vision::thumbnail(picture.rgb(), thumbnail_side);
         if thumbnail_side > 0 {
@@ -289,7 +306,7 @@ impl Instance {
         }
         let category_id = match category {
             Some(c) => c,
-            None => self.predict_category(&vector),
+            None => self.predict_category(&vector, classes.as_deref()),
         };
         Ok((
             vector,
@@ -302,11 +319,15 @@ impl Instance {
         ))
     }
 
-    /// Category by a similarity-weighted vote of the nearest pictures; Others when the
+    /// Category from the model's ImageNet classes when it has them and they are clear;
+    /// otherwise by a similarity-weighted vote of the nearest pictures; Others when the
     /// instance is empty or has no categories.
-    fn predict_category(&self, vector: &[f32]) -> u32 {
+    fn predict_category(&self, vector: &[f32], classes: Option<&[f32]>) -> u32 {
         if !self.service.has_categories() {
             return CATEGORY_OTHER;
+        }
+        if let Some(c) = classes.and_then(super::imagenet::category_of) {
+            return c;
         }
         let snap = self.snapshot();
         let Some(column) = snap.column(COLUMN_CATEGORY) else {
@@ -612,16 +633,4 @@ impl StageTimer {
             .record(self.0.elapsed().as_secs_f64());
         StageTimer::start()
     }
-}
-
-fn extractor_for(meta: &InstanceMeta) -> Result<Arc<dyn Extractor>> {
-    let builtin = vision::BuiltinExtractor::new();
-    if meta.extractor == builtin.name() && meta.dimension as usize == builtin.dimension() {
-        return Ok(Arc::new(builtin));
-    }
-    Err(EngineError::ExtractorUnavailable {
-        name: meta.name.clone(),
-        extractor: meta.extractor.clone(),
-        dimension: meta.dimension,
-    })
 }

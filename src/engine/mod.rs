@@ -17,6 +17,8 @@ mod attributes;
 mod batcher;
 mod category;
 mod error;
+mod extractors;
+mod imagenet;
 mod instance;
 mod reconcile;
 mod registry;
@@ -26,6 +28,7 @@ mod tasks;
 
 pub use category::{ServiceType, CATEGORY_OTHER, PRODUCT_CATEGORIES};
 pub use error::{EngineError, Result};
+pub use extractors::ExtractorChoice;
 pub use instance::{AddOutcome, AddPicture, Attributes, Instance, InstanceInfo, Subject};
 pub use registry::{
     rebuild_offline, Engine, InstanceSpec, DEFAULT_INSTANCE, INSTANCES_DIR, STORE_DIR,

@@ -7,11 +7,11 @@ use std::sync::{Arc, Once};
 use parking_lot::RwLock;
 
 use super::category::ServiceType;
+use super::extractors::ExtractorChoice;
 use super::instance::Instance;
 use super::scan_copy::ScanMode;
 use super::{EngineError, Result};
 use crate::store::{InstanceMeta, Store, StoreError, StoreMode};
-use crate::vision::{BuiltinExtractor, Extractor};
 
 /// Folder of the RocksDB database inside the data directory.
 pub const STORE_DIR: &str = "store";
@@ -109,8 +109,18 @@ impl Engine {
 
     /// Creates an instance with the built-in extractor.
     pub fn create_instance(&self, spec: &InstanceSpec) -> Result<Arc<Instance>> {
+        self.create_instance_with(spec, &ExtractorChoice::Builtin)
+    }
+
+    /// Creates an instance with the extractor chosen; the model (if any) is loaded and
+    /// checked before anything is stored.
+    pub fn create_instance_with(
+        &self,
+        spec: &InstanceSpec,
+        choice: &ExtractorChoice,
+    ) -> Result<Arc<Instance>> {
         validate_name(&spec.name)?;
-        let extractor = BuiltinExtractor::new();
+        let (extractor, model) = super::extractors::create(&spec.name, choice)?;
         let meta = InstanceMeta {
             id: 0,
             name: spec.name.clone(),
@@ -118,15 +128,16 @@ impl Engine {
             qps: spec.qps,
             capacity: spec.capacity,
             extractor: extractor.name().to_string(),
-            model: None,
+            model,
             dimension: extractor.dimension() as u32,
             created_ms: now_ms(),
         };
         let meta = self.store.create_instance(meta)?;
-        let instance = Arc::new(Instance::open(
+        let instance = Arc::new(Instance::open_with(
             self.store.clone(),
             meta,
             &self.index_dir(&spec.name),
+            extractor,
         )?);
         instance.set_thumbnail_side(
             self.thumbnail_side

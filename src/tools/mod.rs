@@ -16,9 +16,11 @@
 //! - `progress.rs`: the progress bar, or plain lines when stderr is not a terminal.
 //! - `verify.rs`: the store/index agreement checks and their report.
 //! - `export.rs`: the records as `increment.meta` lines.
+//! - `extractor_args.rs`: the `--extractor`/`--model` options of instance creation.
 
 mod csv;
 mod export;
+mod extractor_args;
 mod folder;
 mod import;
 mod progress;
@@ -33,6 +35,7 @@ use crate::index::IndexError;
 use crate::store::{InstanceMeta, Store, StoreError, StoreMode};
 
 pub use export::{export, export_to};
+pub use extractor_args::ExtractorArgs;
 pub use import::{import, FailureGroup, ImportOptions, ImportSummary};
 pub use source::SourceKind;
 pub use verify::{verify, InstanceReport};

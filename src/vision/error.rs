@@ -52,6 +52,53 @@ pub enum VisionError {
     InvalidRegion(String),
 }
 
+/// Why a model file cannot serve an instance.
+///
+/// Kept apart from [`VisionError`]: these are operator problems found when an
+/// instance is created or opened, not faults in a caller's picture.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ModelError {
+    /// The file cannot be read.
+    #[error("model {path} cannot be read ({reason}); put the file back or recreate the instance")]
+    Missing {
+        /// Model path.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        reason: String,
+    },
+    /// The file is not the one the instance was created with.
+    #[error("model {path} has changed since the instance was created (SHA-256 {found}, recorded {recorded}); its vectors would not compare with the stored ones: restore the original file or recreate the instance")]
+    Changed {
+        /// Model path.
+        path: std::path::PathBuf,
+        /// SHA-256 recorded at creation.
+        recorded: String,
+        /// SHA-256 of the file now.
+        found: String,
+    },
+    /// The model's embedding has another length than the instance's vectors.
+    #[error("model {path} gives {found}-dimensional embeddings, the instance holds {recorded}-dimensional ones")]
+    Dimension {
+        /// Model path.
+        path: std::path::PathBuf,
+        /// Dimension recorded at creation.
+        recorded: usize,
+        /// Dimension the file gives.
+        found: usize,
+    },
+    /// The file is not a usable ONNX picture model.
+    #[error("model {path} cannot be used: {reason}")]
+    Invalid {
+        /// Model path.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The model settings stored with the instance cannot be read.
+    #[error("the model settings stored with the instance are damaged: {0}")]
+    BadSpec(String),
+}
+
 /// Result alias for the vision layer.
 pub type Result<T> = std::result::Result<T, VisionError>;
 

@@ -23,6 +23,16 @@ pub trait Extractor: Send + Sync {
     /// Cannot fail: a region reaching past the picture is clamped to it, and one
     /// entirely outside describes the whole picture. Validate regions first.
     fn extract(&self, rgb: &RgbImage, region: Option<&Region>) -> Vec<f32>;
+
+    /// [`Self::extract`], plus class scores when the extractor has a classifier
+    /// (ImageNet probabilities for a model that outputs them), from the same run.
+    fn extract_with_classes(
+        &self,
+        rgb: &RgbImage,
+        region: Option<&Region>,
+    ) -> (Vec<f32>, Option<Vec<f32>>) {
+        (self.extract(rgb, region), None)
+    }
 }
 
 /// Scales `v` to unit L2 norm; an all-zero (or non-finite) vector becomes uniform.

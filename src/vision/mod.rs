@@ -5,7 +5,8 @@
 //! orientation), [`detect_subject`] finds the main product box when the caller
 //! asks for cropping, and an [`Extractor`] turns pixels (optionally restricted
 //! to a [`Region`]) into a unit-length vector whose dot products rank
-//! similarity. [`BuiltinExtractor`] is the model-free default.
+//! similarity. [`BuiltinExtractor`] is the model-free default; [`OnnxExtractor`] runs an
+//! ONNX image model with tract.
 
 mod builtin;
 mod colour;
@@ -13,6 +14,7 @@ mod error;
 mod extractor;
 mod header;
 mod mask;
+mod onnx;
 mod picture;
 mod region;
 mod resample;
@@ -24,8 +26,9 @@ mod thumbnail;
 mod validate;
 
 pub use builtin::{BuiltinExtractor, BUILTIN_DIMENSION};
-pub use error::{Result, VisionError};
+pub use error::{ModelError, Result, VisionError};
 pub use extractor::{dot, l2_normalize, Extractor};
+pub use onnx::{InputType, Layout, ModelOptions, ModelSpec, OnnxExtractor, ONNX_EXTRACTOR};
 pub use picture::{decode, Picture, PixelLimits};
 pub use region::Region;
 pub use subject::{detect_subject, detect_subjects};
