@@ -40,6 +40,7 @@ use tract_onnx::tract_hir::infer::Factoid;
 
 use super::builtin::BuiltinExtractor;
 use super::error::ModelError;
+#[cfg(not(feature = "onnx"))]
 use super::extractor::Extractor as _;
 #[cfg(feature = "onnx")]
 use super::extractor::{l2_normalize, Extractor};
