@@ -208,22 +208,9 @@ mod tests {
     use crate::store::Record;
     use crate::vision::Region;
 
+    /// Non-negative unit vectors (squared draws).
     fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
-        let mut state = seed | 1;
-        (0..n)
-            .map(|_| {
-                let v: Vec<f32> = (0..dim)
-                    .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
-                        ((state >> 40) as f32 / (1u64 << 24) as f32).powi(2)
-                    })
-                    .collect();
-                let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-                v.iter().map(|x| x / n).collect()
-            })
-            .collect()
+        crate::index::testkit::unit_vectors(n, dim, seed, |u| u.powi(2))
     }
 
     #[test]

@@ -236,21 +236,7 @@ mod tests {
 
     /// Deterministic pseudo-random unit vectors.
     fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
-        let mut state = seed | 1;
-        (0..n)
-            .map(|_| {
-                let v: Vec<f32> = (0..dim)
-                    .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
-                        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-                    })
-                    .collect();
-                let n = kernels::dot_scalar(&v, &v).sqrt().max(1e-12);
-                v.iter().map(|x| x / n).collect()
-            })
-            .collect()
+        crate::index::testkit::unit_vectors(n, dim, seed, |u| u - 0.5)
     }
 
     #[test]

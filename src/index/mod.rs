@@ -28,6 +28,8 @@ mod reader;
 mod scan;
 mod select;
 mod subset;
+#[cfg(test)]
+pub(crate) mod testkit;
 mod topk;
 mod vector_file;
 mod vector_index;

@@ -120,27 +120,9 @@ mod tests {
     use super::super::{write_generation, VectorIndex};
     use super::*;
 
-    fn unit(v: &[f32]) -> Vec<f32> {
-        let n = kernels::dot_scalar(v, v).sqrt().max(1e-12);
-        v.iter().map(|x| x / n).collect()
-    }
-
-    /// Deterministic pseudo-random vectors.
+    /// Deterministic pseudo-random unit vectors.
     fn vectors(n: usize, dim: usize) -> Vec<Vec<f32>> {
-        let mut state = 0x9e3779b97f4a7c15u64;
-        (0..n)
-            .map(|_| {
-                let v: Vec<f32> = (0..dim)
-                    .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
-                        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-                    })
-                    .collect();
-                unit(&v)
-            })
-            .collect()
+        crate::index::testkit::unit_vectors(n, dim, 0x9e3779b97f4a7c15, |u| u - 0.5)
     }
 
     #[test]
