@@ -2,7 +2,7 @@
 //! that folder is absent): `instance create --extractor onnx --model`, AddImage and
 //! SearchImageByPic over HTTP, a category predicted from the model's classes, and the
 //! refusal to open an instance whose model file went missing or changed.
-//! Needs `--features onnx`; without it this file has no tests.
+//! Needs the `onnx` feature (on by default); without it this file has no tests.
 
 #![cfg(feature = "onnx")]
 
