@@ -15,6 +15,8 @@ struct Cli {
     /// Log format: text (default) or json (one object per line).
     #[arg(long, global = true, env = "IMGSEARCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    #[command(flatten)]
+    runtime: imgsearch::tools::RuntimeArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -140,6 +142,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     init_logging(log_format);
+    cli.runtime.apply().map_err(anyhow::Error::msg)?;
     match cli.command {
         Command::Serve(config) => serve(config),
         Command::Instance(InstanceCommand::Create {

@@ -94,6 +94,8 @@ struct RunOptions {
     limit: Option<usize>,
     #[command(flatten)]
     extractor: imgsearch::tools::ExtractorArgs,
+    #[command(flatten)]
+    runtime: imgsearch::tools::RuntimeArgs,
     /// Keep the data directory here instead of a temporary one (it must not
     /// hold an `eval` instance yet).
     #[arg(long)]
@@ -292,6 +294,7 @@ fn evaluate(index: &[Item], queries: &[Item], run: &RunOptions, leave_one_out: b
     };
     let engine = Engine::open(&data_dir).context("opening the engine")?;
     let choice = run.extractor.choice().map_err(anyhow::Error::msg)?;
+    run.runtime.apply().map_err(anyhow::Error::msg)?;
     let instance = engine.create_instance_with(
         &InstanceSpec {
             name: INSTANCE.into(),
@@ -302,8 +305,13 @@ fn evaluate(index: &[Item], queries: &[Item], run: &RunOptions, leave_one_out: b
         &choice,
     )?;
     println!(
-        "extractor {}  index {} pictures  queries {}  crop {}  data {}",
+        "extractor {}{}  index {} pictures  queries {}  crop {}  data {}",
         instance.meta().extractor,
+        instance
+            .extractor()
+            .runtime()
+            .map(|r| format!(" on {r}"))
+            .unwrap_or_default(),
         index.len(),
         queries.len(),
         run.crop,

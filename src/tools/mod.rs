@@ -17,6 +17,7 @@
 //! - `verify.rs`: the store/index agreement checks and their report.
 //! - `export.rs`: the records as `increment.meta` lines.
 //! - `extractor_args.rs`: the `--extractor`/`--model` options of instance creation.
+//! - `runtime_args.rs`: the `--model-runtime`/`--onnxruntime` options (which runtime runs models).
 
 mod csv;
 mod export;
@@ -24,6 +25,7 @@ mod extractor_args;
 mod folder;
 mod import;
 mod progress;
+mod runtime_args;
 mod source;
 mod summary;
 mod verify;
@@ -37,6 +39,7 @@ use crate::store::{InstanceMeta, Store, StoreError, StoreMode};
 pub use export::{export, export_to};
 pub use extractor_args::ExtractorArgs;
 pub use import::{import, FailureGroup, ImportOptions, ImportSummary};
+pub use runtime_args::RuntimeArgs;
 pub use source::SourceKind;
 pub use verify::{verify, InstanceReport};
 

@@ -94,6 +94,14 @@ pub enum ModelError {
         /// What is wrong.
         reason: String,
     },
+    /// onnxruntime was asked for (`--model-runtime ort`) and cannot run the model.
+    #[error("model {path} cannot run on onnxruntime: {reason}")]
+    Runtime {
+        /// Model path.
+        path: std::path::PathBuf,
+        /// Why (library missing or not loadable, model refused).
+        reason: String,
+    },
     /// The model settings stored with the instance cannot be read.
     #[error("the model settings stored with the instance are damaged: {0}")]
     BadSpec(String),

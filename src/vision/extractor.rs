@@ -33,6 +33,12 @@ pub trait Extractor: Send + Sync {
     ) -> (Vec<f32>, Option<Vec<f32>>) {
         (self.extract(rgb, region), None)
     }
+
+    /// What executes it, for reports: `None` for plain Rust code, the model runtime
+    /// (`tract`, `onnxruntime (LIBRARY)`) for a model.
+    fn runtime(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Scales `v` to unit L2 norm; an all-zero (or non-finite) vector becomes uniform.

@@ -6,7 +6,7 @@
 //! asks for cropping, and an [`Extractor`] turns pixels (optionally restricted
 //! to a [`Region`]) into a unit-length vector whose dot products rank
 //! similarity. [`BuiltinExtractor`] is the model-free default; [`OnnxExtractor`] runs an
-//! ONNX image model with tract.
+//! ONNX image model with tract or, with the `ort` feature, onnxruntime.
 
 mod builtin;
 mod colour;
@@ -15,9 +15,12 @@ mod extractor;
 mod header;
 mod mask;
 mod onnx;
+#[cfg(feature = "ort")]
+mod onnx_ort;
 mod picture;
 mod region;
 mod resample;
+mod runtime;
 mod subject;
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -31,5 +34,8 @@ pub use extractor::{dot, l2_normalize, Extractor};
 pub use onnx::{InputType, Layout, ModelOptions, ModelSpec, OnnxExtractor, ONNX_EXTRACTOR};
 pub use picture::{decode, Picture, PixelLimits};
 pub use region::Region;
+pub use runtime::{
+    find_onnxruntime, model_runtime, set_model_runtime, ModelRuntime, RuntimeSettings,
+};
 pub use subject::{detect_subject, detect_subjects};
 pub use thumbnail::{thumbnail, thumbnail_source_size, DEFAULT_THUMBNAIL_SIDE, MAX_THUMBNAIL_SIDE};

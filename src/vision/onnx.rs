@@ -22,9 +22,11 @@
 //!    trained to ignore colour, which is precisely what tells a red apple
 //!    from a green one of the same variety on a supermarket shelf.
 //!
-//! tract's optimised plan is shared by all threads: `SimplePlan::run` takes
-//! `&self` and builds its scratch state per call, so concurrent requests
-//! need no lock.
+//! The network runs on tract (pure Rust) or, with the `ort` feature, on onnxruntime
+//! loaded at run time (see [`super::runtime`]); both get the same input tensor and give
+//! the same embedding. tract's optimised plan is shared by all threads:
+//! `SimplePlan::run` takes `&self` and builds its scratch state per call, so concurrent
+//! requests need no lock.
 
 use std::path::{Path, PathBuf};
 
@@ -44,10 +46,14 @@ use super::error::ModelError;
 use super::extractor::Extractor as _;
 #[cfg(feature = "onnx")]
 use super::extractor::{l2_normalize, Extractor};
+#[cfg(feature = "ort")]
+use super::onnx_ort::OrtRunner;
 #[cfg(feature = "onnx")]
 use super::region::Region;
 #[cfg(feature = "onnx")]
 use super::resample::{area_resize, Raster};
+#[cfg(feature = "onnx")]
+use super::runtime::{model_runtime, ModelRuntime, RuntimeSettings};
 
 /// Name recorded with instances using this extractor (bump when the recipe changes).
 pub const ONNX_EXTRACTOR: &str = "onnx-v1";
@@ -191,11 +197,49 @@ impl ModelSpec {
 #[cfg(feature = "onnx")]
 type Plan = TypedRunnableModel<TypedModel>;
 
+/// A model's input tensor values, in the tensor's order.
+#[cfg(feature = "onnx")]
+pub(super) enum InputData {
+    /// uint8 input.
+    U8(Vec<u8>),
+    /// f32 input, already normalised.
+    F32(Vec<f32>),
+}
+
+/// What runs the network.
+#[cfg(feature = "onnx")]
+enum Backend {
+    /// tract's optimised plan.
+    Tract(Plan),
+    /// onnxruntime sessions.
+    #[cfg(feature = "ort")]
+    Ort(OrtRunner),
+}
+
+#[cfg(feature = "onnx")]
+impl Backend {
+    /// `tract`, or `onnxruntime (LIBRARY FILE NAME)`.
+    fn describe(&self) -> String {
+        match self {
+            Backend::Tract(_) => "tract".into(),
+            #[cfg(feature = "ort")]
+            Backend::Ort(runner) => format!(
+                "onnxruntime ({})",
+                runner
+                    .library
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+            ),
+        }
+    }
+}
+
 #[cfg(feature = "onnx")]
 /// An ONNX model behind the [`Extractor`] trait.
 pub struct OnnxExtractor {
     spec: ModelSpec,
-    plan: Plan,
+    backend: Backend,
     /// Output spatial grid to average over when the output is not pooled (rows*cols, 1 when pooled).
     cells: usize,
     builtin: BuiltinExtractor,
@@ -206,6 +250,7 @@ impl std::fmt::Debug for OnnxExtractor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OnnxExtractor")
             .field("spec", &self.spec)
+            .field("runtime", &self.runtime())
             .finish_non_exhaustive()
     }
 }
@@ -232,6 +277,14 @@ fn invalid(path: &Path, e: impl std::fmt::Display) -> ModelError {
 impl OnnxExtractor {
     /// Loads a model for a new instance, reading from the file what the options leave open.
     pub fn create(options: &ModelOptions) -> Result<Self, ModelError> {
+        Self::create_on(options, &model_runtime())
+    }
+
+    /// [`Self::create`] on the given runtime instead of the process's.
+    pub fn create_on(
+        options: &ModelOptions,
+        runtime: &RuntimeSettings,
+    ) -> Result<Self, ModelError> {
         let path = options.path.as_path();
         let (bytes, sha256) = read_model(path)?;
         let model = tract_onnx::onnx()
@@ -305,11 +358,11 @@ impl OnnxExtractor {
             flip: options.flip,
             centre_crop: options.centre_crop.clamp(0.0, 1.0),
         };
-        let (plan, dimension, cells) = build_plan(model, &spec)?;
+        let (backend, dimension, cells) = build_backend(|| Ok(model), &bytes, &spec, runtime)?;
         spec.embedding_dimension = dimension;
         Ok(OnnxExtractor {
             spec,
-            plan,
+            backend,
             cells,
             builtin: BuiltinExtractor::new(),
         })
@@ -317,6 +370,11 @@ impl OnnxExtractor {
 
     /// Loads the model an instance was created with; refuses a missing or changed file.
     pub fn open(spec: &ModelSpec) -> Result<Self, ModelError> {
+        Self::open_on(spec, &model_runtime())
+    }
+
+    /// [`Self::open`] on the given runtime instead of the process's.
+    pub fn open_on(spec: &ModelSpec, runtime: &RuntimeSettings) -> Result<Self, ModelError> {
         let path = spec.path.as_path();
         let (bytes, sha256) = read_model(path)?;
         if sha256 != spec.sha256 {
@@ -326,10 +384,13 @@ impl OnnxExtractor {
                 found: sha256,
             });
         }
-        let model = tract_onnx::onnx()
-            .model_for_read(&mut bytes.as_slice())
-            .map_err(|e| invalid(path, e))?;
-        let (plan, dimension, cells) = build_plan(model, spec)?;
+        // Parsed for tract only: onnxruntime reads the bytes itself.
+        let model = || {
+            tract_onnx::onnx()
+                .model_for_read(&mut bytes.as_slice())
+                .map_err(|e| invalid(path, e))
+        };
+        let (backend, dimension, cells) = build_backend(model, &bytes, spec, runtime)?;
         if dimension != spec.embedding_dimension {
             return Err(ModelError::Dimension {
                 path: path.to_path_buf(),
@@ -339,7 +400,7 @@ impl OnnxExtractor {
         }
         Ok(OnnxExtractor {
             spec: spec.clone(),
-            plan,
+            backend,
             cells,
             builtin: BuiltinExtractor::new(),
         })
@@ -351,11 +412,52 @@ impl OnnxExtractor {
         &self.spec
     }
 
+    /// Times one whole-picture view's two stages: the area resize to the input size, then
+    /// the network run (tensor filling included). For benchmarks.
+    pub fn time_stages(
+        &self,
+        rgb: &RgbImage,
+    ) -> Result<(std::time::Duration, std::time::Duration), String> {
+        let started = std::time::Instant::now();
+        let (w, h) = (self.spec.width as usize, self.spec.height as usize);
+        let raster = area_resize(rgb, None, w, h);
+        let resized = started.elapsed();
+        self.run(&raster)?;
+        Ok((resized, started.elapsed() - resized))
+    }
+
     /// Runs the network on one raster; returns the embedding and the class scores.
-    fn run(&self, raster: &Raster) -> TractResult<(Vec<f32>, Option<Vec<f32>>)> {
-        let input = self.tensor(raster)?;
-        let outputs = self.plan.run(tvec!(input.into()))?;
-        let embedding = outputs[0].as_slice::<f32>()?;
+    fn run(&self, raster: &Raster) -> Result<(Vec<f32>, Option<Vec<f32>>), String> {
+        let shape = self.shape(raster);
+        let input = self.input_data(raster);
+        let mut outputs: Vec<Vec<f32>> = match &self.backend {
+            Backend::Tract(plan) => {
+                let tensor =
+                    match input {
+                        InputData::U8(v) => tract_ndarray::Array4::from_shape_vec(shape, v)
+                            .map(IntoTensor::into_tensor),
+                        InputData::F32(v) => tract_ndarray::Array4::from_shape_vec(shape, v)
+                            .map(IntoTensor::into_tensor),
+                    }
+                    .map_err(|e| e.to_string())?;
+                let outputs = plan
+                    .run(tvec!(tensor.into()))
+                    .map_err(|e| format!("{e:#}"))?;
+                outputs
+                    .iter()
+                    .map(|o| o.as_slice::<f32>().map(<[f32]>::to_vec))
+                    .collect::<TractResult<_>>()
+                    .map_err(|e| format!("{e:#}"))?
+            }
+            #[cfg(feature = "ort")]
+            Backend::Ort(runner) => runner
+                .run(shape, input)?
+                .into_iter()
+                .map(|(values, _)| values)
+                .collect(),
+        };
+        let classes = (outputs.len() > 1).then(|| outputs.swap_remove(1));
+        let embedding = &outputs[0];
         let embedding = if self.cells > 1 {
             pool(
                 embedding,
@@ -364,22 +466,23 @@ impl OnnxExtractor {
                 self.spec.layout,
             )
         } else {
-            embedding.to_vec()
-        };
-        let classes = match outputs.get(1) {
-            Some(c) => Some(c.as_slice::<f32>()?.to_vec()),
-            None => None,
+            embedding.clone()
         };
         Ok((embedding, classes))
     }
 
-    /// The input tensor for a raster of the input size.
-    fn tensor(&self, raster: &Raster) -> TractResult<Tensor> {
+    /// The input tensor's shape for a raster of the input size.
+    fn shape(&self, raster: &Raster) -> [usize; 4] {
         let (w, h) = (raster.width, raster.height);
-        let shape: [usize; 4] = match self.spec.layout {
+        match self.spec.layout {
             Layout::Nhwc => [1, h, w, 3],
             Layout::Nchw => [1, 3, h, w],
-        };
+        }
+    }
+
+    /// The input tensor's values for a raster of the input size.
+    fn input_data(&self, raster: &Raster) -> InputData {
+        let (w, h) = (raster.width, raster.height);
         // Samples in the tensor's order: interleaved for NHWC, planar for NCHW.
         let at = |i: usize| -> f32 {
             match self.spec.layout {
@@ -391,27 +494,27 @@ impl OnnxExtractor {
             }
         };
         let n = w * h * 3;
-        Ok(match self.spec.input_type {
-            InputType::U8 => {
-                let v: Vec<u8> = (0..n)
+        match self.spec.input_type {
+            InputType::U8 => InputData::U8(
+                (0..n)
                     .map(|i| at(i).round().clamp(0.0, 255.0) as u8)
-                    .collect();
-                tract_ndarray::Array4::from_shape_vec(shape, v)?.into_tensor()
-            }
+                    .collect(),
+            ),
             InputType::F32 => {
                 let channel = |i: usize| match self.spec.layout {
                     Layout::Nhwc => i % 3,
                     Layout::Nchw => i / (w * h),
                 };
-                let v: Vec<f32> = (0..n)
-                    .map(|i| {
-                        let c = channel(i);
-                        (at(i) / 255.0 - self.spec.mean[c]) / self.spec.std[c]
-                    })
-                    .collect();
-                tract_ndarray::Array4::from_shape_vec(shape, v)?.into_tensor()
+                InputData::F32(
+                    (0..n)
+                        .map(|i| {
+                            let c = channel(i);
+                            (at(i) / 255.0 - self.spec.mean[c]) / self.spec.std[c]
+                        })
+                        .collect(),
+                )
             }
-        })
+        }
     }
 
     /// The views of a region: whole, mirrored, centre crop.
@@ -495,18 +598,100 @@ fn build_plan(
         .as_concrete()
         .map(<[usize]>::to_vec)
         .ok_or_else(|| invalid(path, "the output shape is not fixed"))?;
-    // [1, D], [1, D, 1, 1], [1, 1, 1, D] are pooled; [1, H, W, D] / [1, D, H, W] get averaged.
-    let (dimension, cells) = match (spec.layout, dims.as_slice()) {
+    let (dimension, cells) = embedding_shape(spec, &dims)?;
+    let plan = typed.into_runnable().map_err(|e| invalid(path, e))?;
+    Ok((plan, dimension, cells))
+}
+
+#[cfg(feature = "onnx")]
+/// The embedding length and the spatial cells to pool over, from the output's shape:
+/// `[1, D]`, `[1, D, 1, 1]`, `[1, 1, 1, D]` are pooled; `[1, H, W, D]` / `[1, D, H, W]`
+/// get averaged.
+fn embedding_shape(spec: &ModelSpec, dims: &[usize]) -> Result<(usize, usize), ModelError> {
+    let (dimension, cells) = match (spec.layout, dims) {
         (_, [_, d]) => (*d, 1),
         (Layout::Nhwc, [_, a, b, d]) => (*d, a * b),
         (Layout::Nchw, [_, d, a, b]) => (*d, a * b),
         _ => (dims.iter().product(), 1),
     };
     if dimension == 0 {
-        return Err(invalid(path, "the embedding output is empty"));
+        return Err(invalid(&spec.path, "the embedding output is empty"));
     }
-    let plan = typed.into_runnable().map_err(|e| invalid(path, e))?;
-    Ok((plan, dimension, cells))
+    Ok((dimension, cells))
+}
+
+#[cfg(feature = "onnx")]
+/// The runtime `runtime` asks for, with the model loaded on it; returns it with the
+/// embedding length and the spatial cells to pool over. `auto` falls back to tract
+/// (saying why in the log) when onnxruntime is not there.
+fn build_backend(
+    model: impl FnOnce() -> Result<InferenceModel, ModelError>,
+    bytes: &[u8],
+    spec: &ModelSpec,
+    runtime: &RuntimeSettings,
+) -> Result<(Backend, usize, usize), ModelError> {
+    let path = spec.path.as_path();
+    if runtime.runtime != ModelRuntime::Tract {
+        match ort_backend(bytes, spec, runtime) {
+            Ok(found) => {
+                tracing::info!(model = %path.display(), runtime = %found.0.describe(), "model loaded");
+                return Ok(found);
+            }
+            Err(reason) if runtime.runtime == ModelRuntime::Ort => {
+                return Err(ModelError::Runtime {
+                    path: path.to_path_buf(),
+                    reason,
+                })
+            }
+            Err(reason) => {
+                tracing::info!(model = %path.display(), %reason, "onnxruntime not used, running the model on tract");
+            }
+        }
+    }
+    let (plan, dimension, cells) = build_plan(model()?, spec)?;
+    tracing::info!(model = %path.display(), runtime = "tract", "model loaded");
+    Ok((Backend::Tract(plan), dimension, cells))
+}
+
+#[cfg(feature = "ort")]
+/// The model on onnxruntime, checked with one run on a blank picture (which also gives
+/// the output's shape).
+fn ort_backend(
+    bytes: &[u8],
+    spec: &ModelSpec,
+    runtime: &RuntimeSettings,
+) -> Result<(Backend, usize, usize), String> {
+    let library = super::runtime::find_onnxruntime(runtime.library.as_deref()).ok_or(
+        "no onnxruntime library found (--onnxruntime, ORT_DYLIB_PATH, \
+         ~/.cache/imgsearch/onnxruntime/, /usr/local/lib, /usr/lib); \
+         tools/fetch-onnxruntime.sh fetches one",
+    )?;
+    let mut outputs = vec![spec.output.clone()];
+    outputs.extend(spec.classes_output.iter().cloned());
+    let runner = OrtRunner::new(&library, bytes, &outputs)?;
+    let (w, h) = (spec.width as usize, spec.height as usize);
+    let (shape, n) = match spec.layout {
+        Layout::Nhwc => ([1, h, w, 3], w * h * 3),
+        Layout::Nchw => ([1, 3, h, w], w * h * 3),
+    };
+    let blank = match spec.input_type {
+        InputType::U8 => InputData::U8(vec![0; n]),
+        InputType::F32 => InputData::F32(vec![0.0; n]),
+    };
+    let out = runner.run(shape, blank)?;
+    let dims = &out.first().ok_or("the model gave no output")?.1;
+    let (dimension, cells) = embedding_shape(spec, dims).map_err(|e| e.to_string())?;
+    Ok((Backend::Ort(runner), dimension, cells))
+}
+
+#[cfg(all(feature = "onnx", not(feature = "ort")))]
+/// This build has no onnxruntime support.
+fn ort_backend(
+    _: &[u8],
+    _: &ModelSpec,
+    _: &RuntimeSettings,
+) -> Result<(Backend, usize, usize), String> {
+    Err("this build has no onnxruntime support (build with `--features ort`)".into())
 }
 
 #[cfg(feature = "onnx")]
@@ -558,6 +743,10 @@ impl Extractor for OnnxExtractor {
 
     fn dimension(&self) -> usize {
         self.spec.dimension()
+    }
+
+    fn runtime(&self) -> Option<String> {
+        Some(self.backend.describe())
     }
 
     fn extract(&self, rgb: &RgbImage, region: Option<&Region>) -> Vec<f32> {

@@ -1,0 +1,79 @@
+//! The `--model-runtime` / `--onnxruntime` options: which runtime executes ONNX models in
+//! this process (serve, instance create, import, imgsearch-eval).
+
+use std::path::PathBuf;
+
+use crate::vision::{set_model_runtime, ModelRuntime, RuntimeSettings};
+
+/// Model runtime, as given on the command line.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RuntimeArgs {
+    /// Runtime of ONNX models: auto (onnxruntime when its library is found, else tract),
+    /// tract, or ort (onnxruntime, needs a build with `--features ort`).
+    #[arg(
+        long,
+        global = true,
+        env = "IMGSEARCH_MODEL_RUNTIME",
+        default_value = "auto"
+    )]
+    pub model_runtime: String,
+    /// onnxruntime's shared library (default: ORT_DYLIB_PATH, else
+    /// ~/.cache/imgsearch/onnxruntime/libonnxruntime.so, /usr/local/lib, /usr/lib).
+    #[arg(long, global = true, value_name = "LIBRARY")]
+    pub onnxruntime: Option<PathBuf>,
+}
+
+impl RuntimeArgs {
+    /// The settings these options describe; a message naming the bad option otherwise.
+    pub fn settings(&self) -> Result<RuntimeSettings, String> {
+        let runtime: ModelRuntime = self
+            .model_runtime
+            .parse()
+            .map_err(|e| format!("--model-runtime: {e}"))?;
+        Ok(RuntimeSettings {
+            runtime,
+            library: self.onnxruntime.clone(),
+        })
+    }
+
+    /// Makes these settings the process's (for every model opened from now on).
+    pub fn apply(&self) -> Result<(), String> {
+        set_model_runtime(self.settings()?);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        runtime: RuntimeArgs,
+    }
+
+    #[test]
+    fn runtime_options_parse_and_refuse_unknown_names() {
+        let cli = Cli::try_parse_from(["x", "--model-runtime", "tract"]).unwrap();
+        assert_eq!(
+            cli.runtime.settings().unwrap(),
+            RuntimeSettings {
+                runtime: ModelRuntime::Tract,
+                library: None
+            }
+        );
+        let cli =
+            Cli::try_parse_from(["x", "--model-runtime", "ort", "--onnxruntime", "/l.so"]).unwrap();
+        let settings = cli.runtime.settings().unwrap();
+        assert_eq!(settings.runtime, ModelRuntime::Ort);
+        assert_eq!(settings.library, Some(PathBuf::from("/l.so")));
+        let cli = Cli::try_parse_from(["x", "--model-runtime", "gpu"]).unwrap();
+        assert!(cli
+            .runtime
+            .settings()
+            .unwrap_err()
+            .contains("--model-runtime"));
+    }
+}

@@ -1,0 +1,129 @@
+//! onnxruntime as a model runtime, through the `ort` crate with its library loaded at run
+//! time (`load-dynamic`: nothing is downloaded or linked at build time).
+//!
+//! Each session runs on one intra-op thread: requests are already parallel, one per
+//! core, so a thread pool per call would only fight them for the cores. `Session::run`
+//! needs `&mut self` (some onnxruntime internals are not thread-safe), so sessions are
+//! pooled: a call takes an idle one or makes one, and puts it back; the pool grows to the
+//! number of concurrent calls.
+
+use std::path::{Path, PathBuf};
+
+use ort::environment::Environment;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+use ort::value::Tensor;
+use parking_lot::Mutex;
+
+use super::onnx::InputData;
+
+/// The process's onnxruntime once loaded (a library cannot be swapped afterwards; a
+/// failed load is not kept, so a later call with another path may still succeed).
+static ENVIRONMENT: Mutex<Option<(Environment, PathBuf)>> = Mutex::new(None);
+
+/// Loads onnxruntime from `library` (which must exist) unless one is loaded already;
+/// returns its environment and the path it was loaded from.
+fn environment(library: &Path) -> Result<(Environment, PathBuf), String> {
+    let fail = |e: String| format!("onnxruntime library {}: {e}", library.display());
+    if !library.is_file() {
+        return Err(fail("no such file".into()));
+    }
+    let mut loaded = ENVIRONMENT.lock();
+    if let Some(found) = loaded.as_ref() {
+        return Ok(found.clone());
+    }
+    let path = std::fs::canonicalize(library).unwrap_or_else(|_| library.into());
+    let env = ort::init_from(library)
+        .map_err(|e| fail(e.to_string()))?
+        .with_name("imgsearch")
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    tracing::info!(library = %path.display(), "onnxruntime loaded");
+    Ok(loaded.insert((env, path)).clone())
+}
+
+/// One output of a run: its values and its shape.
+pub(super) type Output = (Vec<f32>, Vec<usize>);
+
+/// A model on onnxruntime: its bytes (to make more sessions) and the idle sessions.
+pub(super) struct OrtRunner {
+    env: Environment,
+    model: Vec<u8>,
+    input: String,
+    outputs: Vec<String>,
+    idle: Mutex<Vec<Session>>,
+    /// The library file, for log lines and reports.
+    pub(super) library: PathBuf,
+}
+
+impl OrtRunner {
+    /// Loads the library if needed and a first session of `model`, which must have an
+    /// output of each of `outputs`' names.
+    pub(super) fn new(library: &Path, model: &[u8], outputs: &[String]) -> Result<Self, String> {
+        let (env, loaded) = environment(library)?;
+        let mut runner = OrtRunner {
+            env,
+            model: model.to_vec(),
+            input: String::new(),
+            outputs: outputs.to_vec(),
+            idle: Mutex::new(Vec::new()),
+            library: loaded,
+        };
+        let session = runner.session()?;
+        let input = session.inputs().first().ok_or("the model has no input")?;
+        runner.input = input.name().to_string();
+        for name in outputs {
+            if !session.outputs().iter().any(|o| o.name() == name) {
+                return Err(format!("the model has no output {name:?}"));
+            }
+        }
+        runner.idle.lock().push(session);
+        Ok(runner)
+    }
+
+    /// A new session of the model: full graph optimisation, one thread.
+    fn session(&self) -> Result<Session, String> {
+        let err = |e: ort::Error<_>| e.to_string();
+        Session::builder(&self.env)
+            .map_err(|e| e.to_string())?
+            .with_optimization_level(GraphOptimizationLevel::All)
+            .map_err(err)?
+            .with_intra_threads(1)
+            .map_err(err)?
+            .with_inter_threads(1)
+            .map_err(err)?
+            .commit_from_memory(&self.model)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Runs the model on one input tensor; returns each requested output's values and shape.
+    pub(super) fn run(&self, shape: [usize; 4], input: InputData) -> Result<Vec<Output>, String> {
+        let err = |e: ort::Error| e.to_string();
+        let value = match input {
+            InputData::U8(v) => Tensor::from_array((shape, v)).map_err(err)?.into_dyn(),
+            InputData::F32(v) => Tensor::from_array((shape, v)).map_err(err)?.into_dyn(),
+        };
+        let popped = self.idle.lock().pop();
+        let mut session = match popped {
+            Some(s) => s,
+            None => self.session()?,
+        };
+        let result = (|| {
+            let outputs = session
+                .run(ort::inputs![self.input.as_str() => value])
+                .map_err(err)?;
+            self.outputs
+                .iter()
+                .map(|name| {
+                    let (shape, data) = outputs[name.as_str()]
+                        .try_extract_tensor::<f32>()
+                        .map_err(err)?;
+                    let dims = shape.iter().map(|&d| d.max(0) as usize).collect();
+                    Ok((data.to_vec(), dims))
+                })
+                .collect()
+        })();
+        self.idle.lock().push(session);
+        result
+    }
+}

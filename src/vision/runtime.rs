@@ -1,0 +1,112 @@
+//! Which runtime executes ONNX models: tract (pure Rust, always built with `onnx`) or
+//! onnxruntime (the `ort` feature; its shared library is loaded when the process first
+//! needs it, from `--onnxruntime`, `ORT_DYLIB_PATH` or a standard location).
+//!
+//! The runtime is a property of the process, not of the instance: both give the same
+//! vectors for the same model (same preprocessing, same outputs), so an instance built
+//! with one is searched with the other. `auto` takes onnxruntime when its library is
+//! found and loads, tract otherwise.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use parking_lot::RwLock;
+
+/// Library file name looked for in the standard locations.
+const LIBRARY: &str = "libonnxruntime.so";
+
+/// Runtime asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ModelRuntime {
+    /// onnxruntime when its library is found, tract otherwise.
+    #[default]
+    Auto,
+    /// Always tract.
+    Tract,
+    /// Always onnxruntime; opening a model fails when it is unavailable.
+    Ort,
+}
+
+impl FromStr for ModelRuntime {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "auto" => Ok(ModelRuntime::Auto),
+            "tract" => Ok(ModelRuntime::Tract),
+            "ort" | "onnxruntime" => Ok(ModelRuntime::Ort),
+            other => Err(format!("model runtime {other:?}: use auto, tract or ort")),
+        }
+    }
+}
+
+/// The runtime choice and where onnxruntime's library is, when given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuntimeSettings {
+    /// Runtime asked for.
+    pub runtime: ModelRuntime,
+    /// onnxruntime's shared library (else `ORT_DYLIB_PATH`, else a standard location).
+    pub library: Option<PathBuf>,
+}
+
+static SETTINGS: RwLock<RuntimeSettings> = RwLock::new(RuntimeSettings {
+    runtime: ModelRuntime::Auto,
+    library: None,
+});
+
+/// Sets the runtime used by models opened from now on in this process.
+pub fn set_model_runtime(settings: RuntimeSettings) {
+    *SETTINGS.write() = settings;
+}
+
+/// The runtime models opened now will use.
+#[must_use]
+pub fn model_runtime() -> RuntimeSettings {
+    SETTINGS.read().clone()
+}
+
+/// onnxruntime's library: the given path, else `ORT_DYLIB_PATH`, else the first existing
+/// of `~/.cache/imgsearch/onnxruntime/` (where `tools/fetch-onnxruntime.sh` puts it),
+/// `/usr/local/lib`, `/usr/lib/x86_64-linux-gnu`, `/usr/lib`.
+#[must_use]
+pub fn find_onnxruntime(given: Option<&Path>) -> Option<PathBuf> {
+    if let Some(path) = given {
+        return Some(path.to_path_buf());
+    }
+    if let Some(path) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")));
+    cache
+        .map(|c| c.join("imgsearch/onnxruntime"))
+        .into_iter()
+        .chain(
+            ["/usr/local/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib"]
+                .into_iter()
+                .map(PathBuf::from),
+        )
+        .map(|dir| dir.join(LIBRARY))
+        .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_names_parse() {
+        assert_eq!("auto".parse(), Ok(ModelRuntime::Auto));
+        assert_eq!("tract".parse(), Ok(ModelRuntime::Tract));
+        assert_eq!("ort".parse(), Ok(ModelRuntime::Ort));
+        assert!("cuda".parse::<ModelRuntime>().unwrap_err().contains("cuda"));
+    }
+
+    #[test]
+    fn a_given_library_wins() {
+        let given = Path::new("/opt/x/libonnxruntime.so.1.32.0");
+        assert_eq!(find_onnxruntime(Some(given)).as_deref(), Some(given));
+    }
+}
