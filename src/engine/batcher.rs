@@ -9,12 +9,17 @@
 //! the window costs nothing without load. Window 0 turns batching off.
 //!
 //! Queries in a batch are grouped by predicate (category, filter, threshold); each group
-//! is one pass with the largest `k` of the group, cut per query, which gives each query
-//! exactly what its own scan would (`search_batch_above` returns `Snapshot::search`'s
-//! results, and the best `k` are a prefix of the best `k' > k`). The batch scans the f32
-//! rows with the register-tiled panel kernel. Only f32 searches are batched: with a
-//! quantised copy a single search reads a quarter of the bytes and, measured under load
-//! (`imgsearch-load`, 100k × 256), costs less per query than its share of an f32 batch.
+//! of at least four is one pass, which gives each query exactly what its own scan would.
+//! With an i8 scan copy (the default) the pass is `I8Rows::search_batch` (i8 panels:
+//! `vpdpbusd` with VNNI, else `vpmaddwd`; each query keeps its own k and candidates, and
+//! its candidates are re-ranked in f32 as alone); without a copy it is
+//! `index::search_batch_above` over the f32 rows with the largest `k` of the group, cut
+//! per query (the best `k` are a prefix of the best `k' > k`). An f16 copy has no
+//! multi-query kernel: its searches are not batched.
+//!
+//! Gating: only a search that finds another scan of the instance in flight queues, so
+//! at low load nothing waits; under load (every core busy) nearly every search finds one,
+//! and the first of a batch waits the window while the others keep the cores busy.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -204,7 +209,7 @@ impl Batcher {
 mod tests {
     use std::sync::Barrier;
 
-    use crate::engine::{Engine, InstanceSpec, SearchQuery, ServiceType, Subject};
+    use crate::engine::{Engine, InstanceSpec, ScanMode, SearchQuery, ServiceType, Subject};
     use crate::store::Record;
     use crate::vision::Region;
 
@@ -216,6 +221,12 @@ mod tests {
     #[test]
     fn concurrent_searches_equal_sequential_ones() {
         crate::index::kernels::init();
+        // f32 rows (f32 panels) and the i8 copy (i8 panels, candidates re-ranked).
+        check(ScanMode::F32);
+        check(ScanMode::I8);
+    }
+
+    fn check(mode: ScanMode) {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::open(dir.path()).unwrap();
         let instance = engine
@@ -237,6 +248,13 @@ mod tests {
             instance.add_vector(&record, v).unwrap();
         }
         instance.delete("p1", None).unwrap();
+        engine.set_scan_mode(mode);
+        instance.build_scan_copy();
+        assert_eq!(
+            instance.scan_copy_rows().is_some(),
+            mode != ScanMode::F32,
+            "{mode:?}"
+        );
         let subject = Subject {
             category_id: crate::engine::CATEGORY_OTHER,
             region: Region::full(1, 1),
@@ -289,14 +307,17 @@ mod tests {
             });
             let mut seen = 0;
             for (i, outcome) in concurrent.into_iter().flatten() {
-                assert_eq!(outcome, sequential[i], "search {i}");
+                assert_eq!(outcome, sequential[i], "{mode:?} search {i}");
                 seen += 1;
             }
-            assert_eq!(seen, searches.len());
+            assert_eq!(seen, searches.len(), "{mode:?}");
             if instance.batched_searches() > 0 {
                 break;
             }
         }
-        assert!(instance.batched_searches() > 0, "no search was batched");
+        assert!(
+            instance.batched_searches() > 0,
+            "{mode:?}: no search was batched"
+        );
     }
 }
