@@ -10,7 +10,12 @@
 //! * `f32 search x64`: the 64 queries one after another; `f32 search_batch`: the same
 //!   64 in one `search_batch` pass (its results are checked equal to the sequential ones);
 //! * `i8+rerank`, `f16+rerank`: the quantised copies (`I8Rows`, `F16Rows`) with exact
-//!   re-rank at `DEFAULT_OVERSAMPLE`, one query, with recall@10 against the exact scan.
+//!   re-rank at `DEFAULT_OVERSAMPLE`, one query, with recall@10 against the exact scan;
+//! * `i8+rerank x64`: the 64 queries one after another on the i8 copy; `i8+rerank
+//!   search_batch`: the same 64 in one `I8Rows::search_batch` pass (checked equal to the
+//!   sequential results; the ratio is the `i8 batch/x64` column).
+//!
+//! `PROBE=1` instead prints the f32 and i8 panel kernels' multiply-adds per ns (one thread).
 //!
 //! Then recall@10 and time per query of both copies for each oversampling, on the random
 //! vectors and on clustered data (rows are members of clusters with spreads from tight
