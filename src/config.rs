@@ -59,15 +59,16 @@ pub struct ServeConfig {
     /// background, candidates re-ranked exactly in f32) or `f32` (the rows only).
     #[arg(long, env = "IMGSEARCH_SCAN", value_enum, default_value_t = ScanMode::I8)]
     pub scan: ScanMode,
-    /// Microseconds a search waits for concurrent searches of the same instance to share
-    /// one blocked scan (only while another scan is under way; 0 = never).
+    /// Batching of concurrent searches of one instance into one blocked scan (searches
+    /// arriving while a scan runs share the next one); a batch of fewer than four waits
+    /// up to this many microseconds for more. 0 = every search scans alone.
     #[arg(long, env = "IMGSEARCH_BATCH_WINDOW_US", default_value_t = DEFAULT_BATCH_WINDOW_US,
           value_parser = clap::value_parser!(u64).range(0..=100_000))]
     pub batch_window_us: u64,
 }
 
 /// Default of `--batch-window-us`.
-pub const DEFAULT_BATCH_WINDOW_US: u64 = 0;
+pub const DEFAULT_BATCH_WINDOW_US: u64 = 300;
 
 /// `NAME=DIR` of `--bucket`.
 fn parse_bucket(text: &str) -> Result<(String, PathBuf), String> {
@@ -87,7 +88,7 @@ fn parse_bucket(text: &str) -> Result<(String, PathBuf), String> {
 /// listen = "0.0.0.0:8080"
 /// write_qps = 100
 /// scan = "i8"
-/// batch_window_us = 0
+/// batch_window_us = 300
 /// log_format = "json"
 /// [buckets]
 /// catalogue = "/srv/catalogue"

@@ -10,7 +10,12 @@
 //! * `f32 search x64`: the 64 queries one after another; `f32 search_batch`: the same
 //!   64 in one `search_batch` pass (its results are checked equal to the sequential ones);
 //! * `i8+rerank`, `f16+rerank`: the quantised copies (`I8Rows`, `F16Rows`) with exact
-//!   re-rank at `DEFAULT_OVERSAMPLE`, one query, with recall@10 against the exact scan.
+//!   re-rank at `DEFAULT_OVERSAMPLE`, one query, with recall@10 against the exact scan;
+//! * `i8+rerank x64`: the 64 queries one after another on the i8 copy; `i8+rerank
+//!   search_batch`: the same 64 in one `I8Rows::search_batch` pass (checked equal to the
+//!   sequential results; the ratio is the `i8 batch/x64` column).
+//!
+//! `PROBE=1` instead prints the f32 and i8 panel kernels' multiply-adds per ns (one thread).
 //!
 //! Then recall@10 and time per query of both copies for each oversampling, on the random
 //! vectors and on clustered data (rows are members of clusters with spreads from tight
@@ -43,8 +48,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use imgsearch::index::{
-    kernels, search_batch, write_generation, F16Rows, I8Rows, ScanResult, Snapshot, VectorIndex,
-    DEFAULT_OVERSAMPLE,
+    kernels, search_batch, write_generation, BatchQuery, F16Rows, I8Rows, ScanResult, Snapshot,
+    VectorIndex, DEFAULT_OVERSAMPLE,
 };
 
 #[derive(Parser)]
@@ -198,6 +203,23 @@ fn main() -> Result<()> {
             std::hint::black_box(acc);
             let s = t.elapsed().as_secs_f64();
             println!("dot lanes/ns {:.2}", (n * 48 * dim) as f64 / s / 1e9);
+            let codes: Vec<i8> = data.iter().map(|x| (x * 500.0) as i8).collect();
+            let wq: Vec<i8> = q.iter().map(|x| (x * 500.0) as i8).collect();
+            let crows: Vec<&[i8]> = codes.chunks_exact(dim).collect();
+            let cqs: Vec<&[i8]> = wq.chunks_exact(dim).collect();
+            let ipanels = kernels::pack_i8_panels(&cqs, dim);
+            let mut iout = vec![0i32; 48 * ipanels.padded()];
+            let mut scratch = kernels::I8Scratch::default();
+            let t = Instant::now();
+            for _ in 0..n {
+                kernels::dot_i8_panels(&crows, &ipanels, &mut scratch, &mut iout);
+                std::hint::black_box(&mut iout);
+            }
+            let s = t.elapsed().as_secs_f64();
+            println!(
+                "i8 panel lanes/ns {:.2}",
+                (n * 48 * 64 * dim) as f64 / s / 1e9
+            );
         }
         return Ok(());
     }
@@ -362,6 +384,61 @@ fn run_size(cli: &Cli, size: Size, root: &Path) -> Result<(Vec<Measure>, Vec<Swe
             Some(s.f16_recall),
         );
     }
+
+    println!(
+        "-- {name}: timing i8 x{n} and i8 search_batch",
+        n = qs.len()
+    );
+    let i8s = I8Rows::build(&snap);
+    let mut one_by_one: Vec<ScanResult> = Vec::new();
+    let i8_sequential = median_ms(cli.batch_repeat, |_| {
+        one_by_one = qs
+            .iter()
+            .map(|q| i8s.search(&snap, q, k, f32::NEG_INFINITY, DEFAULT_OVERSAMPLE, &all))
+            .collect();
+    });
+    let mean_recall = |rs: &[ScanResult]| {
+        rs.iter()
+            .zip(&exact)
+            .map(|(g, w)| recall_at(g, w))
+            .sum::<f64>()
+            / rs.len() as f64
+    };
+    record(
+        format!("i8+rerank x{}", qs.len()),
+        qs.len(),
+        i8_sequential,
+        (size.rows * size.dim * qs.len()) as f64,
+        Some(mean_recall(&one_by_one)),
+    );
+    let batch_queries: Vec<BatchQuery<'_>> = qs
+        .iter()
+        .map(|q| BatchQuery {
+            vector: q,
+            k,
+            oversample: DEFAULT_OVERSAMPLE,
+        })
+        .collect();
+    let mut i8_batched = Vec::new();
+    let i8_batch = median_ms(cli.batch_repeat, |_| {
+        i8_batched = i8s.search_batch(&snap, &batch_queries, f32::NEG_INFINITY, &all);
+    });
+    record(
+        "i8+rerank search_batch".into(),
+        qs.len(),
+        i8_batch,
+        (size.rows * size.dim) as f64,
+        Some(mean_recall(&i8_batched)),
+    );
+    let differing = i8_batched
+        .iter()
+        .zip(&one_by_one)
+        .filter(|(a, b)| a != b)
+        .count();
+    if differing > 0 {
+        println!("   !! i8 search_batch differs from i8 search for {differing} queries");
+    }
+    drop(i8s);
     drop(snap);
     drop(index);
     fs::remove_dir_all(&index_dir)?;
@@ -543,7 +620,7 @@ fn print_ratios(cli: &Cli, ours: &[Measure], theirs: &[Measure]) {
     let i8m = format!("i8+rerank os={DEFAULT_OVERSAMPLE}");
     let f16m = format!("f16+rerank os={DEFAULT_OVERSAMPLE}");
     println!(
-        "{:<13} {:>12} {:>12} {:>13} {:>14} {:>14} {:>14} {:>12}",
+        "{:<13} {:>12} {:>12} {:>13} {:>14} {:>14} {:>14} {:>12} {:>14}",
         "size",
         "f32/faiss",
         "f32/numpy",
@@ -551,7 +628,8 @@ fn print_ratios(cli: &Cli, ours: &[Measure], theirs: &[Measure]) {
         "f16+rr/faiss",
         format!("batch/x{n} ours"),
         format!("batch/faiss{n}"),
-        format!("batch/np{n}")
+        format!("batch/np{n}"),
+        format!("i8 batch/x{n}")
     );
     for size in cli.sizes.iter().map(Size::name) {
         let ratio = |other: Option<f64>, mine: Option<f64>| -> String {
@@ -573,8 +651,10 @@ fn print_ratios(cli: &Cli, ours: &[Measure], theirs: &[Measure]) {
             .iter()
             .find(|m| m.size == size && m.method == "numpy" && m.queries == n)
             .map(|m| m.total_ms);
+        let i8_seq = find(ours, &size, &format!("i8+rerank x{n}"));
+        let i8_batch = find(ours, &size, "i8+rerank search_batch");
         println!(
-            "{:<13} {:>12} {:>12} {:>13} {:>14} {:>14} {:>14} {:>12}",
+            "{:<13} {:>12} {:>12} {:>13} {:>14} {:>14} {:>14} {:>12} {:>14}",
             size,
             ratio(faiss1, ours1),
             ratio(numpy1, ours1),
@@ -583,11 +663,13 @@ fn print_ratios(cli: &Cli, ours: &[Measure], theirs: &[Measure]) {
             ratio(seq, batch),
             ratio(faiss_n, batch),
             ratio(numpy_n, batch),
+            ratio(i8_seq, i8_batch),
         );
     }
     println!(
         "(f32/faiss: faiss IndexFlatIP one query ÷ our search; i8+rr, f16+rr: faiss f32 one query \
          ÷ our quantised search with re-rank; batch/x{n}: {n} sequential searches ÷ one \
+         search_batch of {n}; i8 batch/x{n}: {n} sequential i8+rerank searches ÷ one i8 \
          search_batch of {n})"
     );
 }

@@ -1,23 +1,30 @@
 //! Gathering concurrent searches of one instance into one blocked multi-query scan.
 //!
-//! One query at a time, a scan streams every row from memory; `index::search_batch_above`
-//! scores many queries per block of rows, so a batch costs little more than one query.
-//! When a search arrives while another scan of the same instance is under way, it becomes
-//! the leader of a batch: it waits up to the window (`--batch-window-us`) for more
-//! searches to queue, then scans once for all of them and hands each its result; the
-//! others wait for theirs. A search with no other scan in flight runs alone at once, so
-//! the window costs nothing without load. Window 0 turns batching off.
+//! One query at a time, a scan streams every row; the multi-query scans score many
+//! queries per block of rows, so a batch costs far less than its queries one by one.
+//! With batching on (`--batch-window-us` > 0), one scan of an instance runs at a time: a
+//! search that finds none under way runs alone at once (no wait without load); searches
+//! arriving meanwhile queue, and when the scan ends the first of them leads one batch of
+//! all queued (up to 128), the others wait for their results. A batch therefore holds
+//! what arrived during the previous scan, so it grows with the load by itself; a
+//! handed-over batch of fewer than four waits up to the window for more.
+//!
+//! Why not a fixed gathering window: measured with `imgsearch-load` at 1M pictures and
+//! 64 clients, requests reach the scan spread over the whole scan time (their decode and
+//! extract stages compete for the same cores), so a 300 µs window after the first
+//! arrival caught two or three of them and most groups fell under four and ran alone.
 //!
 //! Queries in a batch are grouped by predicate (category, filter, threshold); each group
-//! is one pass with the largest `k` of the group, cut per query, which gives each query
-//! exactly what its own scan would (`search_batch_above` returns `Snapshot::search`'s
-//! results, and the best `k` are a prefix of the best `k' > k`). The batch scans the f32
-//! rows with the register-tiled panel kernel. Only f32 searches are batched: with a
-//! quantised copy a single search reads a quarter of the bytes and, measured under load
-//! (`imgsearch-load`, 100k × 256), costs less per query than its share of an f32 batch.
+//! of at least four is one pass, which gives each query exactly what its own scan would.
+//! With an i8 scan copy (the default) the pass is `I8Rows::search_batch` (i8 panels:
+//! `vpdpbusd` with VNNI, else `vpmaddwd`; each query keeps its own k and candidates, and
+//! its candidates are re-ranked in f32 as alone); without a copy it is
+//! `index::search_batch_above` over the f32 rows with the largest `k` of the group, cut
+//! per query (the best `k` are a prefix of the best `k' > k`). An f16 copy has no
+//! multi-query kernel: its searches are not batched.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,8 +33,11 @@ use parking_lot::{Condvar, Mutex};
 use crate::filter::Expr;
 use crate::index::ScanResult;
 
-/// Queries gathered in one batch at most (the panel kernel's cost per row grows with it).
+/// Queries gathered in one batch at most (the panel kernels' cost per row grows with it).
 const MAX_BATCH: usize = 128;
+
+/// A handed-over batch smaller than this waits up to the window for more searches.
+const SMALL_BATCH: usize = 4;
 
 /// What a search asks of the scan.
 #[derive(Clone)]
@@ -62,20 +72,48 @@ impl ScanJob {
     }
 }
 
-/// Where a queued search's result is left.
+/// What a queued search is told.
+enum Answer {
+    /// Its result.
+    Done(ScanResult),
+    /// The batch failed: it scans alone.
+    Failed,
+    /// It leads the next batch: these searches (its own among them).
+    Lead(Vec<Queued>),
+}
+
+/// A queued search and where its answer is left.
+type Queued = (ScanJob, Arc<Slot>);
+
 #[derive(Default)]
 struct Slot {
-    /// `Some(None)`: the batch failed, the search runs alone.
-    result: Mutex<Option<Option<ScanResult>>>,
+    answer: Mutex<Option<Answer>>,
     ready: Condvar,
 }
 
-/// Searches waiting for the leader.
+impl Slot {
+    fn tell(&self, answer: Answer) {
+        *self.answer.lock() = Some(answer);
+        self.ready.notify_one();
+    }
+
+    fn wait(&self) -> Answer {
+        let mut answer = self.answer.lock();
+        loop {
+            if let Some(a) = answer.take() {
+                return a;
+            }
+            self.ready.wait(&mut answer);
+        }
+    }
+}
+
+/// Searches waiting for the scan under way to end.
 #[derive(Default)]
 struct Queue {
-    jobs: Vec<(ScanJob, Arc<Slot>)>,
-    /// A leader is gathering.
-    gathering: bool,
+    jobs: Vec<Queued>,
+    /// A scan (alone or batched) is under way.
+    active: bool,
 }
 
 /// One instance's batching state.
@@ -83,19 +121,17 @@ struct Queue {
 pub(super) struct Batcher {
     /// Window in microseconds; 0 = off.
     window_us: AtomicU64,
-    /// Scans under way (batched or not).
-    in_flight: AtomicUsize,
     /// Searches answered by a batch of more than one.
     batched: AtomicU64,
     queue: Mutex<Queue>,
 }
 
-/// Leaves the in-flight count when the search ends, panics included.
-struct InFlight<'a>(&'a AtomicUsize);
+/// Hands the scan over when the holder's scan ends, panics included.
+struct Active<'a>(&'a Batcher);
 
-impl Drop for InFlight<'_> {
+impl Drop for Active<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.hand_over();
     }
 }
 
@@ -113,70 +149,72 @@ impl Batcher {
 
     /// Runs `job`, alone with `alone` or in a batch with `together` (which answers a
     /// group of jobs sharing one [`GroupKey`], in order).
+    ///
+    /// With batching on, one scan of the instance runs at a time: a search that finds
+    /// none under way runs alone at once; the others queue, and when the scan under way
+    /// ends, the first of the queue leads one batch of all of them (up to [`MAX_BATCH`]).
+    /// So a batch holds what arrived during the previous scan: one at low load, many
+    /// under load, with no fixed wait. A handed-over batch of fewer than four waits up
+    /// to the window for more.
     pub(super) fn run(
         &self,
         job: ScanJob,
-        alone: impl FnOnce(&ScanJob) -> ScanResult,
+        alone: impl Fn(&ScanJob) -> ScanResult,
         together: impl Fn(&[&ScanJob]) -> Vec<ScanResult>,
     ) -> ScanResult {
-        let _in_flight = InFlight(&self.in_flight);
-        let others = self.in_flight.fetch_add(1, Ordering::Relaxed);
         let window = self.window_us.load(Ordering::Relaxed);
-        if window == 0 || others == 0 {
+        if window == 0 {
             return alone(&job);
         }
         let slot = Arc::new(Slot::default());
-        let (leader, full) = {
+        {
             let mut queue = self.queue.lock();
-            queue.jobs.push((job.clone(), slot.clone()));
-            if queue.jobs.len() >= MAX_BATCH {
-                // Full: answered now, by this search, without waiting for the window.
-                (false, Some(std::mem::take(&mut queue.jobs)))
-            } else if queue.gathering {
-                (false, None)
-            } else {
-                queue.gathering = true;
-                (true, None)
-            }
-        };
-        if let Some(jobs) = full {
-            self.answer(jobs, &together);
-        } else if leader {
-            std::thread::sleep(Duration::from_micros(window));
-            let jobs = {
-                let mut queue = self.queue.lock();
-                queue.gathering = false;
-                std::mem::take(&mut queue.jobs)
-            };
-            if jobs.len() == 1 && Arc::ptr_eq(&jobs[0].1, &slot) {
-                // Nobody joined: the single-query path (quantised copy) is faster.
+            if !queue.active {
+                queue.active = true;
+                drop(queue);
+                let _active = Active(self);
                 return alone(&job);
             }
-            self.answer(jobs, &together);
+            queue.jobs.push((job.clone(), slot.clone()));
         }
-        let mut result = slot.result.lock();
-        while result.is_none() {
-            slot.ready.wait(&mut result);
-        }
-        match result.take().flatten() {
-            Some(r) => r,
-            None => {
-                drop(result);
-                alone(&job)
+        match slot.wait() {
+            Answer::Done(r) => r,
+            Answer::Failed => alone(&job),
+            Answer::Lead(mut jobs) => {
+                let active = Active(self);
+                if jobs.len() < SMALL_BATCH {
+                    std::thread::sleep(Duration::from_micros(window));
+                    let mut queue = self.queue.lock();
+                    let room = MAX_BATCH.saturating_sub(jobs.len()).min(queue.jobs.len());
+                    jobs.extend(queue.jobs.drain(..room));
+                }
+                self.answer(jobs, &together);
+                drop(active);
+                match slot.wait() {
+                    Answer::Done(r) => r,
+                    _ => alone(&job),
+                }
             }
         }
     }
 
-    /// Scans each predicate group once and fills the slots.
-    fn answer(
-        &self,
-        jobs: Vec<(ScanJob, Arc<Slot>)>,
-        together: &impl Fn(&[&ScanJob]) -> Vec<ScanResult>,
-    ) {
-        if jobs.is_empty() {
-            // A full queue was taken by another leader.
+    /// The scan under way ended: the queued searches (up to [`MAX_BATCH`]) go to the
+    /// first of them to lead, or the instance has no scan under way any more.
+    fn hand_over(&self) {
+        let mut queue = self.queue.lock();
+        if queue.jobs.is_empty() {
+            queue.active = false;
             return;
         }
+        let take = queue.jobs.len().min(MAX_BATCH);
+        let jobs: Vec<Queued> = queue.jobs.drain(..take).collect();
+        drop(queue);
+        let leader = jobs[0].1.clone();
+        leader.tell(Answer::Lead(jobs));
+    }
+
+    /// Scans each predicate group once and answers every slot.
+    fn answer(&self, jobs: Vec<Queued>, together: &impl Fn(&[&ScanJob]) -> Vec<ScanResult>) {
         let mut groups: HashMap<GroupKey, Vec<usize>> = HashMap::new();
         for (i, (job, _)) in jobs.iter().enumerate() {
             groups.entry(job.group()).or_default().push(i);
@@ -192,9 +230,10 @@ impl Batcher {
                     .ok()
                     .filter(|r| r.len() == group.len());
             for (n, &i) in members.iter().enumerate() {
-                let slot = &jobs[i].1;
-                *slot.result.lock() = Some(results.as_ref().map(|r| r[n].clone()));
-                slot.ready.notify_one();
+                jobs[i].1.tell(match &results {
+                    Some(r) => Answer::Done(r[n].clone()),
+                    None => Answer::Failed,
+                });
             }
         }
     }
@@ -204,7 +243,7 @@ impl Batcher {
 mod tests {
     use std::sync::Barrier;
 
-    use crate::engine::{Engine, InstanceSpec, SearchQuery, ServiceType, Subject};
+    use crate::engine::{Engine, InstanceSpec, ScanMode, SearchQuery, ServiceType, Subject};
     use crate::store::Record;
     use crate::vision::Region;
 
@@ -216,6 +255,12 @@ mod tests {
     #[test]
     fn concurrent_searches_equal_sequential_ones() {
         crate::index::kernels::init();
+        // f32 rows (f32 panels) and the i8 copy (i8 panels, candidates re-ranked).
+        check(ScanMode::F32);
+        check(ScanMode::I8);
+    }
+
+    fn check(mode: ScanMode) {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::open(dir.path()).unwrap();
         let instance = engine
@@ -237,6 +282,13 @@ mod tests {
             instance.add_vector(&record, v).unwrap();
         }
         instance.delete("p1", None).unwrap();
+        engine.set_scan_mode(mode);
+        instance.build_scan_copy();
+        assert_eq!(
+            instance.scan_copy_rows().is_some(),
+            mode != ScanMode::F32,
+            "{mode:?}"
+        );
         let subject = Subject {
             category_id: crate::engine::CATEGORY_OTHER,
             region: Region::full(1, 1),
@@ -289,14 +341,17 @@ mod tests {
             });
             let mut seen = 0;
             for (i, outcome) in concurrent.into_iter().flatten() {
-                assert_eq!(outcome, sequential[i], "search {i}");
+                assert_eq!(outcome, sequential[i], "{mode:?} search {i}");
                 seen += 1;
             }
-            assert_eq!(seen, searches.len());
+            assert_eq!(seen, searches.len(), "{mode:?}");
             if instance.batched_searches() > 0 {
                 break;
             }
         }
-        assert!(instance.batched_searches() > 0, "no search was batched");
+        assert!(
+            instance.batched_searches() > 0,
+            "{mode:?}: no search was batched"
+        );
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwapOption;
 use parking_lot::Mutex;
 
-use crate::index::{F16Rows, I8Rows, ScanResult, Snapshot, DEFAULT_OVERSAMPLE};
+use crate::index::{BatchQuery, F16Rows, I8Rows, ScanResult, Snapshot, DEFAULT_OVERSAMPLE};
 
 /// Rows appended past the copy before it is rebuilt, at least (and an eighth of it).
 const STALE_ROWS: usize = 4096;
@@ -239,6 +239,49 @@ impl ScanCopy {
         (b.copy.mode() == self.mode() && b.generation == snap.generation()).then(|| b.copy.rows())
     }
 
+    /// Whether concurrent searches of `snap` are worth batching: with no usable copy
+    /// (f32 panels) or an i8 copy (i8 panels); an f16 copy has no multi-query kernel.
+    pub(super) fn batchable(&self, snap: &Snapshot) -> bool {
+        let built = self.built.load();
+        match built.as_ref() {
+            Some(b) if b.copy.mode() == self.mode() && b.generation == snap.generation() => {
+                matches!(b.copy, Compact::I8(_))
+            }
+            _ => true,
+        }
+    }
+
+    /// [`ScanCopy::search`] for each `(query, k)` in one blocked pass over the i8 copy,
+    /// all with the same threshold and predicate (`I8Rows::search_batch`: per query the
+    /// same result as alone). `None` when there is no usable i8 copy.
+    pub(super) fn search_batch(
+        &self,
+        snap: &Snapshot,
+        queries: &[(&[f32], usize)],
+        min_score: f32,
+        accept: &(dyn Fn(usize) -> bool + Sync),
+    ) -> Option<Vec<ScanResult>> {
+        let built = self.built.load();
+        let b = built
+            .as_ref()
+            .filter(|b| b.copy.mode() == self.mode() && b.generation == snap.generation())?;
+        let Compact::I8(copy) = &b.copy else {
+            return None;
+        };
+        if queries.iter().any(|(_, k)| *k == 0) {
+            return None;
+        }
+        let batch: Vec<BatchQuery<'_>> = queries
+            .iter()
+            .map(|&(vector, k)| BatchQuery {
+                vector,
+                k,
+                oversample: oversample(k),
+            })
+            .collect();
+        Some(copy.search_batch(snap, &batch, min_score, accept))
+    }
+
     /// `snap.search(...)`, through the copy when one of the snapshot's generation exists:
     /// the same hits whenever the true best `k` are among the candidates, with exact
     /// scores. `matched` is then counted on approximate scores (exact without threshold).
@@ -257,12 +300,17 @@ impl ScanCopy {
         let Some(b) = usable else {
             return snap.search(query, k, min_score, accept);
         };
-        let oversample = DEFAULT_OVERSAMPLE.max(MIN_CANDIDATES.div_ceil(k));
+        let oversample = oversample(k);
         match &b.copy {
             Compact::I8(c) => c.search(snap, query, k, min_score, oversample, accept),
             Compact::F16(c) => c.search(snap, query, k, min_score, oversample, accept),
         }
     }
+}
+
+/// Candidates per wanted hit for a search of `k > 0` hits.
+fn oversample(k: usize) -> usize {
+    DEFAULT_OVERSAMPLE.max(MIN_CANDIDATES.div_ceil(k))
 }
 
 #[cfg(test)]

@@ -26,8 +26,8 @@ const SHARE_SAMPLES: usize = 1024;
 /// and scores only them (`index/subset.rs`) instead of scanning every row.
 const SELECTIVE_SHARE: f64 = 0.02;
 
-/// Queries of one predicate group scanned together at least: the panel kernel pads a
-/// batch to 16 queries and costs about as much as four single scans
+/// Queries of one predicate group scanned together at least: the panel kernels pad a
+/// batch to 16 queries, and a 16-query pass costs about as much as four single scans
 /// (`imgsearch-scan-compare`), so smaller groups are scanned one by one.
 const MIN_BATCH: usize = 4;
 
@@ -189,7 +189,8 @@ impl Instance {
     }
 
     /// Answers searches that share category, filter and threshold with one blocked
-    /// multi-query scan of the current snapshot (the batcher's `together`).
+    /// multi-query scan of the current snapshot (the batcher's `together`): over the i8
+    /// copy when one is usable, else over the f32 rows.
     fn scan_group(&self, group: &[&ScanJob]) -> Vec<ScanResult> {
         let Some(first) = group.first() else {
             return Vec::new();
@@ -205,11 +206,21 @@ impl Instance {
             .map(|f| CompiledFilter::compile(f, &source));
         let accept = |row: usize| accepts(&snap, &source, first.category, filter.as_ref(), row);
         if group.len() < MIN_BATCH {
-            // The panel kernel pads to 16 queries: a few queries cost less one by one.
+            // The panel kernels pad to 16 queries: a few queries cost less one by one.
             return group
                 .iter()
-                .map(|j| snap.search(&j.vector, j.k, j.min_score, &accept))
+                .map(|j| {
+                    self.scan_copy
+                        .search(&snap, &j.vector, j.k, j.min_score, &accept)
+                })
                 .collect();
+        }
+        let jobs: Vec<(&[f32], usize)> = group.iter().map(|j| (j.vector.as_slice(), j.k)).collect();
+        if let Some(results) = self
+            .scan_copy
+            .search_batch(&snap, &jobs, first.min_score, &accept)
+        {
+            return results;
         }
         let k = group.iter().map(|j| j.k).max().unwrap_or(0);
         let queries: Vec<&[f32]> = group.iter().map(|j| j.vector.as_slice()).collect();
@@ -259,9 +270,8 @@ impl Instance {
             // Few rows pass: collect them from the columns and score only those.
             let rows = snap.accepted_rows(&accept);
             snap.search_rows(vector, &rows, k, query.min_score)
-        } else if self.scan_copy.rows_for(&snap).is_some() {
-            // A quantised single scan costs less per query than a share of a batched f32
-            // pass (measured by `imgsearch-load`), so only f32 scans are batched.
+        } else if !self.scan_copy.batchable(&snap) {
+            // An f16 copy: no multi-query kernel, each search scans alone.
             self.scan_copy
                 .search(&snap, vector, k, query.min_score, &accept)
         } else {

@@ -318,6 +318,166 @@ pub fn prefetch(data: &[f32]) {
     let _ = data;
 }
 
+/// Queries per panel of [`dot_i8_panels`]: two AVX2 registers of i32 sums.
+pub const I8_PANEL: usize = 16;
+
+/// i8 queries laid out for [`dot_i8_panels`] (see [`pack_i8_panels`]).
+pub struct I8Panels {
+    /// Queries rounded up to whole panels.
+    padded: usize,
+    /// Dimension of the queries.
+    dim: usize,
+    layout: I8Layout,
+}
+
+/// How the panels are stored, by the kernel that reads them.
+enum I8Layout {
+    /// For `vpmaddwd` (AVX2) and the portable loop: values widened to i16, dimension
+    /// padded to even, panel `p` holding queries `16p..16p+15` as interleaved pairs
+    /// (`[((p * pairs + e) * 16 + j) * 2 + t]` = component `2e + t` of query `16p + j`).
+    Pairs(Vec<i16>),
+    /// For `vpdpbusd` (AVX-512 VNNI on 256-bit registers): i8 values, dimension padded
+    /// to a multiple of four, interleaved by fours (`[((p * quads + g) * 16 + j) * 4 + t]`
+    /// = component `4g + t` of query `16p + j`). Rows enter as `code + 128` (unsigned),
+    /// so `128 · Σ query` is taken off each sum.
+    Quads { weights: Vec<i8>, offsets: Vec<i32> },
+}
+
+impl I8Panels {
+    /// Queries rounded up to whole panels: the row stride of [`dot_i8_panels`]' output.
+    pub fn padded(&self) -> usize {
+        self.padded
+    }
+}
+
+/// Scratch space of [`dot_i8_panels`] (rows converted for the kernel), kept by the
+/// caller across calls so that the hot loop does not allocate.
+#[derive(Default)]
+pub struct I8Scratch {
+    wide: Vec<i16>,
+    bytes: Vec<u8>,
+}
+
+/// Lays i8 queries of `dim` values out for [`dot_i8_panels`] on this CPU (VNNI when
+/// present, else pairs), padded with zero queries to whole panels.
+pub fn pack_i8_panels(queries: &[&[i8]], dim: usize) -> I8Panels {
+    pack_i8_panels_for(queries, dim, x86::has_vnni())
+}
+
+fn pack_i8_panels_for(queries: &[&[i8]], dim: usize, vnni: bool) -> I8Panels {
+    let padded = queries.len().div_ceil(I8_PANEL) * I8_PANEL;
+    let layout = if vnni {
+        let quads = dim.div_ceil(4);
+        let mut weights = vec![0i8; padded * quads * 4];
+        let mut offsets = vec![0i32; padded];
+        for (q, query) in queries.iter().enumerate() {
+            let (p, j) = (q / I8_PANEL, q % I8_PANEL);
+            for (d, x) in query.iter().take(dim).enumerate() {
+                weights[((p * quads + d / 4) * I8_PANEL + j) * 4 + d % 4] = *x;
+                offsets[q] += 128 * *x as i32;
+            }
+        }
+        I8Layout::Quads { weights, offsets }
+    } else {
+        let pairs = dim.div_ceil(2);
+        let mut panels = vec![0i16; padded * pairs * 2];
+        for (q, query) in queries.iter().enumerate() {
+            let (p, j) = (q / I8_PANEL, q % I8_PANEL);
+            for (d, x) in query.iter().take(dim).enumerate() {
+                panels[((p * pairs + d / 2) * I8_PANEL + j) * 2 + d % 2] = *x as i16;
+            }
+        }
+        I8Layout::Pairs(panels)
+    };
+    I8Panels {
+        padded,
+        dim,
+        layout,
+    }
+}
+
+/// Exact i8 dot products of every row with every packed query: `out[r * padded + q]` =
+/// Σ row `r`\[d\] · query `q`\[d\]. Rows are converted once into `scratch` (to u8 for
+/// VNNI, to i16 otherwise), then taken six at a time against 16 queries per register
+/// tile: with VNNI one broadcast of four row bytes feeds two `vpdpbusd` (16 queries × 4
+/// dimensions); with AVX2 one broadcast pair feeds two `vpmaddwd` (16 × 2). Both are
+/// exact (i32 sums, no saturation), so a row read from memory once serves the batch.
+///
+/// # Panics
+/// When a row is shorter than the panels' dimension or `out` is shorter than
+/// `rows * padded`.
+pub fn dot_i8_panels(rows: &[&[i8]], panels: &I8Panels, scratch: &mut I8Scratch, out: &mut [i32]) {
+    let (padded, dim) = (panels.padded, panels.dim);
+    if padded == 0 || rows.is_empty() {
+        return;
+    }
+    assert!(rows.iter().all(|r| r.len() >= dim), "row shorter than dim");
+    assert!(out.len() >= rows.len() * padded, "output too short");
+    match &panels.layout {
+        I8Layout::Quads { weights, offsets } => {
+            let quads = dim.div_ceil(4);
+            let bytes = &mut scratch.bytes;
+            bytes.clear();
+            bytes.resize(rows.len() * 4 * quads, 128);
+            for (b, row) in bytes.chunks_exact_mut(4 * quads).zip(rows) {
+                for (b, x) in b.iter_mut().zip(&row[..dim]) {
+                    *b = (*x as u8) ^ 0x80;
+                }
+            }
+            // SAFETY: `Quads` panels are only packed when the CPU has AVX2 and AVX-512
+            // VNNI/VL; `bytes` holds `rows * 4 * quads` values, `weights` `padded * 4 *
+            // quads`, `out` at least `rows * padded`.
+            unsafe { x86::dot_i8_quads(bytes, rows.len(), weights, padded, quads, out) };
+            for sums in out[..rows.len() * padded].chunks_exact_mut(padded) {
+                for (s, o) in sums.iter_mut().zip(offsets) {
+                    *s = s.wrapping_sub(*o);
+                }
+            }
+        }
+        I8Layout::Pairs(pairs_data) => {
+            let pairs = dim.div_ceil(2);
+            let wide = &mut scratch.wide;
+            wide.clear();
+            wide.resize(rows.len() * 2 * pairs, 0);
+            for (w, row) in wide.chunks_exact_mut(2 * pairs).zip(rows) {
+                for (w, x) in w.iter_mut().zip(&row[..dim]) {
+                    *w = *x as i16;
+                }
+            }
+            if x86::has_avx2() {
+                // SAFETY: the CPU has AVX2; `wide` holds `rows * 2 * pairs` values,
+                // `pairs_data` `padded * 2 * pairs`, `out` at least `rows * padded`.
+                unsafe { x86::dot_i8_pairs(wide, rows.len(), pairs_data, padded, pairs, out) }
+            } else {
+                dot_i8_pairs_portable(wide, rows.len(), pairs_data, padded, pairs, out)
+            }
+        }
+    }
+}
+
+fn dot_i8_pairs_portable(
+    wide: &[i16],
+    rows: usize,
+    panels: &[i16],
+    padded: usize,
+    pairs: usize,
+    out: &mut [i32],
+) {
+    for r in 0..rows {
+        let row = &wide[r * 2 * pairs..][..2 * pairs];
+        for (p, panel) in panels.chunks_exact(pairs * I8_PANEL * 2).enumerate() {
+            let mut acc = [0i32; I8_PANEL];
+            for (e, lanes) in panel.chunks_exact(I8_PANEL * 2).enumerate() {
+                for j in 0..I8_PANEL {
+                    acc[j] += row[2 * e] as i32 * lanes[2 * j] as i32
+                        + row[2 * e + 1] as i32 * lanes[2 * j + 1] as i32;
+                }
+            }
+            out[r * padded + p * I8_PANEL..][..I8_PANEL].copy_from_slice(&acc);
+        }
+    }
+}
+
 fn dot_panels_portable(
     rows: &[&[f32]],
     panels: &[f32],
@@ -342,7 +502,7 @@ fn dot_panels_portable(
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{f16, PANEL};
+    use super::{f16, I8_PANEL, PANEL};
 
     #[inline]
     pub fn has_avx2() -> bool {
@@ -357,6 +517,11 @@ mod x86 {
     #[inline]
     pub fn has_f16c_fma() -> bool {
         has_avx2_fma() && is_x86_feature_detected!("f16c")
+    }
+
+    /// AVX2 and `vpdpbusd` on 256-bit registers (AVX-512 VNNI + VL).
+    pub fn has_vnni() -> bool {
+        has_avx2() && is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512vl")
     }
 
     /// Sum of the eight lanes.
@@ -563,6 +728,160 @@ mod x86 {
         }
     }
 
+    /// # Safety
+    /// The CPU must support AVX2; `wide` holds `rows * 2 * pairs` values, `panels`
+    /// `padded * 2 * pairs` and `out` at least `rows * padded`.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn dot_i8_pairs(
+        wide: &[i16],
+        rows: usize,
+        panels: &[i16],
+        padded: usize,
+        pairs: usize,
+        out: &mut [i32],
+    ) {
+        let stride = 2 * pairs;
+        let (w, o) = (wide.as_ptr(), out.as_mut_ptr());
+        let mut r = 0;
+        while r + 6 <= rows {
+            tile_i8::<6>(
+                w.add(r * stride),
+                stride,
+                panels,
+                padded,
+                pairs,
+                o.add(r * padded),
+            );
+            r += 6;
+        }
+        let (w, o) = (w.add(r * stride), o.add(r * padded));
+        match rows - r {
+            5 => tile_i8::<5>(w, stride, panels, padded, pairs, o),
+            4 => tile_i8::<4>(w, stride, panels, padded, pairs, o),
+            3 => tile_i8::<3>(w, stride, panels, padded, pairs, o),
+            2 => tile_i8::<2>(w, stride, panels, padded, pairs, o),
+            1 => tile_i8::<1>(w, stride, panels, padded, pairs, o),
+            _ => {}
+        }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2 and AVX-512 VNNI and VL; `bytes` holds `rows * 4 *
+    /// quads` values, `weights` `padded * 4 * quads` and `out` at least `rows * padded`.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn dot_i8_quads(
+        bytes: &[u8],
+        rows: usize,
+        weights: &[i8],
+        padded: usize,
+        quads: usize,
+        out: &mut [i32],
+    ) {
+        let stride = 4 * quads;
+        let (b, o) = (bytes.as_ptr(), out.as_mut_ptr());
+        let mut r = 0;
+        while r + 6 <= rows {
+            tile_quads::<6>(
+                b.add(r * stride),
+                stride,
+                weights,
+                padded,
+                quads,
+                o.add(r * padded),
+            );
+            r += 6;
+        }
+        let (b, o) = (b.add(r * stride), o.add(r * padded));
+        match rows - r {
+            5 => tile_quads::<5>(b, stride, weights, padded, quads, o),
+            4 => tile_quads::<4>(b, stride, weights, padded, quads, o),
+            3 => tile_quads::<3>(b, stride, weights, padded, quads, o),
+            2 => tile_quads::<2>(b, stride, weights, padded, quads, o),
+            1 => tile_quads::<1>(b, stride, weights, padded, quads, o),
+            _ => {}
+        }
+    }
+
+    /// `R` unsigned rows against every panel: per four dimensions, one broadcast of the
+    /// row's four bytes and two `vpdpbusd` (8 queries × 4 dimensions each) per row.
+    /// `vpdpbusd` on 256-bit registers is AVX-512 VNNI + VL, whose intrinsics need a
+    /// newer Rust than the crate promises, hence inline assembly; the `{evex}` prefix
+    /// keeps the assembler from choosing the VEX form (AVX-VNNI, a different extension).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn tile_quads<const R: usize>(
+        bytes: *const u8,
+        stride: usize,
+        weights: &[i8],
+        padded: usize,
+        quads: usize,
+        out: *mut i32,
+    ) {
+        for p in 0..padded / I8_PANEL {
+            let panel = weights.as_ptr().add(p * quads * I8_PANEL * 4);
+            let mut acc = [[_mm256_setzero_si256(); 2]; R];
+            for g in 0..quads {
+                let q0 = _mm256_loadu_si256(panel.add(g * I8_PANEL * 4).cast());
+                let q1 = _mm256_loadu_si256(panel.add(g * I8_PANEL * 4 + 32).cast());
+                for (i, acc) in acc.iter_mut().enumerate() {
+                    let x = _mm256_set1_epi32(
+                        bytes.add(i * stride + 4 * g).cast::<i32>().read_unaligned(),
+                    );
+                    std::arch::asm!(
+                        "{{evex}} vpdpbusd {a0}, {x}, {q0}",
+                        "{{evex}} vpdpbusd {a1}, {x}, {q1}",
+                        a0 = inout(ymm_reg) acc[0],
+                        a1 = inout(ymm_reg) acc[1],
+                        x = in(ymm_reg) x,
+                        q0 = in(ymm_reg) q0,
+                        q1 = in(ymm_reg) q1,
+                        options(pure, nomem, nostack),
+                    );
+                }
+            }
+            for (i, acc) in acc.iter().enumerate() {
+                let o = out.add(i * padded + p * I8_PANEL);
+                _mm256_storeu_si256(o.cast(), acc[0]);
+                _mm256_storeu_si256(o.add(8).cast(), acc[1]);
+            }
+        }
+    }
+
+    /// `R` widened rows against every i8 panel: per pair of dimensions, one broadcast
+    /// of the row's two i16 values and two `vpmaddwd` (8 queries × 2 dimensions each)
+    /// per row, 2R accumulators.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn tile_i8<const R: usize>(
+        wide: *const i16,
+        stride: usize,
+        panels: &[i16],
+        padded: usize,
+        pairs: usize,
+        out: *mut i32,
+    ) {
+        for p in 0..padded / I8_PANEL {
+            let panel = panels.as_ptr().add(p * pairs * I8_PANEL * 2);
+            let mut acc = [[_mm256_setzero_si256(); 2]; R];
+            for e in 0..pairs {
+                let q0 = _mm256_loadu_si256(panel.add(e * I8_PANEL * 2).cast());
+                let q1 = _mm256_loadu_si256(panel.add(e * I8_PANEL * 2 + I8_PANEL).cast());
+                for (i, acc) in acc.iter_mut().enumerate() {
+                    let x = _mm256_set1_epi32(
+                        wide.add(i * stride + 2 * e).cast::<i32>().read_unaligned(),
+                    );
+                    acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(x, q0));
+                    acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(x, q1));
+                }
+            }
+            for (i, acc) in acc.iter().enumerate() {
+                let o = out.add(i * padded + p * I8_PANEL);
+                _mm256_storeu_si256(o.cast(), acc[0]);
+                _mm256_storeu_si256(o.add(8).cast(), acc[1]);
+            }
+        }
+    }
+
     /// `R` rows against every panel: per panel, 2R accumulators (12 of the 16 registers
     /// at R = 6, enough independent multiply-adds to cover their latency), one broadcast
     /// per row and two panel loads per dimension. The R rows stay in L1 across panels.
@@ -630,6 +949,15 @@ mod x86 {
         unreachable!()
     }
     pub unsafe fn dot_i8_rows(_: &[i8], _: &[i8], _: &mut [i32]) {
+        unreachable!()
+    }
+    pub fn has_vnni() -> bool {
+        false
+    }
+    pub unsafe fn dot_i8_pairs(_: &[i16], _: usize, _: &[i16], _: usize, _: usize, _: &mut [i32]) {
+        unreachable!()
+    }
+    pub unsafe fn dot_i8_quads(_: &[u8], _: usize, _: &[i8], _: usize, _: usize, _: &mut [i32]) {
         unreachable!()
     }
     pub unsafe fn dot_f16_f32_rows(_: &[f16], _: &[f32], _: &mut [f32]) {
@@ -752,6 +1080,52 @@ mod tests {
                 }
                 for q in queries..padded {
                     prop_assert_eq!(out[r * padded + q], 0.0);
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn i8_panels_are_exact(
+            dim in 1usize..70,
+            rows in 0usize..15,
+            queries in 1usize..35,
+            seed in any::<u64>(),
+        ) {
+            let mut state = seed | 1;
+            let mut next = || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as i8
+            };
+            let data: Vec<Vec<i8>> = (0..rows).map(|_| (0..dim).map(|_| next()).collect()).collect();
+            let qs: Vec<Vec<i8>> = (0..queries).map(|_| (0..dim).map(|_| next()).collect()).collect();
+            let row_refs: Vec<&[i8]> = data.iter().map(|r| r.as_slice()).collect();
+            let q_refs: Vec<&[i8]> = qs.iter().map(|q| q.as_slice()).collect();
+            // This CPU's choice, the pairs layout (AVX2), and the portable loop.
+            let mut outs = Vec::new();
+            let mut scratch = I8Scratch::default();
+            for vnni in [x86::has_vnni(), false] {
+                let panels = pack_i8_panels_for(&q_refs, dim, vnni);
+                let mut out = vec![i32::MIN; rows * panels.padded()];
+                dot_i8_panels(&row_refs, &panels, &mut scratch, &mut out);
+                outs.push((panels.padded(), out));
+            }
+            let panels = pack_i8_panels_for(&q_refs, dim, false);
+            let I8Layout::Pairs(pairs) = &panels.layout else { unreachable!() };
+            let mut portable = vec![i32::MIN; rows * panels.padded()];
+            dot_i8_pairs_portable(&scratch.wide, rows, pairs, panels.padded(), dim.div_ceil(2), &mut portable);
+            outs.push((panels.padded(), portable));
+            for (padded, out) in &outs {
+                for (r, row) in data.iter().enumerate() {
+                    for (q, query) in qs.iter().enumerate() {
+                        prop_assert_eq!(out[r * padded + q], dot_i8_scalar(row, query));
+                    }
+                    for q in queries..*padded {
+                        prop_assert_eq!(out[r * padded + q], 0);
+                    }
                 }
             }
         }

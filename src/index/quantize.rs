@@ -42,14 +42,14 @@ use super::topk::Scored;
 use super::Snapshot;
 
 /// Rows per parallel block (as in the f32 scan).
-const BLOCK_ROWS: usize = 16 * 1024;
+pub(super) const BLOCK_ROWS: usize = 16 * 1024;
 
 /// Candidates per wanted hit that recall@10 ≥ 0.99 needs for both copies, on random unit
 /// vectors and on clustered data (see `tools/scan_compare.rs`, which prints the sweep).
 pub const DEFAULT_OVERSAMPLE: usize = 4;
 
 /// What both copies provide to the shared scan.
-trait Approximate: Sync {
+pub(super) trait Approximate: Sync {
     /// Prepared form of a query.
     type Query: Sync;
     fn dimension(&self) -> usize;
@@ -70,7 +70,7 @@ pub struct I8Rows {
     dimension: usize,
     generation: u64,
     rows: usize,
-    codes: Vec<i8>,
+    pub(super) codes: Vec<i8>,
     offset: Vec<f32>,
     step: Vec<f32>,
     /// Largest Σ|code| of a row (bounds the error of the rounded query weights).
@@ -78,12 +78,12 @@ pub struct I8Rows {
 }
 
 /// A query prepared for [`I8Rows`].
-struct I8Query {
-    weights: Vec<i8>,
+pub(super) struct I8Query {
+    pub(super) weights: Vec<i8>,
     /// Value of one unit of `Σ code * weight`.
-    scale: f32,
+    pub(super) scale: f32,
     /// `Σ offset[d] q[d]`.
-    bias: f32,
+    pub(super) bias: f32,
 }
 
 impl I8Rows {
@@ -413,11 +413,35 @@ fn search_quantized<A: Approximate>(
         }
         (best, matched)
     };
-    let (candidates, mut matched) = (0..blocks).into_par_iter().map(scan_block).reduce(
+    let (candidates, matched) = (0..blocks).into_par_iter().map(scan_block).reduce(
         || (Best::new(wanted), 0),
         |(a, n), (b, m)| (a.merge(b), n + m),
     );
-    // Re-rank exactly in f32.
+    rerank(
+        copy.rows(),
+        snap,
+        query,
+        k,
+        min_score,
+        candidates,
+        matched,
+        accept,
+    )
+}
+
+/// The end of a quantised search: the candidates re-ranked exactly in f32, rows
+/// appended after the copy (`copy_rows..`) scored exactly, and `matched` counted on.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn rerank(
+    copy_rows: usize,
+    snap: &Snapshot,
+    query: &[f32],
+    k: usize,
+    min_score: f32,
+    candidates: Best,
+    mut matched: usize,
+    accept: &(dyn Fn(usize) -> bool + Sync),
+) -> ScanResult {
     let mut top = Best::new(k);
     for Scored { row, .. } in candidates.into_sorted() {
         let score = kernels::dot(query, snap.vector_at(row));
@@ -426,7 +450,7 @@ fn search_quantized<A: Approximate>(
         }
     }
     // Rows appended after the copy was built: exact scores.
-    for row in copy.rows()..snap.rows() {
+    for row in copy_rows..snap.rows() {
         if !snap.is_tombstone(row) && accept(row) {
             let score = kernels::dot(query, snap.vector_at(row));
             if score >= min_score {
