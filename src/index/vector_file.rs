@@ -313,11 +313,35 @@ impl VectorFile {
 
     /// Checks the CRC of all rows against the header.
     pub fn verify(&self, map: &Mmap) -> Result<()> {
-        let end = self.end_offset(self.header.rows) as usize;
+        self.rows_check().run(map)
+    }
+
+    /// What [`VectorFile::verify`] checks, detached from the file so that it can run on
+    /// another thread while the file is used (appended rows do not change it).
+    pub fn rows_check(&self) -> RowsCheck {
+        RowsCheck {
+            path: self.path.clone(),
+            end: self.end_offset(self.header.rows) as usize,
+            crc: self.header.rows_crc,
+        }
+    }
+}
+
+/// The checksum of a file's rows as its header states them at open.
+#[derive(Debug, Clone)]
+pub struct RowsCheck {
+    path: PathBuf,
+    end: usize,
+    crc: u32,
+}
+
+impl RowsCheck {
+    /// Checks the rows in `map` (a map of the file) against the stated checksum.
+    pub fn run(&self, map: &Mmap) -> Result<()> {
         let rows = map
-            .get(HEADER_BYTES..end)
+            .get(HEADER_BYTES..self.end)
             .ok_or_else(|| IndexError::corrupt(&self.path, "map too short"))?;
-        if parallel_crc(rows) != self.header.rows_crc {
+        if parallel_crc(rows) != self.crc {
             return Err(IndexError::corrupt(&self.path, "row checksum mismatch"));
         }
         Ok(())

@@ -139,6 +139,21 @@ impl VectorIndex {
     /// generation when there is none), drops rows whose doc is at or past `receipt`
     /// (written, never acknowledged) and checks the rows' checksum.
     pub fn open(dir: &Path, dimension: u32, columns: usize, receipt: u64) -> Result<Self> {
+        Self::open_checking_while(dir, dimension, columns, receipt, |_| ()).map(|(index, ())| index)
+    }
+
+    /// [`VectorIndex::open`] that runs `work` on the opened index while the rows'
+    /// checksum is computed on other cores, so checking a large file adds no open time
+    /// to the caller's own pass over it. A checksum mismatch is returned instead of
+    /// `work`'s result (which the caller then discards with the index). When rows must
+    /// be cut at `receipt`, the check runs first, since the cut shrinks the mapped file.
+    pub fn open_checking_while<T: Send>(
+        dir: &Path,
+        dimension: u32,
+        columns: usize,
+        receipt: u64,
+        work: impl FnOnce(&VectorIndex) -> T + Send,
+    ) -> Result<(Self, T)> {
         fs::create_dir_all(dir).map_err(|e| IndexError::io(dir, e))?;
         let manifest = match Manifest::read(dir)? {
             Some(m) => m,
@@ -159,22 +174,27 @@ impl VectorIndex {
                 got: header.dimension as usize,
             });
         }
-        let map = file.map(header.rows)?;
-        file.verify(&map)?;
+        let check = file.rows_check();
         let capacity = (header.rows * 2).max(MIN_CAPACITY_ROWS);
-        drop(map);
         let index = VectorIndex::from_file(dir, file, capacity, columns)?;
         let snap = index.snapshot();
         let keep = snap.rows_below(receipt);
-        if keep < snap.rows {
+        let work = if keep < snap.rows {
+            check.run(&snap.map)?;
             index.writer.lock().file.truncate(keep as u64)?;
             index.current.store(Arc::new(Snapshot {
                 rows: keep,
                 ..(*snap).clone()
             }));
-        }
+            drop(snap);
+            work(&index)
+        } else {
+            let (checked, work) = rayon::join(|| check.run(&snap.map), || work(&index));
+            checked?;
+            work
+        };
         remove_other_generations(dir, manifest.generation);
-        Ok(index)
+        Ok((index, work))
     }
 
     fn from_file(dir: &Path, file: VectorFile, capacity: u64, columns: usize) -> Result<Self> {
