@@ -31,5 +31,5 @@ pub use extractor::{dot, l2_normalize, Extractor};
 pub use onnx::{InputType, Layout, ModelOptions, ModelSpec, OnnxExtractor, ONNX_EXTRACTOR};
 pub use picture::{decode, Picture, PixelLimits};
 pub use region::Region;
-pub use subject::{detect_subject, detect_subjects};
+pub use subject::{detect_subject, detect_subjects, is_cluttered, search_windows};
 pub use thumbnail::{thumbnail, thumbnail_source_size, DEFAULT_THUMBNAIL_SIDE, MAX_THUMBNAIL_SIDE};
