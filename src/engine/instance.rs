@@ -20,6 +20,9 @@ use crate::index::{Snapshot, VectorIndex};
 use crate::store::{AddBatch, InstanceMeta, Record, Store};
 use crate::vision::{self, Extractor, PixelLimits, Region};
 
+/// One vector of a query picture and the box it was taken from.
+pub(super) type View = (Vec<f32>, Region);
+
 /// Neighbours that vote on a predicted category.
 const CATEGORY_VOTERS: usize = 5;
 /// Subject regions reported in MultiRegion at most.
@@ -300,7 +303,7 @@ impl Instance {
         crop: bool,
         region: Option<Region>,
         category: Option<u32>,
-    ) -> Result<(Vec<(Vec<f32>, Region)>, Subject)> {
+    ) -> Result<(Vec<View>, Subject)> {
         let category = self.check_category(category)?;
         let timer = StageTimer::start();
         let picture = vision::decode(bytes, &self.pixel_limits())?;

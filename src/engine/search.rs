@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::attributes::{RowAttributes, COLUMN_CATEGORY};
 use super::batcher::ScanJob;
-use super::instance::{Instance, StageTimer, Subject};
+use super::instance::{Instance, StageTimer, Subject, View};
 use super::{EngineError, Result};
 use crate::filter::{CompiledFilter, Expr};
 use crate::index::{search_batch_above, ScanResult, Snapshot};
@@ -99,7 +99,7 @@ impl Instance {
     /// The reported region becomes the view that gave the best result.
     fn search_views(
         &self,
-        views: &[(Vec<f32>, Region)],
+        views: &[View],
         mut subject: Subject,
         query: &SearchQuery,
     ) -> Result<SearchOutcome> {

@@ -13,7 +13,7 @@
 //! food (6 Snack), drinks in cartons are 8 Bottle. Other data: a `path,category` list.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{bail, Context, Result};
@@ -67,7 +67,7 @@ pub fn grocery_items(root: &Path, split: &str) -> Result<Vec<Item>> {
 }
 
 /// Items of a `path,category` list, with the category checked against the vendor's.
-pub fn list_items(list: &PathBuf) -> Result<Vec<Item>> {
+pub fn list_items(list: &Path) -> Result<Vec<Item>> {
     let items = labelled(list)?;
     for item in &items {
         let ok = item
