@@ -138,6 +138,9 @@ struct RunOptions {
     /// Detect the subject (Crop) when adding and when searching.
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     crop: bool,
+    /// With Crop, also search busy scenes by windows (`SearchQuery::scene_windows`).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    windows: bool,
     /// Use at most N pictures of each list, evenly spaced (quick runs).
     #[arg(long)]
     limit: Option<usize>,
@@ -414,7 +417,13 @@ fn evaluate(index: &[Item], queries: &[Item], run: &RunOptions, leave_one_out: b
         engine.set_scan_mode(mode);
         instance.build_scan_copy();
         let started = Instant::now();
-        let ranked = query_all(&instance, index, queries, run.crop, leave_one_out)?;
+        let ranked = query_all(
+            &instance,
+            index,
+            queries,
+            (run.crop, run.windows),
+            leave_one_out,
+        )?;
         println!(
             "scan {mode:?}: searched {} in {:.1} s",
             queries.len(),
@@ -517,7 +526,7 @@ fn query_all(
     instance: &Instance,
     index: &[Item],
     queries: &[Item],
-    crop: bool,
+    (crop, windows): (bool, bool),
     leave_one_out: bool,
 ) -> Result<Vec<Option<Ranked>>> {
     let mut relevant = std::collections::HashMap::<&str, usize>::new();
@@ -555,6 +564,7 @@ fn query_all(
                 None,
                 &SearchQuery {
                     num,
+                    scene_windows: windows,
                     ..SearchQuery::default()
                 },
             ) {

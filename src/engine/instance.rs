@@ -293,13 +293,14 @@ impl Instance {
         Ok((vector, subject, thumbnail))
     }
 
-    /// [`Self::analyse`] as a search sees it: the subject's vector first, then, when a
-    /// cropped search finds a busy scene rather than a product shot (so the subject box
+    /// [`Self::analyse`] as a search sees it: the subject's vector first, then, when
+    /// `windows` is on and a cropped search finds a busy scene rather than a product shot (so the subject box
     /// is a guess), one vector per search window ([`vision::search_windows`]), each
     /// with its box. A product anywhere in the scene then fills one window well.
     pub(super) fn analyse_views(
         &self,
         bytes: &[u8],
+        windows: bool,
         crop: bool,
         region: Option<Region>,
         category: Option<u32>,
@@ -310,7 +311,7 @@ impl Instance {
         timer.lap("decode");
         let (vector, subject) = self.analyse_picture(&picture, crop, region, category)?;
         let mut views = vec![(vector, subject.region)];
-        if crop && region.is_none() && vision::is_cluttered(picture.rgb()) {
+        if windows && crop && region.is_none() && vision::is_cluttered(picture.rgb()) {
             let timer = StageTimer::start();
             let mut windows = vision::search_windows(picture.width(), picture.height());
             // The whole scene too: when the product fills the picture, no window holds it.

@@ -47,6 +47,10 @@ pub struct SearchQuery {
     pub distinct_product: bool,
     /// Attribute filter.
     pub filter: Option<Expr>,
+    /// With Crop and no Region, search a busy scene by windows too
+    /// ([`Instance::analyse_views`]). Off in the server for now: it costs ~30 extractions
+    /// per such query (1–2 s with a model); `imgsearch-eval --windows true` turns it on.
+    pub scene_windows: bool,
 }
 
 /// One search result.
@@ -87,7 +91,9 @@ impl Instance {
         region: Option<Region>,
         query: &SearchQuery,
     ) -> Result<SearchOutcome> {
-        let (views, subject) = self.analyse_views(bytes, crop, region, query.category_id)?;
+        let windows = crop && query.scene_windows;
+        let (views, subject) =
+            self.analyse_views(bytes, windows, crop, region, query.category_id)?;
         match views.as_slice() {
             [(vector, _)] => self.search_vector(vector, subject, query),
             _ => self.search_views(&views, subject, query),

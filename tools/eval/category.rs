@@ -137,6 +137,7 @@ pub fn accuracy(index: &[Item], queries: &[Item], run: &RunOptions) -> Result<()
             let bytes = std::fs::read(&q.path).ok()?;
             let query = SearchQuery {
                 num: 1,
+                scene_windows: run.windows,
                 ..SearchQuery::default()
             };
             match instance.search_by_picture(&bytes, run.crop, None, &query) {

@@ -227,6 +227,7 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
                 region,
                 &SearchQuery {
                     num: COPY_NUM,
+                    scene_windows: run.windows,
                     ..SearchQuery::default()
                 },
             );
