@@ -24,6 +24,13 @@
 //! every indexed picture is a query and its own hit is ignored. A missing
 //! dataset is reported and skipped with exit status 0, so scripts can call the
 //! tool on machines without the data.
+//!
+//! Three more modes share the instance set-up: `copy` (R@1 on transformed copies of a
+//! catalogue, [`copies`]), `subject` (IoU of the Crop detector with known product boxes,
+//! [`copies`]) and `category` (accuracy of the predicted CategoryId, [`category`]).
+//!
+//! Layout: `eval.rs` (commands, lists, P@1/R@5/mAP), `eval/transform.rs` (the
+//! transformed copies), `eval/copies.rs` (copy and subject modes), `eval/category.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,6 +44,13 @@ use imgsearch::engine::{
     AddPicture, Engine, Instance, InstanceSpec, ScanMode, SearchQuery, ServiceType,
 };
 use imgsearch::vision::{self, Extractor, PixelLimits};
+
+#[path = "eval/category.rs"]
+mod category;
+#[path = "eval/copies.rs"]
+mod copies;
+#[path = "eval/transform.rs"]
+mod transform;
 
 /// Results asked of every search (the vendor's largest Num).
 const NUM: usize = 100;
@@ -82,6 +96,41 @@ enum Command {
         #[command(flatten)]
         run: RunOptions,
     },
+    /// Copy detection: R@1 of transformed copies of catalogue pictures, per transform.
+    Copy {
+        #[command(flatten)]
+        copies: copies::CopyArgs,
+        #[command(flatten)]
+        run: RunOptions,
+    },
+    /// Subject detection: IoU of the Crop detector with known product boxes.
+    Subject {
+        #[command(flatten)]
+        copies: copies::CopyArgs,
+        /// Use at most N catalogue pictures, evenly spaced.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Category prediction accuracy (GroceryStore mapped to product categories, or lists).
+    Category {
+        /// GroceryStore root (used when `--list` is absent).
+        #[arg(long, default_value = "/work/shared/datasets/grocery-store")]
+        root: PathBuf,
+        /// GroceryStore split to index (labelled).
+        #[arg(long, default_value = "train")]
+        index: String,
+        /// GroceryStore split to query with.
+        #[arg(long, default_value = "val")]
+        queries: String,
+        /// Instead of GroceryStore: `path,category` lines to index...
+        #[arg(long, requires = "query_list")]
+        list: Option<PathBuf>,
+        /// ...and to query with.
+        #[arg(long)]
+        query_list: Option<PathBuf>,
+        #[command(flatten)]
+        run: RunOptions,
+    },
 }
 
 #[derive(Args)]
@@ -89,6 +138,9 @@ struct RunOptions {
     /// Detect the subject (Crop) when adding and when searching.
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     crop: bool,
+    /// With Crop, also search busy scenes by windows (`SearchQuery::scene_windows`).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    windows: bool,
     /// Use at most N pictures of each list, evenly spaced (quick runs).
     #[arg(long)]
     limit: Option<usize>,
@@ -129,6 +181,31 @@ fn main() -> Result<()> {
             }
             let read = |split: &str| grocery_split(&dataset, split);
             (read(&index)?, read(&queries)?, run, false)
+        }
+        Command::Copy { copies, run } => return copies::copy(&copies, &run),
+        Command::Subject { copies, limit } => return copies::subject(&copies, limit),
+        Command::Category {
+            root,
+            index,
+            queries,
+            list,
+            query_list,
+            run,
+        } => {
+            let (index, queries) = match (list, query_list) {
+                (Some(l), Some(q)) => (category::list_items(&l)?, category::list_items(&q)?),
+                _ => {
+                    if !root.join("dataset").is_dir() {
+                        println!("GroceryStore not found at {}: skipped", root.display());
+                        return Ok(());
+                    }
+                    (
+                        category::grocery_items(&root, &index)?,
+                        category::grocery_items(&root, &queries)?,
+                    )
+                }
+            };
+            return category::accuracy(&index, &queries, &run);
         }
         Command::List { list, queries, run } => {
             if !list.exists() {
@@ -214,25 +291,31 @@ fn folder(dir: &Path) -> Result<Vec<Item>> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let mut stack = vec![label_dir];
-        let mut files = Vec::new();
-        while let Some(d) = stack.pop() {
-            for entry in std::fs::read_dir(&d)?.filter_map(|e| e.ok()) {
-                let p = entry.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if is_picture(&p) {
-                    files.push(p);
-                }
-            }
-        }
-        files.sort();
+        let files = folder_pictures(&label_dir)?;
         items.extend(files.into_iter().map(|path| Item {
             path,
             label: label.clone(),
         }));
     }
     Ok(items)
+}
+
+/// Every picture under `dir` (recursively), sorted by path.
+fn folder_pictures(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut stack = vec![dir.to_path_buf()];
+    let mut files = Vec::new();
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)?.filter_map(|e| e.ok()) {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if is_picture(&p) {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 /// Whether a file name looks like a picture the engine accepts.
@@ -279,9 +362,14 @@ fn pic_name(i: usize, item: &Item) -> String {
     format!("{i}-{stem}")
 }
 
-/// Builds the instance, runs the queries and prints the summary line last.
-fn evaluate(index: &[Item], queries: &[Item], run: &RunOptions, leave_one_out: bool) -> Result<()> {
-    let (_guard, data_dir) = match &run.data_dir {
+/// A fresh engine (in `--data-dir` or a temporary directory removed on drop) holding the
+/// empty evaluation instance, with the extractor the options ask for.
+fn open_instance(
+    run: &RunOptions,
+    service_type: ServiceType,
+    capacity: usize,
+) -> Result<(Option<TempDir>, Engine, std::sync::Arc<Instance>)> {
+    let (guard, data_dir) = match &run.data_dir {
         Some(d) => (None, d.clone()),
         None => {
             let nanos = std::time::SystemTime::now()
@@ -298,14 +386,20 @@ fn evaluate(index: &[Item], queries: &[Item], run: &RunOptions, leave_one_out: b
     let instance = engine.create_instance_with(
         &InstanceSpec {
             name: INSTANCE.into(),
-            service_type: ServiceType::Generic,
+            service_type,
             qps: 1000,
-            capacity: index.len() as u64 + 1,
+            capacity: capacity as u64 + 1,
         },
         &choice,
     )?;
+    Ok((guard, engine, instance))
+}
+
+/// Builds the instance, runs the queries and prints the summary line last.
+fn evaluate(index: &[Item], queries: &[Item], run: &RunOptions, leave_one_out: bool) -> Result<()> {
+    let (_guard, engine, instance) = open_instance(run, ServiceType::Generic, index.len())?;
     println!(
-        "extractor {}{}  index {} pictures  queries {}  crop {}  data {}",
+        "extractor {}{}  index {} pictures  queries {}  crop {}",
         instance.meta().extractor,
         instance
             .extractor()
@@ -315,7 +409,6 @@ fn evaluate(index: &[Item], queries: &[Item], run: &RunOptions, leave_one_out: b
         index.len(),
         queries.len(),
         run.crop,
-        data_dir.display()
     );
 
     let started = Instant::now();
@@ -332,7 +425,13 @@ fn evaluate(index: &[Item], queries: &[Item], run: &RunOptions, leave_one_out: b
         engine.set_scan_mode(mode);
         instance.build_scan_copy();
         let started = Instant::now();
-        let ranked = query_all(&instance, index, queries, run.crop, leave_one_out)?;
+        let ranked = query_all(
+            &instance,
+            index,
+            queries,
+            (run.crop, run.windows),
+            leave_one_out,
+        )?;
         println!(
             "scan {mode:?}: searched {} in {:.1} s",
             queries.len(),
@@ -435,7 +534,7 @@ fn query_all(
     instance: &Instance,
     index: &[Item],
     queries: &[Item],
-    crop: bool,
+    (crop, windows): (bool, bool),
     leave_one_out: bool,
 ) -> Result<Vec<Option<Ranked>>> {
     let mut relevant = std::collections::HashMap::<&str, usize>::new();
@@ -473,6 +572,7 @@ fn query_all(
                 None,
                 &SearchQuery {
                     num,
+                    scene_windows: windows,
                     ..SearchQuery::default()
                 },
             ) {

@@ -179,6 +179,8 @@ pub fn search_query(params: &Params) -> Result<SearchQuery, ApiError> {
         min_score,
         distinct_product: params.boolean("DistinctProductId", false)?,
         filter: filter(params, MAX_SEARCH_FILTER_CHARS)?,
+        // Not a vendor parameter; too costly per query to be on by default yet.
+        scene_windows: false,
     })
 }
 

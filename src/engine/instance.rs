@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
+use rayon::prelude::*;
 
 use super::attributes::{Dictionaries, COLUMN_CATEGORY};
 use super::batcher::Batcher;
@@ -18,6 +19,9 @@ use crate::filter::Expr;
 use crate::index::{Snapshot, VectorIndex};
 use crate::store::{AddBatch, InstanceMeta, Record, Store};
 use crate::vision::{self, Extractor, PixelLimits, Region};
+
+/// One vector of a query picture and the box it was taken from.
+pub(super) type View = (Vec<f32>, Region);
 
 /// Neighbours that vote on a predicted category.
 const CATEGORY_VOTERS: usize = 5;
@@ -279,7 +283,61 @@ impl Instance {
         let category = self.check_category(category)?;
         let timer = StageTimer::start();
         let picture = vision::decode(bytes, &self.pixel_limits())?;
-        let timer = timer.lap("decode");
+        timer.lap("decode");
+        let (vector, subject) = self.analyse_picture(&picture, crop, region, category)?;
+        let timer = StageTimer::start();
+        let thumbnail = vision::thumbnail(picture.rgb(), thumbnail_side);
+        if thumbnail_side > 0 {
+            timer.lap("thumbnail");
+        }
+        Ok((vector, subject, thumbnail))
+    }
+
+    /// [`Self::analyse`] as a search sees it: the subject's vector first, then, when
+    /// `windows` is on and a cropped search finds a busy scene rather than a product shot (so the subject box
+    /// is a guess), one vector per search window ([`vision::search_windows`]), each
+    /// with its box. A product anywhere in the scene then fills one window well.
+    pub(super) fn analyse_views(
+        &self,
+        bytes: &[u8],
+        windows: bool,
+        crop: bool,
+        region: Option<Region>,
+        category: Option<u32>,
+    ) -> Result<(Vec<View>, Subject)> {
+        let category = self.check_category(category)?;
+        let timer = StageTimer::start();
+        let picture = vision::decode(bytes, &self.pixel_limits())?;
+        timer.lap("decode");
+        let (vector, subject) = self.analyse_picture(&picture, crop, region, category)?;
+        let mut views = vec![(vector, subject.region)];
+        if windows && crop && region.is_none() && vision::is_cluttered(picture.rgb()) {
+            let timer = StageTimer::start();
+            let mut windows = vision::search_windows(picture.width(), picture.height());
+            // The whole scene too: when the product fills the picture, no window holds it.
+            let full = Region::full(picture.width(), picture.height());
+            if subject.region != full {
+                windows.push(full);
+            }
+            let rgb = picture.rgb();
+            views.par_extend(windows.into_par_iter().map(|w| {
+                let v = self.extractor.extract(rgb, Some(&w));
+                (v, w)
+            }));
+            timer.lap("windows");
+        }
+        Ok((views, subject))
+    }
+
+    /// Subject box, vector and category of a decoded picture.
+    fn analyse_picture(
+        &self,
+        picture: &vision::Picture,
+        crop: bool,
+        region: Option<Region>,
+        category: Option<u32>,
+    ) -> Result<(Vec<f32>, Subject)> {
+        let timer = StageTimer::start();
         let (region, multi_region) = match region {
             Some(r) => {
                 r.validate_within(picture.width(), picture.height())?;
@@ -299,11 +357,7 @@ impl Instance {
         let (vector, classes) = self
             .extractor
             .extract_with_classes(picture.rgb(), Some(&region));
-        let timer = timer.lap("extract");
-        let thumbnail = vision::thumbnail(picture.rgb(), thumbnail_side);
-        if thumbnail_side > 0 {
-            timer.lap("thumbnail");
-        }
+        timer.lap("extract");
         let category_id = match category {
             Some(c) => c,
             None => self.predict_category(&vector, classes.as_deref()),
@@ -315,7 +369,6 @@ impl Instance {
                 region,
                 multi_region,
             },
-            thumbnail,
         ))
     }
 

@@ -6,11 +6,12 @@
 //! columns before any vector is touched. Product instances search within the query's
 //! category (given, or predicted), as the vendor does.
 
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 
 use super::attributes::{RowAttributes, COLUMN_CATEGORY};
 use super::batcher::ScanJob;
-use super::instance::{Instance, StageTimer, Subject};
+use super::instance::{Instance, StageTimer, Subject, View};
 use super::{EngineError, Result};
 use crate::filter::{CompiledFilter, Expr};
 use crate::index::{search_batch_above, ScanResult, Snapshot};
@@ -46,6 +47,10 @@ pub struct SearchQuery {
     pub distinct_product: bool,
     /// Attribute filter.
     pub filter: Option<Expr>,
+    /// With Crop and no Region, search a busy scene by windows too
+    /// ([`Instance::analyse_views`]). Off in the server for now: it costs ~30 extractions
+    /// per such query (1–2 s with a model); `imgsearch-eval --windows true` turns it on.
+    pub scene_windows: bool,
 }
 
 /// One search result.
@@ -86,8 +91,76 @@ impl Instance {
         region: Option<Region>,
         query: &SearchQuery,
     ) -> Result<SearchOutcome> {
-        let (vector, subject) = self.analyse(bytes, crop, region, query.category_id)?;
-        self.search_vector(&vector, subject, query)
+        let windows = crop && query.scene_windows;
+        let (views, subject) =
+            self.analyse_views(bytes, windows, crop, region, query.category_id)?;
+        match views.as_slice() {
+            [(vector, _)] => self.search_vector(vector, subject, query),
+            _ => self.search_views(&views, subject, query),
+        }
+    }
+
+    /// Searches with every view of a picture and keeps each stored picture's best
+    /// score, so a product found in any window of a scene ranks as if searched alone.
+    /// The reported region becomes the view that gave the best result.
+    fn search_views(
+        &self,
+        views: &[View],
+        mut subject: Subject,
+        query: &SearchQuery,
+    ) -> Result<SearchOutcome> {
+        let wide = SearchQuery {
+            start: 0,
+            num: query.start + query.num,
+            ..query.clone()
+        };
+        let mut best: HashMap<(String, String), (Found, Region)> = HashMap::new();
+        let mut docs_found = 0;
+        for (vector, region) in views {
+            let outcome = self.search_vector(vector, subject.clone(), &wide)?;
+            docs_found = docs_found.max(outcome.docs_found);
+            for found in outcome.results {
+                let key = (
+                    found.record.product_id.clone(),
+                    found.record.pic_name.clone(),
+                );
+                match best.entry(key) {
+                    Entry::Occupied(mut e) if e.get().0.score < found.score => {
+                        e.insert((found, *region));
+                    }
+                    Entry::Occupied(_) => {}
+                    Entry::Vacant(e) => {
+                        e.insert((found, *region));
+                    }
+                }
+            }
+        }
+        let mut ranked: Vec<(Found, Region)> = best.into_values().collect();
+        // Ties break on the names so the order does not depend on the hash map's.
+        ranked.sort_by(|a, b| {
+            b.0.score.total_cmp(&a.0.score).then_with(|| {
+                (&a.0.record.product_id, &a.0.record.pic_name)
+                    .cmp(&(&b.0.record.product_id, &b.0.record.pic_name))
+            })
+        });
+        if query.distinct_product {
+            let mut products = HashSet::new();
+            ranked.retain(|(f, _)| products.insert(f.record.product_id.clone()));
+        }
+        if let Some((_, region)) = ranked.first() {
+            subject.region = *region;
+        }
+        let results = ranked
+            .into_iter()
+            .skip(query.start)
+            .take(query.num)
+            .map(|(f, _)| f)
+            .collect();
+        Ok(SearchOutcome {
+            subject,
+            docs_found,
+            results,
+        })
     }
 
     /// SearchImageByName: the stored picture's own vector is the query.
@@ -350,6 +423,131 @@ pub(super) fn score_of(dot: f32) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::score_of;
+    use crate::engine::{Engine, InstanceSpec, SearchQuery, ServiceType, Subject};
+    use crate::store::Record;
+    use crate::vision::Region;
+
+    #[test]
+    fn views_keep_each_pictures_best_score() {
+        crate::index::kernels::init();
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        let instance = engine
+            .create_instance(&InstanceSpec {
+                service_type: ServiceType::Generic,
+                ..InstanceSpec::product("views")
+            })
+            .unwrap();
+        let dim = instance.meta().dimension as usize;
+        let vs = crate::index::testkit::unit_vectors(300, dim, 0xfeed, |u| u.powi(2));
+        for (i, v) in vs.iter().enumerate() {
+            let record = Record {
+                product_id: format!("p{}", i / 2),
+                pic_name: format!("{i}.jpg"),
+                category_id: crate::engine::CATEGORY_OTHER,
+                ..Record::default()
+            };
+            instance.add_vector(&record, v).unwrap();
+        }
+        let subject = Subject {
+            category_id: crate::engine::CATEGORY_OTHER,
+            region: Region::full(100, 100),
+            multi_region: Vec::new(),
+        };
+        let boxes = [
+            Region::full(100, 100),
+            Region {
+                x1: 0,
+                x2: 50,
+                y1: 0,
+                y2: 50,
+            },
+            Region {
+                x1: 50,
+                x2: 100,
+                y1: 50,
+                y2: 100,
+            },
+        ];
+        let views: Vec<(Vec<f32>, Region)> = [7usize, 42, 199]
+            .iter()
+            .zip(boxes)
+            .map(|(i, b)| (vs[*i].clone(), b))
+            .collect();
+        // Expected: every picture's best score over the views, from complete searches.
+        let everything = SearchQuery {
+            num: 300,
+            ..SearchQuery::default()
+        };
+        let mut best: std::collections::HashMap<String, (f64, Region)> = Default::default();
+        for (v, b) in &views {
+            let out = instance
+                .search_vector(v, subject.clone(), &everything)
+                .unwrap();
+            for f in out.results {
+                let e = best
+                    .entry(f.record.pic_name.clone())
+                    .or_insert((f.score, *b));
+                if f.score > e.0 {
+                    *e = (f.score, *b);
+                }
+            }
+        }
+        let query = SearchQuery {
+            start: 1,
+            num: 6,
+            ..SearchQuery::default()
+        };
+        let out = instance
+            .search_views(&views, subject.clone(), &query)
+            .unwrap();
+        assert_eq!(out.results.len(), 6);
+        for f in &out.results {
+            assert_eq!(f.score, best[&f.record.pic_name].0, "{}", f.record.pic_name);
+        }
+        assert!(out.results.windows(2).all(|w| w[0].score >= w[1].score));
+        // Each view finds its own picture first; the page starts after the best of them.
+        let top = instance
+            .search_views(
+                &views,
+                subject.clone(),
+                &SearchQuery {
+                    start: 0,
+                    num: 3,
+                    ..query.clone()
+                },
+            )
+            .unwrap();
+        let mut names: Vec<&str> = top
+            .results
+            .iter()
+            .map(|f| f.record.pic_name.as_str())
+            .collect();
+        names.sort_unstable();
+        assert_eq!(names, ["199.jpg", "42.jpg", "7.jpg"]);
+        assert_eq!(
+            out.results[0].record.pic_name,
+            top.results[1].record.pic_name
+        );
+        assert_eq!(out.subject.region, best[&top.results[0].record.pic_name].1);
+        // Distinct products: one picture per product, still best first.
+        let distinct = instance
+            .search_views(
+                &views,
+                subject,
+                &SearchQuery {
+                    distinct_product: true,
+                    num: 20,
+                    ..SearchQuery::default()
+                },
+            )
+            .unwrap();
+        let mut seen = std::collections::HashSet::new();
+        assert!(distinct
+            .results
+            .iter()
+            .all(|f| seen.insert(f.record.product_id.clone())));
+    }
 
     #[test]
     fn scores_are_clamped_and_rounded() {

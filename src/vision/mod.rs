@@ -37,5 +37,5 @@ pub use region::Region;
 pub use runtime::{
     find_onnxruntime, model_runtime, set_model_runtime, ModelRuntime, RuntimeSettings,
 };
-pub use subject::{detect_subject, detect_subjects};
+pub use subject::{detect_subject, detect_subjects, is_cluttered, search_windows};
 pub use thumbnail::{thumbnail, thumbnail_source_size, DEFAULT_THUMBNAIL_SIDE, MAX_THUMBNAIL_SIDE};

@@ -41,6 +41,57 @@ const MIN_SECONDARY: f32 = 0.01;
 /// ...and at least this fraction of the main subject.
 const MIN_SECONDARY_OF_MAIN: f32 = 0.15;
 
+/// Adaptive threshold at or above which the border counts as a busy scene.
+const CLUTTER_THRESHOLD: f32 = 60.0;
+/// Sides of the search windows, as fractions of the picture's shorter side.
+const WINDOW_SCALES: [f32; 3] = [0.4, 0.55, 0.7];
+
+/// Whether the picture's border is too busy for the background model: a product in a
+/// scene rather than a product shot, so [`detect_subject`] is a guess.
+#[must_use]
+pub fn is_cluttered(rgb: &RgbImage) -> bool {
+    if rgb.width() == 0 || rgb.height() == 0 {
+        return false;
+    }
+    let (sw, sh) = fit_longest(rgb.width(), rgb.height(), WORK_LONGEST);
+    let raster = area_resize(rgb, None, sw, sh);
+    let (_, threshold) = background(&raster);
+    threshold >= CLUTTER_THRESHOLD
+}
+
+/// Overlapping square windows (sides 0.4, 0.55 and 0.7 of the shorter side, half a side
+/// apart) covering the picture: where to look for a product in a busy scene.
+#[must_use]
+pub fn search_windows(width: u32, height: u32) -> Vec<Region> {
+    let short = width.min(height) as f32;
+    let mut out = Vec::new();
+    for scale in WINDOW_SCALES {
+        let side = (short * scale).round() as u32;
+        if side == 0 {
+            continue;
+        }
+        let positions = |len: u32| -> Vec<u32> {
+            let room = len.saturating_sub(side);
+            let stride = (side / 2).max(1);
+            let n = room.div_ceil(stride) + 1;
+            (0..n)
+                .map(|i| (room * i).checked_div(n - 1).unwrap_or(0))
+                .collect()
+        };
+        for y in positions(height) {
+            for x in positions(width) {
+                out.push(Region {
+                    x1: x,
+                    x2: x + side,
+                    y1: y,
+                    y2: y + side,
+                });
+            }
+        }
+    }
+    out
+}
+
 /// The main subject's box, or the full picture when no distinct subject exists.
 #[must_use]
 pub fn detect_subject(rgb: &RgbImage) -> Region {
@@ -93,6 +144,21 @@ pub fn detect_subjects(rgb: &RgbImage, max: usize) -> Vec<Region> {
 
 /// Marks pixels that differ from the estimated background colour.
 fn foreground(raster: &Raster) -> Vec<bool> {
+    let (bg, threshold) = background(raster);
+    raster
+        .pixels()
+        .map(|p| distance(p, bg) > threshold)
+        .collect()
+}
+
+/// Largest per-channel difference between two colours.
+fn distance(p: [f32; 3], bg: [f32; 3]) -> f32 {
+    (0..3).map(|c| (p[c] - bg[c]).abs()).fold(0.0f32, f32::max)
+}
+
+/// The background colour (median of the border strip) and the distance beyond which a
+/// pixel is foreground, which grows with how busy the border is.
+fn background(raster: &Raster) -> ([f32; 3], f32) {
     let (w, h) = (raster.width, raster.height);
     let strip = (w.min(h) / 32).max(1);
     let border: Vec<[f32; 3]> = (0..h)
@@ -105,11 +171,9 @@ fn foreground(raster: &Raster) -> Vec<bool> {
         let mut vals: Vec<f32> = border.iter().map(|p| p[c]).collect();
         *b = percentile(&mut vals, 0.5);
     }
-    let dist = |p: [f32; 3]| (0..3).map(|c| (p[c] - bg[c]).abs()).fold(0.0f32, f32::max);
-    let mut border_dist: Vec<f32> = border.iter().map(|p| dist(*p)).collect();
+    let mut border_dist: Vec<f32> = border.iter().map(|p| distance(*p, bg)).collect();
     let busy = percentile(&mut border_dist, 0.9);
-    let threshold = (busy * 1.5 + 12.0).clamp(MIN_THRESHOLD, MAX_THRESHOLD);
-    raster.pixels().map(|p| dist(p) > threshold).collect()
+    (bg, (busy * 1.5 + 12.0).clamp(MIN_THRESHOLD, MAX_THRESHOLD))
 }
 
 /// The `q` quantile of `vals` (sorted in place), 0 for an empty slice.
@@ -252,6 +316,36 @@ mod tests {
         for r in detect_subjects(&img, 4) {
             assert!(r.validate_within(640, 480).is_ok(), "{r}");
         }
+    }
+
+    #[test]
+    fn busy_scenes_are_cluttered_product_shots_are_not() {
+        assert!(is_cluttered(&crate::vision::testkit::scene(3, 640, 480)));
+        let shot = product(640, 480, WHITE, RED, (200, 400, 150, 330));
+        assert!(!is_cluttered(&shot));
+        assert!(!is_cluttered(&jpeg_roundtrip(&shot, 40)));
+        assert!(!is_cluttered(&RgbImage::new(0, 0)));
+    }
+
+    #[test]
+    fn search_windows_cover_the_picture_inside_its_bounds() {
+        for (w, h) in [(640, 480), (348, 348), (100, 900)] {
+            let windows = search_windows(w, h);
+            assert!(windows.len() >= 3, "{w}x{h}: {}", windows.len());
+            for r in &windows {
+                assert!(r.validate_within(w, h).is_ok(), "{r} in {w}x{h}");
+                assert_eq!(r.width(), r.height());
+            }
+            // Every pixel lies in some window of the smallest scale's grid.
+            let side = (w.min(h) as f32 * WINDOW_SCALES[0]).round() as u32;
+            for (x, y) in [(0, 0), (w - 1, h - 1), (w / 2, h / 3), (w - 1, 0)] {
+                assert!(windows
+                    .iter()
+                    .filter(|r| r.width() == side)
+                    .any(|r| (r.x1..r.x2).contains(&x) && (r.y1..r.y2).contains(&y)));
+            }
+        }
+        assert!(search_windows(0, 0).is_empty());
     }
 
     #[test]
