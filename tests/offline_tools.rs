@@ -53,7 +53,7 @@ fn count(out: &Output, label: &str) -> u64 {
 
 fn write_picture(path: &Path, seed: u64) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let format = if seed % 2 == 0 {
+    let format = if seed.is_multiple_of(2) {
         ImageFormat::Png
     } else {
         ImageFormat::Jpeg

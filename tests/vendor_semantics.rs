@@ -17,7 +17,14 @@ fn add(server: &Server, seed: u64, category: Option<&str>) {
         format!("{seed}.png"),
         b64(&picture(seed)),
     );
-    let (int_attr, str_attr) = (seed.to_string(), if seed % 2 == 0 { "even" } else { "odd" });
+    let (int_attr, str_attr) = (
+        seed.to_string(),
+        if seed.is_multiple_of(2) {
+            "even"
+        } else {
+            "odd"
+        },
+    );
     let mut params = vec![
         ("InstanceName", INSTANCE),
         ("ProductId", product.as_str()),

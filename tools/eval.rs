@@ -507,7 +507,7 @@ fn add_all(instance: &Instance, index: &[Item], crop: bool) -> Result<usize> {
             failed.fetch_add(1, Ordering::Relaxed);
         }
         let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-        if d % step == 0 {
+        if d.is_multiple_of(step) {
             println!("  added {d}/{}", index.len());
         }
         anyhow::Ok(())
@@ -559,7 +559,7 @@ fn query_all(
                 .unwrap_or(0)
                 .saturating_sub(usize::from(leave_one_out));
             let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if d % step == 0 {
+            if d.is_multiple_of(step) {
                 println!("  searched {d}/{}", queries.len());
             }
             if total == 0 {

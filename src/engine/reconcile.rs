@@ -44,16 +44,21 @@ pub(crate) fn open_reconciled(
     // The file's checksum is computed while the records are walked: on a large
     // instance the two take about as long, and they use different cores.
     let open = |index: &VectorIndex| reconcile(store, meta, index, dictionaries);
-    let (index, reconciled) =
-        match VectorIndex::open_checking_while(dir, meta.dimension, COLUMNS, receipt, open) {
-            Ok(opened) => opened,
-            Err(IndexError::Corrupt { path, reason }) => {
-                tracing::warn!(instance = %meta.name, %path, %reason, "vector file damaged: rebuilding it from the store");
-                write_generation_from_store(store, meta, dir)?;
-                VectorIndex::open_checking_while(dir, meta.dimension, COLUMNS, receipt, open)?
-            }
-            Err(e) => return Err(e.into()),
-        };
+    let (index, reconciled) = match VectorIndex::open_checking_while(
+        dir,
+        meta.dimension,
+        COLUMNS,
+        receipt,
+        open,
+    ) {
+        Ok(opened) => opened,
+        Err(IndexError::Corrupt { path, reason }) => {
+            tracing::warn!(instance = %meta.name, %path, %reason, "vector file damaged: rebuilding it from the store");
+            write_generation_from_store(store, meta, dir)?;
+            VectorIndex::open_checking_while(dir, meta.dimension, COLUMNS, receipt, open)?
+        }
+        Err(e) => return Err(e.into()),
+    };
     if let Some(live) = reconciled? {
         return Ok((index, live));
     }

@@ -593,7 +593,7 @@ mod tests {
         let index = index_of(&vs, dir.path());
         let snap = index.snapshot();
         let (i8s, f16s) = (I8Rows::build(&snap), F16Rows::build(&snap));
-        let accept = |row: usize| row % 5 != 0;
+        let accept = |row: usize| !row.is_multiple_of(5);
         for q in vs.iter().take(5) {
             for min_score in [0.0, 0.7, 0.8, 0.85, 0.9] {
                 let want = snap.search(q, 10, min_score, &accept);

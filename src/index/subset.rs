@@ -116,7 +116,7 @@ mod tests {
         let index = VectorIndex::open(dir.path(), dim as u32, 0, u64::MAX).unwrap();
         assert!(index.tombstone(7 * 97));
         let snap = index.snapshot();
-        let accept = |row: usize| row % 97 == 0;
+        let accept = |row: usize| row.is_multiple_of(97);
         let share = snap.accepted_share(&accept, 1000);
         assert!((0.005..0.02).contains(&share), "{share}");
         assert_eq!(snap.accepted_share(&|_| true, 100), 1.0);

@@ -241,7 +241,11 @@ mod tests {
     fn lbp_ignores_rotation_and_contrast() {
         // Blobs on a ramp; the transposed plane is the same picture turned.
         let f = |x: usize, y: usize| {
-            let blob = if (x / 5 + y / 3) % 3 == 0 { 0.4 } else { 0.0 };
+            let blob = if (x / 5 + y / 3).is_multiple_of(3) {
+                0.4
+            } else {
+                0.0
+            };
             0.1 + x as f32 * 0.004 + blob
         };
         let a = plane(40, 40, f);

@@ -232,7 +232,7 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
                 },
             );
             let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if d % step == 0 {
+            if d.is_multiple_of(step) {
                 println!("  searched {d}/{}", cases.len());
             }
             let want = case.source.to_string();
