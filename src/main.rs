@@ -249,6 +249,7 @@ fn init_logging(format: LogFormat) {
 }
 
 fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    imgsearch::allocator::configure();
     let access_keys = config.access_keys().map_err(anyhow::Error::msg)?;
     if access_keys.is_empty() {
         if !config.listen.ip().is_loopback() {
