@@ -65,6 +65,35 @@ pub struct ServeConfig {
     #[arg(long, env = "IMGSEARCH_BATCH_WINDOW_US", default_value_t = DEFAULT_BATCH_WINDOW_US,
           value_parser = clap::value_parser!(u64).range(0..=100_000))]
     pub batch_window_us: u64,
+    /// Share of dead (deleted or replaced) rows in an instance's vector file at which it
+    /// is rewritten without them, in the background (0 = never; `imgsearch index
+    /// rebuild` and `/admin/rebuild` still do it on demand).
+    #[arg(long, env = "IMGSEARCH_COMPACT_DEAD_SHARE",
+          default_value_t = crate::engine::DEFAULT_DEAD_SHARE, value_parser = parse_share)]
+    pub compact_dead_share: f64,
+    /// Least number of dead rows before a compaction (small instances are not rewritten
+    /// for a handful of rows).
+    #[arg(long, env = "IMGSEARCH_COMPACT_MIN_DEAD_ROWS",
+          default_value_t = crate::engine::DEFAULT_MIN_DEAD_ROWS)]
+    pub compact_min_dead_rows: u64,
+}
+
+impl ServeConfig {
+    /// The compaction policy of `--compact-dead-share` and `--compact-min-dead-rows`.
+    pub fn compaction(&self) -> crate::engine::CompactionPolicy {
+        crate::engine::CompactionPolicy {
+            dead_share: self.compact_dead_share,
+            min_dead_rows: self.compact_min_dead_rows,
+        }
+    }
+}
+
+/// A share between 0 and 1 (`--compact-dead-share`).
+fn parse_share(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("expected a number from 0 to 1, got {text:?}")),
+    }
 }
 
 /// Default of `--batch-window-us`.
@@ -89,6 +118,7 @@ fn parse_bucket(text: &str) -> Result<(String, PathBuf), String> {
 /// write_qps = 100
 /// scan = "i8"
 /// batch_window_us = 300
+/// compact_dead_share = 0.25
 /// log_format = "json"
 /// [buckets]
 /// catalogue = "/srv/catalogue"
@@ -117,6 +147,10 @@ pub struct ConfigFile {
     pub scan: Option<ScanMode>,
     /// `--batch-window-us`.
     pub batch_window_us: Option<u64>,
+    /// `--compact-dead-share`.
+    pub compact_dead_share: Option<f64>,
+    /// `--compact-min-dead-rows`.
+    pub compact_min_dead_rows: Option<u64>,
     /// Access keys.
     #[serde(default)]
     pub access_keys: Vec<AccessKeyEntry>,
@@ -176,6 +210,19 @@ impl ServeConfig {
         if let (Some(us), false) = (file.batch_window_us, explicit("batch_window_us")) {
             self.batch_window_us = us.min(100_000);
         }
+        if let (Some(share), false) = (file.compact_dead_share, explicit("compact_dead_share")) {
+            self.compact_dead_share = if share.is_finite() {
+                share.clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+        }
+        if let (Some(rows), false) = (
+            file.compact_min_dead_rows,
+            explicit("compact_min_dead_rows"),
+        ) {
+            self.compact_min_dead_rows = rows;
+        }
         if !explicit("buckets") {
             self.buckets
                 .extend(file.buckets.iter().map(|(n, d)| (n.clone(), d.clone())));
@@ -225,6 +272,8 @@ mod tests {
             thumbnail_size: 0,
             scan: ScanMode::I8,
             batch_window_us: DEFAULT_BATCH_WINDOW_US,
+            compact_dead_share: crate::engine::DEFAULT_DEAD_SHARE,
+            compact_min_dead_rows: crate::engine::DEFAULT_MIN_DEAD_ROWS,
         };
         let keys = config.access_keys().unwrap();
         assert_eq!(keys.len(), 3);
@@ -238,7 +287,7 @@ mod tests {
     #[test]
     fn file_settings_fill_what_flags_left_at_default() {
         let file: ConfigFile = toml::from_str(
-            "data_dir = \"/srv/img\"\nlisten = \"0.0.0.0:9000\"\nwrite_qps = 7\nlog_format = \"json\"\nscan = \"f16\"\nbatch_window_us = 0\n[buckets]\ncat = \"/srv/cat\"\n",
+            "data_dir = \"/srv/img\"\nlisten = \"0.0.0.0:9000\"\nwrite_qps = 7\nlog_format = \"json\"\nscan = \"f16\"\nbatch_window_us = 0\ncompact_dead_share = 0.5\n[buckets]\ncat = \"/srv/cat\"\n",
         )
         .unwrap();
         assert_eq!(file.log_format, Some(LogFormat::Json));
@@ -253,6 +302,8 @@ mod tests {
             thumbnail_size: 0,
             scan: ScanMode::I8,
             batch_window_us: DEFAULT_BATCH_WINDOW_US,
+            compact_dead_share: crate::engine::DEFAULT_DEAD_SHARE,
+            compact_min_dead_rows: crate::engine::DEFAULT_MIN_DEAD_ROWS,
         };
         config.apply_file(&file, |name| name == "write_qps");
         assert_eq!(config.data_dir, PathBuf::from("/srv/img"));
@@ -260,6 +311,11 @@ mod tests {
         assert_eq!(config.write_qps, 3, "an explicit flag wins");
         assert_eq!(config.scan, ScanMode::F16);
         assert_eq!(config.batch_window_us, 0);
+        assert_eq!(config.compaction().dead_share, 0.5);
+        assert_eq!(
+            config.compaction().min_dead_rows,
+            crate::engine::DEFAULT_MIN_DEAD_ROWS
+        );
         assert_eq!(
             config.buckets,
             vec![("cat".to_string(), PathBuf::from("/srv/cat"))]

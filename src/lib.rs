@@ -9,6 +9,7 @@
 //! storage, `api` nothing of RocksDB.
 //!
 //! Layout:
+//! - `allocator`: glibc malloc figures and the thread that returns freed memory.
 //! - `config`: server settings and their defaults.
 //! - `fuzzing`: fuzz target bodies (the `fuzz/` crate calls them; tests replay the corpus).
 //! - `fault`: named crash points of the write and rebuild paths (`IMGSEARCH_FAULT`).
@@ -19,6 +20,7 @@
 //! - `vision/`: picture decoding and validation, regions, extractors.
 #![warn(missing_docs)]
 
+pub mod allocator;
 pub mod api;
 pub mod auth;
 pub mod config;

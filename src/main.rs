@@ -252,6 +252,7 @@ fn init_logging(format: LogFormat) {
 }
 
 fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    imgsearch::allocator::configure();
     let access_keys = config.access_keys().map_err(anyhow::Error::msg)?;
     if access_keys.is_empty() {
         if !config.listen.ip().is_loopback() {
@@ -279,6 +280,8 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         engine.set_thumbnail_size(config.thumbnail_size);
         engine.set_scan_mode(config.scan);
         engine.set_batch_window(std::time::Duration::from_micros(config.batch_window_us));
+        engine.set_compaction(config.compaction());
+        imgsearch::allocator::start_trimming(imgsearch::allocator::TRIM_EVERY);
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -228,3 +228,239 @@ fn every_fault_point_loses_nothing_acknowledged() {
         crash_at(point);
     }
 }
+
+/// Points only a rebuild reaches (the `index.*` points are reached by every AddImage
+/// first, so a server armed with them dies before it compacts).
+const REBUILD_ONLY_POINTS: &[&str] = &[
+    "rebuild.after_generation_written",
+    "rebuild.after_generation_dir_sync",
+    "manifest.before_rename",
+    "manifest.after_rename",
+    "manifest.after_dir_sync",
+    "rebuild.before_swap",
+];
+
+/// AddImage of key `key` (names as [`names`]) with picture `picture_seed`.
+fn add_version(addr: &str, key: u64, picture_seed: u64, int_attr: u64) -> bool {
+    let (product, pic) = names(key);
+    let int_attr = int_attr.to_string();
+    matches!(
+        try_call(
+            addr,
+            "AddImage",
+            &[
+                ("InstanceName", INSTANCE),
+                ("ProductId", &product),
+                ("PicName", &pic),
+                ("PicContent", &b64(&picture(picture_seed))),
+                ("IntAttr", &int_attr),
+            ],
+        ),
+        Ok((200, _))
+    )
+}
+
+/// Each key's acknowledged IntAttr is what SearchImageByName finds at rank 1 (or, for
+/// the one key whose write was in flight at the crash, the unacknowledged one), the
+/// picture it was added with finds it first, and the counts agree.
+fn check_versions(
+    addr: &str,
+    acked: &std::collections::BTreeMap<u64, u64>,
+    in_flight: Option<(u64, u64)>,
+    context: &str,
+) {
+    for (key, version) in acked {
+        let found = lookup(addr, *key).map(|v| v as u64);
+        let allowed = in_flight.filter(|(k, _)| k == key).map(|(_, v)| v);
+        assert!(
+            found == Some(*version) || (found.is_some() && found == allowed),
+            "{context}: key {key} has {found:?}, acknowledged {version}, in flight {allowed:?}"
+        );
+        let (status, reply) = common::call(
+            addr,
+            "SearchImageByPic",
+            &[
+                ("InstanceName", INSTANCE),
+                ("PicContent", &b64(&picture(found.unwrap()))),
+                ("Num", "1"),
+            ],
+        );
+        assert_eq!(status, 200, "{reply}");
+        assert_eq!(
+            reply["Auctions"][0]["PicName"],
+            names(*key).1,
+            "{context}: {reply}"
+        );
+    }
+    assert_eq!(
+        picture_count(addr),
+        acked.len() as u64,
+        "{context}: Detail count"
+    );
+}
+
+/// A server compacting by itself (a low `--compact-min-dead-rows`) crashes at `point`
+/// inside the automatic compaction; nothing acknowledged is lost.
+fn crash_compaction_at(point: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let args = [
+        "--write-qps",
+        "0",
+        "--compact-dead-share",
+        "0.25",
+        "--compact-min-dead-rows",
+        "4",
+    ];
+    let mut acked = std::collections::BTreeMap::new();
+    // Version v of a key is picture v, with IntAttr v: keys 0..BASE start at versions
+    // 0..BASE, replacements use 1000 and up. Added unarmed: a fresh data directory
+    // writes its first manifests, which passes the manifest points.
+    let mut server = Server::start_with(&data, &args);
+    for key in 0..BASE {
+        assert!(add_version(&server.addr, key, key, key), "{point}");
+        acked.insert(key, key);
+    }
+    server.stop();
+    let mut armed = Server::start_with_env(&data, &args, &[("IMGSEARCH_FAULT", point)]);
+    let mut in_flight = None;
+    for n in 0..40 {
+        let (key, version) = (n % BASE, 1000 + n);
+        if !add_version(&armed.addr, key, version, version) {
+            in_flight = Some((key, version));
+            break;
+        }
+        acked.insert(key, version);
+    }
+    let status = armed.wait_exit(Duration::from_secs(30)).unwrap_or_else(|| {
+        panic!(
+            "{point}: no compaction crashed the server:\n{}",
+            armed.log()
+        )
+    });
+    assert!(!status.success(), "{point}: exited with {status}");
+    assert!(
+        armed
+            .log()
+            .contains(&format!("fault point {point} reached")),
+        "{point}: {}",
+        armed.log()
+    );
+
+    let server = Server::start_with(&data, &args);
+    check_versions(&server.addr, &acked, in_flight, point);
+    verify(&data);
+    drop(server);
+    // The next compaction (after a clean restart) completes.
+    let server = Server::start_with(&data, &args);
+    for n in 0..12 {
+        let (key, version) = (n % BASE, 2000 + n);
+        assert!(add_version(&server.addr, key, version, version), "{point}");
+        acked.insert(key, version);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    check_versions(&server.addr, &acked, None, point);
+    assert!(
+        server.log().contains("vector file compacted"),
+        "{point}: {}",
+        server.log()
+    );
+    verify(&data);
+}
+
+#[test]
+fn a_crash_during_an_automatic_compaction_loses_nothing() {
+    for point in REBUILD_ONLY_POINTS {
+        crash_compaction_at(point);
+    }
+}
+
+/// `imgsearch index rebuild` beside a running server crashes at `point`; the server
+/// keeps serving, loads whatever the manifest names on reload, and nothing acknowledged
+/// is lost, then or after a restart.
+fn crash_offline_rebuild_at(point: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let args = ["--write-qps", "0", "--compact-dead-share", "0"];
+    let server = Server::start_with(&data, &args);
+    let mut acked = std::collections::BTreeMap::new();
+    for key in 0..BASE {
+        assert!(add_version(&server.addr, key, key, key));
+        acked.insert(key, key);
+    }
+    // A replaced and a deleted picture: dead rows for the rebuild to drop.
+    assert!(add_version(&server.addr, 2, 1002, 1002));
+    acked.insert(2, 1002);
+    let (product, pic) = names(DELETED);
+    let (status, _) = server.call(
+        "DeleteImage",
+        &[
+            ("InstanceName", INSTANCE),
+            ("ProductId", &product),
+            ("PicName", &pic),
+        ],
+    );
+    assert_eq!(status, 200);
+    acked.remove(&DELETED);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_imgsearch"))
+        .args(["index", "rebuild", INSTANCE, "--data-dir"])
+        .arg(&data)
+        .env("IMGSEARCH_FAULT", point)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{point}: the rebuild did not crash");
+    assert!(
+        stderr.contains(&format!("fault point {point} reached")),
+        "{point}: {stderr}"
+    );
+
+    // A write after the crash, then a reload onto whatever the manifest names now.
+    assert!(add_version(&server.addr, 1, 1001, 1001));
+    acked.insert(1, 1001);
+    let reload = ureq::post(&format!("http://{}/admin/reload", server.addr))
+        .timeout(Duration::from_secs(60))
+        .call()
+        .map(|r| r.status());
+    assert_eq!(reload.ok(), Some(200), "{point}: reload");
+    check_versions(&server.addr, &acked, None, point);
+    assert_eq!(
+        lookup(&server.addr, DELETED),
+        None,
+        "{point}: deleted is back"
+    );
+    drop(server);
+
+    let server = Server::start_with(&data, &args);
+    check_versions(&server.addr, &acked, None, point);
+    verify(&data);
+    drop(server);
+    // A rebuild that is not interrupted still works on what the crash left behind.
+    let out = Command::new(env!("CARGO_BIN_EXE_imgsearch"))
+        .args(["index", "rebuild", INSTANCE, "--data-dir"])
+        .arg(&data)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{point}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let server = Server::start_with(&data, &args);
+    check_versions(&server.addr, &acked, None, point);
+    verify(&data);
+}
+
+#[test]
+fn a_crash_during_an_offline_rebuild_loses_nothing() {
+    for point in imgsearch::fault::POINTS
+        .iter()
+        .filter(|p| p.starts_with("index.") || REBUILD_ONLY_POINTS.contains(p))
+        .filter(|p| **p != "rebuild.before_swap")
+    {
+        crash_offline_rebuild_at(point);
+    }
+}

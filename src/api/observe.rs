@@ -27,9 +27,28 @@ fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// Installs the recorder so that counters start at server start, not at the first scrape.
+/// How often histogram samples are folded into their summaries.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Installs the recorder so that counters start at server start, not at the first scrape,
+/// and starts its upkeep: a recorder installed without the exporter's own thread keeps
+/// every histogram sample until the next scrape, so a server nobody scrapes would grow
+/// by a few bytes per request forever.
 pub fn install() {
-    let _ = handle();
+    static UPKEEP: OnceLock<()> = OnceLock::new();
+    if let Some(handle) = handle() {
+        UPKEEP.get_or_init(|| {
+            let spawned = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    handle.run_upkeep();
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "metrics upkeep thread not started");
+            }
+        });
+    }
 }
 
 /// Records one answered request.
@@ -51,6 +70,16 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     (StatusCode::OK, format!("ready: {instances} instances\n")).into_response()
 }
 
+/// What the allocator holds: in use, freed but kept in its arenas (fragmentation), and
+/// mapped on its own; tells a leak (in use grows) from memory not given back (free grows).
+fn record_malloc() {
+    if let Some(stats) = crate::allocator::stats() {
+        metrics::gauge!("imgsearch_malloc_bytes", "kind" => "in_use").set(stats.in_use as f64);
+        metrics::gauge!("imgsearch_malloc_bytes", "kind" => "free").set(stats.free as f64);
+        metrics::gauge!("imgsearch_malloc_bytes", "kind" => "mmap").set(stats.mmap as f64);
+    }
+}
+
 /// `GET /metrics`.
 pub async fn metrics(State(state): State<AppState>) -> Response {
     for instance in state.engine.instances() {
@@ -60,9 +89,19 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         metrics::gauge!("imgsearch_pictures", "instance" => name.clone())
             .set(info.total_count as f64);
         let row_bytes = 8 + 4 * snap.dimension();
-        metrics::gauge!("imgsearch_index_bytes", "instance" => name)
+        metrics::gauge!("imgsearch_index_bytes", "instance" => name.clone())
             .set((snap.rows() * row_bytes) as f64);
+        metrics::gauge!("imgsearch_index_rows", "instance" => name.clone()).set(snap.rows() as f64);
+        metrics::gauge!("imgsearch_index_dead_rows", "instance" => name.clone())
+            .set(snap.rows().saturating_sub(info.total_count as usize) as f64);
+        metrics::gauge!("imgsearch_index_generation", "instance" => name)
+            .set(snap.generation() as f64);
     }
+    record_malloc();
+    let store = state.engine.store_memory();
+    metrics::gauge!("imgsearch_store_memtable_bytes").set(store.memtables as f64);
+    metrics::gauge!("imgsearch_store_block_cache_bytes").set(store.block_cache as f64);
+    metrics::gauge!("imgsearch_store_table_reader_bytes").set(store.table_readers as f64);
     match handle() {
         Some(h) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

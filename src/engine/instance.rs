@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use super::attributes::{Dictionaries, COLUMN_CATEGORY};
 use super::batcher::Batcher;
 use super::category::{ServiceType, CATEGORY_OTHER};
+use super::compaction::{Compaction, CompactionPolicy};
 use super::reconcile::{open_reconciled, write_generation_from_store};
 use super::scan_copy::{ScanCopy, ScanMode};
 use super::{EngineError, Result};
@@ -122,6 +123,10 @@ pub struct Instance {
     pub(super) scan_copy: Arc<ScanCopy>,
     /// Concurrent searches gathered into one scan (`--batch-window-us`).
     pub(super) batcher: Batcher,
+    /// When dead rows make the vector file worth rewriting, and whether that runs.
+    compaction: Compaction,
+    /// This instance, for the compaction thread ([`Instance::into_shared`]).
+    this: Weak<Instance>,
 }
 
 impl Instance {
@@ -156,6 +161,17 @@ impl Instance {
             thumbnail_side: AtomicU32::new(vision::DEFAULT_THUMBNAIL_SIDE),
             scan_copy: ScanCopy::new(&meta_name),
             batcher: Batcher::default(),
+            compaction: Compaction::default(),
+            this: Weak::new(),
+        })
+    }
+
+    /// Shares the instance; only a shared instance compacts its vector file by itself
+    /// (the compaction thread holds it).
+    pub(crate) fn into_shared(mut self) -> Arc<Self> {
+        Arc::new_cyclic(|this| {
+            self.this = this.clone();
+            self
         })
     }
 
@@ -223,6 +239,17 @@ impl Instance {
     /// Sets how long a search waits for concurrent ones to share its scan (zero: never).
     pub fn set_batch_window(&self, window: std::time::Duration) {
         self.batcher.set_window(window);
+    }
+
+    /// Sets when the vector file is compacted automatically (`--compact-dead-share`).
+    pub fn set_compaction(&self, policy: CompactionPolicy) {
+        self.compaction.set_policy(policy);
+        self.compact_if_due();
+    }
+
+    /// Whether an automatic compaction is under way.
+    pub fn compacting(&self) -> bool {
+        self.compaction.running()
     }
 
     /// Searches answered by a shared scan so far.
@@ -552,6 +579,9 @@ impl Instance {
         }
         index.publish();
         self.scan_copy.refresh(index.snapshot());
+        if replaces.is_some() {
+            self.compact_if_due();
+        }
         Ok(())
     }
 
@@ -640,7 +670,73 @@ impl Instance {
         }
         self.live
             .fetch_sub(pictures.len() as u64, Ordering::Relaxed);
+        self.compact_if_due();
         Ok(pictures.iter().map(|(_, _, n)| n.clone()).collect())
+    }
+
+    /// Starts a compaction on a background thread when dead rows have reached the
+    /// policy's share (cheap otherwise: called after every tombstoning write). The thread
+    /// waits for the write lock, so it starts after the write that called it.
+    fn compact_if_due(&self) {
+        let rows = self.index.load().snapshot().rows() as u64;
+        let live = self.live.load(Ordering::Relaxed);
+        if !self.compaction.try_start(rows, live) {
+            return;
+        }
+        let Some(this) = self.this.upgrade() else {
+            // Not shared (a tool's own instance): nothing can hold it for a thread.
+            self.compaction.finish(true);
+            return;
+        };
+        let spawned = std::thread::Builder::new()
+            .name("compact".into())
+            .spawn(move || {
+                let ok = this.compact();
+                this.compaction.finish(ok);
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(instance = %self.meta.name, error = %e, "cannot start a compaction thread");
+            self.compaction.finish(false);
+        }
+    }
+
+    /// Rewrites the vector file without its dead rows ([`Self::rebuild`]); logs and counts
+    /// the outcome; true when it succeeded.
+    fn compact(&self) -> bool {
+        let started = std::time::Instant::now();
+        let before = self.snapshot();
+        let (rows, live) = (before.rows(), before.live_rows());
+        let old_generation = before.generation();
+        drop(before);
+        let name = self.meta.name.clone();
+        match self.rebuild_as("compaction") {
+            Ok(generation) => {
+                let seconds = started.elapsed().as_secs_f64();
+                tracing::info!(
+                    instance = %name,
+                    rows,
+                    dead = rows - live,
+                    rows_after = self.snapshot().rows(),
+                    from_generation = old_generation,
+                    generation,
+                    ms = (seconds * 1000.0).round() as u64,
+                    "vector file compacted"
+                );
+                metrics::counter!("imgsearch_compactions_total", "instance" => name.clone())
+                    .increment(1);
+                metrics::counter!("imgsearch_compacted_rows_total", "instance" => name.clone())
+                    .increment((rows - live) as u64);
+                metrics::histogram!("imgsearch_compaction_seconds", "instance" => name)
+                    .record(seconds);
+                true
+            }
+            Err(e) => {
+                tracing::error!(instance = %name, error = %e, "compaction failed; the old vector file stays in use");
+                metrics::counter!("imgsearch_compaction_failures_total", "instance" => name)
+                    .increment(1);
+                false
+            }
+        }
     }
 
     /// Re-opens the index from its manifest (after an offline rebuild) and reconciles it
@@ -657,6 +753,13 @@ impl Instance {
 
     /// Writes a compacted generation from the store (dropping deleted rows) and swaps to it.
     pub fn rebuild(&self) -> Result<u64> {
+        self.rebuild_as("admin")
+    }
+
+    /// [`Self::rebuild`], counted under `reason` (`admin` or `compaction`). Writes wait
+    /// for the write lock meanwhile, so none lands in the old file after the new one was
+    /// written; searches keep scanning the old snapshot until the swap.
+    fn rebuild_as(&self, reason: &'static str) -> Result<u64> {
         let _writer = self.writer.lock();
         let generation = write_generation_from_store(&self.store, &self.meta, &self.index_dir)?;
         let (index, live) =
@@ -665,7 +768,7 @@ impl Instance {
         self.live.store(live, Ordering::Relaxed);
         self.index.store(Arc::new(index));
         self.scan_copy.refresh(self.snapshot());
-        metrics::counter!("imgsearch_rebuilds_total", "instance" => self.meta.name.clone())
+        metrics::counter!("imgsearch_rebuilds_total", "instance" => self.meta.name.clone(), "reason" => reason)
             .increment(1);
         Ok(generation)
     }

@@ -16,6 +16,7 @@
 mod attributes;
 mod batcher;
 mod category;
+mod compaction;
 mod error;
 mod extractors;
 mod imagenet;
@@ -27,6 +28,7 @@ mod search;
 mod tasks;
 
 pub use category::{ServiceType, CATEGORY_OTHER, PRODUCT_CATEGORIES};
+pub use compaction::{CompactionPolicy, DEFAULT_DEAD_SHARE, DEFAULT_MIN_DEAD_ROWS};
 pub use error::{EngineError, Result};
 pub use extractors::ExtractorChoice;
 pub use instance::{AddOutcome, AddPicture, Attributes, Instance, InstanceInfo, Subject};

@@ -7,6 +7,7 @@ use std::sync::{Arc, Once};
 use parking_lot::RwLock;
 
 use super::category::ServiceType;
+use super::compaction::CompactionPolicy;
 use super::extractors::ExtractorChoice;
 use super::instance::Instance;
 use super::scan_copy::ScanMode;
@@ -58,6 +59,9 @@ pub struct Engine {
     scan_mode: parking_lot::Mutex<ScanMode>,
     /// Search batching window (`--batch-window-us`), for new instances too.
     batch_window: parking_lot::Mutex<std::time::Duration>,
+    /// When instances compact their vector files (`--compact-dead-share`), for new
+    /// instances too.
+    compaction: parking_lot::Mutex<CompactionPolicy>,
 }
 
 static KERNEL_PROBE: Once = Once::new();
@@ -84,6 +88,7 @@ impl Engine {
             thumbnail_side: crate::vision::DEFAULT_THUMBNAIL_SIDE.into(),
             scan_mode: parking_lot::Mutex::new(ScanMode::F32),
             batch_window: parking_lot::Mutex::new(std::time::Duration::ZERO),
+            compaction: parking_lot::Mutex::new(CompactionPolicy::default()),
         };
         let metas = engine.store.instances()?;
         if metas.is_empty() {
@@ -93,7 +98,10 @@ impl Engine {
             let name = meta.name.clone();
             let instance = Instance::open(engine.store.clone(), meta, &engine.index_dir(&name))?;
             tracing::info!(instance = %name, pictures = instance.info().total_count, "instance open");
-            engine.instances.write().insert(name, Arc::new(instance));
+            engine
+                .instances
+                .write()
+                .insert(name, instance.into_shared());
         }
         Ok(engine)
     }
@@ -133,18 +141,20 @@ impl Engine {
             created_ms: now_ms(),
         };
         let meta = self.store.create_instance(meta)?;
-        let instance = Arc::new(Instance::open_with(
+        let instance = Instance::open_with(
             self.store.clone(),
             meta,
             &self.index_dir(&spec.name),
             extractor,
-        )?);
+        )?
+        .into_shared();
         instance.set_thumbnail_side(
             self.thumbnail_side
                 .load(std::sync::atomic::Ordering::Relaxed),
         );
         instance.set_scan_mode(*self.scan_mode.lock());
         instance.set_batch_window(*self.batch_window.lock());
+        instance.set_compaction(*self.compaction.lock());
         self.instances
             .write()
             .insert(spec.name.clone(), instance.clone());
@@ -194,6 +204,16 @@ impl Engine {
         }
     }
 
+    /// Sets when every instance rewrites its vector file without dead rows
+    /// (`--compact-dead-share`, `--compact-min-dead-rows`). Engines start with
+    /// [`CompactionPolicy::default`].
+    pub fn set_compaction(&self, policy: CompactionPolicy) {
+        *self.compaction.lock() = policy;
+        for instance in self.instances() {
+            instance.set_compaction(policy);
+        }
+    }
+
     /// Which rows searches scan.
     pub fn scan_mode(&self) -> ScanMode {
         *self.scan_mode.lock()
@@ -203,6 +223,11 @@ impl Engine {
     pub fn thumbnail_size(&self) -> u32 {
         self.thumbnail_side
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// What the record store holds in memory now (`/metrics`).
+    pub fn store_memory(&self) -> crate::store::StoreMemory {
+        self.store.memory()
     }
 
     /// Reloads every instance's index from its manifest (SIGHUP, admin route).

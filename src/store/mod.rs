@@ -28,4 +28,4 @@ mod rocks;
 
 pub use error::{Result, StoreError};
 pub use record::{InstanceMeta, Record};
-pub use rocks::{AddBatch, Store, StoreMode};
+pub use rocks::{AddBatch, Store, StoreMemory, StoreMode};

@@ -44,6 +44,18 @@ pub enum StoreMode {
 pub struct Store {
     db: DB,
     mode: StoreMode,
+    cache: rocksdb::Cache,
+}
+
+/// Memory RocksDB holds, in bytes (for `/metrics` and the soak).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreMemory {
+    /// All memtables of all column families (`rocksdb.cur-size-all-mem-tables`).
+    pub memtables: u64,
+    /// The shared block cache.
+    pub block_cache: u64,
+    /// Index and filter blocks of open table files (`rocksdb.estimate-table-readers-mem`).
+    pub table_readers: u64,
 }
 
 /// A picture added to an instance, with what it replaces.
@@ -63,7 +75,9 @@ pub struct AddBatch<'a> {
 }
 
 /// Memory all column families' memtables may use together before RocksDB flushes.
-pub const MEMTABLE_BUDGET_BYTES: usize = 32 << 20;
+/// Small, so that a trickle of writes fills it within minutes and RSS then stays flat
+/// (a large budget keeps growing for as long as it takes to fill).
+pub const MEMTABLE_BUDGET_BYTES: usize = 8 << 20;
 /// The block cache shared by every column family.
 pub const BLOCK_CACHE_BYTES: usize = 32 << 20;
 
@@ -81,19 +95,27 @@ impl Store {
         // block cache shared by all families keep the store's share of RSS fixed.
         opts.set_db_write_buffer_size(MEMTABLE_BUDGET_BYTES);
         let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
-        let family = || {
+        let family = |name: &str| {
             let mut cf = Options::default();
             cf.set_compression_type(rocksdb::DBCompressionType::Lz4);
             cf.set_write_buffer_size(MEMTABLE_BUDGET_BYTES / 4);
             cf.set_max_write_buffer_number(2);
             let mut table = rocksdb::BlockBasedOptions::default();
-            table.set_block_cache(&cache);
+            if name == CF_VECTORS || name == CF_THUMBNAILS {
+                // Read one entry at a time (SearchImageByName, the console) or in whole
+                // scans; every replacing add rewrites them, so cached blocks of files
+                // compacted away would fill the cache with dead blocks. The OS page
+                // cache serves these reads.
+                table.disable_cache();
+            } else {
+                table.set_block_cache(&cache);
+            }
             cf.set_block_based_table_factory(&table);
             cf
         };
         let cfs = COLUMN_FAMILIES
             .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, family()));
+            .map(|name| ColumnFamilyDescriptor::new(*name, family(name)));
         let db = match mode {
             StoreMode::ReadWrite => DB::open_cf_descriptors(&opts, path, cfs),
             StoreMode::ReadOnly => {
@@ -107,7 +129,30 @@ impl Store {
                 StoreError::Rocks(e)
             }
         })?;
-        Ok(Store { db, mode })
+        Ok(Store { db, mode, cache })
+    }
+
+    /// What the memtables, block cache and table readers hold now.
+    pub fn memory(&self) -> StoreMemory {
+        let mut memory = StoreMemory {
+            block_cache: self.cache.get_usage() as u64,
+            ..StoreMemory::default()
+        };
+        for name in COLUMN_FAMILIES {
+            let Some(cf) = self.db.cf_handle(name) else {
+                continue;
+            };
+            let int = |property: &str| {
+                self.db
+                    .property_int_value_cf(cf, property)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0)
+            };
+            memory.memtables += int("rocksdb.cur-size-all-mem-tables");
+            memory.table_readers += int("rocksdb.estimate-table-readers-mem");
+        }
+        memory
     }
 
     /// How this store was opened.
@@ -200,7 +245,7 @@ impl Store {
     pub fn pictures_of_product(&self, inst: u32, product_id: &str) -> Result<Vec<(String, u64)>> {
         let prefix = keys::product_prefix(inst, product_id);
         let mut out = Vec::new();
-        for item in self.prefix_iter(CF_NAMES, &prefix) {
+        for item in self.prefix_iter(CF_NAMES, &prefix, true) {
             let (key, value) = item?;
             let pic = keys::pic_of_name_key(&key, prefix.len())
                 .ok_or_else(|| StoreError::Corrupt("name key".into()))?;
@@ -331,7 +376,7 @@ impl Store {
         inst: u32,
         mut visit: impl FnMut(u64, Record) -> Result<()>,
     ) -> Result<()> {
-        for item in self.prefix_iter(CF_RECORDS, &keys::instance_prefix(inst)) {
+        for item in self.prefix_iter(CF_RECORDS, &keys::instance_prefix(inst), false) {
             let (key, value) = item?;
             let doc =
                 keys::doc_of_key(&key).ok_or_else(|| StoreError::Corrupt("doc key".into()))?;
@@ -346,7 +391,7 @@ impl Store {
         inst: u32,
         mut visit: impl FnMut(u64, Vec<f32>) -> Result<()>,
     ) -> Result<()> {
-        for item in self.prefix_iter(CF_VECTORS, &keys::instance_prefix(inst)) {
+        for item in self.prefix_iter(CF_VECTORS, &keys::instance_prefix(inst), false) {
             let (key, value) = item?;
             let doc =
                 keys::doc_of_key(&key).ok_or_else(|| StoreError::Corrupt("doc key".into()))?;
@@ -355,8 +400,18 @@ impl Store {
         Ok(())
     }
 
-    fn prefix_iter<'a>(&'a self, cf: &str, prefix: &[u8]) -> impl Iterator<Item = RawEntry> + 'a {
+    /// Entries of `cf` under `prefix`. Whole-instance scans (rebuilds, reconciliation)
+    /// pass `fill_cache = false`: their blocks are read once and would only push the
+    /// blocks lookups need out of the cache (and, as files are rewritten, keep dead
+    /// files' blocks in it).
+    fn prefix_iter<'a>(
+        &'a self,
+        cf: &str,
+        prefix: &[u8],
+        fill_cache: bool,
+    ) -> impl Iterator<Item = RawEntry> + 'a {
         let mut opts = ReadOptions::default();
+        opts.fill_cache(fill_cache);
         if let Some(end) = keys::prefix_end(prefix) {
             opts.set_iterate_upper_bound(end);
         }
