@@ -164,29 +164,16 @@ impl Job<'_> {
     fn scan_block(&self, block: usize, state: &mut State) {
         let start = block * BLOCK_ROWS;
         let end = (start + BLOCK_ROWS).min(self.snap.rows());
-        let mut row = start;
-        while row < end {
-            // Skip whole words of tombstones; BLOCK_ROWS is a multiple of 64.
-            let word = self.snap.tombstones().word(row / 64);
-            let word_end = ((row / 64 + 1) * 64).min(end);
-            if word == u64::MAX {
-                row = word_end;
-                continue;
-            }
-            while row < word_end {
-                if word & (1 << (row % 64)) == 0 && (self.accept)(row) {
-                    state.tile.push(row);
-                    if state.tile.len() == TILE_ROWS {
-                        // The rows after this tile, to be in cache when their turn comes.
-                        for next in row + 1..(row + 1 + TILE_ROWS).min(end) {
-                            kernels::prefetch(self.snap.vector_at(next));
-                        }
-                        self.score_tile(state);
-                    }
+        self.snap.for_each_accepted(start..end, self.accept, |row| {
+            state.tile.push(row);
+            if state.tile.len() == TILE_ROWS {
+                // The rows after this tile, to be in cache when their turn comes.
+                for next in row + 1..(row + 1 + TILE_ROWS).min(end) {
+                    kernels::prefetch(self.snap.vector_at(next));
                 }
-                row += 1;
+                self.score_tile(state);
             }
-        }
+        });
         self.score_tile(state);
     }
 

@@ -227,25 +227,12 @@ impl Job<'_> {
     fn scan_block(&self, block: usize, state: &mut State) {
         let start = block * BLOCK_ROWS;
         let end = (start + BLOCK_ROWS).min(self.copy.rows());
-        let mut row = start;
-        while row < end {
-            // Skip whole words of tombstones; BLOCK_ROWS is a multiple of 64.
-            let word = self.snap.tombstones().word(row / 64);
-            let word_end = ((row / 64 + 1) * 64).min(end);
-            if word == u64::MAX {
-                row = word_end;
-                continue;
+        self.snap.for_each_accepted(start..end, self.accept, |row| {
+            state.tile.push(row);
+            if state.tile.len() == TILE_ROWS {
+                self.score_tile(state);
             }
-            while row < word_end {
-                if word & (1 << (row % 64)) == 0 && (self.accept)(row) {
-                    state.tile.push(row);
-                    if state.tile.len() == TILE_ROWS {
-                        self.score_tile(state);
-                    }
-                }
-                row += 1;
-            }
-        }
+        });
         self.score_tile(state);
     }
 

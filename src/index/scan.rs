@@ -82,26 +82,13 @@ impl Snapshot {
         let end = (start + BLOCK_ROWS).min(self.rows());
         let mut top = TopK::new(k);
         let mut matched = 0;
-        let mut row = start;
-        while row < end {
-            // Skip whole words of tombstones; BLOCK_ROWS is a multiple of 64.
-            let word = self.tombstones().word(row / 64);
-            let word_end = ((row / 64 + 1) * 64).min(end);
-            if word == u64::MAX {
-                row = word_end;
-                continue;
+        self.for_each_accepted(start..end, accept, |row| {
+            let score = kernels::dot(query, self.vector_at(row));
+            if score >= min_score {
+                matched += 1;
+                top.push(Scored { score, row });
             }
-            while row < word_end {
-                if word & (1 << (row % 64)) == 0 && accept(row) {
-                    let score = kernels::dot(query, self.vector_at(row));
-                    if score >= min_score {
-                        matched += 1;
-                        top.push(Scored { score, row });
-                    }
-                }
-                row += 1;
-            }
-        }
+        });
         (top, matched)
     }
 

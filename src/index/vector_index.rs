@@ -1,6 +1,7 @@
 //! `VectorIndex`: one instance's current generation, its writer and its snapshots.
 
 use std::fs;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -41,6 +42,30 @@ impl Snapshot {
     /// Number of rows that are not tombstones.
     pub fn live_rows(&self) -> usize {
         self.rows - self.tombstones.count().min(self.rows)
+    }
+
+    /// Calls `visit` for every live row of `rows` that `accept` keeps, in order, skipping
+    /// whole 64-row words of tombstones (scans pass blocks that start on a word).
+    #[inline]
+    pub fn for_each_accepted(
+        &self,
+        rows: Range<usize>,
+        accept: &(dyn Fn(usize) -> bool + Sync),
+        mut visit: impl FnMut(usize),
+    ) {
+        let mut row = rows.start;
+        while row < rows.end {
+            let word = self.tombstones.word(row / 64);
+            let word_end = ((row / 64 + 1) * 64).min(rows.end);
+            if word != u64::MAX {
+                for r in row..word_end {
+                    if word & (1 << (r % 64)) == 0 && accept(r) {
+                        visit(r);
+                    }
+                }
+            }
+            row = word_end;
+        }
     }
 
     /// Vector dimension.
