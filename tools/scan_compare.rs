@@ -22,6 +22,9 @@
 //! to loose, queries are fresh members: many near-equal neighbours, closer to real
 //! embeddings than random vectors).
 //!
+//! `memory read pass` sums the same vectors as a plain mapped file on all cores (loads and
+//! nothing else): its GB/s is the bandwidth the f32 scan is compared with.
+//!
 //! GB/s is bytes read from the rows / time: the f32 rows once per query for `search`,
 //! once for the whole batch for `search_batch`, the quantised copy for `i8`/`f16`.
 //!
@@ -314,6 +317,10 @@ fn run_size(cli: &Cli, size: Size, root: &Path) -> Result<(Vec<Measure>, Vec<Swe
     let index_dir = dir.join("index");
     let index = make_index(&index_dir, size.dim, &data)?;
     drop(data);
+    // The same bytes as a plain mapped file: the read pass over it is the bandwidth peer.
+    let raw_file = File::open(dir.join("data.f32"))?;
+    // SAFETY: the file was written above and nothing writes it while it is mapped.
+    let raw = unsafe { memmap2::Mmap::map(&raw_file)? };
     let snap = index.snapshot();
     let qs: Vec<&[f32]> = queries.chunks_exact(size.dim).collect();
     let k = cli.k;
@@ -337,6 +344,14 @@ fn run_size(cli: &Cli, size: Size, root: &Path) -> Result<(Vec<Measure>, Vec<Swe
         std::hint::black_box(snap.search(qs[i % qs.len()], k, f32::NEG_INFINITY, &all));
     });
     record("f32 search".into(), 1, single, size.f32_bytes(), None);
+    let read = median_ms(cli.repeat, |_| {
+        std::hint::black_box(read_pass(&raw));
+    });
+    record("memory read pass".into(), 1, read, size.f32_bytes(), None);
+    println!(
+        "   f32 search reads at {:.0} % of the memory read pass's speed",
+        100.0 * read / single
+    );
     let mut exact: Vec<ScanResult> = Vec::new();
     let sequential = median_ms(cli.batch_repeat, |_| {
         exact = qs
@@ -545,6 +560,25 @@ fn recall_at(got: &ScanResult, want: &ScanResult) -> f64 {
 }
 
 /// Median wall time in ms of `runs` calls after one warm-up call.
+/// Sums every 8-byte word of `bytes` on all cores: no work but loads, so its speed is the
+/// memory (or page cache) read bandwidth the f32 scan is measured against.
+fn read_pass(bytes: &[u8]) -> u64 {
+    bytes
+        .par_chunks(1 << 18)
+        .map(|chunk| {
+            let mut lanes = [0u64; 8];
+            let mut words = chunk.chunks_exact(64);
+            for block in &mut words {
+                for (lane, word) in lanes.iter_mut().zip(block.chunks_exact(8)) {
+                    *lane = lane.wrapping_add(u64::from_le_bytes(word.try_into().unwrap()));
+                }
+            }
+            let tail: u64 = words.remainder().iter().map(|&b| u64::from(b)).sum();
+            lanes.iter().fold(tail, |a, &b| a.wrapping_add(b))
+        })
+        .reduce(|| 0, u64::wrapping_add)
+}
+
 fn median_ms(runs: usize, mut f: impl FnMut(usize)) -> f64 {
     f(runs);
     let mut times: Vec<f64> = (0..runs)
