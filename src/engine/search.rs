@@ -550,6 +550,94 @@ mod tests {
     }
 
     #[test]
+    fn crop_keeps_a_busy_scene_whole_and_tries_the_guess_as_a_second_view() {
+        use crate::engine::{AddPicture, Attributes};
+        use crate::vision::testkit;
+        crate::index::kernels::init();
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        let instance = engine
+            .create_instance(&InstanceSpec::product("busy"))
+            .unwrap();
+        let add = |name: &str, img: &image::RgbImage| {
+            instance
+                .add(AddPicture {
+                    product_id: name.into(),
+                    pic_name: format!("{name}.jpg"),
+                    picture: testkit::jpeg_bytes(img, 92),
+                    category_id: Some(0),
+                    crop: true,
+                    region: None,
+                    attributes: Attributes::default(),
+                })
+                .unwrap()
+        };
+        let shot = testkit::product(
+            400,
+            300,
+            image::Rgb([250, 250, 250]),
+            image::Rgb([200, 30, 40]),
+            (120, 280, 90, 220),
+        );
+        let added_shot = add("shot", &shot);
+        assert_ne!(
+            added_shot.region,
+            Region::full(400, 300),
+            "a product shot is cropped"
+        );
+        // Shelf-like scenes with a product-like box in them, so the detector has a guess.
+        let scenes: Vec<_> = (0..6u32)
+            .map(|i| {
+                let mut img = testkit::scene(100 + u64::from(i), 480, 360);
+                let (x, y) = (60 + 40 * i, 50 + 20 * i);
+                testkit::fill(
+                    &mut img,
+                    |px, py| px >= x && px < x + 150 && py >= y && py < y + 180,
+                    image::Rgb([20, 40 * i as u8, 220]),
+                );
+                img
+            })
+            .collect();
+        for (i, scene) in scenes.iter().enumerate() {
+            assert!(crate::vision::is_cluttered(scene));
+            let added = add(&format!("scene{i}"), scene);
+            assert_eq!(
+                added.region,
+                Region::full(480, 360),
+                "a busy scene is indexed whole"
+            );
+            assert!(
+                !added.multi_region.is_empty(),
+                "the guesses are still reported"
+            );
+        }
+        // A cropped search of a scene finds that scene first, and the search itself is
+        // whole (its first view) or the guess (its second), never a lost product.
+        let query = SearchQuery {
+            num: 3,
+            ..SearchQuery::default()
+        };
+        for (i, scene) in scenes.iter().enumerate() {
+            let (views, subject) = instance
+                .analyse_views(&testkit::jpeg_bytes(scene, 92), false, true, None, None)
+                .unwrap();
+            assert_eq!(views[0].1, Region::full(480, 360));
+            assert_eq!(views.len(), 2, "whole picture and the detector's guess");
+            assert_eq!(views[1].1, subject.multi_region[0]);
+            let out = instance
+                .search_by_picture(&testkit::jpeg_bytes(scene, 92), true, None, &query)
+                .unwrap();
+            assert_eq!(out.results[0].record.product_id, format!("scene{i}"));
+        }
+        // A product shot stays a single cropped view.
+        let (views, _) = instance
+            .analyse_views(&testkit::jpeg_bytes(&shot, 92), false, true, None, None)
+            .unwrap();
+        assert_eq!(views.len(), 1);
+        assert_eq!(views[0].1, added_shot.region);
+    }
+
+    #[test]
     fn scores_are_clamped_and_rounded() {
         assert_eq!(score_of(0.99999994), 1.0);
         assert_eq!(score_of(1.00001), 1.0);
