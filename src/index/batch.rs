@@ -7,12 +7,14 @@
 //! reuses each loaded row element for 16 queries; the six rows stay in L1 while all
 //! query panels pass over them. The work becomes bound by multiply-adds instead of bytes.
 //!
-//! Blocks of rows are scanned in parallel with rayon; each worker keeps one bounded heap
-//! per query ([`Best`], with a cached floor so most scores are rejected by one
+//! Blocks of rows are scanned in parallel with rayon; each worker thread keeps one bounded
+//! heap per query across all its blocks ([`fold_per_worker`]) ([`Best`], with a cached floor so most scores are rejected by one
 //! comparison), and the heaps are merged at the end. The winners are then re-scored with
 //! [`kernels::dot`], the kernel [`Snapshot::search`] uses, so the hits (rows, docs and
 //! scores) are those that `search` returns for each query alone; they could differ only
 //! if two rows at the k-th place scored within rounding (about 1e-6) of each other.
+
+use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
 
@@ -75,16 +77,12 @@ pub fn search_batch_above(
         accept,
     };
     let blocks = snap.rows().div_ceil(BLOCK_ROWS);
-    let state = (0..blocks)
-        .into_par_iter()
-        .fold(
-            || State::new(batch.len(), k, padded),
-            |mut state, b| {
-                job.scan_block(b, &mut state);
-                state
-            },
-        )
-        .reduce(|| State::new(batch.len(), k, 0), State::merge);
+    let state = fold_per_worker(
+        blocks,
+        || State::new(batch.len(), k, padded),
+        |b, state| job.scan_block(b, state),
+        State::merge,
+    );
     let unthresholded = min_score == f32::NEG_INFINITY;
     for (((&i, query), best), matched) in
         valid.iter().zip(&batch).zip(state.best).zip(state.matched)
@@ -108,6 +106,34 @@ pub fn search_batch_above(
     results
 }
 
+/// Runs `visit(block, state)` for every block in `0..blocks` on the rayon pool, with one
+/// `state` per worker thread (made by `init`), and merges the states at the end.
+///
+/// Unlike rayon's `fold`, which starts a fresh state for every piece it splits off
+/// (hundreds here), a worker keeps its selections across all the blocks it runs, so the
+/// per-query heaps fill once per worker instead of once per piece.
+pub(super) fn fold_per_worker<S: Send>(
+    blocks: usize,
+    init: impl Fn() -> S,
+    visit: impl Fn(usize, &mut S) + Sync,
+    merge: impl Fn(S, S) -> S,
+) -> S {
+    let workers = rayon::current_num_threads().max(1);
+    let states: Vec<Mutex<S>> = (0..workers).map(|_| Mutex::new(init())).collect();
+    (0..blocks).into_par_iter().for_each(|b| {
+        // A worker runs one block at a time (the visit never waits on rayon), so its
+        // lock is never contended; the modulo only guards a pool of another size.
+        let slot = rayon::current_thread_index().unwrap_or(0) % workers;
+        let mut state = states[slot].lock().unwrap_or_else(PoisonError::into_inner);
+        visit(b, &mut state);
+    });
+    states
+        .into_iter()
+        .map(|s| s.into_inner().unwrap_or_else(PoisonError::into_inner))
+        .reduce(merge)
+        .unwrap_or_else(init)
+}
+
 /// What every worker reads.
 struct Job<'a> {
     snap: &'a Snapshot,
@@ -126,6 +152,8 @@ struct State {
     rows: usize,
     tile: Vec<usize>,
     scores: Vec<f32>,
+    /// Per query, scores below this cannot matter (set per tile).
+    cuts: Vec<f32>,
 }
 
 impl State {
@@ -136,6 +164,7 @@ impl State {
             rows: 0,
             tile: Vec::with_capacity(TILE_ROWS),
             scores: vec![0.0; TILE_ROWS * padded],
+            cuts: Vec::with_capacity(queries),
         }
     }
 
@@ -156,6 +185,7 @@ impl State {
             rows: self.rows + other.rows,
             tile: Vec::new(),
             scores: Vec::new(),
+            cuts: Vec::new(),
         }
     }
 }
@@ -190,27 +220,37 @@ impl Job<'_> {
         kernels::dot_panels(vectors, self.panels, self.padded, &mut state.scores);
         let thresholded = self.min_score != f32::NEG_INFINITY;
         let margin = THRESHOLD_MARGIN * self.min_score.abs().max(1.0);
-        for (t, &row) in state.tile.iter().enumerate() {
-            let scores = &state.scores[t * self.padded..][..self.queries.len()];
-            for (q, &s) in scores.iter().enumerate() {
-                let mut score = s;
-                if thresholded {
-                    if (score - self.min_score).abs() <= margin {
-                        score = kernels::dot(self.queries[q], vectors[t]);
-                    }
-                    if score >= self.min_score {
-                        state.matched[q] += 1;
-                    } else {
-                        // Below the threshold, or NaN (which `search` never keeps).
-                        continue;
-                    }
+        // Per query, the least score that can matter (enter the heap or come near the
+        // threshold); floors only rise, so the tile's first floors are safe for all of it.
+        state.cuts.clear();
+        for best in &state.best {
+            let floor = best.floor();
+            state.cuts.push(if thresholded {
+                floor.min(self.min_score - margin)
+            } else {
+                floor
+            });
+        }
+        let rows = state.tile.len();
+        kernels::for_each_at_least(&state.scores, rows, self.padded, &state.cuts, |t, q| {
+            let row = state.tile[t];
+            let mut score = state.scores[t * self.padded + q];
+            if thresholded {
+                if (score - self.min_score).abs() <= margin {
+                    score = kernels::dot(self.queries[q], vectors[t]);
                 }
-                let best = &mut state.best[q];
-                if score >= best.floor() {
-                    best.push(Scored { score, row });
+                if score >= self.min_score {
+                    state.matched[q] += 1;
+                } else {
+                    // Below the threshold, or NaN (which `search` never keeps).
+                    return;
                 }
             }
-        }
+            let best = &mut state.best[q];
+            if score >= best.floor() {
+                best.push(Scored { score, row });
+            }
+        });
         state.rows += state.tile.len();
         state.tile.clear();
     }

@@ -15,6 +15,7 @@
 
 use rayon::prelude::*;
 
+use super::batch::fold_per_worker;
 use super::kernels;
 use super::quantize::{rerank, Approximate, I8Query, I8Rows};
 use super::scan::ScanResult;
@@ -103,16 +104,12 @@ impl I8Rows {
             .map(|q| q.k.saturating_mul(q.oversample.max(1)))
             .collect();
         let blocks = self.rows().div_ceil(BLOCK_ROWS);
-        let state = (0..blocks)
-            .into_par_iter()
-            .fold(
-                || State::new(&wanted, padded),
-                |mut state, b| {
-                    job.scan_block(b, &mut state);
-                    state
-                },
-            )
-            .reduce(|| State::new(&wanted, 0), State::merge);
+        let state = fold_per_worker(
+            blocks,
+            || State::new(&wanted, padded),
+            |b, state| job.scan_block(b, state),
+            State::merge,
+        );
         let matched: Vec<usize> = if thresholded {
             state.matched
         } else {
@@ -167,6 +164,8 @@ struct State {
     sums: Vec<i32>,
     /// Per query, sums below this cannot matter (see [`least_sum`]).
     cuts: Vec<i32>,
+    /// Per query, the heap floor `cuts` was computed from.
+    cut_floors: Vec<f32>,
 }
 
 /// A lower bound on the integer sum of any row whose score `sum * scale + bias` (in f32)
@@ -196,7 +195,9 @@ impl State {
             tile: Vec::with_capacity(TILE_ROWS),
             scratch: kernels::I8Scratch::default(),
             sums: vec![0; TILE_ROWS * padded],
-            cuts: Vec::with_capacity(wanted.len()),
+            cuts: vec![i32::MIN; wanted.len()],
+            // NaN: no floor matches it bit for bit, so every cut is computed at first use.
+            cut_floors: vec![f32::from_bits(0x7fc0_dead); wanted.len()],
         }
     }
 
@@ -219,6 +220,7 @@ impl State {
             scratch: kernels::I8Scratch::default(),
             sums: Vec::new(),
             cuts: Vec::new(),
+            cut_floors: Vec::new(),
         }
     }
 }
@@ -227,9 +229,14 @@ impl Job<'_> {
     fn scan_block(&self, block: usize, state: &mut State) {
         let start = block * BLOCK_ROWS;
         let end = (start + BLOCK_ROWS).min(self.copy.rows());
+        let dim = self.copy.dimension();
         self.snap.for_each_accepted(start..end, self.accept, |row| {
             state.tile.push(row);
             if state.tile.len() == TILE_ROWS {
+                // The rows after this tile, to be in cache when their turn comes.
+                let next = (row + 1).min(end);
+                let ahead = (next + TILE_ROWS).min(end);
+                kernels::prefetch(&self.copy.codes[next * dim..ahead * dim]);
                 self.score_tile(state);
             }
         });
@@ -252,43 +259,43 @@ impl Job<'_> {
         let thresholded = self.min_score != f32::NEG_INFINITY;
         // Per query, the least integer sum that can matter (enter the heap or come near
         // the threshold): almost every (row, query) pair is rejected by one comparison.
-        state.cuts.clear();
+        // Floors seldom move, so a cut is recomputed only when its floor did.
         for (q, prepared) in self.prepared.iter().enumerate() {
             let floor = state.best[q].floor();
+            if state.cut_floors[q].to_bits() == floor.to_bits() {
+                continue;
+            }
+            state.cut_floors[q] = floor;
             let cut = if thresholded {
                 floor.min(self.min_score - self.margins[q])
             } else {
                 floor
             };
-            state.cuts.push(least_sum(cut, prepared));
+            state.cuts[q] = least_sum(cut, prepared);
         }
-        for (t, &row) in state.tile.iter().enumerate() {
-            let sums = &state.sums[t * self.padded..][..self.queries.len()];
-            for (q, (&sum, &cut)) in sums.iter().zip(&state.cuts).enumerate() {
-                if sum < cut {
-                    continue;
-                }
-                let prepared = &self.prepared[q];
-                // The single scan's arithmetic exactly, so scores compare equal.
-                let score = sum as f32 * prepared.scale + prepared.bias;
-                if thresholded {
-                    let passes = if (score - self.min_score).abs() <= self.margins[q] {
-                        // Too close to call: the exact score decides.
-                        kernels::dot(self.queries[q].vector, self.snap.vector_at(row))
-                            >= self.min_score
-                    } else {
-                        score >= self.min_score
-                    };
-                    if passes {
-                        state.matched[q] += 1;
-                    }
-                }
-                let best = &mut state.best[q];
-                if score >= best.floor() {
-                    best.push(Scored { score, row });
+        let rows = state.tile.len();
+        kernels::for_each_at_least_i32(&state.sums, rows, self.padded, &state.cuts, |t, q| {
+            let row = state.tile[t];
+            let sum = state.sums[t * self.padded + q];
+            let prepared = &self.prepared[q];
+            // The single scan's arithmetic exactly, so scores compare equal.
+            let score = sum as f32 * prepared.scale + prepared.bias;
+            if thresholded {
+                let passes = if (score - self.min_score).abs() <= self.margins[q] {
+                    // Too close to call: the exact score decides.
+                    kernels::dot(self.queries[q].vector, self.snap.vector_at(row)) >= self.min_score
+                } else {
+                    score >= self.min_score
+                };
+                if passes {
+                    state.matched[q] += 1;
                 }
             }
-        }
+            let best = &mut state.best[q];
+            if score >= best.floor() {
+                best.push(Scored { score, row });
+            }
+        });
         state.rows += state.tile.len();
         state.tile.clear();
     }
