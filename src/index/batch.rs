@@ -2,18 +2,21 @@
 //! from memory once for all of them.
 //!
 //! One query at a time, the flat scan is bound by memory bandwidth: every query streams
-//! the whole file. Here rows are gathered six at a time (live and accepted rows only) and
+//! the whole file. Here rows are gathered 48 at a time (live and accepted rows only) and
 //! scored against every query with [`kernels::dot_panels`], a register-tiled kernel that
-//! reuses each loaded row element for 16 queries; the six rows stay in L1 while all
-//! query panels pass over them. The work becomes bound by multiply-adds instead of bytes.
+//! reuses each loaded row element for 64 queries (16 without AVX-512). The work becomes
+//! bound by multiply-adds instead of bytes.
 //!
 //! Blocks of rows are scanned in parallel with rayon; each worker thread keeps one bounded
-//! heap per query across all its blocks ([`fold_per_worker`]) ([`Best`], with a cached floor so most scores are rejected by one
-//! comparison), and the heaps are merged at the end. The winners are then re-scored with
-//! [`kernels::dot`], the kernel [`Snapshot::search`] uses, so the hits (rows, docs and
-//! scores) are those that `search` returns for each query alone; they could differ only
-//! if two rows at the k-th place scored within rounding (about 1e-6) of each other.
+//! heap per query ([`Best`], with a cached floor) across all its blocks
+//! ([`fold_per_worker`]), a tile's scores below a query's cut are skipped 16 at a time
+//! ([`kernels::for_each_at_least`]), and the heaps are merged at the end. The winners are
+//! then re-scored with [`kernels::dot`], the kernel [`Snapshot::search`] uses, so the hits
+//! (rows, docs and scores) are those that `search` returns for each query alone; they
+//! could differ only if two rows at the k-th place scored within rounding (about 1e-6) of
+//! each other.
 
+use std::ops::Range;
 use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
@@ -197,18 +200,15 @@ impl Job<'_> {
         self.snap.for_each_accepted(start..end, self.accept, |row| {
             state.tile.push(row);
             if state.tile.len() == TILE_ROWS {
-                // The rows after this tile, to be in cache when their turn comes.
-                for next in row + 1..(row + 1 + TILE_ROWS).min(end) {
-                    kernels::prefetch(self.snap.vector_at(next));
-                }
-                self.score_tile(state);
+                self.score_tile(state, row + 1..(row + 1 + TILE_ROWS).min(end));
             }
         });
-        self.score_tile(state);
+        self.score_tile(state, end..end);
     }
 
-    /// Scores the gathered rows against every query and offers them to the heaps.
-    fn score_tile(&self, state: &mut State) {
+    /// Scores the gathered rows against every query and offers them to the heaps, while
+    /// asking for the rows `ahead` (the likely next tile) to be brought into cache.
+    fn score_tile(&self, state: &mut State, ahead: Range<usize>) {
         if state.tile.is_empty() {
             return;
         }
@@ -217,7 +217,18 @@ impl Job<'_> {
             *v = self.snap.vector_at(row);
         }
         let vectors = &vectors[..state.tile.len()];
-        kernels::dot_panels(vectors, self.panels, self.padded, &mut state.scores);
+        // Six rows (one register tile) at a time, each preceded by the prefetch of six
+        // rows ahead: spread over the tile, the requests do not queue up all at once.
+        let mut next = ahead;
+        for (c, chunk) in vectors.chunks(6).enumerate() {
+            for _ in 0..6 {
+                if let Some(r) = next.next() {
+                    kernels::prefetch(self.snap.vector_at(r));
+                }
+            }
+            let out = &mut state.scores[c * 6 * self.padded..];
+            kernels::dot_panels(chunk, self.panels, self.padded, out);
+        }
         let thresholded = self.min_score != f32::NEG_INFINITY;
         let margin = THRESHOLD_MARGIN * self.min_score.abs().max(1.0);
         // Per query, the least score that can matter (enter the heap or come near the

@@ -11,14 +11,18 @@
 //!
 //! The binary is built for generic x86-64, so the SIMD paths are `#[target_feature]`
 //! functions chosen at run time with `is_x86_feature_detected!` (cached by std: one
-//! relaxed load per call), with a portable fallback. Hand-written code stops at AVX2:
-//! AVX-512 intrinsics need Rust 1.89 and the crate promises 1.85. On Zen 4 the 512-bit
-//! units are two 256-bit halves, so AVX2 issues the same multiply-adds per cycle.
+//! relaxed load per call), with a portable fallback. The one-query kernels stop at AVX2:
+//! a single scan is bound by memory, and on Zen 4 the 512-bit units are two 256-bit
+//! halves, so AVX2 issues the same multiply-adds per cycle.
 //!
 //! Quantised rows ([`super::quantize`]) use [`dot_f16_f32`] (f16 row, f32 query) and
-//! [`dot_i8`] (exact i32 sum). The blocked multi-query scan ([`super::batch`]) uses
-//! [`dot_panels`]: a 6 rows × 16 queries register tile, the shape of a GEMM micro-kernel,
-//! which reuses every loaded row element for 16 queries.
+//! [`dot_i8`] (exact i32 sum). The blocked multi-query scans ([`super::batch`],
+//! [`super::quantize_batch`]) use [`dot_panels`] and [`dot_i8_panels`], register tiles
+//! shaped like a GEMM micro-kernel: with AVX-512, 6 rows × 64 queries in 24 of the 32
+//! zmm registers, so each row element is loaded once for 64 queries and each query load
+//! serves six rows (the batch is bound by multiply-adds, and the larger tile halves the
+//! instructions per multiply-add against AVX2's 6 × 16); [`for_each_at_least`] then
+//! finds the few (row, query) scores that reach a query's cut.
 //!
 //! simsimd picks its implementation lazily on first use, and that first use races when
 //! many threads start at once, so [`init`] probes the CPU once at start-up.
@@ -279,8 +283,9 @@ pub fn pack_panels(queries: &[&[f32]], dim: usize) -> (Vec<f32>, usize) {
 
 /// Scores every row against every packed query: `out[r * padded + q]` = row `r` · query
 /// `q`, where `panels` and `padded` come from [`pack_panels`] with the rows' dimension.
-/// Rows are taken six at a time and each row element, loaded once, feeds 16 queries, so
-/// the loop is bound by multiply-adds rather than loads.
+/// Rows are taken six at a time and each row element, loaded once, feeds 64 queries
+/// (AVX-512F: four panels in zmm registers) or 16 (AVX2), so the loop is bound by
+/// multiply-adds rather than loads.
 ///
 /// # Panics
 /// When a row is shorter than the dimension or `out` is shorter than `rows * padded`.

@@ -5,13 +5,16 @@
 //! A single i8 search ([`I8Rows::search`]) reads a quarter of the f32 bytes but still
 //! streams the whole copy per query, and its kernel widens every byte before multiplying.
 //! Here live, accepted rows are gathered 48 at a time and scored against every query with
-//! [`kernels::dot_i8_panels`] (six rows × 16 queries per register tile; `vpdpbusd` where
-//! the CPU has VNNI, `vpmaddwd` otherwise); the sums are exact integers, so
-//! every approximate score, candidate set, `matched` count and final hit equals what
-//! [`I8Rows::search`] returns for that query alone (tested below).
+//! [`kernels::dot_i8_panels`] (six rows × 64 queries per register tile with `vpdpbusd` on
+//! zmm where the CPU has AVX-512 VNNI, six × 16 with `vpmaddwd` otherwise); the sums are
+//! exact integers, so every approximate score, candidate set, `matched` count and final
+//! hit equals what [`I8Rows::search`] returns for that query alone (tested below).
 //!
-//! Blocks of rows are scanned in parallel with rayon; each worker keeps one bounded heap
-//! per query, merged at the end.
+//! Blocks of rows are scanned in parallel with rayon; each worker thread keeps one bounded
+//! heap per query across its blocks ([`super::batch::fold_per_worker`]), merged at the
+//! end; per tile, sums below a query's integer cut are skipped 16 at a time.
+
+use std::ops::Range;
 
 use rayon::prelude::*;
 
@@ -229,23 +232,19 @@ impl Job<'_> {
     fn scan_block(&self, block: usize, state: &mut State) {
         let start = block * BLOCK_ROWS;
         let end = (start + BLOCK_ROWS).min(self.copy.rows());
-        let dim = self.copy.dimension();
         self.snap.for_each_accepted(start..end, self.accept, |row| {
             state.tile.push(row);
             if state.tile.len() == TILE_ROWS {
-                // The rows after this tile, to be in cache when their turn comes.
-                let next = (row + 1).min(end);
-                let ahead = (next + TILE_ROWS).min(end);
-                kernels::prefetch(&self.copy.codes[next * dim..ahead * dim]);
-                self.score_tile(state);
+                self.score_tile(state, row + 1..(row + 1 + TILE_ROWS).min(end));
             }
         });
-        self.score_tile(state);
+        self.score_tile(state, end..end);
     }
 
     /// Scores the gathered rows against every query and offers them to the heaps, as
-    /// the single-query scan does row by row.
-    fn score_tile(&self, state: &mut State) {
+    /// the single-query scan does row by row, while asking for the rows `ahead` (the
+    /// likely next tile) to be brought into cache.
+    fn score_tile(&self, state: &mut State, ahead: Range<usize>) {
         if state.tile.is_empty() {
             return;
         }
@@ -255,7 +254,16 @@ impl Job<'_> {
             *c = &self.copy.codes[row * dim..][..dim];
         }
         let codes = &codes[..state.tile.len()];
-        kernels::dot_i8_panels(codes, self.panels, &mut state.scratch, &mut state.sums);
+        // Six rows (one register tile) at a time, each preceded by the prefetch of six
+        // rows ahead: spread over the tile, the requests do not queue up all at once.
+        let mut next = ahead;
+        for (c, chunk) in codes.chunks(6).enumerate() {
+            let from = next.start;
+            next.start = (from + 6).min(next.end);
+            kernels::prefetch(&self.copy.codes[from * dim..next.start * dim]);
+            let out = &mut state.sums[c * 6 * self.padded..];
+            kernels::dot_i8_panels(chunk, self.panels, &mut state.scratch, out);
+        }
         let thresholded = self.min_score != f32::NEG_INFINITY;
         // Per query, the least integer sum that can matter (enter the heap or come near
         // the threshold): almost every (row, query) pair is rejected by one comparison.
