@@ -1387,7 +1387,7 @@ mod tests {
         fn panels_agree_with_reference(
             dim in 1usize..70,
             rows in 0usize..15,
-            queries in 1usize..35,
+            queries in 1usize..140,
             seed in any::<u64>(),
         ) {
             let mut state = seed | 1;
@@ -1486,7 +1486,7 @@ mod tests {
         fn i8_panels_are_exact(
             dim in 1usize..70,
             rows in 0usize..15,
-            queries in 1usize..35,
+            queries in 1usize..140,
             seed in any::<u64>(),
         ) {
             let mut state = seed | 1;
