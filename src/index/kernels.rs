@@ -323,8 +323,8 @@ impl PanelKernel {
     }
 }
 
-/// [`dot_panels`] with a given kernel; the caller checked the lengths and that the CPU
-/// runs `kernel`.
+/// [`dot_panels`] with a given kernel (the portable loop if the CPU lacks it); the caller
+/// checked the lengths.
 fn dot_panels_with(
     kernel: PanelKernel,
     rows: &[&[f32]],
@@ -334,12 +334,16 @@ fn dot_panels_with(
     out: &mut [f32],
 ) {
     match kernel {
-        // SAFETY: `best` (or the test) chose it because the CPU has AVX-512F; every row
-        // holds `dim` values, `panels` `padded * dim`, `out` at least `rows * padded`.
-        PanelKernel::Avx512 => unsafe { x86::dot_panels_512(rows, panels, padded, dim, out) },
+        // SAFETY: the CPU has AVX-512F (checked in the guard); every row holds `dim`
+        // values, `panels` `padded * dim`, `out` at least `rows * padded`.
+        PanelKernel::Avx512 if x86::has_avx512f() => unsafe {
+            x86::dot_panels_512(rows, panels, padded, dim, out)
+        },
         // SAFETY: as above, with AVX2 and FMA.
-        PanelKernel::Avx2 => unsafe { x86::dot_panels(rows, panels, padded, dim, out) },
-        PanelKernel::Portable => dot_panels_portable(rows, panels, padded, dim, out),
+        PanelKernel::Avx2 if x86::has_avx2_fma() => unsafe {
+            x86::dot_panels(rows, panels, padded, dim, out)
+        },
+        _ => dot_panels_portable(rows, panels, padded, dim, out),
     }
 }
 
