@@ -2,17 +2,22 @@
 //! from memory once for all of them.
 //!
 //! One query at a time, the flat scan is bound by memory bandwidth: every query streams
-//! the whole file. Here rows are gathered six at a time (live and accepted rows only) and
+//! the whole file. Here rows are gathered 48 at a time (live and accepted rows only) and
 //! scored against every query with [`kernels::dot_panels`], a register-tiled kernel that
-//! reuses each loaded row element for 16 queries; the six rows stay in L1 while all
-//! query panels pass over them. The work becomes bound by multiply-adds instead of bytes.
+//! reuses each loaded row element for 64 queries (16 without AVX-512). The work becomes
+//! bound by multiply-adds instead of bytes.
 //!
-//! Blocks of rows are scanned in parallel with rayon; each worker keeps one bounded heap
-//! per query ([`Best`], with a cached floor so most scores are rejected by one
-//! comparison), and the heaps are merged at the end. The winners are then re-scored with
-//! [`kernels::dot`], the kernel [`Snapshot::search`] uses, so the hits (rows, docs and
-//! scores) are those that `search` returns for each query alone; they could differ only
-//! if two rows at the k-th place scored within rounding (about 1e-6) of each other.
+//! Blocks of rows are scanned in parallel with rayon; each worker thread keeps one bounded
+//! heap per query ([`Best`], with a cached floor) across all its blocks
+//! ([`fold_per_worker`]), a tile's scores below a query's cut are skipped 16 at a time
+//! ([`kernels::for_each_at_least`]), and the heaps are merged at the end. The winners are
+//! then re-scored with [`kernels::dot`], the kernel [`Snapshot::search`] uses, so the hits
+//! (rows, docs and scores) are those that `search` returns for each query alone; they
+//! could differ only if two rows at the k-th place scored within rounding (about 1e-6) of
+//! each other.
+
+use std::ops::Range;
+use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
 
@@ -75,16 +80,12 @@ pub fn search_batch_above(
         accept,
     };
     let blocks = snap.rows().div_ceil(BLOCK_ROWS);
-    let state = (0..blocks)
-        .into_par_iter()
-        .fold(
-            || State::new(batch.len(), k, padded),
-            |mut state, b| {
-                job.scan_block(b, &mut state);
-                state
-            },
-        )
-        .reduce(|| State::new(batch.len(), k, 0), State::merge);
+    let state = fold_per_worker(
+        blocks,
+        || State::new(batch.len(), k, padded),
+        |b, state| job.scan_block(b, state),
+        State::merge,
+    );
     let unthresholded = min_score == f32::NEG_INFINITY;
     for (((&i, query), best), matched) in
         valid.iter().zip(&batch).zip(state.best).zip(state.matched)
@@ -108,6 +109,34 @@ pub fn search_batch_above(
     results
 }
 
+/// Runs `visit(block, state)` for every block in `0..blocks` on the rayon pool, with one
+/// `state` per worker thread (made by `init`), and merges the states at the end.
+///
+/// Unlike rayon's `fold`, which starts a fresh state for every piece it splits off
+/// (hundreds here), a worker keeps its selections across all the blocks it runs, so the
+/// per-query heaps fill once per worker instead of once per piece.
+pub(super) fn fold_per_worker<S: Send>(
+    blocks: usize,
+    init: impl Fn() -> S,
+    visit: impl Fn(usize, &mut S) + Sync,
+    merge: impl Fn(S, S) -> S,
+) -> S {
+    let workers = rayon::current_num_threads().max(1);
+    let states: Vec<Mutex<S>> = (0..workers).map(|_| Mutex::new(init())).collect();
+    (0..blocks).into_par_iter().for_each(|b| {
+        // A worker runs one block at a time (the visit never waits on rayon), so its
+        // lock is never contended; the modulo only guards a pool of another size.
+        let slot = rayon::current_thread_index().unwrap_or(0) % workers;
+        let mut state = states[slot].lock().unwrap_or_else(PoisonError::into_inner);
+        visit(b, &mut state);
+    });
+    states
+        .into_iter()
+        .map(|s| s.into_inner().unwrap_or_else(PoisonError::into_inner))
+        .reduce(merge)
+        .unwrap_or_else(init)
+}
+
 /// What every worker reads.
 struct Job<'a> {
     snap: &'a Snapshot,
@@ -126,6 +155,8 @@ struct State {
     rows: usize,
     tile: Vec<usize>,
     scores: Vec<f32>,
+    /// Per query, scores below this cannot matter (set per tile).
+    cuts: Vec<f32>,
 }
 
 impl State {
@@ -136,6 +167,7 @@ impl State {
             rows: 0,
             tile: Vec::with_capacity(TILE_ROWS),
             scores: vec![0.0; TILE_ROWS * padded],
+            cuts: Vec::with_capacity(queries),
         }
     }
 
@@ -156,6 +188,7 @@ impl State {
             rows: self.rows + other.rows,
             tile: Vec::new(),
             scores: Vec::new(),
+            cuts: Vec::new(),
         }
     }
 }
@@ -167,18 +200,15 @@ impl Job<'_> {
         self.snap.for_each_accepted(start..end, self.accept, |row| {
             state.tile.push(row);
             if state.tile.len() == TILE_ROWS {
-                // The rows after this tile, to be in cache when their turn comes.
-                for next in row + 1..(row + 1 + TILE_ROWS).min(end) {
-                    kernels::prefetch(self.snap.vector_at(next));
-                }
-                self.score_tile(state);
+                self.score_tile(state, row + 1..(row + 1 + TILE_ROWS).min(end));
             }
         });
-        self.score_tile(state);
+        self.score_tile(state, end..end);
     }
 
-    /// Scores the gathered rows against every query and offers them to the heaps.
-    fn score_tile(&self, state: &mut State) {
+    /// Scores the gathered rows against every query and offers them to the heaps, while
+    /// asking for the rows `ahead` (the likely next tile) to be brought into cache.
+    fn score_tile(&self, state: &mut State, ahead: Range<usize>) {
         if state.tile.is_empty() {
             return;
         }
@@ -187,30 +217,51 @@ impl Job<'_> {
             *v = self.snap.vector_at(row);
         }
         let vectors = &vectors[..state.tile.len()];
-        kernels::dot_panels(vectors, self.panels, self.padded, &mut state.scores);
-        let thresholded = self.min_score != f32::NEG_INFINITY;
-        let margin = THRESHOLD_MARGIN * self.min_score.abs().max(1.0);
-        for (t, &row) in state.tile.iter().enumerate() {
-            let scores = &state.scores[t * self.padded..][..self.queries.len()];
-            for (q, &s) in scores.iter().enumerate() {
-                let mut score = s;
-                if thresholded {
-                    if (score - self.min_score).abs() <= margin {
-                        score = kernels::dot(self.queries[q], vectors[t]);
-                    }
-                    if score >= self.min_score {
-                        state.matched[q] += 1;
-                    } else {
-                        // Below the threshold, or NaN (which `search` never keeps).
-                        continue;
-                    }
-                }
-                let best = &mut state.best[q];
-                if score >= best.floor() {
-                    best.push(Scored { score, row });
+        // Six rows (one register tile) at a time, each preceded by the prefetch of six
+        // rows ahead: spread over the tile, the requests do not queue up all at once.
+        let mut next = ahead;
+        for (c, chunk) in vectors.chunks(6).enumerate() {
+            for _ in 0..6 {
+                if let Some(r) = next.next() {
+                    kernels::prefetch(self.snap.vector_at(r));
                 }
             }
+            let out = &mut state.scores[c * 6 * self.padded..];
+            kernels::dot_panels(chunk, self.panels, self.padded, out);
         }
+        let thresholded = self.min_score != f32::NEG_INFINITY;
+        let margin = THRESHOLD_MARGIN * self.min_score.abs().max(1.0);
+        // Per query, the least score that can matter (enter the heap or come near the
+        // threshold); floors only rise, so the tile's first floors are safe for all of it.
+        state.cuts.clear();
+        for best in &state.best {
+            let floor = best.floor();
+            state.cuts.push(if thresholded {
+                floor.min(self.min_score - margin)
+            } else {
+                floor
+            });
+        }
+        let rows = state.tile.len();
+        kernels::for_each_at_least(&state.scores, rows, self.padded, &state.cuts, |t, q| {
+            let row = state.tile[t];
+            let mut score = state.scores[t * self.padded + q];
+            if thresholded {
+                if (score - self.min_score).abs() <= margin {
+                    score = kernels::dot(self.queries[q], vectors[t]);
+                }
+                if score >= self.min_score {
+                    state.matched[q] += 1;
+                } else {
+                    // Below the threshold, or NaN (which `search` never keeps).
+                    return;
+                }
+            }
+            let best = &mut state.best[q];
+            if score >= best.floor() {
+                best.push(Scored { score, row });
+            }
+        });
         state.rows += state.tile.len();
         state.tile.clear();
     }

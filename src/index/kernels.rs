@@ -11,14 +11,18 @@
 //!
 //! The binary is built for generic x86-64, so the SIMD paths are `#[target_feature]`
 //! functions chosen at run time with `is_x86_feature_detected!` (cached by std: one
-//! relaxed load per call), with a portable fallback. Hand-written code stops at AVX2:
-//! AVX-512 intrinsics need Rust 1.89 and the crate promises 1.85. On Zen 4 the 512-bit
-//! units are two 256-bit halves, so AVX2 issues the same multiply-adds per cycle.
+//! relaxed load per call), with a portable fallback. The one-query kernels stop at AVX2:
+//! a single scan is bound by memory, and on Zen 4 the 512-bit units are two 256-bit
+//! halves, so AVX2 issues the same multiply-adds per cycle.
 //!
 //! Quantised rows ([`super::quantize`]) use [`dot_f16_f32`] (f16 row, f32 query) and
-//! [`dot_i8`] (exact i32 sum). The blocked multi-query scan ([`super::batch`]) uses
-//! [`dot_panels`]: a 6 rows × 16 queries register tile, the shape of a GEMM micro-kernel,
-//! which reuses every loaded row element for 16 queries.
+//! [`dot_i8`] (exact i32 sum). The blocked multi-query scans ([`super::batch`],
+//! [`super::quantize_batch`]) use [`dot_panels`] and [`dot_i8_panels`], register tiles
+//! shaped like a GEMM micro-kernel: with AVX-512, 6 rows × 64 queries in 24 of the 32
+//! zmm registers, so each row element is loaded once for 64 queries and each query load
+//! serves six rows (the batch is bound by multiply-adds, and the larger tile halves the
+//! instructions per multiply-add against AVX2's 6 × 16); [`for_each_at_least`] then
+//! finds the few (row, query) scores that reach a query's cut.
 //!
 //! simsimd picks its implementation lazily on first use, and that first use races when
 //! many threads start at once, so [`init`] probes the CPU once at start-up.
@@ -279,8 +283,9 @@ pub fn pack_panels(queries: &[&[f32]], dim: usize) -> (Vec<f32>, usize) {
 
 /// Scores every row against every packed query: `out[r * padded + q]` = row `r` · query
 /// `q`, where `panels` and `padded` come from [`pack_panels`] with the rows' dimension.
-/// Rows are taken six at a time and each row element, loaded once, feeds 16 queries, so
-/// the loop is bound by multiply-adds rather than loads.
+/// Rows are taken six at a time and each row element, loaded once, feeds 64 queries
+/// (AVX-512F: four panels in zmm registers) or 16 (AVX2), so the loop is bound by
+/// multiply-adds rather than loads.
 ///
 /// # Panics
 /// When a row is shorter than the dimension or `out` is shorter than `rows * padded`.
@@ -291,11 +296,116 @@ pub fn dot_panels(rows: &[&[f32]], panels: &[f32], padded: usize, out: &mut [f32
     let dim = panels.len() / padded;
     assert!(rows.iter().all(|r| r.len() >= dim), "row shorter than dim");
     assert!(out.len() >= rows.len() * padded, "output too short");
-    if x86::has_avx2_fma() {
-        // SAFETY: the CPU has AVX2 and FMA; lengths were checked above.
-        unsafe { x86::dot_panels(rows, panels, padded, dim, out) }
+    dot_panels_with(PanelKernel::best(), rows, panels, padded, dim, out)
+}
+
+/// Which code [`dot_panels`] runs (all give the same sums up to rounding order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PanelKernel {
+    /// 6 rows × 64 queries in 24 zmm accumulators (AVX-512F).
+    Avx512,
+    /// 6 rows × 16 queries in 12 ymm accumulators (AVX2 + FMA).
+    Avx2,
+    /// Plain loops.
+    Portable,
+}
+
+impl PanelKernel {
+    /// The fastest kernel this CPU runs.
+    fn best() -> Self {
+        if x86::has_avx512f() {
+            PanelKernel::Avx512
+        } else if x86::has_avx2_fma() {
+            PanelKernel::Avx2
+        } else {
+            PanelKernel::Portable
+        }
+    }
+}
+
+/// [`dot_panels`] with a given kernel (the portable loop if the CPU lacks it); the caller
+/// checked the lengths.
+fn dot_panels_with(
+    kernel: PanelKernel,
+    rows: &[&[f32]],
+    panels: &[f32],
+    padded: usize,
+    dim: usize,
+    out: &mut [f32],
+) {
+    match kernel {
+        // SAFETY: the CPU has AVX-512F (checked in the guard); every row holds `dim`
+        // values, `panels` `padded * dim`, `out` at least `rows * padded`.
+        PanelKernel::Avx512 if x86::has_avx512f() => unsafe {
+            x86::dot_panels_512(rows, panels, padded, dim, out)
+        },
+        // SAFETY: as above, with AVX2 and FMA.
+        PanelKernel::Avx2 if x86::has_avx2_fma() => unsafe {
+            x86::dot_panels(rows, panels, padded, dim, out)
+        },
+        _ => dot_panels_portable(rows, panels, padded, dim, out),
+    }
+}
+
+/// Calls `visit(r, i)`, in order, for every row `r < rows` of `stride` values in
+/// `values` and every `i < cuts.len()` with `values[r * stride + i] >= cuts[i]` (a NaN on
+/// either side never passes). The batch scans offer a (row, query) score to the query's
+/// selection only when it reaches the query's cut, and almost none do: with AVX-512 one
+/// comparison tests 16 queries, and one call covers a whole tile of rows.
+///
+/// # Panics
+/// When `stride < cuts.len()` or `values` holds fewer than `rows * stride` values.
+#[inline]
+pub fn for_each_at_least(
+    values: &[f32],
+    rows: usize,
+    stride: usize,
+    cuts: &[f32],
+    visit: impl FnMut(usize, usize),
+) {
+    assert!(stride >= cuts.len() && values.len() >= rows * stride);
+    if x86::has_avx512f() {
+        // SAFETY: the CPU has AVX-512F; the lengths were checked above.
+        unsafe { x86::for_each_at_least_f32(values, rows, stride, cuts, visit) }
     } else {
-        dot_panels_portable(rows, panels, padded, dim, out)
+        at_least_portable(values, rows, stride, cuts, visit)
+    }
+}
+
+/// [`for_each_at_least`] for integer sums.
+///
+/// # Panics
+/// When `stride < cuts.len()` or `values` holds fewer than `rows * stride` values.
+#[inline]
+pub fn for_each_at_least_i32(
+    values: &[i32],
+    rows: usize,
+    stride: usize,
+    cuts: &[i32],
+    visit: impl FnMut(usize, usize),
+) {
+    assert!(stride >= cuts.len() && values.len() >= rows * stride);
+    if x86::has_avx512f() {
+        // SAFETY: the CPU has AVX-512F; the lengths were checked above.
+        unsafe { x86::for_each_at_least_i32(values, rows, stride, cuts, visit) }
+    } else {
+        at_least_portable(values, rows, stride, cuts, visit)
+    }
+}
+
+fn at_least_portable<T: PartialOrd>(
+    values: &[T],
+    rows: usize,
+    stride: usize,
+    cuts: &[T],
+    mut visit: impl FnMut(usize, usize),
+) {
+    for r in 0..rows {
+        for (i, (v, c)) in values[r * stride..].iter().zip(cuts).enumerate() {
+            if v >= c {
+                visit(r, i);
+            }
+        }
     }
 }
 
@@ -304,9 +414,9 @@ pub fn dot_panels(rows: &[&[f32]], panels: &[f32], padded: usize, out: &mut [f32
 /// hardware prefetcher follows too late, so the next rows are requested while the
 /// current ones are scored.
 #[inline]
-pub fn prefetch(data: &[f32]) {
+pub fn prefetch<T>(data: &[T]) {
     #[cfg(target_arch = "x86_64")]
-    for line in data.chunks(16) {
+    for line in data.chunks(64 / std::mem::size_of::<T>().max(1)) {
         // SAFETY: a prefetch never faults and the address is inside a live slice.
         unsafe {
             std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(
@@ -336,11 +446,13 @@ enum I8Layout {
     /// padded to even, panel `p` holding queries `16p..16p+15` as interleaved pairs
     /// (`[((p * pairs + e) * 16 + j) * 2 + t]` = component `2e + t` of query `16p + j`).
     Pairs(Vec<i16>),
-    /// For `vpdpbusd` (AVX-512 VNNI on 256-bit registers): i8 values, dimension padded
-    /// to a multiple of four, interleaved by fours (`[((p * quads + g) * 16 + j) * 4 + t]`
-    /// = component `4g + t` of query `16p + j`). Rows enter as `code + 128` (unsigned),
-    /// so `128 · Σ query` is taken off each sum.
-    Quads { weights: Vec<i8>, offsets: Vec<i32> },
+    /// For `vpdpbusd` (AVX-512 VNNI on 512-bit registers): weights as `w + 128`
+    /// (unsigned, the operand `vpdpbusd` wants unsigned), dimension padded to a multiple
+    /// of four with zero bytes, interleaved by fours (`[((p * quads + g) * 16 + j) * 4 +
+    /// t]` = component `4g + t` of query `16p + j`, plus 128). Rows enter as they are
+    /// (signed), so each sum is `Σ w·x + 128 · Σ x`, and `128 · Σ x` (one number per
+    /// row) is taken off.
+    Quads(Vec<u8>),
 }
 
 impl I8Panels {
@@ -355,7 +467,6 @@ impl I8Panels {
 #[derive(Default)]
 pub struct I8Scratch {
     wide: Vec<i16>,
-    bytes: Vec<u8>,
 }
 
 /// Lays i8 queries of `dim` values out for [`dot_i8_panels`] on this CPU (VNNI when
@@ -368,16 +479,16 @@ fn pack_i8_panels_for(queries: &[&[i8]], dim: usize, vnni: bool) -> I8Panels {
     let padded = queries.len().div_ceil(I8_PANEL) * I8_PANEL;
     let layout = if vnni {
         let quads = dim.div_ceil(4);
-        let mut weights = vec![0i8; padded * quads * 4];
-        let mut offsets = vec![0i32; padded];
-        for (q, query) in queries.iter().enumerate() {
+        let mut weights = vec![0u8; padded * quads * 4];
+        for q in 0..padded {
             let (p, j) = (q / I8_PANEL, q % I8_PANEL);
-            for (d, x) in query.iter().take(dim).enumerate() {
-                weights[((p * quads + d / 4) * I8_PANEL + j) * 4 + d % 4] = *x;
-                offsets[q] += 128 * *x as i32;
+            let query = queries.get(q).copied().unwrap_or(&[]);
+            for d in 0..dim {
+                let w = query.get(d).copied().unwrap_or(0);
+                weights[((p * quads + d / 4) * I8_PANEL + j) * 4 + d % 4] = (w as u8) ^ 0x80;
             }
         }
-        I8Layout::Quads { weights, offsets }
+        I8Layout::Quads(weights)
     } else {
         let pairs = dim.div_ceil(2);
         let mut panels = vec![0i16; padded * pairs * 2];
@@ -397,11 +508,12 @@ fn pack_i8_panels_for(queries: &[&[i8]], dim: usize, vnni: bool) -> I8Panels {
 }
 
 /// Exact i8 dot products of every row with every packed query: `out[r * padded + q]` =
-/// Σ row `r`\[d\] · query `q`\[d\]. Rows are converted once into `scratch` (to u8 for
-/// VNNI, to i16 otherwise), then taken six at a time against 16 queries per register
-/// tile: with VNNI one broadcast of four row bytes feeds two `vpdpbusd` (16 queries × 4
-/// dimensions); with AVX2 one broadcast pair feeds two `vpmaddwd` (16 × 2). Both are
-/// exact (i32 sums, no saturation), so a row read from memory once serves the batch.
+/// Σ row `r`\[d\] · query `q`\[d\]. With AVX-512 VNNI rows are read in place, six at a
+/// time against 64 queries per register tile: one broadcast of four row bytes feeds four
+/// `vpdpbusd` (16 queries × 4 dimensions each). Otherwise rows are widened to i16 into
+/// `scratch` and one broadcast pair feeds two `vpmaddwd` (16 queries × 2 dimensions).
+/// Both are exact (i32 sums, no saturation), so a row read from memory once serves the
+/// batch.
 ///
 /// # Panics
 /// When a row is shorter than the panels' dimension or `out` is shorter than
@@ -414,24 +526,16 @@ pub fn dot_i8_panels(rows: &[&[i8]], panels: &I8Panels, scratch: &mut I8Scratch,
     assert!(rows.iter().all(|r| r.len() >= dim), "row shorter than dim");
     assert!(out.len() >= rows.len() * padded, "output too short");
     match &panels.layout {
-        I8Layout::Quads { weights, offsets } => {
-            let quads = dim.div_ceil(4);
-            let bytes = &mut scratch.bytes;
-            bytes.clear();
-            bytes.resize(rows.len() * 4 * quads, 128);
-            for (b, row) in bytes.chunks_exact_mut(4 * quads).zip(rows) {
-                for (b, x) in b.iter_mut().zip(&row[..dim]) {
-                    *b = (*x as u8) ^ 0x80;
+        I8Layout::Quads(weights) => {
+            let mut ptrs = [std::ptr::null::<i8>(); 64];
+            for (rows, out) in rows.chunks(64).zip(out.chunks_mut(64 * padded)) {
+                for (p, row) in ptrs.iter_mut().zip(rows) {
+                    *p = row.as_ptr();
                 }
-            }
-            // SAFETY: `Quads` panels are only packed when the CPU has AVX2 and AVX-512
-            // VNNI/VL; `bytes` holds `rows * 4 * quads` values, `weights` `padded * 4 *
-            // quads`, `out` at least `rows * padded`.
-            unsafe { x86::dot_i8_quads(bytes, rows.len(), weights, padded, quads, out) };
-            for sums in out[..rows.len() * padded].chunks_exact_mut(padded) {
-                for (s, o) in sums.iter_mut().zip(offsets) {
-                    *s = s.wrapping_sub(*o);
-                }
+                // SAFETY: `Quads` panels are only packed when the CPU has AVX-512F, BW and
+                // VNNI; every row holds `dim` values, `weights` `padded * 4 * quads`, `out`
+                // at least `rows * padded`.
+                unsafe { x86::dot_i8_quads(&ptrs[..rows.len()], dim, weights, padded, out) };
             }
         }
         I8Layout::Pairs(pairs_data) => {
@@ -519,9 +623,166 @@ mod x86 {
         has_avx2_fma() && is_x86_feature_detected!("f16c")
     }
 
-    /// AVX2 and `vpdpbusd` on 256-bit registers (AVX-512 VNNI + VL).
+    #[inline]
+    pub fn has_avx512f() -> bool {
+        is_x86_feature_detected!("avx512f")
+    }
+
+    /// AVX2 and `vpdpbusd` on 512-bit registers (AVX-512F, BW and VNNI).
     pub fn has_vnni() -> bool {
-        has_avx2() && is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512vl")
+        has_avx2()
+            && has_avx512f()
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vnni")
+    }
+
+    /// The comparisons of `super::for_each_at_least`, 16 lanes at a time.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F; `values` holds `rows * stride` values and
+    /// `stride >= cuts.len()`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn for_each_at_least_f32(
+        values: &[f32],
+        rows: usize,
+        stride: usize,
+        cuts: &[f32],
+        mut visit: impl FnMut(usize, usize),
+    ) {
+        let n = cuts.len();
+        for r in 0..rows {
+            let v = values.as_ptr().add(r * stride);
+            let mut i = 0;
+            while i < n {
+                let lanes: __mmask16 = if n - i >= 16 {
+                    0xffff
+                } else {
+                    (1u16 << (n - i)) - 1
+                };
+                let x = _mm512_maskz_loadu_ps(lanes, v.add(i));
+                let y = _mm512_maskz_loadu_ps(lanes, cuts.as_ptr().add(i));
+                let mut mask = _mm512_mask_cmp_ps_mask::<_CMP_GE_OQ>(lanes, x, y);
+                while mask != 0 {
+                    visit(r, i + mask.trailing_zeros() as usize);
+                    mask &= mask - 1;
+                }
+                i += 16;
+            }
+        }
+    }
+
+    /// [`for_each_at_least_f32`] for i32 values.
+    ///
+    /// # Safety
+    /// As [`for_each_at_least_f32`].
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn for_each_at_least_i32(
+        values: &[i32],
+        rows: usize,
+        stride: usize,
+        cuts: &[i32],
+        mut visit: impl FnMut(usize, usize),
+    ) {
+        let n = cuts.len();
+        for r in 0..rows {
+            let v = values.as_ptr().add(r * stride);
+            let mut i = 0;
+            while i < n {
+                let lanes: __mmask16 = if n - i >= 16 {
+                    0xffff
+                } else {
+                    (1u16 << (n - i)) - 1
+                };
+                let x = _mm512_maskz_loadu_epi32(lanes, v.add(i));
+                let y = _mm512_maskz_loadu_epi32(lanes, cuts.as_ptr().add(i));
+                let mut mask = _mm512_mask_cmpge_epi32_mask(lanes, x, y);
+                while mask != 0 {
+                    visit(r, i + mask.trailing_zeros() as usize);
+                    mask &= mask - 1;
+                }
+                i += 16;
+            }
+        }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX-512F; every row has at least `dim` values, `panels`
+    /// holds `padded * dim` values and `out` at least `rows.len() * padded`.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn dot_panels_512(
+        rows: &[&[f32]],
+        panels: &[f32],
+        padded: usize,
+        dim: usize,
+        out: &mut [f32],
+    ) {
+        let count = padded / PANEL;
+        let mut r = 0;
+        while r < rows.len() {
+            let n = (rows.len() - r).min(6);
+            let rows = &rows[r..r + n];
+            let mut g = 0;
+            while g < count {
+                let p = (count - g).min(4);
+                let pan = panels.as_ptr().add(g * dim * PANEL);
+                let o = out.as_mut_ptr().add(r * padded + g * PANEL);
+                macro_rules! go {
+                    ($($r:literal)*) => {
+                        match (n, p) {
+                            $(
+                                ($r, 4) => tile512::<$r, 4>(rows, pan, dim, padded, o),
+                                ($r, 3) => tile512::<$r, 3>(rows, pan, dim, padded, o),
+                                ($r, 2) => tile512::<$r, 2>(rows, pan, dim, padded, o),
+                                ($r, 1) => tile512::<$r, 1>(rows, pan, dim, padded, o),
+                            )*
+                            _ => unreachable!(),
+                        }
+                    };
+                }
+                go!(6 5 4 3 2 1);
+                g += p;
+            }
+            r += n;
+        }
+    }
+
+    /// `R` rows against `P` consecutive panels (16·P queries): per dimension, P panel
+    /// loads, one broadcast per row and R·P multiply-adds into R·P zmm accumulators
+    /// (24 of the 32 registers at 6 × 4). Each row element is loaded once for 64
+    /// queries, and each panel load serves six rows.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn tile512<const R: usize, const P: usize>(
+        rows: &[&[f32]],
+        panels: *const f32,
+        dim: usize,
+        padded: usize,
+        out: *mut f32,
+    ) {
+        let mut ptr = [std::ptr::null::<f32>(); R];
+        for (p, row) in ptr.iter_mut().zip(rows) {
+            *p = row.as_ptr();
+        }
+        let mut acc = [[_mm512_setzero_ps(); P]; R];
+        for d in 0..dim {
+            let mut q = [_mm512_setzero_ps(); P];
+            for (p, q) in q.iter_mut().enumerate() {
+                *q = _mm512_loadu_ps(panels.add((p * dim + d) * PANEL));
+            }
+            for i in 0..R {
+                let x = _mm512_set1_ps(*ptr[i].add(d));
+                for p in 0..P {
+                    acc[i][p] = _mm512_fmadd_ps(x, q[p], acc[i][p]);
+                }
+            }
+        }
+        for (i, acc) in acc.iter().enumerate() {
+            for (p, acc) in acc.iter().enumerate() {
+                _mm512_storeu_ps(out.add(i * padded + p * PANEL), *acc);
+            }
+        }
     }
 
     /// Sum of the eight lanes.
@@ -766,83 +1027,137 @@ mod x86 {
     }
 
     /// # Safety
-    /// The CPU must support AVX2 and AVX-512 VNNI and VL; `bytes` holds `rows * 4 *
-    /// quads` values, `weights` `padded * 4 * quads` and `out` at least `rows * padded`.
-    #[target_feature(enable = "avx2")]
+    /// The CPU must support AVX-512F, BW and VNNI; every row holds `dim` values,
+    /// `weights` `padded * 4 * dim.div_ceil(4)` and `out` at least `rows.len() * padded`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub unsafe fn dot_i8_quads(
-        bytes: &[u8],
-        rows: usize,
-        weights: &[i8],
+        rows: &[*const i8],
+        dim: usize,
+        weights: &[u8],
         padded: usize,
-        quads: usize,
         out: &mut [i32],
     ) {
-        let stride = 4 * quads;
-        let (b, o) = (bytes.as_ptr(), out.as_mut_ptr());
+        let quads = dim.div_ceil(4);
+        let count = padded / I8_PANEL;
         let mut r = 0;
-        while r + 6 <= rows {
-            tile_quads::<6>(
-                b.add(r * stride),
-                stride,
-                weights,
-                padded,
-                quads,
-                o.add(r * padded),
-            );
-            r += 6;
-        }
-        let (b, o) = (b.add(r * stride), o.add(r * padded));
-        match rows - r {
-            5 => tile_quads::<5>(b, stride, weights, padded, quads, o),
-            4 => tile_quads::<4>(b, stride, weights, padded, quads, o),
-            3 => tile_quads::<3>(b, stride, weights, padded, quads, o),
-            2 => tile_quads::<2>(b, stride, weights, padded, quads, o),
-            1 => tile_quads::<1>(b, stride, weights, padded, quads, o),
-            _ => {}
+        while r < rows.len() {
+            let n = (rows.len() - r).min(6);
+            let rows = &rows[r..r + n];
+            // 128 · Σ x per row: what the unsigned weights (w + 128) add to each sum.
+            let mut extra = [0i32; 6];
+            for (e, row) in extra.iter_mut().zip(rows) {
+                *e = 128 * sum_i8(*row, dim);
+            }
+            let mut g = 0;
+            while g < count {
+                let p = (count - g).min(4);
+                let w = weights.as_ptr().add(g * quads * I8_PANEL * 4);
+                let o = out.as_mut_ptr().add(r * padded + g * I8_PANEL);
+                macro_rules! go {
+                    ($($r:literal)*) => {
+                        match (n, p) {
+                            $(
+                                ($r, 4) => tile_quads::<$r, 4>(rows, dim, w, &extra, padded, o),
+                                ($r, 3) => tile_quads::<$r, 3>(rows, dim, w, &extra, padded, o),
+                                ($r, 2) => tile_quads::<$r, 2>(rows, dim, w, &extra, padded, o),
+                                ($r, 1) => tile_quads::<$r, 1>(rows, dim, w, &extra, padded, o),
+                            )*
+                            _ => unreachable!(),
+                        }
+                    };
+                }
+                go!(6 5 4 3 2 1);
+                g += p;
+            }
+            r += n;
         }
     }
 
-    /// `R` unsigned rows against every panel: per four dimensions, one broadcast of the
-    /// row's four bytes and two `vpdpbusd` (8 queries × 4 dimensions each) per row.
-    /// `vpdpbusd` on 256-bit registers is AVX-512 VNNI + VL, whose intrinsics need a
-    /// newer Rust than the crate promises, hence inline assembly; the `{evex}` prefix
-    /// keeps the assembler from choosing the VEX form (AVX-VNNI, a different extension).
+    /// Σ of `dim` signed bytes from `p`: 64 at a time, biased to unsigned and summed by
+    /// `vpsadbw`.
     #[inline]
-    #[target_feature(enable = "avx2")]
-    unsafe fn tile_quads<const R: usize>(
-        bytes: *const u8,
-        stride: usize,
-        weights: &[i8],
+    #[target_feature(enable = "avx512f,avx512bw")]
+    unsafe fn sum_i8(p: *const i8, dim: usize) -> i32 {
+        let bias = _mm512_set1_epi8(i8::MIN);
+        let mut acc = _mm512_setzero_si512();
+        let mut i = 0;
+        while i < dim {
+            let left = dim - i;
+            let lanes: __mmask64 = if left >= 64 { !0 } else { (1u64 << left) - 1 };
+            let x = _mm512_maskz_loadu_epi8(lanes, p.add(i));
+            let u = _mm512_maskz_mov_epi8(lanes, _mm512_xor_si512(x, bias));
+            acc = _mm512_add_epi64(acc, _mm512_sad_epu8(u, _mm512_setzero_si512()));
+            i += 64;
+        }
+        (_mm512_reduce_add_epi64(acc) - 128 * dim as i64) as i32
+    }
+
+    /// Four bytes of a row from `p` as one little-endian word, the bytes past the row's
+    /// `left` (1..=4) set to zero (their weights are zero anyway; this avoids reading
+    /// past the end of the last row).
+    #[inline]
+    unsafe fn quad(p: *const i8, left: usize) -> i32 {
+        if left >= 4 {
+            return p.cast::<i32>().read_unaligned();
+        }
+        let mut b = [0u8; 4];
+        for (i, b) in b.iter_mut().enumerate().take(left) {
+            *b = *p.add(i) as u8;
+        }
+        i32::from_le_bytes(b)
+    }
+
+    /// `R` signed rows against `P` consecutive panels (16·P queries): per four
+    /// dimensions, P panel loads, one broadcast of each row's four bytes and R·P
+    /// `vpdpbusd` (16 queries × 4 dimensions each) into R·P zmm accumulators (24 of the
+    /// 32 registers at 6 × 4); each row's `extra` is taken off at the store.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn tile_quads<const R: usize, const P: usize>(
+        rows: &[*const i8],
+        dim: usize,
+        weights: *const u8,
+        extra: &[i32; 6],
         padded: usize,
-        quads: usize,
         out: *mut i32,
     ) {
-        for p in 0..padded / I8_PANEL {
-            let panel = weights.as_ptr().add(p * quads * I8_PANEL * 4);
-            let mut acc = [[_mm256_setzero_si256(); 2]; R];
-            for g in 0..quads {
-                let q0 = _mm256_loadu_si256(panel.add(g * I8_PANEL * 4).cast());
-                let q1 = _mm256_loadu_si256(panel.add(g * I8_PANEL * 4 + 32).cast());
-                for (i, acc) in acc.iter_mut().enumerate() {
-                    let x = _mm256_set1_epi32(
-                        bytes.add(i * stride + 4 * g).cast::<i32>().read_unaligned(),
-                    );
-                    std::arch::asm!(
-                        "{{evex}} vpdpbusd {a0}, {x}, {q0}",
-                        "{{evex}} vpdpbusd {a1}, {x}, {q1}",
-                        a0 = inout(ymm_reg) acc[0],
-                        a1 = inout(ymm_reg) acc[1],
-                        x = in(ymm_reg) x,
-                        q0 = in(ymm_reg) q0,
-                        q1 = in(ymm_reg) q1,
-                        options(pure, nomem, nostack),
-                    );
+        let quads = dim.div_ceil(4);
+        let mut ptr = [std::ptr::null::<i8>(); R];
+        ptr.copy_from_slice(&rows[..R]);
+        let mut acc = [[_mm512_setzero_si512(); P]; R];
+        let load = |g: usize| {
+            let mut q = [_mm512_setzero_si512(); P];
+            for (p, q) in q.iter_mut().enumerate() {
+                *q = _mm512_loadu_si512(weights.add((p * quads + g) * I8_PANEL * 4).cast());
+            }
+            q
+        };
+        let full = dim / 4;
+        for g in 0..full {
+            let q = load(g);
+            for (acc, p) in acc.iter_mut().zip(&ptr) {
+                let x = _mm512_set1_epi32(p.add(4 * g).cast::<i32>().read_unaligned());
+                for p in 0..P {
+                    acc[p] = _mm512_dpbusd_epi32(acc[p], q[p], x);
                 }
             }
-            for (i, acc) in acc.iter().enumerate() {
-                let o = out.add(i * padded + p * I8_PANEL);
-                _mm256_storeu_si256(o.cast(), acc[0]);
-                _mm256_storeu_si256(o.add(8).cast(), acc[1]);
+        }
+        if full < quads {
+            let q = load(full);
+            for (acc, p) in acc.iter_mut().zip(&ptr) {
+                let x = _mm512_set1_epi32(quad(p.add(4 * full), dim - 4 * full));
+                for p in 0..P {
+                    acc[p] = _mm512_dpbusd_epi32(acc[p], q[p], x);
+                }
+            }
+        }
+        for (i, acc) in acc.iter().enumerate() {
+            let e = _mm512_set1_epi32(extra[i]);
+            for (p, acc) in acc.iter().enumerate() {
+                _mm512_storeu_si512(
+                    out.add(i * padded + p * I8_PANEL).cast(),
+                    _mm512_sub_epi32(*acc, e),
+                );
             }
         }
     }
@@ -957,7 +1272,31 @@ mod x86 {
     pub unsafe fn dot_i8_pairs(_: &[i16], _: usize, _: &[i16], _: usize, _: usize, _: &mut [i32]) {
         unreachable!()
     }
-    pub unsafe fn dot_i8_quads(_: &[u8], _: usize, _: &[i8], _: usize, _: usize, _: &mut [i32]) {
+    pub fn has_avx512f() -> bool {
+        false
+    }
+    pub unsafe fn dot_i8_quads(_: &[*const i8], _: usize, _: &[u8], _: usize, _: &mut [i32]) {
+        unreachable!()
+    }
+    pub unsafe fn dot_panels_512(_: &[&[f32]], _: &[f32], _: usize, _: usize, _: &mut [f32]) {
+        unreachable!()
+    }
+    pub unsafe fn for_each_at_least_f32(
+        _: &[f32],
+        _: usize,
+        _: usize,
+        _: &[f32],
+        _: impl FnMut(usize, usize),
+    ) {
+        unreachable!()
+    }
+    pub unsafe fn for_each_at_least_i32(
+        _: &[i32],
+        _: usize,
+        _: usize,
+        _: &[i32],
+        _: impl FnMut(usize, usize),
+    ) {
         unreachable!()
     }
     pub unsafe fn dot_f16_f32_rows(_: &[f16], _: &[f32], _: &mut [f32]) {
@@ -1052,7 +1391,7 @@ mod tests {
         fn panels_agree_with_reference(
             dim in 1usize..70,
             rows in 0usize..15,
-            queries in 1usize..35,
+            queries in 1usize..140,
             seed in any::<u64>(),
         ) {
             let mut state = seed | 1;
@@ -1067,21 +1406,82 @@ mod tests {
             let row_refs: Vec<&[f32]> = data.iter().map(|r| r.as_slice()).collect();
             let q_refs: Vec<&[f32]> = qs.iter().map(|q| q.as_slice()).collect();
             let (panels, padded) = pack_panels(&q_refs, dim);
+            let mut outs = Vec::new();
             let mut out = vec![f32::NAN; rows * padded];
-            let mut portable = out.clone();
             dot_panels(&row_refs, &panels, padded, &mut out);
-            dot_panels_portable(&row_refs, &panels, padded, dim, &mut portable);
+            outs.push(out);
+            // Every kernel this CPU runs, whatever `dot_panels` picks.
+            let mut kernels = vec![PanelKernel::Portable];
+            if x86::has_avx2_fma() {
+                kernels.push(PanelKernel::Avx2);
+            }
+            if x86::has_avx512f() {
+                kernels.push(PanelKernel::Avx512);
+            }
+            for kernel in kernels {
+                let mut out = vec![f32::NAN; rows * padded];
+                dot_panels_with(kernel, &row_refs, &panels, padded, dim, &mut out);
+                outs.push(out);
+            }
             let tol = 1e-5 * (1.0 + dim as f32);
-            for (r, row) in data.iter().enumerate() {
-                for (q, query) in qs.iter().enumerate() {
-                    let want = dot_scalar(row, query);
-                    prop_assert!((out[r * padded + q] - want).abs() <= tol);
-                    prop_assert!((portable[r * padded + q] - want).abs() <= tol);
-                }
-                for q in queries..padded {
-                    prop_assert_eq!(out[r * padded + q], 0.0);
+            for out in &outs {
+                for (r, row) in data.iter().enumerate() {
+                    for (q, query) in qs.iter().enumerate() {
+                        let want = dot_scalar(row, query);
+                        prop_assert!((out[r * padded + q] - want).abs() <= tol);
+                    }
+                    for q in queries..padded {
+                        prop_assert_eq!(out[r * padded + q], 0.0);
+                    }
                 }
             }
+        }
+
+        #[test]
+        fn at_least_visits_what_the_comparison_accepts(
+            pairs in proptest::collection::vec((-4i32..4, -4i32..4), 0..200),
+            width in 1usize..40,
+            pad in 0usize..3,
+            nan_at in proptest::option::of(0usize..200),
+        ) {
+            let stride = width + pad;
+            let rows = pairs.len() / stride;
+            let cuts: Vec<f32> = (0..width).map(|i| pairs.get(i).map_or(0.0, |p| p.1 as f32)).collect();
+            let mut values: Vec<f32> = pairs.iter().map(|p| p.0 as f32).collect();
+            if let Some(i) = nan_at.filter(|&i| i < values.len()) {
+                values[i] = f32::NAN;
+            }
+            let mut want = Vec::new();
+            for r in 0..rows {
+                for (i, c) in cuts.iter().enumerate() {
+                    if values[r * stride + i] >= *c {
+                        want.push((r, i));
+                    }
+                }
+            }
+            let mut got = Vec::new();
+            for_each_at_least(&values, rows, stride, &cuts, |r, i| got.push((r, i)));
+            prop_assert_eq!(&got, &want);
+            got.clear();
+            at_least_portable(&values, rows, stride, &cuts, |r, i| got.push((r, i)));
+            prop_assert_eq!(&got, &want);
+            // The same comparisons on integers far apart.
+            let ints: Vec<i32> = values.iter().map(|v| if v.is_nan() { i32::MIN } else { *v as i32 * 600_000_000 }).collect();
+            let icuts: Vec<i32> = cuts.iter().map(|c| *c as i32 * 600_000_000).collect();
+            let mut want = Vec::new();
+            for r in 0..rows {
+                for (i, c) in icuts.iter().enumerate() {
+                    if ints[r * stride + i] >= *c {
+                        want.push((r, i));
+                    }
+                }
+            }
+            got.clear();
+            for_each_at_least_i32(&ints, rows, stride, &icuts, |r, i| got.push((r, i)));
+            prop_assert_eq!(&got, &want);
+            got.clear();
+            at_least_portable(&ints, rows, stride, &icuts, |r, i| got.push((r, i)));
+            prop_assert_eq!(&got, &want);
         }
     }
 
@@ -1090,7 +1490,7 @@ mod tests {
         fn i8_panels_are_exact(
             dim in 1usize..70,
             rows in 0usize..15,
-            queries in 1usize..35,
+            queries in 1usize..140,
             seed in any::<u64>(),
         ) {
             let mut state = seed | 1;

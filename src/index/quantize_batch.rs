@@ -5,16 +5,20 @@
 //! A single i8 search ([`I8Rows::search`]) reads a quarter of the f32 bytes but still
 //! streams the whole copy per query, and its kernel widens every byte before multiplying.
 //! Here live, accepted rows are gathered 48 at a time and scored against every query with
-//! [`kernels::dot_i8_panels`] (six rows × 16 queries per register tile; `vpdpbusd` where
-//! the CPU has VNNI, `vpmaddwd` otherwise); the sums are exact integers, so
-//! every approximate score, candidate set, `matched` count and final hit equals what
-//! [`I8Rows::search`] returns for that query alone (tested below).
+//! [`kernels::dot_i8_panels`] (six rows × 64 queries per register tile with `vpdpbusd` on
+//! zmm where the CPU has AVX-512 VNNI, six × 16 with `vpmaddwd` otherwise); the sums are
+//! exact integers, so every approximate score, candidate set, `matched` count and final
+//! hit equals what [`I8Rows::search`] returns for that query alone (tested below).
 //!
-//! Blocks of rows are scanned in parallel with rayon; each worker keeps one bounded heap
-//! per query, merged at the end.
+//! Blocks of rows are scanned in parallel with rayon; each worker thread keeps one bounded
+//! heap per query across its blocks ([`super::batch::fold_per_worker`]), merged at the
+//! end; per tile, sums below a query's integer cut are skipped 16 at a time.
+
+use std::ops::Range;
 
 use rayon::prelude::*;
 
+use super::batch::fold_per_worker;
 use super::kernels;
 use super::quantize::{rerank, Approximate, I8Query, I8Rows};
 use super::scan::ScanResult;
@@ -103,16 +107,12 @@ impl I8Rows {
             .map(|q| q.k.saturating_mul(q.oversample.max(1)))
             .collect();
         let blocks = self.rows().div_ceil(BLOCK_ROWS);
-        let state = (0..blocks)
-            .into_par_iter()
-            .fold(
-                || State::new(&wanted, padded),
-                |mut state, b| {
-                    job.scan_block(b, &mut state);
-                    state
-                },
-            )
-            .reduce(|| State::new(&wanted, 0), State::merge);
+        let state = fold_per_worker(
+            blocks,
+            || State::new(&wanted, padded),
+            |b, state| job.scan_block(b, state),
+            State::merge,
+        );
         let matched: Vec<usize> = if thresholded {
             state.matched
         } else {
@@ -167,6 +167,8 @@ struct State {
     sums: Vec<i32>,
     /// Per query, sums below this cannot matter (see [`least_sum`]).
     cuts: Vec<i32>,
+    /// Per query, the heap floor `cuts` was computed from.
+    cut_floors: Vec<f32>,
 }
 
 /// A lower bound on the integer sum of any row whose score `sum * scale + bias` (in f32)
@@ -196,7 +198,9 @@ impl State {
             tile: Vec::with_capacity(TILE_ROWS),
             scratch: kernels::I8Scratch::default(),
             sums: vec![0; TILE_ROWS * padded],
-            cuts: Vec::with_capacity(wanted.len()),
+            cuts: vec![i32::MIN; wanted.len()],
+            // NaN: no floor matches it bit for bit, so every cut is computed at first use.
+            cut_floors: vec![f32::from_bits(0x7fc0_dead); wanted.len()],
         }
     }
 
@@ -219,6 +223,7 @@ impl State {
             scratch: kernels::I8Scratch::default(),
             sums: Vec::new(),
             cuts: Vec::new(),
+            cut_floors: Vec::new(),
         }
     }
 }
@@ -230,15 +235,16 @@ impl Job<'_> {
         self.snap.for_each_accepted(start..end, self.accept, |row| {
             state.tile.push(row);
             if state.tile.len() == TILE_ROWS {
-                self.score_tile(state);
+                self.score_tile(state, row + 1..(row + 1 + TILE_ROWS).min(end));
             }
         });
-        self.score_tile(state);
+        self.score_tile(state, end..end);
     }
 
     /// Scores the gathered rows against every query and offers them to the heaps, as
-    /// the single-query scan does row by row.
-    fn score_tile(&self, state: &mut State) {
+    /// the single-query scan does row by row, while asking for the rows `ahead` (the
+    /// likely next tile) to be brought into cache.
+    fn score_tile(&self, state: &mut State, ahead: Range<usize>) {
         if state.tile.is_empty() {
             return;
         }
@@ -248,47 +254,56 @@ impl Job<'_> {
             *c = &self.copy.codes[row * dim..][..dim];
         }
         let codes = &codes[..state.tile.len()];
-        kernels::dot_i8_panels(codes, self.panels, &mut state.scratch, &mut state.sums);
+        // Six rows (one register tile) at a time, each preceded by the prefetch of six
+        // rows ahead: spread over the tile, the requests do not queue up all at once.
+        let mut next = ahead;
+        for (c, chunk) in codes.chunks(6).enumerate() {
+            let from = next.start;
+            next.start = (from + 6).min(next.end);
+            kernels::prefetch(&self.copy.codes[from * dim..next.start * dim]);
+            let out = &mut state.sums[c * 6 * self.padded..];
+            kernels::dot_i8_panels(chunk, self.panels, &mut state.scratch, out);
+        }
         let thresholded = self.min_score != f32::NEG_INFINITY;
         // Per query, the least integer sum that can matter (enter the heap or come near
         // the threshold): almost every (row, query) pair is rejected by one comparison.
-        state.cuts.clear();
+        // Floors seldom move, so a cut is recomputed only when its floor did.
         for (q, prepared) in self.prepared.iter().enumerate() {
             let floor = state.best[q].floor();
+            if state.cut_floors[q].to_bits() == floor.to_bits() {
+                continue;
+            }
+            state.cut_floors[q] = floor;
             let cut = if thresholded {
                 floor.min(self.min_score - self.margins[q])
             } else {
                 floor
             };
-            state.cuts.push(least_sum(cut, prepared));
+            state.cuts[q] = least_sum(cut, prepared);
         }
-        for (t, &row) in state.tile.iter().enumerate() {
-            let sums = &state.sums[t * self.padded..][..self.queries.len()];
-            for (q, (&sum, &cut)) in sums.iter().zip(&state.cuts).enumerate() {
-                if sum < cut {
-                    continue;
-                }
-                let prepared = &self.prepared[q];
-                // The single scan's arithmetic exactly, so scores compare equal.
-                let score = sum as f32 * prepared.scale + prepared.bias;
-                if thresholded {
-                    let passes = if (score - self.min_score).abs() <= self.margins[q] {
-                        // Too close to call: the exact score decides.
-                        kernels::dot(self.queries[q].vector, self.snap.vector_at(row))
-                            >= self.min_score
-                    } else {
-                        score >= self.min_score
-                    };
-                    if passes {
-                        state.matched[q] += 1;
-                    }
-                }
-                let best = &mut state.best[q];
-                if score >= best.floor() {
-                    best.push(Scored { score, row });
+        let rows = state.tile.len();
+        kernels::for_each_at_least_i32(&state.sums, rows, self.padded, &state.cuts, |t, q| {
+            let row = state.tile[t];
+            let sum = state.sums[t * self.padded + q];
+            let prepared = &self.prepared[q];
+            // The single scan's arithmetic exactly, so scores compare equal.
+            let score = sum as f32 * prepared.scale + prepared.bias;
+            if thresholded {
+                let passes = if (score - self.min_score).abs() <= self.margins[q] {
+                    // Too close to call: the exact score decides.
+                    kernels::dot(self.queries[q].vector, self.snap.vector_at(row)) >= self.min_score
+                } else {
+                    score >= self.min_score
+                };
+                if passes {
+                    state.matched[q] += 1;
                 }
             }
-        }
+            let best = &mut state.best[q];
+            if score >= best.floor() {
+                best.push(Scored { score, row });
+            }
+        });
         state.rows += state.tile.len();
         state.tile.clear();
     }
