@@ -576,6 +576,32 @@ mod tests {
         ));
     }
 
+    /// Prints what fitting and projecting cost (run with `--ignored --nocapture`;
+    /// figures, not a timed assertion).
+    #[test]
+    #[ignore]
+    fn print_fit_and_projection_cost() {
+        for (d, n, keep) in [(256, 2640, 64), (1280, 2640, 1280), (1280, 2640, 256)] {
+            let vs = anisotropic(n, d, 1);
+            let started = std::time::Instant::now();
+            let w = fit(
+                &vs,
+                &WhiteningParams {
+                    dims: Some(keep),
+                    ..WhiteningParams::default()
+                },
+            );
+            let fit_s = started.elapsed().as_secs_f64();
+            let started = std::time::Instant::now();
+            let mut sink = 0.0f32;
+            for v in &vs {
+                sink += w.project(v).unwrap()[0];
+            }
+            let per = started.elapsed().as_secs_f64() / n as f64 * 1e6;
+            println!("{d} -> {keep}: fit on {n} vectors {fit_s:.2} s, projection {per:.1} µs per vector ({sink:.1})");
+        }
+    }
+
     mod engine {
         //! Whitening through the engine: restart, rebuild, offline rebuild, crash window,
         //! removal, refusal.
