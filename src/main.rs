@@ -205,8 +205,12 @@ fn main() -> anyhow::Result<()> {
             for instance in engine.instances() {
                 let info = instance.info();
                 let m = &info.meta;
+                let whitened = instance
+                    .whitening()
+                    .map(|w| format!(", whitened to {} dimensions", w.output_dim()))
+                    .unwrap_or_default();
                 println!(
-                    "{:<20} {:>7} {:>5} {:>10} {:>10}  {}",
+                    "{:<20} {:>7} {:>5} {:>10} {:>10}  {}{whitened}",
                     m.name, m.service_type, m.qps, m.capacity, info.total_count, m.extractor
                 );
             }
