@@ -242,8 +242,8 @@ impl Instance {
     }
 
     /// The whitening the index rows and queries go through, if any.
-    pub fn whitening(&self) -> Option<Whitening> {
-        self.index.load().projection.get().cloned()
+    pub fn whitening(&self) -> Option<Arc<Whitening>> {
+        self.index.load().projection.shared()
     }
 
     fn pixel_limits(&self) -> PixelLimits {

@@ -334,6 +334,11 @@ impl Projection {
         self.0.as_deref()
     }
 
+    /// The whitening, shared (no copy of its matrix).
+    pub fn shared(&self) -> Option<Arc<Whitening>> {
+        self.0.clone()
+    }
+
     /// Dimension of the rows for an extractor of `raw` dimensions.
     pub fn dimension(&self, raw: usize) -> usize {
         self.get().map_or(raw, Whitening::output_dim)
