@@ -32,6 +32,8 @@ pub const POINTS: &[&str] = &[
     "manifest.after_rename",
     "manifest.after_dir_sync",
     "rebuild.before_swap",
+    // fitting a whitening: stored with the instance, index not yet rebuilt through it
+    "whiten.after_store_commit",
 ];
 
 fn armed() -> Option<&'static str> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use imgsearch::config::{ConfigFile, LogFormat, ServeConfig, DEFAULT_DATA_DIR, PID_FILE};
-use imgsearch::engine::{Engine, InstanceSpec, ServiceType};
+use imgsearch::engine::{Engine, EngineError, InstanceSpec, ServiceType, WhiteningParams};
 
 /// Self-hosted image search that speaks the Alibaba Cloud Image Search API.
 #[derive(Parser)]
@@ -118,6 +118,28 @@ enum IndexCommand {
         #[arg(long, env = "IMGSEARCH_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
     },
+    /// Fit a PCA whitening on the instance's stored vectors (or remove it with --off),
+    /// store it with the instance and rebuild the index through it (while no server runs
+    /// on the data directory; a running server does the same on POST /admin/whiten).
+    Whiten {
+        /// Instance name.
+        name: String,
+        /// Data directory.
+        #[arg(long, env = "IMGSEARCH_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// Components kept (default: all, no reduction).
+        #[arg(long)]
+        dims: Option<usize>,
+        /// Regularisation: share of the mean eigenvalue added to every eigenvalue.
+        #[arg(long, default_value_t = WhiteningParams::default().shrink)]
+        shrink: f64,
+        /// Scaling exponent: 1 full whitening, 0.5 partial, 0 PCA rotation only.
+        #[arg(long, default_value_t = WhiteningParams::default().power)]
+        power: f64,
+        /// Remove the whitening: rows go back to the extractor's vectors.
+        #[arg(long, conflicts_with_all = ["dims", "shrink", "power"])]
+        off: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -183,8 +205,12 @@ fn main() -> anyhow::Result<()> {
             for instance in engine.instances() {
                 let info = instance.info();
                 let m = &info.meta;
+                let whitened = instance
+                    .whitening()
+                    .map(|w| format!(", whitened to {} dimensions", w.output_dim()))
+                    .unwrap_or_default();
                 println!(
-                    "{:<20} {:>7} {:>5} {:>10} {:>10}  {}",
+                    "{:<20} {:>7} {:>5} {:>10} {:>10}  {}{whitened}",
                     m.name, m.service_type, m.qps, m.capacity, info.total_count, m.extractor
                 );
             }
@@ -194,6 +220,21 @@ fn main() -> anyhow::Result<()> {
             let generation = imgsearch::engine::rebuild_offline(&data_dir, &name)?;
             println!("wrote generation {generation} of instance {name}");
             notify_server(&data_dir)
+        }
+        Command::Index(IndexCommand::Whiten {
+            name,
+            data_dir,
+            dims,
+            shrink,
+            power,
+            off,
+        }) => {
+            let params = (!off).then_some(WhiteningParams {
+                dims,
+                shrink,
+                power,
+            });
+            whiten(&data_dir, &name, params.as_ref())
         }
         Command::Import(args) => import(args),
         Command::Verify { name, data_dir } => {
@@ -220,6 +261,40 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `imgsearch index whiten`: the store must be free (refused clearly while a server runs).
+fn whiten(data_dir: &Path, name: &str, params: Option<&WhiteningParams>) -> anyhow::Result<()> {
+    let engine = match Engine::open(data_dir) {
+        Ok(engine) => engine,
+        Err(EngineError::Store(imgsearch::store::StoreError::Locked(_))) => bail!(
+            "the data directory {} is in use (a server is running on it): stop the server, \
+             or ask it to do this with POST /admin/whiten?InstanceName={name} (Dims, Shrink, Power, Off)",
+            data_dir.display()
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    let instance = engine.instance(name)?;
+    let started = std::time::Instant::now();
+    let outcome = instance.whiten(params)?;
+    match params {
+        Some(p) => println!(
+            "whitened instance {name}: fitted on {} pictures, {} → {} dimensions ({:.1} % of the variance), shrink {}, power {}; wrote generation {} in {:.1} s",
+            outcome.fitted_on,
+            instance.meta().dimension,
+            outcome.dimension,
+            outcome.kept_variance * 100.0,
+            p.shrink,
+            p.power,
+            outcome.generation,
+            started.elapsed().as_secs_f64()
+        ),
+        None => println!(
+            "removed the whitening of instance {name}: {} dimensions; wrote generation {}",
+            outcome.dimension, outcome.generation
+        ),
+    }
+    Ok(())
 }
 
 fn import(args: ImportArgs) -> anyhow::Result<()> {

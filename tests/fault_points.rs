@@ -118,6 +118,14 @@ fn trigger(addr: &str, point: &str) -> bool {
                 ("PicName", &pic),
             ],
         )
+    } else if point.starts_with("whiten.") {
+        ureq::post(&format!(
+            "http://{addr}/admin/whiten?InstanceName={INSTANCE}&Dims=4"
+        ))
+        .timeout(Duration::from_secs(60))
+        .call()
+        .map(|r| (r.status(), Value::Null))
+        .map_err(|e| e.to_string())
     } else {
         ureq::post(&format!(
             "http://{addr}/admin/rebuild?InstanceName={INSTANCE}"

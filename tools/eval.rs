@@ -41,7 +41,7 @@ use clap::{Args, Parser, Subcommand};
 use rayon::prelude::*;
 
 use imgsearch::engine::{
-    AddPicture, Engine, Instance, InstanceSpec, ScanMode, SearchQuery, ServiceType,
+    AddPicture, Engine, Instance, InstanceSpec, ScanMode, SearchQuery, ServiceType, WhiteningParams,
 };
 use imgsearch::vision::{self, Extractor, PixelLimits};
 
@@ -156,6 +156,59 @@ struct RunOptions {
     /// the first also reports the overlap of its top 10 with the first mode's.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "f32")]
     scan: Vec<ScanMode>,
+    /// After indexing, fit a whitening on the indexed pictures and rebuild the index
+    /// through it (`Instance::whiten`, as `imgsearch index whiten`), then measure; each
+    /// `--whiten` is one setting, measured in turn on the same index: `off` (none), or
+    /// `power=P,shrink=S,dims=N` (any of them; `default` for the defaults).
+    #[arg(long)]
+    whiten: Vec<String>,
+}
+
+/// A `--whiten` setting: `None` removes the whitening.
+fn whiten_setting(spec: &str) -> Result<Option<WhiteningParams>> {
+    let spec = spec.trim();
+    if spec == "off" || spec == "none" {
+        return Ok(None);
+    }
+    let mut params = WhiteningParams::default();
+    for part in spec
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && *p != "default")
+    {
+        let Some((key, value)) = part.split_once('=') else {
+            bail!("--whiten {spec:?}: expected off, default or key=value pairs");
+        };
+        match key.trim() {
+            "power" => params.power = value.trim().parse()?,
+            "shrink" => params.shrink = value.trim().parse()?,
+            "dims" => params.dims = Some(value.trim().parse()?),
+            other => bail!("--whiten {spec:?}: unknown key {other:?} (power, shrink, dims)"),
+        }
+    }
+    Ok(Some(params))
+}
+
+/// Applies a `--whiten` setting to the instance (fit + rebuild) and says what it did.
+fn apply_whitening(instance: &Instance, spec: &str) -> Result<String> {
+    let setting = whiten_setting(spec)?;
+    let started = Instant::now();
+    let outcome = instance.whiten(setting.as_ref())?;
+    let label = match setting {
+        None => "whiten off".to_string(),
+        Some(p) => format!(
+            "whiten power={} shrink={} dims={}",
+            p.power, p.shrink, outcome.dimension
+        ),
+    };
+    println!(
+        "{label}: {} dimensions, fitted on {} pictures, {:.1} % of the variance kept, fit + rebuild {:.1} s",
+        outcome.dimension,
+        outcome.fitted_on,
+        outcome.kept_variance * 100.0,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(label)
 }
 
 /// One labelled picture.
@@ -420,13 +473,44 @@ fn evaluate(index: &[Item], queries: &[Item], run: &RunOptions, leave_one_out: b
     );
 
     let extract_ms = extraction_p50_ms(instance.extractor().as_ref(), queries, run.crop);
+    let settings: Vec<Option<&str>> = if run.whiten.is_empty() {
+        vec![None]
+    } else {
+        run.whiten.iter().map(|s| Some(s.as_str())).collect()
+    };
+    for setting in settings {
+        let label = match setting {
+            Some(spec) => format!("{}: ", apply_whitening(&instance, spec)?),
+            None => String::new(),
+        };
+        measure(
+            (&engine, &instance),
+            (index, queries),
+            run,
+            leave_one_out,
+            (added, extract_ms),
+            &label,
+        )?;
+    }
+    Ok(())
+}
+
+/// Runs the queries under every scan mode and prints a summary line per mode.
+fn measure(
+    (engine, instance): (&Engine, &Instance),
+    (index, queries): (&[Item], &[Item]),
+    run: &RunOptions,
+    leave_one_out: bool,
+    (added, extract_ms): (usize, f64),
+    label: &str,
+) -> Result<()> {
     let mut first: Option<Vec<Option<Ranked>>> = None;
     for &mode in &run.scan {
         engine.set_scan_mode(mode);
         instance.build_scan_copy();
         let started = Instant::now();
         let ranked = query_all(
-            &instance,
+            instance,
             index,
             queries,
             (run.crop, run.windows),
@@ -452,7 +536,7 @@ fn evaluate(index: &[Item], queries: &[Item], run: &RunOptions, leave_one_out: b
             ),
         };
         println!(
-            "scan {mode:?}: P@1 {:.3}  R@5 {:.3}  mAP@100 {:.3}  ({} queries, index {added} pictures, extract p50 {extract_ms:.2} ms){overlap}",
+            "{label}scan {mode:?}: P@1 {:.3}  R@5 {:.3}  mAP@100 {:.3}  ({} queries, index {added} pictures, extract p50 {extract_ms:.2} ms){overlap}",
             mean(|s| s.p1),
             mean(|s| s.r5),
             mean(|s| s.ap),

@@ -1,4 +1,5 @@
-//! Admin routes: reload indexes from their manifests, rebuild an instance's index.
+//! Admin routes: reload indexes from their manifests, rebuild an instance's index, fit or
+//! remove an instance's whitening.
 //! Answered only for loopback peers; once access keys are configured the request must
 //! also be signed (any style the API accepts) with a key not limited to instances, since
 //! a reload or rebuild touches every instance's files.
@@ -15,6 +16,7 @@ use super::error::ApiError;
 use super::params::Params;
 use super::response::{failure, new_request_id, success};
 use super::AppState;
+use crate::engine::WhiteningParams;
 
 fn no_permission(message: &str) -> ApiError {
     ApiError::new(axum::http::StatusCode::FORBIDDEN, "NoPermission", message)
@@ -84,6 +86,53 @@ pub async fn rebuild(
             .await
             .map_err(|e| ApiError::internal(e.to_string()))??;
         Ok(json!({ "Message": "rebuilt", "Generation": generation }))
+    }
+    .await;
+    reply(result)
+}
+
+/// `POST /admin/whiten?InstanceName=NAME[&Dims=N][&Shrink=S][&Power=P][&Off=true]`: fits
+/// a whitening on the instance's stored vectors (or removes it) and rebuilds the index
+/// through it (`imgsearch index whiten` while no server runs).
+pub async fn whiten(
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    State(state): State<AppState>,
+    request: Request<Body>,
+) -> Response {
+    let result = async {
+        let params = admit(&state, &peer, request).await?;
+        let instance = state.engine.instance(params.required("InstanceName")?)?;
+        let number = |name: &str, default: f64| -> Result<f64, ApiError> {
+            match params.optional(name) {
+                None => Ok(default),
+                Some(v) => v.parse().map_err(|_| {
+                    ApiError::bad_request(format!("{name} must be a number, not {v:?}"))
+                }),
+            }
+        };
+        let defaults = WhiteningParams::default();
+        let settings = if params.boolean("Off", false)? {
+            None
+        } else {
+            let dims = params
+                .integer("Dims", "InvalidParameter")?
+                .map(|d| usize::try_from(d).unwrap_or(0));
+            Some(WhiteningParams {
+                dims,
+                shrink: number("Shrink", defaults.shrink)?,
+                power: number("Power", defaults.power)?,
+            })
+        };
+        let outcome = tokio::task::spawn_blocking(move || instance.whiten(settings.as_ref()))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))??;
+        Ok(json!({
+            "Message": if outcome.fitted_on > 0 { "whitened" } else { "whitening removed" },
+            "Generation": outcome.generation,
+            "Dimension": outcome.dimension,
+            "FittedOn": outcome.fitted_on,
+            "KeptVariance": outcome.kept_variance,
+        }))
     }
     .await;
     reply(result)

@@ -157,10 +157,11 @@ impl From<EngineError> for ApiError {
                 "Console.TaskAlreadyExist",
                 e.to_string(),
             ),
-            EngineError::UnknownBucket { .. } | EngineError::InvalidTaskPath { .. } => {
-                ApiError::bad_request(e.to_string())
-            }
+            EngineError::UnknownBucket { .. }
+            | EngineError::InvalidTaskPath { .. }
+            | EngineError::Whitening(_) => ApiError::bad_request(e.to_string()),
             EngineError::ExtractorUnavailable { .. }
+            | EngineError::ProjectionMismatch { .. }
             | EngineError::Model { .. }
             | EngineError::InvalidBucket { .. }
             | EngineError::TaskStorage(_)

@@ -42,6 +42,8 @@ const SMALL_BATCH: usize = 4;
 /// What a search asks of the scan.
 #[derive(Clone)]
 pub(super) struct ScanJob {
+    /// Generation of the snapshot the query was projected for.
+    pub generation: u64,
     /// Query vector.
     pub vector: Vec<f32>,
     /// Hits wanted.
@@ -57,6 +59,7 @@ pub(super) struct ScanJob {
 /// Queries scanned together must share their predicate and threshold.
 #[derive(PartialEq, Eq, Hash)]
 pub(super) struct GroupKey {
+    generation: u64,
     category: Option<u32>,
     filter: Option<Expr>,
     min_score: u32,
@@ -65,6 +68,7 @@ pub(super) struct GroupKey {
 impl ScanJob {
     pub(super) fn group(&self) -> GroupKey {
         GroupKey {
+            generation: self.generation,
             category: self.category,
             filter: self.filter.clone(),
             min_score: self.min_score.to_bits(),

@@ -99,6 +99,18 @@ pub enum EngineError {
     /// The task list or a task's result file could not be written.
     #[error("task storage failed: {0}")]
     TaskStorage(String),
+    /// A whitening cannot be fitted (too few pictures, a setting out of range).
+    #[error(transparent)]
+    Whitening(#[from] super::whitening::WhiteningError),
+    /// The projection stored with the instance does not fit its extractor: the instance
+    /// is refused rather than searched with garbage.
+    #[error("instance {name}: stored index projection unusable: {reason}")]
+    ProjectionMismatch {
+        /// Instance name.
+        name: String,
+        /// What does not fit.
+        reason: String,
+    },
     /// The picture was refused or could not be read.
     #[error(transparent)]
     Vision(#[from] VisionError),

@@ -15,6 +15,7 @@ use super::category::{ServiceType, CATEGORY_OTHER};
 use super::compaction::{Compaction, CompactionPolicy};
 use super::reconcile::{open_reconciled, write_generation_from_store};
 use super::scan_copy::{ScanCopy, ScanMode};
+use super::whitening::{Projection, Whitening, WhiteningFit, WhiteningParams};
 use super::{EngineError, Result};
 use crate::filter::Expr;
 use crate::index::{Snapshot, VectorIndex};
@@ -101,6 +102,36 @@ pub struct InstanceInfo {
     pub total_count: u64,
 }
 
+/// The index and the projection its rows were written with, swapped as one so a search
+/// projects its query exactly as the rows it scans were projected.
+pub(super) struct Layer {
+    /// The vector index.
+    pub(super) index: VectorIndex,
+    /// How raw vectors become rows (and queries).
+    pub(super) projection: Projection,
+}
+
+impl std::ops::Deref for Layer {
+    type Target = VectorIndex;
+
+    fn deref(&self) -> &VectorIndex {
+        &self.index
+    }
+}
+
+/// What fitting or removing a whitening did ([`Instance::whiten`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WhitenOutcome {
+    /// The generation written.
+    pub generation: u64,
+    /// Dimension of the rows now.
+    pub dimension: usize,
+    /// Pictures the whitening was fitted on (0 when removed).
+    pub fitted_on: u64,
+    /// Share of the variance the kept components hold (1 when removed).
+    pub kept_variance: f64,
+}
+
 /// State only the writer touches.
 struct WriteState {
     next_doc: u64,
@@ -112,7 +143,7 @@ pub struct Instance {
     pub(super) service: ServiceType,
     pub(super) store: Arc<Store>,
     index_dir: PathBuf,
-    pub(super) index: ArcSwap<VectorIndex>,
+    pub(super) index: ArcSwap<Layer>,
     pub(super) dictionaries: Dictionaries,
     extractor: Arc<dyn Extractor>,
     writer: Mutex<WriteState>,
@@ -145,7 +176,8 @@ impl Instance {
     ) -> Result<Self> {
         let service = ServiceType::from_code(meta.service_type).unwrap_or(ServiceType::Generic);
         let dictionaries = Dictionaries::default();
-        let (index, live) = open_reconciled(&store, &meta, index_dir, &dictionaries)?;
+        let projection = super::whitening::stored(&store, &meta)?;
+        let (index, live) = open_reconciled(&store, &meta, index_dir, &dictionaries, &projection)?;
         let next_doc = store.next_doc(meta.id)?;
         let meta_name = meta.name.clone();
         Ok(Instance {
@@ -153,7 +185,7 @@ impl Instance {
             service,
             store,
             index_dir: index_dir.to_path_buf(),
-            index: ArcSwap::from_pointee(index),
+            index: ArcSwap::from_pointee(Layer { index, projection }),
             dictionaries,
             extractor,
             writer: Mutex::new(WriteState { next_doc }),
@@ -201,6 +233,17 @@ impl Instance {
     /// The current index snapshot (for tools and tests).
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.index.load().snapshot()
+    }
+
+    /// The current snapshot and the projection its rows were written with.
+    pub(super) fn layer(&self) -> (Arc<Snapshot>, Projection) {
+        let layer = self.index.load();
+        (layer.snapshot(), layer.projection.clone())
+    }
+
+    /// The whitening the index rows and queries go through, if any.
+    pub fn whitening(&self) -> Option<Arc<Whitening>> {
+        self.index.load().projection.shared()
     }
 
     fn pixel_limits(&self) -> PixelLimits {
@@ -427,13 +470,16 @@ impl Instance {
         if let Some(c) = classes.and_then(super::imagenet::category_of) {
             return c;
         }
-        let snap = self.snapshot();
+        let (snap, projection) = self.layer();
         let Some(column) = snap.column(COLUMN_CATEGORY) else {
+            return CATEGORY_OTHER;
+        };
+        let Ok(vector) = projection.apply(vector) else {
             return CATEGORY_OTHER;
         };
         let near = self
             .scan_copy
-            .search(&snap, vector, CATEGORY_VOTERS, f32::MIN, &|_| true);
+            .search(&snap, &vector, CATEGORY_VOTERS, f32::MIN, &|_| true);
         let mut votes: Vec<(u32, f32)> = Vec::new();
         for hit in near.hits {
             let c = column.get(hit.row);
@@ -518,13 +564,17 @@ impl Instance {
             });
         }
         let first = writer.next_doc;
-        let rows: Vec<(u64, &[f32], &[u32])> = pictures
+        let index = self.index.load();
+        let projected = pictures
+            .par_iter()
+            .map(|(_, v)| index.projection.apply(v).map(|p| p.into_owned()))
+            .collect::<std::result::Result<Vec<Vec<f32>>, _>>()?;
+        let rows: Vec<(u64, &[f32], &[u32])> = projected
             .iter()
             .zip(&columns)
             .enumerate()
-            .map(|(i, ((_, v), c))| (first + i as u64, v.as_slice(), &c[..]))
+            .map(|(i, (v, c))| (first + i as u64, v.as_slice(), &c[..]))
             .collect();
-        let index = self.index.load();
         index.append(&rows)?;
         let batches: Vec<AddBatch<'_>> = pictures
             .iter()
@@ -572,7 +622,8 @@ impl Instance {
         }
         let doc = writer.next_doc;
         let index = self.index.load();
-        index.append(&[(doc, vector, &columns)])?;
+        // The store keeps the extractor's vector; the row is its projection.
+        index.append(&[(doc, &index.projection.apply(vector)?, &columns)])?;
         crate::fault::point("add.before_store_commit");
         let batch = AddBatch {
             inst: self.meta.id,
@@ -761,10 +812,16 @@ impl Instance {
     /// with the store; searches under way finish on the old map.
     pub fn reload(&self) -> Result<()> {
         let _writer = self.writer.lock();
-        let (index, live) =
-            open_reconciled(&self.store, &self.meta, &self.index_dir, &self.dictionaries)?;
+        let projection = super::whitening::stored(&self.store, &self.meta)?;
+        let (index, live) = open_reconciled(
+            &self.store,
+            &self.meta,
+            &self.index_dir,
+            &self.dictionaries,
+            &projection,
+        )?;
         self.live.store(live, Ordering::Relaxed);
-        self.index.store(Arc::new(index));
+        self.index.store(Arc::new(Layer { index, projection }));
         self.scan_copy.refresh(self.snapshot());
         Ok(())
     }
@@ -779,16 +836,69 @@ impl Instance {
     /// written; searches keep scanning the old snapshot until the swap.
     fn rebuild_as(&self, reason: &'static str) -> Result<u64> {
         let _writer = self.writer.lock();
-        let generation = write_generation_from_store(&self.store, &self.meta, &self.index_dir)?;
-        let (index, live) =
-            open_reconciled(&self.store, &self.meta, &self.index_dir, &self.dictionaries)?;
+        let projection = self.index.load().projection.clone();
+        self.rebuild_locked(reason, projection)
+    }
+
+    /// Writes a generation of `projection` from the store and swaps to it; the caller
+    /// holds the write lock.
+    fn rebuild_locked(&self, reason: &'static str, projection: Projection) -> Result<u64> {
+        let generation =
+            write_generation_from_store(&self.store, &self.meta, &self.index_dir, &projection)?;
+        let (index, live) = open_reconciled(
+            &self.store,
+            &self.meta,
+            &self.index_dir,
+            &self.dictionaries,
+            &projection,
+        )?;
         crate::fault::point("rebuild.before_swap");
         self.live.store(live, Ordering::Relaxed);
-        self.index.store(Arc::new(index));
+        self.index.store(Arc::new(Layer { index, projection }));
         self.scan_copy.refresh(self.snapshot());
         metrics::counter!("imgsearch_rebuilds_total", "instance" => self.meta.name.clone(), "reason" => reason)
             .increment(1);
         Ok(generation)
+    }
+
+    /// Fits a whitening on the instance's stored vectors (`Some`) or removes it (`None`),
+    /// stores it with the instance and rebuilds the index through it.
+    ///
+    /// The fit reads the store without the write lock (writes go on meanwhile; the fit
+    /// need not see the last few pictures). Then, under the lock, the whitening is
+    /// committed to the store first (the store is the truth) and the index rebuilt: a
+    /// crash in between leaves a vector file of the old projection, which the next open
+    /// detects and rebuilds ([`open_reconciled`]).
+    pub fn whiten(&self, params: Option<&WhiteningParams>) -> Result<WhitenOutcome> {
+        let projection = match params {
+            Some(params) => {
+                let mut fit = WhiteningFit::new(self.meta.dimension as usize);
+                let mut failed = None;
+                self.store.for_each_vector(self.meta.id, |_, vector| {
+                    if failed.is_none() {
+                        failed = fit.add(&vector).err();
+                    }
+                    Ok(())
+                })?;
+                if let Some(e) = failed {
+                    return Err(e.into());
+                }
+                Projection::whitening(fit.finish(params)?)
+            }
+            None => Projection::none(),
+        };
+        let _writer = self.writer.lock();
+        let bytes = projection.get().map(Whitening::to_bytes);
+        self.store.set_projection(self.meta.id, bytes.as_deref())?;
+        crate::fault::point("whiten.after_store_commit");
+        let generation = self.rebuild_locked("whiten", projection.clone())?;
+        let w = projection.get();
+        Ok(WhitenOutcome {
+            generation,
+            dimension: projection.dimension(self.meta.dimension as usize),
+            fitted_on: w.map_or(0, Whitening::fitted_on),
+            kept_variance: w.map_or(1.0, Whitening::kept_variance),
+        })
     }
 }
 

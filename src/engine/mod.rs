@@ -12,6 +12,9 @@
 //!
 //! On open (and on reload) the index is reconciled with the store, the source of truth
 //! (see `reconcile.rs`).
+//!
+//! An instance may have a whitening (`whitening.rs`): index rows and queries are then a
+//! projection of the extractor's vectors, which the store keeps unprojected.
 
 mod attributes;
 mod batcher;
@@ -26,12 +29,15 @@ mod registry;
 mod scan_copy;
 mod search;
 mod tasks;
+mod whitening;
 
 pub use category::{ServiceType, CATEGORY_OTHER, PRODUCT_CATEGORIES};
 pub use compaction::{CompactionPolicy, DEFAULT_DEAD_SHARE, DEFAULT_MIN_DEAD_ROWS};
 pub use error::{EngineError, Result};
 pub use extractors::ExtractorChoice;
-pub use instance::{AddOutcome, AddPicture, Attributes, Instance, InstanceInfo, Subject};
+pub use instance::{
+    AddOutcome, AddPicture, Attributes, Instance, InstanceInfo, Subject, WhitenOutcome,
+};
 pub use registry::{
     rebuild_offline, Engine, InstanceSpec, DEFAULT_INSTANCE, INSTANCES_DIR, STORE_DIR,
 };
@@ -39,3 +45,5 @@ pub use scan_copy::ScanMode;
 pub use search::{FilterOutcome, Found, SearchOutcome, SearchQuery};
 pub(crate) use tasks::meta_line;
 pub use tasks::{IncreaseFilter, TaskInfo, TaskKind, TaskStatus, CODE_FAILED, CODE_OK};
+pub(crate) use whitening::stored as stored_projection;
+pub use whitening::{Projection, Whitening, WhiteningError, WhiteningParams};

@@ -5,68 +5,161 @@
 //! replaced); records without a row are appended from the stored vectors (added after an
 //! offline rebuild took its snapshot); a vector file that fails its checks, or that misses
 //! pictures older than its last row, is written again from the store.
+//!
+//! Rows are the instance's [`Projection`] of the stored vectors. A vector file written
+//! under another projection (a crash between storing a new whitening and switching the
+//! manifest, or a file of another dimension) is never searched: its dimension, or a few
+//! rows spread over it compared with the projected stored vectors, give it away, and it
+//! is written again from the store like a damaged one.
 
 use std::path::Path;
 
+use rayon::prelude::*;
+
 use super::attributes::{Dictionaries, COLUMNS};
-use super::Result;
+use super::whitening::Projection;
+use super::{EngineError, Result};
 use crate::index::{GenerationWriter, IndexError, VectorIndex};
 use crate::store::{InstanceMeta, Store};
 
-/// Writes a new generation holding every stored vector of the instance.
+/// Stored vectors projected together (in parallel) during a rebuild.
+const PROJECT_CHUNK: usize = 4096;
+/// Rows compared with the projected stored vectors when an index opens.
+const PROJECTION_SAMPLES: usize = 8;
+
+/// Dimension of an instance's rows under `projection`.
+pub(crate) fn row_dimension(meta: &InstanceMeta, projection: &Projection) -> u32 {
+    projection.dimension(meta.dimension as usize) as u32
+}
+
+/// Writes a new generation holding every stored vector of the instance, projected.
 pub(crate) fn write_generation_from_store(
     store: &Store,
     meta: &InstanceMeta,
     dir: &Path,
+    projection: &Projection,
 ) -> Result<u64> {
-    let mut writer = GenerationWriter::create(dir, meta.dimension)?;
-    let mut failed = None;
+    let mut writer = GenerationWriter::create(dir, row_dimension(meta, projection))?;
+    let mut failed: Option<EngineError> = None;
+    let mut chunk: Vec<(u64, Vec<f32>)> = Vec::new();
+    let mut flush = |chunk: &mut Vec<(u64, Vec<f32>)>, failed: &mut Option<EngineError>| {
+        if failed.is_some() {
+            chunk.clear();
+            return;
+        }
+        if projection.get().is_some() {
+            let projected: std::result::Result<Vec<Vec<f32>>, _> = chunk
+                .par_iter()
+                .map(|(_, v)| projection.apply(v).map(|p| p.into_owned()))
+                .collect();
+            match projected {
+                Ok(p) => chunk.iter_mut().zip(p).for_each(|(row, p)| row.1 = p),
+                Err(e) => {
+                    *failed = Some(e.into());
+                    chunk.clear();
+                    return;
+                }
+            }
+        }
+        for (doc, vector) in chunk.drain(..) {
+            if let Err(e) = writer.push(doc, vector) {
+                *failed = Some(e.into());
+                return;
+            }
+        }
+    };
     store.for_each_vector(meta.id, |doc, vector| {
-        if failed.is_none() {
-            failed = writer.push(doc, vector).err();
+        chunk.push((doc, vector));
+        if chunk.len() >= PROJECT_CHUNK {
+            flush(&mut chunk, &mut failed);
         }
         Ok(())
     })?;
+    flush(&mut chunk, &mut failed);
     if let Some(e) = failed {
-        return Err(e.into());
+        return Err(e);
     }
     Ok(writer.commit()?)
 }
 
-/// Opens the index and makes it agree with the store; returns it and the live count.
+/// Whether the index's rows are `projection` of the stored vectors, judged on a few rows
+/// spread over the file (rows whose picture is gone or not yet acknowledged are skipped).
+fn rows_match_projection(
+    store: &Store,
+    meta: &InstanceMeta,
+    index: &VectorIndex,
+    projection: &Projection,
+    receipt: u64,
+) -> Result<bool> {
+    let snap = index.snapshot();
+    let rows = snap.rows();
+    let samples = PROJECTION_SAMPLES.min(rows);
+    for s in 0..samples {
+        let row = s * rows / samples;
+        let doc = snap.doc_at(row);
+        if doc >= receipt {
+            continue;
+        }
+        let Some(raw) = store.vector(meta.id, doc)? else {
+            continue;
+        };
+        let Ok(want) = projection.apply(&raw) else {
+            return Ok(false);
+        };
+        let got = snap.vector_at(row);
+        let off: f32 = want.iter().zip(got).map(|(a, b)| (a - b) * (a - b)).sum();
+        // Same code, same bits; the margin only spares a rebuild after a compiler change.
+        // (A NaN distance is a mismatch too.)
+        if want.len() != got.len() || off.is_nan() || off >= 1e-8 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Opens the index and makes it agree with the store and `projection`; returns it and
+/// the live count.
 pub(crate) fn open_reconciled(
     store: &Store,
     meta: &InstanceMeta,
     dir: &Path,
     dictionaries: &Dictionaries,
+    projection: &Projection,
 ) -> Result<(VectorIndex, u64)> {
     let receipt = store.next_doc(meta.id)?;
+    let dimension = row_dimension(meta, projection);
     // The file's checksum is computed while the records are walked: on a large
     // instance the two take about as long, and they use different cores.
-    let open = |index: &VectorIndex| reconcile(store, meta, index, dictionaries);
+    let open = |index: &VectorIndex| -> Result<Option<u64>> {
+        if !rows_match_projection(store, meta, index, projection, receipt)? {
+            return Ok(None);
+        }
+        reconcile(store, meta, index, dictionaries, projection)
+    };
     let (index, reconciled) = match VectorIndex::open_checking_while(
-        dir,
-        meta.dimension,
-        COLUMNS,
-        receipt,
-        open,
+        dir, dimension, COLUMNS, receipt, open,
     ) {
         Ok(opened) => opened,
         Err(IndexError::Corrupt { path, reason }) => {
             tracing::warn!(instance = %meta.name, %path, %reason, "vector file damaged: rebuilding it from the store");
-            write_generation_from_store(store, meta, dir)?;
-            VectorIndex::open_checking_while(dir, meta.dimension, COLUMNS, receipt, open)?
+            write_generation_from_store(store, meta, dir, projection)?;
+            VectorIndex::open_checking_while(dir, dimension, COLUMNS, receipt, open)?
+        }
+        Err(IndexError::Dimension { expected, got }) => {
+            tracing::warn!(instance = %meta.name, expected, got, "vector file of another dimension than the instance's projection: rebuilding it from the store");
+            write_generation_from_store(store, meta, dir, projection)?;
+            VectorIndex::open_checking_while(dir, dimension, COLUMNS, receipt, open)?
         }
         Err(e) => return Err(e.into()),
     };
     if let Some(live) = reconciled? {
         return Ok((index, live));
     }
-    tracing::warn!(instance = %meta.name, "index misses older pictures: rebuilding it from the store");
+    tracing::warn!(instance = %meta.name, "index misses older pictures or holds another projection: rebuilding it from the store");
     drop(index);
-    write_generation_from_store(store, meta, dir)?;
-    let index = VectorIndex::open(dir, meta.dimension, COLUMNS, receipt)?;
-    let live = reconcile(store, meta, &index, dictionaries)?.unwrap_or(0);
+    write_generation_from_store(store, meta, dir, projection)?;
+    let index = VectorIndex::open(dir, dimension, COLUMNS, receipt)?;
+    let live = reconcile(store, meta, &index, dictionaries, projection)?.unwrap_or(0);
     Ok((index, live))
 }
 
@@ -77,6 +170,7 @@ fn reconcile(
     meta: &InstanceMeta,
     index: &VectorIndex,
     dictionaries: &Dictionaries,
+    projection: &Projection,
 ) -> Result<Option<u64>> {
     let snap = index.snapshot();
     let rows = snap.rows();
@@ -113,7 +207,7 @@ fn reconcile(
     }
     for (doc, columns) in &missing {
         match store.vector(meta.id, *doc)? {
-            Some(vector) => index.append(&[(*doc, &vector, columns)])?,
+            Some(vector) => index.append(&[(*doc, &projection.apply(&vector)?, columns)])?,
             None => {
                 tracing::warn!(instance = %meta.name, doc, "record without a vector: not searchable");
                 live -= 1;

@@ -242,7 +242,8 @@ impl Engine {
 
 /// Writes a compacted generation of an instance's index from the store, beside a server
 /// that may be running (the store is opened read-only); returns the generation. The
-/// server picks it up on reload, appending whatever was added meanwhile.
+/// server picks it up on reload, appending whatever was added meanwhile. Rows are the
+/// instance's stored projection (whitening) of the stored vectors.
 pub fn rebuild_offline(data_dir: &Path, name: &str) -> Result<u64> {
     let store = Store::open(&data_dir.join(STORE_DIR), StoreMode::ReadOnly)?;
     let meta = store
@@ -251,7 +252,8 @@ pub fn rebuild_offline(data_dir: &Path, name: &str) -> Result<u64> {
         .find(|m| m.name == name)
         .ok_or_else(|| EngineError::InstanceNotFound(name.to_string()))?;
     let dir = data_dir.join(INSTANCES_DIR).join(name);
-    super::reconcile::write_generation_from_store(&store, &meta, &dir)
+    let projection = super::whitening::stored(&store, &meta)?;
+    super::reconcile::write_generation_from_store(&store, &meta, &dir, &projection)
 }
 
 fn validate_name(name: &str) -> Result<()> {

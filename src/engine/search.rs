@@ -210,6 +210,9 @@ impl Instance {
             .then_some(super::CATEGORY_OTHER);
         let (a, _) = self.analyse(first, true, None, category)?;
         let (b, _) = self.analyse(second, true, None, category)?;
+        // Scores are cosines of what the index holds: the projected vectors.
+        let (_, projection) = self.layer();
+        let (a, b) = (projection.apply(&a)?, projection.apply(&b)?);
         Ok(score_of(crate::index::kernels::dot(&a, &b)))
     }
 
@@ -269,6 +272,11 @@ impl Instance {
             return Vec::new();
         };
         let snap = self.snapshot();
+        if snap.generation() != first.generation {
+            // A rebuild swapped the index (maybe its projection) since these queries
+            // were projected: each scans alone on the snapshot it was projected for.
+            return Vec::new();
+        }
         let source = RowAttributes {
             snapshot: &snap,
             dictionaries: &self.dictionaries,
@@ -305,13 +313,16 @@ impl Instance {
         results
     }
 
+    /// Searches with an extractor's (raw) vector: it is projected as the rows of the
+    /// snapshot it scans were.
     pub(super) fn search_vector(
         &self,
         vector: &[f32],
         subject: Subject,
         query: &SearchQuery,
     ) -> Result<SearchOutcome> {
-        let snap = self.snapshot();
+        let (snap, projection) = self.layer();
+        let vector: &[f32] = &projection.apply(vector)?;
         let wanted = query.start + query.num;
         // Distinct products need more candidates than results; each product keeps its best.
         let k = if query.distinct_product {
@@ -349,6 +360,7 @@ impl Instance {
                 .search(&snap, vector, k, query.min_score, &accept)
         } else {
             let job = ScanJob {
+                generation: snap.generation(),
                 vector: vector.to_vec(),
                 k,
                 min_score: query.min_score,

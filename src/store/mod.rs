@@ -12,6 +12,7 @@
 //! vectors    inst u32 | doc u64                            -> f32 little-endian bytes
 //! thumbnails inst u32 | doc u64                            -> JPEG preview (console)
 //! names      inst u32 | len(product) u32 | product | pic   -> doc u64
+//! projections inst u32                                    -> index projection (engine bytes)
 //! counters   inst u32 | "next_doc"                         -> u64   (the write receipt)
 //!            "next_instance"                               -> u32
 //! ```

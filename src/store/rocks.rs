@@ -19,13 +19,17 @@ const CF_COUNTERS: &str = "counters";
 /// Added after the first release: a database from before has it created at a read-write
 /// open, and a read-only open of such a database goes without it.
 const CF_THUMBNAILS: &str = "thumbnails";
-const COLUMN_FAMILIES: [&str; 6] = [
+/// Added with per-instance whitening, like `thumbnails`: an instance's index projection
+/// (bytes the engine encodes), absent when its rows are the extractor's vectors.
+const CF_PROJECTIONS: &str = "projections";
+const COLUMN_FAMILIES: [&str; 7] = [
     CF_INSTANCES,
     CF_RECORDS,
     CF_VECTORS,
     CF_NAMES,
     CF_COUNTERS,
     CF_THUMBNAILS,
+    CF_PROJECTIONS,
 ];
 
 /// One key-value pair read from RocksDB.
@@ -367,6 +371,26 @@ impl Store {
             keys::doc_key(inst, doc),
             encode(record),
         );
+        self.sync_write(batch)
+    }
+
+    /// The instance's index projection as the engine stored it (`None`: no projection;
+    /// also when a read-only view of a database from before projections lacks the family).
+    pub fn projection(&self, inst: u32) -> Result<Option<Vec<u8>>> {
+        let Some(cf) = self.db.cf_handle(CF_PROJECTIONS) else {
+            return Ok(None);
+        };
+        Ok(self.db.get_cf(cf, keys::instance_prefix(inst))?)
+    }
+
+    /// Sets (or with `None` removes) the instance's index projection, synced.
+    pub fn set_projection(&self, inst: u32, bytes: Option<&[u8]>) -> Result<()> {
+        let cf = self.cf(CF_PROJECTIONS);
+        let mut batch = WriteBatch::default();
+        match bytes {
+            Some(b) => batch.put_cf(cf, keys::instance_prefix(inst), b),
+            None => batch.delete_cf(cf, keys::instance_prefix(inst)),
+        }
         self.sync_write(batch)
     }
 

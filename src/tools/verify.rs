@@ -8,8 +8,8 @@
 //!   doc ids increasing, the dimension against the instance's, the generation against
 //!   the MANIFEST;
 //! - every record has its stored vector (of the instance's dimension), its name entry,
-//!   and a row in the current generation carrying the same vector; no stored vector is
-//!   without a record;
+//!   and a row in the current generation carrying the same vector (its projection, when
+//!   the instance has a whitening); no stored vector is without a record;
 //! - records = live rows. A row is live when its doc has a record; rows of deleted or
 //!   replaced pictures stay in the file until a rebuild (tombstones live in memory), and
 //!   rows at or past the store's doc counter were written but not acknowledged (or are
@@ -186,7 +186,14 @@ fn check_instance(store: &Store, data_dir: &Path, meta: &InstanceMeta) -> Result
         records.push(doc);
         Ok(())
     })?;
-    // Stored vectors, as CRCs of their bytes (compared with the rows' bytes below).
+    // Stored vectors, as CRCs of their rows' bytes (compared with the rows below).
+    let projection = match crate::engine::stored_projection(store, meta) {
+        Ok(p) => p,
+        Err(e) => {
+            report.problems.push(e.to_string());
+            crate::engine::Projection::none()
+        }
+    };
     let mut vectors: HashMap<u64, u32> = HashMap::with_capacity(records.len());
     store.for_each_vector(meta.id, |doc, vector| {
         if vector.len() != meta.dimension as usize {
@@ -195,7 +202,11 @@ fn check_instance(store: &Store, data_dir: &Path, meta: &InstanceMeta) -> Result
                 format_args!("doc {doc}: {} not {}", vector.len(), meta.dimension),
             );
         }
-        let bytes: Vec<u8> = vector.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let row = projection
+            .apply(&vector)
+            .map(|r| r.into_owned())
+            .unwrap_or(vector);
+        let bytes: Vec<u8> = row.iter().flat_map(|v| v.to_le_bytes()).collect();
         vectors.insert(doc, crc32fast::hash(&bytes));
         if records.binary_search(&doc).is_err() {
             findings.add("stored vectors without a record", format_args!("doc {doc}"));
@@ -208,7 +219,23 @@ fn check_instance(store: &Store, data_dir: &Path, meta: &InstanceMeta) -> Result
         findings.add("records without a stored vector", format_args!("doc {doc}"));
     }
     let dir = data_dir.join(INSTANCES_DIR).join(&meta.name);
-    check_index(&dir, meta, &records, &vectors, &mut report, &mut findings);
+    let dimension = projection.dimension(meta.dimension as usize) as u32;
+    if let Some(w) = projection.get() {
+        report.notes.push(format!(
+            "whitened: {} → {} dimensions, fitted on {} pictures",
+            w.input_dim(),
+            w.output_dim(),
+            w.fitted_on()
+        ));
+    }
+    check_index(
+        &dir,
+        dimension,
+        &records,
+        &vectors,
+        &mut report,
+        &mut findings,
+    );
     findings.into_problems(&mut report.problems);
     Ok(report)
 }
@@ -216,7 +243,7 @@ fn check_instance(store: &Store, data_dir: &Path, meta: &InstanceMeta) -> Result
 /// Reads the current generation and compares its rows with the store's records.
 fn check_index(
     dir: &Path,
-    meta: &InstanceMeta,
+    dimension: u32,
     records: &[u64],
     vectors: &HashMap<u64, u32>,
     report: &mut InstanceReport,
@@ -250,12 +277,12 @@ fn check_index(
     let header = reader.header();
     report.generation = header.generation;
     report.dimension = header.dimension;
-    if header.dimension != meta.dimension {
+    if header.dimension != dimension {
         report.problems.push(format!(
-            "vector file {} has {} dimensions, the instance {}",
+            "vector file {} has {} dimensions, the instance's rows {}",
             path.display(),
             header.dimension,
-            meta.dimension
+            dimension
         ));
         return;
     }

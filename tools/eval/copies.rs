@@ -208,6 +208,12 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
         index.len(),
         started.elapsed().as_secs_f64()
     );
+    if run.whiten.len() > 1 {
+        anyhow::bail!("copy takes one --whiten setting");
+    }
+    for spec in &run.whiten {
+        super::apply_whitening(&instance, spec)?;
+    }
 
     let started = Instant::now();
     let done = AtomicUsize::new(0);
