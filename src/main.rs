@@ -99,6 +99,11 @@ enum InstanceCommand {
         capacity: u64,
         #[command(flatten)]
         extractor: imgsearch::tools::ExtractorArgs,
+        /// Keep local features (keypoints) of every picture and re-rank the top
+        /// candidates of each search by picture with them: finds copies, crops and
+        /// products pasted on scenes; ~13 KB more per picture and ~40 ms more per search.
+        #[arg(long, default_value_t = false)]
+        local_features: bool,
     },
     /// List instances with their settings and picture counts.
     List {
@@ -152,6 +157,7 @@ fn main() -> anyhow::Result<()> {
             qps,
             capacity,
             extractor,
+            local_features,
         }) => {
             let choice = extractor.choice().map_err(anyhow::Error::msg)?;
             let Some(service_type) = ServiceType::parse(&service_type) else {
@@ -163,14 +169,20 @@ fn main() -> anyhow::Result<()> {
                 service_type,
                 qps,
                 capacity,
+                local_features,
             };
             let instance = engine.create_instance_with(&spec, &choice)?;
             println!(
-                "created instance {} in {} (extractor {}, {} dimensions)",
+                "created instance {} in {} (extractor {}, {} dimensions{})",
                 instance.meta().name,
                 data_dir.display(),
                 instance.meta().extractor,
-                instance.meta().dimension
+                instance.meta().dimension,
+                if local_features {
+                    ", local features"
+                } else {
+                    ""
+                }
             );
             Ok(())
         }
@@ -185,7 +197,16 @@ fn main() -> anyhow::Result<()> {
                 let m = &info.meta;
                 println!(
                     "{:<20} {:>7} {:>5} {:>10} {:>10}  {}",
-                    m.name, m.service_type, m.qps, m.capacity, info.total_count, m.extractor
+                    m.name,
+                    m.service_type,
+                    m.qps,
+                    m.capacity,
+                    info.total_count,
+                    if m.local_features {
+                        format!("{} + local features", m.extractor)
+                    } else {
+                        m.extractor.clone()
+                    }
                 );
             }
             Ok(())

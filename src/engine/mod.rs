@@ -6,7 +6,8 @@
 //!
 //! Write order (AddImage): decode and extract outside any lock; then, under the
 //! instance's write lock, append the vector row and `fdatasync` it, commit the store
-//! batch (record, vector, name entry, `next_doc` receipt) with sync, and only then make
+//! batch (record, vector, name entry, thumbnail and local features when kept, `next_doc`
+//! receipt) with sync, and only then make
 //! the row visible. A crash before the batch leaves a row past the receipt, dropped when
 //! the index opens; a crash after it leaves an acknowledged picture whose row is there.
 //!
@@ -23,6 +24,7 @@ mod imagenet;
 mod instance;
 mod reconcile;
 mod registry;
+mod rerank;
 mod scan_copy;
 mod search;
 mod tasks;
@@ -31,10 +33,14 @@ pub use category::{ServiceType, CATEGORY_OTHER, PRODUCT_CATEGORIES};
 pub use compaction::{CompactionPolicy, DEFAULT_DEAD_SHARE, DEFAULT_MIN_DEAD_ROWS};
 pub use error::{EngineError, Result};
 pub use extractors::ExtractorChoice;
-pub use instance::{AddOutcome, AddPicture, Attributes, Instance, InstanceInfo, Subject};
+pub use instance::{
+    AddOutcome, AddPicture, Attributes, Instance, InstanceInfo, Subject, DEFAULT_RERANK_CANDIDATES,
+    QUERY_LOCAL_POINTS, STORED_LOCAL_POINTS,
+};
 pub use registry::{
     rebuild_offline, Engine, InstanceSpec, DEFAULT_INSTANCE, INSTANCES_DIR, STORE_DIR,
 };
+pub use rerank::{verified_score, MIN_INLIERS};
 pub use scan_copy::ScanMode;
 pub use search::{FilterOutcome, Found, SearchOutcome, SearchQuery};
 pub(crate) use tasks::meta_line;
