@@ -20,6 +20,8 @@ const MAX_SCALE: f32 = 8.0;
 /// Matches up to which every pair is tried as a sample; above it, random samples.
 const EXHAUSTIVE_MATCHES: usize = 48;
 const SAMPLES: usize = 1200;
+/// Random samples drawn at least before the adaptive stop may end the draw.
+const MIN_SAMPLES: usize = 100;
 
 /// How well a stored picture's features fit a query's.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -56,20 +58,10 @@ fn hamming(a: &[u64; 4], b: &[u64; 4]) -> u32 {
 /// (stored point, query point) of every stored keypoint whose nearest query descriptor
 /// passes the ratio test; a query keypoint keeps only its closest stored one.
 fn match_descriptors(stored: &LocalFeatures, query: &LocalFeatures) -> Vec<([f32; 2], [f32; 2])> {
+    let nearest = nearest_two(&stored.descriptors, &query.descriptors);
     // Best (distance, stored index) per query keypoint.
     let mut best_for_query: Vec<(u32, usize)> = vec![(u32::MAX, 0); query.len()];
-    for (s, d) in stored.descriptors.iter().enumerate() {
-        let (mut first, mut second, mut at) = (u32::MAX, u32::MAX, 0usize);
-        for (q, e) in query.descriptors.iter().enumerate() {
-            let dist = hamming(d, e);
-            if dist < first {
-                second = first;
-                first = dist;
-                at = q;
-            } else if dist < second {
-                second = dist;
-            }
-        }
+    for (s, (first, second, at)) in nearest.into_iter().enumerate() {
         let passes = first <= MAX_DISTANCE && (second == u32::MAX || first * 100 < second * RATIO);
         if passes && first < best_for_query[at].0 {
             best_for_query[at] = (first, s);
@@ -83,6 +75,47 @@ fn match_descriptors(stored: &LocalFeatures, query: &LocalFeatures) -> Vec<([f32
         .collect()
 }
 
+/// (best distance, second-best distance, index of the best) among `query` for every
+/// descriptor of `stored`: with the POPCNT instruction when the CPU has it (the
+/// portable build counts bits in software, about three times slower here).
+fn nearest_two(stored: &[[u64; 4]], query: &[[u64; 4]]) -> Vec<(u32, u32, usize)> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("popcnt") {
+            // SAFETY: the CPU supports POPCNT, checked just above.
+            return unsafe { nearest_two_popcnt(stored, query) };
+        }
+    }
+    nearest_two_portable(stored, query)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+unsafe fn nearest_two_popcnt(stored: &[[u64; 4]], query: &[[u64; 4]]) -> Vec<(u32, u32, usize)> {
+    nearest_two_portable(stored, query)
+}
+
+#[inline(always)]
+fn nearest_two_portable(stored: &[[u64; 4]], query: &[[u64; 4]]) -> Vec<(u32, u32, usize)> {
+    stored
+        .iter()
+        .map(|d| {
+            let (mut first, mut second, mut at) = (u32::MAX, u32::MAX, 0usize);
+            for (q, e) in query.iter().enumerate() {
+                let dist = hamming(d, e);
+                if dist < first {
+                    second = first;
+                    first = dist;
+                    at = q;
+                } else if dist < second {
+                    second = dist;
+                }
+            }
+            (first, second, at)
+        })
+        .collect()
+}
+
 /// Most pairs one similarity maps within `tol` pixels, from 2-pair samples (all of them
 /// when few, else a fixed-seed random draw so results repeat).
 fn ransac_similarity(pairs: &[([f32; 2], [f32; 2])], tol: f32) -> usize {
@@ -92,38 +125,37 @@ fn ransac_similarity(pairs: &[([f32; 2], [f32; 2])], tol: f32) -> usize {
     }
     let tol2 = tol * tol;
     let mut best = 1;
-    let mut try_pair = |i: usize, j: usize| {
+    let try_pair = |i: usize, j: usize| -> usize {
         let (c1, q1) = pairs[i];
         let (c2, q2) = pairs[j];
         let (dcx, dcy) = (c2[0] - c1[0], c2[1] - c1[1]);
         let (dqx, dqy) = (q2[0] - q1[0], q2[1] - q1[1]);
         let len2 = dcx * dcx + dcy * dcy;
         if len2 < 16.0 {
-            return;
+            return 0;
         }
         // a = dq / dc as complex numbers: scale and rotation; b = q1 - a c1.
         let ar = (dqx * dcx + dqy * dcy) / len2;
         let ai = (dqy * dcx - dqx * dcy) / len2;
         let scale = ar.hypot(ai);
         if !(MIN_SCALE..=MAX_SCALE).contains(&scale) {
-            return;
+            return 0;
         }
         let bx = q1[0] - (ar * c1[0] - ai * c1[1]);
         let by = q1[1] - (ai * c1[0] + ar * c1[1]);
-        let inliers = pairs
+        pairs
             .iter()
             .filter(|(c, q)| {
                 let ex = ar * c[0] - ai * c[1] + bx - q[0];
                 let ey = ai * c[0] + ar * c[1] + by - q[1];
                 ex * ex + ey * ey <= tol2
             })
-            .count();
-        best = best.max(inliers);
+            .count()
     };
     if n <= EXHAUSTIVE_MATCHES {
         for i in 0..n {
             for j in i + 1..n {
-                try_pair(i, j);
+                best = best.max(try_pair(i, j));
             }
         }
     } else {
@@ -134,10 +166,19 @@ fn ransac_similarity(pairs: &[([f32; 2], [f32; 2])], tol: f32) -> usize {
             state ^= state << 17;
             (state % n as u64) as usize
         };
-        for _ in 0..SAMPLES {
+        // Adaptive: stop once a better model would have been drawn with 99 % odds
+        // (2-pair samples all inliers with probability w², w = best / n).
+        let mut drawn = 0;
+        while drawn < SAMPLES {
             let (i, j) = (next(), next());
             if i != j {
-                try_pair(i, j);
+                best = best.max(try_pair(i, j));
+                drawn += 1;
+                let w = best as f64 / n as f64;
+                let needed = (0.01f64).ln() / (1.0 - w * w).max(1e-12).ln();
+                if drawn >= MIN_SAMPLES && drawn as f64 >= needed {
+                    break;
+                }
             }
         }
     }
