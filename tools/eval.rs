@@ -141,6 +141,13 @@ struct RunOptions {
     /// With Crop, also search busy scenes by windows (`SearchQuery::scene_windows`).
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     windows: bool,
+    /// Create the instance with local features: the first `--rerank-k` candidates of
+    /// every search by picture are re-ranked by geometric verification.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    local_features: bool,
+    /// Candidates re-ranked with local features.
+    #[arg(long, default_value_t = imgsearch::engine::DEFAULT_RERANK_CANDIDATES)]
+    rerank_k: usize,
     /// Use at most N pictures of each list, evenly spaced (quick runs).
     #[arg(long)]
     limit: Option<usize>,
@@ -442,9 +449,11 @@ fn open_instance(
             service_type,
             qps: 1000,
             capacity: capacity as u64 + 1,
+            local_features: run.local_features,
         },
         &choice,
     )?;
+    instance.set_rerank_candidates(run.rerank_k);
     Ok((guard, engine, instance))
 }
 

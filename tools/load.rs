@@ -188,6 +188,7 @@ fn fill(data_dir: &Path, pictures: usize) -> Result<()> {
             service_type: ServiceType::Generic,
             qps: 0,
             capacity: pictures as u64 + 1,
+            local_features: false,
         })?,
     };
     let have = instance.info().total_count as usize;

@@ -77,6 +77,7 @@ mod tests {
             model: model.map(str::to_string),
             dimension,
             created_ms: 0,
+            local_features: false,
         }
     }
 

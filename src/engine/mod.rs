@@ -6,7 +6,8 @@
 //!
 //! Write order (AddImage): decode and extract outside any lock; then, under the
 //! instance's write lock, append the vector row and `fdatasync` it, commit the store
-//! batch (record, vector, name entry, `next_doc` receipt) with sync, and only then make
+//! batch (record, vector, name entry, thumbnail and local features when kept, `next_doc`
+//! receipt) with sync, and only then make
 //! the row visible. A crash before the batch leaves a row past the receipt, dropped when
 //! the index opens; a crash after it leaves an acknowledged picture whose row is there.
 //!
@@ -26,6 +27,7 @@ mod imagenet;
 mod instance;
 mod reconcile;
 mod registry;
+mod rerank;
 mod scan_copy;
 mod search;
 mod tasks;
@@ -37,10 +39,12 @@ pub use error::{EngineError, Result};
 pub use extractors::ExtractorChoice;
 pub use instance::{
     AddOutcome, AddPicture, Attributes, Instance, InstanceInfo, Subject, WhitenOutcome,
+    DEFAULT_RERANK_CANDIDATES, QUERY_LOCAL_POINTS, STORED_LOCAL_POINTS,
 };
 pub use registry::{
     rebuild_offline, Engine, InstanceSpec, DEFAULT_INSTANCE, INSTANCES_DIR, STORE_DIR,
 };
+pub use rerank::{verified_score, MIN_INLIERS};
 pub use scan_copy::ScanMode;
 pub use search::{FilterOutcome, Found, SearchOutcome, SearchQuery};
 pub(crate) use tasks::meta_line;

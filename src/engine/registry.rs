@@ -32,6 +32,9 @@ pub struct InstanceSpec {
     pub qps: u32,
     /// Pictures it may hold.
     pub capacity: u64,
+    /// Keep local features of every picture and re-rank searches by picture with them
+    /// (copy detection; costs storage and search time, see ARCHITECTURE.md).
+    pub local_features: bool,
 }
 
 impl InstanceSpec {
@@ -42,6 +45,7 @@ impl InstanceSpec {
             service_type: ServiceType::Product,
             qps: 10,
             capacity: 1_000_000,
+            local_features: false,
         }
     }
 }
@@ -139,6 +143,7 @@ impl Engine {
             model,
             dimension: extractor.dimension() as u32,
             created_ms: now_ms(),
+            local_features: spec.local_features,
         };
         let meta = self.store.create_instance(meta)?;
         let instance = Instance::open_with(

@@ -19,7 +19,7 @@ use crate::store::Record;
 use crate::vision::Region;
 
 /// Candidates fetched per wanted result when each product may appear once.
-const DISTINCT_OVERSAMPLING: usize = 8;
+pub(super) const DISTINCT_OVERSAMPLING: usize = 8;
 
 /// Rows sampled to estimate how many rows a category and filter accept.
 const SHARE_SAMPLES: usize = 1024;
@@ -58,6 +58,8 @@ pub struct SearchQuery {
 pub struct Found {
     /// Score 0..1.
     pub score: f64,
+    /// The picture's doc id (which row of the store it is).
+    pub doc: u64,
     /// The picture's record.
     pub record: Record,
 }
@@ -92,11 +94,39 @@ impl Instance {
         query: &SearchQuery,
     ) -> Result<SearchOutcome> {
         let windows = crop && query.scene_windows;
-        let (views, subject) =
+        let (views, subject, local) =
             self.analyse_views(bytes, windows, crop, region, query.category_id)?;
-        match views.as_slice() {
+        let Some(local) = local else {
+            return self.search_views_or_vector(&views, subject, query);
+        };
+        // Local features: the first K candidates (more when the page reaches further)
+        // in vector order, re-ranked by geometric verification, then paged.
+        let k = self.rerank_candidates();
+        let wanted = query.start + query.num;
+        let wide = SearchQuery {
+            start: 0,
+            num: if query.distinct_product {
+                k.max(wanted * DISTINCT_OVERSAMPLING)
+            } else {
+                k.max(wanted)
+            },
+            distinct_product: false,
+            ..query.clone()
+        };
+        let candidates = self.search_views_or_vector(&views, subject, &wide)?;
+        self.rerank(candidates, &local, k, query)
+    }
+
+    /// One vector: a plain search; several (scene windows): [`Self::search_views`].
+    fn search_views_or_vector(
+        &self,
+        views: &[View],
+        subject: Subject,
+        query: &SearchQuery,
+    ) -> Result<SearchOutcome> {
+        match views {
             [(vector, _)] => self.search_vector(vector, subject, query),
-            _ => self.search_views(&views, subject, query),
+            _ => self.search_views(views, subject, query),
         }
     }
 
@@ -390,6 +420,7 @@ impl Instance {
             }
             results.push(Found {
                 score: score_of(hit.score),
+                doc: hit.doc,
                 record,
             });
             if results.len() == wanted {
@@ -630,7 +661,7 @@ mod tests {
             ..SearchQuery::default()
         };
         for (i, scene) in scenes.iter().enumerate() {
-            let (views, subject) = instance
+            let (views, subject, _) = instance
                 .analyse_views(&testkit::jpeg_bytes(scene, 92), false, true, None, None)
                 .unwrap();
             assert_eq!(views[0].1, Region::full(480, 360));
@@ -642,7 +673,7 @@ mod tests {
             assert_eq!(out.results[0].record.product_id, format!("scene{i}"));
         }
         // A product shot stays a single cropped view.
-        let (views, _) = instance
+        let (views, _, _) = instance
             .analyse_views(&testkit::jpeg_bytes(&shot, 92), false, true, None, None)
             .unwrap();
         assert_eq!(views.len(), 1);

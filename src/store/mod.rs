@@ -11,6 +11,7 @@
 //! records    inst u32 | doc u64                            -> Record (bincode)
 //! vectors    inst u32 | doc u64                            -> f32 little-endian bytes
 //! thumbnails inst u32 | doc u64                            -> JPEG preview (console)
+//! local_features inst u32 | doc u64                        -> keypoints (vision::LocalFeatures)
 //! names      inst u32 | len(product) u32 | product | pic   -> doc u64
 //! projections inst u32                                    -> index projection (engine bytes)
 //! counters   inst u32 | "next_doc"                         -> u64   (the write receipt)

@@ -8,7 +8,7 @@ use rocksdb::{
 };
 
 use super::keys;
-use super::record::{decode, encode};
+use super::record::{decode, decode_meta, encode};
 use super::{InstanceMeta, Record, Result, StoreError};
 
 const CF_INSTANCES: &str = "instances";
@@ -22,7 +22,9 @@ const CF_THUMBNAILS: &str = "thumbnails";
 /// Added with per-instance whitening, like `thumbnails`: an instance's index projection
 /// (bytes the engine encodes), absent when its rows are the extractor's vectors.
 const CF_PROJECTIONS: &str = "projections";
-const COLUMN_FAMILIES: [&str; 7] = [
+/// Added later still, the same way: keypoints of instances created with local features.
+const CF_LOCAL: &str = "local_features";
+const COLUMN_FAMILIES: [&str; 8] = [
     CF_INSTANCES,
     CF_RECORDS,
     CF_VECTORS,
@@ -30,6 +32,7 @@ const COLUMN_FAMILIES: [&str; 7] = [
     CF_COUNTERS,
     CF_THUMBNAILS,
     CF_PROJECTIONS,
+    CF_LOCAL,
 ];
 
 /// One key-value pair read from RocksDB.
@@ -76,6 +79,9 @@ pub struct AddBatch<'a> {
     pub replaces: Option<u64>,
     /// Its JPEG preview, if thumbnails are on.
     pub thumbnail: Option<&'a [u8]>,
+    /// Its local features ([`crate::vision::LocalFeatures::to_bytes`]), if the instance
+    /// keeps them.
+    pub local_features: Option<&'a [u8]>,
 }
 
 /// Memory all column families' memtables may use together before RocksDB flushes.
@@ -105,7 +111,7 @@ impl Store {
             cf.set_write_buffer_size(MEMTABLE_BUDGET_BYTES / 4);
             cf.set_max_write_buffer_number(2);
             let mut table = rocksdb::BlockBasedOptions::default();
-            if name == CF_VECTORS || name == CF_THUMBNAILS {
+            if name == CF_VECTORS || name == CF_THUMBNAILS || name == CF_LOCAL {
                 // Read one entry at a time (SearchImageByName, the console) or in whole
                 // scans; every replacing add rewrites them, so cached blocks of files
                 // compacted away would fill the cache with dead blocks. The OS page
@@ -186,7 +192,7 @@ impl Store {
             .iterator_cf(self.cf(CF_INSTANCES), IteratorMode::Start)
         {
             let (_, value) = item?;
-            out.push(decode(&value)?);
+            out.push(decode_meta(&value)?);
         }
         Ok(out)
     }
@@ -306,6 +312,20 @@ impl Store {
         Ok(self.db.get_cf(cf, keys::doc_key(inst, doc))?)
     }
 
+    /// The stored local features of many docs, in the order asked (one multi-get);
+    /// `None` for a doc without (added without pixels, or before the family existed).
+    pub fn local_features(&self, inst: u32, docs: &[u64]) -> Result<Vec<Option<Vec<u8>>>> {
+        let Some(cf) = self.db.cf_handle(CF_LOCAL) else {
+            return Ok(vec![None; docs.len()]);
+        };
+        let keys: Vec<_> = docs.iter().map(|d| (cf, keys::doc_key(inst, *d))).collect();
+        self.db
+            .multi_get_cf(keys)
+            .into_iter()
+            .map(|item| Ok(item?))
+            .collect()
+    }
+
     /// Commits one added picture: record, vector, thumbnail, name entry, receipt; removes
     /// what it replaces.
     pub fn commit_add(&self, add: &AddBatch<'_>) -> Result<()> {
@@ -334,11 +354,15 @@ impl Store {
         if let Some(thumbnail) = add.thumbnail {
             batch.put_cf(self.cf(CF_THUMBNAILS), key, thumbnail);
         }
+        if let Some(features) = add.local_features {
+            batch.put_cf(self.cf(CF_LOCAL), key, features);
+        }
         if let Some(old) = add.replaces {
             let old_key = keys::doc_key(add.inst, old);
             batch.delete_cf(self.cf(CF_RECORDS), old_key);
             batch.delete_cf(self.cf(CF_VECTORS), old_key);
             batch.delete_cf(self.cf(CF_THUMBNAILS), old_key);
+            batch.delete_cf(self.cf(CF_LOCAL), old_key);
         }
         batch.put_cf(
             self.cf(CF_COUNTERS),
@@ -355,6 +379,7 @@ impl Store {
             batch.delete_cf(self.cf(CF_RECORDS), key);
             batch.delete_cf(self.cf(CF_VECTORS), key);
             batch.delete_cf(self.cf(CF_THUMBNAILS), key);
+            batch.delete_cf(self.cf(CF_LOCAL), key);
             batch.delete_cf(
                 self.cf(CF_NAMES),
                 keys::name_key(inst, product_id, pic_name),
@@ -498,6 +523,7 @@ mod tests {
             model: None,
             dimension: 4,
             created_ms: 0,
+            local_features: false,
         }
     }
 
@@ -531,6 +557,7 @@ mod tests {
                 vector: &v,
                 replaces: None,
                 thumbnail: Some(&b"jpeg-0"[..]),
+                local_features: Some(&b"kp-0"[..]),
             })
             .unwrap();
         store
@@ -541,6 +568,7 @@ mod tests {
                 vector: &v,
                 replaces: Some(0),
                 thumbnail: Some(&b"jpeg-1"[..]),
+                local_features: Some(&b"kp-1"[..]),
             })
             .unwrap();
         assert_eq!(store.next_doc(a.id).unwrap(), 2);
@@ -559,10 +587,16 @@ mod tests {
             "replaced with its record"
         );
         assert_eq!(store.thumbnail(a.id, 1).unwrap().unwrap(), b"jpeg-1");
+        assert_eq!(
+            store.local_features(a.id, &[0, 1]).unwrap(),
+            vec![None, Some(b"kp-1".to_vec())],
+            "replaced with its record"
+        );
 
         store.commit_delete(a.id, &[(1, "p", "1.jpg")]).unwrap();
         assert_eq!(store.lookup(a.id, "p", "1.jpg").unwrap(), None);
         assert_eq!(store.thumbnail(a.id, 1).unwrap(), None);
+        assert_eq!(store.local_features(a.id, &[1]).unwrap(), vec![None]);
         let mut seen = 0;
         store
             .for_each_record(a.id, |_, _| {
@@ -596,6 +630,7 @@ mod tests {
                 vector: &[0.5; 4],
                 replaces: None,
                 thumbnail: Some(&b"jpeg"[..]),
+                local_features: None,
             })
             .unwrap();
         assert_eq!(store.thumbnail(a.id, 0).unwrap().unwrap(), b"jpeg");
@@ -616,6 +651,7 @@ mod tests {
                     vector: &[0.5; 4],
                     replaces: None,
                     thumbnail: None,
+                    local_features: None,
                 })
                 .unwrap();
             let reader = Store::open(dir.path(), StoreMode::ReadOnly).unwrap();

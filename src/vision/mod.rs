@@ -6,13 +6,15 @@
 //! asks for cropping, and an [`Extractor`] turns pixels (optionally restricted
 //! to a [`Region`]) into a unit-length vector whose dot products rank
 //! similarity. [`BuiltinExtractor`] is the model-free default; [`OnnxExtractor`] runs an
-//! ONNX image model with tract or, with the `ort` feature, onnxruntime.
+//! ONNX image model with tract or, with the `ort` feature, onnxruntime. [`LocalFeatures`]
+//! and [`verify`] re-check candidates of copy searches geometrically.
 
 mod builtin;
 mod colour;
 mod error;
 mod extractor;
 mod header;
+mod local;
 mod mask;
 mod onnx;
 #[cfg(feature = "ort")]
@@ -31,6 +33,7 @@ mod validate;
 pub use builtin::{BuiltinExtractor, BUILTIN_DIMENSION};
 pub use error::{ModelError, Result, VisionError};
 pub use extractor::{dot, l2_normalize, Extractor};
+pub use local::{verify, LocalFeatures, Verification, LOCAL_POINT_BYTES};
 pub use onnx::{InputType, Layout, ModelOptions, ModelSpec, OnnxExtractor, ONNX_EXTRACTOR};
 pub use picture::{decode, Picture, PixelLimits};
 pub use region::Region;

@@ -91,6 +91,24 @@ pub(crate) fn scene(seed: u64, w: u32, h: u32) -> RgbImage {
     img
 }
 
+/// A [`scene`] with many small shapes of random colours on top: plenty of corners (local
+/// features).
+pub(crate) fn textured(seed: u64, w: u32, h: u32) -> RgbImage {
+    let mut img = scene(seed, w, h);
+    let mut rng = Rng::new(seed ^ 0xabcd);
+    for _ in 0..90 {
+        let (x0, y0) = (rng.below(w), rng.below(h));
+        let (rw, rh) = (4 + rng.below(w / 10), 4 + rng.below(h / 10));
+        let c = rng.colour();
+        fill(
+            &mut img,
+            |x, y| x >= x0 && x < x0 + rw && y >= y0 && y < y0 + rh,
+            c,
+        );
+    }
+    img
+}
+
 /// Paints `colour` wherever `inside(x, y)` holds.
 pub(crate) fn fill(img: &mut RgbImage, inside: impl Fn(u32, u32) -> bool, colour: Rgb<u8>) {
     for (x, y, p) in img.enumerate_pixels_mut() {

@@ -25,7 +25,9 @@ use imgsearch::engine::{SearchQuery, ServiceType};
 use imgsearch::vision::{self, PixelLimits, Region};
 
 use super::transform::{self, iou, Query, Rng, Transform};
-use super::{add_all, folder_pictures, grocery_split, open_instance, spaced, Item, RunOptions};
+use super::{
+    add_all, folder_pictures, grocery_split, open_instance, pic_name, spaced, Item, RunOptions,
+};
 
 /// Results asked of every copy search.
 const COPY_NUM: usize = 10;
@@ -59,6 +61,10 @@ pub struct CopyArgs {
     /// Also write every query picture here, as `<picture>-<transform>.png` (decoded).
     #[arg(long)]
     dump: Option<PathBuf>,
+    /// With local features: also verify every query against its source and its best
+    /// wrong candidates directly and print the inlier distributions (threshold tuning).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    inliers: bool,
 }
 
 /// One transformed query.
@@ -214,6 +220,25 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
     for spec in &run.whiten {
         super::apply_whitening(&instance, spec)?;
     }
+    if run.local_features {
+        let (mut points, mut bytes) = (0usize, 0usize);
+        for (i, item) in index.iter().enumerate() {
+            if let Some(f) = instance.local_features(&item.label, &pic_name(i, item))? {
+                points += f.len();
+                bytes += f.to_bytes().len();
+            }
+        }
+        let n = index.len().max(1) as f64;
+        println!(
+            "local features: {:.0} keypoints, {:.0} bytes per picture (mean); re-rank top {}",
+            points as f64 / n,
+            bytes as f64 / n,
+            instance.rerank_candidates()
+        );
+    }
+    // Every search returns the whole candidate list: re-ranking only reorders it, so
+    // the source being in it at all is the candidate stage's R@K.
+    let k = instance.rerank_candidates().max(COPY_NUM);
 
     let started = Instant::now();
     let done = AtomicUsize::new(0);
@@ -232,7 +257,7 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
                 run.crop,
                 region,
                 &SearchQuery {
-                    num: COPY_NUM,
+                    num: k,
                     scene_windows: run.windows,
                     ..SearchQuery::default()
                 },
@@ -264,16 +289,25 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    println!("| transform | queries | R@1 | R@10 |");
-    println!("|---|---|---|---|");
+    println!(
+        "searched {} in {:.1} s ({:.1} ms per query x {} threads)",
+        cases.len(),
+        started.elapsed().as_secs_f64(),
+        started.elapsed().as_secs_f64() * 1000.0 / cases.len().max(1) as f64
+            * rayon::current_num_threads() as f64,
+        rayon::current_num_threads()
+    );
+    println!("| transform | queries | R@1 | R@10 | R@{k} |");
+    println!("|---|---|---|---|---|");
     let line = |name: &str, picked: &[Option<usize>]| {
         let n = picked.len().max(1) as f64;
         let at = |k: usize| picked.iter().filter(|r| r.is_some_and(|r| r < k)).count() as f64 / n;
         println!(
-            "| {name} | {} | {:.3} | {:.3} |",
+            "| {name} | {} | {:.3} | {:.3} | {:.3} |",
             picked.len(),
             at(1),
-            at(10)
+            at(10),
+            at(k)
         );
     };
     for t in &transforms {
@@ -286,6 +320,99 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
         line(t.name(), &picked);
     }
     line("overall", &ranks);
+    if args.inliers && run.local_features {
+        let names: Vec<String> = index
+            .iter()
+            .enumerate()
+            .map(|(i, item)| pic_name(i, item))
+            .collect();
+        inlier_report(&instance, &cases, &transforms, &names)?;
+    }
+    Ok(())
+}
+
+/// Inliers of each query with its own source and the most any other of its first
+/// candidates reaches, per transform: where the verification threshold can sit.
+fn inlier_report(
+    instance: &imgsearch::engine::Instance,
+    cases: &[Case],
+    transforms: &[Transform],
+    names: &[String],
+) -> Result<()> {
+    let limits = PixelLimits::default();
+    let found: Vec<(usize, usize)> = cases
+        .par_iter()
+        .map(|case| -> Result<(usize, usize)> {
+            let picture = vision::decode(&case.query.bytes, &limits)?;
+            let query = vision::LocalFeatures::extract(
+                picture.rgb(),
+                imgsearch::engine::QUERY_LOCAL_POINTS,
+            );
+            let results = instance.search_by_picture(
+                &case.query.bytes,
+                false,
+                None,
+                &SearchQuery {
+                    num: 20,
+                    ..SearchQuery::default()
+                },
+            )?;
+            let own = instance
+                .local_features(&case.source.to_string(), &names[case.source])?
+                .map_or(0, |f| vision::verify(&f, &query).inliers);
+            let mut wrong = 0;
+            for f in &results.results {
+                let Some(features) =
+                    instance.local_features(&f.record.product_id, &f.record.pic_name)?
+                else {
+                    continue;
+                };
+                let n = vision::verify(&features, &query).inliers;
+                if f.record.product_id != case.source.to_string() {
+                    wrong = wrong.max(n);
+                }
+            }
+            Ok((own, wrong))
+        })
+        .collect::<Result<_>>()?;
+    println!("inliers: own source / best wrong of the first 20");
+    println!("| transform | own p10 | own median | wrong max | wrong p99 | own>=T,wrong<T (T=8,10,12,15,20) |");
+    println!("|---|---|---|---|---|---|");
+    for t in transforms {
+        let mut own: Vec<usize> = Vec::new();
+        let mut wrong: Vec<usize> = Vec::new();
+        let mut pairs = Vec::new();
+        for (c, f) in cases.iter().zip(&found) {
+            if c.transform == *t {
+                own.push(f.0);
+                wrong.push(f.1);
+                pairs.push(*f);
+            }
+        }
+        own.sort_unstable();
+        wrong.sort_unstable();
+        let pct = |v: &[usize], p: f64| {
+            v.get(((v.len() as f64 - 1.0) * p) as usize)
+                .copied()
+                .unwrap_or(0)
+        };
+        let shares: Vec<String> = [8, 10, 12, 15, 20]
+            .iter()
+            .map(|&th| {
+                let good = pairs.iter().filter(|(o, w)| *o >= th && *w < th).count();
+                format!("{:.2}", good as f64 / pairs.len().max(1) as f64)
+            })
+            .collect();
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            t.name(),
+            pct(&own, 0.1),
+            pct(&own, 0.5),
+            wrong.last().copied().unwrap_or(0),
+            pct(&wrong, 0.99),
+            shares.join(" ")
+        );
+    }
     Ok(())
 }
 

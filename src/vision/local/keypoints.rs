@@ -1,0 +1,361 @@
+//! Multi-scale FAST-9 corners ranked by their Harris response, spread over the picture,
+//! oriented by the intensity centroid and described by rotated BRIEF (ORB, Rublee et al.
+//! 2011), on a grey pyramid of the picture.
+
+use std::sync::OnceLock;
+
+use image::imageops::{self, FilterType};
+use image::{GrayImage, RgbImage};
+
+use super::LocalFeatures;
+
+/// Longest side of the working frame: larger pictures are scaled down first (corners of
+/// finer detail than this do not survive the uploads' JPEG anyway).
+pub(super) const WORK_SIDE: u32 = 640;
+/// Pyramid levels and the scale step between them (1.25^7 ≈ 4.8: a product at a quarter
+/// of its catalogue size still meets its own corners; small pictures stop earlier, at
+/// [`MIN_LEVEL_SIDE`]).
+const LEVELS: usize = 8;
+const LEVEL_SCALE: f32 = 1.25;
+/// FAST intensity threshold.
+const FAST_THRESHOLD: i16 = 18;
+/// Radius of the orientation disc and of the descriptor pattern (ORB's 31×31 patch).
+const PATCH_RADIUS: i32 = 15;
+/// Pattern points lie within this radius so that, rotated, they stay in the patch.
+const PATTERN_RADIUS: f32 = 13.0;
+/// Pixels kept clear of the border: the patch plus the smoothing.
+const BORDER: i32 = PATCH_RADIUS + 2;
+/// Grid cells per side used to spread the keypoints of a level.
+const GRID: usize = 8;
+/// Level smaller than this on a side holds no keypoints.
+const MIN_LEVEL_SIDE: u32 = 2 * BORDER as u32 + 8;
+
+/// The 16 pixels of the radius-3 Bresenham circle, clockwise from the top.
+const CIRCLE: [(i32, i32); 16] = [
+    (0, -3),
+    (1, -3),
+    (2, -2),
+    (3, -1),
+    (3, 0),
+    (3, 1),
+    (2, 2),
+    (1, 3),
+    (0, 3),
+    (-1, 3),
+    (-2, 2),
+    (-3, 1),
+    (-3, 0),
+    (-3, -1),
+    (-2, -2),
+    (-1, -3),
+];
+
+/// A corner found on one level.
+struct Corner {
+    x: i32,
+    y: i32,
+    response: f32,
+}
+
+/// See [`LocalFeatures::extract`].
+pub(super) fn extract(rgb: &RgbImage, max_points: usize) -> LocalFeatures {
+    let grey = work_frame(rgb);
+    let (w0, h0) = grey.dimensions();
+    let mut features = LocalFeatures {
+        side: w0.max(h0) as f32,
+        ..LocalFeatures::default()
+    };
+    // Level quotas fall with the level's area (a geometric series, as ORB's). Flatter
+    // quotas, and scaling small pictures up first, were tried: fewer inliers on scenes.
+    let ratio = 1.0 / (LEVEL_SCALE * LEVEL_SCALE);
+    let total: f32 = (0..LEVELS).map(|l| ratio.powi(l as i32)).sum();
+    for level in 0..LEVELS {
+        let factor = LEVEL_SCALE.powi(level as i32);
+        let (w, h) = (
+            (w0 as f32 / factor).round() as u32,
+            (h0 as f32 / factor).round() as u32,
+        );
+        if w.min(h) < MIN_LEVEL_SIDE {
+            break;
+        }
+        let image = if level == 0 {
+            grey.clone()
+        } else {
+            imageops::resize(&grey, w, h, FilterType::Triangle)
+        };
+        let quota = (max_points as f32 * ratio.powi(level as i32) / total).ceil() as usize;
+        let corners = spread(fast_corners(&image), w, h, quota);
+        if corners.is_empty() {
+            continue;
+        }
+        let smooth = smoothed(&image);
+        let (sx, sy) = (w0 as f32 / w as f32, h0 as f32 / h as f32);
+        for c in corners {
+            let angle = orientation(&image, c.x, c.y);
+            features
+                .descriptors
+                .push(describe(&smooth, w as usize, c.x, c.y, angle));
+            features.points.push([c.x as f32 * sx, c.y as f32 * sy]);
+        }
+    }
+    features
+}
+
+/// The picture in grey, scaled down to [`WORK_SIDE`] when larger.
+fn work_frame(rgb: &RgbImage) -> GrayImage {
+    let (w, h) = rgb.dimensions();
+    let grey = GrayImage::from_fn(w, h, |x, y| {
+        let [r, g, b] = rgb.get_pixel(x, y).0;
+        image::Luma([((77 * u32::from(r) + 150 * u32::from(g) + 29 * u32::from(b)) >> 8) as u8])
+    });
+    let long = w.max(h);
+    if long <= WORK_SIDE {
+        return grey;
+    }
+    let s = WORK_SIDE as f32 / long as f32;
+    let (nw, nh) = (
+        ((w as f32 * s).round() as u32).max(1),
+        ((h as f32 * s).round() as u32).max(1),
+    );
+    imageops::resize(&grey, nw, nh, FilterType::Triangle)
+}
+
+/// FAST-9 corners after 3×3 non-maximum suppression of the FAST score, each with its
+/// Harris response (what ranks them: FAST fires along strong edges too).
+fn fast_corners(image: &GrayImage) -> Vec<Corner> {
+    let (w, h) = (image.width() as i32, image.height() as i32);
+    let px = image.as_raw();
+    let at = |x: i32, y: i32| i16::from(px[(y * w + x) as usize]);
+    let offsets: Vec<i32> = CIRCLE.iter().map(|(dx, dy)| dy * w + dx).collect();
+    let t = FAST_THRESHOLD;
+    let mut score = vec![0u16; (w * h) as usize];
+    for y in BORDER..h - BORDER {
+        for x in BORDER..w - BORDER {
+            let i = (y * w + x) as usize;
+            let p = i16::from(px[i]);
+            let (hi, lo) = (p + t, p - t);
+            let ring = |k: usize| i16::from(px[(i as i32 + offsets[k]) as usize]);
+            // A 9-pixel arc covers at least two of the four compass pixels.
+            let compass = [ring(0), ring(4), ring(8), ring(12)];
+            let bright = compass.iter().filter(|v| **v > hi).count();
+            let dark = compass.iter().filter(|v| **v < lo).count();
+            if bright < 2 && dark < 2 {
+                continue;
+            }
+            let (mut bright_mask, mut dark_mask, mut sum) = (0u32, 0u32, 0u32);
+            for k in 0..16 {
+                let v = ring(k);
+                if v > hi {
+                    bright_mask |= 1 << k;
+                    sum += (v - hi) as u32;
+                } else if v < lo {
+                    dark_mask |= 1 << k;
+                    sum += (lo - v) as u32;
+                }
+            }
+            if has_arc(bright_mask) || has_arc(dark_mask) {
+                score[i] = sum.clamp(1, u32::from(u16::MAX)) as u16;
+            }
+        }
+    }
+    let mut corners = Vec::new();
+    for y in BORDER..h - BORDER {
+        for x in BORDER..w - BORDER {
+            let s = score[(y * w + x) as usize];
+            if s == 0 {
+                continue;
+            }
+            // Strictly greater than the earlier neighbours, at least the later ones: one
+            // survivor per plateau.
+            let mut is_max = true;
+            'n: for dy in -1..=1 {
+                for dx in -1..=1 {
+                    let n = score[((y + dy) * w + x + dx) as usize];
+                    let earlier = dy < 0 || (dy == 0 && dx < 0);
+                    if (earlier && n >= s) || (!earlier && n > s) {
+                        is_max = false;
+                        break 'n;
+                    }
+                }
+            }
+            if is_max {
+                corners.push(Corner {
+                    x,
+                    y,
+                    response: harris(&at, x, y),
+                });
+            }
+        }
+    }
+    corners
+}
+
+/// Whether a 16-bit circular mask has 9 consecutive set bits.
+fn has_arc(mask: u32) -> bool {
+    let doubled = mask | (mask << 16);
+    let mut run = doubled;
+    for k in 1..9 {
+        run &= doubled >> k;
+    }
+    run != 0
+}
+
+/// Harris corner response on a 7×7 window.
+fn harris(at: &impl Fn(i32, i32) -> i16, x: i32, y: i32) -> f32 {
+    let (mut a, mut b, mut c) = (0f32, 0f32, 0f32);
+    for dy in -3..=3 {
+        for dx in -3..=3 {
+            let (u, v) = (x + dx, y + dy);
+            let ix = f32::from(at(u + 1, v) - at(u - 1, v));
+            let iy = f32::from(at(u, v + 1) - at(u, v - 1));
+            a += ix * ix;
+            b += iy * iy;
+            c += ix * iy;
+        }
+    }
+    a * b - c * c - 0.04 * (a + b) * (a + b)
+}
+
+/// The best `quota` corners by response, at most a fair share per grid cell first so
+/// that a textured corner of the picture cannot take them all; the rest by response.
+fn spread(mut corners: Vec<Corner>, w: u32, h: u32, quota: usize) -> Vec<Corner> {
+    corners.sort_by(|a, b| b.response.total_cmp(&a.response));
+    let cap = (2 * quota).div_ceil(GRID * GRID).max(1);
+    let cell = |c: &Corner| {
+        let cx = (c.x as usize * GRID / w as usize).min(GRID - 1);
+        let cy = (c.y as usize * GRID / h as usize).min(GRID - 1);
+        cy * GRID + cx
+    };
+    let mut per_cell = [0usize; GRID * GRID];
+    let mut taken = vec![false; corners.len()];
+    let mut picked = Vec::with_capacity(quota);
+    for (i, c) in corners.iter().enumerate() {
+        if picked.len() == quota {
+            break;
+        }
+        let k = cell(c);
+        if per_cell[k] < cap {
+            per_cell[k] += 1;
+            taken[i] = true;
+            picked.push(i);
+        }
+    }
+    for (i, t) in taken.iter().enumerate() {
+        if picked.len() == quota {
+            break;
+        }
+        if !t {
+            picked.push(i);
+        }
+    }
+    picked.sort_unstable();
+    let mut keep = vec![false; corners.len()];
+    for i in picked {
+        keep[i] = true;
+    }
+    corners
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(c, k)| k.then_some(c))
+        .collect()
+}
+
+/// Angle of the intensity centroid of the disc around (x, y), radians.
+fn orientation(image: &GrayImage, x: i32, y: i32) -> f32 {
+    let w = image.width() as i32;
+    let px = image.as_raw();
+    let (mut m10, mut m01) = (0i64, 0i64);
+    for dy in -PATCH_RADIUS..=PATCH_RADIUS {
+        let half = ((PATCH_RADIUS * PATCH_RADIUS - dy * dy) as f32).sqrt() as i32;
+        let row = ((y + dy) * w) as usize;
+        for dx in -half..=half {
+            let v = i64::from(px[row + (x + dx) as usize]);
+            m10 += i64::from(dx) * v;
+            m01 += i64::from(dy) * v;
+        }
+    }
+    (m01 as f32).atan2(m10 as f32)
+}
+
+/// The level smoothed by two 5-wide box passes each way (close to a Gaussian of σ ≈ 2),
+/// which BRIEF's pixel comparisons need to be stable under noise and JPEG.
+fn smoothed(image: &GrayImage) -> Vec<u16> {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let mut a: Vec<u16> = image.as_raw().iter().map(|v| u16::from(*v) * 16).collect();
+    let mut b = vec![0u16; w * h];
+    for _ in 0..2 {
+        box_pass(&a, &mut b, w, h, 1, w);
+        box_pass(&b, &mut a, w, h, w, 1);
+    }
+    a
+}
+
+/// One 5-tap box average along `step` (1: rows, w: columns), edges clamped.
+fn box_pass(src: &[u16], dst: &mut [u16], w: usize, h: usize, step: usize, across: usize) {
+    let (len, lines) = if step == 1 { (w, h) } else { (h, w) };
+    for line in 0..lines {
+        let base = line * across;
+        for i in 0..len {
+            let mut sum = 0u32;
+            for d in -2i32..=2 {
+                let j = (i as i32 + d).clamp(0, len as i32 - 1) as usize;
+                sum += u32::from(src[base + j * step]);
+            }
+            dst[base + i * step] = (sum / 5) as u16;
+        }
+    }
+}
+
+/// The 256 point pairs of the descriptor: Gaussian around the centre (σ = patch/5, as
+/// BRIEF's best pattern), drawn once from a fixed seed so every picture uses the same.
+fn pattern() -> &'static [[f32; 4]; 256] {
+    static PATTERN: OnceLock<[[f32; 4]; 256]> = OnceLock::new();
+    PATTERN.get_or_init(|| {
+        let mut state = 0x5eed_0b1e_u64;
+        let mut uniform = move || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            ((z ^ (z >> 31)) >> 11) as f32 / (1u64 << 53) as f32
+        };
+        let sigma = (2 * PATCH_RADIUS + 1) as f32 / 5.0;
+        let mut point = move || loop {
+            // Box–Muller; points outside the pattern radius are drawn again.
+            let (u, v) = (uniform().max(1e-9), uniform());
+            let r = sigma * (-2.0 * u.ln()).sqrt();
+            let (x, y) = (
+                r * (std::f32::consts::TAU * v).cos(),
+                r * (std::f32::consts::TAU * v).sin(),
+            );
+            if x.hypot(y) <= PATTERN_RADIUS {
+                return [x, y];
+            }
+        };
+        let mut pairs = [[0f32; 4]; 256];
+        for pair in &mut pairs {
+            let (p, q) = (point(), point());
+            *pair = [p[0], p[1], q[0], q[1]];
+        }
+        pairs
+    })
+}
+
+/// Rotated BRIEF: bit i says whether the smoothed level (`width` pixels a row) is
+/// darker at the pair's first point than at its second, both rotated by the keypoint's
+/// angle.
+fn describe(smooth: &[u16], width: usize, x: i32, y: i32, angle: f32) -> [u64; 4] {
+    let (sin, cos) = angle.sin_cos();
+    let at = |px: f32, py: f32| {
+        let u = x + (px * cos - py * sin).round() as i32;
+        let v = y + (px * sin + py * cos).round() as i32;
+        smooth[v as usize * width + u as usize]
+    };
+    let mut d = [0u64; 4];
+    for (i, [ax, ay, bx, by]) in pattern().iter().enumerate() {
+        if at(*ax, *ay) < at(*bx, *by) {
+            d[i / 64] |= 1 << (i % 64);
+        }
+    }
+    d
+}
