@@ -7,9 +7,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::{auctions, b64, encode, picture_rgb, Server};
+use common::{auctions, b64, encode, output_text as text, picture_rgb, run_cli as run, Server};
 use image::ImageFormat;
 use serde_json::Value;
 
@@ -19,26 +19,6 @@ const FOLDER_PICTURES: u64 = 32;
 const OTHERS: u32 = 88_888_888;
 /// Rows of the CSV source.
 const CSV_PICTURES: u64 = 8;
-
-/// Runs `imgsearch ARGS --data-dir DATA`.
-fn run(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_imgsearch"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run imgsearch")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {}\n--- stdout\n{}--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// The number on the summary line starting with `label` (`added`, `failed`, ...).
 fn count(out: &Output, label: &str) -> u64 {

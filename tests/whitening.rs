@@ -6,9 +6,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-use common::{auctions, b64, encode, picture_rgb, Server};
+use common::{auctions, b64, encode, output_text as text, picture_rgb, run_cli as run, Server};
 use image::ImageFormat;
 use serde_json::Value;
 
@@ -16,25 +15,6 @@ const INSTANCE: &str = "demoinstance";
 /// The "Others" category, which every picture of an instance that starts empty gets.
 const OTHERS: &str = "88888888";
 const PICTURES: u64 = 24;
-
-fn run(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_imgsearch"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run imgsearch")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {}\n--- stdout\n{}--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 fn png(seed: u64) -> Vec<u8> {
     encode(&picture_rgb(seed), ImageFormat::Png)

@@ -4,7 +4,7 @@
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -239,4 +239,25 @@ pub fn auctions(reply: &Value) -> Vec<(String, String, f64)> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Runs `imgsearch ARGS --data-dir DATA` (a CLI command, not the server) to completion.
+pub fn run_cli(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_imgsearch"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run imgsearch")
+}
+
+/// A finished command's status and output, for assertion messages.
+pub fn output_text(out: &Output) -> String {
+    format!(
+        "status {}\n--- stdout\n{}--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
