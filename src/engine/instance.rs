@@ -494,17 +494,16 @@ impl Instance {
                 (r, vec![r])
             }
             None if crop => {
-                let regions = vision::detect_subjects(picture.rgb(), MAX_SUBJECTS);
-                let main = regions
-                    .first()
-                    .copied()
-                    .unwrap_or_else(|| vision::detect_subject(picture.rgb()));
+                let found = vision::find_subjects(picture.rgb(), MAX_SUBJECTS);
+                let regions = found.regions;
+                let full = Region::full(picture.width(), picture.height());
+                let main = regions.first().copied().unwrap_or(full);
                 // In a busy scene the box is a guess: a wrong crop throws the product away,
                 // the whole picture keeps it (GroceryStore val, built-in: P@1 0.348 cropped,
                 // 0.547 whole). Searches still try the guess as a second view.
-                if vision::is_cluttered(picture.rgb()) {
+                if found.cluttered {
                     scene = true;
-                    (Region::full(picture.width(), picture.height()), regions)
+                    (full, regions)
                 } else {
                     (main, regions)
                 }
@@ -881,6 +880,13 @@ impl Instance {
     pub fn reload(&self) -> Result<()> {
         let _writer = self.writer.lock();
         let projection = super::whitening::stored(&self.store, &self.meta)?;
+        self.open_and_swap(projection, None)
+    }
+
+    /// Opens the manifest's generation, reconciles it with the store and swaps it in with
+    /// `projection` (searches under way finish on the old one); `fault` is the crash
+    /// point between the two. The caller holds the write lock.
+    fn open_and_swap(&self, projection: Projection, fault: Option<&'static str>) -> Result<()> {
         let (index, live) = open_reconciled(
             &self.store,
             &self.meta,
@@ -888,6 +894,9 @@ impl Instance {
             &self.dictionaries,
             &projection,
         )?;
+        if let Some(name) = fault {
+            crate::fault::point(name);
+        }
         self.live.store(live, Ordering::Relaxed);
         self.index.store(Arc::new(Layer { index, projection }));
         self.scan_copy.refresh(self.snapshot());
@@ -913,17 +922,7 @@ impl Instance {
     fn rebuild_locked(&self, reason: &'static str, projection: Projection) -> Result<u64> {
         let generation =
             write_generation_from_store(&self.store, &self.meta, &self.index_dir, &projection)?;
-        let (index, live) = open_reconciled(
-            &self.store,
-            &self.meta,
-            &self.index_dir,
-            &self.dictionaries,
-            &projection,
-        )?;
-        crate::fault::point("rebuild.before_swap");
-        self.live.store(live, Ordering::Relaxed);
-        self.index.store(Arc::new(Layer { index, projection }));
-        self.scan_copy.refresh(self.snapshot());
+        self.open_and_swap(projection, Some("rebuild.before_swap"))?;
         metrics::counter!("imgsearch_rebuilds_total", "instance" => self.meta.name.clone(), "reason" => reason)
             .increment(1);
         Ok(generation)

@@ -40,5 +40,7 @@ pub use region::Region;
 pub use runtime::{
     find_onnxruntime, model_runtime, set_model_runtime, ModelRuntime, RuntimeSettings,
 };
-pub use subject::{detect_subject, detect_subjects, is_cluttered, search_windows};
+pub use subject::{
+    detect_subject, detect_subjects, find_subjects, is_cluttered, search_windows, Subjects,
+};
 pub use thumbnail::{thumbnail, thumbnail_source_size, DEFAULT_THUMBNAIL_SIDE, MAX_THUMBNAIL_SIDE};

@@ -53,10 +53,7 @@ pub fn is_cluttered(rgb: &RgbImage) -> bool {
     if rgb.width() == 0 || rgb.height() == 0 {
         return false;
     }
-    let (sw, sh) = fit_longest(rgb.width(), rgb.height(), WORK_LONGEST);
-    let raster = area_resize(rgb, None, sw, sh);
-    let (_, threshold) = background(&raster);
-    threshold >= CLUTTER_THRESHOLD
+    find_subjects(rgb, 0).cluttered
 }
 
 /// Overlapping square windows (sides 0.4, 0.55 and 0.7 of the shorter side, half a side
@@ -104,13 +101,44 @@ pub fn detect_subject(rgb: &RgbImage) -> Region {
 /// Up to `max` subject boxes: the main one first, then separate smaller ones.
 #[must_use]
 pub fn detect_subjects(rgb: &RgbImage, max: usize) -> Vec<Region> {
-    if max == 0 {
-        return Vec::new();
-    }
-    let full = Region::full(rgb.width(), rgb.height());
+    find_subjects(rgb, max).regions
+}
+
+/// What one pass of the background model finds in a picture.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subjects {
+    /// Up to `max` subject boxes, the main one first ([`detect_subjects`]).
+    pub regions: Vec<Region>,
+    /// Whether the border is busy, so the boxes are guesses ([`is_cluttered`]).
+    pub cluttered: bool,
+}
+
+/// [`detect_subjects`] and [`is_cluttered`] from one shared resize and background
+/// estimate (a Crop needs both).
+#[must_use]
+pub fn find_subjects(rgb: &RgbImage, max: usize) -> Subjects {
     let (sw, sh) = fit_longest(rgb.width(), rgb.height(), WORK_LONGEST);
     let raster = area_resize(rgb, None, sw, sh);
-    let mut mask = foreground(&raster);
+    let (bg, threshold) = background(&raster);
+    let cluttered = threshold >= CLUTTER_THRESHOLD;
+    let regions = if max == 0 {
+        Vec::new()
+    } else {
+        let mask = foreground(&raster, bg, threshold);
+        boxes(mask, (sw, sh), (rgb.width(), rgb.height()), max)
+    };
+    Subjects { regions, cluttered }
+}
+
+/// Subject boxes in the picture's pixels (`size`) from the foreground mask of its work
+/// raster (`sw` × `sh`).
+fn boxes(
+    mut mask: Vec<bool>,
+    (sw, sh): (usize, usize),
+    size: (u32, u32),
+    max: usize,
+) -> Vec<Region> {
+    let full = Region::full(size.0, size.1);
     open(&mut mask, sw, sh);
     close(&mut mask, sw, sh, CLOSE_PASSES);
 
@@ -126,7 +154,7 @@ pub fn detect_subjects(rgb: &RgbImage, max: usize) -> Vec<Region> {
     if (main.area as f32) < MIN_FOREGROUND * total {
         return vec![full];
     }
-    let to_region = |c: &Component| scale_back(c, (sw, sh), (rgb.width(), rgb.height()));
+    let to_region = |c: &Component| scale_back(c, (sw, sh), size);
     let mut out = vec![to_region(main)];
     let min_area = (MIN_SECONDARY * total).max(MIN_SECONDARY_OF_MAIN * main.area as f32);
     for c in comps.iter().skip(1) {
@@ -142,9 +170,8 @@ pub fn detect_subjects(rgb: &RgbImage, max: usize) -> Vec<Region> {
     out
 }
 
-/// Marks pixels that differ from the estimated background colour.
-fn foreground(raster: &Raster) -> Vec<bool> {
-    let (bg, threshold) = background(raster);
+/// Marks pixels farther than `threshold` from the background colour `bg`.
+fn foreground(raster: &Raster, bg: [f32; 3], threshold: f32) -> Vec<bool> {
     raster
         .pixels()
         .map(|p| distance(p, bg) > threshold)
