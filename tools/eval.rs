@@ -141,6 +141,10 @@ struct RunOptions {
     /// With Crop, also search busy scenes by windows (`SearchQuery::scene_windows`).
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     windows: bool,
+    /// With Crop, also search busy scenes by segment proposals composited on white
+    /// (`SearchQuery::scene_proposals`).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    proposals: bool,
     /// Create the instance with local features: the first `--rerank-k` candidates of
     /// every search by picture are re-ranked by geometric verification.
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
@@ -522,7 +526,7 @@ fn measure(
             instance,
             index,
             queries,
-            (run.crop, run.windows),
+            (run.crop, run.windows, run.proposals),
             leave_one_out,
         )?;
         println!(
@@ -627,7 +631,7 @@ fn query_all(
     instance: &Instance,
     index: &[Item],
     queries: &[Item],
-    (crop, windows): (bool, bool),
+    (crop, windows, proposals): (bool, bool, bool),
     leave_one_out: bool,
 ) -> Result<Vec<Option<Ranked>>> {
     let mut relevant = std::collections::HashMap::<&str, usize>::new();
@@ -666,6 +670,7 @@ fn query_all(
                 &SearchQuery {
                     num,
                     scene_windows: windows,
+                    scene_proposals: proposals,
                     ..SearchQuery::default()
                 },
             ) {

@@ -181,6 +181,7 @@ pub fn search_query(params: &Params) -> Result<SearchQuery, ApiError> {
         filter: filter(params, MAX_SEARCH_FILTER_CHARS)?,
         // Not a vendor parameter; too costly per query to be on by default yet.
         scene_windows: false,
+        scene_proposals: false,
     })
 }
 

@@ -37,6 +37,9 @@ pub const DEFAULT_RERANK_CANDIDATES: usize = 100;
 const CATEGORY_VOTERS: usize = 5;
 /// Subject regions reported in MultiRegion at most.
 const MAX_SUBJECTS: usize = 3;
+/// Segment proposals a busy scene is searched with at most (`SearchQuery::scene_proposals`):
+/// each costs an extraction and a scan.
+pub const SCENE_PROPOSALS: usize = 12;
 
 /// CustomContent and the eight attributes of a picture.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -428,14 +431,17 @@ impl Instance {
     }
 
     /// [`Self::analyse`] as a search sees it (with the query's local features when the
-    /// instance keeps them): the subject's vector first, then, when
-    /// `windows` is on and a cropped search finds a busy scene rather than a product shot (so the subject box
-    /// is a guess), one vector per search window ([`vision::search_windows`]), each
-    /// with its box. A product anywhere in the scene then fills one window well.
+    /// instance keeps them): the subject's vector first, then, when a cropped search finds
+    /// a busy scene rather than a product shot (so the subject box is a guess), the
+    /// detector's box, and with `windows` one vector per search window
+    /// ([`vision::search_windows`]), and with `proposals` one per segment proposal
+    /// ([`vision::propose`]: its silhouette composited on white, as a catalogue shot
+    /// would show it), each with its box. A product anywhere in the scene then fills one
+    /// window well, or stands alone on white in one proposal.
     pub(super) fn analyse_views(
         &self,
         bytes: &[u8],
-        windows: bool,
+        (windows, proposals): (bool, bool),
         crop: bool,
         region: Option<Region>,
         category: Option<u32>,
@@ -472,7 +478,15 @@ impl Instance {
                 let v = self.extractor.extract(rgb, Some(&w));
                 (v, w)
             }));
-            timer.lap("windows");
+            let timer = timer.lap("windows");
+            if proposals {
+                let found = vision::propose(rgb, SCENE_PROPOSALS);
+                views.par_extend(found.into_par_iter().map(|p| {
+                    let v = self.extractor.extract(&p.composite(rgb), None);
+                    (v, p.region)
+                }));
+                timer.lap("proposals");
+            }
         }
         Ok((views, subject, local))
     }

@@ -39,7 +39,7 @@ pub use error::{EngineError, Result};
 pub use extractors::ExtractorChoice;
 pub use instance::{
     AddOutcome, AddPicture, Attributes, Instance, InstanceInfo, Subject, WhitenOutcome,
-    DEFAULT_RERANK_CANDIDATES, QUERY_LOCAL_POINTS, STORED_LOCAL_POINTS,
+    DEFAULT_RERANK_CANDIDATES, QUERY_LOCAL_POINTS, SCENE_PROPOSALS, STORED_LOCAL_POINTS,
 };
 pub use registry::{
     rebuild_offline, Engine, InstanceSpec, DEFAULT_INSTANCE, INSTANCES_DIR, STORE_DIR,

@@ -51,6 +51,10 @@ pub struct SearchQuery {
     /// ([`Instance::analyse_views`]). Off in the server for now: it costs ~30 extractions
     /// per such query (1–2 s with a model); `imgsearch-eval --windows true` turns it on.
     pub scene_windows: bool,
+    /// With Crop and no Region, search a busy scene by segment proposals too: each
+    /// proposal's silhouette on white is one more view ([`Instance::analyse_views`],
+    /// up to [`super::SCENE_PROPOSALS`] extractions). `imgsearch-eval --proposals true`.
+    pub scene_proposals: bool,
 }
 
 /// One search result.
@@ -93,9 +97,9 @@ impl Instance {
         region: Option<Region>,
         query: &SearchQuery,
     ) -> Result<SearchOutcome> {
-        let windows = crop && query.scene_windows;
+        let scene_views = (crop && query.scene_windows, crop && query.scene_proposals);
         let (views, subject, local) =
-            self.analyse_views(bytes, windows, crop, region, query.category_id)?;
+            self.analyse_views(bytes, scene_views, crop, region, query.category_id)?;
         let Some(local) = local else {
             return self.search_views_or_vector(&views, subject, query);
         };
@@ -662,7 +666,13 @@ mod tests {
         };
         for (i, scene) in scenes.iter().enumerate() {
             let (views, subject, _) = instance
-                .analyse_views(&testkit::jpeg_bytes(scene, 92), false, true, None, None)
+                .analyse_views(
+                    &testkit::jpeg_bytes(scene, 92),
+                    (false, false),
+                    true,
+                    None,
+                    None,
+                )
                 .unwrap();
             assert_eq!(views[0].1, Region::full(480, 360));
             assert_eq!(views.len(), 2, "whole picture and the detector's guess");
@@ -674,10 +684,119 @@ mod tests {
         }
         // A product shot stays a single cropped view.
         let (views, _, _) = instance
-            .analyse_views(&testkit::jpeg_bytes(&shot, 92), false, true, None, None)
+            .analyse_views(
+                &testkit::jpeg_bytes(&shot, 92),
+                (false, false),
+                true,
+                None,
+                None,
+            )
             .unwrap();
         assert_eq!(views.len(), 1);
         assert_eq!(views[0].1, added_shot.region);
+    }
+
+    #[test]
+    fn proposals_find_a_plain_garment_pasted_on_a_busy_scene() {
+        use crate::engine::{AddPicture, Attributes};
+        use crate::vision::testkit;
+        use image::{Rgb, RgbImage};
+        crate::index::kernels::init();
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        let instance = engine
+            .create_instance(&InstanceSpec::product("shop"))
+            .unwrap();
+        // Garment silhouettes on a `w` x `h` box: a T-shirt, a dress, trousers, a skirt.
+        let inside = |shape: usize, x: u32, y: u32, w: u32, h: u32| -> bool {
+            let (fx, fy) = (x as f32 / w as f32, y as f32 / h as f32);
+            match shape {
+                0 => fy < 0.35 || (0.25..0.75).contains(&fx),
+                1 => (fx - 0.5).abs() < 0.15 + 0.35 * fy,
+                2 => fy < 0.3 || !(0.45..=0.55).contains(&fx),
+                _ => (fx - 0.5).abs() < 0.5 - 0.3 * (1.0 - fy),
+            }
+        };
+        let colours = [
+            Rgb([230, 200, 40]),
+            Rgb([40, 150, 70]),
+            Rgb([200, 40, 50]),
+            Rgb([40, 70, 190]),
+        ];
+        // The catalogue: every shape in every colour, on white with a margin.
+        let shot = |shape: usize, colour: Rgb<u8>| {
+            RgbImage::from_fn(220, 260, |x, y| {
+                let (bx, by) = (x.wrapping_sub(20), y.wrapping_sub(20));
+                if bx < 180 && by < 220 && inside(shape, bx, by, 180, 220) {
+                    colour
+                } else {
+                    Rgb([255, 255, 255])
+                }
+            })
+        };
+        for shape in 0..4 {
+            for (c, colour) in colours.iter().enumerate() {
+                instance
+                    .add(AddPicture {
+                        product_id: format!("{shape}-{c}"),
+                        pic_name: "shot.jpg".into(),
+                        picture: testkit::jpeg_bytes(&shot(shape, *colour), 92),
+                        category_id: Some(0),
+                        crop: true,
+                        region: None,
+                        attributes: Attributes::default(),
+                    })
+                    .unwrap();
+            }
+        }
+        let rank_and_score = |bytes: &[u8], proposals: bool, want: &str| {
+            let query = SearchQuery {
+                num: 16,
+                category_id: Some(0),
+                scene_proposals: proposals,
+                ..SearchQuery::default()
+            };
+            let out = instance
+                .search_by_picture(bytes, true, None, &query)
+                .unwrap();
+            let rank = out
+                .results
+                .iter()
+                .position(|f| f.record.product_id == want)
+                .unwrap_or(usize::MAX);
+            let score = out.results.get(rank).map_or(0.0, |f| f.score);
+            (rank, score, out.subject.region)
+        };
+        let mut first_without = 0;
+        for (i, (shape, c)) in [(1, 0), (0, 1), (3, 3)].into_iter().enumerate() {
+            // The garment, 200 pixels tall, pasted on a busy textured scene.
+            let mut scene = testkit::textured(40 + i as u64, 512, 400);
+            let (x0, y0) = (60 + 120 * i as u32, 90 + 30 * i as u32);
+            for y in 0..200 {
+                for x in 0..164 {
+                    if inside(shape, x, y, 164, 200) {
+                        scene.put_pixel(x0 + x, y0 + y, colours[c]);
+                    }
+                }
+            }
+            let bytes = testkit::jpeg_bytes(&scene, 90);
+            let want = format!("{shape}-{c}");
+            let (rank, score, region) = rank_and_score(&bytes, true, &want);
+            assert_eq!(rank, 0, "{want} with proposals");
+            // The reported region is the proposal that found it: the garment's box.
+            let overlap = |a: u32, b: u32, c: u32, d: u32| b.min(d).saturating_sub(a.max(c));
+            let shared = overlap(region.x1, region.x2, x0, x0 + 164)
+                * overlap(region.y1, region.y2, y0, y0 + 200);
+            assert!(shared * 10 >= 164 * 200 * 8, "{region}");
+            assert!(region.area() * 10 <= 164 * 200 * 13, "{region}");
+            let (rank_without, score_without, _) = rank_and_score(&bytes, false, &want);
+            assert!(score > score_without, "{want}: {score} vs {score_without}");
+            first_without += usize::from(rank_without == 0);
+        }
+        assert!(
+            first_without < 3,
+            "without proposals every garment was found first too"
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod picture;
 mod region;
 mod resample;
 mod runtime;
+mod segment;
 mod subject;
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -40,6 +41,7 @@ pub use region::Region;
 pub use runtime::{
     find_onnxruntime, model_runtime, set_model_runtime, ModelRuntime, RuntimeSettings,
 };
+pub use segment::{propose, Proposal};
 pub use subject::{
     detect_subject, detect_subjects, find_subjects, is_cluttered, search_windows, Subjects,
 };

@@ -138,6 +138,7 @@ pub fn accuracy(index: &[Item], queries: &[Item], run: &RunOptions) -> Result<()
             let query = SearchQuery {
                 num: 1,
                 scene_windows: run.windows,
+                scene_proposals: run.proposals,
                 ..SearchQuery::default()
             };
             match instance.search_by_picture(&bytes, run.crop, None, &query) {

@@ -35,6 +35,8 @@ const COPY_NUM: usize = 10;
 const CANDIDATES: usize = 5;
 /// Scene photos drawn from (evenly spaced over the GroceryStore train split).
 const SCENE_POOL: usize = 300;
+/// Segment proposals the subject mode asks for (as a search does).
+const PROPOSALS: usize = imgsearch::engine::SCENE_PROPOSALS;
 
 /// What the copy and subject modes make their queries from.
 #[derive(Args)]
@@ -259,6 +261,7 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
                 &SearchQuery {
                     num: k,
                     scene_windows: run.windows,
+                    scene_proposals: run.proposals,
                     ..SearchQuery::default()
                 },
             );
@@ -468,6 +471,36 @@ pub fn subject(args: &CopyArgs, limit: Option<usize>) -> Result<()> {
         .map(|(c, (_, known, full))| Ok((best_of(&c.query.bytes, known)?, *known, *full)))
         .collect::<Result<_>>()?;
 
+    // Segment proposals (what `--proposals` searches busy scenes with): the best one's
+    // IoU, how many there are and what they cost.
+    let proposed: Vec<(Region, Region, usize, f64)> = scene_cases
+        .par_iter()
+        .zip(&scene)
+        .map(|(c, (_, known, full))| {
+            let picture = vision::decode(&c.query.bytes, &limits)?;
+            let started = Instant::now();
+            let all = vision::propose(picture.rgb(), PROPOSALS);
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            let first = all.first().map_or(*full, |p| p.region);
+            let best = all
+                .iter()
+                .map(|p| p.region)
+                .max_by(|a, b| iou(a, known).total_cmp(&iou(b, known)))
+                .unwrap_or(*full);
+            Ok((best, first, all.len(), ms))
+        })
+        .collect::<Result<_>>()?;
+    let scene_proposed: Vec<(Region, Region, Region)> = proposed
+        .iter()
+        .zip(&scene)
+        .map(|((best, _, _, _), (_, known, full))| (*best, *known, *full))
+        .collect();
+    let scene_first: Vec<(Region, Region, Region)> = proposed
+        .iter()
+        .zip(&scene)
+        .map(|((_, first, _, _), (_, known, full))| (*first, *known, *full))
+        .collect();
+
     let plain: Vec<(Region, Region, Region)> = sources
         .par_iter()
         .filter_map(|&s| {
@@ -492,7 +525,27 @@ pub fn subject(args: &CopyArgs, limit: Option<usize>) -> Result<()> {
         &format!("pasted on a shelf scene, best of {CANDIDATES} candidates"),
         &scene_best,
     );
+    iou_line(
+        &format!("pasted on a shelf scene, best of the segment proposals (≤ {PROPOSALS})"),
+        &scene_proposed,
+    );
+    iou_line(
+        "pasted on a shelf scene, first segment proposal",
+        &scene_first,
+    );
     iou_line("catalogue shot, plain background", &plain);
+    let mut counts: Vec<usize> = proposed.iter().map(|p| p.2).collect();
+    counts.sort_unstable();
+    let mut costs: Vec<f64> = proposed.iter().map(|p| p.3).collect();
+    costs.sort_by(f64::total_cmp);
+    let n = proposed.len().max(1) as f64;
+    println!(
+        "segment proposals per scene: mean {:.1}, median {}; cost mean {:.1} ms, median {:.1} ms (rayon-parallel over queries)",
+        counts.iter().sum::<usize>() as f64 / n,
+        counts.get(counts.len() / 2).copied().unwrap_or(0),
+        costs.iter().sum::<f64>() / n,
+        costs.get(costs.len() / 2).copied().unwrap_or(0.0),
+    );
     let cluttered =
         |bytes: &[u8]| vision::decode(bytes, &limits).is_ok_and(|p| vision::is_cluttered(p.rgb()));
     let busy_scenes = scene_cases
