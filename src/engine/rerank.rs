@@ -11,12 +11,13 @@
 //! (re-ranking only ever raises a score), and distinct products and paging apply after
 //! the re-ranking.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use rayon::prelude::*;
 
 use super::instance::{Instance, StageTimer};
 use super::search::{score_of, Found, SearchOutcome, SearchQuery};
+use super::votes::{around_voters, Voters};
 use super::Result;
 use crate::vision::{self, LocalFeatures};
 
@@ -38,10 +39,15 @@ pub fn verified_score(best: f64, inliers: usize) -> f64 {
 
 impl Instance {
     /// Re-ranks the first `k` of `candidates` (a search with start 0, no distinct
-    /// products, enough results for `query`'s page) and cuts `query`'s page from them.
+    /// products, enough results for `query`'s page) and the `voted` pictures (not among
+    /// the first `k`: moved up from further down the candidates when verified, otherwise
+    /// kept only when verified, after verified candidates with as many inliers), and
+    /// cuts `query`'s page from them.
     pub(super) fn rerank(
         &self,
         candidates: SearchOutcome,
+        voted: Vec<Found>,
+        voters: &Voters,
         local: &LocalFeatures,
         k: usize,
         query: &SearchQuery,
@@ -53,25 +59,59 @@ impl Instance {
         } = candidates;
         let timer = StageTimer::start();
         let head = results.len().min(k);
-        let docs: Vec<u64> = results[..head].iter().map(|f| f.doc).collect();
+        let docs: Vec<u64> = results[..head]
+            .iter()
+            .chain(&voted)
+            .map(|f| f.doc)
+            .collect();
         let stored = self.store.local_features(self.meta.id, &docs)?;
         let inliers: Vec<usize> = stored
             .par_iter()
-            .map(|bytes| {
-                bytes
-                    .as_deref()
-                    .and_then(LocalFeatures::from_bytes)
-                    .map_or(0, |s| vision::verify(&s, local).inliers)
+            .zip(&docs)
+            .map(|(bytes, doc)| {
+                let Some(s) = bytes.as_deref().and_then(LocalFeatures::from_bytes) else {
+                    return 0;
+                };
+                let whole = vision::verify(&s, local).inliers;
+                if whole >= MIN_INLIERS {
+                    return whole;
+                }
+                // Not verified on the whole query: again on the keypoints around the
+                // ones that voted for it, if enough did.
+                voters
+                    .get(doc)
+                    .and_then(|v| around_voters(local, v))
+                    .map_or(whole, |near| whole.max(vision::verify(&s, &near).inliers))
             })
             .collect();
         timer.lap("verify");
         let best = results.first().map_or(0.0, |f| f.score);
         let mut verified: Vec<(usize, Found)> = Vec::new();
         let mut others: Vec<Found> = Vec::with_capacity(results.len());
+        // Inliers of the voted pictures (not among the first k); those further down the
+        // candidates are moved up from there when verified.
+        let mut voted_inliers: HashMap<u64, usize> = voted
+            .iter()
+            .zip(&inliers[head..])
+            .map(|(f, &n)| (f.doc, n))
+            .collect();
         for (i, found) in results.into_iter().enumerate() {
-            match inliers.get(i) {
+            let n = if i < head {
+                inliers[i]
+            } else {
+                voted_inliers.remove(&found.doc).unwrap_or(0)
+            };
+            if n >= MIN_INLIERS {
+                verified.push((n, found));
+            } else {
+                others.push(found);
+            }
+        }
+        // Voted pictures outside the candidates only enter verified.
+        for found in voted {
+            match voted_inliers.get(&found.doc) {
                 Some(&n) if n >= MIN_INLIERS => verified.push((n, found)),
-                _ => others.push(found),
+                _ => {}
             }
         }
         // Stable: equal inliers keep the vector order.

@@ -19,6 +19,7 @@
 
 mod batch;
 mod bitset;
+pub mod codes;
 mod column;
 mod error;
 pub mod kernels;
@@ -37,6 +38,7 @@ mod vector_index;
 
 pub use batch::{search_batch, search_batch_above};
 pub use bitset::AtomicBitset;
+pub use codes::CodeIndex;
 pub use column::U32Column;
 pub use error::{IndexError, Result};
 pub use manifest::Manifest;
