@@ -17,7 +17,6 @@ use rayon::prelude::*;
 
 use super::instance::{Instance, StageTimer};
 use super::search::{score_of, Found, SearchOutcome, SearchQuery};
-use super::votes::{around_voters, Voters};
 use super::Result;
 use crate::vision::{self, LocalFeatures};
 
@@ -47,7 +46,6 @@ impl Instance {
         &self,
         candidates: SearchOutcome,
         voted: Vec<Found>,
-        voters: &Voters,
         local: &LocalFeatures,
         k: usize,
         query: &SearchQuery,
@@ -67,21 +65,11 @@ impl Instance {
         let stored = self.store.local_features(self.meta.id, &docs)?;
         let inliers: Vec<usize> = stored
             .par_iter()
-            .zip(&docs)
-            .map(|(bytes, doc)| {
-                let Some(s) = bytes.as_deref().and_then(LocalFeatures::from_bytes) else {
-                    return 0;
-                };
-                let whole = vision::verify(&s, local).inliers;
-                if whole >= MIN_INLIERS {
-                    return whole;
-                }
-                // Not verified on the whole query: again on the keypoints around the
-                // ones that voted for it, if enough did.
-                voters
-                    .get(doc)
-                    .and_then(|v| around_voters(local, v))
-                    .map_or(whole, |near| whole.max(vision::verify(&s, &near).inliers))
+            .map(|bytes| {
+                bytes
+                    .as_deref()
+                    .and_then(LocalFeatures::from_bytes)
+                    .map_or(0, |s| vision::verify(&s, local).inliers)
             })
             .collect();
         timer.lap("verify");

@@ -119,9 +119,9 @@ impl Instance {
         // Voted pictures already among the first K are verified anyway.
         let present: HashSet<u64> = candidates.results.iter().take(k).map(|f| f.doc).collect();
         let timer = StageTimer::start();
-        let (voted, voters) = self.voted_candidates(&local, &views, category, query, &present)?;
+        let voted = self.voted_candidates(&local, &views, category, query, &present)?;
         timer.lap("votes");
-        self.rerank(candidates, voted, &voters, &local, k, query)
+        self.rerank(candidates, voted, &local, k, query)
     }
 
     /// One vector: a plain search; several (scene windows): [`Self::search_views`].

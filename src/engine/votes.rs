@@ -15,7 +15,7 @@
 //! best over the query's views), which is also its score when it is not verified (then it
 //! is dropped: only verification lets a picture past the vector order).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use parking_lot::RwLock;
 
@@ -106,47 +106,6 @@ fn read_all(store: &Store, meta: &InstanceMeta) -> Result<CodeIndex> {
     Ok(index)
 }
 
-/// The query keypoints (indices) that voted for each of the pictures with most votes.
-pub(super) type Voters = HashMap<u64, Vec<u32>>;
-
-/// Votes from which a candidate is also verified against the query keypoints around
-/// its voters only.
-pub const MIN_LOCAL_VOTERS: usize = 6;
-
-/// The query keypoints around those that voted for a picture: inside the box of the
-/// voters' middle 80 % (each axis), grown by half its size each way and 16 px. In a
-/// scene the product's keypoints cluster there; matching the stored keypoints against
-/// these only leaves fewer distractors to fail the ratio test. `None` with fewer than
-/// [`MIN_LOCAL_VOTERS`] voters.
-pub(super) fn around_voters(local: &LocalFeatures, voters: &[u32]) -> Option<LocalFeatures> {
-    if voters.len() < MIN_LOCAL_VOTERS {
-        return None;
-    }
-    let axis = |a: usize| {
-        let mut v: Vec<f32> = voters
-            .iter()
-            .filter_map(|&q| local.points.get(q as usize).map(|p| p[a]))
-            .collect();
-        v.sort_by(f32::total_cmp);
-        let lo = v[v.len() / 10];
-        let hi = v[(v.len() - 1) - v.len() / 10];
-        let grow = (hi - lo) * 0.5 + 16.0;
-        (lo - grow, hi + grow)
-    };
-    let ((x0, x1), (y0, y1)) = (axis(0), axis(1));
-    let mut out = LocalFeatures {
-        side: local.side,
-        ..LocalFeatures::default()
-    };
-    for (p, d) in local.points.iter().zip(&local.descriptors) {
-        if (x0..=x1).contains(&p[0]) && (y0..=y1).contains(&p[1]) {
-            out.points.push(*p);
-            out.descriptors.push(*d);
-        }
-    }
-    Some(out)
-}
-
 /// What the vote index of an instance holds ([`Instance::vote_index_size`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VoteIndexSize {
@@ -189,8 +148,7 @@ impl Instance {
 
     /// The voted pictures for `local` not already among `present` that pass the
     /// category (`category`), `query`'s filter and threshold, as found with their best
-    /// vector score over `views`, in vote order; and the query keypoints that voted for
-    /// each of the pictures with most votes (present or not).
+    /// vector score over `views`, in vote order.
     pub(super) fn voted_candidates(
         &self,
         local: &LocalFeatures,
@@ -198,13 +156,12 @@ impl Instance {
         category: Option<u32>,
         query: &SearchQuery,
         present: &HashSet<u64>,
-    ) -> Result<(Vec<Found>, Voters)> {
+    ) -> Result<Vec<Found>> {
         let n = self.vote_candidates();
         let Some(votes) = &self.votes else {
-            return Ok(Default::default());
+            return Ok(Vec::new());
         };
         let top = votes.top(local, n);
-        let voters: Voters = top.iter().map(|(doc, v)| (*doc, v.clone())).collect();
         let (snap, projection) = self.layer();
         let source = RowAttributes {
             snapshot: &snap,
@@ -247,7 +204,7 @@ impl Instance {
             .zip(records)
             .filter_map(|((doc, score), record)| record.map(|record| Found { score, doc, record }))
             .collect();
-        Ok((found, voters))
+        Ok(found)
     }
 }
 
@@ -320,39 +277,6 @@ mod tests {
             .unwrap();
         let size = instance.vote_index_size().unwrap();
         assert_eq!((size.pictures, size.codes), (pictures, codes));
-    }
-
-    #[test]
-    fn the_keypoints_around_the_voters_are_kept_and_the_far_ones_dropped() {
-        // A 20 x 20 grid of keypoints 10 px apart; voters in x, y 100..=150, plus one
-        // stray voter far away (outside the middle 80 %).
-        let mut local = LocalFeatures {
-            side: 200.0,
-            ..LocalFeatures::default()
-        };
-        for i in 0..400u64 {
-            local
-                .points
-                .push([(i % 20) as f32 * 10.0, (i / 20) as f32 * 10.0]);
-            local.descriptors.push([i, 0, 0, 0]);
-        }
-        let mut voters: Vec<u32> = (0..400u32)
-            .filter(|i| (10..=15).contains(&(i % 20)) && (10..=15).contains(&(i / 20)))
-            .collect();
-        voters.push(0);
-        let near = around_voters(&local, &voters).unwrap();
-        // Box 100..150 grown by 25 + 16 px: 59..191 on both axes.
-        assert!(near
-            .points
-            .iter()
-            .all(|p| (59.0..=191.0).contains(&p[0]) && (59.0..=191.0).contains(&p[1])));
-        assert_eq!(near.len(), 14 * 14);
-        assert_eq!(near.side, 200.0);
-        assert!(near.points.iter().zip(&near.descriptors).all(|(p, d)| {
-            let i = d[0] as usize;
-            local.points[i] == *p
-        }));
-        assert!(around_voters(&local, &voters[..MIN_LOCAL_VOTERS - 1]).is_none());
     }
 
     #[test]

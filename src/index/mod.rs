@@ -15,6 +15,9 @@
 //! wait for writers; the one writer appends a row, syncs it, and publishes a new snapshot
 //! only after the caller's store batch (the receipt) has committed.
 //!
+//! `codes.rs` is apart: binary codes → ids by multi-index hashing ([`CodeIndex`]), the
+//! keypoint vote stage's structure.
+//!
 //! Entry point: [`VectorIndex`].
 
 mod batch;
