@@ -1,7 +1,8 @@
 //! Re-ranking a search's first candidates by geometric verification of local features
 //! (instances created with `local_features`).
 //!
-//! The vector scan finds candidates; for the first K of them the stored keypoints are
+//! The vector scan finds candidates, and the keypoint vote stage (`votes.rs`) a few more;
+//! for the first K of the former and all of the latter the stored keypoints are
 //! matched against the query's ([`vision::verify`]). A candidate with at least
 //! [`MIN_INLIERS`] matches explained by one similarity transform is a verified copy:
 //! verified candidates come first, most inliers first, then the others in their vector
