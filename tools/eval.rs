@@ -152,6 +152,10 @@ struct RunOptions {
     /// Candidates re-ranked with local features.
     #[arg(long, default_value_t = imgsearch::engine::DEFAULT_RERANK_CANDIDATES)]
     rerank_k: usize,
+    /// Pictures with most keypoint votes verified besides the vector candidates (local
+    /// features; 0: none).
+    #[arg(long, default_value_t = imgsearch::engine::DEFAULT_VOTE_CANDIDATES)]
+    votes: usize,
     /// Use at most N pictures of each list, evenly spaced (quick runs).
     #[arg(long)]
     limit: Option<usize>,
@@ -458,6 +462,7 @@ fn open_instance(
         &choice,
     )?;
     instance.set_rerank_candidates(run.rerank_k);
+    instance.set_vote_candidates(run.votes);
     Ok((guard, engine, instance))
 }
 

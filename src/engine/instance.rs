@@ -15,6 +15,7 @@ use super::category::{ServiceType, CATEGORY_OTHER};
 use super::compaction::{Compaction, CompactionPolicy};
 use super::reconcile::{open_reconciled, write_generation_from_store};
 use super::scan_copy::{ScanCopy, ScanMode};
+use super::votes::{Votes, DEFAULT_VOTE_CANDIDATES};
 use super::whitening::{Projection, Whitening, WhiteningFit, WhiteningParams};
 use super::{EngineError, Result};
 use crate::filter::Expr;
@@ -178,6 +179,10 @@ pub struct Instance {
     compaction: Compaction,
     /// Candidates re-checked with local features (instances that keep them).
     rerank_candidates: AtomicUsize,
+    /// Every stored picture's keypoint descriptors (instances that keep them).
+    pub(super) votes: Option<Votes>,
+    /// Pictures with most keypoint votes verified besides the vector candidates.
+    vote_candidates: AtomicUsize,
     /// This instance, for the compaction thread ([`Instance::into_shared`]).
     this: Weak<Instance>,
 }
@@ -201,6 +206,7 @@ impl Instance {
         let projection = super::whitening::stored(&store, &meta)?;
         let (index, live) = open_reconciled(&store, &meta, index_dir, &dictionaries, &projection)?;
         let next_doc = store.next_doc(meta.id)?;
+        let votes = Votes::load(&store, &meta)?;
         let meta_name = meta.name.clone();
         Ok(Instance {
             meta,
@@ -217,6 +223,8 @@ impl Instance {
             batcher: Batcher::default(),
             compaction: Compaction::default(),
             rerank_candidates: AtomicUsize::new(DEFAULT_RERANK_CANDIDATES),
+            votes,
+            vote_candidates: AtomicUsize::new(DEFAULT_VOTE_CANDIDATES),
             this: Weak::new(),
         })
     }
@@ -322,6 +330,17 @@ impl Instance {
     /// Candidates re-checked with local features.
     pub fn rerank_candidates(&self) -> usize {
         self.rerank_candidates.load(Ordering::Relaxed)
+    }
+
+    /// Sets how many pictures with most keypoint votes a search by picture verifies
+    /// besides the vector candidates (instances created with local features; 0: none).
+    pub fn set_vote_candidates(&self, n: usize) {
+        self.vote_candidates.store(n, Ordering::Relaxed);
+    }
+
+    /// Pictures with most keypoint votes verified besides the vector candidates.
+    pub fn vote_candidates(&self) -> usize {
+        self.vote_candidates.load(Ordering::Relaxed)
     }
 
     /// The local features stored with a picture (`None`: not stored, or added without
@@ -721,6 +740,9 @@ impl Instance {
             return Err(e.into());
         }
         crate::fault::point("add.after_store_commit");
+        if let Some(votes) = &self.votes {
+            votes.added(doc, extras.local_features.as_deref(), replaces);
+        }
         writer.next_doc = doc + 1;
         if let Some(old) = replaces {
             index.tombstone(old);
@@ -814,6 +836,9 @@ impl Instance {
         crate::fault::point("delete.before_store_commit");
         self.store.commit_delete(self.meta.id, &batch)?;
         crate::fault::point("delete.after_store_commit");
+        if let Some(votes) = &self.votes {
+            votes.removed(pictures.iter().map(|p| p.0));
+        }
         let index = self.index.load();
         for (doc, _, _) in pictures {
             index.tombstone(*doc);
@@ -894,6 +919,9 @@ impl Instance {
     pub fn reload(&self) -> Result<()> {
         let _writer = self.writer.lock();
         let projection = super::whitening::stored(&self.store, &self.meta)?;
+        if let Some(votes) = &self.votes {
+            votes.reload(&self.store, &self.meta)?;
+        }
         self.open_and_swap(projection, None)
     }
 

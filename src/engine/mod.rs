@@ -31,6 +31,7 @@ mod rerank;
 mod scan_copy;
 mod search;
 mod tasks;
+mod votes;
 mod whitening;
 
 pub use category::{ServiceType, CATEGORY_OTHER, PRODUCT_CATEGORIES};
@@ -49,5 +50,6 @@ pub use scan_copy::ScanMode;
 pub use search::{FilterOutcome, Found, SearchOutcome, SearchQuery};
 pub(crate) use tasks::meta_line;
 pub use tasks::{IncreaseFilter, TaskInfo, TaskKind, TaskStatus, CODE_FAILED, CODE_OK};
+pub use votes::{VoteIndexSize, DEFAULT_VOTE_CANDIDATES, VOTE_DISTANCE, VOTE_RATIO};
 pub(crate) use whitening::stored as stored_projection;
 pub use whitening::{Projection, Whitening, WhiteningError, WhiteningParams};

@@ -1,7 +1,8 @@
 //! Re-ranking a search's first candidates by geometric verification of local features
 //! (instances created with `local_features`).
 //!
-//! The vector scan finds candidates; for the first K of them the stored keypoints are
+//! The vector scan finds candidates, and the keypoint vote stage (`votes.rs`) a few more;
+//! for the first K of the former and all of the latter the stored keypoints are
 //! matched against the query's ([`vision::verify`]). A candidate with at least
 //! [`MIN_INLIERS`] matches explained by one similarity transform is a verified copy:
 //! verified candidates come first, most inliers first, then the others in their vector
@@ -11,7 +12,7 @@
 //! (re-ranking only ever raises a score), and distinct products and paging apply after
 //! the re-ranking.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use rayon::prelude::*;
 
@@ -38,10 +39,14 @@ pub fn verified_score(best: f64, inliers: usize) -> f64 {
 
 impl Instance {
     /// Re-ranks the first `k` of `candidates` (a search with start 0, no distinct
-    /// products, enough results for `query`'s page) and cuts `query`'s page from them.
+    /// products, enough results for `query`'s page) and the `voted` pictures (not among
+    /// the first `k`: moved up from further down the candidates when verified, otherwise
+    /// kept only when verified, after verified candidates with as many inliers), and
+    /// cuts `query`'s page from them.
     pub(super) fn rerank(
         &self,
         candidates: SearchOutcome,
+        voted: Vec<Found>,
         local: &LocalFeatures,
         k: usize,
         query: &SearchQuery,
@@ -53,7 +58,11 @@ impl Instance {
         } = candidates;
         let timer = StageTimer::start();
         let head = results.len().min(k);
-        let docs: Vec<u64> = results[..head].iter().map(|f| f.doc).collect();
+        let docs: Vec<u64> = results[..head]
+            .iter()
+            .chain(&voted)
+            .map(|f| f.doc)
+            .collect();
         let stored = self.store.local_features(self.meta.id, &docs)?;
         let inliers: Vec<usize> = stored
             .par_iter()
@@ -68,10 +77,30 @@ impl Instance {
         let best = results.first().map_or(0.0, |f| f.score);
         let mut verified: Vec<(usize, Found)> = Vec::new();
         let mut others: Vec<Found> = Vec::with_capacity(results.len());
+        // Inliers of the voted pictures (not among the first k); those further down the
+        // candidates are moved up from there when verified.
+        let mut voted_inliers: HashMap<u64, usize> = voted
+            .iter()
+            .zip(&inliers[head..])
+            .map(|(f, &n)| (f.doc, n))
+            .collect();
         for (i, found) in results.into_iter().enumerate() {
-            match inliers.get(i) {
+            let n = if i < head {
+                inliers[i]
+            } else {
+                voted_inliers.remove(&found.doc).unwrap_or(0)
+            };
+            if n >= MIN_INLIERS {
+                verified.push((n, found));
+            } else {
+                others.push(found);
+            }
+        }
+        // Voted pictures outside the candidates only enter verified.
+        for found in voted {
+            match voted_inliers.get(&found.doc) {
                 Some(&n) if n >= MIN_INLIERS => verified.push((n, found)),
-                _ => others.push(found),
+                _ => {}
             }
         }
         // Stable: equal inliers keep the vector order.

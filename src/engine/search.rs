@@ -104,7 +104,8 @@ impl Instance {
             return self.search_views_or_vector(&views, subject, query);
         };
         // Local features: the first K candidates (more when the page reaches further)
-        // in vector order, re-ranked by geometric verification, then paged.
+        // in vector order and the pictures with most keypoint votes, re-ranked by
+        // geometric verification, then paged.
         let k = self.rerank_candidates();
         let wanted = query.start + query.num;
         let wide = SearchQuery {
@@ -117,8 +118,14 @@ impl Instance {
             distinct_product: false,
             ..query.clone()
         };
+        let category = self.service.has_categories().then_some(subject.category_id);
         let candidates = self.search_views_or_vector(&views, subject, &wide)?;
-        self.rerank(candidates, &local, k, query)
+        // Voted pictures already among the first K are verified anyway.
+        let present: HashSet<u64> = candidates.results.iter().take(k).map(|f| f.doc).collect();
+        let timer = StageTimer::start();
+        let voted = self.voted_candidates(&local, &views, category, query, &present)?;
+        timer.lap("votes");
+        self.rerank(candidates, voted, &local, k, query)
     }
 
     /// One vector: a plain search; several (scene windows): [`Self::search_views`].
@@ -447,7 +454,7 @@ impl Instance {
 
 /// Whether a row passes the category and the filter.
 #[inline]
-fn accepts(
+pub(super) fn accepts(
     snap: &Snapshot,
     source: &RowAttributes<'_>,
     category: Option<u32>,

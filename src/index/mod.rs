@@ -15,10 +15,14 @@
 //! wait for writers; the one writer appends a row, syncs it, and publishes a new snapshot
 //! only after the caller's store batch (the receipt) has committed.
 //!
+//! `codes.rs` is apart: binary codes → ids by multi-index hashing ([`CodeIndex`]), the
+//! keypoint vote stage's structure.
+//!
 //! Entry point: [`VectorIndex`].
 
 mod batch;
 mod bitset;
+pub mod codes;
 mod column;
 mod error;
 pub mod kernels;
@@ -37,6 +41,7 @@ mod vector_index;
 
 pub use batch::{search_batch, search_batch_above};
 pub use bitset::AtomicBitset;
+pub use codes::CodeIndex;
 pub use column::U32Column;
 pub use error::{IndexError, Result};
 pub use manifest::Manifest;

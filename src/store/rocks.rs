@@ -449,6 +449,25 @@ impl Store {
         Ok(())
     }
 
+    /// Calls `visit` for every stored local features of an instance in doc order (none
+    /// when the store was opened read-only from before the family existed).
+    pub fn for_each_local_features(
+        &self,
+        inst: u32,
+        mut visit: impl FnMut(u64, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        if self.db.cf_handle(CF_LOCAL).is_none() {
+            return Ok(());
+        }
+        for item in self.prefix_iter(CF_LOCAL, &keys::instance_prefix(inst), false) {
+            let (key, value) = item?;
+            let doc =
+                keys::doc_of_key(&key).ok_or_else(|| StoreError::Corrupt("doc key".into()))?;
+            visit(doc, &value)?;
+        }
+        Ok(())
+    }
+
     /// Entries of `cf` under `prefix`. Whole-instance scans (rebuilds, reconciliation)
     /// pass `fill_cache = false`: their blocks are read once and would only push the
     /// blocks lookups need out of the cache (and, as files are rewritten, keep dead

@@ -67,6 +67,10 @@ pub struct CopyArgs {
     /// wrong candidates directly and print the inlier distributions (threshold tuning).
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     inliers: bool,
+    /// With local features: also rank the catalogue by keypoint votes alone and print
+    /// the vote stage's R@20/50/100 per transform, its time, and the index's memory.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    votes_alone: bool,
 }
 
 /// One transformed query.
@@ -232,11 +236,24 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
         }
         let n = index.len().max(1) as f64;
         println!(
-            "local features: {:.0} keypoints, {:.0} bytes per picture (mean); re-rank top {}",
+            "local features: {:.0} keypoints, {:.0} bytes per picture (mean); re-rank top {} + {} voted",
             points as f64 / n,
             bytes as f64 / n,
-            instance.rerank_candidates()
+            instance.rerank_candidates(),
+            instance.vote_candidates()
         );
+        if let Some(size) = instance.vote_index_size() {
+            let started = Instant::now();
+            instance.reload()?;
+            println!(
+                "vote index: {} pictures, {} codes, {:.1} MB ({:.0} bytes per picture); reload (vote index from the store + vector index) {:.0} ms",
+                size.pictures,
+                size.codes,
+                size.bytes as f64 / 1e6,
+                size.bytes as f64 / size.pictures.max(1) as f64,
+                started.elapsed().as_secs_f64() * 1000.0
+            );
+        }
     }
     // Every search returns the whole candidate list: re-ranking only reorders it, so
     // the source being in it at all is the candidate stage's R@K.
@@ -323,6 +340,9 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
         line(t.name(), &picked);
     }
     line("overall", &ranks);
+    if args.votes_alone && run.local_features {
+        votes_report(&instance, &cases, &transforms)?;
+    }
     if args.inliers && run.local_features {
         let names: Vec<String> = index
             .iter()
@@ -331,6 +351,62 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
             .collect();
         inlier_report(&instance, &cases, &transforms, &names)?;
     }
+    Ok(())
+}
+
+/// Rank of each query's source among the pictures by keypoint votes alone (the vote
+/// stage without the vector search), per transform, and its time.
+fn votes_report(
+    instance: &imgsearch::engine::Instance,
+    cases: &[Case],
+    transforms: &[Transform],
+) -> Result<()> {
+    const DEPTHS: [usize; 4] = [1, 20, 50, 100];
+    let limits = PixelLimits::default();
+    let nanos = std::sync::atomic::AtomicU64::new(0);
+    let ranks: Vec<Option<usize>> = cases
+        .par_iter()
+        .map(|case| -> Result<Option<usize>> {
+            let picture = vision::decode(&case.query.bytes, &limits)?;
+            let query = vision::LocalFeatures::extract(
+                picture.rgb(),
+                imgsearch::engine::QUERY_LOCAL_POINTS,
+            );
+            let started = Instant::now();
+            let voted = instance.voted(&query, DEPTHS[DEPTHS.len() - 1])?;
+            nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            let want = case.source.to_string();
+            Ok(voted.iter().position(|(r, _)| r.product_id == want))
+        })
+        .collect::<Result<_>>()?;
+    println!(
+        "vote stage alone: {:.2} ms per query x {} threads",
+        nanos.load(Ordering::Relaxed) as f64 / 1e6 / cases.len().max(1) as f64,
+        rayon::current_num_threads()
+    );
+    println!("| transform | votes R@1 | R@20 | R@50 | R@100 |");
+    println!("|---|---|---|---|---|");
+    let line = |name: &str, picked: Vec<Option<usize>>| {
+        let n = picked.len().max(1) as f64;
+        let at: Vec<String> = DEPTHS
+            .iter()
+            .map(|&k| {
+                let hits = picked.iter().filter(|r| r.is_some_and(|r| r < k)).count();
+                format!("{:.3}", hits as f64 / n)
+            })
+            .collect();
+        println!("| {name} | {} |", at.join(" | "));
+    };
+    for t in transforms {
+        let picked = cases
+            .iter()
+            .zip(&ranks)
+            .filter(|(c, _)| c.transform == *t)
+            .map(|(_, r)| *r)
+            .collect();
+        line(t.name(), picked);
+    }
+    line("overall", ranks);
     Ok(())
 }
 
