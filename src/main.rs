@@ -378,6 +378,7 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         engine.set_scan_mode(config.scan);
         engine.set_batch_window(std::time::Duration::from_micros(config.batch_window_us));
         engine.set_compaction(config.compaction());
+        engine.set_scene_proposals(config.scene_proposals);
         imgsearch::allocator::start_trimming(imgsearch::allocator::TRIM_EVERY);
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

@@ -1,5 +1,6 @@
 //! End to end over real HTTP: add 50 pictures, find each by its own picture, delete
-//! some, restart, find the rest; plus the reply shapes and first error codes.
+//! some, restart, find the rest; plus the reply shapes and first error codes, and a
+//! garment photographed on a busy scene found through `serve --scene-proposals`.
 
 mod common;
 
@@ -303,4 +304,106 @@ fn errors_have_vendor_codes_and_statuses() {
     // Still healthy after all of that.
     let (status, _) = server.call("Detail", &[("InstanceName", INSTANCE)]);
     assert_eq!(status, 200);
+}
+
+/// Garment silhouettes (a dress, a T-shirt, trousers) in a `w` x `h` box.
+fn garment(shape: usize, x: u32, y: u32, w: u32, h: u32) -> bool {
+    let (fx, fy) = (x as f32 / w as f32, y as f32 / h as f32);
+    match shape {
+        0 => (fx - 0.5).abs() < 0.15 + 0.35 * fy,
+        1 => fy < 0.35 || (0.25..0.75).contains(&fx),
+        _ => fy < 0.3 || !(0.45..=0.55).contains(&fx),
+    }
+}
+
+/// A busy scene: pixel noise under 90 small rectangles of random colours.
+fn busy_scene(seed: u64, w: u32, h: u32) -> image::RgbImage {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move |n: u32| -> u32 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % u64::from(n)) as u32
+    };
+    let mut img = image::RgbImage::from_fn(w, h, |_, _| {
+        image::Rgb([next(256) as u8, next(256) as u8, next(256) as u8])
+    });
+    for _ in 0..90 {
+        let (x0, y0, rw, rh) = (next(w), next(h), 4 + next(w / 10), 4 + next(h / 10));
+        let c = image::Rgb([next(256) as u8, next(256) as u8, next(256) as u8]);
+        for y in y0..(y0 + rh).min(h) {
+            for x in x0..(x0 + rw).min(w) {
+                img.put_pixel(x, y, c);
+            }
+        }
+    }
+    img
+}
+
+#[test]
+fn scene_proposals_find_a_plain_garment_photographed_on_a_busy_scene() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(&dir.path().join("data"), &["--scene-proposals"]);
+    let colours = [
+        image::Rgb([230, 200, 40]),
+        image::Rgb([40, 150, 70]),
+        image::Rgb([200, 40, 50]),
+        image::Rgb([40, 70, 190]),
+    ];
+    // The catalogue: every garment in every colour, on white.
+    for shape in 0..3 {
+        for (c, colour) in colours.iter().enumerate() {
+            let shot = image::RgbImage::from_fn(220, 260, |x, y| {
+                let (gx, gy) = (x.wrapping_sub(20), y.wrapping_sub(20));
+                if gx < 180 && gy < 220 && garment(shape, gx, gy, 180, 220) {
+                    *colour
+                } else {
+                    image::Rgb([255, 255, 255])
+                }
+            });
+            let content = b64(&common::encode(&shot, image::ImageFormat::Jpeg));
+            let (product, name) = (format!("g{shape}-{c}"), format!("{shape}-{c}.jpg"));
+            let (status, reply) = server.call(
+                "AddImage",
+                &[
+                    ("InstanceName", INSTANCE),
+                    ("ProductId", &product),
+                    ("PicName", &name),
+                    ("PicContent", &content),
+                ],
+            );
+            assert_eq!(status, 200, "{reply}");
+        }
+    }
+    // The green T-shirt, 200 pixels tall, on a busy scene; SearchImageByPic crops by
+    // default, the scene is busy, so the server searches its segment proposals too.
+    let mut scene = busy_scene(5, 512, 400);
+    let (x0, y0) = (180, 120);
+    for y in 0..200 {
+        for x in 0..164 {
+            if garment(1, x, y, 164, 200) {
+                scene.put_pixel(x0 + x, y0 + y, colours[1]);
+            }
+        }
+    }
+    let content = b64(&common::encode(&scene, image::ImageFormat::Jpeg));
+    let (status, reply) = server.call(
+        "SearchImageByPic",
+        &[("InstanceName", INSTANCE), ("PicContent", &content)],
+    );
+    assert_eq!(status, 200, "{reply}");
+    let hits = auctions(&reply);
+    assert_eq!(hits.first().map(|h| h.0.as_str()), Some("g1-1"), "{reply}");
+    // The reported Region is the proposal that found it: the garment's box.
+    let region: Vec<u32> = reply["PicInfo"]["Region"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let (x1, x2, y1, y2) = (region[0], region[1], region[2], region[3]);
+    let shared = (x2.min(x0 + 164).saturating_sub(x1.max(x0)))
+        * (y2.min(y0 + 200).saturating_sub(y1.max(y0)));
+    assert!(shared * 10 >= 164 * 200 * 8, "{reply}");
+    assert!((x2 - x1) * (y2 - y1) * 10 <= 164 * 200 * 13, "{reply}");
 }

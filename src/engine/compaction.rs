@@ -21,6 +21,8 @@ pub const DEFAULT_MIN_DEAD_ROWS: u64 = 1024;
 /// Wait after a failed compaction before the next try, so that a full disk does not
 /// turn every write into a rebuild attempt.
 const RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Longest a write waits for a started compaction to take the write lock.
+const HANDOFF_WAIT: Duration = Duration::from_secs(1);
 
 /// When to compact: dead rows at least `dead_share` of all rows and at least
 /// `min_dead_rows`. A share of 0 turns compaction off.
@@ -65,6 +67,10 @@ pub(super) struct Compaction {
     share_bits: AtomicU64,
     min_dead_rows: AtomicU64,
     running: AtomicBool,
+    /// A compaction was started and has not yet taken the write lock: appending writes
+    /// wait for it ([`Compaction::wait_for_handoff`]), so writes that outpace the
+    /// compaction thread cannot keep it from starting (the lock is not fair).
+    handoff: AtomicBool,
     /// Set after a failure: no new try before then.
     not_before: Mutex<Option<Instant>>,
 }
@@ -75,6 +81,7 @@ impl Default for Compaction {
             share_bits: AtomicU64::new(0),
             min_dead_rows: AtomicU64::new(0),
             running: AtomicBool::new(false),
+            handoff: AtomicBool::new(false),
             not_before: Mutex::new(None),
         };
         compaction.set_policy(CompactionPolicy::default());
@@ -112,12 +119,31 @@ impl Compaction {
         if self.not_before.lock().is_some_and(|t| Instant::now() < t) {
             return false;
         }
-        !self.running.swap(true, Ordering::AcqRel)
+        let started = !self.running.swap(true, Ordering::AcqRel);
+        if started {
+            self.handoff.store(true, Ordering::Release);
+        }
+        started
+    }
+
+    /// Called by the compaction once it holds the write lock: writes may go on.
+    pub(super) fn took_lock(&self) {
+        self.handoff.store(false, Ordering::Release);
+    }
+
+    /// Waits, before a write takes the write lock, until a compaction that was started
+    /// holds it (at most [`HANDOFF_WAIT`]: a thread that never comes must not stop writes).
+    pub(super) fn wait_for_handoff(&self) {
+        let deadline = Instant::now() + HANDOFF_WAIT;
+        while self.handoff.load(Ordering::Acquire) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(50));
+        }
     }
 
     /// Marks the compaction done; after a failure the next one waits [`RETRY_AFTER`].
     pub(super) fn finish(&self, succeeded: bool) {
         *self.not_before.lock() = (!succeeded).then(|| Instant::now() + RETRY_AFTER);
+        self.handoff.store(false, Ordering::Release);
         self.running.store(false, Ordering::Release);
     }
 
@@ -162,5 +188,45 @@ mod tests {
         assert!(!c.try_start(10, 5), "waits after a failure");
         c.set_policy(CompactionPolicy::OFF);
         assert_eq!(c.policy().dead_share, 0.0);
+    }
+
+    #[test]
+    fn writes_wait_until_a_started_compaction_holds_the_lock() {
+        use std::sync::Arc;
+        let c = Arc::new(Compaction::default());
+        c.set_policy(CompactionPolicy {
+            dead_share: 0.5,
+            min_dead_rows: 1,
+        });
+        let started = Instant::now();
+        c.wait_for_handoff();
+        assert!(started.elapsed() < HANDOFF_WAIT / 2, "nothing to wait for");
+        assert!(c.try_start(10, 5));
+        let compactor = {
+            let c = Arc::clone(&c);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(150));
+                c.took_lock();
+            })
+        };
+        let started = Instant::now();
+        c.wait_for_handoff();
+        let waited = started.elapsed();
+        compactor.join().unwrap();
+        assert!(waited >= Duration::from_millis(140), "waited {waited:?}");
+        assert!(waited < HANDOFF_WAIT, "returned when the lock was taken");
+        c.finish(true);
+        // A compaction that never takes the lock stops no write for longer than the bound.
+        assert!(c.try_start(10, 5));
+        let started = Instant::now();
+        c.wait_for_handoff();
+        assert!(started.elapsed() >= HANDOFF_WAIT);
+        c.finish(true);
+        let started = Instant::now();
+        c.wait_for_handoff();
+        assert!(
+            started.elapsed() < HANDOFF_WAIT / 2,
+            "finish ends the hand-off"
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! write flows over them (add, update, delete). Searches are in `search.rs`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use arc_swap::ArcSwap;
@@ -177,6 +177,8 @@ pub struct Instance {
     pub(super) batcher: Batcher,
     /// When dead rows make the vector file worth rewriting, and whether that runs.
     compaction: Compaction,
+    /// Busy scenes searched with Crop also try segment proposals (`serve --scene-proposals`).
+    scene_proposals: AtomicBool,
     /// Candidates re-checked with local features (instances that keep them).
     rerank_candidates: AtomicUsize,
     /// Every stored picture's keypoint descriptors (instances that keep them).
@@ -222,6 +224,7 @@ impl Instance {
             scan_copy: ScanCopy::new(&meta_name),
             batcher: Batcher::default(),
             compaction: Compaction::default(),
+            scene_proposals: AtomicBool::new(false),
             rerank_candidates: AtomicUsize::new(DEFAULT_RERANK_CANDIDATES),
             votes,
             vote_candidates: AtomicUsize::new(DEFAULT_VOTE_CANDIDATES),
@@ -313,6 +316,17 @@ impl Instance {
     /// Sets how long a search waits for concurrent ones to share its scan (zero: never).
     pub fn set_batch_window(&self, window: std::time::Duration) {
         self.batcher.set_window(window);
+    }
+
+    /// Sets whether every search of a busy scene with Crop also tries segment proposals
+    /// ([`super::SearchQuery::scene_proposals`] for all queries; `serve --scene-proposals`).
+    pub fn set_scene_proposals(&self, on: bool) {
+        self.scene_proposals.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether every search of a busy scene with Crop tries segment proposals.
+    pub fn scene_proposals(&self) -> bool {
+        self.scene_proposals.load(Ordering::Relaxed)
     }
 
     /// Sets when the vector file is compacted automatically (`--compact-dead-share`).
@@ -647,6 +661,7 @@ impl Instance {
             .iter()
             .map(|(r, _)| self.dictionaries.columns_of(r))
             .collect();
+        self.compaction.wait_for_handoff();
         let mut writer = self.writer.lock();
         for (r, _) in pictures {
             if self
@@ -709,6 +724,7 @@ impl Instance {
     /// The write path shared by [`Self::add`] and [`Self::add_vector`].
     fn commit_record(&self, record: &Record, vector: &[f32], extras: &Extras) -> Result<()> {
         let columns = self.dictionaries.columns_of(record);
+        self.compaction.wait_for_handoff();
         let mut writer = self.writer.lock();
         let replaces = self
             .store
@@ -955,6 +971,9 @@ impl Instance {
     /// written; searches keep scanning the old snapshot until the swap.
     fn rebuild_as(&self, reason: &'static str) -> Result<u64> {
         let _writer = self.writer.lock();
+        if reason == "compaction" {
+            self.compaction.took_lock();
+        }
         let projection = self.index.load().projection.clone();
         self.rebuild_locked(reason, projection)
     }

@@ -63,6 +63,7 @@ pub struct Engine {
     scan_mode: parking_lot::Mutex<ScanMode>,
     /// Search batching window (`--batch-window-us`), for new instances too.
     batch_window: parking_lot::Mutex<std::time::Duration>,
+    scene_proposals: std::sync::atomic::AtomicBool,
     /// When instances compact their vector files (`--compact-dead-share`), for new
     /// instances too.
     compaction: parking_lot::Mutex<CompactionPolicy>,
@@ -92,6 +93,7 @@ impl Engine {
             thumbnail_side: crate::vision::DEFAULT_THUMBNAIL_SIDE.into(),
             scan_mode: parking_lot::Mutex::new(ScanMode::F32),
             batch_window: parking_lot::Mutex::new(std::time::Duration::ZERO),
+            scene_proposals: std::sync::atomic::AtomicBool::new(false),
             compaction: parking_lot::Mutex::new(CompactionPolicy::default()),
         };
         let metas = engine.store.instances()?;
@@ -159,6 +161,10 @@ impl Engine {
         );
         instance.set_scan_mode(*self.scan_mode.lock());
         instance.set_batch_window(*self.batch_window.lock());
+        instance.set_scene_proposals(
+            self.scene_proposals
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
         instance.set_compaction(*self.compaction.lock());
         self.instances
             .write()
@@ -206,6 +212,16 @@ impl Engine {
         *self.batch_window.lock() = window;
         for instance in self.instances() {
             instance.set_batch_window(window);
+        }
+    }
+
+    /// Sets whether searches of busy scenes with Crop also try segment proposals in
+    /// every instance (`--scene-proposals`; off in a new engine).
+    pub fn set_scene_proposals(&self, on: bool) {
+        self.scene_proposals
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+        for instance in self.instances() {
+            instance.set_scene_proposals(on);
         }
     }
 

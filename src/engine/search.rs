@@ -97,7 +97,10 @@ impl Instance {
         region: Option<Region>,
         query: &SearchQuery,
     ) -> Result<SearchOutcome> {
-        let scene_views = (crop && query.scene_windows, crop && query.scene_proposals);
+        let scene_views = (
+            crop && query.scene_windows,
+            crop && (query.scene_proposals || self.scene_proposals()),
+        );
         let (views, subject, local) =
             self.analyse_views(bytes, scene_views, crop, region, query.category_id)?;
         let Some(local) = local else {
@@ -804,6 +807,27 @@ mod tests {
             first_without < 3,
             "without proposals every garment was found first too"
         );
+        // The server's switch (`serve --scene-proposals`) turns them on for every query.
+        let (x0, y0) = (60, 90);
+        let mut scene = testkit::textured(40, 512, 400);
+        for y in 0..200 {
+            for x in 0..164 {
+                if inside(1, x, y, 164, 200) {
+                    scene.put_pixel(x0 + x, y0 + y, colours[0]);
+                }
+            }
+        }
+        let bytes = testkit::jpeg_bytes(&scene, 90);
+        let plain = rank_and_score(&bytes, false, "1-0");
+        instance.set_scene_proposals(true);
+        assert!(instance.scene_proposals());
+        assert_eq!(
+            rank_and_score(&bytes, false, "1-0"),
+            rank_and_score(&bytes, true, "1-0")
+        );
+        assert_eq!(rank_and_score(&bytes, false, "1-0").0, 0);
+        instance.set_scene_proposals(false);
+        assert_eq!(rank_and_score(&bytes, false, "1-0"), plain);
     }
 
     #[test]
