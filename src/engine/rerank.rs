@@ -138,7 +138,7 @@ impl Instance {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::engine::{AddPicture, Attributes, Engine, InstanceSpec, ServiceType};
     use crate::vision::testkit::{jpeg_bytes, scaled, textured};
@@ -146,7 +146,13 @@ mod tests {
     /// Catalogue pictures of the engine test.
     const PICTURES: u64 = 24;
 
-    fn add(instance: &Instance, product: &str, pic: &str, seed: u64, int_attr: i32) {
+    pub(in crate::engine) fn add(
+        instance: &Instance,
+        product: &str,
+        pic: &str,
+        seed: u64,
+        int_attr: i32,
+    ) {
         let picture = jpeg_bytes(&textured(seed, 260, 220), 90);
         instance
             .add(AddPicture {

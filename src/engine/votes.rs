@@ -211,27 +211,14 @@ impl Instance {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{AddPicture, Attributes, Engine, InstanceSpec, ServiceType};
+    use crate::engine::{Engine, InstanceSpec, ServiceType};
     use crate::vision::testkit::{jpeg_bytes, scaled, textured};
 
     /// Catalogue pictures of the test.
     const PICTURES: u64 = 24;
 
     fn add(instance: &Instance, product: &str, seed: u64, int_attr: i32) {
-        instance
-            .add(AddPicture {
-                product_id: product.into(),
-                pic_name: "a.jpg".into(),
-                picture: jpeg_bytes(&textured(seed, 260, 220), 90),
-                category_id: None,
-                crop: false,
-                region: None,
-                attributes: Attributes {
-                    int_attrs: [Some(int_attr), None, None, None],
-                    ..Attributes::default()
-                },
-            })
-            .unwrap();
+        super::super::rerank::tests::add(instance, product, "a.jpg", seed, int_attr);
     }
 
     /// Picture `seed` at 35 % pasted on a busy scene drawn like another catalogue

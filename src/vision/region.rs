@@ -138,6 +138,18 @@ impl fmt::Display for Region {
     }
 }
 
+/// Maps coordinate `v` of a raster `small` pixels long onto one `big` pixels long
+/// (rounded up for a box's far edge, down for its near edge), clamped to `big`.
+pub(super) fn scale_coordinate(v: usize, small: usize, big: u32, round_up: bool) -> u32 {
+    let (v, small, big) = (v as u64, small.max(1) as u64, u64::from(big));
+    let scaled = if round_up {
+        (v * big).div_ceil(small)
+    } else {
+        v * big / small
+    };
+    scaled.min(big) as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

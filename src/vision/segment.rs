@@ -413,15 +413,7 @@ fn bin(c: usize, v: f32, bins: usize) -> usize {
 
 /// Maps a working-raster box to the picture's pixels.
 fn scale_back(b: &Bounds, (sw, sh): (usize, usize), (w, h): (u32, u32)) -> Region {
-    let map = |v: usize, small: usize, big: u32, up: bool| -> u32 {
-        let (v, small, big) = (v as u64, small.max(1) as u64, u64::from(big));
-        let scaled = if up {
-            (v * big).div_ceil(small)
-        } else {
-            v * big / small
-        };
-        scaled.min(big) as u32
-    };
+    let map = super::region::scale_coordinate;
     Region {
         x1: map(b.x1, sw, w, false),
         x2: map(b.x2, sw, w, true),

@@ -212,15 +212,7 @@ fn percentile(vals: &mut [f32], q: f32) -> f32 {
 
 /// Maps a working-raster box to original pixels, padded and clamped.
 fn scale_back(c: &Component, (sw, sh): (usize, usize), (w, h): (u32, u32)) -> Region {
-    let map = |v: usize, small: usize, big: u32, up: bool| -> u32 {
-        let (v, small, big) = (v as u64, small.max(1) as u64, u64::from(big));
-        let scaled = if up {
-            (v * big).div_ceil(small)
-        } else {
-            v * big / small
-        };
-        scaled.min(big) as u32
-    };
+    let map = super::region::scale_coordinate;
     let (x1, x2) = (map(c.x1, sw, w, false), map(c.x2, sw, w, true));
     let (y1, y2) = (map(c.y1, sh, h, false), map(c.y2, sh, h, true));
     let pad = |len: u32| ((len as f32 * PAD).round() as u32).max(1);
