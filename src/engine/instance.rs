@@ -24,7 +24,27 @@ use crate::store::{AddBatch, InstanceMeta, Record, Store};
 use crate::vision::{self, Extractor, PixelLimits, Region};
 
 /// One vector of a query picture and the box it was taken from.
-pub(super) type View = (Vec<f32>, Region);
+#[derive(Debug, Clone)]
+pub(super) struct View {
+    /// The box's vector.
+    pub vector: Vec<f32>,
+    /// Where in the picture the box is.
+    pub region: Region,
+    /// The box holds a segment proposal's silhouette on white, so its shape is the
+    /// product's own (searches compare it with the stored subject's: `search_views`).
+    pub silhouette: bool,
+}
+
+impl View {
+    /// A view of a plain box (the subject, a detector's guess, a search window).
+    pub(super) fn of_box(vector: Vec<f32>, region: Region) -> Self {
+        View {
+            vector,
+            region,
+            silhouette: false,
+        }
+    }
+}
 
 /// Keypoints kept per stored picture (catalogue shots: the product fills the picture).
 pub const STORED_LOCAL_POINTS: usize = 400;
@@ -491,7 +511,7 @@ impl Instance {
             timer.lap("local_features");
             features
         });
-        let mut views = vec![(vector, subject.region)];
+        let mut views = vec![View::of_box(vector, subject.region)];
         // A cropped search of a busy scene was analysed whole (see `analyse_picture`); the
         // detector's guess is a second view, and with `windows` so is every search window.
         if scene {
@@ -507,16 +527,18 @@ impl Instance {
                 extra.extend(vision::search_windows(picture.width(), picture.height()));
             }
             let rgb = picture.rgb();
-            views.par_extend(extra.into_par_iter().map(|w| {
-                let v = self.extractor.extract(rgb, Some(&w));
-                (v, w)
-            }));
+            views.par_extend(
+                extra
+                    .into_par_iter()
+                    .map(|w| View::of_box(self.extractor.extract(rgb, Some(&w)), w)),
+            );
             let timer = timer.lap("windows");
             if proposals {
                 let found = vision::propose(rgb, SCENE_PROPOSALS);
-                views.par_extend(found.into_par_iter().map(|p| {
-                    let v = self.extractor.extract(&p.composite(rgb), None);
-                    (v, p.region)
+                views.par_extend(found.into_par_iter().map(|p| View {
+                    vector: self.extractor.extract(&p.composite(rgb), None),
+                    region: p.region,
+                    silhouette: true,
                 }));
                 timer.lap("proposals");
             }

@@ -173,7 +173,7 @@ impl Instance {
             .map(|f| CompiledFilter::compile(f, &source));
         let projected = views
             .iter()
-            .map(|(v, _)| projection.apply(v).map(|p| p.into_owned()))
+            .map(|v| projection.apply(&v.vector).map(|p| p.into_owned()))
             .collect::<std::result::Result<Vec<Vec<f32>>, _>>()?;
         let mut kept: Vec<(u64, f64)> = Vec::new();
         for (doc, _) in top {
