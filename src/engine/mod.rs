@@ -53,3 +53,27 @@ pub use tasks::{IncreaseFilter, TaskInfo, TaskKind, TaskStatus, CODE_FAILED, COD
 pub use votes::{VoteIndexSize, DEFAULT_VOTE_CANDIDATES, VOTE_DISTANCE, VOTE_RATIO};
 pub(crate) use whitening::stored as stored_projection;
 pub use whitening::{Projection, Whitening, WhiteningError, WhiteningParams};
+
+#[cfg(test)]
+pub(crate) mod testkit {
+    //! Engine test fixtures.
+
+    use std::sync::Arc;
+
+    use super::{Engine, Instance, InstanceSpec, ServiceType};
+
+    /// A new engine in a temporary directory holding one empty generic instance `name`
+    /// (SIMD kernels probed). Bind all three: the directory must outlive the engine.
+    pub(crate) fn generic_instance(name: &str) -> (tempfile::TempDir, Engine, Arc<Instance>) {
+        crate::index::kernels::init();
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        let instance = engine
+            .create_instance(&InstanceSpec {
+                service_type: ServiceType::Generic,
+                ..InstanceSpec::product(name)
+            })
+            .unwrap();
+        (dir, engine, instance)
+    }
+}

@@ -317,7 +317,7 @@ fn oversample(k: usize) -> usize {
 mod tests {
     use super::*;
     use crate::engine::instance::Instance;
-    use crate::engine::{Engine, InstanceSpec, SearchQuery, ServiceType, Subject};
+    use crate::engine::{SearchQuery, Subject};
     use crate::store::Record;
     use crate::vision::Region;
 
@@ -392,15 +392,7 @@ mod tests {
 
     #[test]
     fn quantised_searches_equal_f32_searches() {
-        crate::index::kernels::init();
-        let dir = tempfile::tempdir().unwrap();
-        let engine = Engine::open(dir.path()).unwrap();
-        let instance = engine
-            .create_instance(&InstanceSpec {
-                service_type: ServiceType::Generic,
-                ..InstanceSpec::product("quant")
-            })
-            .unwrap();
+        let (_dir, engine, instance) = crate::engine::testkit::generic_instance("quant");
         let dim = instance.meta().dimension as usize;
         let vs = vectors(1_500, dim, 0x9e3779b97f4a7c15);
         for (i, v) in vs.iter().enumerate() {

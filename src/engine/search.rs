@@ -511,37 +511,52 @@ pub(super) fn score_of(dot: f32) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::{score_of, View, SHAPE_DISAGREEMENT};
-    use crate::engine::{Engine, InstanceSpec, SearchQuery, ServiceType, Subject};
+    use crate::engine::{Engine, InstanceSpec, SearchQuery, Subject};
     use crate::store::Record;
     use crate::vision::Region;
 
+    /// Adds `vector` as picture `pic` of `product` (category other) with a stored region.
+    fn add_vector(
+        instance: &crate::engine::Instance,
+        product: &str,
+        pic: &str,
+        region: Option<&str>,
+        vector: &[f32],
+    ) {
+        let record = Record {
+            product_id: product.into(),
+            pic_name: pic.into(),
+            category_id: crate::engine::CATEGORY_OTHER,
+            region: region.map(str::to_owned),
+            ..Record::default()
+        };
+        instance.add_vector(&record, vector).unwrap();
+    }
+
+    /// The subject of a `width` × `height` query searched whole.
+    fn whole(width: u32, height: u32) -> Subject {
+        Subject {
+            category_id: crate::engine::CATEGORY_OTHER,
+            region: Region::full(width, height),
+            multi_region: Vec::new(),
+        }
+    }
+
     #[test]
     fn views_keep_each_pictures_best_score() {
-        crate::index::kernels::init();
-        let dir = tempfile::tempdir().unwrap();
-        let engine = Engine::open(dir.path()).unwrap();
-        let instance = engine
-            .create_instance(&InstanceSpec {
-                service_type: ServiceType::Generic,
-                ..InstanceSpec::product("views")
-            })
-            .unwrap();
+        let (_dir, _engine, instance) = crate::engine::testkit::generic_instance("views");
         let dim = instance.meta().dimension as usize;
         let vs = crate::index::testkit::unit_vectors(300, dim, 0xfeed, |u| u.powi(2));
         for (i, v) in vs.iter().enumerate() {
-            let record = Record {
-                product_id: format!("p{}", i / 2),
-                pic_name: format!("{i}.jpg"),
-                category_id: crate::engine::CATEGORY_OTHER,
-                ..Record::default()
-            };
-            instance.add_vector(&record, v).unwrap();
+            add_vector(
+                &instance,
+                &format!("p{}", i / 2),
+                &format!("{i}.jpg"),
+                None,
+                v,
+            );
         }
-        let subject = Subject {
-            category_id: crate::engine::CATEGORY_OTHER,
-            region: Region::full(100, 100),
-            multi_region: Vec::new(),
-        };
+        let subject = whole(100, 100);
         let boxes = [
             Region::full(100, 100),
             Region {
@@ -642,15 +657,7 @@ mod tests {
 
     #[test]
     fn silhouette_views_prefer_stored_subjects_of_their_shape() {
-        crate::index::kernels::init();
-        let dir = tempfile::tempdir().unwrap();
-        let engine = Engine::open(dir.path()).unwrap();
-        let instance = engine
-            .create_instance(&InstanceSpec {
-                service_type: ServiceType::Generic,
-                ..InstanceSpec::product("shapes")
-            })
-            .unwrap();
+        let (_dir, _engine, instance) = crate::engine::testkit::generic_instance("shapes");
         let dim = instance.meta().dimension as usize;
         let vs = crate::index::testkit::unit_vectors(20, dim, 0x5a9e, |u| u.powi(2));
         // Two pictures with one vector: a tall subject (trousers) and a wide one; and a
@@ -660,29 +667,18 @@ mod tests {
             ("wide", Some("0,200,10,60")),
             ("unknown", None),
         ] {
-            let record = Record {
-                product_id: name.into(),
-                pic_name: format!("{name}.jpg"),
-                category_id: crate::engine::CATEGORY_OTHER,
-                region: region.map(str::to_owned),
-                ..Record::default()
-            };
-            instance.add_vector(&record, &vs[0]).unwrap();
+            add_vector(&instance, name, &format!("{name}.jpg"), region, &vs[0]);
         }
         for (i, v) in vs.iter().enumerate().skip(1) {
-            let record = Record {
-                product_id: format!("other{i}"),
-                pic_name: format!("{i}.jpg"),
-                category_id: crate::engine::CATEGORY_OTHER,
-                ..Record::default()
-            };
-            instance.add_vector(&record, v).unwrap();
+            add_vector(
+                &instance,
+                &format!("other{i}"),
+                &format!("{i}.jpg"),
+                None,
+                v,
+            );
         }
-        let subject = Subject {
-            category_id: crate::engine::CATEGORY_OTHER,
-            region: Region::full(400, 300),
-            multi_region: Vec::new(),
-        };
+        let subject = whole(400, 300);
         let tall_box = Region {
             x1: 100,
             x2: 150,

@@ -679,15 +679,7 @@ mod tests {
 
         #[test]
         fn whitening_survives_restarts_and_rebuilds_and_removal_restores_results() {
-            crate::index::kernels::init();
-            let dir = tempfile::tempdir().unwrap();
-            let engine = Engine::open(dir.path()).unwrap();
-            let instance = engine
-                .create_instance(&InstanceSpec {
-                    service_type: ServiceType::Generic,
-                    ..InstanceSpec::product(NAME)
-                })
-                .unwrap();
+            let (dir, engine, instance) = crate::engine::testkit::generic_instance(NAME);
             let raw_dim = instance.meta().dimension as usize;
             let before: Vec<u64> = (0..40).collect();
             for &seed in &before {
