@@ -153,17 +153,8 @@ fn offline_rebuild_beside_running_server_then_sighup() {
     let data = dir.path().join("data");
     let server = Server::start(&data);
     let add = |seed: u64| {
-        let (product, name, content) = add_params(seed);
-        let (status, reply) = server.call(
-            "AddImage",
-            &[
-                ("InstanceName", INSTANCE),
-                ("ProductId", &product),
-                ("PicName", &name),
-                ("PicContent", &content),
-            ],
-        );
-        assert_eq!(status, 200, "{reply}");
+        let (product, name) = (format!("p{seed}"), format!("{seed}.png"));
+        server.add_image(INSTANCE, &product, &name, &picture(seed), &[]);
     };
     for seed in 0..20 {
         add(seed);

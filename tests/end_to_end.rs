@@ -11,22 +11,18 @@ const INSTANCE: &str = "demoinstance";
 const PICTURES: u64 = 50;
 
 fn add(server: &Server, i: u64) -> Value {
-    let (product, name, content) = (format!("p{i}"), format!("{i}.png"), b64(&picture(i)));
     let int_attr = (i * 10).to_string();
-    let (status, reply) = server.call(
-        "AddImage",
+    server.add_image(
+        INSTANCE,
+        &format!("p{i}"),
+        &format!("{i}.png"),
+        &picture(i),
         &[
-            ("InstanceName", INSTANCE),
-            ("ProductId", &product),
-            ("PicName", &name),
-            ("PicContent", &content),
             ("IntAttr", &int_attr),
             ("StrAttr", "colour"),
             ("CustomContent", "k:v"),
         ],
-    );
-    assert_eq!(status, 200, "{reply}");
-    reply
+    )
 }
 
 fn search(server: &Server, i: u64) -> Value {
@@ -361,18 +357,13 @@ fn scene_proposals_find_a_plain_garment_photographed_on_a_busy_scene() {
                     image::Rgb([255, 255, 255])
                 }
             });
-            let content = b64(&common::encode(&shot, image::ImageFormat::Jpeg));
-            let (product, name) = (format!("g{shape}-{c}"), format!("{shape}-{c}.jpg"));
-            let (status, reply) = server.call(
-                "AddImage",
-                &[
-                    ("InstanceName", INSTANCE),
-                    ("ProductId", &product),
-                    ("PicName", &name),
-                    ("PicContent", &content),
-                ],
+            server.add_image(
+                INSTANCE,
+                &format!("g{shape}-{c}"),
+                &format!("{shape}-{c}.jpg"),
+                &common::encode(&shot, image::ImageFormat::Jpeg),
+                &[],
             );
-            assert_eq!(status, 200, "{reply}");
         }
     }
     // The green T-shirt, 200 pixels tall, on a busy scene; SearchImageByPic crops by

@@ -82,18 +82,7 @@ fn photo(i: u64) -> Vec<u8> {
 }
 
 fn add(server: &Server, product: &str, pic: &str, bytes: &[u8]) -> serde_json::Value {
-    let content = b64(bytes);
-    let (status, reply) = server.call(
-        "AddImage",
-        &[
-            ("InstanceName", INSTANCE),
-            ("ProductId", product),
-            ("PicName", pic),
-            ("PicContent", &content),
-        ],
-    );
-    assert_eq!(status, 200, "{reply}");
-    reply
+    server.add_image(INSTANCE, product, pic, bytes, &[])
 }
 
 fn add_and_search(file: &str, expect_category: bool) {

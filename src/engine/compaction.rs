@@ -126,7 +126,8 @@ impl Compaction {
         started
     }
 
-    /// Called by the compaction once it holds the write lock: writes may go on.
+    /// Called by a rebuild (the compaction's or an admin's: both compact) once it holds
+    /// the write lock: writes may go on.
     pub(super) fn took_lock(&self) {
         self.handoff.store(false, Ordering::Release);
     }

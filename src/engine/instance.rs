@@ -993,9 +993,8 @@ impl Instance {
     /// written; searches keep scanning the old snapshot until the swap.
     fn rebuild_as(&self, reason: &'static str) -> Result<u64> {
         let _writer = self.writer.lock();
-        if reason == "compaction" {
-            self.compaction.took_lock();
-        }
+        // Any rebuild compacts: writes held back for a started compaction may go on.
+        self.compaction.took_lock();
         let projection = self.index.load().projection.clone();
         self.rebuild_locked(reason, projection)
     }

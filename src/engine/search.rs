@@ -298,15 +298,11 @@ impl Instance {
         num: usize,
     ) -> (Vec<u64>, usize) {
         let snap = self.snapshot();
-        let source = RowAttributes {
-            snapshot: &snap,
-            dictionaries: &self.dictionaries,
-        };
-        let compiled = CompiledFilter::compile(filter, &source);
+        let gate = RowGate::new(self, &snap, None, Some(filter));
         let mut docs = Vec::new();
         let mut found = 0usize;
         for row in 0..snap.rows() {
-            if snap.is_tombstone(row) || !compiled.matches(&source, row) {
+            if snap.is_tombstone(row) || !gate.accepts(row) {
                 continue;
             }
             if found >= start && docs.len() < num {
@@ -330,15 +326,8 @@ impl Instance {
             // were projected: each scans alone on the snapshot it was projected for.
             return Vec::new();
         }
-        let source = RowAttributes {
-            snapshot: &snap,
-            dictionaries: &self.dictionaries,
-        };
-        let filter = first
-            .filter
-            .as_ref()
-            .map(|f| CompiledFilter::compile(f, &source));
-        let accept = |row: usize| accepts(&snap, &source, first.category, filter.as_ref(), row);
+        let gate = RowGate::new(self, &snap, first.category, first.filter.as_ref());
+        let accept = |row: usize| gate.accepts(row);
         if group.len() < MIN_BATCH {
             // The panel kernels pad to 16 queries: a few queries cost less one by one.
             return group
@@ -384,25 +373,18 @@ impl Instance {
             wanted
         };
         let category = self.service.has_categories().then_some(subject.category_id);
-        let source = RowAttributes {
-            snapshot: &snap,
-            dictionaries: &self.dictionaries,
-        };
-        let filter = query
-            .filter
-            .as_ref()
-            .map(|f| CompiledFilter::compile(f, &source));
-        if filter.as_ref().and_then(CompiledFilter::constant) == Some(false) {
+        let gate = RowGate::new(self, &snap, category, query.filter.as_ref());
+        if gate.refuses_all() {
             return Ok(SearchOutcome {
                 subject,
                 docs_found: 0,
                 results: Vec::new(),
             });
         }
-        let accept = |row: usize| accepts(&snap, &source, category, filter.as_ref(), row);
+        let accept = |row: usize| gate.accepts(row);
         let timer = StageTimer::start();
-        let selective = (category.is_some() || filter.is_some())
-            && snap.accepted_share(&accept, SHARE_SAMPLES) < SELECTIVE_SHARE;
+        let selective =
+            gate.narrows() && snap.accepted_share(&accept, SHARE_SAMPLES) < SELECTIVE_SHARE;
         let scan = if selective {
             // Few rows pass: collect them from the columns and score only those.
             let rows = snap.accepted_rows(&accept);
@@ -464,21 +446,58 @@ impl Instance {
     }
 }
 
-/// Whether a row passes the category and the filter.
-#[inline]
-pub(super) fn accepts(
-    snap: &Snapshot,
-    source: &RowAttributes<'_>,
+/// The rows a search may return: those of a snapshot in a category (when the instance
+/// has categories) that a filter, compiled against the snapshot's columns, matches.
+pub(super) struct RowGate<'a> {
+    snap: &'a Snapshot,
+    source: RowAttributes<'a>,
     category: Option<u32>,
-    filter: Option<&CompiledFilter>,
-    row: usize,
-) -> bool {
-    if let (Some(c), Some(column)) = (category, snap.column(COLUMN_CATEGORY)) {
-        if column.get(row) != c {
-            return false;
+    filter: Option<CompiledFilter>,
+}
+
+impl<'a> RowGate<'a> {
+    /// The gate of `instance`'s `snap` for a category and a filter.
+    pub(super) fn new(
+        instance: &'a Instance,
+        snap: &'a Snapshot,
+        category: Option<u32>,
+        filter: Option<&Expr>,
+    ) -> Self {
+        let source = RowAttributes {
+            snapshot: snap,
+            dictionaries: &instance.dictionaries,
+        };
+        let filter = filter.map(|f| CompiledFilter::compile(f, &source));
+        RowGate {
+            snap,
+            source,
+            category,
+            filter,
         }
     }
-    filter.is_none_or(|f| f.matches(source, row))
+
+    /// Whether no row can pass (the filter is false whatever the row).
+    pub(super) fn refuses_all(&self) -> bool {
+        self.filter.as_ref().and_then(CompiledFilter::constant) == Some(false)
+    }
+
+    /// Whether the gate lets fewer than all rows through (a category or a filter).
+    pub(super) fn narrows(&self) -> bool {
+        self.category.is_some() || self.filter.is_some()
+    }
+
+    /// Whether a row passes the category and the filter.
+    #[inline]
+    pub(super) fn accepts(&self, row: usize) -> bool {
+        if let (Some(c), Some(column)) = (self.category, self.snap.column(COLUMN_CATEGORY)) {
+            if column.get(row) != c {
+                return false;
+            }
+        }
+        self.filter
+            .as_ref()
+            .is_none_or(|f| f.matches(&self.source, row))
+    }
 }
 
 /// Score lost per unit of |ln| of the ratio between a silhouette's aspect ratio and the

@@ -19,11 +19,9 @@ use std::collections::HashSet;
 
 use parking_lot::RwLock;
 
-use super::attributes::RowAttributes;
 use super::instance::{Instance, View};
-use super::search::{accepts, score_of, Found, SearchQuery};
+use super::search::{score_of, Found, RowGate, SearchQuery};
 use super::Result;
-use crate::filter::CompiledFilter;
 use crate::index::CodeIndex;
 use crate::store::{InstanceMeta, Record, Store};
 use crate::vision::LocalFeatures;
@@ -163,14 +161,7 @@ impl Instance {
         };
         let top = votes.top(local, n);
         let (snap, projection) = self.layer();
-        let source = RowAttributes {
-            snapshot: &snap,
-            dictionaries: &self.dictionaries,
-        };
-        let filter = query
-            .filter
-            .as_ref()
-            .map(|f| CompiledFilter::compile(f, &source));
+        let gate = RowGate::new(self, &snap, category, query.filter.as_ref());
         let projected = views
             .iter()
             .map(|v| projection.apply(&v.vector).map(|p| p.into_owned()))
@@ -184,7 +175,7 @@ impl Instance {
             let Some(row) = snap.row_of(doc) else {
                 continue;
             };
-            if snap.is_tombstone(row) || !accepts(&snap, &source, category, filter.as_ref(), row) {
+            if snap.is_tombstone(row) || !gate.accepts(row) {
                 continue;
             }
             let row_vector = snap.vector_at(row);

@@ -94,6 +94,29 @@ impl Server {
         call(&self.addr, action, params)
     }
 
+    /// AddImage of `bytes` as `pic` of `product` in `instance`, with `extra` parameters
+    /// (attributes, category, ...); asserts it succeeded and returns the reply.
+    pub fn add_image(
+        &self,
+        instance: &str,
+        product: &str,
+        pic: &str,
+        bytes: &[u8],
+        extra: &[(&str, &str)],
+    ) -> Value {
+        let content = b64(bytes);
+        let mut params = vec![
+            ("InstanceName", instance),
+            ("ProductId", product),
+            ("PicName", pic),
+            ("PicContent", content.as_str()),
+        ];
+        params.extend_from_slice(extra);
+        let (status, reply) = self.call("AddImage", &params);
+        assert_eq!(status, 200, "{reply}");
+        reply
+    }
+
     /// Waits up to `timeout` for the process to exit on its own; its status if it did.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + timeout;

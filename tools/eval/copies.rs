@@ -319,27 +319,7 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
     );
     println!("| transform | queries | R@1 | R@10 | R@{k} |");
     println!("|---|---|---|---|---|");
-    let line = |name: &str, picked: &[Option<usize>]| {
-        let n = picked.len().max(1) as f64;
-        let at = |k: usize| picked.iter().filter(|r| r.is_some_and(|r| r < k)).count() as f64 / n;
-        println!(
-            "| {name} | {} | {:.3} | {:.3} | {:.3} |",
-            picked.len(),
-            at(1),
-            at(10),
-            at(k)
-        );
-    };
-    for t in &transforms {
-        let picked: Vec<Option<usize>> = cases
-            .iter()
-            .zip(&ranks)
-            .filter(|(c, _)| c.transform == *t)
-            .map(|(_, r)| *r)
-            .collect();
-        line(t.name(), &picked);
-    }
-    line("overall", &ranks);
+    recall_rows(&cases, &ranks, &transforms, &[1, 10, k], true);
     if args.votes_alone && run.local_features {
         votes_report(&instance, &cases, &transforms)?;
     }
@@ -386,28 +366,42 @@ fn votes_report(
     );
     println!("| transform | votes R@1 | R@20 | R@50 | R@100 |");
     println!("|---|---|---|---|---|");
-    let line = |name: &str, picked: Vec<Option<usize>>| {
+    recall_rows(cases, &ranks, transforms, &DEPTHS, false);
+    Ok(())
+}
+
+/// Table rows, one per transform and one overall: the share of queries whose source
+/// (rank in `ranks`, 0-based) is within each of `depths`, after the query count with
+/// `count`.
+fn recall_rows(
+    cases: &[Case],
+    ranks: &[Option<usize>],
+    transforms: &[Transform],
+    depths: &[usize],
+    count: bool,
+) {
+    let line = |name: &str, picked: &[Option<usize>]| {
         let n = picked.len().max(1) as f64;
-        let at: Vec<String> = DEPTHS
-            .iter()
-            .map(|&k| {
-                let hits = picked.iter().filter(|r| r.is_some_and(|r| r < k)).count();
-                format!("{:.3}", hits as f64 / n)
-            })
+        let mut cells: Vec<String> = count
+            .then(|| picked.len().to_string())
+            .into_iter()
             .collect();
-        println!("| {name} | {} |", at.join(" | "));
+        cells.extend(depths.iter().map(|&k| {
+            let hits = picked.iter().filter(|r| r.is_some_and(|r| r < k)).count();
+            format!("{:.3}", hits as f64 / n)
+        }));
+        println!("| {name} | {} |", cells.join(" | "));
     };
     for t in transforms {
-        let picked = cases
+        let picked: Vec<Option<usize>> = cases
             .iter()
-            .zip(&ranks)
+            .zip(ranks)
             .filter(|(c, _)| c.transform == *t)
             .map(|(_, r)| *r)
             .collect();
-        line(t.name(), picked);
+        line(t.name(), &picked);
     }
     line("overall", ranks);
-    Ok(())
 }
 
 /// Inliers of each query with its own source and the most any other of its first
