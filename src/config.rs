@@ -25,8 +25,9 @@ pub struct ServeConfig {
     /// Address to listen on.
     #[arg(long, env = "IMGSEARCH_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
-    /// Writes (AddImage, UpdateImage, DeleteImage) per second per instance; 0 = unlimited.
-    /// Searches are limited by each instance's own QPS.
+    /// Writes (AddImage, UpdateImage, DeleteImage) per second per instance; 0 = unlimited
+    /// (default). A value emulates the vendor's write limit (50 for its smallest tier).
+    /// Searches are limited by each instance's own QPS (unlimited unless created with --qps).
     #[arg(long, env = "IMGSEARCH_WRITE_QPS", default_value_t = crate::api::DEFAULT_WRITE_QPS)]
     pub write_qps: u32,
     /// An access key id (with --access-key-secret); requests must then be signed.

@@ -91,8 +91,10 @@ enum InstanceCommand {
         /// product, generic, fabric, trademark, copyright, furniture, hardware (or 0..6).
         #[arg(long, default_value = "product")]
         service_type: String,
-        /// Searches per second allowed.
-        #[arg(long, default_value_t = 10)]
+        /// Searches per second allowed; 0 = unlimited (default). A value emulates the
+        /// vendor's per-instance tiers (10 for the smallest): searches above it get
+        /// 403 DeniedRequest with x-acs-retry-after.
+        #[arg(long, default_value_t = 0)]
         qps: u32,
         /// Pictures the instance may hold.
         #[arg(long, default_value_t = 1_000_000)]
@@ -388,7 +390,11 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         tracing::info!(addr = %listener.local_addr()?, data_dir = %data_dir.display(), "imgsearch serving");
         tokio::spawn(reload_on_sighup(engine.clone()));
         let api_config = imgsearch::api::ApiConfig { write_qps: config.write_qps, access_keys };
-        imgsearch::api::serve(engine, api_config, listener, shutdown_signal()).await?;
+        imgsearch::api::serve(engine.clone(), api_config, listener, shutdown_signal()).await?;
+        let flushed = tokio::task::spawn_blocking(move || engine.flush()).await?;
+        if let Err(e) = flushed {
+            tracing::warn!(error = %e, "flushing the store at stop failed; its logs replay at the next start");
+        }
         let _ = std::fs::remove_file(&pid_file);
         tracing::info!("stopped");
         Ok(())

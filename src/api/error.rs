@@ -61,7 +61,8 @@ impl ApiError {
         Self::invalid(
             "InvalidPicContent",
             format!(
-                "the request body is larger than {} MB; send a picture of at most 4 MB",
+                "the request body is larger than {} MB, more than a 4 MB picture takes in any \
+                 encoding; send a picture of at most 4 MB",
                 limit / (1024 * 1024)
             ),
         )

@@ -28,7 +28,8 @@ pub struct InstanceSpec {
     pub name: String,
     /// Service type.
     pub service_type: ServiceType,
-    /// Searches per second allowed.
+    /// Searches per second allowed; 0 = unlimited (the default: a self-hosted server has
+    /// no per-instance tier; a value emulates the vendor's).
     pub qps: u32,
     /// Pictures it may hold.
     pub capacity: u64,
@@ -38,12 +39,12 @@ pub struct InstanceSpec {
 }
 
 impl InstanceSpec {
-    /// A product instance with default limits.
+    /// A product instance with default limits (searches unlimited).
     pub fn product(name: &str) -> Self {
         InstanceSpec {
             name: name.into(),
             service_type: ServiceType::Product,
-            qps: 10,
+            qps: 0,
             capacity: 1_000_000,
             local_features: false,
         }
@@ -110,6 +111,12 @@ impl Engine {
                 .insert(name, instance.into_shared());
         }
         Ok(engine)
+    }
+
+    /// Flushes the store so that a clean stop leaves no write-ahead logs behind (they
+    /// would be replayed at the next open and, until then, take disk).
+    pub fn flush(&self) -> Result<()> {
+        Ok(self.store.flush()?)
     }
 
     /// The data directory.
