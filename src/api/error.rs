@@ -249,6 +249,11 @@ mod tests {
                 "InvalidPicContent",
             ),
             (
+                EngineError::Store(StoreError::InstanceExists("q".into())).into(),
+                409,
+                "InstanceNameAlreadyExist",
+            ),
+            (
                 ApiError::api_not_found("GET /x"),
                 404,
                 "InvalidApi.NotFound",

@@ -19,8 +19,12 @@ use crate::vision::ModelOptions;
 pub struct OnlineArgs {
     /// Base URL of a running server (default: the server running on --data-dir, found
     /// from its pid and address files; without one, work offline on the data directory).
-    #[arg(long, env = "IMGSEARCH_SERVER")]
+    #[arg(long, env = "IMGSEARCH_SERVER", conflicts_with = "offline")]
     pub server: Option<String>,
+    /// Work on the data directory even when a server runs on it (only `index rebuild`
+    /// works beside one; the others then refuse because the directory is in use).
+    #[arg(long)]
+    pub offline: bool,
     /// Access key id to sign requests to the server with (servers with access keys).
     #[arg(long, env = "IMGSEARCH_ACCESS_KEY_ID", requires = "access_key_secret")]
     pub access_key_id: Option<String>,
@@ -48,6 +52,9 @@ impl OnlineArgs {
             }),
             _ => None,
         };
+        if self.offline {
+            return Target::Offline(data_dir.to_path_buf());
+        }
         match self.server.clone().or_else(|| discovery::running_server(data_dir)) {
             Some(url) => Target::Online(Client::new(&url, key)),
             None => Target::Offline(data_dir.to_path_buf()),

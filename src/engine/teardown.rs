@@ -78,6 +78,81 @@ pub(super) fn remove_orphan_folders<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{Engine, InstanceSpec, INSTANCES_DIR};
+    use crate::store::Record;
+
+    fn record(product: &str) -> Record {
+        Record {
+            product_id: product.into(),
+            pic_name: "1.jpg".into(),
+            ..Record::default()
+        }
+    }
+
+    fn unit(dim: usize, hot: usize) -> Vec<f32> {
+        let mut v = vec![0.0; dim];
+        v[hot % dim] = 1.0;
+        v
+    }
+
+    #[test]
+    fn a_deleted_instance_refuses_writes_and_is_gone_after_reopening() {
+        crate::index::kernels::init();
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        assert!(engine.instances().is_empty(), "open does not seed demoinstance");
+        let a = engine.create_instance(&InstanceSpec::product("a")).unwrap();
+        let b = engine.create_instance(&InstanceSpec::product("b")).unwrap();
+        let dim = a.meta().dimension as usize;
+        for i in 0..3 {
+            a.add_vector(&record(&format!("p{i}")), &unit(dim, i)).unwrap();
+            b.add_vector(&record(&format!("p{i}")), &unit(dim, i)).unwrap();
+        }
+        engine.delete_instance("a").unwrap();
+        assert!(!dir.path().join(INSTANCES_DIR).join("a").exists());
+        // A writer still holding the instance (it looked it up before the deletion).
+        let late = a.add_vector(&record("late"), &unit(dim, 5));
+        assert!(matches!(late, Err(EngineError::InstanceNotFound(_))), "{late:?}");
+        assert!(matches!(a.delete("p1", None), Err(EngineError::InstanceNotFound(_))));
+        assert!(matches!(a.rebuild(), Err(EngineError::InstanceNotFound(_))));
+        assert!(matches!(engine.instance("a"), Err(EngineError::InstanceNotFound(_))));
+        assert!(matches!(engine.delete_instance("a"), Err(EngineError::InstanceNotFound(_))));
+        // The neighbour is whole and keeps taking writes.
+        b.add_vector(&record("p9"), &unit(dim, 9)).unwrap();
+        assert_eq!(b.info().total_count, 4);
+        drop((a, b, engine));
+
+        let engine = Engine::open(dir.path()).unwrap();
+        let names: Vec<String> = engine.instances().iter().map(|i| i.meta().name.clone()).collect();
+        assert_eq!(names, vec!["b".to_string()]);
+        assert_eq!(engine.instance("b").unwrap().info().total_count, 4);
+        let again = engine.create_instance(&InstanceSpec::product("a")).unwrap();
+        assert_eq!(again.info().total_count, 0, "a new instance of the old name starts empty");
+        assert_eq!(again.snapshot().rows(), 0);
+        engine.ensure_default_instance().unwrap();
+        assert!(engine.instance(crate::engine::DEFAULT_INSTANCE).is_err(), "only seeded when empty");
+    }
+
+    #[test]
+    fn a_folder_left_by_a_crash_after_the_commit_goes_at_open() {
+        crate::index::kernels::init();
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join(INSTANCES_DIR).join("gone");
+        {
+            let engine = Engine::open(dir.path()).unwrap();
+            let gone = engine.create_instance(&InstanceSpec::product("gone")).unwrap();
+            let dim = gone.meta().dimension as usize;
+            gone.add_vector(&record("p"), &unit(dim, 0)).unwrap();
+            // The commit alone, as a crash right after it leaves things.
+            gone.delete_from_store().unwrap();
+        }
+        assert!(folder.join(MANIFEST_FILE).exists());
+        let engine = Engine::open(dir.path()).unwrap();
+        assert!(engine.instances().is_empty());
+        assert!(!folder.exists(), "the orphan folder was removed");
+        engine.ensure_default_instance().unwrap();
+        assert_eq!(engine.instances().len(), 1, "an empty directory is seeded on request");
+    }
 
     #[test]
     fn only_folders_of_unknown_instances_go() {
