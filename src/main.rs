@@ -277,7 +277,10 @@ fn main() -> anyhow::Result<()> {
         }) => match online.target(&data_dir) {
             Target::Online(client) => {
                 let generation = commands::rebuild_online(&client, &name)?;
-                println!("the server at {} wrote generation {generation} of instance {name}", client.base());
+                println!(
+                    "the server at {} wrote generation {generation} of instance {name}",
+                    client.base()
+                );
                 Ok(())
             }
             Target::Offline(_) => {
@@ -302,7 +305,10 @@ fn main() -> anyhow::Result<()> {
             });
             match online.target(&data_dir) {
                 Target::Online(client) => {
-                    println!("{}", commands::whiten_online(&client, &name, params.as_ref())?);
+                    println!(
+                        "{}",
+                        commands::whiten_online(&client, &name, params.as_ref())?
+                    );
                     Ok(())
                 }
                 Target::Offline(_) => whiten(&data_dir, &name, params.as_ref()),
@@ -384,9 +390,13 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
         threads: args.threads,
     };
     let summary = match args.online.target(&args.data_dir) {
-        Target::Online(client) => {
-            imgsearch::tools::import_online(&client, &args.name, &args.source, &options, args.connections)?
-        }
+        Target::Online(client) => imgsearch::tools::import_online(
+            &client,
+            &args.name,
+            &args.source,
+            &options,
+            args.connections,
+        )?,
         Target::Offline(dir) => imgsearch::tools::import(&dir, &args.name, &args.source, &options)?,
     };
     print!("{summary}");

@@ -51,8 +51,13 @@ fn count(out: &std::process::Output, label: &str) -> u64 {
         .find_map(|l| l.trim().strip_prefix(label))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no {label} line:
-{}", text(out)))
+        .unwrap_or_else(|| {
+            panic!(
+                "no {label} line:
+{}",
+                text(out)
+            )
+        })
 }
 
 /// The pictures column of an `instance list`/`show` row for `name`.
@@ -75,12 +80,9 @@ struct Searcher {
 
 impl Searcher {
     fn start(addr: &str) -> Searcher {
-        let (stop, done, failed) = (Arc::default(), Arc::default(), Arc::default());
-        let (s, d, f) = (
-            Arc::clone(&stop),
-            Arc::clone(&done),
-            Arc::clone(&failed),
-        );
+        let stop: Arc<AtomicBool> = Arc::default();
+        let (done, failed): (Arc<AtomicU64>, Arc<AtomicU64>) = (Arc::default(), Arc::default());
+        let (s, d, f) = (Arc::clone(&stop), Arc::clone(&done), Arc::clone(&failed));
         let addr = addr.to_string();
         let content = b64(&picture(1));
         let thread = std::thread::spawn(move || {
@@ -89,7 +91,11 @@ impl Searcher {
                 let reply = common::try_call(
                     &addr,
                     "SearchImageByPic",
-                    &[("InstanceName", DEMO), ("PicContent", &content), ("Crop", "false")],
+                    &[
+                        ("InstanceName", DEMO),
+                        ("PicContent", &content),
+                        ("Crop", "false"),
+                    ],
                 );
                 d.fetch_add(1, Ordering::Relaxed);
                 if !matches!(reply, Ok((200, _))) {
@@ -137,7 +143,11 @@ fn an_instance_is_created_filled_shown_and_deleted_while_searches_go_on() {
 
     let out = cli(&data, &["instance", "create", "q", "--capacity", "500"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("on the server at http://127.0.0.1"), "{}", text(&out));
+    assert!(
+        text(&out).contains("on the server at http://127.0.0.1"),
+        "{}",
+        text(&out)
+    );
     let out = cli(&data, &["instance", "create", "q"]);
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("already exists"), "{}", text(&out));
@@ -174,14 +184,25 @@ fn an_instance_is_created_filled_shown_and_deleted_while_searches_go_on() {
     assert_eq!(pictures_in_table(&listed, "q"), None, "{listed}");
     assert_eq!(pictures_in_table(&listed, DEMO), Some(3), "{listed}");
     let (status, reply) = first_hit(&server, "q", 10);
-    assert_eq!((status, reply["Code"].as_str()), (400, Some("InvalidInstance")), "{reply}");
+    assert_eq!(
+        (status, reply["Code"].as_str()),
+        (400, Some("InvalidInstance")),
+        "{reply}"
+    );
     assert!(!data.join("instances").join("q").exists());
     let out = cli(&data, &["instance", "show", "q"]);
-    assert!(!out.status.success() && text(&out).contains("InvalidInstance"), "{}", text(&out));
+    assert!(
+        !out.status.success() && text(&out).contains("InvalidInstance"),
+        "{}",
+        text(&out)
+    );
 
     let (searches, failures, examples) = searcher.finish();
     assert!(searches > 0);
-    assert_eq!(failures, 0, "{failures} of {searches} searches failed: {examples:?}");
+    assert_eq!(
+        failures, 0,
+        "{failures} of {searches} searches failed: {examples:?}"
+    );
 
     server.stop();
     assert!(!addr_file.exists(), "the address file goes on a clean stop");
@@ -206,9 +227,21 @@ fn with_access_keys_the_cli_signs_and_unsigned_or_limited_requests_are_refused()
     let config = config.to_str().unwrap().to_string();
     let _server = Server::start_with(
         &data,
-        &["--access-key-id", "admin", "--access-key-secret", "adm1n/+=", "--config", &config],
+        &[
+            "--access-key-id",
+            "admin",
+            "--access-key-secret",
+            "adm1n/+=",
+            "--config",
+            &config,
+        ],
     );
-    let admin = ["--access-key-id", "admin", "--access-key-secret", "adm1n/+="];
+    let admin = [
+        "--access-key-id",
+        "admin",
+        "--access-key-secret",
+        "adm1n/+=",
+    ];
     let with = |args: &[&str], key: &[&str]| {
         let mut all = args.to_vec();
         all.extend_from_slice(key);
@@ -217,19 +250,42 @@ fn with_access_keys_the_cli_signs_and_unsigned_or_limited_requests_are_refused()
 
     let out = cli(&data, &["instance", "list"]);
     assert!(!out.status.success(), "unsigned: {}", text(&out));
-    let out = with(&["instance", "list"], &["--access-key-id", "shop", "--access-key-secret", "shop-secret"]);
+    let out = with(
+        &["instance", "list"],
+        &[
+            "--access-key-id",
+            "shop",
+            "--access-key-secret",
+            "shop-secret",
+        ],
+    );
     assert!(!out.status.success(), "limited key: {}", text(&out));
     assert!(text(&out).contains("NoPermission"), "{}", text(&out));
-    let out = with(&["instance", "list"], &["--access-key-id", "admin", "--access-key-secret", "wrong"]);
+    let out = with(
+        &["instance", "list"],
+        &["--access-key-id", "admin", "--access-key-secret", "wrong"],
+    );
     assert!(!out.status.success(), "wrong secret: {}", text(&out));
-    assert!(text(&out).contains("SignatureDoesNotMatch"), "{}", text(&out));
+    assert!(
+        text(&out).contains("SignatureDoesNotMatch"),
+        "{}",
+        text(&out)
+    );
 
-    let out = with(&["instance", "create", "signed", "--service-type", "generic"], &admin);
+    let out = with(
+        &["instance", "create", "signed", "--service-type", "generic"],
+        &admin,
+    );
     assert!(out.status.success(), "{}", text(&out));
     let out = with(&["instance", "list"], &admin);
     assert!(out.status.success(), "{}", text(&out));
     let listed = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(listed.lines().any(|l| l.starts_with("signed ") && l.contains("generic")), "{listed}");
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("signed ") && l.contains("generic")),
+        "{listed}"
+    );
     let pictures = root.path().join("pictures");
     picture_folder(&pictures, 0..3);
     let out = with(&["import", "signed", pictures.to_str().unwrap()], &admin);
@@ -276,15 +332,23 @@ fn a_crash_at_any_step_of_a_deletion_leaves_the_instance_whole_or_gone() {
         drop(server);
 
         let mut armed = Server::start_with_env(&data, &[], &[("IMGSEARCH_FAULT", point)]);
-        let reply = ureq::post(&format!("http://{}/admin/instance/delete?InstanceName=q", armed.addr))
-            .timeout(Duration::from_secs(60))
-            .call();
+        let reply = ureq::post(&format!(
+            "http://{}/admin/instance/delete?InstanceName=q",
+            armed.addr
+        ))
+        .timeout(Duration::from_secs(60))
+        .call();
         assert!(reply.is_err(), "{point}: answered although it crashed");
         let status = armed
             .wait_exit(Duration::from_secs(30))
             .unwrap_or_else(|| panic!("{point}: no crash:\n{}", armed.log()));
         assert!(!status.success(), "{point}");
-        assert!(armed.log().contains(&format!("fault point {point} reached")), "{point}");
+        assert!(
+            armed
+                .log()
+                .contains(&format!("fault point {point} reached")),
+            "{point}"
+        );
 
         let server = Server::start(&data);
         let folder = data.join("instances").join("q");
@@ -306,7 +370,11 @@ fn a_crash_at_any_step_of_a_deletion_leaves_the_instance_whole_or_gone() {
         }
         let out = cli(&data, &["instance", "create", "q"]);
         assert!(out.status.success(), "{point}: {}", text(&out));
-        assert_eq!(detail_count(&server, "q"), Some(0), "{point}: recreated q is empty");
+        assert_eq!(
+            detail_count(&server, "q"),
+            Some(0),
+            "{point}: recreated q is empty"
+        );
     }
     assert_eq!(tried, 3);
 }
@@ -326,7 +394,11 @@ fn only_serve_seeds_demoinstance_and_readers_do_not_create_a_data_directory() {
     ] {
         let out = cli(&typo, args);
         assert!(!out.status.success(), "{args:?}: {}", text(&out));
-        assert!(text(&out).contains("does not exist"), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("does not exist"),
+            "{args:?}: {}",
+            text(&out)
+        );
         assert!(!typo.exists(), "{args:?} created the data directory");
     }
 
@@ -336,13 +408,22 @@ fn only_serve_seeds_demoinstance_and_readers_do_not_create_a_data_directory() {
     let out = cli(&data, &["instance", "list"]);
     let listed = String::from_utf8_lossy(&out.stdout).to_string();
     assert_eq!(pictures_in_table(&listed, "q"), Some(0), "{listed}");
-    assert_eq!(pictures_in_table(&listed, DEMO), None, "created beside q: {listed}");
+    assert_eq!(
+        pictures_in_table(&listed, DEMO),
+        None,
+        "created beside q: {listed}"
+    );
     // Offline deletion works the same way.
     let out = cli(&data, &["instance", "delete", "q"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(!data.join("instances").join("q").exists());
     let out = cli(&data, &["instance", "list"]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1, "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        1,
+        "{}",
+        text(&out)
+    );
     // A server on a directory with no instance at all answers at once with demoinstance.
     let server = Server::start(&data);
     assert_eq!(detail_count(&server, DEMO), Some(0));

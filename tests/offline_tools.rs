@@ -208,7 +208,12 @@ fn import_serve_verify_export_and_reimport() {
     assert_eq!(std::fs::read_to_string(&export_file).unwrap(), exported);
     let out = run(
         &data,
-        &["import", "demoinstance", shop.to_str().unwrap(), "--offline"],
+        &[
+            "import",
+            "demoinstance",
+            shop.to_str().unwrap(),
+            "--offline",
+        ],
     );
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("in use"), "{}", text(&out));
@@ -319,11 +324,7 @@ fn unusable_sources_and_options_fail_with_a_reason() {
     );
     fails(&["verify", "nosuch"], "instance nosuch does not exist");
     let out = run(&root.path().join("none"), &["export", "demoinstance"]);
-    assert!(
-        text(&out).contains("does not exist"),
-        "{}",
-        text(&out)
-    );
+    assert!(text(&out).contains("does not exist"), "{}", text(&out));
     assert!(!out.status.success());
     let out = run(
         &data,

@@ -99,11 +99,7 @@ fn offline_fit_serves_and_online_removal() {
     assert!(said.contains("→ 16 dimensions"), "{said}");
     verify_passes(&data, "after the offline fit");
     let out = run(&data, &["instance", "list"]);
-    assert!(
-        text(&out).contains("whitened"),
-        "{}",
-        text(&out)
-    );
+    assert!(text(&out).contains("whitened"), "{}", text(&out));
 
     let mut server = Server::start(&data);
     let seeds: Vec<u64> = (0..PICTURES).collect();

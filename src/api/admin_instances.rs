@@ -79,7 +79,10 @@ fn spec_of(params: &Params) -> Result<(InstanceSpec, ExtractorChoice), ApiError>
             )))
         }
     };
-    let choice = match (params.optional("Extractor").unwrap_or("builtin"), params.optional("Model")) {
+    let choice = match (
+        params.optional("Extractor").unwrap_or("builtin"),
+        params.optional("Model"),
+    ) {
         ("builtin", None) => ExtractorChoice::Builtin,
         ("builtin", Some(_)) => {
             return Err(ApiError::bad_request("Model needs Extractor=onnx"));
@@ -115,11 +118,10 @@ pub async fn create(
         let params = admit(&state, &peer, request).await?;
         let (spec, choice) = spec_of(&params)?;
         let engine = state.engine.clone();
-        let created = tokio::task::spawn_blocking(move || {
-            engine.create_instance_with(&spec, &choice)
-        })
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        let created =
+            tokio::task::spawn_blocking(move || engine.create_instance_with(&spec, &choice))
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?;
         let instance = created.map_err(|e| match e {
             // The operator's file, not the server, is at fault.
             EngineError::Model { .. } => ApiError::bad_request(e.to_string()),

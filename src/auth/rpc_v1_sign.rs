@@ -27,8 +27,8 @@ pub struct SigningKey {
 /// `YYYY-MM-DDThh:mm:ssZ` of `at` (the vendor's Timestamp).
 fn timestamp(at: SystemTime) -> String {
     let secs = super::clock::unix_secs(at);
-    let t = time::OffsetDateTime::from_unix_timestamp(secs)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t =
+        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
         t.year(),
@@ -71,7 +71,10 @@ pub fn sign_rpc_v1(
     let mut mac = Hmac::<Sha1>::new_from_slice(format!("{}&", key.secret).as_bytes())
         .expect("HMAC accepts any key length");
     mac.update(to_sign.as_bytes());
-    all.insert("Signature".into(), STANDARD.encode(mac.finalize().into_bytes()));
+    all.insert(
+        "Signature".into(),
+        STANDARD.encode(mac.finalize().into_bytes()),
+    );
     all.into_iter().collect()
 }
 
@@ -87,7 +90,9 @@ pub fn form_body(pairs: &[(String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::{AccessKey, AccessKeys, AuthError, RequestToVerify, Verifier, DEFAULT_MAX_SKEW};
+    use crate::auth::{
+        AccessKey, AccessKeys, AuthError, RequestToVerify, Verifier, DEFAULT_MAX_SKEW,
+    };
     use axum::http::HeaderMap;
 
     fn verify(verifier: &Verifier, path: &str, body: &str) -> crate::auth::Result<String> {
@@ -120,7 +125,15 @@ mod tests {
         let sign = |path: &str, nonce: &str| {
             form_body(&sign_rpc_v1(&key, path, &params, SystemTime::now(), nonce))
         };
-        assert_eq!(verify(&verifier, "/admin/instances", &sign("/admin/instances", "n1")).unwrap(), "admin");
+        assert_eq!(
+            verify(
+                &verifier,
+                "/admin/instances",
+                &sign("/admin/instances", "n1")
+            )
+            .unwrap(),
+            "admin"
+        );
         assert_eq!(verify(&verifier, "/", &sign("/", "n2")).unwrap(), "admin");
         // Replayed nonce, another path, a changed value, another secret: all refused.
         assert!(matches!(
@@ -128,21 +141,34 @@ mod tests {
             Err(AuthError::NonceUsed(_))
         ));
         assert!(matches!(
-            verify(&verifier, "/admin/instance/delete", &sign("/admin/instances", "n3")),
+            verify(
+                &verifier,
+                "/admin/instance/delete",
+                &sign("/admin/instances", "n3")
+            ),
             Err(AuthError::SignatureMismatch)
         ));
         let tampered = sign("/", "n4").replace("InstanceName=q", "InstanceName=r");
-        assert!(matches!(verify(&verifier, "/", &tampered), Err(AuthError::SignatureMismatch)));
+        assert!(matches!(
+            verify(&verifier, "/", &tampered),
+            Err(AuthError::SignatureMismatch)
+        ));
         let wrong = SigningKey {
             secret: "other".into(),
             ..key.clone()
         };
         let body = form_body(&sign_rpc_v1(&wrong, "/", &params, SystemTime::now(), "n5"));
-        assert!(matches!(verify(&verifier, "/", &body), Err(AuthError::SignatureMismatch)));
+        assert!(matches!(
+            verify(&verifier, "/", &body),
+            Err(AuthError::SignatureMismatch)
+        ));
         // An old timestamp is refused even when well signed.
         let old = SystemTime::now() - std::time::Duration::from_secs(3600);
         let body = form_body(&sign_rpc_v1(&key, "/", &params, old, "n6"));
-        assert!(matches!(verify(&verifier, "/", &body), Err(AuthError::Expired { .. })));
+        assert!(matches!(
+            verify(&verifier, "/", &body),
+            Err(AuthError::Expired { .. })
+        ));
     }
 
     #[test]

@@ -11,7 +11,9 @@ use serde_json::{Map, Value};
 
 use super::{discovery, Client, ClientError};
 use crate::auth::SigningKey;
-use crate::engine::{Engine, EngineError, ExtractorChoice, InstanceSpec, InstanceSummary, WhiteningParams};
+use crate::engine::{
+    Engine, EngineError, ExtractorChoice, InstanceSpec, InstanceSummary, WhiteningParams,
+};
 use crate::vision::ModelOptions;
 
 /// `--server`, `--access-key-id`, `--access-key-secret` of the commands with an online mode.
@@ -29,7 +31,12 @@ pub struct OnlineArgs {
     #[arg(long, env = "IMGSEARCH_ACCESS_KEY_ID", requires = "access_key_secret")]
     pub access_key_id: Option<String>,
     /// The secret of --access-key-id.
-    #[arg(long, env = "IMGSEARCH_ACCESS_KEY_SECRET", requires = "access_key_id", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "IMGSEARCH_ACCESS_KEY_SECRET",
+        requires = "access_key_id",
+        hide_env_values = true
+    )]
     pub access_key_secret: Option<String>,
 }
 
@@ -55,7 +62,11 @@ impl OnlineArgs {
         if self.offline {
             return Target::Offline(data_dir.to_path_buf());
         }
-        match self.server.clone().or_else(|| discovery::running_server(data_dir)) {
+        match self
+            .server
+            .clone()
+            .or_else(|| discovery::running_server(data_dir))
+        {
             Some(url) => Target::Online(Client::new(&url, key)),
             None => Target::Offline(data_dir.to_path_buf()),
         }
@@ -122,7 +133,11 @@ pub fn delete(target: &Target, name: &str) -> Result<()> {
 
 /// `instance create`: online only the built-in extractor or an ONNX model by its path
 /// (read by the server, so made absolute here) can be asked for.
-pub fn create(target: &Target, spec: &InstanceSpec, choice: &ExtractorChoice) -> Result<InstanceSummary> {
+pub fn create(
+    target: &Target,
+    spec: &InstanceSpec,
+    choice: &ExtractorChoice,
+) -> Result<InstanceSummary> {
     match target {
         Target::Online(client) => {
             let qps = spec.qps.to_string();
@@ -133,7 +148,10 @@ pub fn create(target: &Target, spec: &InstanceSpec, choice: &ExtractorChoice) ->
                 ("ServiceType", service.as_str()),
                 ("Qps", qps.as_str()),
                 ("Capacity", capacity.as_str()),
-                ("LocalFeatures", if spec.local_features { "true" } else { "false" }),
+                (
+                    "LocalFeatures",
+                    if spec.local_features { "true" } else { "false" },
+                ),
             ];
             let model;
             if let ExtractorChoice::Onnx(options) = choice {
@@ -169,7 +187,11 @@ pub fn rebuild_online(client: &Client, name: &str) -> Result<u64> {
 }
 
 /// `index whiten NAME` through a running server (`/admin/whiten`): the server's message.
-pub fn whiten_online(client: &Client, name: &str, params: Option<&WhiteningParams>) -> Result<String> {
+pub fn whiten_online(
+    client: &Client,
+    name: &str,
+    params: Option<&WhiteningParams>,
+) -> Result<String> {
     let (dims, shrink, power);
     let mut pairs = vec![("InstanceName", name)];
     match params {

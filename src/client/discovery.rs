@@ -20,7 +20,11 @@ pub fn base_url(scheme: &str, listen: SocketAddr) -> String {
 
 /// Writes the address file (one line, the base URL) beside the pid file; replaced
 /// atomically so a reader never sees half a line.
-pub fn write_addr_file(data_dir: &Path, scheme: &str, listen: SocketAddr) -> std::io::Result<PathBuf> {
+pub fn write_addr_file(
+    data_dir: &Path,
+    scheme: &str,
+    listen: SocketAddr,
+) -> std::io::Result<PathBuf> {
     let path = data_dir.join(ADDR_FILE);
     let tmp = data_dir.join(format!("{ADDR_FILE}.tmp"));
     std::fs::write(&tmp, format!("{}\n", base_url(scheme, listen)))?;
@@ -60,9 +64,18 @@ mod tests {
 
     #[test]
     fn unspecified_addresses_become_loopback() {
-        assert_eq!(base_url("http", "0.0.0.0:8080".parse().unwrap()), "http://127.0.0.1:8080");
-        assert_eq!(base_url("https", "[::]:443".parse().unwrap()), "https://[::1]:443");
-        assert_eq!(base_url("http", "10.1.2.3:9".parse().unwrap()), "http://10.1.2.3:9");
+        assert_eq!(
+            base_url("http", "0.0.0.0:8080".parse().unwrap()),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            base_url("https", "[::]:443".parse().unwrap()),
+            "https://[::1]:443"
+        );
+        assert_eq!(
+            base_url("http", "10.1.2.3:9".parse().unwrap()),
+            "http://10.1.2.3:9"
+        );
     }
 
     #[test]
@@ -73,7 +86,10 @@ mod tests {
         write_addr_file(data, "http", "0.0.0.0:1234".parse().unwrap()).unwrap();
         assert_eq!(running_server(data), None, "no pid file");
         std::fs::write(data.join(PID_FILE), std::process::id().to_string()).unwrap();
-        assert_eq!(running_server(data).as_deref(), Some("http://127.0.0.1:1234"));
+        assert_eq!(
+            running_server(data).as_deref(),
+            Some("http://127.0.0.1:1234")
+        );
         // A pid no process has (beyond the kernel's pid_max).
         std::fs::write(data.join(PID_FILE), "2147483647").unwrap();
         assert_eq!(running_server(data), None, "dead process");

@@ -100,7 +100,11 @@ impl Client {
     }
 
     /// Calls an Action of the API (`POST /` with `Action`).
-    pub fn action(&self, action: &str, params: &[(&str, &str)]) -> Result<Map<String, Value>, ClientError> {
+    pub fn action(
+        &self,
+        action: &str,
+        params: &[(&str, &str)],
+    ) -> Result<Map<String, Value>, ClientError> {
         let mut all = vec![("Action", action)];
         all.extend_from_slice(params);
         self.call("/", &all)
@@ -108,7 +112,11 @@ impl Client {
 
     /// Posts `params` as a form to `path`; the reply's fields on success. A throttled
     /// call (`DeniedRequest`) waits as the server asks and is sent again.
-    pub fn call(&self, path: &str, params: &[(&str, &str)]) -> Result<Map<String, Value>, ClientError> {
+    pub fn call(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> Result<Map<String, Value>, ClientError> {
         let mut tries = 0;
         loop {
             match self.call_once(path, params) {
@@ -131,7 +139,13 @@ impl Client {
     ) -> Result<Map<String, Value>, (ClientError, Option<Duration>)> {
         let pairs: Vec<(String, String)> = match &self.key {
             // A fresh nonce and timestamp per attempt: a retry is a new request.
-            Some(key) => sign_rpc_v1(key, path, params, SystemTime::now(), &uuid::Uuid::new_v4().to_string()),
+            Some(key) => sign_rpc_v1(
+                key,
+                path,
+                params,
+                SystemTime::now(),
+                &uuid::Uuid::new_v4().to_string(),
+            ),
             None => params
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -167,7 +181,10 @@ impl Client {
         let text = text.map_err(|e| (bad(e.to_string()), None))?;
         let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(&text) else {
             let start: String = text.chars().take(200).collect();
-            return Err((bad(format!("HTTP {status}, not a JSON object: {start}")), None));
+            return Err((
+                bad(format!("HTTP {status}, not a JSON object: {start}")),
+                None,
+            ));
         };
         if status == 200 && fields.get("Success") != Some(&Value::Bool(false)) {
             return Ok(fields);

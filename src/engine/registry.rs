@@ -131,7 +131,10 @@ impl Engine {
     pub fn ensure_default_instance(&self) -> Result<()> {
         let _admin = self.admin.lock();
         if self.instances.read().is_empty() && self.store.instances()?.is_empty() {
-            self.create_instance_locked(&InstanceSpec::product(DEFAULT_INSTANCE), &ExtractorChoice::Builtin)?;
+            self.create_instance_locked(
+                &InstanceSpec::product(DEFAULT_INSTANCE),
+                &ExtractorChoice::Builtin,
+            )?;
         }
         Ok(())
     }

@@ -100,6 +100,9 @@ mod tests {
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 2);
         assert!(lines[1].starts_with("shoes "));
-        assert!(lines[1].contains("builtin-v2 (256 dimensions, local features)"), "{table}");
+        assert!(
+            lines[1].contains("builtin-v2 (256 dimensions, local features)"),
+            "{table}"
+        );
     }
 }

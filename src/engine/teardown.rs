@@ -64,7 +64,9 @@ pub(super) fn remove_orphan_folders<'a>(
             continue;
         };
         let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-        if !is_dir || stored.contains(name.as_str()) || super::registry::validate_name(&name).is_err()
+        if !is_dir
+            || stored.contains(name.as_str())
+            || super::registry::validate_name(&name).is_err()
         {
             continue;
         }
@@ -100,37 +102,65 @@ mod tests {
         crate::index::kernels::init();
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::open(dir.path()).unwrap();
-        assert!(engine.instances().is_empty(), "open does not seed demoinstance");
+        assert!(
+            engine.instances().is_empty(),
+            "open does not seed demoinstance"
+        );
         let a = engine.create_instance(&InstanceSpec::product("a")).unwrap();
         let b = engine.create_instance(&InstanceSpec::product("b")).unwrap();
         let dim = a.meta().dimension as usize;
         for i in 0..3 {
-            a.add_vector(&record(&format!("p{i}")), &unit(dim, i)).unwrap();
-            b.add_vector(&record(&format!("p{i}")), &unit(dim, i)).unwrap();
+            a.add_vector(&record(&format!("p{i}")), &unit(dim, i))
+                .unwrap();
+            b.add_vector(&record(&format!("p{i}")), &unit(dim, i))
+                .unwrap();
         }
         engine.delete_instance("a").unwrap();
         assert!(!dir.path().join(INSTANCES_DIR).join("a").exists());
         // A writer still holding the instance (it looked it up before the deletion).
         let late = a.add_vector(&record("late"), &unit(dim, 5));
-        assert!(matches!(late, Err(EngineError::InstanceNotFound(_))), "{late:?}");
-        assert!(matches!(a.delete("p1", None), Err(EngineError::InstanceNotFound(_))));
+        assert!(
+            matches!(late, Err(EngineError::InstanceNotFound(_))),
+            "{late:?}"
+        );
+        assert!(matches!(
+            a.delete("p1", None),
+            Err(EngineError::InstanceNotFound(_))
+        ));
         assert!(matches!(a.rebuild(), Err(EngineError::InstanceNotFound(_))));
-        assert!(matches!(engine.instance("a"), Err(EngineError::InstanceNotFound(_))));
-        assert!(matches!(engine.delete_instance("a"), Err(EngineError::InstanceNotFound(_))));
+        assert!(matches!(
+            engine.instance("a"),
+            Err(EngineError::InstanceNotFound(_))
+        ));
+        assert!(matches!(
+            engine.delete_instance("a"),
+            Err(EngineError::InstanceNotFound(_))
+        ));
         // The neighbour is whole and keeps taking writes.
         b.add_vector(&record("p9"), &unit(dim, 9)).unwrap();
         assert_eq!(b.info().total_count, 4);
         drop((a, b, engine));
 
         let engine = Engine::open(dir.path()).unwrap();
-        let names: Vec<String> = engine.instances().iter().map(|i| i.meta().name.clone()).collect();
+        let names: Vec<String> = engine
+            .instances()
+            .iter()
+            .map(|i| i.meta().name.clone())
+            .collect();
         assert_eq!(names, vec!["b".to_string()]);
         assert_eq!(engine.instance("b").unwrap().info().total_count, 4);
         let again = engine.create_instance(&InstanceSpec::product("a")).unwrap();
-        assert_eq!(again.info().total_count, 0, "a new instance of the old name starts empty");
+        assert_eq!(
+            again.info().total_count,
+            0,
+            "a new instance of the old name starts empty"
+        );
         assert_eq!(again.snapshot().rows(), 0);
         engine.ensure_default_instance().unwrap();
-        assert!(engine.instance(crate::engine::DEFAULT_INSTANCE).is_err(), "only seeded when empty");
+        assert!(
+            engine.instance(crate::engine::DEFAULT_INSTANCE).is_err(),
+            "only seeded when empty"
+        );
     }
 
     #[test]
@@ -140,7 +170,9 @@ mod tests {
         let folder = dir.path().join(INSTANCES_DIR).join("gone");
         {
             let engine = Engine::open(dir.path()).unwrap();
-            let gone = engine.create_instance(&InstanceSpec::product("gone")).unwrap();
+            let gone = engine
+                .create_instance(&InstanceSpec::product("gone"))
+                .unwrap();
             let dim = gone.meta().dimension as usize;
             gone.add_vector(&record("p"), &unit(dim, 0)).unwrap();
             // The commit alone, as a crash right after it leaves things.
@@ -151,7 +183,11 @@ mod tests {
         assert!(engine.instances().is_empty());
         assert!(!folder.exists(), "the orphan folder was removed");
         engine.ensure_default_instance().unwrap();
-        assert_eq!(engine.instances().len(), 1, "an empty directory is seeded on request");
+        assert_eq!(
+            engine.instances().len(),
+            1,
+            "an empty directory is seeded on request"
+        );
     }
 
     #[test]
@@ -169,7 +205,10 @@ mod tests {
         assert!(root.join("kept").join(MANIFEST_FILE).exists());
         assert!(!root.join("gone").exists() && !root.join("also-gone").exists());
         assert!(root.join("not an instance").exists() && root.join("file").exists());
-        assert_eq!(remove_orphan_folders(&root.join("missing"), [].into_iter()).unwrap(), 0);
+        assert_eq!(
+            remove_orphan_folders(&root.join("missing"), [].into_iter()).unwrap(),
+            0
+        );
         remove_folder(&root.join("gone")).unwrap();
     }
 }

@@ -16,7 +16,11 @@ impl Store {
     /// later instance's keys.
     pub fn delete_instance(&self, meta: &InstanceMeta) -> Result<()> {
         let instances = self.cf(CF_INSTANCES);
-        if !self.instances()?.iter().any(|m| m.name == meta.name && m.id == meta.id) {
+        if !self
+            .instances()?
+            .iter()
+            .any(|m| m.name == meta.name && m.id == meta.id)
+        {
             return Err(StoreError::Corrupt(format!(
                 "instance {} has no stored settings",
                 meta.name
@@ -24,7 +28,8 @@ impl Store {
         }
         let from = keys::instance_prefix(meta.id).to_vec();
         // Only id u32::MAX has no successor prefix; every key of it is shorter than this.
-        let to = keys::prefix_end(&from).unwrap_or_else(|| [from.clone(), vec![u8::MAX; 64]].concat());
+        let to =
+            keys::prefix_end(&from).unwrap_or_else(|| [from.clone(), vec![u8::MAX; 64]].concat());
         let mut batch = WriteBatch::default();
         batch.delete_cf(instances, meta.name.as_bytes());
         for name in COLUMN_FAMILIES.into_iter().filter(|n| *n != CF_INSTANCES) {
@@ -87,17 +92,30 @@ mod tests {
         store.set_projection(b.id, Some(b"w")).unwrap();
 
         store.delete_instance(&a).unwrap();
-        let names: Vec<String> = store.instances().unwrap().into_iter().map(|m| m.name).collect();
+        let names: Vec<String> = store
+            .instances()
+            .unwrap()
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
         assert_eq!(names, vec!["b".to_string()]);
         assert_eq!(store.next_doc(a.id).unwrap(), 0);
         assert_eq!(store.lookup(a.id, "p1", "1.jpg").unwrap(), None);
         assert_eq!(store.record(a.id, 1).unwrap(), None);
         assert_eq!(store.vector(a.id, 1).unwrap(), None);
         assert_eq!(store.thumbnail(a.id, 1).unwrap(), None);
-        assert_eq!(store.local_features(a.id, &[0, 1, 2]).unwrap(), vec![None, None, None]);
+        assert_eq!(
+            store.local_features(a.id, &[0, 1, 2]).unwrap(),
+            vec![None, None, None]
+        );
         assert_eq!(store.projection(a.id).unwrap(), None);
         let mut left = 0;
-        store.for_each_record(a.id, |_, _| { left += 1; Ok(()) }).unwrap();
+        store
+            .for_each_record(a.id, |_, _| {
+                left += 1;
+                Ok(())
+            })
+            .unwrap();
         assert_eq!(left, 0);
 
         assert_eq!(store.next_doc(b.id).unwrap(), 3);
@@ -113,7 +131,11 @@ mod tests {
         assert_eq!(store.lookup(again.id, "p0", "1.jpg").unwrap(), Some(0));
         drop(store);
         let store = Store::open(dir.path(), StoreMode::ReadWrite).unwrap();
-        assert_eq!(store.record(a.id, 0).unwrap(), None, "durable across reopen");
+        assert_eq!(
+            store.record(a.id, 0).unwrap(),
+            None,
+            "durable across reopen"
+        );
         assert_eq!(store.instances().unwrap().len(), 2);
     }
 }

@@ -137,7 +137,11 @@ pub fn import(
 
 /// Refuses a `--category` the instance's service type does not have, before any work:
 /// otherwise every picture would fail for the same reason.
-pub(super) fn check_category(service: ServiceType, name: &str, category: Option<u32>) -> Result<()> {
+pub(super) fn check_category(
+    service: ServiceType,
+    name: &str,
+    category: Option<u32>,
+) -> Result<()> {
     match category {
         Some(c)
             if service.has_categories() && !service.categories().iter().any(|(id, _)| *id == c) =>

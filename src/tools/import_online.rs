@@ -152,7 +152,11 @@ fn add_entry(client: &Client, name: &str, index: usize, entry: &Entry, tally: &T
     let category = line.category_id.map(|c| c.to_string());
     let region = line.region.map(|r| r.to_string());
     let attrs = &line.attributes;
-    let ints: Vec<Option<String>> = attrs.int_attrs.iter().map(|v| v.map(|i| i.to_string())).collect();
+    let ints: Vec<Option<String>> = attrs
+        .int_attrs
+        .iter()
+        .map(|v| v.map(|i| i.to_string()))
+        .collect();
     let mut params: Vec<(&str, &str)> = vec![
         ("InstanceName", name),
         ("ProductId", &line.product_id),
