@@ -286,6 +286,11 @@ fn product_instances_search_within_the_category() {
 fn searches_and_writes_are_unlimited_by_default() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"));
+    // Instances are unlimited by default: one created with the vendor's 10 QPS tier.
+    let created = ureq::post(&format!("http://{}/admin/instance/create", server.addr))
+        .send_form(&[("InstanceName", "tier10"), ("Qps", "10")])
+        .map(|r| r.status());
+    assert_eq!(created.ok(), Some(200));
     let content = b64(&picture(1));
     let url = format!("http://{}/", server.addr);
     // Status of one raw request; the tests' usual client retries refusals, this one must not.
