@@ -363,6 +363,11 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
     } else {
         tracing::info!(keys = access_keys.len(), "requests must be signed");
     }
+    // A certificate or key that cannot serve stops the start before anything is opened.
+    let tls = match config.tls_files().map_err(anyhow::Error::msg)? {
+        Some((cert, key)) => Some(imgsearch::api::tls::TlsConfig::load(cert, key)?),
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -385,9 +390,14 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let pid_file = data_dir.join(PID_FILE);
         std::fs::write(&pid_file, std::process::id().to_string())?;
-        tracing::info!(addr = %listener.local_addr()?, data_dir = %data_dir.display(), "imgsearch serving");
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, url = %config.base_url(addr), data_dir = %data_dir.display(), "imgsearch serving");
         tokio::spawn(reload_on_sighup(engine.clone()));
-        let api_config = imgsearch::api::ApiConfig { write_qps: config.write_qps, access_keys };
+        let api_config = imgsearch::api::ApiConfig {
+            write_qps: config.write_qps,
+            access_keys,
+            tls,
+        };
         imgsearch::api::serve(engine, api_config, listener, shutdown_signal()).await?;
         let _ = std::fs::remove_file(&pid_file);
         tracing::info!("stopped");
