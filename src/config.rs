@@ -108,18 +108,14 @@ impl ServeConfig {
         }
     }
 
-    /// `https` when the server speaks TLS, else `http`: the scheme of its base URL.
+    /// `https` when the server speaks TLS, else `http`: the scheme of its base URL
+    /// (the start-up log line, the address file the CLI reads).
     pub fn scheme(&self) -> &'static str {
         if self.tls_cert.is_some() {
             "https"
         } else {
             "http"
         }
-    }
-
-    /// The base URL clients reach the server at when it listens on `addr`.
-    pub fn base_url(&self, addr: SocketAddr) -> String {
-        format!("{}://{addr}", self.scheme())
     }
 
     /// The compaction policy of `--compact-dead-share` and `--compact-min-dead-rows`.
@@ -338,6 +334,7 @@ mod tests {
             tls_cert: None,
             tls_key: None,
         };
+        assert_eq!((config.scheme(), config.tls_files()), ("http", Ok(None)));
         let keys = config.access_keys().unwrap();
         assert_eq!(keys.len(), 3);
         assert!(keys.contains("a") && keys.contains("c"));
@@ -350,7 +347,7 @@ mod tests {
     #[test]
     fn file_settings_fill_what_flags_left_at_default() {
         let file: ConfigFile = toml::from_str(
-            "data_dir = \"/srv/img\"\nlisten = \"0.0.0.0:9000\"\nwrite_qps = 7\nlog_format = \"json\"\nscan = \"f16\"\nbatch_window_us = 0\ncompact_dead_share = 0.5\nscene_proposals = true\ntls_key = \"/etc/k.pem\"\n[buckets]\ncat = \"/srv/cat\"\n",
+            "data_dir = \"/srv/img\"\nlisten = \"0.0.0.0:9000\"\nwrite_qps = 7\nlog_format = \"json\"\nscan = \"f16\"\nbatch_window_us = 0\ncompact_dead_share = 0.5\nscene_proposals = true\ntls_key = \"/etc/k.pem\"\ntls_cert = \"/file/c.pem\"\n[buckets]\ncat = \"/srv/cat\"\n",
         )
         .unwrap();
         assert_eq!(file.log_format, Some(LogFormat::Json));
@@ -381,7 +378,7 @@ mod tests {
             (cert, key),
             (Path::new("/etc/c.pem"), Path::new("/etc/k.pem"))
         );
-        assert_eq!(config.base_url(config.listen), "https://0.0.0.0:9000");
+        assert_eq!(config.scheme(), "https");
         config.tls_key = None;
         assert!(config.tls_files().unwrap_err().contains("--tls-key"));
         assert_eq!(config.data_dir, PathBuf::from("/srv/img"));

@@ -391,7 +391,7 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         let pid_file = data_dir.join(PID_FILE);
         std::fs::write(&pid_file, std::process::id().to_string())?;
         let addr = listener.local_addr()?;
-        tracing::info!(%addr, url = %config.base_url(addr), data_dir = %data_dir.display(), "imgsearch serving");
+        tracing::info!(%addr, url = %format_args!("{}://{addr}", config.scheme()), data_dir = %data_dir.display(), "imgsearch serving");
         tokio::spawn(reload_on_sighup(engine.clone()));
         let api_config = imgsearch::api::ApiConfig {
             write_qps: config.write_qps,
