@@ -219,7 +219,7 @@ fn official_python_sdk_over_https() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     println!("{stdout}");
     assert!(
-        output.status.success() && stdout.contains("4 passed, 0 failed"),
+        output.status.success() && stdout.contains("5 passed, 0 failed"),
         "the SDK over TLS failed:\n{stdout}\n{}\nserver log:\n{}",
         String::from_utf8_lossy(&output.stderr),
         server.log()

@@ -10,18 +10,23 @@ runtime passes it to requests as `verify=PATH`); verification stays on. Checks:
   http.to_tls_port       protocol='http' against the TLS port: the server's 400 BadRequest
   https.add_and_search   AddImage then SearchImageByPic with protocol='https', V3 signing
   https.v1_signature     the same search with RPC signature V1
+  https.roa_search       the same search through the core SDK's ROA path (AcsClient(verify=PATH))
 Output: `PASS name` / `FAIL name: reason` per check, then `N passed, M failed`; exit 1 on
 any failure.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from conformance import INSTANCE, REGION_ID, b64, make_png  # noqa: E402
+
+from aliyunsdkcore.client import AcsClient  # noqa: E402
+from aliyunsdkimagesearch.request.v20190325.SearchImageRequest import SearchImageRequest  # noqa: E402
 
 from alibabacloud_imagesearch20201214 import models as M  # noqa: E402
 from alibabacloud_imagesearch20201214.client import Client  # noqa: E402
@@ -82,6 +87,23 @@ def v1_signature(args, ctx):
     ensure(found and found[0] == ctx.get('expected'), 'V1-signed search found %r' % found)
 
 
+def roa_search(args, ctx):
+    # The core SDK (ROA paths, 2019-03-25) takes the CA bundle as AcsClient(verify=PATH).
+    c = AcsClient(args.access_key_id, args.access_key_secret, REGION_ID, timeout=120,
+                  connect_timeout=10, verify=args.ca)
+    c.add_endpoint(REGION_ID, 'imagesearch', args.endpoint)
+    r = SearchImageRequest()
+    r.set_protocol_type('https')
+    r.set_InstanceName(INSTANCE)
+    r.set_Type('SearchByPic')
+    r.set_PicContent(b64(make_png(12)))
+    r.set_CategoryId(0)
+    r.set_Num(5)
+    raw = json.loads(c.do_action_with_exception(r).decode('utf-8'))
+    found = [a.get('ProductId') for a in raw.get('Auctions', [])]
+    ensure(found and found[0] == ctx.get('expected'), 'ROA search over https found %r' % found)
+
+
 def untrusted_ca(args, ctx):
     try:
         search(client(args, ca=False), make_png(12))
@@ -109,6 +131,7 @@ CHECKS = [
     ('http.to_tls_port', http_to_tls_port),
     ('https.add_and_search', add_and_search),
     ('https.v1_signature', v1_signature),
+    ('https.roa_search', roa_search),
 ]
 
 
