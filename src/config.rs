@@ -15,6 +15,9 @@ pub const DEFAULT_DATA_DIR: &str = "data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Name of the file holding the running server's process id, inside the data directory.
 pub const PID_FILE: &str = "imgsearch.pid";
+/// Name of the file holding the running server's base URL (`http://127.0.0.1:PORT`),
+/// beside [`PID_FILE`]: how the CLI finds the server of a data directory.
+pub const ADDR_FILE: &str = "imgsearch.addr";
 
 /// Settings of `imgsearch serve`.
 #[derive(Debug, Clone, clap::Args)]
@@ -25,8 +28,9 @@ pub struct ServeConfig {
     /// Address to listen on.
     #[arg(long, env = "IMGSEARCH_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
-    /// Writes (AddImage, UpdateImage, DeleteImage) per second per instance; 0 = unlimited.
-    /// Searches are limited by each instance's own QPS.
+    /// Writes (AddImage, UpdateImage, DeleteImage) per second per instance; 0 = unlimited
+    /// (default). A value emulates the vendor's write limit (50 for its smallest tier).
+    /// Searches are limited by each instance's own QPS (unlimited unless created with --qps).
     #[arg(long, env = "IMGSEARCH_WRITE_QPS", default_value_t = crate::api::DEFAULT_WRITE_QPS)]
     pub write_qps: u32,
     /// An access key id (with --access-key-secret); requests must then be signed.

@@ -739,7 +739,7 @@ fn request_shapes_get_their_vendor_codes() {
     );
     assert_healthy(&server, "empty AddImage body");
 
-    // A body over 8 MB.
+    // A PicContent of 9 MB of base64: over 4 MB once decoded.
     let big = format!(
         "InstanceName={INSTANCE}&PicContent={}",
         "A".repeat(9 * 1024 * 1024)

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{auctions, b64, picture, Server};
+use common::{auctions, b64, output_text, picture, run_cli, Server};
 use serde_json::Value;
 
 const INSTANCE: &str = "demoinstance";
@@ -280,15 +280,79 @@ fn product_instances_search_within_the_category() {
     );
 }
 
+/// A fresh server (no flags) takes bursts of searches and writes to `demoinstance` without
+/// a refusal: the vendor's per-instance tiers are not imposed on a self-hosted server.
 #[test]
-fn searches_over_the_instance_qps_are_denied_with_retry_after() {
+fn searches_and_writes_are_unlimited_by_default() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"));
+    // Instances are unlimited by default: one created with the vendor's 10 QPS tier.
+    let created = ureq::post(&format!("http://{}/admin/instance/create", server.addr))
+        .send_form(&[("InstanceName", "tier10"), ("Qps", "10")])
+        .map(|r| r.status());
+    assert_eq!(created.ok(), Some(200));
+    let content = b64(&picture(1));
+    let url = format!("http://{}/", server.addr);
+    // Status of one raw request; the tests' usual client retries refusals, this one must not.
+    let send = |action: &str, extra: &[(&str, &str)]| -> u16 {
+        let mut form = vec![("Action", action), ("InstanceName", INSTANCE)];
+        form.extend_from_slice(extra);
+        match ureq::post(&url).send_form(&form) {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(status, _)) => status,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let product_of = |i: usize| format!("p{i}");
+    let pic_of = |i: usize| format!("{i}.png");
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..8)
+            .map(|t| {
+                let (send, content) = (&send, &content);
+                s.spawn(move || {
+                    let mut seen = Vec::new();
+                    for i in 0..30 {
+                        let n = t * 100 + i;
+                        let (product, pic) = (product_of(n), pic_of(n));
+                        if i % 3 == 0 {
+                            seen.push(send(
+                                "AddImage",
+                                &[
+                                    ("ProductId", &product),
+                                    ("PicName", &pic),
+                                    ("PicContent", content),
+                                ],
+                            ));
+                        }
+                        seen.push(send("SearchImageByPic", &[("PicContent", content)]));
+                    }
+                    seen
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    assert_eq!(statuses.len(), 8 * 40);
+    let refused = statuses.iter().filter(|&&s| s != 200).count();
+    assert_eq!(refused, 0, "statuses: {statuses:?}");
+}
+
+#[test]
+fn searches_over_the_instance_qps_are_denied_with_retry_after() {
+    // The vendor's tiers are an opt-in emulation: an instance created with --qps 10.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = run_cli(&data, &["instance", "create", "tiered", "--qps", "10"]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    let server = Server::start(&data);
     let content = b64(&picture(1));
     let url = format!("http://{}/?Action=SearchImageByPic", server.addr);
     let mut denied = None;
     for _ in 0..40 {
-        match ureq::post(&url).send_form(&[("InstanceName", INSTANCE), ("PicContent", &content)]) {
+        match ureq::post(&url).send_form(&[("InstanceName", "tiered"), ("PicContent", &content)]) {
             Ok(_) => {}
             Err(ureq::Error::Status(status, r)) => {
                 let retry = r.header("x-acs-retry-after").map(str::to_string);

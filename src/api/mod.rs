@@ -1,18 +1,21 @@
 //! The HTTP layer: the vendor's RPC front (`POST /` with `Action`), parameters, response
 //! shapes and error codes. It knows the engine's API and nothing below it.
 //!
-//! A request goes: read the body (at most [`MAX_BODY_BYTES`], else a vendor error),
-//! merge query and form parameters ([`params`]), pick the Action ([`actions`]), run the
+//! A request goes: read the body (at most [`MAX_BODY_BYTES`], the worst case of a 4 MB
+//! picture, else a vendor error; [`body`]), merge query and body parameters ([`params`]), pick the Action ([`actions`]), run the
 //! engine call on the blocking pool, and shape the reply ([`response`]). Every failure
 //! becomes a vendor code through the one table in [`error`]; every reply carries a fresh
 //! RequestId.
 //!
-//! Admin routes (`/admin/reload`, `/admin/rebuild`, `/admin/whiten`) answer only loopback peers and, once
+//! Admin routes (`/admin/reload`, `/admin/rebuild`, `/admin/whiten`, and `/admin/instances`,
+//! `/admin/instance/{create,show,delete}` in `admin_instances.rs`) answer only loopback peers and, once
 //! access keys exist, only requests signed with a key not limited to instances. The console (`/console`, `console.rs`) answers only loopback peers
 //! when access keys exist.
 
 pub mod actions;
 mod admin;
+mod admin_instances;
+pub mod body;
 mod console;
 mod downloads;
 pub mod error;
@@ -41,8 +44,8 @@ use crate::engine::Engine;
 use error::ApiError;
 use params::Params;
 
-/// Largest request body read (a 4 MB picture in base64 is about 5.4 MB).
-pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+pub(crate) use body::read_body;
+pub use body::MAX_BODY_BYTES;
 
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -65,8 +68,9 @@ impl Default for ApiConfig {
     }
 }
 
-/// Default writes per second per instance.
-pub const DEFAULT_WRITE_QPS: u32 = 50;
+/// Default writes per second per instance: unlimited (`--write-qps` emulates the vendor's
+/// limit, 50 for its smallest tier).
+pub const DEFAULT_WRITE_QPS: u32 = 0;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -103,6 +107,10 @@ pub fn router(engine: Arc<Engine>, config: ApiConfig) -> Router {
         .route("/admin/reload", post(admin::reload))
         .route("/admin/rebuild", post(admin::rebuild))
         .route("/admin/whiten", post(admin::whiten))
+        .route("/admin/instances", post(admin_instances::list))
+        .route("/admin/instance/create", post(admin_instances::create))
+        .route("/admin/instance/show", post(admin_instances::show))
+        .route("/admin/instance/delete", post(admin_instances::delete))
         .merge(console::routes())
         .fallback(unknown_path)
         .with_state(state)
@@ -215,56 +223,6 @@ async fn handle(state: AppState, request: Request<Body>, front: Front) -> Respon
         Ok(fields) => response::success(fields, &request_id),
         Err(e) => response::failure(&e, &request_id),
     }
-}
-
-/// How much of an oversize body is read and dropped so that the client, still sending,
-/// gets the vendor error instead of a reset connection; past it the connection is cut.
-const DRAIN_BYTES: usize = 64 * 1024 * 1024;
-
-/// How long draining an oversize body may take.
-const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Reads the body, at most [`MAX_BODY_BYTES`]. An oversize body is drained (within
-/// [`DRAIN_BYTES`] and [`DRAIN_TIME`], nothing kept) before the error is answered:
-/// replying while the client still sends makes the kernel reset the connection, and
-/// the client would see a transport failure rather than InvalidPicContent.
-pub(crate) async fn read_body(mut body: Body) -> Result<axum::body::Bytes, ApiError> {
-    use axum::body::HttpBody;
-    async fn next_data(body: &mut Body) -> Option<Result<axum::body::Bytes, axum::Error>> {
-        loop {
-            let frame =
-                std::future::poll_fn(|cx| std::pin::Pin::new(&mut *body).poll_frame(cx)).await?;
-            match frame {
-                Ok(frame) => match frame.into_data() {
-                    Ok(data) => return Some(Ok(data)),
-                    Err(_) => continue, // trailers
-                },
-                Err(e) => return Some(Err(e)),
-            }
-        }
-    }
-    let mut kept = Vec::new();
-    while let Some(data) = next_data(&mut body).await {
-        let data = data.map_err(|e| {
-            ApiError::bad_request(format!("the request body could not be read: {e}"))
-        })?;
-        if kept.len() + data.len() > MAX_BODY_BYTES {
-            let mut seen = kept.len() + data.len();
-            drop(kept);
-            let _ = tokio::time::timeout(DRAIN_TIME, async {
-                while seen <= MAX_BODY_BYTES + DRAIN_BYTES {
-                    match next_data(&mut body).await {
-                        Some(Ok(data)) => seen += data.len(),
-                        _ => break,
-                    }
-                }
-            })
-            .await;
-            return Err(ApiError::body_too_large(MAX_BODY_BYTES));
-        }
-        kept.extend_from_slice(&data);
-    }
-    Ok(kept.into())
 }
 
 /// Checks the request's signature when access keys are configured.

@@ -17,8 +17,9 @@ pub struct Params {
 }
 
 impl Params {
-    /// Merges the query string and an `application/x-www-form-urlencoded` body. A name
-    /// given twice with different values is refused rather than guessed.
+    /// Merges the query string and the body's fields (form-encoded, JSON or multipart, by
+    /// its `Content-Type`; see [`super::body`]). A name given twice with different values
+    /// is refused rather than guessed.
     pub fn from_request(
         query: Option<&str>,
         headers: &HeaderMap,
@@ -28,14 +29,16 @@ impl Params {
             host: host_of(headers),
             ..Params::default()
         };
-        let sources = [query.unwrap_or("").as_bytes(), body];
-        for source in sources {
-            for (name, value) in form_urlencoded::parse(source) {
-                match params.values.get(name.as_ref()) {
-                    Some(old) if *old != value => return Err(ApiError::duplicated(&name)),
-                    _ => {
-                        params.values.insert(name.into_owned(), value.into_owned());
-                    }
+        let query = super::body::fields(
+            &super::body::BodyEncoding::Form,
+            query.unwrap_or("").as_bytes(),
+        )?;
+        let body = super::body::fields(&super::body::BodyEncoding::of(headers), body)?;
+        for (name, value) in query.into_iter().chain(body) {
+            match params.values.get(&name) {
+                Some(old) if *old != value => return Err(ApiError::duplicated(&name)),
+                _ => {
+                    params.values.insert(name, value);
                 }
             }
         }

@@ -1,6 +1,8 @@
 //! Per-instance rate limits: searches at the instance's QPS, writes at the server's
 //! write QPS. A token bucket per (instance, kind) that holds one second of tokens, so a
 //! client at the limit is never refused and a burst above it is, with how long to wait.
+//! Both limits are off (0) unless asked for: they emulate the vendor's paid tiers, which a
+//! self-hosted server has no reason to impose by default.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

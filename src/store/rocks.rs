@@ -11,7 +11,7 @@ use super::keys;
 use super::record::{decode, decode_meta, encode};
 use super::{InstanceMeta, Record, Result, StoreError};
 
-const CF_INSTANCES: &str = "instances";
+pub(super) const CF_INSTANCES: &str = "instances";
 const CF_RECORDS: &str = "records";
 const CF_VECTORS: &str = "vectors";
 const CF_NAMES: &str = "names";
@@ -24,7 +24,7 @@ const CF_THUMBNAILS: &str = "thumbnails";
 const CF_PROJECTIONS: &str = "projections";
 /// Added later still, the same way: keypoints of instances created with local features.
 const CF_LOCAL: &str = "local_features";
-const COLUMN_FAMILIES: [&str; 8] = [
+pub(super) const COLUMN_FAMILIES: [&str; 8] = [
     CF_INSTANCES,
     CF_RECORDS,
     CF_VECTORS,
@@ -88,6 +88,8 @@ pub struct AddBatch<'a> {
 /// Small, so that a trickle of writes fills it within minutes and RSS then stays flat
 /// (a large budget keeps growing for as long as it takes to fill).
 pub const MEMTABLE_BUDGET_BYTES: usize = 8 << 20;
+/// Write-ahead log size past which RocksDB flushes the families that hold the oldest log.
+pub const MAX_TOTAL_WAL_BYTES: u64 = 64 << 20;
 /// The block cache shared by every column family.
 pub const BLOCK_CACHE_BYTES: usize = 32 << 20;
 
@@ -99,6 +101,10 @@ impl Store {
         opts.create_missing_column_families(true);
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
         opts.set_keep_log_file_num(4);
+        // A write-ahead log file is deleted only once every family with data in it has
+        // been flushed; a family written rarely (instance metas, counters) would keep old
+        // logs of busy ones alive. Past this total RocksDB flushes the laggards.
+        opts.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
         // Bounded memory: RocksDB's defaults give each column family 64 MB memtables and
         // grow with every write until a flush, which a steady trickle of adds (records,
         // vectors, thumbnails) takes long to reach. One budget for all memtables and one
@@ -170,14 +176,14 @@ impl Store {
         self.mode
     }
 
-    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+    pub(super) fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
         // Every family in COLUMN_FAMILIES is created at open, so this lookup cannot miss.
         self.db
             .cf_handle(name)
             .expect("column family created at open")
     }
 
-    fn sync_write(&self, batch: WriteBatch) -> Result<()> {
+    pub(super) fn sync_write(&self, batch: WriteBatch) -> Result<()> {
         let mut opts = WriteOptions::default();
         opts.set_sync(true);
         self.db.write_opt(batch, &opts)?;
@@ -496,10 +502,34 @@ impl Store {
             })
     }
 
+    /// Flushes every family's memtable to table files, so that the write-ahead logs hold
+    /// nothing and are deleted (a clean stop leaves no logs to replay or to store).
+    pub fn flush(&self) -> Result<()> {
+        let families: Vec<_> = COLUMN_FAMILIES
+            .iter()
+            .filter_map(|name| self.db.cf_handle(name))
+            .collect();
+        let mut opts = rocksdb::FlushOptions::default();
+        opts.set_wait(true);
+        self.db.flush_cfs_opt(&families, &opts)?;
+        Ok(())
+    }
+
     /// Writes a consistent copy of the database to `path` (hard links where possible).
     pub fn checkpoint(&self, path: &Path) -> Result<()> {
         rocksdb::checkpoint::Checkpoint::new(&self.db)?.create_checkpoint(path)?;
         Ok(())
+    }
+}
+
+impl Drop for Store {
+    /// A clean close flushes, so the data directory holds no replayable logs after it.
+    fn drop(&mut self) {
+        if self.mode == StoreMode::ReadWrite {
+            if let Err(e) = self.flush() {
+                tracing::warn!(error = %e, "flushing the store at close failed; its logs replay at the next open");
+            }
+        }
     }
 }
 
@@ -552,6 +582,49 @@ mod tests {
             pic_name: pic.into(),
             ..Record::default()
         }
+    }
+
+    /// Bytes of the write-ahead log files in a database folder.
+    fn log_bytes(dir: &Path) -> u64 {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+            .map(|e| e.metadata().unwrap().len())
+            .sum()
+    }
+
+    #[test]
+    fn a_clean_close_leaves_no_logs_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreMode::ReadWrite).unwrap();
+        let inst = store.create_instance(meta("a")).unwrap().id;
+        let vector = vec![0.5f32; 256];
+        let thumbnail = vec![7u8; 4096];
+        for doc in 0..500u64 {
+            let r = record("p", &format!("{doc}.jpg"));
+            store
+                .commit_add(&AddBatch {
+                    inst,
+                    doc,
+                    record: &r,
+                    vector: &vector,
+                    replaces: None,
+                    thumbnail: Some(&thumbnail),
+                    local_features: None,
+                })
+                .unwrap();
+        }
+        assert!(log_bytes(dir.path()) > 1 << 20, "the adds are in the log");
+        drop(store);
+        assert!(
+            log_bytes(dir.path()) < 64 << 10,
+            "{} bytes of logs",
+            log_bytes(dir.path())
+        );
+        let store = Store::open(dir.path(), StoreMode::ReadWrite).unwrap();
+        assert_eq!(store.next_doc(inst).unwrap(), 500);
+        assert_eq!(store.lookup(inst, "p", "499.jpg").unwrap(), Some(499));
     }
 
     #[test]

@@ -8,8 +8,16 @@ use crate::vision::{set_model_runtime, ModelRuntime, RuntimeSettings};
 /// Model runtime, as given on the command line.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RuntimeArgs {
-    /// Runtime of ONNX models: auto (onnxruntime when its library is found, else tract),
-    /// tract, or ort (onnxruntime, needs a build with `--features ort`).
+    // The help says what this build has: `ort` is a default feature, so only a build
+    // made with --no-default-features lacks onnxruntime.
+    #[cfg_attr(
+        feature = "ort",
+        doc = "Runtime of ONNX models: auto (onnxruntime when its library is found, else tract), tract, or ort (onnxruntime, loaded at run time from the library tools/setup.sh fetches or --onnxruntime names)."
+    )]
+    #[cfg_attr(
+        not(feature = "ort"),
+        doc = "Runtime of ONNX models: auto or tract (this build was made without onnxruntime: ort needs the default features)."
+    )]
     #[arg(
         long,
         global = true,
@@ -52,6 +60,15 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         runtime: RuntimeArgs,
+    }
+
+    #[test]
+    fn the_help_says_what_this_build_has() {
+        use clap::CommandFactory;
+        let help = Cli::command().render_help().to_string();
+        assert!(!help.contains("--features ort"), "{help}");
+        let ort_described = help.contains("loaded at run time");
+        assert_eq!(ort_described, cfg!(feature = "ort"), "{help}");
     }
 
     #[test]
