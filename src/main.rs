@@ -234,7 +234,7 @@ fn main() -> anyhow::Result<()> {
                 capacity,
                 local_features,
             };
-            let target = online.target(&data_dir);
+            let target = online.target(&data_dir)?;
             let created = commands::create(&target, &spec, &choice)?;
             println!(
                 "created instance {} {} (extractor {}, {} dimensions{})",
@@ -251,7 +251,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Instance(InstanceCommand::List { data_dir, online }) => {
-            let rows = commands::list(&online.target(&data_dir))?;
+            let rows = commands::list(&online.target(&data_dir)?)?;
             print!("{}", imgsearch::engine::summary_table(&rows));
             Ok(())
         }
@@ -260,7 +260,7 @@ fn main() -> anyhow::Result<()> {
             data_dir,
             online,
         }) => {
-            let row = commands::show(&online.target(&data_dir), &name)?;
+            let row = commands::show(&online.target(&data_dir)?, &name)?;
             print!("{}", imgsearch::engine::summary_table(&[row]));
             Ok(())
         }
@@ -269,7 +269,7 @@ fn main() -> anyhow::Result<()> {
             data_dir,
             online,
         }) => {
-            let target = online.target(&data_dir);
+            let target = online.target(&data_dir)?;
             commands::delete(&target, &name)?;
             println!("deleted instance {name} {}", where_(&target));
             Ok(())
@@ -278,7 +278,7 @@ fn main() -> anyhow::Result<()> {
             name,
             data_dir,
             online,
-        }) => match online.target(&data_dir) {
+        }) => match online.target(&data_dir)? {
             Target::Online(client) => {
                 let generation = commands::rebuild_online(&client, &name)?;
                 println!(
@@ -307,7 +307,7 @@ fn main() -> anyhow::Result<()> {
                 shrink,
                 power,
             });
-            match online.target(&data_dir) {
+            match online.target(&data_dir)? {
                 Target::Online(client) => {
                     println!(
                         "{}",
@@ -393,7 +393,7 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
         category: args.category,
         threads: args.threads,
     };
-    let summary = match args.online.target(&args.data_dir) {
+    let summary = match args.online.target(&args.data_dir)? {
         Target::Online(client) => imgsearch::tools::import_online(
             &client,
             &args.name,
