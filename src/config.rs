@@ -88,9 +88,40 @@ pub struct ServeConfig {
     #[arg(long, env = "IMGSEARCH_SCENE_PROPOSALS", default_value_t = false,
           action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub scene_proposals: bool,
+    /// PEM certificate chain (the server's certificate first): serve HTTPS instead of
+    /// plain HTTP. Needs --tls-key.
+    #[arg(long, env = "IMGSEARCH_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert (PKCS#8, RSA or EC).
+    #[arg(long, env = "IMGSEARCH_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl ServeConfig {
+    /// The certificate and key files when HTTPS is asked for; an error when only one of
+    /// them is given (checked after the configuration file is applied, which may give
+    /// the other).
+    pub fn tls_files(&self) -> Result<Option<(&Path, &Path)>, String> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some((cert.as_path(), key.as_path()))),
+            (None, None) => Ok(None),
+            (Some(_), None) => {
+                Err("--tls-cert needs --tls-key (the certificate's private key)".into())
+            }
+            (None, Some(_)) => Err("--tls-key needs --tls-cert (the certificate chain)".into()),
+        }
+    }
+
+    /// `https` when the server speaks TLS, else `http`: the scheme of its base URL
+    /// (the start-up log line, the address file the CLI reads).
+    pub fn scheme(&self) -> &'static str {
+        if self.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     /// The compaction policy of `--compact-dead-share` and `--compact-min-dead-rows`.
     pub fn compaction(&self) -> crate::engine::CompactionPolicy {
         crate::engine::CompactionPolicy {
@@ -132,6 +163,8 @@ fn parse_bucket(text: &str) -> Result<(String, PathBuf), String> {
 /// batch_window_us = 300
 /// compact_dead_share = 0.25
 /// log_format = "json"
+/// tls_cert = "/etc/imgsearch/fullchain.pem"
+/// tls_key = "/etc/imgsearch/key.pem"
 /// [buckets]
 /// catalogue = "/srv/catalogue"
 /// [[access_keys]]
@@ -165,6 +198,10 @@ pub struct ConfigFile {
     pub compact_min_dead_rows: Option<u64>,
     /// `--scene-proposals`.
     pub scene_proposals: Option<bool>,
+    /// `--tls-cert`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key`.
+    pub tls_key: Option<PathBuf>,
     /// Access keys.
     #[serde(default)]
     pub access_keys: Vec<AccessKeyEntry>,
@@ -240,6 +277,12 @@ impl ServeConfig {
         if let (Some(on), false) = (file.scene_proposals, explicit("scene_proposals")) {
             self.scene_proposals = on;
         }
+        if let (Some(cert), false) = (&file.tls_cert, explicit("tls_cert")) {
+            self.tls_cert = Some(cert.clone());
+        }
+        if let (Some(key), false) = (&file.tls_key, explicit("tls_key")) {
+            self.tls_key = Some(key.clone());
+        }
         if !explicit("buckets") {
             self.buckets
                 .extend(file.buckets.iter().map(|(n, d)| (n.clone(), d.clone())));
@@ -292,7 +335,10 @@ mod tests {
             compact_dead_share: crate::engine::DEFAULT_DEAD_SHARE,
             compact_min_dead_rows: crate::engine::DEFAULT_MIN_DEAD_ROWS,
             scene_proposals: false,
+            tls_cert: None,
+            tls_key: None,
         };
+        assert_eq!((config.scheme(), config.tls_files()), ("http", Ok(None)));
         let keys = config.access_keys().unwrap();
         assert_eq!(keys.len(), 3);
         assert!(keys.contains("a") && keys.contains("c"));
@@ -305,7 +351,7 @@ mod tests {
     #[test]
     fn file_settings_fill_what_flags_left_at_default() {
         let file: ConfigFile = toml::from_str(
-            "data_dir = \"/srv/img\"\nlisten = \"0.0.0.0:9000\"\nwrite_qps = 7\nlog_format = \"json\"\nscan = \"f16\"\nbatch_window_us = 0\ncompact_dead_share = 0.5\nscene_proposals = true\n[buckets]\ncat = \"/srv/cat\"\n",
+            "data_dir = \"/srv/img\"\nlisten = \"0.0.0.0:9000\"\nwrite_qps = 7\nlog_format = \"json\"\nscan = \"f16\"\nbatch_window_us = 0\ncompact_dead_share = 0.5\nscene_proposals = true\ntls_key = \"/etc/k.pem\"\ntls_cert = \"/file/c.pem\"\n[buckets]\ncat = \"/srv/cat\"\n",
         )
         .unwrap();
         assert_eq!(file.log_format, Some(LogFormat::Json));
@@ -323,8 +369,22 @@ mod tests {
             compact_dead_share: crate::engine::DEFAULT_DEAD_SHARE,
             compact_min_dead_rows: crate::engine::DEFAULT_MIN_DEAD_ROWS,
             scene_proposals: false,
+            tls_cert: None,
+            tls_key: None,
         };
-        config.apply_file(&file, |name| name == "write_qps");
+        config.tls_cert = Some("/etc/c.pem".into());
+        config.apply_file(&file, |name| name == "write_qps" || name == "tls_cert");
+        let (cert, key) = config
+            .tls_files()
+            .unwrap()
+            .expect("a pair from flag and file");
+        assert_eq!(
+            (cert, key),
+            (Path::new("/etc/c.pem"), Path::new("/etc/k.pem"))
+        );
+        assert_eq!(config.scheme(), "https");
+        config.tls_key = None;
+        assert!(config.tls_files().unwrap_err().contains("--tls-key"));
         assert_eq!(config.data_dir, PathBuf::from("/srv/img"));
         assert_eq!(config.listen.port(), 9000);
         assert_eq!(config.write_qps, 3, "an explicit flag wins");

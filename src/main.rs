@@ -234,7 +234,7 @@ fn main() -> anyhow::Result<()> {
                 capacity,
                 local_features,
             };
-            let target = online.target(&data_dir);
+            let target = online.target(&data_dir)?;
             let created = commands::create(&target, &spec, &choice)?;
             println!(
                 "created instance {} {} (extractor {}, {} dimensions{})",
@@ -251,7 +251,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Instance(InstanceCommand::List { data_dir, online }) => {
-            let rows = commands::list(&online.target(&data_dir))?;
+            let rows = commands::list(&online.target(&data_dir)?)?;
             print!("{}", imgsearch::engine::summary_table(&rows));
             Ok(())
         }
@@ -260,7 +260,7 @@ fn main() -> anyhow::Result<()> {
             data_dir,
             online,
         }) => {
-            let row = commands::show(&online.target(&data_dir), &name)?;
+            let row = commands::show(&online.target(&data_dir)?, &name)?;
             print!("{}", imgsearch::engine::summary_table(&[row]));
             Ok(())
         }
@@ -269,7 +269,7 @@ fn main() -> anyhow::Result<()> {
             data_dir,
             online,
         }) => {
-            let target = online.target(&data_dir);
+            let target = online.target(&data_dir)?;
             commands::delete(&target, &name)?;
             println!("deleted instance {name} {}", where_(&target));
             Ok(())
@@ -278,7 +278,7 @@ fn main() -> anyhow::Result<()> {
             name,
             data_dir,
             online,
-        }) => match online.target(&data_dir) {
+        }) => match online.target(&data_dir)? {
             Target::Online(client) => {
                 let generation = commands::rebuild_online(&client, &name)?;
                 println!(
@@ -307,7 +307,7 @@ fn main() -> anyhow::Result<()> {
                 shrink,
                 power,
             });
-            match online.target(&data_dir) {
+            match online.target(&data_dir)? {
                 Target::Online(client) => {
                     println!(
                         "{}",
@@ -393,7 +393,7 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
         category: args.category,
         threads: args.threads,
     };
-    let summary = match args.online.target(&args.data_dir) {
+    let summary = match args.online.target(&args.data_dir)? {
         Target::Online(client) => imgsearch::tools::import_online(
             &client,
             &args.name,
@@ -440,6 +440,11 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
     } else {
         tracing::info!(keys = access_keys.len(), "requests must be signed");
     }
+    // A certificate or key that cannot serve stops the start before anything is opened.
+    let tls = match config.tls_files().map_err(anyhow::Error::msg)? {
+        Some((cert, key)) => Some(imgsearch::api::tls::TlsConfig::load(cert, key)?),
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -467,11 +472,17 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let pid_file = data_dir.join(PID_FILE);
         std::fs::write(&pid_file, std::process::id().to_string())?;
+        let addr = listener.local_addr()?;
         // After the pid file: a client that finds the address also finds a live pid.
-        let addr_file = imgsearch::client::discovery::write_addr_file(&data_dir, "http", listener.local_addr()?)?;
-        tracing::info!(addr = %listener.local_addr()?, data_dir = %data_dir.display(), "imgsearch serving");
+        let addr_file =
+            imgsearch::client::discovery::write_addr_file(&data_dir, config.scheme(), addr)?;
+        tracing::info!(%addr, url = %format_args!("{}://{addr}", config.scheme()), data_dir = %data_dir.display(), "imgsearch serving");
         tokio::spawn(reload_on_sighup(engine.clone()));
-        let api_config = imgsearch::api::ApiConfig { write_qps: config.write_qps, access_keys };
+        let api_config = imgsearch::api::ApiConfig {
+            write_qps: config.write_qps,
+            access_keys,
+            tls,
+        };
         imgsearch::api::serve(engine.clone(), api_config, listener, shutdown_signal()).await?;
         let flushed = tokio::task::spawn_blocking(move || engine.flush()).await?;
         if let Err(e) = flushed {

@@ -24,6 +24,7 @@ mod observe;
 pub mod params;
 pub mod response;
 pub mod throttle;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -53,6 +54,8 @@ pub struct ApiConfig {
     pub write_qps: u32,
     /// Access keys; none means the API is open (the server then listens on loopback only).
     pub access_keys: AccessKeys,
+    /// Certificate and key when serving HTTPS; `None` serves plain HTTP.
+    pub tls: Option<tls::TlsConfig>,
 }
 
 impl Default for ApiConfig {
@@ -60,6 +63,7 @@ impl Default for ApiConfig {
         ApiConfig {
             write_qps: DEFAULT_WRITE_QPS,
             access_keys: AccessKeys::none(),
+            tls: None,
         }
     }
 }
@@ -116,18 +120,36 @@ pub fn router(engine: Arc<Engine>, config: ApiConfig) -> Router {
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then lets requests finish.
+/// Serves the API on `listener` (HTTPS when `config.tls` is set) until `shutdown`
+/// completes, then lets requests finish.
 pub async fn serve(
     engine: Arc<Engine>,
     config: ApiConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
     observe::install();
+    let tls = config.tls.clone();
     let app = router(engine, config).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        // Through `tap_io` a custom listener's connections get their peer address
+        // (`ConnectInfo<SocketAddr>`, which the loopback-only routes check). TLS writes
+        // whole records: Nagle's delay would only hold back their ends.
+        Some(tls) => {
+            let listener = tls::TlsListener::new(listener, &tls).tap_io(|stream| {
+                let _ = stream.get_ref().0.set_nodelay(true);
+            });
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }
 
 /// `POST /`: one RPC-style Action.

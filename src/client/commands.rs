@@ -16,7 +16,8 @@ use crate::engine::{
 };
 use crate::vision::ModelOptions;
 
-/// `--server`, `--access-key-id`, `--access-key-secret` of the commands with an online mode.
+/// `--server`, `--access-key-id`, `--access-key-secret`, `--tls-ca` of the commands with an
+/// online mode.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct OnlineArgs {
     /// Base URL of a running server (default: the server running on --data-dir, found
@@ -38,6 +39,10 @@ pub struct OnlineArgs {
         hide_env_values = true
     )]
     pub access_key_secret: Option<String>,
+    /// PEM file of the CA (or the self-signed certificate) to verify an https server
+    /// against, instead of the public web roots.
+    #[arg(long, env = "IMGSEARCH_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// Where a command runs.
@@ -50,8 +55,9 @@ pub enum Target {
 }
 
 impl OnlineArgs {
-    /// The server named by `--server`, else the one running on `data_dir`, else offline.
-    pub fn target(&self, data_dir: &Path) -> Target {
+    /// The server named by `--server`, else the one running on `data_dir`, else offline;
+    /// an error only when `--tls-ca` cannot be used.
+    pub fn target(&self, data_dir: &Path) -> std::result::Result<Target, ClientError> {
         let key = match (&self.access_key_id, &self.access_key_secret) {
             (Some(id), Some(secret)) => Some(SigningKey {
                 id: id.clone(),
@@ -60,16 +66,20 @@ impl OnlineArgs {
             _ => None,
         };
         if self.offline {
-            return Target::Offline(data_dir.to_path_buf());
+            return Ok(Target::Offline(data_dir.to_path_buf()));
         }
-        match self
+        let Some(url) = self
             .server
             .clone()
             .or_else(|| discovery::running_server(data_dir))
-        {
-            Some(url) => Target::Online(Client::new(&url, key)),
-            None => Target::Offline(data_dir.to_path_buf()),
-        }
+        else {
+            return Ok(Target::Offline(data_dir.to_path_buf()));
+        };
+        let client = Client::new(&url, key);
+        Ok(Target::Online(match &self.tls_ca {
+            Some(ca) => client.trusting(ca)?,
+            None => client,
+        }))
     }
 }
 

@@ -5,12 +5,19 @@
 //! with an Action, or an admin route), signed with RPC V1 when an access key is given
 //! ([`crate::auth::sign_rpc_v1`], the signature the server verifies), and returns the
 //! reply's fields or the vendor error. `DeniedRequest` (throttling) is retried after the
-//! server's `x-acs-retry-after`, so bulk work paces itself to the server's limits.
+//! server's `x-acs-retry-after`, so bulk work paces itself to the server's limits. An
+//! https server is verified against the public web roots, or only against the PEM file
+//! of `--tls-ca` ([`Client::trusting`]) for a private CA or a self-signed certificate.
 
 pub mod commands;
 pub mod discovery;
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 
 use serde_json::{Map, Value};
 
@@ -42,6 +49,14 @@ pub enum ClientError {
         code: String,
         /// The server's message.
         message: String,
+    },
+    /// The CA file of `--tls-ca` cannot be used.
+    #[error("cannot use {} as the CA to trust: {reason}", path.display())]
+    Ca {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
     },
     /// The reply was not the JSON envelope expected.
     #[error("unexpected reply from {url}: {reason}")]
@@ -83,15 +98,38 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// A client of the server at `base` (`http://127.0.0.1:8080`), signing with `key`.
     pub fn new(base: &str, key: Option<SigningKey>) -> Self {
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(10))
-            .timeout(CALL_TIMEOUT)
-            .build();
+        let agent = agent_builder().build();
         Client {
             base: base.trim_end_matches('/').to_string(),
             key,
             agent,
         }
+    }
+
+    /// The same client verifying https servers against the certificates of the PEM file
+    /// `ca` only (a private CA, or the server's own self-signed certificate).
+    pub fn trusting(mut self, ca: &Path) -> Result<Self, ClientError> {
+        let fail = |reason: String| ClientError::Ca {
+            path: ca.to_path_buf(),
+            reason,
+        };
+        let bytes = std::fs::read(ca).map_err(|e| fail(e.to_string()))?;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(&bytes) {
+            let cert = cert.map_err(|e| fail(e.to_string()))?;
+            roots.add(cert).map_err(|e| fail(e.to_string()))?;
+        }
+        if roots.is_empty() {
+            return Err(fail("it holds no PEM certificate".into()));
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| fail(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        self.agent = agent_builder().tls_config(Arc::new(config)).build();
+        Ok(self)
     }
 
     /// The server's base URL.
@@ -167,9 +205,16 @@ impl Client {
                 (status, wait, response.into_string())
             }
             Err(e) => {
+                let mut reason = e.to_string();
+                if reason.contains("invalid peer certificate") {
+                    reason.push_str(
+                        " (trust the server's CA with --tls-ca FILE; the certificate must name \
+                         the URL's host, which --server can give)",
+                    );
+                }
                 let e = ClientError::Unreachable {
                     url: self.base.clone(),
-                    reason: e.to_string(),
+                    reason,
                 };
                 return Err((e, None));
             }
@@ -202,4 +247,10 @@ impl Client {
         };
         Err((e, wait))
     }
+}
+
+fn agent_builder() -> ureq::AgentBuilder {
+    ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(10))
+        .timeout(CALL_TIMEOUT)
 }

@@ -128,6 +128,8 @@ fn failed(tally: &Tally, index: usize, entry: &Entry, e: &ClientError) {
         ClientError::Refused { code, .. } => code.clone(),
         ClientError::Unreachable { .. } => "server unreachable".into(),
         ClientError::BadReply { .. } => "unexpected reply".into(),
+        // Raised when the client is made, never by a call; kept total for the compiler.
+        ClientError::Ca { .. } => "unusable CA".into(),
     };
     tally.failed(index, &entry.location, reason, &e.to_string());
 }

@@ -473,7 +473,8 @@ def _(c):
     inst = raw['Instance']
     ensure(inst['Name'] == INSTANCE, 'Instance.Name %r' % inst['Name'])
     ensure(inst['ServiceType'] == 0, 'demoinstance must be a product instance (ServiceType 0), got %r' % inst['ServiceType'])
-    ensure(inst['Qps'] > 0, 'Qps %r' % inst['Qps'])
+    # 0 = unlimited, the default of a self-hosted instance (the vendor's tiers are opt-in).
+    ensure(isinstance(inst['Qps'], int) and inst['Qps'] >= 0, 'Qps %r' % inst['Qps'])
     ensure(inst['TotalCount'] >= 0 and inst['Capacity'] > 0, 'TotalCount/Capacity %r/%r' % (inst['TotalCount'], inst['Capacity']))
 
 
