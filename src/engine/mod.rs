@@ -30,6 +30,7 @@ mod registry;
 mod rerank;
 mod scan_copy;
 mod search;
+pub mod snapshot;
 mod tasks;
 mod votes;
 mod whitening;
@@ -48,6 +49,7 @@ pub use registry::{
 pub use rerank::{verified_score, MIN_INLIERS};
 pub use scan_copy::ScanMode;
 pub use search::{FilterOutcome, Found, SearchOutcome, SearchQuery};
+pub use snapshot::{SnapshotError, SnapshotInfo};
 pub(crate) use tasks::meta_line;
 pub use tasks::{IncreaseFilter, TaskInfo, TaskKind, TaskStatus, CODE_FAILED, CODE_OK};
 pub use votes::{VoteIndexSize, DEFAULT_VOTE_CANDIDATES, VOTE_DISTANCE, VOTE_RATIO};
