@@ -7,12 +7,13 @@
 //! becomes a vendor code through the one table in [`error`]; every reply carries a fresh
 //! RequestId.
 //!
-//! Admin routes (`/admin/reload`, `/admin/rebuild`, `/admin/whiten`) answer only loopback peers and, once
+//! Admin routes (`/admin/reload`, `/admin/rebuild`, `/admin/whiten`, `/admin/snapshot`) answer only loopback peers and, once
 //! access keys exist, only requests signed with a key not limited to instances. The console (`/console`, `console.rs`) answers only loopback peers
 //! when access keys exist.
 
 pub mod actions;
 mod admin;
+mod admin_snapshot;
 mod console;
 mod downloads;
 pub mod error;
@@ -99,6 +100,7 @@ pub fn router(engine: Arc<Engine>, config: ApiConfig) -> Router {
         .route("/admin/reload", post(admin::reload))
         .route("/admin/rebuild", post(admin::rebuild))
         .route("/admin/whiten", post(admin::whiten))
+        .route("/admin/snapshot", post(admin_snapshot::snapshot))
         .merge(console::routes())
         .fallback(unknown_path)
         .with_state(state)

@@ -17,6 +17,8 @@
 //! - `verify.rs`: the store/index agreement checks and their report.
 //! - `export.rs`: the records as `increment.meta` lines.
 //! - `extractor_args.rs`: the `--extractor`/`--model` options of instance creation.
+//! - `restore.rs`: a new data directory from a snapshot, every file checked.
+//! - `snapshot_cli.rs`: `snapshot create|restore`, online through the server or offline.
 //! - `runtime_args.rs`: the `--model-runtime`/`--onnxruntime` options (which runtime runs models).
 
 mod csv;
@@ -25,21 +27,25 @@ mod extractor_args;
 mod folder;
 mod import;
 mod progress;
+mod restore;
 mod runtime_args;
+mod snapshot_cli;
 mod source;
 mod summary;
 mod verify;
 
 use std::path::{Path, PathBuf};
 
-use crate::engine::{EngineError, STORE_DIR};
+use crate::engine::{EngineError, SnapshotError, STORE_DIR};
 use crate::index::IndexError;
 use crate::store::{InstanceMeta, Store, StoreError, StoreMode};
 
 pub use export::{export, export_to};
 pub use extractor_args::ExtractorArgs;
 pub use import::{import, FailureGroup, ImportOptions, ImportSummary};
+pub use restore::{restore, RestoreSummary};
 pub use runtime_args::RuntimeArgs;
+pub use snapshot_cli::{run as run_snapshot, SnapshotCommand, ADDR_FILE};
 pub use source::SourceKind;
 pub use verify::{verify, InstanceReport};
 
@@ -88,6 +94,9 @@ pub enum ToolError {
     /// A vector file could not be read.
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// A snapshot could not be taken, checked or restored.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
 }
 
 impl From<StoreError> for ToolError {

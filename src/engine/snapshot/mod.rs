@@ -46,6 +46,7 @@ mod take;
 
 use std::path::PathBuf;
 
+pub(crate) use description::{hash_file, relative_path};
 pub use description::{Description, FileEntry, InstanceEntry, DESCRIPTION_FILE, FORMAT_VERSION};
 pub use take::{default_snapshot_path, SNAPSHOTS_DIR};
 

@@ -203,7 +203,8 @@ mod tests {
             ..Record::default()
         };
         let mut v = vec![0.0f32; instance.meta().dimension as usize];
-        v[i as usize % v.len()] = 1.0;
+        let at = i as usize % v.len();
+        v[at] = 1.0;
         instance.add_vector(&record, &v).unwrap();
     }
 
