@@ -130,11 +130,8 @@ fn online_snapshot_under_concurrent_adds_restores_every_acknowledged_add() {
         std::thread::sleep(Duration::from_millis(20));
     }
 
-    // The server is asked through the address it would record beside its pid file.
-    let addr_file = data.join(imgsearch::tools::ADDR_FILE);
-    if !addr_file.exists() {
-        std::fs::write(&addr_file, format!("http://{addr}\n")).unwrap();
-    }
+    // The server is found through the address it records beside its pid file.
+    assert!(data.join(imgsearch::config::ADDR_FILE).exists());
     let snap = root.path().join("snap");
     let started = Instant::now();
     let out = run(

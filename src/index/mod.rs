@@ -46,7 +46,7 @@ pub use codes::CodeIndex;
 pub use column::U32Column;
 pub use copy::PinnedGeneration;
 pub use error::{IndexError, Result};
-pub use manifest::Manifest;
+pub use manifest::{Manifest, MANIFEST_FILE};
 pub use quantize::{F16Rows, I8Rows, DEFAULT_OVERSAMPLE};
 pub use quantize_batch::BatchQuery;
 pub use reader::{RowCheck, VectorFileReader};

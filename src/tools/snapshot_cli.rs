@@ -1,8 +1,8 @@
 //! `imgsearch snapshot create|restore`: the command line side of snapshots.
 //!
-//! `create` asks the server that runs on the data directory when there is one (its pid
-//! file names a live process and `imgsearch.addr` beside it holds its base URL), or the
-//! server given with `--server`, through `POST /admin/snapshot`: only the process that
+//! `create` asks the server that runs on the data directory when there is one (found by
+//! [`crate::client::discovery`]), or the server given with `--server`, through
+//! `POST /admin/snapshot` (signed when an access key is given): only the process that
 //! holds the store can checkpoint it while it writes. With no server it opens the data
 //! directory itself and snapshots offline. `restore` never needs a server ([`restore`]).
 
@@ -12,12 +12,11 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{restore, Result, ToolError};
-use crate::config::{DEFAULT_DATA_DIR, PID_FILE};
+use crate::client::commands::{OnlineArgs, Target};
+use crate::client::Client;
+use crate::config::DEFAULT_DATA_DIR;
 use crate::engine::snapshot::{default_snapshot_path, InstanceEntry};
-use crate::engine::{Engine, STORE_DIR};
-
-/// File beside the pid file holding the running server's base URL.
-pub const ADDR_FILE: &str = "imgsearch.addr";
+use crate::engine::Engine;
 
 /// The `snapshot` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -31,10 +30,9 @@ pub enum SnapshotCommand {
         /// Data directory.
         #[arg(long, env = "IMGSEARCH_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
-        /// Base URL of the server to ask, e.g. http://127.0.0.1:8080 (default: the
-        /// server running on the data directory, if any).
-        #[arg(long)]
-        server: Option<String>,
+        /// Which server to ask, and the key to sign with.
+        #[command(flatten)]
+        online: OnlineArgs,
     },
     /// Make a new data directory from a snapshot, checking every file's checksum.
     Restore {
@@ -62,18 +60,14 @@ pub fn run(command: SnapshotCommand) -> Result<()> {
         SnapshotCommand::Create {
             output,
             data_dir,
-            server,
+            online,
         } => {
-            let server = match server {
-                Some(url) => Some(url),
-                None => running_server(&data_dir)?,
-            };
-            let (report, by) = match server {
-                Some(url) => (
-                    create_online(&url, output.as_deref())?,
-                    format!("by the server at {url}"),
+            let (report, by) = match online.target(&data_dir) {
+                Target::Online(client) => (
+                    create_online(&client, output.as_deref())?,
+                    format!("by the server at {}", client.base()),
                 ),
-                None => (create_offline(&data_dir, output)?, "offline".to_string()),
+                Target::Offline(dir) => (create_offline(&dir, output)?, "offline".to_string()),
             };
             print_report(&report, &by);
             Ok(())
@@ -110,38 +104,15 @@ pub fn run(command: SnapshotCommand) -> Result<()> {
     }
 }
 
-/// The base URL of the server running on `data_dir`, if one runs.
-fn running_server(data_dir: &Path) -> Result<Option<String>> {
-    let Ok(text) = std::fs::read_to_string(data_dir.join(PID_FILE)) else {
-        return Ok(None);
-    };
-    let Ok(pid) = text.trim().parse::<i32>() else {
-        return Ok(None);
-    };
-    // SAFETY: kill(2) with signal 0 only checks that the process exists.
-    let alive = unsafe { libc::kill(pid, 0) } == 0
-        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-    if !alive {
-        return Ok(None);
-    }
-    match std::fs::read_to_string(data_dir.join(ADDR_FILE)) {
-        Ok(url) if !url.trim().is_empty() => Ok(Some(url.trim().trim_end_matches('/').to_string())),
-        _ => Err(ToolError::InvalidOption(format!(
-            "a server (pid {pid}) runs on {} but recorded no address in {ADDR_FILE}: pass --server URL",
-            data_dir.display()
-        ))),
-    }
-}
-
 /// Opens the data directory (no server holds it) and snapshots it.
 fn create_offline(data_dir: &Path, output: Option<PathBuf>) -> Result<Report> {
-    if !data_dir.join(STORE_DIR).join("CURRENT").exists() {
-        return Err(ToolError::Source {
-            path: data_dir.display().to_string(),
-            reason: "no imgsearch data directory here (no store/ in it)".into(),
-        });
-    }
-    let engine = Engine::open(data_dir)?;
+    let engine = Engine::open_existing(data_dir).map_err(|e| match ToolError::from(e) {
+        ToolError::InUse(dir) => ToolError::InvalidOption(format!(
+            "the data directory {dir} is in use by a running server: leave out --offline \
+             (the server then takes the snapshot) or name it with --server URL"
+        )),
+        other => other,
+    })?;
     let dest = output.unwrap_or_else(|| default_snapshot_path(data_dir));
     let info = engine.snapshot(&dest)?;
     Ok(Report {
@@ -154,38 +125,16 @@ fn create_offline(data_dir: &Path, output: Option<PathBuf>) -> Result<Report> {
     })
 }
 
-/// Asks the server at `url` for a snapshot into `output` (made absolute here, since the
-/// server's working folder is not ours).
-fn create_online(url: &str, output: Option<&Path>) -> Result<Report> {
-    let server_error = |message: String| ToolError::Source {
-        path: url.to_string(),
-        reason: message,
+/// Asks the server for a snapshot into `output` (made absolute here, since the server's
+/// working folder is not ours).
+fn create_online(client: &Client, output: Option<&Path>) -> Result<Report> {
+    let absolute = match output {
+        Some(o) => Some(std::path::absolute(o).map_err(|e| ToolError::io(o, e))?),
+        None => None,
     };
-    let mut request = ureq::post(&format!("{url}/admin/snapshot"));
-    if let Some(output) = output {
-        let absolute = std::path::absolute(output).map_err(|e| ToolError::io(output, e))?;
-        request = request.query("Output", &absolute.to_string_lossy());
-    }
-    let reply: Value = match request.call() {
-        Ok(r) => r
-            .into_string()
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .ok_or_else(|| server_error("the reply is not JSON".into()))?,
-        Err(ureq::Error::Status(code, r)) => {
-            let body: Value = r
-                .into_string()
-                .ok()
-                .and_then(|text| serde_json::from_str(&text).ok())
-                .unwrap_or_default();
-            return Err(server_error(format!(
-                "HTTP {code} {}: {}",
-                body["Code"].as_str().unwrap_or(""),
-                body["Message"].as_str().unwrap_or("")
-            )));
-        }
-        Err(e) => return Err(server_error(e.to_string())),
-    };
+    let text = absolute.as_ref().map(|p| p.to_string_lossy().into_owned());
+    let params: Vec<(&str, &str)> = text.iter().map(|t| ("Output", t.as_str())).collect();
+    let reply = Value::Object(client.call("/admin/snapshot", &params)?);
     let number = |field: &str| reply[field].as_u64().unwrap_or(0);
     let instances = reply["Instances"]
         .as_array()
