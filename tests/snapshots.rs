@@ -323,3 +323,53 @@ fn offline_snapshot_restore_refusals_and_damage() {
     assert!(text(&out).contains("checksum mismatch"), "{}", text(&out));
     assert!(!target.exists());
 }
+
+#[test]
+fn with_access_keys_only_an_unrestricted_signed_request_snapshots() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let config = root.path().join("keys.toml");
+    std::fs::write(
+        &config,
+        "[[access_keys]]\nid = \"shop\"\nsecret = \"shop-secret\"\ninstances = [\"demoinstance\"]\n",
+    )
+    .unwrap();
+    let server = Server::start_with(
+        &data,
+        &[
+            "--access-key-id",
+            "admin",
+            "--access-key-secret",
+            "adm1n",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    let snap = root.path().join("snap");
+    let output = snap.to_str().unwrap();
+    let create = |key: &[&str]| {
+        let mut args = vec!["snapshot", "create", "--output", output];
+        args.extend_from_slice(key);
+        run(&data, &args)
+    };
+    let out = create(&[]);
+    assert!(!out.status.success(), "unsigned: {}", text(&out));
+    let out = create(&[
+        "--access-key-id",
+        "shop",
+        "--access-key-secret",
+        "shop-secret",
+    ]);
+    assert!(!out.status.success(), "limited key: {}", text(&out));
+    assert!(text(&out).contains("NoPermission"), "{}", text(&out));
+    assert!(!snap.exists());
+    let out = create(&["--access-key-id", "admin", "--access-key-secret", "adm1n"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("by the server at"), "{}", text(&out));
+    assert!(snap.join("SNAPSHOT").exists());
+    drop(server);
+    let restored = root.path().join("restored");
+    let out = run(&restored, &["snapshot", "restore", output]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_verify_passes(&restored);
+}
