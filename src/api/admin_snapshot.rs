@@ -35,6 +35,8 @@ pub async fn snapshot(
             Some(dir) if !dir.is_empty() => PathBuf::from(dir),
             _ => default_snapshot_path(engine.data_dir()),
         };
+        // Reported as the client can use it, whatever the server's working folder.
+        let dest = std::path::absolute(&dest).unwrap_or(dest);
         let info = tokio::task::spawn_blocking(move || engine.snapshot(&dest))
             .await
             .map_err(|e| ApiError::internal(e.to_string()))??;

@@ -111,7 +111,10 @@ impl Engine {
         let description = Description {
             created_ms,
             created: rfc3339(created_ms),
-            source: self.data_dir().display().to_string(),
+            source: std::path::absolute(self.data_dir())
+                .unwrap_or_else(|_| self.data_dir().to_path_buf())
+                .display()
+                .to_string(),
             instances,
             files: list_files(dir)?,
         };
