@@ -376,3 +376,85 @@ fn with_access_keys_only_an_unrestricted_signed_request_snapshots() {
     assert!(out.status.success(), "{}", text(&out));
     assert_verify_passes(&restored);
 }
+
+/// `imgsearch ARGS --data-dir DATA` armed to abort at fault point `point`.
+fn run_crashing(data: &Path, args: &[&str], point: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_imgsearch"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env("RUST_LOG", "warn")
+        .env("IMGSEARCH_FAULT", point)
+        .output()
+        .expect("run imgsearch")
+}
+
+/// Hidden folders left in `dir` (a crashed snapshot's or restore's).
+fn hidden(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect()
+}
+
+#[test]
+fn a_crash_during_a_snapshot_or_a_restore_leaves_no_half_folder() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let mut server = Server::start(&data);
+    for seed in 0..3u64 {
+        server.add_image(
+            "demoinstance",
+            &format!("p{seed}"),
+            "a.png",
+            &picture(seed),
+            &[],
+        );
+    }
+    server.stop();
+    let snaps = root.path().join("snaps");
+    let snap = snaps.join("one");
+    let output = snap.to_str().unwrap();
+    for point in ["snapshot.after_checkpoint", "snapshot.before_rename"] {
+        let out = run_crashing(&data, &["snapshot", "create", "--output", output], point);
+        assert!(!out.status.success(), "{point}: {}", text(&out));
+        assert!(text(&out).contains(point), "{}", text(&out));
+        assert!(!snap.exists(), "{point}");
+        assert_eq!(hidden(&snaps).len(), 1, "{point}: {:?}", hidden(&snaps));
+        assert_verify_passes(&data);
+        // The next snapshot beside it removes what the dead process left.
+        let out = run(&data, &["snapshot", "create", "--output", output]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(hidden(&snaps).is_empty(), "{:?}", hidden(&snaps));
+        std::fs::remove_dir_all(&snap).unwrap();
+    }
+    let out = run(&data, &["snapshot", "create", "--output", output]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let restored = root.path().join("restored");
+    for point in ["restore.files_copied", "restore.before_rename"] {
+        let out = run_crashing(&restored, &["snapshot", "restore", output], point);
+        assert!(!out.status.success(), "{point}: {}", text(&out));
+        assert!(text(&out).contains(point), "{}", text(&out));
+        assert!(!restored.exists(), "{point}");
+        assert_eq!(
+            hidden(root.path())
+                .iter()
+                .filter(|n| n.contains("restoring"))
+                .count(),
+            1,
+            "{point}"
+        );
+    }
+    let out = run(&restored, &["snapshot", "restore", output]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !hidden(root.path()).iter().any(|n| n.contains("restoring")),
+        "{:?}",
+        hidden(root.path())
+    );
+    assert_verify_passes(&restored);
+    assert_eq!(exported(&restored, "demoinstance").len(), 3);
+}

@@ -9,7 +9,8 @@
 //! whose vector file disagrees with the store (a snapshot made by an older build, a file
 //! damaged before it was listed) gets its generation written again from the restored
 //! store. Only then is the folder synced and renamed to NEW, so a crash at any point
-//! leaves either no NEW or a complete one.
+//! leaves either no NEW or a complete one (and a hidden folder, removed by the next
+//! restore beside it once its process is gone).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,7 @@ pub fn restore(snapshot: &Path, data_dir: &Path) -> Result<RestoreSummary> {
         })?
         .to_string_lossy()
         .into_owned();
+    crate::engine::snapshot::remove_dead_leftovers(&parent, ".restoring-");
     let tmp = parent.join(format!(".{name}.restoring-{}", std::process::id()));
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(|e| ToolError::io(&tmp, e))?;
@@ -51,6 +53,7 @@ pub fn restore(snapshot: &Path, data_dir: &Path) -> Result<RestoreSummary> {
     fs::create_dir(&tmp).map_err(|e| ToolError::io(&tmp, e))?;
     let outcome = fill(snapshot, &description, &tmp).and_then(|rebuilt| {
         // An empty NEW is replaced by the rename; one filled meanwhile is not.
+        crate::fault::point("restore.before_rename");
         refuse_non_empty(data_dir)?;
         if data_dir.exists() {
             fs::remove_dir(data_dir).map_err(|e| ToolError::io(data_dir, e))?;
@@ -97,6 +100,7 @@ fn fill(snapshot: &Path, description: &Description, tmp: &Path) -> Result<Vec<St
         entry.matches(&from, bytes, &sha256)?;
         out.sync_all().map_err(|e| ToolError::io(&to, e))
     })?;
+    crate::fault::point("restore.files_copied");
     let mut rebuilt = Vec::new();
     for report in verify(tmp, None)? {
         if report.ok() {

@@ -137,3 +137,31 @@ pub(crate) fn sync_dir(dir: &std::path::Path) -> Result<()> {
         .and_then(|d| d.sync_all())
         .map_err(|e| SnapshotError::io(dir, e))
 }
+
+/// Whether a process of that id runs (a hidden folder of a process that died is a
+/// leftover of a crash, removed by the next snapshot or restore beside it).
+pub(crate) fn process_alive(pid: i32) -> bool {
+    // SAFETY: kill(2) with signal 0 only checks that the process exists.
+    pid > 0
+        && (unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+}
+
+/// Removes the hidden folders `.<anything><marker><pid>[-...]` in `parent` whose process
+/// died (what a crash left behind).
+pub(crate) fn remove_dead_leftovers(parent: &std::path::Path, marker: &str) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((_, tail)) = name.rsplit_once(marker) else {
+            continue;
+        };
+        let pid = tail.split('-').next().and_then(|p| p.parse::<i32>().ok());
+        if name.starts_with('.') && pid.is_some_and(|pid| !process_alive(pid)) {
+            tracing::info!(folder = %entry.path().display(), "removing what an interrupted snapshot or restore left");
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}

@@ -39,6 +39,9 @@ impl Engine {
             return Err(SnapshotError::Exists(dest.to_path_buf()));
         }
         let partial = partial_path(dest)?;
+        if let Some(parent) = partial.parent() {
+            super::remove_dead_leftovers(parent, ".partial-");
+        }
         std::fs::create_dir_all(&partial).map_err(|e| SnapshotError::io(&partial, e))?;
         let taken = self.snapshot_into(&partial, created_ms);
         let (description, writes_held) = match taken {
@@ -48,6 +51,7 @@ impl Engine {
                 return Err(e);
             }
         };
+        crate::fault::point("snapshot.before_rename");
         if let Err(e) = std::fs::rename(&partial, dest) {
             let _ = std::fs::remove_dir_all(&partial);
             return Err(SnapshotError::io(dest, e));
@@ -83,6 +87,7 @@ impl Engine {
             .collect();
         let store_dir = dir.join(STORE_DIR);
         self.store().checkpoint(&store_dir)?;
+        crate::fault::point("snapshot.after_checkpoint");
         let checkpoint = Store::open(&store_dir, StoreMode::ReadOnly)?;
         let mut held = Duration::ZERO;
         let mut instances = Vec::new();
