@@ -38,6 +38,12 @@ pub const POINTS: &[&str] = &[
     "instance_delete.before_store_commit",
     "instance_delete.after_store_commit",
     "instance_delete.folder_half_removed",
+    // a snapshot: store checkpointed, then the folder complete but not yet renamed
+    "snapshot.after_checkpoint",
+    "snapshot.before_rename",
+    // a restore: every file copied, then checked and about to be renamed into place
+    "restore.files_copied",
+    "restore.before_rename",
 ];
 
 fn armed() -> Option<&'static str> {

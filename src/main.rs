@@ -46,6 +46,9 @@ enum Command {
         #[arg(long, env = "IMGSEARCH_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
     },
+    /// Online snapshots of the data directory, and restoring one.
+    #[command(subcommand)]
+    Snapshot(imgsearch::tools::SnapshotCommand),
     /// Write an instance's records as increment.meta lines (works beside a running server).
     Export {
         /// Instance name.
@@ -319,6 +322,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Command::Import(args) => import(args),
+        Command::Snapshot(command) => Ok(imgsearch::tools::run_snapshot(command)?),
         Command::Verify { name, data_dir } => {
             let reports = imgsearch::tools::verify(&data_dir, name.as_deref())?;
             for report in &reports {

@@ -46,6 +46,7 @@ pub(super) async fn admit(
     Params::from_request(parts.uri.query(), &parts.headers, &body)
 }
 
+/// The admin routes' envelope: the fields given, or the error's vendor code.
 pub(super) fn reply(result: Result<serde_json::Value, ApiError>) -> Response {
     let id = new_request_id();
     match result {

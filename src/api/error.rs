@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 
 use crate::auth::AuthError;
-use crate::engine::EngineError;
+use crate::engine::{EngineError, SnapshotError};
 use crate::filter::FilterError;
 use crate::store::StoreError;
 use crate::vision::VisionError;
@@ -178,6 +178,25 @@ impl From<EngineError> for ApiError {
             | EngineError::Index(_) => {
                 tracing::error!(error = %e, "engine failure");
                 ApiError::internal(format!("the search engine failed: {e}"))
+            }
+        }
+    }
+}
+
+impl From<SnapshotError> for ApiError {
+    fn from(e: SnapshotError) -> Self {
+        match e {
+            SnapshotError::Exists(_) | SnapshotError::NotEmpty(_) => {
+                ApiError::bad_request(e.to_string())
+            }
+            SnapshotError::Engine(inner) => inner.into(),
+            SnapshotError::Io { .. }
+            | SnapshotError::Description { .. }
+            | SnapshotError::Damaged { .. }
+            | SnapshotError::Store(_)
+            | SnapshotError::Index(_) => {
+                tracing::error!(error = %e, "snapshot failure");
+                ApiError::internal(format!("the snapshot failed: {e}"))
             }
         }
     }

@@ -7,7 +7,8 @@
 //! becomes a vendor code through the one table in [`error`]; every reply carries a fresh
 //! RequestId.
 //!
-//! Admin routes (`/admin/reload`, `/admin/rebuild`, `/admin/whiten`, and `/admin/instances`,
+//! Admin routes (`/admin/reload`, `/admin/rebuild`, `/admin/whiten`, `/admin/snapshot` in
+//! `admin_snapshot.rs`, and `/admin/instances`,
 //! `/admin/instance/{create,show,delete}` in `admin_instances.rs`) answer only loopback peers and, once
 //! access keys exist, only requests signed with a key not limited to instances. The console (`/console`, `console.rs`) answers only loopback peers
 //! when access keys exist.
@@ -16,6 +17,7 @@ pub mod actions;
 mod admin;
 mod admin_instances;
 pub mod body;
+mod admin_snapshot;
 mod console;
 mod downloads;
 pub mod error;
@@ -107,6 +109,7 @@ pub fn router(engine: Arc<Engine>, config: ApiConfig) -> Router {
         .route("/admin/reload", post(admin::reload))
         .route("/admin/rebuild", post(admin::rebuild))
         .route("/admin/whiten", post(admin::whiten))
+        .route("/admin/snapshot", post(admin_snapshot::snapshot))
         .route("/admin/instances", post(admin_instances::list))
         .route("/admin/instance/create", post(admin_instances::create))
         .route("/admin/instance/show", post(admin_instances::show))

@@ -978,6 +978,18 @@ impl Instance {
         }
     }
 
+    /// Pins the current vector file for a snapshot (`snapshot/take.rs`): under the write
+    /// lock, so its header counts exactly the acknowledged rows; also returns how long
+    /// writes were held.
+    pub(super) fn pin_generation(
+        &self,
+    ) -> Result<(crate::index::PinnedGeneration, std::time::Duration)> {
+        let _writer = self.writer.lock();
+        let held = std::time::Instant::now();
+        let pinned = self.index.load().pin_generation();
+        Ok((pinned?, held.elapsed()))
+    }
+
     /// Re-opens the index from its manifest (after an offline rebuild) and reconciles it
     /// with the store; searches under way finish on the old map.
     pub fn reload(&self) -> Result<()> {

@@ -12,7 +12,9 @@
 //! the index opens; a crash after it leaves an acknowledged picture whose row is there.
 //!
 //! On open (and on reload) the index is reconciled with the store, the source of truth
-//! (see `reconcile.rs`).
+//! (see `reconcile.rs`). Online snapshots (`snapshot/`) rely on the same order: a store
+//! checkpoint first, then each vector file's rows up to the header read under the
+//! instance's write lock.
 //!
 //! An instance may have a whitening (`whitening.rs`): index rows and queries are then a
 //! projection of the extractor's vectors, which the store keeps unprojected.
@@ -30,6 +32,7 @@ mod registry;
 mod rerank;
 mod scan_copy;
 mod search;
+pub mod snapshot;
 mod summary;
 mod tasks;
 mod teardown;
@@ -51,6 +54,7 @@ pub use registry::{
 pub use rerank::{verified_score, MIN_INLIERS};
 pub use scan_copy::ScanMode;
 pub use search::{FilterOutcome, Found, SearchOutcome, SearchQuery};
+pub use snapshot::{SnapshotError, SnapshotInfo};
 pub use summary::{summary_table, InstanceSummary};
 pub(crate) use tasks::meta_line;
 pub use tasks::{IncreaseFilter, TaskInfo, TaskKind, TaskStatus, CODE_FAILED, CODE_OK};

@@ -165,6 +165,11 @@ impl Engine {
         &self.data_dir
     }
 
+    /// The record store (snapshots checkpoint it).
+    pub(super) fn store(&self) -> &Store {
+        &self.store
+    }
+
     fn index_dir(&self, name: &str) -> PathBuf {
         self.data_dir.join(INSTANCES_DIR).join(name)
     }

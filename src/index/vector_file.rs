@@ -55,7 +55,7 @@ impl Header {
         8 + 4 * self.dimension as usize
     }
 
-    fn encode(&self) -> [u8; HEADER_FIELDS] {
+    pub(super) fn encode(&self) -> [u8; HEADER_FIELDS] {
         let mut b = [0u8; HEADER_FIELDS];
         b[0..8].copy_from_slice(&MAGIC);
         b[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());

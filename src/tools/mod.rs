@@ -18,6 +18,8 @@
 //! - `verify.rs`: the store/index agreement checks and their report.
 //! - `export.rs`: the records as `increment.meta` lines.
 //! - `extractor_args.rs`: the `--extractor`/`--model` options of instance creation.
+//! - `restore.rs`: a new data directory from a snapshot, every file checked.
+//! - `snapshot_cli.rs`: `snapshot create|restore`, online through the server or offline.
 //! - `runtime_args.rs`: the `--model-runtime`/`--onnxruntime` options (which runtime runs models).
 
 mod csv;
@@ -27,14 +29,16 @@ mod folder;
 mod import;
 mod import_online;
 mod progress;
+mod restore;
 mod runtime_args;
+mod snapshot_cli;
 mod source;
 mod summary;
 mod verify;
 
 use std::path::{Path, PathBuf};
 
-use crate::engine::{EngineError, STORE_DIR};
+use crate::engine::{EngineError, SnapshotError, STORE_DIR};
 use crate::index::IndexError;
 use crate::store::{InstanceMeta, Store, StoreError, StoreMode};
 
@@ -42,7 +46,9 @@ pub use export::{export, export_to};
 pub use extractor_args::ExtractorArgs;
 pub use import::{import, FailureGroup, ImportOptions, ImportSummary};
 pub use import_online::import_online;
+pub use restore::{restore, RestoreSummary};
 pub use runtime_args::RuntimeArgs;
+pub use snapshot_cli::{run as run_snapshot, SnapshotCommand};
 pub use source::SourceKind;
 pub use verify::{verify, InstanceReport};
 
@@ -91,6 +97,9 @@ pub enum ToolError {
     /// A vector file could not be read.
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// A snapshot could not be taken, checked or restored.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
     /// The running server refused or could not be reached (online import).
     #[error(transparent)]
     Client(#[from] crate::client::ClientError),
