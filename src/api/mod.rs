@@ -16,8 +16,8 @@
 pub mod actions;
 mod admin;
 mod admin_instances;
-pub mod body;
 mod admin_snapshot;
+pub mod body;
 mod console;
 mod downloads;
 pub mod error;

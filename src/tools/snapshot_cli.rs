@@ -62,7 +62,7 @@ pub fn run(command: SnapshotCommand) -> Result<()> {
             data_dir,
             online,
         } => {
-            let (report, by) = match online.target(&data_dir) {
+            let (report, by) = match online.target(&data_dir)? {
                 Target::Online(client) => (
                     create_online(&client, output.as_deref())?,
                     format!("by the server at {}", client.base()),
