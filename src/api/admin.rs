@@ -47,6 +47,16 @@ pub(super) async fn admit(
 }
 
 /// The admin routes' envelope: the fields given, or the error's vendor code.
+/// Runs `work` on the blocking pool (store commits, index rewrites and model loads must
+/// not hold an async worker); a panic in it is answered as InternalError.
+pub(super) async fn on_blocking_pool<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
 pub(super) fn reply(result: Result<serde_json::Value, ApiError>) -> Response {
     let id = new_request_id();
     match result {
@@ -65,9 +75,7 @@ pub async fn reload(
     let result = async {
         admit(&state, &peer, request).await?;
         let engine = state.engine.clone();
-        let n = tokio::task::spawn_blocking(move || engine.reload_all())
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))??;
+        let n = on_blocking_pool(move || engine.reload_all()).await??;
         Ok(json!({ "Message": format!("reloaded {n} instances") }))
     }
     .await;
@@ -83,9 +91,7 @@ pub async fn rebuild(
     let result = async {
         let params = admit(&state, &peer, request).await?;
         let instance = state.engine.instance(params.required("InstanceName")?)?;
-        let generation = tokio::task::spawn_blocking(move || instance.rebuild())
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))??;
+        let generation = on_blocking_pool(move || instance.rebuild()).await??;
         Ok(json!({ "Message": "rebuilt", "Generation": generation }))
     }
     .await;
@@ -124,9 +130,7 @@ pub async fn whiten(
                 power: number("Power", defaults.power)?,
             })
         };
-        let outcome = tokio::task::spawn_blocking(move || instance.whiten(settings.as_ref()))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))??;
+        let outcome = on_blocking_pool(move || instance.whiten(settings.as_ref())).await??;
         Ok(json!({
             "Message": if outcome.fitted_on > 0 { "whitened" } else { "whitening removed" },
             "Generation": outcome.generation,

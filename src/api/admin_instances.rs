@@ -23,7 +23,7 @@ use axum::http::Request;
 use axum::response::Response;
 use serde_json::json;
 
-use super::admin::{admit, reply};
+use super::admin::{admit, on_blocking_pool, reply};
 use super::error::ApiError;
 use super::params::Params;
 use super::AppState;
@@ -118,10 +118,7 @@ pub async fn create(
         let params = admit(&state, &peer, request).await?;
         let (spec, choice) = spec_of(&params)?;
         let engine = state.engine.clone();
-        let created =
-            tokio::task::spawn_blocking(move || engine.create_instance_with(&spec, &choice))
-                .await
-                .map_err(|e| ApiError::internal(e.to_string()))?;
+        let created = on_blocking_pool(move || engine.create_instance_with(&spec, &choice)).await?;
         let instance = created.map_err(|e| match e {
             // The operator's file, not the server, is at fault.
             EngineError::Model { .. } => ApiError::bad_request(e.to_string()),
@@ -161,9 +158,7 @@ pub async fn delete(
         let name = params.required("InstanceName")?.to_string();
         let engine = state.engine.clone();
         let target = name.clone();
-        tokio::task::spawn_blocking(move || engine.delete_instance(&target))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))??;
+        on_blocking_pool(move || engine.delete_instance(&target)).await??;
         tracing::info!(instance = %name, "instance deleted");
         Ok(json!({ "Message": "deleted" }))
     }

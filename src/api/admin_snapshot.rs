@@ -17,8 +17,7 @@ use axum::http::Request;
 use axum::response::Response;
 use serde_json::json;
 
-use super::admin::{admit, reply};
-use super::error::ApiError;
+use super::admin::{admit, on_blocking_pool, reply};
 use super::AppState;
 use crate::engine::snapshot::default_snapshot_path;
 
@@ -37,9 +36,7 @@ pub async fn snapshot(
         };
         // Reported as the client can use it, whatever the server's working folder.
         let dest = std::path::absolute(&dest).unwrap_or(dest);
-        let info = tokio::task::spawn_blocking(move || engine.snapshot(&dest))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))??;
+        let info = on_blocking_pool(move || engine.snapshot(&dest)).await??;
         let instances: Vec<_> = info
             .description
             .instances
