@@ -1,8 +1,11 @@
-//! The console: a search page for people, served by the same binary (`GET /console`).
+//! The console: a search and administration page for people, served by the same binary
+//! (`GET /console`).
 //!
-//! The page is plain HTML, CSS and JavaScript embedded at build time (`console/`), with
-//! no external resources, so it works offline. It searches like any client: it POSTs
-//! form data to `/?Action=SearchImageByPic` and `SearchImageByName`. Two small routes
+//! The page is plain HTML, CSS and JavaScript modules embedded at build time (`console/`),
+//! with no external resources, so it works offline. It searches and writes like any
+//! client: it POSTs form data to `/?Action=SearchImageByPic`, `SearchImageByName`,
+//! `AddImage` and `DeleteImage`, and creates and deletes instances through the admin
+//! routes (`/admin/instance/create`, `/admin/instance/delete`, loopback only). Two small routes
 //! exist only for it: `GET /console/api/instances` (the instances with their settings
 //! and counts) and `GET /console/thumbnail?instance=I&product=P&pic=N` (the JPEG preview
 //! stored at AddImage time; 404 when there is none). A page URL carrying
@@ -35,10 +38,17 @@ use crate::engine::ServiceType;
 
 /// The page.
 const PAGE: &str = include_str!("console/index.html");
-/// Its script.
-const SCRIPT: &str = include_str!("console/console.js");
 /// Its style sheet.
 const STYLE: &str = include_str!("console/console.css");
+/// Its script, one ES module per concept (`console.js` imports the others).
+const SCRIPTS: [(&str, &str); 6] = [
+    ("console.js", include_str!("console/console.js")),
+    ("common.js", include_str!("console/common.js")),
+    ("sign.js", include_str!("console/sign.js")),
+    ("search.js", include_str!("console/search.js")),
+    ("instances.js", include_str!("console/instances.js")),
+    ("pictures.js", include_str!("console/pictures.js")),
+];
 
 /// Header carrying the size (`WxH`) of the picture a thumbnail was made from, so the
 /// page can draw a subject region (in source pixels) over the preview.
@@ -51,14 +61,19 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; st
 
 /// The console's routes.
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    let router = Router::new()
         .route("/console", get(page))
         .route("/console/", get(page))
-        .route("/console/console.js", get(script))
         .route("/console/console.css", get(style))
         .route("/console/api/settings", get(settings))
         .route("/console/api/instances", get(instances))
-        .route("/console/thumbnail", get(thumbnail))
+        .route("/console/thumbnail", get(thumbnail));
+    SCRIPTS.iter().fold(router, |router, &(name, text)| {
+        router.route(
+            &format!("/console/{name}"),
+            get(move || async move { asset("text/javascript; charset=utf-8", text) }),
+        )
+    })
 }
 
 /// Who is asking for console data: `None` on an open server; with access keys, the
@@ -101,11 +116,6 @@ fn asset(content_type: &'static str, text: &'static str) -> Response {
 /// `GET /console`: the page.
 async fn page() -> Response {
     asset("text/html; charset=utf-8", PAGE)
-}
-
-/// `GET /console/console.js`.
-async fn script() -> Response {
-    asset("text/javascript; charset=utf-8", SCRIPT)
 }
 
 /// `GET /console/console.css`.
@@ -161,6 +171,8 @@ async fn instances(State(state): State<AppState>, request: Request<Body>) -> Res
                 "TotalCount": info.total_count,
                 "Extractor": info.meta.extractor,
                 "Dimension": info.meta.dimension,
+                "LocalFeatures": info.meta.local_features,
+                "Whitened": instance.whitening().is_some(),
                 "UtcCreate": info.meta.created_ms.to_string(),
             })
         })
@@ -257,10 +269,24 @@ mod tests {
     #[test]
     fn assets_are_self_contained() {
         // The page must work offline: nothing may come from another origin.
-        for text in [PAGE, SCRIPT, STYLE] {
+        let scripts = SCRIPTS.map(|(_, text)| text);
+        for text in scripts.iter().chain([&PAGE, &STYLE]) {
             assert!(!text.contains("http://") && !text.contains("https://"));
         }
         assert!(PAGE.contains("/console/console.js") && PAGE.contains("/console/console.css"));
+        // Every module another one imports is served, and no served one is left unused.
+        for (name, _) in SCRIPTS {
+            let import = format!("from './{name}'");
+            let imported = scripts.iter().any(|text| text.contains(&import));
+            assert!(imported || name == "console.js", "{name} is not imported");
+        }
+        for text in scripts {
+            for (at, _) in text.match_indices("from './") {
+                let name = &text[at + 8..];
+                let name = &name[..name.find('\'').unwrap()];
+                assert!(SCRIPTS.iter().any(|(n, _)| *n == name), "{name} is not served");
+            }
+        }
         // No inline script or style: the CSP forbids them.
         assert!(!PAGE.contains("<script>") && !PAGE.contains("style=\""));
     }
