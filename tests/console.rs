@@ -4,12 +4,13 @@
 //! build, `<target>/console-screenshot.png`). The browser part is skipped, with a
 //! message, only when no Chromium binary exists (`IMGSEARCH_CHROMIUM` names one).
 
+#[path = "common/chromium.rs"]
+mod chromium;
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
+use chromium::Browser;
 use common::{b64, picture, Server};
 use serde_json::Value;
 
@@ -314,6 +315,196 @@ instances = ["someotherinstance"]
     assert!(values(&dom, "data-product").is_empty(), "{dom}");
 }
 
+/// The console administers: an instance is created from the page, filled from a folder
+/// input, a file input and a dropped folder (ProductId from the folder or the file stem),
+/// searched, a picture and a product are deleted from the results, and the instance is
+/// deleted; each step is checked against the server's API, not only the page.
+#[test]
+fn console_creates_fills_searches_and_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    let Some(browser) = Browser::find() else {
+        eprintln!("SKIPPED the console administration test: no Chromium found");
+        return;
+    };
+    // Pictures on disk, laid out as a person would pick them.
+    let files = dir.path().join("files");
+    let write = |path: &str, bytes: &[u8]| {
+        let path = files.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let shoe_a = write("folder/shoe-1/a.png", &picture(101));
+    write("folder/shoe-1/b.png", &picture(102));
+    write("folder/bag-2/c.png", &picture(103));
+    let broken = b"\x89PNG\r\n\x1a\nnot really a picture";
+    write("folder/bag-2/broken.png", broken);
+    write("folder/notes.txt", b"not a picture");
+    let hat = write("loose/hat-3.png", &picture(104));
+    write("dropped/scarf-4/d.png", &picture(105));
+
+    let mut tab = browser.open(&server, "/console");
+    tab.wait_for("document.getElementById('app').dataset.state === 'ready'");
+
+    // Create: generic, QPS 0 (unlimited), capacity 500, local features on.
+    tab.click("#create-panel summary");
+    tab.fill("#new-name", "shop");
+    tab.fill("#new-type", "generic");
+    tab.fill("#new-capacity", "500");
+    tab.click("#new-local");
+    tab.click("#create-button");
+    tab.wait_for("document.getElementById('create-status').dataset.state");
+    let status = tab.eval("document.getElementById('create-status').textContent");
+    assert_eq!(
+        tab.eval("document.getElementById('create-status').dataset.state"),
+        "ok",
+        "{status}"
+    );
+    let shop = instance_listed(&server, "shop").expect("shop is listed by the server");
+    assert_eq!(shop["ServiceType"], 1);
+    assert_eq!(shop["Qps"], 0);
+    assert_eq!(shop["Capacity"], 500);
+    assert_eq!(shop["LocalFeatures"], true);
+    // The page selected it and shows its settings.
+    tab.wait_for("document.getElementById('instance-details').dataset.name === 'shop'");
+    assert_eq!(field(&mut tab, "LocalFeatures"), "on");
+    assert_eq!(field(&mut tab, "Qps"), "unlimited");
+    assert_eq!(field(&mut tab, "Pictures"), "0");
+
+    // A folder: three pictures added, the broken one listed with the server's own code,
+    // the text file skipped.
+    let folder = files.join("folder");
+    let counts = upload(&mut tab, |tab| tab.set_files("#add-folder", &[&folder]));
+    assert_eq!(counts, [4, 3, 1, 1], "total, added, failed, skipped");
+    let (_, refused) = server.call(
+        "AddImage",
+        &[
+            ("InstanceName", "shop"),
+            ("ProductId", "bag-2"),
+            ("PicName", "broken.png"),
+            ("PicContent", &b64(broken)),
+        ],
+    );
+    let listed = tab.eval(
+        "[...document.querySelectorAll('#add-failures li')].map(li => [li.dataset.code, li.dataset.product, li.dataset.pic])",
+    );
+    assert_eq!(
+        listed,
+        serde_json::json!([[refused["Code"], "bag-2", "broken.png"]])
+    );
+    // Loose files are named by their stem; a dropped folder by the folder holding each.
+    let counts = upload(&mut tab, |tab| tab.set_files("#add-files", &[&hat]));
+    assert_eq!(counts, [1, 1, 0, 0]);
+    let dropped = files.join("dropped");
+    let counts = upload(&mut tab, |tab| tab.drop_files("#add-drop", &[&dropped]));
+    assert_eq!(counts, [1, 1, 0, 0]);
+    for (product, pic) in [
+        ("shoe-1", "a.png"),
+        ("shoe-1", "b.png"),
+        ("bag-2", "c.png"),
+        ("hat-3", "hat-3.png"),
+        ("scarf-4", "d.png"),
+    ] {
+        assert!(stored(&server, product, pic), "{product}/{pic} not stored");
+    }
+    assert_eq!(instance_listed(&server, "shop").unwrap()["TotalCount"], 5);
+    tab.wait_for("document.querySelector('#details [data-field=Pictures]').textContent === '5'");
+
+    // Search with a picture through the search input: the same picture comes first.
+    tab.set_files("#file", &[&shoe_a]);
+    tab.wait_for("document.getElementById('app').dataset.state === 'done'");
+    let first = tab.eval("(() => { const c = document.querySelector('article.result'); return [c.dataset.product, c.dataset.pic]; })()");
+    assert_eq!(first, serde_json::json!(["shoe-1", "a.png"]));
+    assert_eq!(
+        tab.eval("document.getElementById('results').dataset.count"),
+        "5"
+    );
+
+    // Deleting asks first: cancelled, nothing goes.
+    let card = |product: &str, pic: &str| {
+        format!("article.result[data-product=\"{product}\"][data-pic=\"{pic}\"]")
+    };
+    tab.click(&format!("{} .delete-pic", card("shoe-1", "b.png")));
+    tab.wait_for("document.getElementById('confirm').open");
+    tab.click("#confirm-cancel");
+    tab.wait_for("!document.getElementById('confirm').open");
+    assert!(stored(&server, "shoe-1", "b.png"));
+    // Confirmed: the picture goes, the results refresh without it.
+    tab.click(&format!("{} .delete-pic", card("shoe-1", "b.png")));
+    tab.click("#confirm-ok");
+    tab.wait_for(&format!(
+        "!document.querySelector('{}') && document.getElementById('app').dataset.state === 'done'",
+        card("shoe-1", "b.png").replace('"', "\\\"")
+    ));
+    assert!(!stored(&server, "shoe-1", "b.png"));
+    assert!(stored(&server, "shoe-1", "a.png"));
+    // A whole product.
+    tab.click(&format!("{} .delete-product", card("bag-2", "c.png")));
+    tab.click("#confirm-ok");
+    tab.wait_for("!document.querySelector('article.result[data-product=\"bag-2\"]') && document.getElementById('app').dataset.state === 'done'");
+    assert!(!stored(&server, "bag-2", "c.png"));
+    assert_eq!(instance_listed(&server, "shop").unwrap()["TotalCount"], 3);
+    assert_eq!(
+        tab.eval("document.getElementById('results').dataset.count"),
+        "3"
+    );
+    tab.wait_for("document.querySelector('#details [data-field=Pictures]').textContent === '3'");
+
+    // Delete the instance, after a confirmation.
+    tab.click("#delete-instance");
+    tab.click("#confirm-ok");
+    tab.wait_for("!document.querySelector('#instances tr[data-name=\"shop\"]')");
+    assert!(instance_listed(&server, "shop").is_none());
+    let (status, reply) = server.call("Detail", &[("InstanceName", "shop")]);
+    assert_eq!(reply["Code"], "InvalidInstance", "{status} {reply}");
+}
+
+/// The instance as `/console/api/instances` lists it.
+fn instance_listed(server: &Server, name: &str) -> Option<Value> {
+    let listed = json(&get(server, "/console/api/instances"));
+    listed["Instances"]
+        .as_array()
+        .and_then(|all| all.iter().find(|i| i["Name"] == name).cloned())
+}
+
+/// Whether the server finds `product`/`pic` in `shop` (SearchImageByName).
+fn stored(server: &Server, product: &str, pic: &str) -> bool {
+    let params = [
+        ("InstanceName", "shop"),
+        ("ProductId", product),
+        ("PicName", pic),
+    ];
+    let (status, reply) = server.call("SearchImageByName", &params);
+    match reply["Code"].as_str() {
+        Some("PicNotExist") => false,
+        _ => {
+            assert_eq!(status, 200, "{reply}");
+            true
+        }
+    }
+}
+
+/// A settings value the page shows for the selected instance.
+fn field(tab: &mut chromium::Tab, name: &str) -> Value {
+    tab.eval(&format!(
+        "document.querySelector('#details [data-field={name}]').textContent"
+    ))
+}
+
+/// Starts an upload with `start` and waits for it; (total, added, failed, skipped).
+fn upload(tab: &mut chromium::Tab, start: impl FnOnce(&mut chromium::Tab)) -> [u64; 4] {
+    // The previous upload's "done" must not count: the page sets "running", then "done".
+    tab.eval("delete document.getElementById('add-status').dataset.state");
+    start(tab);
+    tab.wait_for("document.getElementById('add-status').dataset.state === 'done'");
+    let counts = tab.eval(
+        "(() => { const d = document.getElementById('add-status').dataset; \
+         return [d.total, d.added, d.failed, d.skipped].map(Number); })()",
+    );
+    std::array::from_fn(|i| counts[i].as_u64().unwrap())
+}
+
 /// Every value of `attr="..."` in document order.
 fn values(dom: &str, attr: &str) -> Vec<String> {
     let needle = format!(" {attr}=\"");
@@ -333,101 +524,4 @@ fn screenshot_path() -> PathBuf {
         .and_then(Path::parent)
         .unwrap_or_else(|| Path::new("."));
     target.join("console-screenshot.png")
-}
-
-/// A headless Chromium.
-struct Browser {
-    bin: PathBuf,
-}
-
-impl Browser {
-    fn find() -> Option<Browser> {
-        let named = std::env::var_os("IMGSEARCH_CHROMIUM").map(PathBuf::from);
-        named
-            .into_iter()
-            .chain(
-                [
-                    "/usr/bin/chromium",
-                    "/usr/bin/chromium-browser",
-                    "/usr/bin/google-chrome",
-                    "/usr/bin/google-chrome-stable",
-                ]
-                .map(PathBuf::from),
-            )
-            .find(|p| p.is_file())
-            .map(|bin| Browser { bin })
-    }
-
-    /// The DOM after the page's scripts ran (5 s of virtual time, which waits for fetches).
-    fn dump_dom(&self, server: &Server, path: &str) -> String {
-        let out = tempfile::NamedTempFile::new().unwrap();
-        self.run(
-            &["--dump-dom".to_string()],
-            server,
-            path,
-            Stdio::from(out.reopen().unwrap()),
-        );
-        std::fs::read_to_string(out.path()).unwrap()
-    }
-
-    fn screenshot(&self, server: &Server, path: &str, to: &Path) {
-        let _ = std::fs::remove_file(to);
-        self.run(
-            &[
-                format!("--screenshot={}", to.display()),
-                "--window-size=1280,1000".to_string(),
-                "--hide-scrollbars".to_string(),
-            ],
-            server,
-            path,
-            Stdio::null(),
-        );
-        assert!(to.is_file(), "no screenshot written to {}", to.display());
-    }
-
-    fn run(&self, extra: &[String], server: &Server, path: &str, stdout: Stdio) {
-        let profile = tempfile::tempdir().unwrap();
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let url = format!("http://{}{path}", server.addr);
-        let mut child = Command::new(&self.bin)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--virtual-time-budget=5000",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .args(extra)
-            .arg(&url)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(Stdio::from(log.reopen().unwrap()))
-            .spawn()
-            .expect("start chromium");
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "chromium did not finish on {url}:\n{}",
-                    std::fs::read_to_string(log.path()).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        assert!(
-            status.success(),
-            "chromium failed ({status}) on {url}:\n{}",
-            std::fs::read_to_string(log.path()).unwrap_or_default()
-        );
-    }
 }

@@ -284,7 +284,10 @@ mod tests {
             for (at, _) in text.match_indices("from './") {
                 let name = &text[at + 8..];
                 let name = &name[..name.find('\'').unwrap()];
-                assert!(SCRIPTS.iter().any(|(n, _)| *n == name), "{name} is not served");
+                assert!(
+                    SCRIPTS.iter().any(|(n, _)| *n == name),
+                    "{name} is not served"
+                );
             }
         }
         // No inline script or style: the CSP forbids them.
