@@ -15,6 +15,9 @@ pub const DEFAULT_DATA_DIR: &str = "data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Name of the file holding the running server's process id, inside the data directory.
 pub const PID_FILE: &str = "imgsearch.pid";
+/// Name of the file holding the running server's base URL (`http://127.0.0.1:PORT`),
+/// beside [`PID_FILE`]: how the CLI finds the server of a data directory.
+pub const ADDR_FILE: &str = "imgsearch.addr";
 
 /// Settings of `imgsearch serve`.
 #[derive(Debug, Clone, clap::Args)]

@@ -34,6 +34,10 @@ pub const POINTS: &[&str] = &[
     "rebuild.before_swap",
     // fitting a whitening: stored with the instance, index not yet rebuilt through it
     "whiten.after_store_commit",
+    // deleting an instance: store keys gone (the commit), then its index folder
+    "instance_delete.before_store_commit",
+    "instance_delete.after_store_commit",
+    "instance_delete.folder_half_removed",
 ];
 
 fn armed() -> Option<&'static str> {

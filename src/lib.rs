@@ -10,6 +10,7 @@
 //!
 //! Layout:
 //! - `allocator`: glibc malloc figures and the thread that returns freed memory.
+//! - `client/`: the CLI's online mode (find the server of a data directory, signed calls).
 //! - `config`: server settings and their defaults.
 //! - `fuzzing`: fuzz target bodies (the `fuzz/` crate calls them; tests replay the corpus).
 //! - `fault`: named crash points of the write and rebuild paths (`IMGSEARCH_FAULT`).
@@ -23,6 +24,7 @@
 pub mod allocator;
 pub mod api;
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod engine;
 pub mod fault;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use imgsearch::client::commands::{self, OnlineArgs, Target};
 use imgsearch::config::{ConfigFile, LogFormat, ServeConfig, DEFAULT_DATA_DIR, PID_FILE};
 use imgsearch::engine::{Engine, EngineError, InstanceSpec, ServiceType, WhiteningParams};
 
@@ -25,14 +26,15 @@ struct Cli {
 enum Command {
     /// Serve the API (POST / with Action=...) until SIGINT or SIGTERM; SIGHUP reloads indexes.
     Serve(ServeConfig),
-    /// Create and list instances (while no server runs on the data directory).
+    /// Create, list, show and delete instances (through the server running on the data
+    /// directory, or offline when none runs).
     #[command(subcommand)]
     Instance(InstanceCommand),
-    /// Offline index tools that work beside a running server.
+    /// Rebuild or whiten an instance's index (through the running server, or offline).
     #[command(subcommand)]
     Index(IndexCommand),
-    /// Add pictures in bulk from a folder, a CSV or an increment.meta file (while no
-    /// server runs on the data directory).
+    /// Add pictures in bulk from a folder, a CSV or an increment.meta file (through the
+    /// server running on the data directory, or offline when none runs).
     Import(ImportArgs),
     /// Check that the store and the vector files agree (works beside a running server).
     Verify {
@@ -75,6 +77,11 @@ struct ImportArgs {
     /// Data directory.
     #[arg(long, env = "IMGSEARCH_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
+    /// Concurrent AddImage requests when importing through a running server.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    #[command(flatten)]
+    online: OnlineArgs,
 }
 
 // Parsed once per run: the size of the Create variant (model options) costs nothing.
@@ -91,8 +98,8 @@ enum InstanceCommand {
         /// product, generic, fabric, trademark, copyright, furniture, hardware (or 0..6).
         #[arg(long, default_value = "product")]
         service_type: String,
-        /// Searches per second allowed.
-        #[arg(long, default_value_t = 10)]
+        /// Searches per second allowed (0 = unlimited).
+        #[arg(long, default_value_t = 0)]
         qps: u32,
         /// Pictures the instance may hold.
         #[arg(long, default_value_t = 1_000_000)]
@@ -105,28 +112,55 @@ enum InstanceCommand {
         /// ~0.25 s more CPU per search by picture (see README, "Search quality").
         #[arg(long, default_value_t = false)]
         local_features: bool,
+        #[command(flatten)]
+        online: OnlineArgs,
     },
     /// List instances with their settings and picture counts.
     List {
         /// Data directory.
         #[arg(long, env = "IMGSEARCH_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
+        #[command(flatten)]
+        online: OnlineArgs,
+    },
+    /// Show one instance's settings and picture count.
+    Show {
+        /// Instance name.
+        name: String,
+        /// Data directory.
+        #[arg(long, env = "IMGSEARCH_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        online: OnlineArgs,
+    },
+    /// Delete an instance and every picture in it, for good.
+    Delete {
+        /// Instance name.
+        name: String,
+        /// Data directory.
+        #[arg(long, env = "IMGSEARCH_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        online: OnlineArgs,
     },
 }
 
 #[derive(Subcommand)]
 enum IndexCommand {
-    /// Write a compacted index generation from the store and tell a running server to load it.
+    /// Write a compacted index generation from the store (through the running server,
+    /// or offline).
     Rebuild {
         /// Instance name.
         name: String,
         /// Data directory.
         #[arg(long, env = "IMGSEARCH_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
+        #[command(flatten)]
+        online: OnlineArgs,
     },
     /// Fit a PCA whitening on the instance's stored vectors (or remove it with --off),
-    /// store it with the instance and rebuild the index through it (while no server runs
-    /// on the data directory; a running server does the same on POST /admin/whiten).
+    /// store it with the instance and rebuild the index through it (through the running
+    /// server, POST /admin/whiten, or offline).
     Whiten {
         /// Instance name.
         name: String,
@@ -145,6 +179,8 @@ enum IndexCommand {
         /// Remove the whitening: rows go back to the extractor's vectors.
         #[arg(long, conflicts_with_all = ["dims", "shrink", "power"])]
         off: bool,
+        #[command(flatten)]
+        online: OnlineArgs,
     },
 }
 
@@ -181,12 +217,12 @@ fn main() -> anyhow::Result<()> {
             capacity,
             extractor,
             local_features,
+            online,
         }) => {
             let choice = extractor.choice().map_err(anyhow::Error::msg)?;
             let Some(service_type) = ServiceType::parse(&service_type) else {
                 bail!("unknown service type {service_type:?}: use product, generic, fabric, trademark, copyright, furniture or hardware");
             };
-            let engine = Engine::open(&data_dir)?;
             let spec = InstanceSpec {
                 name,
                 service_type,
@@ -194,14 +230,15 @@ fn main() -> anyhow::Result<()> {
                 capacity,
                 local_features,
             };
-            let instance = engine.create_instance_with(&spec, &choice)?;
+            let target = online.target(&data_dir);
+            let created = commands::create(&target, &spec, &choice)?;
             println!(
-                "created instance {} in {} (extractor {}, {} dimensions{})",
-                instance.meta().name,
-                data_dir.display(),
-                instance.meta().extractor,
-                instance.meta().dimension,
-                if local_features {
+                "created instance {} {} (extractor {}, {} dimensions{})",
+                created.name,
+                where_(&target),
+                created.extractor,
+                created.dimension,
+                if created.local_features {
                     ", local features"
                 } else {
                     ""
@@ -209,40 +246,49 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Instance(InstanceCommand::List { data_dir }) => {
-            let engine = Engine::open(&data_dir)?;
-            println!(
-                "{:<20} {:>7} {:>5} {:>10} {:>10}  extractor",
-                "name", "service", "qps", "capacity", "pictures"
-            );
-            for instance in engine.instances() {
-                let info = instance.info();
-                let m = &info.meta;
-                let whitened = instance
-                    .whitening()
-                    .map(|w| format!(", whitened to {} dimensions", w.output_dim()))
-                    .unwrap_or_default();
-                println!(
-                    "{:<20} {:>7} {:>5} {:>10} {:>10}  {}{whitened}",
-                    m.name,
-                    m.service_type,
-                    m.qps,
-                    m.capacity,
-                    info.total_count,
-                    if m.local_features {
-                        format!("{} + local features", m.extractor)
-                    } else {
-                        m.extractor.clone()
-                    }
-                );
-            }
+        Command::Instance(InstanceCommand::List { data_dir, online }) => {
+            let rows = commands::list(&online.target(&data_dir))?;
+            print!("{}", imgsearch::engine::summary_table(&rows));
             Ok(())
         }
-        Command::Index(IndexCommand::Rebuild { name, data_dir }) => {
-            let generation = imgsearch::engine::rebuild_offline(&data_dir, &name)?;
-            println!("wrote generation {generation} of instance {name}");
-            notify_server(&data_dir)
+        Command::Instance(InstanceCommand::Show {
+            name,
+            data_dir,
+            online,
+        }) => {
+            let row = commands::show(&online.target(&data_dir), &name)?;
+            print!("{}", imgsearch::engine::summary_table(&[row]));
+            Ok(())
         }
+        Command::Instance(InstanceCommand::Delete {
+            name,
+            data_dir,
+            online,
+        }) => {
+            let target = online.target(&data_dir);
+            commands::delete(&target, &name)?;
+            println!("deleted instance {name} {}", where_(&target));
+            Ok(())
+        }
+        Command::Index(IndexCommand::Rebuild {
+            name,
+            data_dir,
+            online,
+        }) => match online.target(&data_dir) {
+            Target::Online(client) => {
+                let generation = commands::rebuild_online(&client, &name)?;
+                println!(
+                    "the server at {} wrote generation {generation} of instance {name}",
+                    client.base()
+                );
+                Ok(())
+            }
+            Target::Offline(_) => {
+                let generation = imgsearch::engine::rebuild_offline(&data_dir, &name)?;
+                println!("wrote generation {generation} of instance {name}");
+                notify_server(&data_dir)
+            }
+        },
         Command::Index(IndexCommand::Whiten {
             name,
             data_dir,
@@ -250,13 +296,23 @@ fn main() -> anyhow::Result<()> {
             shrink,
             power,
             off,
+            online,
         }) => {
             let params = (!off).then_some(WhiteningParams {
                 dims,
                 shrink,
                 power,
             });
-            whiten(&data_dir, &name, params.as_ref())
+            match online.target(&data_dir) {
+                Target::Online(client) => {
+                    println!(
+                        "{}",
+                        commands::whiten_online(&client, &name, params.as_ref())?
+                    );
+                    Ok(())
+                }
+                Target::Offline(_) => whiten(&data_dir, &name, params.as_ref()),
+            }
         }
         Command::Import(args) => import(args),
         Command::Verify { name, data_dir } => {
@@ -285,9 +341,17 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Where an administration command ran, for its message.
+fn where_(target: &Target) -> String {
+    match target {
+        Target::Online(client) => format!("on the server at {}", client.base()),
+        Target::Offline(dir) => format!("in {}", dir.display()),
+    }
+}
+
 /// `imgsearch index whiten`: the store must be free (refused clearly while a server runs).
 fn whiten(data_dir: &Path, name: &str, params: Option<&WhiteningParams>) -> anyhow::Result<()> {
-    let engine = match Engine::open(data_dir) {
+    let engine = match Engine::open_existing(data_dir) {
         Ok(engine) => engine,
         Err(EngineError::Store(imgsearch::store::StoreError::Locked(_))) => bail!(
             "the data directory {} is in use (a server is running on it): stop the server, \
@@ -325,7 +389,16 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
         category: args.category,
         threads: args.threads,
     };
-    let summary = imgsearch::tools::import(&args.data_dir, &args.name, &args.source, &options)?;
+    let summary = match args.online.target(&args.data_dir) {
+        Target::Online(client) => imgsearch::tools::import_online(
+            &client,
+            &args.name,
+            &args.source,
+            &options,
+            args.connections,
+        )?,
+        Target::Offline(dir) => imgsearch::tools::import(&dir, &args.name, &args.source, &options)?,
+    };
     print!("{summary}");
     if !summary.imported_anything() {
         bail!("nothing was imported from {}", args.source.display());
@@ -370,7 +443,12 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         let data_dir = config.data_dir.clone();
         let engine = {
             let dir = data_dir.clone();
-            tokio::task::spawn_blocking(move || Engine::open(&dir)).await??
+            tokio::task::spawn_blocking(move || {
+                let engine = Engine::open(&dir)?;
+                engine.ensure_default_instance()?;
+                Ok::<_, EngineError>(engine)
+            })
+            .await??
         };
         let engine = Arc::new(engine);
         engine.set_buckets(config.buckets.clone())?;
@@ -385,10 +463,13 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let pid_file = data_dir.join(PID_FILE);
         std::fs::write(&pid_file, std::process::id().to_string())?;
+        // After the pid file: a client that finds the address also finds a live pid.
+        let addr_file = imgsearch::client::discovery::write_addr_file(&data_dir, "http", listener.local_addr()?)?;
         tracing::info!(addr = %listener.local_addr()?, data_dir = %data_dir.display(), "imgsearch serving");
         tokio::spawn(reload_on_sighup(engine.clone()));
         let api_config = imgsearch::api::ApiConfig { write_qps: config.write_qps, access_keys };
         imgsearch::api::serve(engine, api_config, listener, shutdown_signal()).await?;
+        let _ = std::fs::remove_file(&addr_file);
         let _ = std::fs::remove_file(&pid_file);
         tracing::info!("stopped");
         Ok(())

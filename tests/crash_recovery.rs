@@ -171,7 +171,7 @@ fn offline_rebuild_beside_running_server_then_sighup() {
         );
     }
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_imgsearch"))
-        .args(["index", "rebuild", INSTANCE, "--data-dir"])
+        .args(["index", "rebuild", INSTANCE, "--offline", "--data-dir"])
         .arg(&data)
         .output()
         .expect("run rebuild");

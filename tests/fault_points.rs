@@ -232,7 +232,11 @@ fn crash_at(point: &str) {
 
 #[test]
 fn every_fault_point_loses_nothing_acknowledged() {
-    for point in imgsearch::fault::POINTS {
+    // An instance's deletion has its own crash test (tests/admin_online.rs).
+    for point in imgsearch::fault::POINTS
+        .iter()
+        .filter(|p| !p.starts_with("instance_delete."))
+    {
         crash_at(point);
     }
 }
@@ -412,7 +416,7 @@ fn crash_offline_rebuild_at(point: &str) {
     acked.remove(&DELETED);
 
     let out = Command::new(env!("CARGO_BIN_EXE_imgsearch"))
-        .args(["index", "rebuild", INSTANCE, "--data-dir"])
+        .args(["index", "rebuild", INSTANCE, "--offline", "--data-dir"])
         .arg(&data)
         .env("IMGSEARCH_FAULT", point)
         .env("RUST_LOG", "warn")

@@ -78,6 +78,8 @@ fn import_serve_verify_export_and_reimport() {
     write_picture(&shop.join("loose-a.png"), 100);
     write_picture(&shop.join("loose-b.png"), 102);
     std::fs::write(shop.join("notes.txt"), "not a picture").unwrap();
+    let out = run(&data, &["instance", "create", "demoinstance"]);
+    assert!(out.status.success(), "{}", text(&out));
     let out = run(&data, &["import", "demoinstance", shop.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(count(&out, "added"), FOLDER_PICTURES, "{}", text(&out));
@@ -204,7 +206,15 @@ fn import_serve_verify_export_and_reimport() {
     );
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(std::fs::read_to_string(&export_file).unwrap(), exported);
-    let out = run(&data, &["import", "demoinstance", shop.to_str().unwrap()]);
+    let out = run(
+        &data,
+        &[
+            "import",
+            "demoinstance",
+            shop.to_str().unwrap(),
+            "--offline",
+        ],
+    );
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("in use"), "{}", text(&out));
     server.stop();
@@ -266,6 +276,16 @@ fn unusable_sources_and_options_fail_with_a_reason() {
         assert!(!out.status.success(), "{args:?}: {}", text(&out));
         assert!(text(&out).contains(needle), "{args:?}: {}", text(&out));
     };
+    // Reading commands do not create a data directory that is not there.
+    fails(
+        &["import", "demoinstance", &path("nothing-here")],
+        "No such file",
+    );
+    write_picture(&root.path().join("pics/one.png"), 1);
+    fails(&["import", "demoinstance", &path("pics")], "does not exist");
+    assert!(!data.exists(), "import created the data directory");
+    let out = run(&data, &["instance", "create", "demoinstance"]);
+    assert!(out.status.success(), "{}", text(&out));
     fails(
         &["import", "demoinstance", &path("nothing-here")],
         "No such file",
@@ -294,7 +314,6 @@ fn unusable_sources_and_options_fail_with_a_reason() {
         &["import", "demoinstance", &path("bad.jsonl")],
         "2  invalid entry",
     );
-    write_picture(&root.path().join("pics/one.png"), 1);
     fails(
         &["import", "nosuch", &path("pics")],
         "imgsearch instance create nosuch",
@@ -305,11 +324,7 @@ fn unusable_sources_and_options_fail_with_a_reason() {
     );
     fails(&["verify", "nosuch"], "instance nosuch does not exist");
     let out = run(&root.path().join("none"), &["export", "demoinstance"]);
-    assert!(
-        text(&out).contains("no imgsearch data directory"),
-        "{}",
-        text(&out)
-    );
+    assert!(text(&out).contains("does not exist"), "{}", text(&out));
     assert!(!out.status.success());
     let out = run(
         &data,

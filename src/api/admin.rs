@@ -24,7 +24,7 @@ fn no_permission(message: &str) -> ApiError {
 
 /// Loopback peer and, with keys configured, a valid signature by an unrestricted key;
 /// returns the request's parameters.
-async fn admit(
+pub(super) async fn admit(
     state: &AppState,
     peer: &SocketAddr,
     request: Request<Body>,
@@ -46,7 +46,7 @@ async fn admit(
     Params::from_request(parts.uri.query(), &parts.headers, &body)
 }
 
-fn reply(result: Result<serde_json::Value, ApiError>) -> Response {
+pub(super) fn reply(result: Result<serde_json::Value, ApiError>) -> Response {
     let id = new_request_id();
     match result {
         Ok(serde_json::Value::Object(fields)) => success(fields, &id),

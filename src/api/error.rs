@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use crate::auth::AuthError;
 use crate::engine::EngineError;
 use crate::filter::FilterError;
+use crate::store::StoreError;
 use crate::vision::VisionError;
 
 /// A failed request as the vendor reports it.
@@ -157,12 +158,18 @@ impl From<EngineError> for ApiError {
                 "Console.TaskAlreadyExist",
                 e.to_string(),
             ),
+            EngineError::Store(StoreError::InstanceExists(_)) => ApiError::new(
+                StatusCode::CONFLICT,
+                "InstanceNameAlreadyExist",
+                e.to_string(),
+            ),
             EngineError::UnknownBucket { .. }
             | EngineError::InvalidTaskPath { .. }
             | EngineError::Whitening(_) => ApiError::bad_request(e.to_string()),
             EngineError::ExtractorUnavailable { .. }
             | EngineError::ProjectionMismatch { .. }
             | EngineError::Model { .. }
+            | EngineError::NoDataDir(_)
             | EngineError::InvalidBucket { .. }
             | EngineError::TaskStorage(_)
             | EngineError::AlreadyStored { .. }
@@ -240,6 +247,11 @@ mod tests {
                 VisionError::TooLarge { bytes: 5, max: 4 }.into(),
                 400,
                 "InvalidPicContent",
+            ),
+            (
+                EngineError::Store(StoreError::InstanceExists("q".into())).into(),
+                409,
+                "InstanceNameAlreadyExist",
             ),
             (
                 ApiError::api_not_found("GET /x"),

@@ -7,12 +7,14 @@
 //! becomes a vendor code through the one table in [`error`]; every reply carries a fresh
 //! RequestId.
 //!
-//! Admin routes (`/admin/reload`, `/admin/rebuild`, `/admin/whiten`) answer only loopback peers and, once
+//! Admin routes (`/admin/reload`, `/admin/rebuild`, `/admin/whiten`, and `/admin/instances`,
+//! `/admin/instance/{create,show,delete}` in `admin_instances.rs`) answer only loopback peers and, once
 //! access keys exist, only requests signed with a key not limited to instances. The console (`/console`, `console.rs`) answers only loopback peers
 //! when access keys exist.
 
 pub mod actions;
 mod admin;
+mod admin_instances;
 mod console;
 mod downloads;
 pub mod error;
@@ -99,6 +101,10 @@ pub fn router(engine: Arc<Engine>, config: ApiConfig) -> Router {
         .route("/admin/reload", post(admin::reload))
         .route("/admin/rebuild", post(admin::rebuild))
         .route("/admin/whiten", post(admin::whiten))
+        .route("/admin/instances", post(admin_instances::list))
+        .route("/admin/instance/create", post(admin_instances::create))
+        .route("/admin/instance/show", post(admin_instances::show))
+        .route("/admin/instance/delete", post(admin_instances::delete))
         .merge(console::routes())
         .fallback(unknown_path)
         .with_state(state)

@@ -13,7 +13,8 @@
 //!   the path with its sorted query; `Content-MD5` must be the MD5 of the body. See `roa.rs`.
 //! - **RPC V1** (`signature_algorithm='v2'` in the new SDKs, and the old core SDK): a
 //!   `Signature` parameter in the query (or the form body). Base64 HMAC-SHA1, keyed with
-//!   `secret + "&"`, over every query and body parameter. See `rpc_v1.rs`.
+//!   `secret + "&"`, over every query and body parameter. See `rpc_v1.rs`; the CLI's
+//!   online mode signs this way (`rpc_v1_sign.rs`).
 //!
 //! Detection order: an `Authorization` header decides by its prefix (any other value is
 //! malformed); without one, a `Signature` parameter means RPC V1; otherwise the request
@@ -39,6 +40,7 @@ mod nonce;
 mod percent;
 mod roa;
 mod rpc_v1;
+mod rpc_v1_sign;
 
 #[cfg(test)]
 mod fixtures;
@@ -55,6 +57,7 @@ use axum::http::HeaderMap;
 pub use error::{AuthError, Result};
 pub use keys::{AccessKey, AccessKeys, KeyConfigError, Principal};
 pub use nonce::DEFAULT_NONCE_CAPACITY;
+pub use rpc_v1_sign::{form_body, sign_rpc_v1, SigningKey};
 
 use nonce::NonceCache;
 

@@ -56,6 +56,20 @@ impl ServiceType {
         .copied()
     }
 
+    /// The name the command line and the admin routes use (`product`, `generic`, ...).
+    pub fn name(self) -> &'static str {
+        use ServiceType::*;
+        match self {
+            Product => "product",
+            Generic => "generic",
+            Fabric => "fabric",
+            Trademark => "trademark",
+            Copyright => "copyright",
+            Furniture => "furniture",
+            Hardware => "hardware",
+        }
+    }
+
     /// From a name as typed on the command line (`product`, `generic`, ... or a number).
     pub fn parse(text: &str) -> Option<Self> {
         use ServiceType::*;
@@ -115,5 +129,9 @@ mod tests {
             &[(CATEGORY_OTHER, "Other")]
         );
         assert_eq!(ServiceType::Product.categories().len(), 14);
+        for code in 0..7 {
+            let t = ServiceType::from_code(code).unwrap();
+            assert_eq!(ServiceType::parse(t.name()), Some(t), "names parse back");
+        }
     }
 }

@@ -10,6 +10,9 @@ pub enum EngineError {
     /// No instance of that name.
     #[error("instance {0} does not exist")]
     InstanceNotFound(String),
+    /// A command that reads a data directory was pointed at one that does not exist.
+    #[error("the data directory {0}")]
+    NoDataDir(String),
     /// An instance name is empty, too long or has characters other than letters, digits, `-`, `_`.
     #[error("invalid instance name {0:?}: use 1 to 20 letters, digits, '-' or '_'")]
     InvalidInstanceName(String),

@@ -176,6 +176,8 @@ struct Extras {
 /// State only the writer touches.
 struct WriteState {
     next_doc: u64,
+    /// The instance was deleted ([`Instance::delete_from_store`]): every write refuses.
+    retired: bool,
 }
 
 /// One instance: store partition + vector index + extractor.
@@ -238,7 +240,10 @@ impl Instance {
             index: ArcSwap::from_pointee(Layer { index, projection }),
             dictionaries,
             extractor,
-            writer: Mutex::new(WriteState { next_doc }),
+            writer: Mutex::new(WriteState {
+                next_doc,
+                retired: false,
+            }),
             live: AtomicU64::new(live),
             thumbnail_side: AtomicU32::new(vision::DEFAULT_THUMBNAIL_SIDE),
             scan_copy: ScanCopy::new(&meta_name),
@@ -684,7 +689,7 @@ impl Instance {
             .map(|(r, _)| self.dictionaries.columns_of(r))
             .collect();
         self.compaction.wait_for_handoff();
-        let mut writer = self.writer.lock();
+        let mut writer = self.write_lock()?;
         for (r, _) in pictures {
             if self
                 .store
@@ -747,7 +752,7 @@ impl Instance {
     fn commit_record(&self, record: &Record, vector: &[f32], extras: &Extras) -> Result<()> {
         let columns = self.dictionaries.columns_of(record);
         self.compaction.wait_for_handoff();
-        let mut writer = self.writer.lock();
+        let mut writer = self.write_lock()?;
         let replaces = self
             .store
             .lookup(self.meta.id, &record.product_id, &record.pic_name)?;
@@ -797,7 +802,7 @@ impl Instance {
 
     /// UpdateImage: changes CustomContent and attributes of a stored picture.
     pub fn update(&self, product_id: &str, pic_name: &str, attributes: Attributes) -> Result<()> {
-        let _writer = self.writer.lock();
+        let _writer = self.write_lock()?;
         let (doc, mut record) = self.stored(product_id, pic_name)?;
         attributes.apply_to(&mut record);
         crate::fault::point("update.before_store_commit");
@@ -832,7 +837,7 @@ impl Instance {
     /// DeleteImage: removes one picture, or every picture of a product when `pic_name` is
     /// `None`; returns the PicNames removed.
     pub fn delete(&self, product_id: &str, pic_name: Option<&str>) -> Result<Vec<String>> {
-        let _writer = self.writer.lock();
+        let _writer = self.write_lock()?;
         let pictures: Vec<(u64, String, String)> = match pic_name {
             Some(pic) => self
                 .store
@@ -851,7 +856,7 @@ impl Instance {
 
     /// DeleteImage with IsDeleteByFilter: removes every picture the filter matches.
     pub fn delete_by_filter(&self, filter: &Expr) -> Result<Vec<String>> {
-        let _writer = self.writer.lock();
+        let _writer = self.write_lock()?;
         let docs = self.matching_docs(filter, 0, usize::MAX).0;
         let mut pictures = Vec::with_capacity(docs.len());
         for (doc, record) in docs.iter().zip(self.store.records(self.meta.id, &docs)?) {
@@ -885,6 +890,27 @@ impl Instance {
             .fetch_sub(pictures.len() as u64, Ordering::Relaxed);
         self.compact_if_due();
         Ok(pictures.iter().map(|(_, _, n)| n.clone()).collect())
+    }
+
+    /// The write lock; InstanceNotFound once the instance was deleted, so a write that
+    /// waited for the lock across the deletion stores nothing of a dead instance.
+    fn write_lock(&self) -> Result<parking_lot::MutexGuard<'_, WriteState>> {
+        let writer = self.writer.lock();
+        if writer.retired {
+            return Err(EngineError::InstanceNotFound(self.meta.name.clone()));
+        }
+        Ok(writer)
+    }
+
+    /// Deletes the instance from the store (one synced batch, the commit point) under
+    /// its write lock and retires it: writes under way finish first, later ones fail
+    /// with InstanceNotFound. Searches already holding a snapshot finish on it.
+    pub(super) fn delete_from_store(&self) -> Result<()> {
+        let mut writer = self.write_lock()?;
+        crate::fault::point("instance_delete.before_store_commit");
+        self.store.delete_instance(&self.meta)?;
+        writer.retired = true;
+        Ok(())
     }
 
     /// Starts a compaction on a background thread when dead rows have reached the
@@ -955,7 +981,7 @@ impl Instance {
     /// Re-opens the index from its manifest (after an offline rebuild) and reconciles it
     /// with the store; searches under way finish on the old map.
     pub fn reload(&self) -> Result<()> {
-        let _writer = self.writer.lock();
+        let _writer = self.write_lock()?;
         let projection = super::whitening::stored(&self.store, &self.meta)?;
         if let Some(votes) = &self.votes {
             votes.reload(&self.store, &self.meta)?;
@@ -992,7 +1018,7 @@ impl Instance {
     /// for the write lock meanwhile, so none lands in the old file after the new one was
     /// written; searches keep scanning the old snapshot until the swap.
     fn rebuild_as(&self, reason: &'static str) -> Result<u64> {
-        let _writer = self.writer.lock();
+        let _writer = self.write_lock()?;
         // Any rebuild compacts: writes held back for a started compaction may go on.
         self.compaction.took_lock();
         let projection = self.index.load().projection.clone();
@@ -1036,7 +1062,7 @@ impl Instance {
             }
             None => Projection::none(),
         };
-        let _writer = self.writer.lock();
+        let _writer = self.write_lock()?;
         let bytes = projection.get().map(Whitening::to_bytes);
         self.store.set_projection(self.meta.id, bytes.as_deref())?;
         crate::fault::point("whiten.after_store_commit");

@@ -30,7 +30,9 @@ mod registry;
 mod rerank;
 mod scan_copy;
 mod search;
+mod summary;
 mod tasks;
+mod teardown;
 mod votes;
 mod whitening;
 
@@ -43,11 +45,13 @@ pub use instance::{
     DEFAULT_RERANK_CANDIDATES, QUERY_LOCAL_POINTS, SCENE_PROPOSALS, STORED_LOCAL_POINTS,
 };
 pub use registry::{
-    rebuild_offline, Engine, InstanceSpec, DEFAULT_INSTANCE, INSTANCES_DIR, STORE_DIR,
+    rebuild_offline, require_data_dir, Engine, InstanceSpec, DEFAULT_INSTANCE, INSTANCES_DIR,
+    STORE_DIR,
 };
 pub use rerank::{verified_score, MIN_INLIERS};
 pub use scan_copy::ScanMode;
 pub use search::{FilterOutcome, Found, SearchOutcome, SearchQuery};
+pub use summary::{summary_table, InstanceSummary};
 pub(crate) use tasks::meta_line;
 pub use tasks::{IncreaseFilter, TaskInfo, TaskKind, TaskStatus, CODE_FAILED, CODE_OK};
 pub use votes::{VoteIndexSize, DEFAULT_VOTE_CANDIDATES, VOTE_DISTANCE, VOTE_RATIO};

@@ -28,7 +28,7 @@ pub struct InstanceSpec {
     pub name: String,
     /// Service type.
     pub service_type: ServiceType,
-    /// Searches per second allowed.
+    /// Searches per second allowed (0 = unlimited).
     pub qps: u32,
     /// Pictures it may hold.
     pub capacity: u64,
@@ -43,7 +43,7 @@ impl InstanceSpec {
         InstanceSpec {
             name: name.into(),
             service_type: ServiceType::Product,
-            qps: 10,
+            qps: 0,
             capacity: 1_000_000,
             local_features: false,
         }
@@ -67,12 +67,17 @@ pub struct Engine {
     /// When instances compact their vector files (`--compact-dead-share`), for new
     /// instances too.
     compaction: parking_lot::Mutex<CompactionPolicy>,
+    /// Orders instance creations and deletions (a name deleted and created again must
+    /// not meet its old folder).
+    admin: parking_lot::Mutex<()>,
 }
 
 static KERNEL_PROBE: Once = Once::new();
 
 impl Engine {
-    /// Opens a data directory for writing (creating it, with [`DEFAULT_INSTANCE`], when empty).
+    /// Opens a data directory for writing, creating it when missing (the server seeds
+    /// [`DEFAULT_INSTANCE`] itself: [`Self::ensure_default_instance`]). Index folders of
+    /// instances the store no longer has (a deletion cut short by a crash) are removed.
     pub fn open(data_dir: &Path) -> Result<Self> {
         KERNEL_PROBE.call_once(|| {
             let found = crate::index::kernels::init();
@@ -95,11 +100,13 @@ impl Engine {
             batch_window: parking_lot::Mutex::new(std::time::Duration::ZERO),
             scene_proposals: std::sync::atomic::AtomicBool::new(false),
             compaction: parking_lot::Mutex::new(CompactionPolicy::default()),
+            admin: parking_lot::Mutex::new(()),
         };
         let metas = engine.store.instances()?;
-        if metas.is_empty() {
-            engine.create_instance(&InstanceSpec::product(DEFAULT_INSTANCE))?;
-        }
+        super::teardown::remove_orphan_folders(
+            &data_dir.join(INSTANCES_DIR),
+            metas.iter().map(|m| m.name.as_str()),
+        )?;
         for meta in metas {
             let name = meta.name.clone();
             let instance = Instance::open(engine.store.clone(), meta, &engine.index_dir(&name))?;
@@ -110,6 +117,40 @@ impl Engine {
                 .insert(name, instance.into_shared());
         }
         Ok(engine)
+    }
+
+    /// Opens a data directory that must exist already (commands that read one: a typo
+    /// in `--data-dir` is reported instead of creating an empty directory).
+    pub fn open_existing(data_dir: &Path) -> Result<Self> {
+        require_data_dir(data_dir)?;
+        Self::open(data_dir)
+    }
+
+    /// Creates [`DEFAULT_INSTANCE`] when the data directory has no instance at all, so
+    /// that a new server answers at once (only `serve` does this).
+    pub fn ensure_default_instance(&self) -> Result<()> {
+        let _admin = self.admin.lock();
+        if self.instances.read().is_empty() && self.store.instances()?.is_empty() {
+            self.create_instance_locked(
+                &InstanceSpec::product(DEFAULT_INSTANCE),
+                &ExtractorChoice::Builtin,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Deletes an instance for good: its store keys go in one synced batch (the commit
+    /// point), then its index folder. Writes racing with it fail with InstanceNotFound;
+    /// searches of other instances go on. A crash after the commit leaves only the
+    /// folder, which the next [`Self::open`] removes.
+    pub fn delete_instance(&self, name: &str) -> Result<()> {
+        let _admin = self.admin.lock();
+        let instance = self.instance(name)?;
+        instance.delete_from_store()?;
+        self.instances.write().remove(name);
+        crate::fault::point("instance_delete.after_store_commit");
+        super::teardown::remove_folder(&self.index_dir(name))?;
+        Ok(())
     }
 
     /// The data directory.
@@ -129,6 +170,16 @@ impl Engine {
     /// Creates an instance with the extractor chosen; the model (if any) is loaded and
     /// checked before anything is stored.
     pub fn create_instance_with(
+        &self,
+        spec: &InstanceSpec,
+        choice: &ExtractorChoice,
+    ) -> Result<Arc<Instance>> {
+        let _admin = self.admin.lock();
+        self.create_instance_locked(spec, choice)
+    }
+
+    /// [`Self::create_instance_with`] under the lock that orders creations and deletions.
+    fn create_instance_locked(
         &self,
         spec: &InstanceSpec,
         choice: &ExtractorChoice,
@@ -266,6 +317,7 @@ impl Engine {
 /// server picks it up on reload, appending whatever was added meanwhile. Rows are the
 /// instance's stored projection (whitening) of the stored vectors.
 pub fn rebuild_offline(data_dir: &Path, name: &str) -> Result<u64> {
+    require_data_dir(data_dir)?;
     let store = Store::open(&data_dir.join(STORE_DIR), StoreMode::ReadOnly)?;
     let meta = store
         .instances()?
@@ -277,7 +329,24 @@ pub fn rebuild_offline(data_dir: &Path, name: &str) -> Result<u64> {
     super::reconcile::write_generation_from_store(&store, &meta, &dir, &projection)
 }
 
-fn validate_name(name: &str) -> Result<()> {
+/// A data directory that must exist (and hold a store) for a command that reads it.
+pub fn require_data_dir(data_dir: &Path) -> Result<()> {
+    if !data_dir.is_dir() {
+        return Err(EngineError::NoDataDir(format!(
+            "{} does not exist",
+            data_dir.display()
+        )));
+    }
+    if !data_dir.join(STORE_DIR).is_dir() {
+        return Err(EngineError::NoDataDir(format!(
+            "{} is not an imgsearch data directory (it has no {STORE_DIR}/ folder)",
+            data_dir.display()
+        )));
+    }
+    Ok(())
+}
+
+pub(super) fn validate_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.chars().count() <= 20
         && name

@@ -44,7 +44,7 @@ pub use bitset::AtomicBitset;
 pub use codes::CodeIndex;
 pub use column::U32Column;
 pub use error::{IndexError, Result};
-pub use manifest::Manifest;
+pub use manifest::{Manifest, MANIFEST_FILE};
 pub use quantize::{F16Rows, I8Rows, DEFAULT_OVERSAMPLE};
 pub use quantize_batch::BatchQuery;
 pub use reader::{RowCheck, VectorFileReader};

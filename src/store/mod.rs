@@ -27,6 +27,7 @@ mod error;
 mod keys;
 mod record;
 mod rocks;
+mod teardown;
 
 pub use error::{Result, StoreError};
 pub use record::{InstanceMeta, Record};

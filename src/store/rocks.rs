@@ -11,7 +11,7 @@ use super::keys;
 use super::record::{decode, decode_meta, encode};
 use super::{InstanceMeta, Record, Result, StoreError};
 
-const CF_INSTANCES: &str = "instances";
+pub(super) const CF_INSTANCES: &str = "instances";
 const CF_RECORDS: &str = "records";
 const CF_VECTORS: &str = "vectors";
 const CF_NAMES: &str = "names";
@@ -24,7 +24,7 @@ const CF_THUMBNAILS: &str = "thumbnails";
 const CF_PROJECTIONS: &str = "projections";
 /// Added later still, the same way: keypoints of instances created with local features.
 const CF_LOCAL: &str = "local_features";
-const COLUMN_FAMILIES: [&str; 8] = [
+pub(super) const COLUMN_FAMILIES: [&str; 8] = [
     CF_INSTANCES,
     CF_RECORDS,
     CF_VECTORS,
@@ -170,14 +170,14 @@ impl Store {
         self.mode
     }
 
-    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+    pub(super) fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
         // Every family in COLUMN_FAMILIES is created at open, so this lookup cannot miss.
         self.db
             .cf_handle(name)
             .expect("column family created at open")
     }
 
-    fn sync_write(&self, batch: WriteBatch) -> Result<()> {
+    pub(super) fn sync_write(&self, batch: WriteBatch) -> Result<()> {
         let mut opts = WriteOptions::default();
         opts.set_sync(true);
         self.db.write_opt(batch, &opts)?;

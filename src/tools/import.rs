@@ -28,7 +28,7 @@ use super::source::{self, Action, Defaults, Entry};
 use super::summary::{reason_of, reason_of_io, Tally};
 pub use super::summary::{FailureGroup, ImportSummary};
 use super::{Result, ToolError};
-use crate::engine::{AddPicture, Engine, EngineError, Instance};
+use crate::engine::{AddPicture, Engine, EngineError, Instance, ServiceType};
 use crate::vision::{PixelLimits, VisionError};
 
 /// Reason of entries the source reader refused.
@@ -69,14 +69,14 @@ pub fn import(
         category: options.category,
     };
     let read = source::read(source, defaults)?;
-    let engine = Engine::open(data_dir)?;
+    let engine = Engine::open_existing(data_dir)?;
     let instance = engine
         .instance(name)
         .map_err(|_| ToolError::InstanceNotFound {
             name: name.to_string(),
             data_dir: data_dir.display().to_string(),
         })?;
-    check_category(&instance, options.category)?;
+    check_category(instance.service_type(), name, options.category)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads)
         .thread_name(|i| format!("import-{i}"))
@@ -137,8 +137,11 @@ pub fn import(
 
 /// Refuses a `--category` the instance's service type does not have, before any work:
 /// otherwise every picture would fail for the same reason.
-fn check_category(instance: &Instance, category: Option<u32>) -> Result<()> {
-    let service = instance.service_type();
+pub(super) fn check_category(
+    service: ServiceType,
+    name: &str,
+    category: Option<u32>,
+) -> Result<()> {
     match category {
         Some(c)
             if service.has_categories() && !service.categories().iter().any(|(id, _)| *id == c) =>
@@ -149,8 +152,7 @@ fn check_category(instance: &Instance, category: Option<u32>) -> Result<()> {
                 .map(|(id, name)| format!("{id} ({name})"))
                 .collect();
             Err(ToolError::InvalidOption(format!(
-                "--category {c} is not a category of instance {}; use one of: {}",
-                instance.meta().name,
+                "--category {c} is not a category of instance {name}; use one of: {}",
                 known.join(", ")
             )))
         }
@@ -196,13 +198,13 @@ fn add_entry(instance: &Instance, index: usize, entry: &Entry, tally: &Tally) {
 }
 
 /// Why a picture file was not read.
-enum Unread {
+pub(super) enum Unread {
     Io(std::io::Error),
     Engine(EngineError),
 }
 
 /// Reads a picture file, refusing one over the API's size limit without reading it all.
-fn read_picture(path: &Path) -> std::result::Result<Vec<u8>, Unread> {
+pub(super) fn read_picture(path: &Path) -> std::result::Result<Vec<u8>, Unread> {
     let max = PixelLimits::default().max_bytes;
     let file = File::open(path).map_err(Unread::Io)?;
     let size = file.metadata().map_err(Unread::Io)?.len();

@@ -12,6 +12,7 @@
 //! - `folder.rs`: a folder source, and the rule that names its pictures.
 //! - `csv.rs`: the CSV reader (RFC 4180 quoting).
 //! - `import.rs`: the parallel import, in source order where order matters.
+//! - `import_online.rs`: the same through a running server's API (AddImage, DeleteImage).
 //! - `summary.rs`: the [`ImportSummary`] and its failure table.
 //! - `progress.rs`: the progress bar, or plain lines when stderr is not a terminal.
 //! - `verify.rs`: the store/index agreement checks and their report.
@@ -24,6 +25,7 @@ mod export;
 mod extractor_args;
 mod folder;
 mod import;
+mod import_online;
 mod progress;
 mod runtime_args;
 mod source;
@@ -39,6 +41,7 @@ use crate::store::{InstanceMeta, Store, StoreError, StoreMode};
 pub use export::{export, export_to};
 pub use extractor_args::ExtractorArgs;
 pub use import::{import, FailureGroup, ImportOptions, ImportSummary};
+pub use import_online::import_online;
 pub use runtime_args::RuntimeArgs;
 pub use source::SourceKind;
 pub use verify::{verify, InstanceReport};
@@ -88,6 +91,9 @@ pub enum ToolError {
     /// A vector file could not be read.
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// The running server refused or could not be reached (online import).
+    #[error(transparent)]
+    Client(#[from] crate::client::ClientError),
 }
 
 impl From<StoreError> for ToolError {
@@ -125,6 +131,12 @@ pub type Result<T> = std::result::Result<T, ToolError>;
 /// store is reported as such rather than as RocksDB's message about a missing file.
 pub(crate) fn open_store_read_only(data_dir: &Path) -> Result<Store> {
     let path: PathBuf = data_dir.join(STORE_DIR);
+    if !data_dir.exists() {
+        return Err(ToolError::Source {
+            path: data_dir.display().to_string(),
+            reason: "the data directory does not exist".into(),
+        });
+    }
     if !path.join("CURRENT").exists() {
         return Err(ToolError::Source {
             path: data_dir.display().to_string(),

@@ -393,6 +393,7 @@ mod tests {
     fn agreement_then_a_generation_missing_a_row() {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::open(dir.path()).unwrap();
+        engine.ensure_default_instance().unwrap();
         let instance = engine.instance("demoinstance").unwrap();
         for i in 0..3u8 {
             let add = AddPicture {

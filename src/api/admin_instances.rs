@@ -1,0 +1,172 @@
+//! Admin routes that manage instances while the server runs: list, create, show, delete.
+//!
+//! Same admission as the other admin routes ([`super::admin::admit`]): loopback peers
+//! only and, once access keys exist, signed with a key not limited to instances. The
+//! replies use the vendor's envelope; an instance is the [`InstanceSummary`] shape:
+//!
+//! ```text
+//! POST /admin/instances                              -> {"Instances":[{Name, ServiceType, Qps,
+//!                                                        Capacity, Extractor, Dimension,
+//!                                                        LocalFeatures, Pictures, Whitened}]}
+//! POST /admin/instance/create  InstanceName, ServiceType (name or 0..6, default product),
+//!      Qps (0 = unlimited), Capacity (1000000), Extractor (builtin | onnx + Model),
+//!      LocalFeatures (false)                         -> {"Instance":{...}}
+//! POST /admin/instance/show    InstanceName          -> {"Instance":{...}}
+//! POST /admin/instance/delete  InstanceName          -> {"Message":"deleted"}
+//! ```
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::Request;
+use axum::response::Response;
+use serde_json::json;
+
+use super::admin::{admit, reply};
+use super::error::ApiError;
+use super::params::Params;
+use super::AppState;
+use crate::engine::{EngineError, ExtractorChoice, InstanceSpec, ServiceType};
+use crate::vision::ModelOptions;
+
+/// Default capacity of an instance created through the admin route.
+pub const DEFAULT_CAPACITY: u64 = 1_000_000;
+
+/// `POST /admin/instances`: every instance with its settings and counts.
+pub async fn list(
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    State(state): State<AppState>,
+    request: Request<Body>,
+) -> Response {
+    let result = async {
+        admit(&state, &peer, request).await?;
+        let rows: Vec<_> = state
+            .engine
+            .instances()
+            .iter()
+            .map(|i| i.summary())
+            .collect();
+        Ok(json!({ "Instances": rows }))
+    }
+    .await;
+    reply(result)
+}
+
+/// The new instance's settings from the request's parameters.
+fn spec_of(params: &Params) -> Result<(InstanceSpec, ExtractorChoice), ApiError> {
+    let name = params.required("InstanceName")?.to_string();
+    let service_type = match params.optional("ServiceType") {
+        None => ServiceType::Product,
+        Some(text) => ServiceType::parse(text).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "ServiceType {text:?} is unknown: use product, generic, fabric, trademark, \
+                 copyright, furniture, hardware or 0..6"
+            ))
+        })?,
+    };
+    let qps = match params.integer("Qps", "InvalidParameter")? {
+        None => 0,
+        Some(q) => u32::try_from(q)
+            .map_err(|_| ApiError::bad_request(format!("Qps must be 0 or more, not {q}")))?,
+    };
+    let capacity = match params.integer("Capacity", "InvalidParameter")? {
+        None => DEFAULT_CAPACITY,
+        Some(c) if c > 0 => c as u64,
+        Some(c) => {
+            return Err(ApiError::bad_request(format!(
+                "Capacity must be 1 or more, not {c}"
+            )))
+        }
+    };
+    let choice = match (
+        params.optional("Extractor").unwrap_or("builtin"),
+        params.optional("Model"),
+    ) {
+        ("builtin", None) => ExtractorChoice::Builtin,
+        ("builtin", Some(_)) => {
+            return Err(ApiError::bad_request("Model needs Extractor=onnx"));
+        }
+        ("onnx", Some(path)) => ExtractorChoice::Onnx(ModelOptions::new(path)),
+        ("onnx", None) => {
+            return Err(ApiError::missing("Model"));
+        }
+        (other, _) => {
+            return Err(ApiError::bad_request(format!(
+                "Extractor {other:?} is unknown: use builtin or onnx"
+            )))
+        }
+    };
+    let spec = InstanceSpec {
+        name,
+        service_type,
+        qps,
+        capacity,
+        local_features: params.boolean("LocalFeatures", false)?,
+    };
+    Ok((spec, choice))
+}
+
+/// `POST /admin/instance/create`: creates an instance (a model is loaded and checked on
+/// the blocking pool before anything is stored).
+pub async fn create(
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    State(state): State<AppState>,
+    request: Request<Body>,
+) -> Response {
+    let result = async {
+        let params = admit(&state, &peer, request).await?;
+        let (spec, choice) = spec_of(&params)?;
+        let engine = state.engine.clone();
+        let created =
+            tokio::task::spawn_blocking(move || engine.create_instance_with(&spec, &choice))
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+        let instance = created.map_err(|e| match e {
+            // The operator's file, not the server, is at fault.
+            EngineError::Model { .. } => ApiError::bad_request(e.to_string()),
+            e => e.into(),
+        })?;
+        tracing::info!(instance = %instance.meta().name, "instance created");
+        Ok(json!({ "Instance": instance.summary() }))
+    }
+    .await;
+    reply(result)
+}
+
+/// `POST /admin/instance/show?InstanceName=N`: one instance's settings and counts.
+pub async fn show(
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    State(state): State<AppState>,
+    request: Request<Body>,
+) -> Response {
+    let result = async {
+        let params = admit(&state, &peer, request).await?;
+        let instance = state.engine.instance(params.required("InstanceName")?)?;
+        Ok(json!({ "Instance": instance.summary() }))
+    }
+    .await;
+    reply(result)
+}
+
+/// `POST /admin/instance/delete?InstanceName=N`: deletes the instance and its pictures
+/// for good (durable when answered; searches of other instances go on meanwhile).
+pub async fn delete(
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    State(state): State<AppState>,
+    request: Request<Body>,
+) -> Response {
+    let result = async {
+        let params = admit(&state, &peer, request).await?;
+        let name = params.required("InstanceName")?.to_string();
+        let engine = state.engine.clone();
+        let target = name.clone();
+        tokio::task::spawn_blocking(move || engine.delete_instance(&target))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))??;
+        tracing::info!(instance = %name, "instance deleted");
+        Ok(json!({ "Message": "deleted" }))
+    }
+    .await;
+    reply(result)
+}

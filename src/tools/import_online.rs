@@ -1,0 +1,193 @@
+//! `imgsearch import` through a running server: the same sources, order rules, progress
+//! bar and failure summary as the offline import (`import.rs`), but every picture goes
+//! as an AddImage request (base64 picture, ProductId, PicName, CategoryId, Crop, Region,
+//! CustomContent and attributes) and every DELETE line as a DeleteImage, over several
+//! connections at once. The server does the decoding and extraction, so the import runs
+//! while it keeps serving; throttled requests wait and are sent again.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Instant;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use rayon::prelude::*;
+
+use super::import::{check_category, read_picture, ImportOptions, Unread};
+use super::progress::Progress;
+use super::source::{self, Action, Defaults, Entry};
+use super::summary::{reason_of, reason_of_io, ImportSummary, Tally};
+use super::{Result, ToolError};
+use crate::client::{Client, ClientError};
+use crate::engine::ServiceType;
+
+/// Reason of entries the source reader refused (as offline).
+const INVALID_ENTRY: &str = "invalid entry";
+
+/// Imports `source` into instance `name` of the server `client` talks to, with
+/// `connections` requests in flight. `Err` when the source cannot be read or the
+/// instance does not exist; failures of single entries are in the summary.
+pub fn import_online(
+    client: &Client,
+    name: &str,
+    source: &Path,
+    options: &ImportOptions,
+    connections: usize,
+) -> Result<ImportSummary> {
+    let defaults = Defaults {
+        crop: options.crop,
+        category: options.category,
+    };
+    let read = source::read(source, defaults)?;
+    let shown = client
+        .call("/admin/instance/show", &[("InstanceName", name)])
+        .map_err(|e| match e.code() {
+            Some("InvalidInstance") => ToolError::InstanceNotFound {
+                name: name.to_string(),
+                data_dir: client.base().to_string(),
+            },
+            _ => e.into(),
+        })?;
+    let service = shown["Instance"]["ServiceType"]
+        .as_str()
+        .and_then(ServiceType::parse)
+        .unwrap_or(ServiceType::Generic);
+    check_category(service, name, options.category)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(connections.max(1))
+        .thread_name(|i| format!("import-http-{i}"))
+        .build()
+        .map_err(|e| ToolError::InvalidOption(format!("cannot start worker threads: {e}")))?;
+
+    let progress = Progress::new("import", read.entries.len() as u64);
+    let tally = Tally::default();
+    let start = Instant::now();
+    let mut run: Vec<(usize, &Entry)> = Vec::new();
+    let mut names: HashSet<(&str, &str)> = HashSet::new();
+    let flush = |run: &mut Vec<(usize, &Entry)>, names: &mut HashSet<_>| {
+        pool.install(|| {
+            run.par_iter().with_max_len(1).for_each(|(i, entry)| {
+                add_entry(client, name, *i, entry, &tally);
+                progress.inc();
+            })
+        });
+        run.clear();
+        names.clear();
+    };
+    for (i, entry) in read.entries.iter().enumerate() {
+        match &entry.action {
+            Action::Invalid(reason) => {
+                tally.failed(i, &entry.location, INVALID_ENTRY.into(), reason);
+                progress.inc();
+            }
+            Action::Add { line, .. } => {
+                if !names.insert((&line.product_id, &line.pic_name)) {
+                    flush(&mut run, &mut names);
+                    names.insert((&line.product_id, &line.pic_name));
+                }
+                run.push((i, entry));
+            }
+            Action::Delete {
+                product_id,
+                pic_name,
+            } => {
+                flush(&mut run, &mut names);
+                let mut params = vec![("InstanceName", name), ("ProductId", product_id.as_str())];
+                if let Some(pic) = pic_name {
+                    params.push(("PicName", pic));
+                }
+                match client.action("DeleteImage", &params) {
+                    Ok(reply) => {
+                        let removed = reply
+                            .get("Data")
+                            .and_then(|d| d.get("PicNames"))
+                            .and_then(|v| v.as_array())
+                            .map_or(0, |a| a.len() as u64);
+                        tally.deleted(removed);
+                    }
+                    Err(e) => failed(&tally, i, entry, &e),
+                }
+                progress.inc();
+            }
+        }
+    }
+    flush(&mut run, &mut names);
+    progress.finish();
+    Ok(tally.into_summary(
+        name,
+        &source.display().to_string(),
+        read.kind,
+        read.skipped,
+        start.elapsed(),
+    ))
+}
+
+/// Counts a refused request under its vendor code (the server's message is the example).
+fn failed(tally: &Tally, index: usize, entry: &Entry, e: &ClientError) {
+    let reason = match e {
+        ClientError::Refused { code, .. } => code.clone(),
+        ClientError::Unreachable { .. } => "server unreachable".into(),
+        ClientError::BadReply { .. } => "unexpected reply".into(),
+    };
+    tally.failed(index, &entry.location, reason, &e.to_string());
+}
+
+/// Reads one picture and sends it as an AddImage, counting the outcome.
+fn add_entry(client: &Client, name: &str, index: usize, entry: &Entry, tally: &Tally) {
+    let Action::Add { file, line } = &entry.action else {
+        return;
+    };
+    let picture = match read_picture(file) {
+        Ok(bytes) => STANDARD.encode(bytes),
+        Err(Unread::Io(e)) => {
+            let details = format!("cannot read {}: {e}", file.display());
+            tally.failed(index, &entry.location, reason_of_io(&e), &details);
+            return;
+        }
+        Err(Unread::Engine(e)) => {
+            tally.failed(index, &entry.location, reason_of(&e), &e.to_string());
+            return;
+        }
+    };
+    let category = line.category_id.map(|c| c.to_string());
+    let region = line.region.map(|r| r.to_string());
+    let attrs = &line.attributes;
+    let ints: Vec<Option<String>> = attrs
+        .int_attrs
+        .iter()
+        .map(|v| v.map(|i| i.to_string()))
+        .collect();
+    let mut params: Vec<(&str, &str)> = vec![
+        ("InstanceName", name),
+        ("ProductId", &line.product_id),
+        ("PicName", &line.pic_name),
+        ("PicContent", &picture),
+        ("Crop", if line.crop { "true" } else { "false" }),
+    ];
+    if let Some(c) = &category {
+        params.push(("CategoryId", c));
+    }
+    if let Some(r) = &region {
+        params.push(("Region", r));
+    }
+    if let Some(c) = &attrs.custom_content {
+        params.push(("CustomContent", c));
+    }
+    const INT_NAMES: [&str; 4] = ["IntAttr", "IntAttr2", "IntAttr3", "IntAttr4"];
+    const STR_NAMES: [&str; 4] = ["StrAttr", "StrAttr2", "StrAttr3", "StrAttr4"];
+    for (i, v) in ints.iter().enumerate() {
+        if let Some(v) = v {
+            params.push((INT_NAMES[i], v));
+        }
+    }
+    for (i, v) in attrs.str_attrs.iter().enumerate() {
+        if let Some(v) = v {
+            params.push((STR_NAMES[i], v));
+        }
+    }
+    // The API does not tell an added picture from a replaced one: all count as added.
+    match client.action("AddImage", &params) {
+        Ok(_) => tally.added(false),
+        Err(e) => failed(tally, index, entry, &e),
+    }
+}
