@@ -34,7 +34,6 @@ use super::error::ApiError;
 use super::response::{failure, new_request_id};
 use super::AppState;
 use crate::auth::Principal;
-use crate::engine::ServiceType;
 
 /// The page.
 const PAGE: &str = include_str!("console/index.html");
@@ -162,17 +161,18 @@ async fn instances(State(state): State<AppState>, request: Request<Body>) -> Res
         })
         .map(|instance| {
             let info = instance.info();
+            let summary = instance.summary();
             json!({
                 "Name": info.meta.name,
                 "ServiceType": info.meta.service_type,
-                "ServiceTypeName": service_type_name(info.meta.service_type),
+                "ServiceTypeName": summary.service_type,
                 "Qps": info.meta.qps,
                 "Capacity": info.meta.capacity,
                 "TotalCount": info.total_count,
                 "Extractor": info.meta.extractor,
                 "Dimension": info.meta.dimension,
-                "LocalFeatures": info.meta.local_features,
-                "Whitened": instance.whitening().is_some(),
+                "LocalFeatures": summary.local_features,
+                "Whitened": summary.whitened,
                 "UtcCreate": info.meta.created_ms.to_string(),
             })
         })
@@ -182,20 +182,6 @@ async fn instances(State(state): State<AppState>, request: Request<Body>) -> Res
         "SignedRequests": state.verifier.is_some(),
         "ThumbnailSize": state.engine.thumbnail_size(),
     }))
-}
-
-/// The name a service type is created with on the command line.
-fn service_type_name(code: u8) -> &'static str {
-    match ServiceType::from_code(code) {
-        Some(ServiceType::Product) => "product",
-        Some(ServiceType::Generic) => "generic",
-        Some(ServiceType::Fabric) => "fabric",
-        Some(ServiceType::Trademark) => "trademark",
-        Some(ServiceType::Copyright) => "copyright",
-        Some(ServiceType::Furniture) => "furniture",
-        Some(ServiceType::Hardware) => "hardware",
-        None => "unknown",
-    }
 }
 
 /// Query of `/console/thumbnail`.
@@ -292,14 +278,5 @@ mod tests {
         }
         // No inline script or style: the CSP forbids them.
         assert!(!PAGE.contains("<script>") && !PAGE.contains("style=\""));
-    }
-
-    #[test]
-    fn service_type_names_match_the_cli() {
-        for code in 0..7u8 {
-            let name = service_type_name(code);
-            assert_eq!(ServiceType::parse(name), ServiceType::from_code(code));
-        }
-        assert_eq!(service_type_name(99), "unknown");
     }
 }

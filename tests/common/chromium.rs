@@ -3,6 +3,8 @@
 //! `--remote-debugging-pipe` (JSON messages ending in a NUL byte on fds 3 and 4), so a
 //! test can click, fill forms, set a file input's files and drop a folder the way a
 //! person would, without a WebSocket client.
+// Shared by two test binaries, each using part of it.
+#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
