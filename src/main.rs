@@ -22,6 +22,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per run, like InstanceCommand below.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API (POST / with Action=...) until SIGINT or SIGTERM; SIGHUP reloads indexes.

@@ -284,11 +284,16 @@ fn product_instances_search_within_the_category() {
 fn searches_over_the_instance_qps_are_denied_with_retry_after() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"));
+    // Instances are unlimited by default: one created with the vendor's 10 QPS tier.
+    let created = ureq::post(&format!("http://{}/admin/instance/create", server.addr))
+        .send_form(&[("InstanceName", "tier10"), ("Qps", "10")])
+        .map(|r| r.status());
+    assert_eq!(created.ok(), Some(200));
     let content = b64(&picture(1));
     let url = format!("http://{}/?Action=SearchImageByPic", server.addr);
     let mut denied = None;
     for _ in 0..40 {
-        match ureq::post(&url).send_form(&[("InstanceName", INSTANCE), ("PicContent", &content)]) {
+        match ureq::post(&url).send_form(&[("InstanceName", "tier10"), ("PicContent", &content)]) {
             Ok(_) => {}
             Err(ureq::Error::Status(status, r)) => {
                 let retry = r.header("x-acs-retry-after").map(str::to_string);
