@@ -113,6 +113,11 @@ fn console_creates_fills_searches_and_deletes() {
         "5"
     );
 
+    let shot = target_dir().join("console-admin-screenshot.png");
+    tab.screenshot(&shot);
+    assert!(image::open(&shot).expect("a PNG screenshot").width() >= 1000);
+    println!("console administration screenshot: {}", shot.display());
+
     // Deleting asks first: cancelled, nothing goes.
     let card = |product: &str, pic: &str| {
         format!("article.result[data-product=\"{product}\"][data-pic=\"{pic}\"]")
@@ -221,6 +226,15 @@ instances = ["signedshop"]
     let refused = create(&mut tab, "signedshop", &[], false);
     assert_eq!(refused[..2], ["error", "NoPermission"], "{refused:?}");
     assert!(show(&server, Some(&key), "signedshop").is_none());
+}
+
+/// The cargo target directory (beside `release/`), where screenshots go.
+fn target_dir() -> std::path::PathBuf {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_imgsearch"));
+    bin.ancestors()
+        .nth(2)
+        .unwrap_or(std::path::Path::new("."))
+        .to_path_buf()
 }
 
 /// Fills the create form (`fields`: selector and value) and submits it; the status line's

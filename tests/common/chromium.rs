@@ -256,7 +256,12 @@ impl Tab {
     pub fn goto(&mut self, server: &Server, path: &str) {
         let url = format!("http://{}{path}", server.addr);
         self.send("Page.navigate", json!({"url": url}));
-        self.wait_for("document.readyState === 'complete'");
+        // The old document answers until the new one commits: wait for the new one.
+        let path = path.split('#').next().unwrap_or(path);
+        self.wait_for(&format!(
+            "location.pathname + location.search === {} && document.readyState === 'complete'",
+            json!(path)
+        ));
     }
 
     /// Evaluates a JavaScript expression in the page (promises awaited); its JSON value.
@@ -271,10 +276,14 @@ impl Tab {
         reply["result"]["value"].clone()
     }
 
-    /// Waits until `condition` (a JavaScript expression) is true, for up to 60 s.
+    /// Waits until `condition` (a JavaScript expression) is true, for up to 60 s; one that
+    /// throws (an element not there yet) counts as false.
     pub fn wait_for(&mut self, condition: &str) {
         let deadline = Instant::now() + Duration::from_secs(60);
-        while self.eval(&format!("!!({condition})")) != json!(true) {
+        let check = format!(
+            "(() => {{ try {{ return !!({condition}); }} catch (_) {{ return false; }} }})()"
+        );
+        while self.eval(&check) != json!(true) {
             if Instant::now() > deadline {
                 let body = self.eval("document.body ? document.body.outerHTML : ''");
                 panic!(
@@ -341,6 +350,21 @@ impl Tab {
                 json!({"type": kind, "x": point[0], "y": point[1], "data": data}),
             );
         }
+    }
+}
+
+impl Tab {
+    /// Saves what the page shows (its full height) as a PNG.
+    pub fn screenshot(&mut self, to: &Path) {
+        use base64::Engine as _;
+        let shot = self.send(
+            "Page.captureScreenshot",
+            json!({"format": "png", "captureBeyondViewport": true}),
+        );
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().expect("screenshot data"))
+            .expect("base64 screenshot");
+        std::fs::write(to, png).expect("write the screenshot");
     }
 }
 

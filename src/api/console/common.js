@@ -154,12 +154,24 @@ export function confirmAction(text, button) {
   const dialog = $('confirm');
   $('confirm-text').textContent = text;
   $('confirm-ok').textContent = button || 'Delete';
-  dialog.returnValue = '';
-  // Plain buttons rather than `<form method="dialog">`: the page's CSP has form-action 'none'.
-  $('confirm-ok').onclick = () => dialog.close('ok');
-  $('confirm-cancel').onclick = () => dialog.close('cancel');
+  // The buttons answer directly: a `close` event is queued, and one left over from the
+  // previous question could otherwise answer this one. Plain buttons rather than
+  // `<form method="dialog">`: the page's CSP has form-action 'none'.
   return new Promise((resolve) => {
-    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true });
+    const answer = (ok) => {
+      $('confirm-ok').onclick = null;
+      $('confirm-cancel').onclick = null;
+      dialog.onclose = null;
+      if (dialog.open) dialog.close();
+      resolve(ok);
+    };
+    $('confirm-ok').onclick = () => answer(true);
+    $('confirm-cancel').onclick = () => answer(false);
     dialog.showModal();
+    // Escape closes the dialog without a button: that is a no. Set after showModal, so a
+    // close event still queued from an earlier question finds the dialog open and is ignored.
+    dialog.onclose = () => {
+      if (!dialog.open) answer(false);
+    };
   });
 }
