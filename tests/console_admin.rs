@@ -9,6 +9,7 @@
 mod chromium;
 mod common;
 
+use std::path::Path;
 use std::time::SystemTime;
 
 use chromium::{Browser, Tab};
@@ -178,8 +179,11 @@ instances = ["signedshop"]
 "#,
     )
     .unwrap();
+    // Two writes a second: the page's AddImage requests are throttled and must wait and
+    // retry as the server asks (x-acs-retry-after), not count as failures.
     let data = dir.path().join("data");
-    let server = Server::start_with(&data, &["--config", config.to_str().unwrap()]);
+    let config = config.to_str().unwrap();
+    let server = Server::start_with(&data, &["--config", config, "--write-qps", "2"]);
     let Some(browser) = Browser::find() else {
         eprintln!("SKIPPED the signed console administration test: no Chromium found");
         return;
@@ -188,8 +192,14 @@ instances = ["signedshop"]
         id: "admin-key".to_string(),
         secret: "admin-secret".to_string(),
     };
-    let sock = dir.path().join("sock-5.png");
-    std::fs::write(&sock, picture(7)).unwrap();
+    let socks: Vec<_> = (0..6)
+        .map(|i| {
+            let path = dir.path().join(format!("sock-{i}.png"));
+            std::fs::write(&path, picture(7 + i)).unwrap();
+            path
+        })
+        .collect();
+    let socks: Vec<&Path> = socks.iter().map(|p| p.as_path()).collect();
 
     let ready = "document.getElementById('app').dataset.state === 'ready'";
     let mut tab = browser.open(
@@ -204,13 +214,29 @@ instances = ["signedshop"]
         (&made["ServiceType"], &made["Qps"], &made["LocalFeatures"]),
         (&json!("product"), &json!(0), &json!(false))
     );
+    let started = std::time::Instant::now();
     assert_eq!(
-        upload(&mut tab, |tab| tab.set_files("#add-files", &[&sock])),
-        [1, 1, 0, 0]
+        upload(&mut tab, |tab| tab.set_files("#add-files", &socks)),
+        [6, 6, 0, 0]
+    );
+    // Six writes at two a second cannot all have gone through at once: some were refused
+    // and sent again.
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    let metrics = ureq::get(&format!("http://{}/metrics", server.addr))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("imgsearch_requests_total")
+                && l.contains("code=\"DeniedRequest\"")),
+        "no request was throttled:\n{metrics}"
     );
     assert_eq!(
         show(&server, Some(&key), "signedshop").unwrap()["Pictures"],
-        1
+        6
     );
     tab.click("#delete-instance");
     tab.click("#confirm-ok");

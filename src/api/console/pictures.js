@@ -193,6 +193,16 @@ export function wirePictures() {
       upload(picked);
     });
   }
+  // The choosers are labels around hidden inputs: reachable by keyboard too.
+  for (const label of document.querySelectorAll('.add-buttons label')) {
+    label.tabIndex = 0;
+    label.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' || e.key === ' ') {
+        e.preventDefault();
+        label.querySelector('input').click();
+      }
+    });
+  }
   const drop = $('add-drop');
   for (const name of ['dragenter', 'dragover']) {
     drop.addEventListener(name, (e) => {
