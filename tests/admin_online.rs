@@ -171,11 +171,25 @@ fn an_instance_is_created_filled_shown_and_deleted_while_searches_go_on() {
         assert_eq!(status, 200, "{reply}");
         assert_eq!(auctions(&reply)[0].0, format!("p{seed}"), "{reply}");
     }
+    // Whitening and rebuilding go through the server too.
+    let out = cli(&data, &["index", "whiten", "q", "--dims", "6"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("whitened instance q on the server: 6 dimensions"),
+        "{}",
+        text(&out)
+    );
+    let out = cli(&data, &["index", "rebuild", "q"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (status, reply) = first_hit(&server, "q", 13);
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(auctions(&reply)[0].0, "p13", "whitened: {reply}");
     let out = cli(&data, &["instance", "show", "q"]);
     assert!(out.status.success(), "{}", text(&out));
     let shown = String::from_utf8_lossy(&out.stdout).to_string();
     assert_eq!(pictures_in_table(&shown, "q"), Some(8), "{shown}");
     assert!(shown.contains("500"), "capacity: {shown}");
+    assert!(shown.contains("whitened"), "{shown}");
 
     let out = cli(&data, &["instance", "delete", "q"]);
     assert!(out.status.success(), "{}", text(&out));
