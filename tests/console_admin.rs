@@ -148,6 +148,19 @@ fn console_creates_fills_searches_and_deletes() {
         "3"
     );
     tab.wait_for("document.querySelector('#details [data-field=Pictures]').textContent === '3'");
+    // Deleting the picture a search by name was made with: that search cannot run again
+    // (PicNotExist), so the page takes the card out instead of showing an error.
+    tab.click(&card("hat-3", "hat-3.png"));
+    tab.wait_for("document.querySelector('article.result.is-query[data-product=\"hat-3\"]')");
+    tab.click(&format!("{} .delete-pic", card("hat-3", "hat-3.png")));
+    tab.click("#confirm-ok");
+    tab.wait_for("!document.querySelector('article.result[data-product=\"hat-3\"]')");
+    assert!(!stored(&server, "hat-3", "hat-3.png"));
+    assert_eq!(tab.eval("document.getElementById('error').hidden"), true);
+    let left = tab.eval(
+        "[...document.querySelectorAll('article.result')].map(c => c.dataset.product).sort()",
+    );
+    assert_eq!(left, json!(["scarf-4", "shoe-1"]));
 
     // Delete the instance, after a confirmation.
     tab.click("#delete-instance");
