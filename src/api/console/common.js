@@ -61,7 +61,7 @@ export function clearError() {
 }
 
 /** Reads a JSON reply; a vendor error body (or a non-JSON failure) is thrown. */
-export async function readReply(response) {
+async function readReply(response) {
   let body = null;
   try {
     body = await response.json();

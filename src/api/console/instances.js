@@ -76,7 +76,7 @@ export function selectInstance(name) {
 }
 
 /** Marks the selected row and shows that instance's settings. */
-export function markSelected() {
+function markSelected() {
   const name = $('instance').value;
   for (const row of $('instances').tBodies[0].rows) {
     row.classList.toggle('selected', row.dataset.name === name);
