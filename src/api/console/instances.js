@@ -54,7 +54,8 @@ function renderInstances() {
       el('td', null, inst.ServiceTypeName),
       el('td', { class: 'num' }, inst.TotalCount.toLocaleString()),
       el('td', { class: 'num' }, inst.Capacity.toLocaleString()),
-      el('td', { class: 'num' }, qpsText(inst.Qps)));
+      // 0 is no limit: a narrow sign keeps the table inside its panel.
+      el('td', { class: 'num', title: qpsText(inst.Qps) + ' searches per second' }, inst.Qps ? inst.Qps : '∞'));
     row.addEventListener('click', () => selectInstance(inst.Name));
     body.append(row);
     select.append(el('option', { value: inst.Name }, inst.Name));
