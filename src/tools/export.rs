@@ -101,6 +101,9 @@ mod tests {
     fn a_missing_data_directory_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let e = export_to(&dir.path().join("none"), "x", &mut Vec::new()).unwrap_err();
+        assert!(e.to_string().contains("does not exist"), "{e}");
+        // A directory that exists but holds no store is named as such.
+        let e = export_to(dir.path(), "x", &mut Vec::new()).unwrap_err();
         assert!(e.to_string().contains("no imgsearch data directory"), "{e}");
     }
 }
