@@ -4,12 +4,13 @@
 //! build, `<target>/console-screenshot.png`). The browser part is skipped, with a
 //! message, only when no Chromium binary exists (`IMGSEARCH_CHROMIUM` names one).
 
+#[path = "common/chromium.rs"]
+mod chromium;
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
+use chromium::Browser;
 use common::{b64, picture, Server};
 use serde_json::Value;
 
@@ -333,101 +334,4 @@ fn screenshot_path() -> PathBuf {
         .and_then(Path::parent)
         .unwrap_or_else(|| Path::new("."));
     target.join("console-screenshot.png")
-}
-
-/// A headless Chromium.
-struct Browser {
-    bin: PathBuf,
-}
-
-impl Browser {
-    fn find() -> Option<Browser> {
-        let named = std::env::var_os("IMGSEARCH_CHROMIUM").map(PathBuf::from);
-        named
-            .into_iter()
-            .chain(
-                [
-                    "/usr/bin/chromium",
-                    "/usr/bin/chromium-browser",
-                    "/usr/bin/google-chrome",
-                    "/usr/bin/google-chrome-stable",
-                ]
-                .map(PathBuf::from),
-            )
-            .find(|p| p.is_file())
-            .map(|bin| Browser { bin })
-    }
-
-    /// The DOM after the page's scripts ran (5 s of virtual time, which waits for fetches).
-    fn dump_dom(&self, server: &Server, path: &str) -> String {
-        let out = tempfile::NamedTempFile::new().unwrap();
-        self.run(
-            &["--dump-dom".to_string()],
-            server,
-            path,
-            Stdio::from(out.reopen().unwrap()),
-        );
-        std::fs::read_to_string(out.path()).unwrap()
-    }
-
-    fn screenshot(&self, server: &Server, path: &str, to: &Path) {
-        let _ = std::fs::remove_file(to);
-        self.run(
-            &[
-                format!("--screenshot={}", to.display()),
-                "--window-size=1280,1000".to_string(),
-                "--hide-scrollbars".to_string(),
-            ],
-            server,
-            path,
-            Stdio::null(),
-        );
-        assert!(to.is_file(), "no screenshot written to {}", to.display());
-    }
-
-    fn run(&self, extra: &[String], server: &Server, path: &str, stdout: Stdio) {
-        let profile = tempfile::tempdir().unwrap();
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let url = format!("http://{}{path}", server.addr);
-        let mut child = Command::new(&self.bin)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--virtual-time-budget=5000",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .args(extra)
-            .arg(&url)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(Stdio::from(log.reopen().unwrap()))
-            .spawn()
-            .expect("start chromium");
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "chromium did not finish on {url}:\n{}",
-                    std::fs::read_to_string(log.path()).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        assert!(
-            status.success(),
-            "chromium failed ({status}) on {url}:\n{}",
-            std::fs::read_to_string(log.path()).unwrap_or_default()
-        );
-    }
 }

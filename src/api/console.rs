@@ -1,8 +1,11 @@
-//! The console: a search page for people, served by the same binary (`GET /console`).
+//! The console: a search and administration page for people, served by the same binary
+//! (`GET /console`).
 //!
-//! The page is plain HTML, CSS and JavaScript embedded at build time (`console/`), with
-//! no external resources, so it works offline. It searches like any client: it POSTs
-//! form data to `/?Action=SearchImageByPic` and `SearchImageByName`. Two small routes
+//! The page is plain HTML, CSS and JavaScript modules embedded at build time (`console/`),
+//! with no external resources, so it works offline. It searches and writes like any
+//! client: it POSTs form data to `/?Action=SearchImageByPic`, `SearchImageByName`,
+//! `AddImage` and `DeleteImage`, and creates and deletes instances through the admin
+//! routes (`/admin/instance/create`, `/admin/instance/delete`, loopback only). Two small routes
 //! exist only for it: `GET /console/api/instances` (the instances with their settings
 //! and counts) and `GET /console/thumbnail?instance=I&product=P&pic=N` (the JPEG preview
 //! stored at AddImage time; 404 when there is none). A page URL carrying
@@ -31,14 +34,20 @@ use super::error::ApiError;
 use super::response::{failure, new_request_id};
 use super::AppState;
 use crate::auth::Principal;
-use crate::engine::ServiceType;
 
 /// The page.
 const PAGE: &str = include_str!("console/index.html");
-/// Its script.
-const SCRIPT: &str = include_str!("console/console.js");
 /// Its style sheet.
 const STYLE: &str = include_str!("console/console.css");
+/// Its script, one ES module per concept (`console.js` imports the others).
+const SCRIPTS: [(&str, &str); 6] = [
+    ("console.js", include_str!("console/console.js")),
+    ("common.js", include_str!("console/common.js")),
+    ("sign.js", include_str!("console/sign.js")),
+    ("search.js", include_str!("console/search.js")),
+    ("instances.js", include_str!("console/instances.js")),
+    ("pictures.js", include_str!("console/pictures.js")),
+];
 
 /// Header carrying the size (`WxH`) of the picture a thumbnail was made from, so the
 /// page can draw a subject region (in source pixels) over the preview.
@@ -51,14 +60,19 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; st
 
 /// The console's routes.
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    let router = Router::new()
         .route("/console", get(page))
         .route("/console/", get(page))
-        .route("/console/console.js", get(script))
         .route("/console/console.css", get(style))
         .route("/console/api/settings", get(settings))
         .route("/console/api/instances", get(instances))
-        .route("/console/thumbnail", get(thumbnail))
+        .route("/console/thumbnail", get(thumbnail));
+    SCRIPTS.iter().fold(router, |router, &(name, text)| {
+        router.route(
+            &format!("/console/{name}"),
+            get(move || async move { asset("text/javascript; charset=utf-8", text) }),
+        )
+    })
 }
 
 /// Who is asking for console data: `None` on an open server; with access keys, the
@@ -101,11 +115,6 @@ fn asset(content_type: &'static str, text: &'static str) -> Response {
 /// `GET /console`: the page.
 async fn page() -> Response {
     asset("text/html; charset=utf-8", PAGE)
-}
-
-/// `GET /console/console.js`.
-async fn script() -> Response {
-    asset("text/javascript; charset=utf-8", SCRIPT)
 }
 
 /// `GET /console/console.css`.
@@ -152,15 +161,18 @@ async fn instances(State(state): State<AppState>, request: Request<Body>) -> Res
         })
         .map(|instance| {
             let info = instance.info();
+            let summary = instance.summary();
             json!({
                 "Name": info.meta.name,
                 "ServiceType": info.meta.service_type,
-                "ServiceTypeName": service_type_name(info.meta.service_type),
+                "ServiceTypeName": summary.service_type,
                 "Qps": info.meta.qps,
                 "Capacity": info.meta.capacity,
                 "TotalCount": info.total_count,
                 "Extractor": info.meta.extractor,
                 "Dimension": info.meta.dimension,
+                "LocalFeatures": summary.local_features,
+                "Whitened": summary.whitened,
                 "UtcCreate": info.meta.created_ms.to_string(),
             })
         })
@@ -170,20 +182,6 @@ async fn instances(State(state): State<AppState>, request: Request<Body>) -> Res
         "SignedRequests": state.verifier.is_some(),
         "ThumbnailSize": state.engine.thumbnail_size(),
     }))
-}
-
-/// The name a service type is created with on the command line.
-fn service_type_name(code: u8) -> &'static str {
-    match ServiceType::from_code(code) {
-        Some(ServiceType::Product) => "product",
-        Some(ServiceType::Generic) => "generic",
-        Some(ServiceType::Fabric) => "fabric",
-        Some(ServiceType::Trademark) => "trademark",
-        Some(ServiceType::Copyright) => "copyright",
-        Some(ServiceType::Furniture) => "furniture",
-        Some(ServiceType::Hardware) => "hardware",
-        None => "unknown",
-    }
 }
 
 /// Query of `/console/thumbnail`.
@@ -257,20 +255,28 @@ mod tests {
     #[test]
     fn assets_are_self_contained() {
         // The page must work offline: nothing may come from another origin.
-        for text in [PAGE, SCRIPT, STYLE] {
+        let scripts = SCRIPTS.map(|(_, text)| text);
+        for text in scripts.iter().chain([&PAGE, &STYLE]) {
             assert!(!text.contains("http://") && !text.contains("https://"));
         }
         assert!(PAGE.contains("/console/console.js") && PAGE.contains("/console/console.css"));
+        // Every module another one imports is served, and no served one is left unused.
+        for (name, _) in SCRIPTS {
+            let import = format!("from './{name}'");
+            let imported = scripts.iter().any(|text| text.contains(&import));
+            assert!(imported || name == "console.js", "{name} is not imported");
+        }
+        for text in scripts {
+            for (at, _) in text.match_indices("from './") {
+                let name = &text[at + 8..];
+                let name = &name[..name.find('\'').unwrap()];
+                assert!(
+                    SCRIPTS.iter().any(|(n, _)| *n == name),
+                    "{name} is not served"
+                );
+            }
+        }
         // No inline script or style: the CSP forbids them.
         assert!(!PAGE.contains("<script>") && !PAGE.contains("style=\""));
-    }
-
-    #[test]
-    fn service_type_names_match_the_cli() {
-        for code in 0..7u8 {
-            let name = service_type_name(code);
-            assert_eq!(ServiceType::parse(name), ServiceType::from_code(code));
-        }
-        assert_eq!(service_type_name(99), "unknown");
     }
 }

@@ -36,7 +36,7 @@ impl Server {
     pub fn start_with_env(data_dir: &Path, extra_args: &[&str], envs: &[(&str, &str)]) -> Server {
         let log = data_dir.with_extension(format!("log.{}", unique()));
         let log_file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_imgsearch"))
+        let child = Command::new(binary())
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra_args)
@@ -159,6 +159,15 @@ impl Drop for Server {
     }
 }
 
+/// The `imgsearch` binary under test: `IMGSEARCH_TEST_BIN` when set, else cargo's. A target
+/// directory shared by several checkouts holds one `release/imgsearch`, the last one built
+/// by any of them; a copy named here keeps a test run on this checkout's.
+pub fn binary() -> PathBuf {
+    std::env::var_os("IMGSEARCH_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_imgsearch")))
+}
+
 fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
@@ -266,7 +275,7 @@ pub fn auctions(reply: &Value) -> Vec<(String, String, f64)> {
 
 /// Runs `imgsearch ARGS --data-dir DATA` (a CLI command, not the server) to completion.
 pub fn run_cli(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_imgsearch"))
+    Command::new(binary())
         .args(args)
         .arg("--data-dir")
         .arg(data)
