@@ -7,15 +7,12 @@
 //! extract. So an import cut short (Ctrl-C, crash) keeps every picture it reported, and
 //! running it again replaces them with themselves.
 //!
-//! Order is kept where it matters: the source is cut into runs of ADDs that touch
-//! distinct (ProductId, PicName); a run is imported in parallel, and a DELETE, or an ADD
-//! of a name already in the run, waits for the run before it. The result is the one a
-//! line-by-line application would give.
+//! Order is kept where it matters ([`super::import_order`]): runs of ADDs of distinct
+//! names are imported in parallel, a DELETE or a repeated name waits for the run before it.
 //!
 //! The data directory is opened for writing, so the import refuses to run beside a
 //! server ([`ToolError::InUse`]); a failing picture is counted and the import goes on.
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
@@ -23,6 +20,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
+use super::import_order::{steps, Step};
 use super::progress::Progress;
 use super::source::{self, Action, Defaults, Entry};
 use super::summary::{reason_of, reason_of_io, Tally};
@@ -86,37 +84,20 @@ pub fn import(
     let progress = Progress::new("import", read.entries.len() as u64);
     let tally = Tally::default();
     let start = Instant::now();
-    let mut run: Vec<(usize, &Entry)> = Vec::new();
-    let mut names: HashSet<(&str, &str)> = HashSet::new();
-    let flush = |run: &mut Vec<(usize, &Entry)>, names: &mut HashSet<_>| {
-        pool.install(|| {
-            run.par_iter().for_each(|(i, entry)| {
-                add_entry(&instance, *i, entry, &tally);
-                progress.inc();
-            })
-        });
-        run.clear();
-        names.clear();
-    };
-    for (i, entry) in read.entries.iter().enumerate() {
-        match &entry.action {
-            Action::Invalid(reason) => {
+    for step in steps(&read.entries) {
+        match step {
+            Step::Invalid(i, entry, reason) => {
                 tally.failed(i, &entry.location, INVALID_ENTRY.into(), reason);
                 progress.inc();
             }
-            Action::Add { line, .. } => {
-                if !names.insert((&line.product_id, &line.pic_name)) {
-                    flush(&mut run, &mut names);
-                    names.insert((&line.product_id, &line.pic_name));
-                }
-                run.push((i, entry));
-            }
-            Action::Delete {
-                product_id,
-                pic_name,
-            } => {
-                flush(&mut run, &mut names);
-                match instance.delete(product_id, pic_name.as_deref()) {
+            Step::Adds(run) => pool.install(|| {
+                run.par_iter().for_each(|(i, entry)| {
+                    add_entry(&instance, *i, entry, &tally);
+                    progress.inc();
+                })
+            }),
+            Step::Delete(i, entry, product_id, pic_name) => {
+                match instance.delete(product_id, pic_name) {
                     Ok(removed) => tally.deleted(removed.len() as u64),
                     Err(e) => tally.failed(i, &entry.location, reason_of(&e), &e.to_string()),
                 }
@@ -124,7 +105,6 @@ pub fn import(
             }
         }
     }
-    flush(&mut run, &mut names);
     progress.finish();
     Ok(tally.into_summary(
         name,

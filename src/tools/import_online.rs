@@ -5,7 +5,6 @@
 //! connections at once. The server does the decoding and extraction, so the import runs
 //! while it keeps serving; throttled requests wait and are sent again.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::time::Instant;
 
@@ -14,6 +13,7 @@ use base64::Engine as _;
 use rayon::prelude::*;
 
 use super::import::{check_category, read_picture, ImportOptions, Unread};
+use super::import_order::{steps, Step};
 use super::progress::Progress;
 use super::source::{self, Action, Defaults, Entry};
 use super::summary::{reason_of, reason_of_io, ImportSummary, Tally};
@@ -62,37 +62,21 @@ pub fn import_online(
     let progress = Progress::new("import", read.entries.len() as u64);
     let tally = Tally::default();
     let start = Instant::now();
-    let mut run: Vec<(usize, &Entry)> = Vec::new();
-    let mut names: HashSet<(&str, &str)> = HashSet::new();
-    let flush = |run: &mut Vec<(usize, &Entry)>, names: &mut HashSet<_>| {
-        pool.install(|| {
-            run.par_iter().with_max_len(1).for_each(|(i, entry)| {
-                add_entry(client, name, *i, entry, &tally);
-                progress.inc();
-            })
-        });
-        run.clear();
-        names.clear();
-    };
-    for (i, entry) in read.entries.iter().enumerate() {
-        match &entry.action {
-            Action::Invalid(reason) => {
+    for step in steps(&read.entries) {
+        match step {
+            Step::Invalid(i, entry, reason) => {
                 tally.failed(i, &entry.location, INVALID_ENTRY.into(), reason);
                 progress.inc();
             }
-            Action::Add { line, .. } => {
-                if !names.insert((&line.product_id, &line.pic_name)) {
-                    flush(&mut run, &mut names);
-                    names.insert((&line.product_id, &line.pic_name));
-                }
-                run.push((i, entry));
-            }
-            Action::Delete {
-                product_id,
-                pic_name,
-            } => {
-                flush(&mut run, &mut names);
-                let mut params = vec![("InstanceName", name), ("ProductId", product_id.as_str())];
+            Step::Adds(run) => pool.install(|| {
+                // One picture per task: each is a request that waits on the network.
+                run.par_iter().with_max_len(1).for_each(|(i, entry)| {
+                    add_entry(client, name, *i, entry, &tally);
+                    progress.inc();
+                })
+            }),
+            Step::Delete(i, entry, product_id, pic_name) => {
+                let mut params = vec![("InstanceName", name), ("ProductId", product_id)];
                 if let Some(pic) = pic_name {
                     params.push(("PicName", pic));
                 }
@@ -111,7 +95,6 @@ pub fn import_online(
             }
         }
     }
-    flush(&mut run, &mut names);
     progress.finish();
     Ok(tally.into_summary(
         name,

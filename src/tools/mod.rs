@@ -28,6 +28,7 @@ mod extractor_args;
 mod folder;
 mod import;
 mod import_online;
+mod import_order;
 mod progress;
 mod restore;
 mod runtime_args;
