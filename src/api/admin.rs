@@ -33,7 +33,7 @@ pub(super) async fn admit(
         return Err(no_permission("admin routes answer only loopback clients"));
     }
     let (parts, body) = request.into_parts();
-    let body = super::read_body(body).await?;
+    let body = super::read_body(body, super::MAX_BODY_BYTES).await?;
     if let Some(principal) =
         super::authenticate(state, &parts.method, &parts.uri, &parts.headers, &body)?
     {

@@ -1,12 +1,8 @@
 //! Request bodies: how much of one is read, and how its fields are decoded.
 //!
-//! The cap is derived from the worst legal request, not guessed: the vendor allows a 4 MB
-//! picture, its base64 is 4/3 as long, and form encoding (what the official SDKs send)
-//! turns every `+` and `/` of that base64 into three bytes (`%2B`, `%2F`). A picture whose
-//! base64 is mostly `/` is common: white pixels (`0xFF`) encode to `////`, so a product
-//! shot on white nearly triples. [`MAX_BODY_BYTES`] is three times the base64 of the
-//! largest picture plus room for every other parameter at its own limit; a body past it
-//! is drained and refused with the vendor's `InvalidPicContent`, never buffered further.
+//! A body is read up to a cap (the caller's: `MAX_BODY_BYTES` of `limits.rs`, derived
+//! there from the worst legal request); a body past it is drained and refused with the
+//! vendor's `InvalidPicContent`, never buffered further.
 //!
 //! Fields come form-encoded (`application/x-www-form-urlencoded`, and any body without
 //! a content type), as a JSON object (`application/json`) or as `multipart/form-data`
@@ -18,23 +14,6 @@ use axum::http::HeaderMap;
 use base64::Engine as _;
 
 use super::error::ApiError;
-use super::limits::MAX_PICTURE_BYTES;
-
-/// Base64 length of the largest picture the vendor accepts.
-const MAX_PICTURE_BASE64: usize = MAX_PICTURE_BYTES.div_ceil(3) * 4;
-
-/// Room for every parameter besides the picture, each at its limit and fully
-/// percent-encoded (CustomContent 4,096 characters of up to 4 UTF-8 bytes, each `%XX`,
-/// is 48 KiB; filters, names and attributes add less than as much again).
-const OTHER_PARAMETERS_BYTES: usize = 1024 * 1024;
-
-/// Largest request body read: a 4 MB picture's base64 with every character
-/// percent-encoded, plus every other parameter (~17.8 MB).
-pub const MAX_BODY_BYTES: usize = 3 * MAX_PICTURE_BASE64 + OTHER_PARAMETERS_BYTES;
-
-// The cap stays bounded, with room for CustomContent at its limit beside the picture.
-const _: () = assert!(MAX_BODY_BYTES < 20 * 1024 * 1024);
-const _: () = assert!(OTHER_PARAMETERS_BYTES >= 12 * 4096);
 
 /// How much of an oversize body is read and dropped so that the client, still sending,
 /// gets the vendor error instead of a reset connection; past it the connection is cut.
@@ -43,11 +22,11 @@ const DRAIN_BYTES: usize = 64 * 1024 * 1024;
 /// How long draining an oversize body may take.
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Reads the body, at most [`MAX_BODY_BYTES`]. An oversize body is drained (within
+/// Reads the body, at most `cap` bytes. An oversize body is drained (within
 /// [`DRAIN_BYTES`] and [`DRAIN_TIME`], nothing kept) before the error is answered:
 /// replying while the client still sends makes the kernel reset the connection, and
 /// the client would see a transport failure rather than InvalidPicContent.
-pub(crate) async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_body(mut body: Body, cap: usize) -> Result<Bytes, ApiError> {
     use axum::body::HttpBody;
     async fn next_data(body: &mut Body) -> Option<Result<Bytes, axum::Error>> {
         loop {
@@ -67,11 +46,11 @@ pub(crate) async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
         let data = data.map_err(|e| {
             ApiError::bad_request(format!("the request body could not be read: {e}"))
         })?;
-        if kept.len() + data.len() > MAX_BODY_BYTES {
+        if kept.len() + data.len() > cap {
             let mut seen = kept.len() + data.len();
             drop(kept);
             let _ = tokio::time::timeout(DRAIN_TIME, async {
-                while seen <= MAX_BODY_BYTES + DRAIN_BYTES {
+                while seen <= cap + DRAIN_BYTES {
                     match next_data(&mut body).await {
                         Some(Ok(data)) => seen += data.len(),
                         _ => break,
@@ -79,7 +58,7 @@ pub(crate) async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
                 }
             })
             .await;
-            return Err(ApiError::body_too_large(MAX_BODY_BYTES));
+            return Err(ApiError::body_too_large(cap));
         }
         kept.extend_from_slice(&data);
     }

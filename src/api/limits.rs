@@ -20,6 +20,29 @@ pub const MAX_SEARCH_FILTER_CHARS: usize = 256;
 pub const MAX_DELETE_FILTER_CHARS: usize = 4096;
 /// Largest decoded picture.
 pub const MAX_PICTURE_BYTES: usize = 4 * 1024 * 1024;
+
+// The body cap is derived from the worst legal request, not guessed: the vendor allows a
+// 4 MB picture, its base64 is 4/3 as long, and form encoding (what the official SDKs send)
+// turns every `+` and `/` of that base64 into three bytes (`%2B`, `%2F`). A picture whose
+// base64 is mostly `/` is common: white pixels (`0xFF`) encode to `////`, so a product shot
+// on white nearly triples.
+
+/// Base64 length of the largest picture the vendor accepts.
+const MAX_PICTURE_BASE64: usize = MAX_PICTURE_BYTES.div_ceil(3) * 4;
+
+/// Room for every parameter besides the picture, each at its limit and fully
+/// percent-encoded (CustomContent 4,096 characters of up to 4 UTF-8 bytes, each `%XX`,
+/// is 48 KiB; filters, names and attributes add less than as much again).
+const OTHER_PARAMETERS_BYTES: usize = 1024 * 1024;
+
+/// Largest request body read: a 4 MB picture's base64 with every character
+/// percent-encoded, plus every other parameter (~17.8 MB).
+pub const MAX_BODY_BYTES: usize = 3 * MAX_PICTURE_BASE64 + OTHER_PARAMETERS_BYTES;
+
+// The cap stays bounded, with room for CustomContent at its limit beside the picture.
+const _: () = assert!(MAX_BODY_BYTES < 20 * 1024 * 1024);
+const _: () = assert!(OTHER_PARAMETERS_BYTES >= 12 * 4096);
+
 /// Results per page at most.
 pub const MAX_NUM: i64 = 100;
 /// First result index at most.

@@ -47,7 +47,7 @@ use error::ApiError;
 use params::Params;
 
 pub(crate) use body::read_body;
-pub use body::MAX_BODY_BYTES;
+pub use limits::MAX_BODY_BYTES;
 
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -191,7 +191,7 @@ async fn handle(state: AppState, request: Request<Body>, front: Front) -> Respon
     let request_id = response::new_request_id();
     let result = async {
         let (parts, body) = request.into_parts();
-        let body = read_body(body).await?;
+        let body = read_body(body, MAX_BODY_BYTES).await?;
         let principal = authenticate(&state, &parts.method, &parts.uri, &parts.headers, &body)?;
         let params = Params::from_request(parts.uri.query(), &parts.headers, &body)?;
         if let (Some(principal), Some(instance)) = (&principal, params.optional("InstanceName")) {
