@@ -369,6 +369,20 @@ fn searches_over_the_instance_qps_are_denied_with_retry_after() {
     }
     let (status, code, retry) = denied.expect("40 searches at once were never throttled at 10 QPS");
     assert_eq!((status, code.as_str()), (403, "DeniedRequest"));
+    // Counted under the Action it refused.
+    let metrics = ureq::get(&format!("http://{}/metrics", server.addr))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("imgsearch_requests_total")
+                && l.contains("action=\"SearchImageByPic\"")
+                && l.contains("code=\"DeniedRequest\"")),
+        "{metrics}"
+    );
     assert!(retry
         .and_then(|r| r.parse::<u64>().ok())
         .is_some_and(|ms| (1..=1000).contains(&ms)));

@@ -211,7 +211,10 @@ async fn handle(state: AppState, request: Request<Body>, front: Front) -> Respon
             },
         };
         let metric_name = actions::metric_name(&action);
-        throttle(&state, &action, &params)?;
+        // A refusal by the rate limit is counted under the Action it refused.
+        if let Err(e) = throttle(&state, &action, &params) {
+            return Ok((metric_name, Err(e)));
+        }
         let fields = actions::dispatch(&action, &state, &params, started).await;
         Ok((metric_name, fields))
     }
