@@ -28,7 +28,7 @@
 //! many threads start at once, so [`init`] probes the CPU once at start-up.
 //!
 //! Layout, by instruction set: this module holds the public entry points, the run-time
-//! choice between them, and the panel packing; [`portable`] the scalar references and
+//! choice between them, and the panel packing; `portable` the scalar references and
 //! the loops every CPU runs; `avx2` and `avx512` the `#[target_feature]` code (each
 //! `unsafe fn` states what its caller must check); `cpu` the feature checks, and `other`
 //! the stand-ins that report every SIMD path absent on other architectures.
