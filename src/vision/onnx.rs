@@ -24,8 +24,8 @@
 //!
 //! The network runs on tract (pure Rust) or, with the `ort` feature, on onnxruntime
 //! loaded at run time (see [`super::runtime`]); both get the same input tensor
-//! (`onnx_input.rs`) and give
-//! the same embedding. tract's optimised plan is shared by all threads:
+//! (`onnx_input.rs`) and give the same embedding. tract's optimised plan is shared by
+//! all threads:
 //! `SimplePlan::run` takes `&self` and builds its scratch state per call, so concurrent
 //! requests need no lock.
 
