@@ -22,6 +22,7 @@
 mod attributes;
 mod batcher;
 mod category;
+mod clock;
 mod compaction;
 mod error;
 mod extractors;

@@ -7,6 +7,7 @@ use std::sync::{Arc, Once};
 use parking_lot::RwLock;
 
 use super::category::ServiceType;
+use super::clock::now_ms;
 use super::compaction::CompactionPolicy;
 use super::extractors::ExtractorChoice;
 use super::instance::Instance;
@@ -369,13 +370,6 @@ pub(super) fn validate_name(name: &str) -> Result<()> {
     } else {
         Err(EngineError::InvalidInstanceName(name.to_string()))
     }
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]

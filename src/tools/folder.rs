@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Map;
 
-use super::source::{entry, Action, Defaults, Entry, Source, SourceKind};
+use super::entry::{entry, Action, Defaults, Entry, Source, SourceKind};
 use super::{Result, ToolError};
 
 /// File extensions taken as pictures in a folder.

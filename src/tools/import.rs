@@ -20,9 +20,10 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
+use super::entry::{Action, Defaults, Entry};
 use super::import_order::{steps, Step};
 use super::progress::Progress;
-use super::source::{self, Action, Defaults, Entry};
+use super::source;
 use super::summary::{reason_of, reason_of_io, Tally};
 pub use super::summary::{FailureGroup, ImportSummary};
 use super::{Result, ToolError};

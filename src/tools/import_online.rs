@@ -12,10 +12,11 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use rayon::prelude::*;
 
+use super::entry::{Action, Defaults, Entry};
 use super::import::{check_category, read_picture, ImportOptions, Unread};
 use super::import_order::{steps, Step};
 use super::progress::Progress;
-use super::source::{self, Action, Defaults, Entry};
+use super::source;
 use super::summary::{reason_of, reason_of_io, ImportSummary, Tally};
 use super::{Result, ToolError};
 use crate::client::{Client, ClientError};

@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use super::source::{Action, Entry};
+use super::entry::{Action, Entry};
 
 /// One step of an import, in source order; each index is the entry's place in the source.
 #[derive(Debug)]

@@ -8,6 +8,7 @@
 //! run beside a server and see the data as of the moment they open it.
 //!
 //! Layout:
+//! - `entry.rs`: the entry, action and source types every reader builds.
 //! - `source.rs`: what a folder, CSV or meta file asks for, as entries.
 //! - `folder.rs`: a folder source, and the rule that names its pictures.
 //! - `csv.rs`: the CSV reader (RFC 4180 quoting).
@@ -23,6 +24,7 @@
 //! - `runtime_args.rs`: the `--model-runtime`/`--onnxruntime` options (which runtime runs models).
 
 mod csv;
+mod entry;
 mod export;
 mod extractor_args;
 mod folder;
@@ -43,6 +45,7 @@ use crate::engine::{EngineError, SnapshotError, STORE_DIR};
 use crate::index::IndexError;
 use crate::store::{InstanceMeta, Store, StoreError, StoreMode};
 
+pub use entry::SourceKind;
 pub use export::{export, export_to};
 pub use extractor_args::ExtractorArgs;
 pub use import::{import, FailureGroup, ImportOptions, ImportSummary};
@@ -50,7 +53,6 @@ pub use import_online::import_online;
 pub use restore::{restore, RestoreSummary};
 pub use runtime_args::RuntimeArgs;
 pub use snapshot_cli::{run as run_snapshot, SnapshotCommand};
-pub use source::SourceKind;
 pub use verify::{verify, InstanceReport};
 
 /// What can stop a tool (failures of single pictures are counted, not raised).

@@ -20,13 +20,14 @@
 //! keeps its own.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{Map, Value};
 
+use super::entry::{blank, entry, Action, Defaults, Entry, Source, SourceKind};
 use super::{csv, folder};
 use super::{Result, ToolError};
-use crate::engine::meta_line::{self, AddLine, Operation};
+use crate::engine::meta_line;
 
 /// Extensions of JSON-lines files.
 const META_EXTENSIONS: [&str; 4] = ["jsonl", "json", "ndjson", "meta"];
@@ -48,78 +49,6 @@ const CSV_COLUMNS: [(&str, &str); 15] = [
     ("region", "Region"),
     ("crop", "Crop"),
 ];
-
-/// The kind of source, told from the path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceKind {
-    /// A folder of picture files.
-    Folder,
-    /// A CSV file listing pictures.
-    Csv,
-    /// An `increment.meta` JSON-lines file.
-    MetaLines,
-}
-
-impl SourceKind {
-    /// Name used in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::Folder => "folder",
-            SourceKind::Csv => "CSV",
-            SourceKind::MetaLines => "increment.meta",
-        }
-    }
-}
-
-/// Values applied where a source does not give its own.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Defaults {
-    /// Crop.
-    pub crop: bool,
-    /// CategoryId.
-    pub category: Option<u32>,
-}
-
-/// One thing the source asks for.
-#[derive(Debug)]
-pub(crate) struct Entry {
-    /// Where it comes from: a path relative to the folder, or `line N`.
-    pub location: String,
-    /// What to do.
-    pub action: Action,
-}
-
-/// What an entry asks for.
-#[derive(Debug)]
-pub(crate) enum Action {
-    /// Add the picture in `file`.
-    Add {
-        /// The picture file.
-        file: PathBuf,
-        /// ProductId, PicName, attributes (boxed: far larger than the other variants).
-        line: Box<AddLine>,
-    },
-    /// Remove one picture, or every picture of the product.
-    Delete {
-        /// ProductId.
-        product_id: String,
-        /// PicName (`None`: the whole product).
-        pic_name: Option<String>,
-    },
-    /// The entry cannot be used: the reason.
-    Invalid(String),
-}
-
-/// A source, read.
-#[derive(Debug)]
-pub(crate) struct Source {
-    /// Its kind.
-    pub kind: SourceKind,
-    /// Its entries, in source order.
-    pub entries: Vec<Entry>,
-    /// Files of a folder that are not pictures (by extension), skipped.
-    pub skipped: u64,
-}
 
 /// Reads a source; `Err` when it cannot be read as a whole.
 pub(crate) fn read(path: &Path, defaults: Defaults) -> Result<Source> {
@@ -152,46 +81,6 @@ pub(crate) fn read(path: &Path, defaults: Defaults) -> Result<Source> {
             path: path.display().to_string(),
             reason: "not a folder, a .csv, or a .jsonl/.json/.meta (increment.meta) file".into(),
         })
-    }
-}
-
-/// Makes an entry of a JSON object in the meta format, with the defaults applied.
-/// `file` overrides the picture file (otherwise PicName relative to `base`).
-pub(super) fn entry(
-    location: String,
-    mut map: Map<String, Value>,
-    base: &Path,
-    file: Option<PathBuf>,
-    defaults: Defaults,
-) -> Entry {
-    if blank(map.get("Crop")) {
-        map.insert("Crop".into(), defaults.crop.into());
-    }
-    if let Some(category) = defaults.category.filter(|_| blank(map.get("CategoryId"))) {
-        map.insert("CategoryId".into(), category.into());
-    }
-    let action = match meta_line::parse(&Value::Object(map).to_string()) {
-        Ok(Operation::Add(line)) => Action::Add {
-            file: file.unwrap_or_else(|| base.join(&line.pic_name)),
-            line: Box::new(line),
-        },
-        Ok(Operation::Delete {
-            product_id,
-            pic_name,
-        }) => Action::Delete {
-            product_id,
-            pic_name,
-        },
-        Err(reason) => Action::Invalid(reason),
-    };
-    Entry { location, action }
-}
-
-/// Whether a field is absent, null or empty (the line reader's "not given").
-fn blank(value: Option<&Value>) -> bool {
-    match value {
-        None => true,
-        Some(v) => v.is_null() || v.as_str() == Some(""),
     }
 }
 
@@ -316,6 +205,7 @@ fn csv_entry(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::meta_line::AddLine;
 
     const DEFAULTS: Defaults = Defaults {
         crop: false,

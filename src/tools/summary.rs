@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::source::SourceKind;
+use super::entry::SourceKind;
 use crate::engine::EngineError;
 use crate::vision::VisionError;
 

@@ -17,6 +17,7 @@ mod header;
 mod local;
 mod mask;
 mod onnx;
+mod onnx_input;
 #[cfg(feature = "ort")]
 mod onnx_ort;
 mod picture;
@@ -35,8 +36,9 @@ pub use builtin::{BuiltinExtractor, BUILTIN_DIMENSION};
 pub use error::{ModelError, Result, VisionError};
 pub use extractor::{dot, l2_normalize, Extractor};
 pub use local::{verify, LocalFeatures, Verification, LOCAL_POINT_BYTES};
-pub use onnx::{InputType, Layout, ModelOptions, ModelSpec, OnnxExtractor, ONNX_EXTRACTOR};
-pub use picture::{decode, Picture, PixelLimits};
+pub use onnx::{ModelOptions, ModelSpec, OnnxExtractor, ONNX_EXTRACTOR};
+pub use onnx_input::{InputType, Layout};
+pub use picture::{decode, Picture};
 pub use region::Region;
 pub use runtime::{
     find_onnxruntime, model_runtime, set_model_runtime, ModelRuntime, RuntimeSettings,
@@ -46,3 +48,4 @@ pub use subject::{
     detect_subject, detect_subjects, find_subjects, is_cluttered, search_windows, Subjects,
 };
 pub use thumbnail::{thumbnail, thumbnail_source_size, DEFAULT_THUMBNAIL_SIDE, MAX_THUMBNAIL_SIDE};
+pub use validate::PixelLimits;

@@ -23,8 +23,9 @@
 //!    from a green one of the same variety on a supermarket shelf.
 //!
 //! The network runs on tract (pure Rust) or, with the `ort` feature, on onnxruntime
-//! loaded at run time (see [`super::runtime`]); both get the same input tensor and give
-//! the same embedding. tract's optimised plan is shared by all threads:
+//! loaded at run time (see [`super::runtime`]); both get the same input tensor
+//! (`onnx_input.rs`) and give the same embedding. tract's optimised plan is shared by
+//! all threads:
 //! `SimplePlan::run` takes `&self` and builds its scratch state per call, so concurrent
 //! requests need no lock.
 
@@ -46,6 +47,9 @@ use super::error::ModelError;
 use super::extractor::Extractor as _;
 #[cfg(feature = "onnx")]
 use super::extractor::{l2_normalize, Extractor};
+#[cfg(feature = "onnx")]
+use super::onnx_input::InputData;
+use super::onnx_input::{InputType, Layout};
 #[cfg(feature = "ort")]
 use super::onnx_ort::OrtRunner;
 #[cfg(feature = "onnx")]
@@ -64,26 +68,6 @@ const DEFAULT_OUTPUT: &str = "embedding";
 /// Class-score output used for category prediction when present.
 #[cfg(feature = "onnx")]
 const DEFAULT_CLASSES_OUTPUT: &str = "probabilities";
-
-/// Order of a picture tensor's axes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Layout {
-    /// Batch, height, width, channels (TensorFlow).
-    Nhwc,
-    /// Batch, channels, height, width (PyTorch).
-    Nchw,
-}
-
-/// Element type of the picture input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum InputType {
-    /// 0..=255, normalisation inside the graph.
-    U8,
-    /// `(x / 255 - mean) / std` per channel.
-    F32,
-}
 
 /// What the caller says about a model; `None` = read it from the file (or default).
 #[derive(Debug, Clone, PartialEq)]
@@ -196,15 +180,6 @@ impl ModelSpec {
 
 #[cfg(feature = "onnx")]
 type Plan = TypedRunnableModel<TypedModel>;
-
-/// A model's input tensor values, in the tensor's order.
-#[cfg(feature = "onnx")]
-pub(super) enum InputData {
-    /// uint8 input.
-    U8(Vec<u8>),
-    /// f32 input, already normalised.
-    F32(Vec<f32>),
-}
 
 /// What runs the network.
 #[cfg(feature = "onnx")]

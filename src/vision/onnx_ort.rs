@@ -15,7 +15,7 @@ use ort::session::Session;
 use ort::value::Tensor;
 use parking_lot::Mutex;
 
-use super::onnx::InputData;
+use super::onnx_input::InputData;
 
 /// The process's onnxruntime once loaded (a library cannot be swapped afterwards; a
 /// failed load is not kept, so a later call with another path may still succeed).

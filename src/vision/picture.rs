@@ -13,45 +13,7 @@
 use image::{DynamicImage, ImageFormat, RgbImage};
 
 use super::error::Result;
-use super::validate::{from_image_error, open_checked};
-
-/// Slack added to the pixel-buffer budget for decoder bookkeeping (bytes).
-const ALLOC_SLACK: u64 = 16 * 1024 * 1024;
-
-/// Bytes per pixel of the widest colour type we accept at full budget (RGBA, 16 bit).
-const WIDEST_PIXEL: u64 = 8;
-
-/// Accepted sizes of an incoming picture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PixelLimits {
-    /// Smallest accepted width or height, in pixels.
-    pub min_side: u32,
-    /// Largest accepted width or height, in pixels.
-    pub max_side: u32,
-    /// Largest accepted encoded size, in bytes.
-    pub max_bytes: usize,
-}
-
-impl Default for PixelLimits {
-    fn default() -> Self {
-        Self {
-            min_side: 100,
-            max_side: 4096,
-            max_bytes: 4 * 1024 * 1024,
-        }
-    }
-}
-
-impl PixelLimits {
-    /// Largest pixel buffer a decoder may allocate for a picture within these limits.
-    #[must_use]
-    pub fn alloc_budget(&self) -> u64 {
-        let side = u64::from(self.max_side);
-        side.saturating_mul(side)
-            .saturating_mul(WIDEST_PIXEL)
-            .saturating_add(ALLOC_SLACK)
-    }
-}
+use super::validate::{from_image_error, open_checked, PixelLimits};
 
 /// A decoded picture: upright 8-bit RGB pixels plus the format they came in.
 #[derive(Debug, Clone)]

@@ -10,6 +10,9 @@
 //! are then installed as a second fence in case a decoder disagrees with its
 //! own header. The vendor refuses rotated pictures instead of silently
 //! rotating them, so we do too.
+//!
+//! [`PixelLimits`], the sizes the gate accepts, are defined here rather than beside
+//! [`decode`](super::decode) so that `picture.rs` imports the gate and nothing points back.
 
 use std::io::Cursor;
 
@@ -17,7 +20,44 @@ use image::{ImageDecoder, ImageError, ImageFormat, ImageReader};
 
 use super::error::{Result, VisionError};
 use super::header;
-use super::picture::PixelLimits;
+
+/// Slack added to the pixel-buffer budget for decoder bookkeeping (bytes).
+const ALLOC_SLACK: u64 = 16 * 1024 * 1024;
+
+/// Bytes per pixel of the widest colour type we accept at full budget (RGBA, 16 bit).
+const WIDEST_PIXEL: u64 = 8;
+
+/// Accepted sizes of an incoming picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PixelLimits {
+    /// Smallest accepted width or height, in pixels.
+    pub min_side: u32,
+    /// Largest accepted width or height, in pixels.
+    pub max_side: u32,
+    /// Largest accepted encoded size, in bytes.
+    pub max_bytes: usize,
+}
+
+impl Default for PixelLimits {
+    fn default() -> Self {
+        Self {
+            min_side: 100,
+            max_side: 4096,
+            max_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+impl PixelLimits {
+    /// Largest pixel buffer a decoder may allocate for a picture within these limits.
+    #[must_use]
+    pub fn alloc_budget(&self) -> u64 {
+        let side = u64::from(self.max_side);
+        side.saturating_mul(side)
+            .saturating_mul(WIDEST_PIXEL)
+            .saturating_add(ALLOC_SLACK)
+    }
+}
 
 /// Runs every check that needs no pixels; returns a decoder ready to read them.
 pub(crate) fn open_checked<'a>(

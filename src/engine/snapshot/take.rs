@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use super::description::{list_files, Description, InstanceEntry};
 use super::{sync_dir, Result, SnapshotError, SnapshotInfo};
+use crate::engine::clock::now_ms;
 use crate::engine::reconcile::write_generation_from_store;
-use crate::engine::registry::now_ms;
 use crate::engine::{Engine, INSTANCES_DIR, STORE_DIR};
 use crate::index::{Manifest, VectorFileReader};
 use crate::store::{InstanceMeta, Store, StoreMode};

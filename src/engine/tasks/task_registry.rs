@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::buckets::{Buckets, MetaSource};
 use super::{storage_error, TaskInfo, TaskKind, TaskStatus, CODE_FAILED, CODE_OK};
-use crate::engine::registry::now_ms;
+use crate::engine::clock::now_ms;
 use crate::engine::{EngineError, Result};
 
 /// Folder of the task list inside the data directory.
