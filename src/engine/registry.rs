@@ -108,6 +108,7 @@ impl Engine {
         super::teardown::remove_orphan_folders(
             &data_dir.join(INSTANCES_DIR),
             metas.iter().map(|m| m.name.as_str()),
+            |name| validate_name(name).is_ok(),
         )?;
         for meta in metas {
             let name = meta.name.clone();

@@ -41,11 +41,12 @@ pub(super) fn remove_folder(dir: &Path) -> Result<()> {
 }
 
 /// Removes every folder under `instances_dir` that no stored instance names (what a
-/// deletion cut short by a crash leaves); returns how many. Only folders with an
-/// instance's name shape are considered, so nothing else an operator put there goes.
+/// deletion cut short by a crash leaves); returns how many. Only folders whose name
+/// `is_instance_name` accepts are considered, so nothing else an operator put there goes.
 pub(super) fn remove_orphan_folders<'a>(
     instances_dir: &Path,
     stored: impl Iterator<Item = &'a str>,
+    is_instance_name: impl Fn(&str) -> bool,
 ) -> Result<usize> {
     let stored: HashSet<&str> = stored.collect();
     let entries = match std::fs::read_dir(instances_dir) {
@@ -64,10 +65,7 @@ pub(super) fn remove_orphan_folders<'a>(
             continue;
         };
         let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-        if !is_dir
-            || stored.contains(name.as_str())
-            || super::registry::validate_name(&name).is_err()
-        {
+        if !is_dir || stored.contains(name.as_str()) || !is_instance_name(&name) {
             continue;
         }
         tracing::warn!(instance = %name, "removing the index folder of a deleted instance");
@@ -200,13 +198,14 @@ mod tests {
         }
         std::fs::create_dir_all(root.join("not an instance")).unwrap();
         std::fs::write(root.join("file"), "x").unwrap();
-        let removed = remove_orphan_folders(root, ["kept"].into_iter()).unwrap();
+        let shaped = |name: &str| !name.contains(' ');
+        let removed = remove_orphan_folders(root, ["kept"].into_iter(), shaped).unwrap();
         assert_eq!(removed, 2);
         assert!(root.join("kept").join(MANIFEST_FILE).exists());
         assert!(!root.join("gone").exists() && !root.join("also-gone").exists());
         assert!(root.join("not an instance").exists() && root.join("file").exists());
         assert_eq!(
-            remove_orphan_folders(&root.join("missing"), [].into_iter()).unwrap(),
+            remove_orphan_folders(&root.join("missing"), [].into_iter(), shaped).unwrap(),
             0
         );
         remove_folder(&root.join("gone")).unwrap();
