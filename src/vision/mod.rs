@@ -8,44 +8,36 @@
 //! similarity. [`BuiltinExtractor`] is the model-free default; [`OnnxExtractor`] runs an
 //! ONNX image model with tract or, with the `ort` feature, onnxruntime. [`LocalFeatures`]
 //! and [`verify`] re-check candidates of copy searches geometrically.
+//!
+//! Four concepts, one sub-folder each, imports pointing one way only: `picture/` (bytes to
+//! checked pixels, regions, resampling) is the base; `subject/` (where the product is) and
+//! `extract/` (pixels to vectors) build on it and not on each other; `local/` (keypoints
+//! for copy checks) stands alone. `error.rs` and `testkit.rs` are shared by all.
 
-mod builtin;
-mod colour;
 mod error;
-mod extractor;
-mod header;
+mod extract;
 mod local;
-mod mask;
-mod onnx;
-mod onnx_input;
-#[cfg(feature = "ort")]
-mod onnx_ort;
 mod picture;
-mod region;
-mod resample;
-mod runtime;
-mod segment;
 mod subject;
 #[cfg(test)]
 pub(crate) mod testkit;
-mod texture;
-mod thumbnail;
-mod validate;
 
-pub use builtin::{BuiltinExtractor, BUILTIN_DIMENSION};
 pub use error::{ModelError, Result, VisionError};
-pub use extractor::{dot, l2_normalize, Extractor};
-pub use local::{verify, LocalFeatures, Verification, LOCAL_POINT_BYTES};
-pub use onnx::{ModelOptions, ModelSpec, OnnxExtractor, ONNX_EXTRACTOR};
-pub use onnx_input::{InputType, Layout};
-pub use picture::{decode, Picture};
-pub use region::Region;
-pub use runtime::{
+pub use extract::builtin::{BuiltinExtractor, BUILTIN_DIMENSION};
+pub use extract::extractor::{dot, l2_normalize, Extractor};
+pub use extract::onnx::{ModelOptions, ModelSpec, OnnxExtractor, ONNX_EXTRACTOR};
+pub use extract::onnx_input::{InputType, Layout};
+pub use extract::runtime::{
     find_onnxruntime, model_runtime, set_model_runtime, ModelRuntime, RuntimeSettings,
 };
-pub use segment::{propose, Proposal};
-pub use subject::{
+pub use local::{verify, LocalFeatures, Verification, LOCAL_POINT_BYTES};
+pub use picture::decode::{decode, Picture};
+pub use picture::region::Region;
+pub use picture::thumbnail::{
+    thumbnail, thumbnail_source_size, DEFAULT_THUMBNAIL_SIDE, MAX_THUMBNAIL_SIDE,
+};
+pub use picture::validate::PixelLimits;
+pub use subject::detect::{
     detect_subject, detect_subjects, find_subjects, is_cluttered, search_windows, Subjects,
 };
-pub use thumbnail::{thumbnail, thumbnail_source_size, DEFAULT_THUMBNAIL_SIDE, MAX_THUMBNAIL_SIDE};
-pub use validate::PixelLimits;
+pub use subject::segment::{propose, Proposal};

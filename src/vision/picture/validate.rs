@@ -12,14 +12,15 @@
 //! rotating them, so we do too.
 //!
 //! [`PixelLimits`], the sizes the gate accepts, are defined here rather than beside
-//! [`decode`](super::decode) so that `picture.rs` imports the gate and nothing points back.
+//! [`decode`](super::decode::decode) so that `decode.rs` imports the gate and nothing
+//! points back.
 
 use std::io::Cursor;
 
 use image::{ImageDecoder, ImageError, ImageFormat, ImageReader};
 
-use super::error::{Result, VisionError};
 use super::header;
+use crate::vision::error::{Result, VisionError};
 
 /// Slack added to the pixel-buffer budget for decoder bookkeeping (bytes).
 const ALLOC_SLACK: u64 = 16 * 1024 * 1024;

@@ -22,7 +22,7 @@
 
 use std::f32::consts::{FRAC_PI_2, PI};
 
-use super::resample::centre_window;
+use crate::vision::picture::resample::centre_window;
 
 /// Codes of the rotation-invariant uniform LBP: 0..=8 bits set, or "not uniform".
 pub(crate) const LBP_LEN: usize = 10;

@@ -22,7 +22,7 @@
 //! Only `+ - * /` and `sqrt`, which IEEE 754 rounds exactly, are used, so the
 //! histogram is bit-identical on every platform.
 
-use super::resample::{centre_window, Raster};
+use crate::vision::picture::resample::{centre_window, Raster};
 
 /// Cells per side of the chroma plane.
 const PLANE: usize = 10;

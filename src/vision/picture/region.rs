@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use super::error::{Result, VisionError};
+use crate::vision::error::{Result, VisionError};
 
 /// A box inside a picture: columns `x1..x2`, rows `y1..y2` (upper bounds exclusive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -140,7 +140,7 @@ impl fmt::Display for Region {
 
 /// Maps coordinate `v` of a raster `small` pixels long onto one `big` pixels long
 /// (rounded up for a box's far edge, down for its near edge), clamped to `big`.
-pub(super) fn scale_coordinate(v: usize, small: usize, big: u32, round_up: bool) -> u32 {
+pub(crate) fn scale_coordinate(v: usize, small: usize, big: u32, round_up: bool) -> u32 {
     let (v, small, big) = (v as u64, small.max(1) as u64, u64::from(big));
     let scaled = if round_up {
         (v * big).div_ceil(small)

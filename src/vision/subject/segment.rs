@@ -24,8 +24,8 @@
 
 use image::{Rgb, RgbImage};
 
-use super::region::Region;
-use super::resample::{area_resize, fit_longest, Raster};
+use crate::vision::picture::region::Region;
+use crate::vision::picture::resample::{area_resize, fit_longest, Raster};
 
 /// Longest side of the working raster.
 const WORK_LONGEST: usize = 192;
@@ -413,7 +413,7 @@ fn bin(c: usize, v: f32, bins: usize) -> usize {
 
 /// Maps a working-raster box to the picture's pixels.
 fn scale_back(b: &Bounds, (sw, sh): (usize, usize), (w, h): (u32, u32)) -> Region {
-    let map = super::region::scale_coordinate;
+    let map = crate::vision::picture::region::scale_coordinate;
     Region {
         x1: map(b.x1, sw, w, false),
         x2: map(b.x2, sw, w, true),

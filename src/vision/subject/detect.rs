@@ -19,8 +19,8 @@
 use image::RgbImage;
 
 use super::mask::{close, components, open, Component};
-use super::region::Region;
-use super::resample::{area_resize, fit_longest, Raster};
+use crate::vision::picture::region::Region;
+use crate::vision::picture::resample::{area_resize, fit_longest, Raster};
 
 /// Longest side of the working raster.
 const WORK_LONGEST: usize = 128;
@@ -212,7 +212,7 @@ fn percentile(vals: &mut [f32], q: f32) -> f32 {
 
 /// Maps a working-raster box to original pixels, padded and clamped.
 fn scale_back(c: &Component, (sw, sh): (usize, usize), (w, h): (u32, u32)) -> Region {
-    let map = super::region::scale_coordinate;
+    let map = crate::vision::picture::region::scale_coordinate;
     let (x1, x2) = (map(c.x1, sw, w, false), map(c.x2, sw, w, true));
     let (y1, y2) = (map(c.y1, sh, h, false), map(c.y2, sh, h, true));
     let pad = |len: u32| ((len as f32 * PAD).round() as u32).max(1);

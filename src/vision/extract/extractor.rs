@@ -8,7 +8,7 @@
 
 use image::RgbImage;
 
-use super::region::Region;
+use crate::vision::picture::region::Region;
 
 /// Turns a picture (or a region of it) into a fixed-length, unit-length vector.
 pub trait Extractor: Send + Sync {

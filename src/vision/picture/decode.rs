@@ -12,8 +12,8 @@
 
 use image::{DynamicImage, ImageFormat, RgbImage};
 
-use super::error::Result;
 use super::validate::{from_image_error, open_checked, PixelLimits};
+use crate::vision::error::Result;
 
 /// A decoded picture: upright 8-bit RGB pixels plus the format they came in.
 #[derive(Debug, Clone)]

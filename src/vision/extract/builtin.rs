@@ -41,9 +41,9 @@ use image::RgbImage;
 
 use super::colour::{self, HISTOGRAM_LEN};
 use super::extractor::{l2_normalize, Extractor};
-use super::region::Region;
-use super::resample::{area_resize, halve};
 use super::texture::{self, GRADIENT_LEN, LBP_LEN};
+use crate::vision::picture::region::Region;
+use crate::vision::picture::resample::{area_resize, halve};
 
 /// Length of every `builtin-v2` vector.
 pub const BUILTIN_DIMENSION: usize = 256;
@@ -150,7 +150,7 @@ impl Extractor for BuiltinExtractor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vision::extractor::dot;
+    use crate::vision::extract::extractor::dot;
     use crate::vision::testkit::{cropped, jpeg_roundtrip, scaled, scene};
     use image::Rgb;
 

@@ -42,7 +42,6 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
 
 use super::builtin::BuiltinExtractor;
-use super::error::ModelError;
 #[cfg(not(feature = "onnx"))]
 use super::extractor::Extractor as _;
 #[cfg(feature = "onnx")]
@@ -53,11 +52,12 @@ use super::onnx_input::{InputType, Layout};
 #[cfg(feature = "ort")]
 use super::onnx_ort::OrtRunner;
 #[cfg(feature = "onnx")]
-use super::region::Region;
-#[cfg(feature = "onnx")]
-use super::resample::{area_resize, Raster};
-#[cfg(feature = "onnx")]
 use super::runtime::{model_runtime, ModelRuntime, RuntimeSettings};
+use crate::vision::error::ModelError;
+#[cfg(feature = "onnx")]
+use crate::vision::picture::region::Region;
+#[cfg(feature = "onnx")]
+use crate::vision::picture::resample::{area_resize, Raster};
 
 /// Name recorded with instances using this extractor (bump when the recipe changes).
 pub const ONNX_EXTRACTOR: &str = "onnx-v1";
@@ -798,7 +798,11 @@ impl super::extractor::Extractor for OnnxExtractor {
     fn dimension(&self) -> usize {
         match self.never {}
     }
-    fn extract(&self, _: &image::RgbImage, _: Option<&super::region::Region>) -> Vec<f32> {
+    fn extract(
+        &self,
+        _: &image::RgbImage,
+        _: Option<&crate::vision::picture::region::Region>,
+    ) -> Vec<f32> {
         match self.never {}
     }
 }
