@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, FromRequest, State};
 use axum::http::Request;
 use axum::response::Response;
 use serde_json::json;
@@ -22,14 +22,28 @@ fn no_permission(message: &str) -> ApiError {
     ApiError::new(axum::http::StatusCode::FORBIDDEN, "NoPermission", message)
 }
 
-/// Loopback peer and, with keys configured, a valid signature by an unrestricted key;
-/// returns the request's parameters.
-pub(super) async fn admit(
-    state: &AppState,
-    peer: &SocketAddr,
-    request: Request<Body>,
-) -> Result<Params, ApiError> {
-    if !peer.ip().is_loopback() {
+/// The parameters of an admitted admin request: a loopback peer and, with keys
+/// configured, a valid signature by an unrestricted key. A refusal is answered with the
+/// vendor's error before the handler runs.
+pub(super) struct Admitted(pub Params);
+
+impl FromRequest<AppState> for Admitted {
+    type Rejection = Response;
+
+    async fn from_request(request: Request<Body>, state: &AppState) -> Result<Self, Response> {
+        admit(state, request)
+            .await
+            .map(Admitted)
+            .map_err(|e| reply(Err(e)))
+    }
+}
+
+async fn admit(state: &AppState, request: Request<Body>) -> Result<Params, ApiError> {
+    let loopback = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|ConnectInfo(peer)| peer.ip().is_loopback());
+    if !loopback {
         return Err(no_permission("admin routes answer only loopback clients"));
     }
     let (parts, body) = request.into_parts();
@@ -46,7 +60,6 @@ pub(super) async fn admit(
     Params::from_request(parts.uri.query(), &parts.headers, &body)
 }
 
-/// The admin routes' envelope: the fields given, or the error's vendor code.
 /// Runs `work` on the blocking pool (store commits, index rewrites and model loads must
 /// not hold an async worker); a panic in it is answered as InternalError.
 pub(super) async fn on_blocking_pool<T: Send + 'static>(
@@ -57,6 +70,7 @@ pub(super) async fn on_blocking_pool<T: Send + 'static>(
         .map_err(|e| ApiError::internal(e.to_string()))
 }
 
+/// The admin routes' envelope: the fields given, or the error's vendor code.
 pub(super) fn reply(result: Result<serde_json::Value, ApiError>) -> Response {
     let id = new_request_id();
     match result {
@@ -67,13 +81,8 @@ pub(super) fn reply(result: Result<serde_json::Value, ApiError>) -> Response {
 }
 
 /// `POST /admin/reload`: every instance re-opens its index from its manifest.
-pub async fn reload(
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    State(state): State<AppState>,
-    request: Request<Body>,
-) -> Response {
+pub async fn reload(State(state): State<AppState>, _: Admitted) -> Response {
     let result = async {
-        admit(&state, &peer, request).await?;
         let engine = state.engine.clone();
         let n = on_blocking_pool(move || engine.reload_all()).await??;
         Ok(json!({ "Message": format!("reloaded {n} instances") }))
@@ -83,13 +92,8 @@ pub async fn reload(
 }
 
 /// `POST /admin/rebuild?InstanceName=NAME`: writes a compacted generation and swaps to it.
-pub async fn rebuild(
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    State(state): State<AppState>,
-    request: Request<Body>,
-) -> Response {
+pub async fn rebuild(State(state): State<AppState>, Admitted(params): Admitted) -> Response {
     let result = async {
-        let params = admit(&state, &peer, request).await?;
         let instance = state.engine.instance(params.required("InstanceName")?)?;
         let generation = on_blocking_pool(move || instance.rebuild()).await??;
         Ok(json!({ "Message": "rebuilt", "Generation": generation }))
@@ -101,13 +105,8 @@ pub async fn rebuild(
 /// `POST /admin/whiten?InstanceName=NAME[&Dims=N][&Shrink=S][&Power=P][&Off=true]`: fits
 /// a whitening on the instance's stored vectors (or removes it) and rebuilds the index
 /// through it (`imgsearch index whiten` while no server runs).
-pub async fn whiten(
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    State(state): State<AppState>,
-    request: Request<Body>,
-) -> Response {
+pub async fn whiten(State(state): State<AppState>, Admitted(params): Admitted) -> Response {
     let result = async {
-        let params = admit(&state, &peer, request).await?;
         let instance = state.engine.instance(params.required("InstanceName")?)?;
         let number = |name: &str, default: f64| -> Result<f64, ApiError> {
             match params.optional(name) {

@@ -15,15 +15,11 @@
 //! POST /admin/instance/delete  InstanceName          -> {"Message":"deleted"}
 //! ```
 
-use std::net::SocketAddr;
-
-use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
-use axum::http::Request;
+use axum::extract::State;
 use axum::response::Response;
 use serde_json::json;
 
-use super::admin::{admit, on_blocking_pool, reply};
+use super::admin::{on_blocking_pool, reply, Admitted};
 use super::error::ApiError;
 use super::params::Params;
 use super::AppState;
@@ -34,13 +30,8 @@ use crate::vision::ModelOptions;
 pub const DEFAULT_CAPACITY: u64 = 1_000_000;
 
 /// `POST /admin/instances`: every instance with its settings and counts.
-pub async fn list(
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    State(state): State<AppState>,
-    request: Request<Body>,
-) -> Response {
+pub async fn list(State(state): State<AppState>, _: Admitted) -> Response {
     let result = async {
-        admit(&state, &peer, request).await?;
         let rows: Vec<_> = state
             .engine
             .instances()
@@ -109,13 +100,8 @@ fn spec_of(params: &Params) -> Result<(InstanceSpec, ExtractorChoice), ApiError>
 
 /// `POST /admin/instance/create`: creates an instance (a model is loaded and checked on
 /// the blocking pool before anything is stored).
-pub async fn create(
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    State(state): State<AppState>,
-    request: Request<Body>,
-) -> Response {
+pub async fn create(State(state): State<AppState>, Admitted(params): Admitted) -> Response {
     let result = async {
-        let params = admit(&state, &peer, request).await?;
         let (spec, choice) = spec_of(&params)?;
         let engine = state.engine.clone();
         let created = on_blocking_pool(move || engine.create_instance_with(&spec, &choice)).await?;
@@ -132,13 +118,8 @@ pub async fn create(
 }
 
 /// `POST /admin/instance/show?InstanceName=N`: one instance's settings and counts.
-pub async fn show(
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    State(state): State<AppState>,
-    request: Request<Body>,
-) -> Response {
+pub async fn show(State(state): State<AppState>, Admitted(params): Admitted) -> Response {
     let result = async {
-        let params = admit(&state, &peer, request).await?;
         let instance = state.engine.instance(params.required("InstanceName")?)?;
         Ok(json!({ "Instance": instance.summary() }))
     }
@@ -148,13 +129,8 @@ pub async fn show(
 
 /// `POST /admin/instance/delete?InstanceName=N`: deletes the instance and its pictures
 /// for good (durable when answered; searches of other instances go on meanwhile).
-pub async fn delete(
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    State(state): State<AppState>,
-    request: Request<Body>,
-) -> Response {
+pub async fn delete(State(state): State<AppState>, Admitted(params): Admitted) -> Response {
     let result = async {
-        let params = admit(&state, &peer, request).await?;
         let name = params.required("InstanceName")?.to_string();
         let engine = state.engine.clone();
         let target = name.clone();

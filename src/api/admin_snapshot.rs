@@ -8,27 +8,19 @@
 //! The reply lists the folder, each instance's pictures and rows, the files and bytes
 //! written, how long writes were held and how long it took.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
-use axum::http::Request;
+use axum::extract::State;
 use axum::response::Response;
 use serde_json::json;
 
-use super::admin::{admit, on_blocking_pool, reply};
+use super::admin::{on_blocking_pool, reply, Admitted};
 use super::AppState;
 use crate::engine::snapshot::default_snapshot_path;
 
 /// `POST /admin/snapshot[?Output=DIR]`.
-pub async fn snapshot(
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    State(state): State<AppState>,
-    request: Request<Body>,
-) -> Response {
+pub async fn snapshot(State(state): State<AppState>, Admitted(params): Admitted) -> Response {
     let result = async {
-        let params = admit(&state, &peer, request).await?;
         let engine = state.engine.clone();
         let dest = match params.optional("Output") {
             Some(dir) if !dir.is_empty() => PathBuf::from(dir),
