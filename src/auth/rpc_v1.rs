@@ -86,8 +86,8 @@ pub(crate) fn check<'k>(
     })
 }
 
-/// `METHOD&pop(path)&pop(canonical)`; an empty path is the root.
-fn string_to_sign(method: &str, path: &str, canonical: &str) -> String {
+/// `METHOD&pop(path)&pop(canonical)`; an empty path is the root (also the signer's).
+pub(super) fn string_to_sign(method: &str, path: &str, canonical: &str) -> String {
     let path = if path.is_empty() { "/" } else { path };
     format!("{method}&{}&{}", pop_encode(path), pop_encode(canonical))
 }
@@ -95,8 +95,12 @@ fn string_to_sign(method: &str, path: &str, canonical: &str) -> String {
 /// Constant-time comparison of the base64 signature against HMAC-SHA1 keyed with
 /// `secret + "&"` (the `&` stands for an empty token secret, a relic of OAuth 1).
 fn signature_matches(secret: &str, to_sign: &str, signature_b64: &str) -> bool {
-    let key = format!("{secret}&");
-    super::mac::sha1_base64_matches(key.as_bytes(), to_sign, signature_b64)
+    super::mac::sha1_base64_matches(hmac_key(secret).as_bytes(), to_sign, signature_b64)
+}
+
+/// The HMAC key of a secret (also the signer's).
+pub(super) fn hmac_key(secret: &str) -> String {
+    format!("{secret}&")
 }
 
 #[cfg(test)]

@@ -65,10 +65,9 @@ pub fn sign_rpc_v1(
         .map(|(k, v)| format!("{}={}", pop_encode(k), pop_encode(v)))
         .collect::<Vec<_>>()
         .join("&");
-    let path = if path.is_empty() { "/" } else { path };
-    let to_sign = format!("POST&{}&{}", pop_encode(path), pop_encode(&canonical));
+    let to_sign = super::rpc_v1::string_to_sign("POST", path, &canonical);
     // HMAC takes a key of any length, so this cannot fail.
-    let mut mac = Hmac::<Sha1>::new_from_slice(format!("{}&", key.secret).as_bytes())
+    let mut mac = Hmac::<Sha1>::new_from_slice(super::rpc_v1::hmac_key(&key.secret).as_bytes())
         .expect("HMAC accepts any key length");
     mac.update(to_sign.as_bytes());
     all.insert(
