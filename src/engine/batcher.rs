@@ -22,22 +22,47 @@
 //! `index::search_batch_above` over the f32 rows with the largest `k` of the group, cut
 //! per query (the best `k` are a prefix of the best `k' > k`). An f16 copy has no
 //! multi-query kernel: its searches are not batched.
+//!
+//! The batcher is given what a group pass needs ([`BatchSource`]: the instance's
+//! current index, its dictionaries to compile the group's filter, its scan copy) and
+//! the search's own lone scan, and returns the search's result: a search goes down into
+//! it and comes back with its hits, never called back.
 
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use parking_lot::{Condvar, Mutex};
 
+use super::attributes::Dictionaries;
+use super::row_gate::RowGate;
+use super::scan_copy::ScanCopy;
 use crate::filter::Expr;
-use crate::index::ScanResult;
+use crate::index::{search_batch_above, ScanResult, VectorIndex};
 
 /// Queries gathered in one batch at most (the panel kernels' cost per row grows with it).
 const MAX_BATCH: usize = 128;
 
 /// A handed-over batch smaller than this waits up to the window for more searches.
 const SMALL_BATCH: usize = 4;
+
+/// Queries of one predicate group scanned together at least: the panel kernels pad a
+/// batch to 16 queries, and a 16-query pass costs about as much as four single scans
+/// (`imgsearch-scan-compare`), so smaller groups are scanned one by one.
+const MIN_BATCH: usize = 4;
+
+/// What a batched pass reads of the instance.
+pub(super) struct BatchSource<'a, L> {
+    /// The instance's index (its current snapshot is scanned).
+    pub index: &'a ArcSwap<L>,
+    /// The dictionaries a group's filter is compiled against.
+    pub dictionaries: &'a Dictionaries,
+    /// The quantised copy (i8 panels when usable).
+    pub scan_copy: &'a ScanCopy,
+}
 
 /// What a search asks of the scan.
 #[derive(Clone)]
@@ -123,8 +148,6 @@ struct Queue {
 /// One instance's batching state.
 #[derive(Default)]
 pub(super) struct Batcher {
-    /// Window in microseconds; 0 = off.
-    window_us: AtomicU64,
     /// Searches answered by a batch of more than one.
     batched: AtomicU64,
     queue: Mutex<Queue>,
@@ -140,19 +163,14 @@ impl Drop for Active<'_> {
 }
 
 impl Batcher {
-    /// Sets the window (`Duration::ZERO` turns batching off).
-    pub(super) fn set_window(&self, window: Duration) {
-        self.window_us
-            .store(window.as_micros() as u64, Ordering::Relaxed);
-    }
-
     /// Searches answered by a batch of more than one so far.
     pub(super) fn batched(&self) -> u64 {
         self.batched.load(Ordering::Relaxed)
     }
 
-    /// Runs `job`, alone with `alone` or in a batch with `together` (which answers a
-    /// group of jobs sharing one [`GroupKey`], in order).
+    /// Runs `job`, alone with `alone` (the search's own scan) or in a batch with the
+    /// searches of other threads, each group of one [`GroupKey`] in one pass over
+    /// `source` ([`scan_group`]); `window` is the instance's batch window (zero: off).
     ///
     /// With batching on, one scan of the instance runs at a time: a search that finds
     /// none under way runs alone at once; the others queue, and when the scan under way
@@ -160,15 +178,15 @@ impl Batcher {
     /// So a batch holds what arrived during the previous scan: one at low load, many
     /// under load, with no fixed wait. A handed-over batch of fewer than four waits up
     /// to the window for more.
-    pub(super) fn run(
+    pub(super) fn run<L: Deref<Target = VectorIndex>>(
         &self,
         job: ScanJob,
-        alone: impl Fn(&ScanJob) -> ScanResult,
-        together: impl Fn(&[&ScanJob]) -> Vec<ScanResult>,
+        window: Duration,
+        source: &BatchSource<'_, L>,
+        alone: impl Fn() -> ScanResult,
     ) -> ScanResult {
-        let window = self.window_us.load(Ordering::Relaxed);
-        if window == 0 {
-            return alone(&job);
+        if window.is_zero() {
+            return alone();
         }
         let slot = Arc::new(Slot::default());
         {
@@ -177,26 +195,26 @@ impl Batcher {
                 queue.active = true;
                 drop(queue);
                 let _active = Active(self);
-                return alone(&job);
+                return alone();
             }
             queue.jobs.push((job.clone(), slot.clone()));
         }
         match slot.wait() {
             Answer::Done(r) => r,
-            Answer::Failed => alone(&job),
+            Answer::Failed => alone(),
             Answer::Lead(mut jobs) => {
                 let active = Active(self);
                 if jobs.len() < SMALL_BATCH {
-                    std::thread::sleep(Duration::from_micros(window));
+                    std::thread::sleep(window);
                     let mut queue = self.queue.lock();
                     let room = MAX_BATCH.saturating_sub(jobs.len()).min(queue.jobs.len());
                     jobs.extend(queue.jobs.drain(..room));
                 }
-                self.answer(jobs, &together);
+                self.answer(jobs, source);
                 drop(active);
                 match slot.wait() {
                     Answer::Done(r) => r,
-                    _ => alone(&job),
+                    _ => alone(),
                 }
             }
         }
@@ -218,7 +236,11 @@ impl Batcher {
     }
 
     /// Scans each predicate group once and answers every slot.
-    fn answer(&self, jobs: Vec<Queued>, together: &impl Fn(&[&ScanJob]) -> Vec<ScanResult>) {
+    fn answer<L: Deref<Target = VectorIndex>>(
+        &self,
+        jobs: Vec<Queued>,
+        source: &BatchSource<'_, L>,
+    ) {
         let mut groups: HashMap<GroupKey, Vec<usize>> = HashMap::new();
         for (i, (job, _)) in jobs.iter().enumerate() {
             groups.entry(job.group()).or_default().push(i);
@@ -229,10 +251,11 @@ impl Batcher {
         }
         for members in groups.values() {
             let group: Vec<&ScanJob> = members.iter().map(|&i| &jobs[i].0).collect();
-            let results =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| together(&group)))
-                    .ok()
-                    .filter(|r| r.len() == group.len());
+            let results = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                scan_group(source, &group)
+            }))
+            .ok()
+            .filter(|r| r.len() == group.len());
             for (n, &i) in members.iter().enumerate() {
                 jobs[i].1.tell(match &results {
                     Some(r) => Answer::Done(r[n].clone()),
@@ -241,6 +264,57 @@ impl Batcher {
             }
         }
     }
+}
+
+/// Answers searches that share category, filter and threshold with one blocked
+/// multi-query scan of the current snapshot : over the i8
+/// copy when one is usable, else over the f32 rows.
+fn scan_group<L: Deref<Target = VectorIndex>>(
+    source: &BatchSource<'_, L>,
+    group: &[&ScanJob],
+) -> Vec<ScanResult> {
+    let Some(first) = group.first() else {
+        return Vec::new();
+    };
+    let snap = source.index.load().snapshot();
+    if snap.generation() != first.generation {
+        // A rebuild swapped the index (maybe its projection) since these queries
+        // were projected: each scans alone on the snapshot it was projected for.
+        return Vec::new();
+    }
+    let gate = RowGate::new(
+        source.dictionaries,
+        &snap,
+        first.category,
+        first.filter.as_ref(),
+    );
+    let accept = |row: usize| gate.accepts(row);
+    if group.len() < MIN_BATCH {
+        // The panel kernels pad to 16 queries: a few queries cost less one by one.
+        return group
+            .iter()
+            .map(|j| {
+                source
+                    .scan_copy
+                    .search(&snap, &j.vector, j.k, j.min_score, &accept)
+            })
+            .collect();
+    }
+    let jobs: Vec<(&[f32], usize)> = group.iter().map(|j| (j.vector.as_slice(), j.k)).collect();
+    if let Some(results) = source
+        .scan_copy
+        .search_batch(&snap, &jobs, first.min_score, &accept)
+    {
+        return results;
+    }
+    let k = group.iter().map(|j| j.k).max().unwrap_or(0);
+    let queries: Vec<&[f32]> = group.iter().map(|j| j.vector.as_slice()).collect();
+    let mut results = search_batch_above(&snap, &queries, k, first.min_score, &accept);
+    for (result, job) in results.iter_mut().zip(group) {
+        // The best k of a query are the first k of its best k' >= k.
+        result.hits.truncate(job.k);
+    }
+    results
 }
 
 #[cfg(test)]

@@ -104,7 +104,7 @@ pub enum EngineError {
     TaskStorage(String),
     /// A whitening cannot be fitted (too few pictures, a setting out of range).
     #[error(transparent)]
-    Whitening(#[from] super::whitening::WhiteningError),
+    Whitening(#[from] super::instance::whitening::WhiteningError),
     /// The projection stored with the instance does not fit its extractor: the instance
     /// is refused rather than searched with garbage.
     #[error("instance {name}: stored index projection unusable: {reason}")]

@@ -12,56 +12,53 @@
 //! the index opens; a crash after it leaves an acknowledged picture whose row is there.
 //!
 //! On open (and on reload) the index is reconciled with the store, the source of truth
-//! (see `reconcile.rs`). Online snapshots (`snapshot/`) rely on the same order: a store
+//! (see `instance/reconcile.rs`). Online snapshots (`snapshot/`) rely on the same order: a store
 //! checkpoint first, then each vector file's rows up to the header read under the
 //! instance's write lock.
 //!
-//! An instance may have a whitening (`whitening.rs`): index rows and queries are then a
+//! An instance may have a whitening (`instance/whitening/`): index rows and queries are then a
 //! projection of the extractor's vectors, which the store keeps unprojected.
 
 mod attributes;
 mod batcher;
 mod category;
 mod clock;
-mod compaction;
 mod error;
 mod extractors;
 mod imagenet;
 mod instance;
-mod reconcile;
 mod registry;
-mod rerank;
+mod row_gate;
 mod scan_copy;
 mod search;
 pub mod snapshot;
+mod stage_timer;
 mod summary;
 mod tasks;
 mod teardown;
-mod votes;
-mod whitening;
 
 pub use category::{ServiceType, CATEGORY_OTHER, PRODUCT_CATEGORIES};
-pub use compaction::{CompactionPolicy, DEFAULT_DEAD_SHARE, DEFAULT_MIN_DEAD_ROWS};
 pub use error::{EngineError, Result};
 pub use extractors::ExtractorChoice;
+pub use instance::compaction::{CompactionPolicy, DEFAULT_DEAD_SHARE, DEFAULT_MIN_DEAD_ROWS};
+pub use instance::votes::{VoteIndexSize, DEFAULT_VOTE_CANDIDATES, VOTE_DISTANCE, VOTE_RATIO};
+pub(crate) use instance::whitening::stored as stored_projection;
+pub use instance::whitening::{Projection, Whitening, WhiteningError, WhiteningParams};
 pub use instance::{
-    AddOutcome, AddPicture, Attributes, Instance, InstanceInfo, Subject, WhitenOutcome,
-    DEFAULT_RERANK_CANDIDATES, QUERY_LOCAL_POINTS, SCENE_PROPOSALS, STORED_LOCAL_POINTS,
+    AddOutcome, AddPicture, Attributes, Instance, InstanceInfo, InstanceSettings, Subject,
+    WhitenOutcome, DEFAULT_RERANK_CANDIDATES, QUERY_LOCAL_POINTS, SCENE_PROPOSALS,
+    STORED_LOCAL_POINTS,
 };
 pub use registry::{
     rebuild_offline, require_data_dir, Engine, InstanceSpec, DEFAULT_INSTANCE, INSTANCES_DIR,
     STORE_DIR,
 };
-pub use rerank::{verified_score, MIN_INLIERS};
 pub use scan_copy::ScanMode;
-pub use search::{FilterOutcome, Found, SearchOutcome, SearchQuery};
+pub use search::{verified_score, FilterOutcome, Found, SearchOutcome, SearchQuery, MIN_INLIERS};
 pub use snapshot::{SnapshotError, SnapshotInfo};
 pub use summary::{summary_table, InstanceSummary};
 pub(crate) use tasks::meta_line;
 pub use tasks::{IncreaseFilter, TaskInfo, TaskKind, TaskStatus, CODE_FAILED, CODE_OK};
-pub use votes::{VoteIndexSize, DEFAULT_VOTE_CANDIDATES, VOTE_DISTANCE, VOTE_RATIO};
-pub(crate) use whitening::stored as stored_projection;
-pub use whitening::{Projection, Whitening, WhiteningError, WhiteningParams};
 
 #[cfg(test)]
 pub(crate) mod testkit {

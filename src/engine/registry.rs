@@ -8,8 +8,8 @@ use parking_lot::RwLock;
 
 use super::category::ServiceType;
 use super::clock::now_ms;
-use super::compaction::CompactionPolicy;
 use super::extractors::ExtractorChoice;
+use super::instance::compaction::CompactionPolicy;
 use super::instance::Instance;
 use super::scan_copy::ScanMode;
 use super::{EngineError, Result};
@@ -339,8 +339,8 @@ pub fn rebuild_offline(data_dir: &Path, name: &str) -> Result<u64> {
         .find(|m| m.name == name)
         .ok_or_else(|| EngineError::InstanceNotFound(name.to_string()))?;
     let dir = data_dir.join(INSTANCES_DIR).join(name);
-    let projection = super::whitening::stored(&store, &meta)?;
-    super::reconcile::write_generation_from_store(&store, &meta, &dir, &projection)
+    let projection = super::instance::whitening::stored(&store, &meta)?;
+    super::instance::reconcile::write_generation_from_store(&store, &meta, &dir, &projection)
 }
 
 /// A data directory that must exist (and hold a store) for a command that reads it.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::description::{list_files, Description, InstanceEntry};
 use super::{sync_dir, Result, SnapshotError, SnapshotInfo};
 use crate::engine::clock::now_ms;
-use crate::engine::reconcile::write_generation_from_store;
+use crate::engine::instance::reconcile::write_generation_from_store;
 use crate::engine::{Engine, INSTANCES_DIR, STORE_DIR};
 use crate::index::{Manifest, VectorFileReader};
 use crate::store::{InstanceMeta, Store, StoreMode};
@@ -95,7 +95,7 @@ impl Engine {
             let index_dir = dir.join(INSTANCES_DIR).join(&meta.name);
             let copied = self.copy_generation(&meta, before.get(&meta.name), &index_dir, &mut held);
             if !copied {
-                let projection = crate::engine::whitening::stored(&checkpoint, &meta)?;
+                let projection = crate::engine::instance::whitening::stored(&checkpoint, &meta)?;
                 write_generation_from_store(&checkpoint, &meta, &index_dir, &projection)?;
             }
             let (generation, rows) = written_generation(&index_dir)?;

@@ -16,9 +16,9 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use super::attributes::{Dictionaries, COLUMNS};
 use super::whitening::Projection;
-use super::{EngineError, Result};
+use crate::engine::attributes::{Dictionaries, COLUMNS};
+use crate::engine::{EngineError, Result};
 use crate::index::{GenerationWriter, IndexError, VectorIndex};
 use crate::store::{InstanceMeta, Store};
 

@@ -16,9 +16,10 @@ use std::collections::{HashMap, HashSet};
 
 use rayon::prelude::*;
 
-use super::instance::{Instance, StageTimer};
-use super::search::{score_of, Found, SearchOutcome, SearchQuery};
-use super::Result;
+use super::{score_of, Found, SearchOutcome, SearchQuery};
+use crate::engine::instance::Instance;
+use crate::engine::stage_timer::StageTimer;
+use crate::engine::Result;
 use crate::vision::{self, LocalFeatures};
 
 /// Inliers from which a candidate counts as a verified copy. On the fashion catalogue's
@@ -43,7 +44,7 @@ impl Instance {
     /// the first `k`: moved up from further down the candidates when verified, otherwise
     /// kept only when verified, after verified candidates with as many inliers), and
     /// cuts `query`'s page from them.
-    pub(super) fn rerank(
+    pub(in crate::engine) fn rerank(
         &self,
         candidates: SearchOutcome,
         voted: Vec<Found>,

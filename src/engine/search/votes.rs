@@ -3,12 +3,10 @@
 //!
 //! A product pasted small on a busy scene often scores too low against its catalogue
 //! shot for the vector search to put it among its first K, though many of its keypoints
-//! are in the query. Every stored picture's descriptors are kept in memory in a
-//! [`CodeIndex`] (built from the `local_features` column family when the instance opens,
-//! kept current by add, replace and delete under the write lock); a search looks up the
-//! query's descriptors, each finding near stored ones (Hamming ≤ [`VOTE_DISTANCE`]) votes
-//! for the picture holding the nearest when it passes a ratio test ([`VOTE_RATIO`]), and the pictures with most
-//! votes are verified with the vector candidates ([`Instance::rerank`]).
+//! are in the query. The instance's vote index (`instance/votes.rs`) is asked for the
+//! pictures whose stored codes the query's keypoints vote for (Hamming ≤
+//! [`crate::engine::VOTE_DISTANCE`], ratio test [`crate::engine::VOTE_RATIO`]), and the pictures with most votes are
+//! verified with the vector candidates (`rerank.rs`).
 //!
 //! A voted picture must pass what a vector candidate passes: live in the snapshot, the
 //! category, the filter and ScoreThreshold on its vector score against the query (the
@@ -17,137 +15,17 @@
 
 use std::collections::HashSet;
 
-use parking_lot::RwLock;
-
-use super::instance::{Instance, View};
-use super::search::{score_of, Found, RowGate, SearchQuery};
-use super::Result;
-use crate::index::CodeIndex;
-use crate::store::{InstanceMeta, Record, Store};
+use super::{score_of, Found, SearchQuery};
+use crate::engine::instance::{Instance, View};
+use crate::engine::row_gate::RowGate;
+use crate::engine::Result;
 use crate::vision::LocalFeatures;
 
-/// Largest Hamming distance (of 256 bits) at which a query keypoint votes.
-pub const VOTE_DISTANCE: u32 = 48;
-/// Ratio test of a vote (%): a query keypoint votes for the picture holding its nearest
-/// code only when every other picture's nearest is farther by this ratio.
-pub const VOTE_RATIO: u32 = 80;
-/// Pictures with most votes verified by default besides the vector candidates.
-pub const DEFAULT_VOTE_CANDIDATES: usize = 20;
-
-/// The in-memory descriptors of an instance's stored pictures, by doc.
-pub(super) struct Votes(RwLock<CodeIndex>);
-
-impl Votes {
-    /// Reads every stored picture's local features of the instance `meta` (`None` when
-    /// it does not keep them).
-    pub(super) fn load(store: &Store, meta: &InstanceMeta) -> Result<Option<Self>> {
-        if !meta.local_features {
-            return Ok(None);
-        }
-        Ok(Some(Votes(RwLock::new(read_all(store, meta)?))))
-    }
-
-    /// Reads the features again from the store (after offline tools changed it).
-    pub(super) fn reload(&self, store: &Store, meta: &InstanceMeta) -> Result<()> {
-        let index = read_all(store, meta)?;
-        *self.0.write() = index;
-        Ok(())
-    }
-
-    /// Records a committed picture's features (stored form) and forgets the doc it
-    /// replaced.
-    pub(super) fn added(&self, doc: u64, features: Option<&[u8]>, replaces: Option<u64>) {
-        let mut index = self.0.write();
-        if let Some(old) = replaces {
-            index.remove(old);
-        }
-        if let Some(f) = features.and_then(LocalFeatures::from_bytes) {
-            index.insert(doc, &f.descriptors);
-        }
-    }
-
-    /// Forgets deleted docs.
-    pub(super) fn removed(&self, docs: impl IntoIterator<Item = u64>) {
-        let mut index = self.0.write();
-        for doc in docs {
-            index.remove(doc);
-        }
-    }
-
-    /// The `n` docs with most votes from `local`'s keypoints, most first, with the
-    /// query keypoints that voted for them.
-    pub(super) fn top(&self, local: &LocalFeatures, n: usize) -> Vec<(u64, Vec<u32>)> {
-        if n == 0 {
-            return Vec::new();
-        }
-        self.0
-            .read()
-            .voters(&local.descriptors, VOTE_DISTANCE, VOTE_RATIO, n)
-    }
-
-    /// (pictures, codes, bytes) held.
-    pub(super) fn size(&self) -> (usize, usize, usize) {
-        let index = self.0.read();
-        (index.ids(), index.codes(), index.memory_bytes())
-    }
-}
-
-/// The code index of every stored picture's descriptors of an instance.
-fn read_all(store: &Store, meta: &InstanceMeta) -> Result<CodeIndex> {
-    let mut index = CodeIndex::new();
-    store.for_each_local_features(meta.id, |doc, bytes| {
-        if let Some(f) = LocalFeatures::from_bytes(bytes) {
-            index.insert(doc, &f.descriptors);
-        }
-        Ok(())
-    })?;
-    Ok(index)
-}
-
-/// What the vote index of an instance holds ([`Instance::vote_index_size`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct VoteIndexSize {
-    /// Pictures with keypoints.
-    pub pictures: usize,
-    /// Keypoints.
-    pub codes: usize,
-    /// Memory held, bytes.
-    pub bytes: usize,
-}
-
 impl Instance {
-    /// The pictures with most keypoint votes for a query's features, most first, with
-    /// their votes (tools: the vote stage alone). Empty without local features.
-    pub fn voted(&self, local: &LocalFeatures, n: usize) -> Result<Vec<(Record, u32)>> {
-        let Some(votes) = &self.votes else {
-            return Ok(Vec::new());
-        };
-        let top = votes.top(local, n);
-        let docs: Vec<u64> = top.iter().map(|t| t.0).collect();
-        let records = self.store.records(self.meta.id, &docs)?;
-        Ok(records
-            .into_iter()
-            .zip(top)
-            .filter_map(|(r, (_, v))| r.map(|r| (r, v.len() as u32)))
-            .collect())
-    }
-
-    /// What the vote index holds; `None` without local features.
-    pub fn vote_index_size(&self) -> Option<VoteIndexSize> {
-        self.votes.as_ref().map(|v| {
-            let (pictures, codes, bytes) = v.size();
-            VoteIndexSize {
-                pictures,
-                codes,
-                bytes,
-            }
-        })
-    }
-
     /// The voted pictures for `local` not already among `present` that pass the
     /// category (`category`), `query`'s filter and threshold, as found with their best
     /// vector score over `views`, in vote order.
-    pub(super) fn voted_candidates(
+    pub(in crate::engine) fn voted_candidates(
         &self,
         local: &LocalFeatures,
         views: &[View],
@@ -161,7 +39,7 @@ impl Instance {
         };
         let top = votes.top(local, n);
         let (snap, projection) = self.layer();
-        let gate = RowGate::new(self, &snap, category, query.filter.as_ref());
+        let gate = RowGate::new(&self.dictionaries, &snap, category, query.filter.as_ref());
         let projected = views
             .iter()
             .map(|v| projection.apply(&v.vector).map(|p| p.into_owned()))
@@ -228,7 +106,7 @@ mod tests {
 
     fn features(bytes: &[u8]) -> LocalFeatures {
         let picture = crate::vision::decode(bytes, &Default::default()).unwrap();
-        LocalFeatures::extract(picture.rgb(), super::super::QUERY_LOCAL_POINTS)
+        LocalFeatures::extract(picture.rgb(), crate::engine::QUERY_LOCAL_POINTS)
     }
 
     fn search(instance: &Instance, bytes: &[u8], query: &SearchQuery) -> Vec<(String, f64)> {

@@ -1,0 +1,203 @@
+//! Upkeep of an instance's vector file: automatic compaction, reload after an offline
+//! rebuild, rebuild from the store, and fitting or removing a whitening.
+//!
+//! Each writes or opens a generation under the write lock and swaps it in whole
+//! ([`super::Layer`]); searches under way finish on the snapshot they hold.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::reconcile::{open_reconciled, write_generation_from_store};
+use super::whitening::{Projection, Whitening, WhiteningFit, WhiteningParams};
+use super::{Instance, Layer};
+use crate::engine::Result;
+
+/// What fitting or removing a whitening did ([`Instance::whiten`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WhitenOutcome {
+    /// The generation written.
+    pub generation: u64,
+    /// Dimension of the rows now.
+    pub dimension: usize,
+    /// Pictures the whitening was fitted on (0 when removed).
+    pub fitted_on: u64,
+    /// Share of the variance the kept components hold (1 when removed).
+    pub kept_variance: f64,
+}
+
+impl Instance {
+    /// Starts a compaction on a background thread when dead rows have reached the
+    /// policy's share (cheap otherwise: called after every tombstoning write). The thread
+    /// waits for the write lock, so it starts after the write that called it.
+    pub(super) fn compact_if_due(&self) {
+        let rows = self.index.load().snapshot().rows() as u64;
+        let live = self.live.load(Ordering::Relaxed);
+        if !self.compaction.try_start(rows, live) {
+            return;
+        }
+        let Some(this) = self.this.upgrade() else {
+            // Not shared (a tool's own instance): nothing can hold it for a thread.
+            self.compaction.finish(true);
+            return;
+        };
+        let spawned = std::thread::Builder::new()
+            .name("compact".into())
+            .spawn(move || {
+                let ok = this.compact();
+                this.compaction.finish(ok);
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(instance = %self.meta.name, error = %e, "cannot start a compaction thread");
+            self.compaction.finish(false);
+        }
+    }
+
+    /// Rewrites the vector file without its dead rows ([`Self::rebuild`]); logs and counts
+    /// the outcome; true when it succeeded.
+    fn compact(&self) -> bool {
+        let started = std::time::Instant::now();
+        let before = self.snapshot();
+        let (rows, live) = (before.rows(), before.live_rows());
+        let old_generation = before.generation();
+        drop(before);
+        let name = self.meta.name.clone();
+        match self.rebuild_as("compaction") {
+            Ok(generation) => {
+                let seconds = started.elapsed().as_secs_f64();
+                tracing::info!(
+                    instance = %name,
+                    rows,
+                    dead = rows - live,
+                    rows_after = self.snapshot().rows(),
+                    from_generation = old_generation,
+                    generation,
+                    ms = (seconds * 1000.0).round() as u64,
+                    "vector file compacted"
+                );
+                metrics::counter!("imgsearch_compactions_total", "instance" => name.clone())
+                    .increment(1);
+                metrics::counter!("imgsearch_compacted_rows_total", "instance" => name.clone())
+                    .increment((rows - live) as u64);
+                metrics::histogram!("imgsearch_compaction_seconds", "instance" => name)
+                    .record(seconds);
+                true
+            }
+            Err(e) => {
+                tracing::error!(instance = %name, error = %e, "compaction failed; the old vector file stays in use");
+                metrics::counter!("imgsearch_compaction_failures_total", "instance" => name)
+                    .increment(1);
+                false
+            }
+        }
+    }
+
+    /// Pins the current vector file for a snapshot (`snapshot/take.rs`): under the write
+    /// lock, so its header counts exactly the acknowledged rows; also returns how long
+    /// writes were held.
+    pub(in crate::engine) fn pin_generation(
+        &self,
+    ) -> Result<(crate::index::PinnedGeneration, std::time::Duration)> {
+        let _writer = self.writer.lock();
+        let held = std::time::Instant::now();
+        let pinned = self.index.load().pin_generation();
+        Ok((pinned?, held.elapsed()))
+    }
+
+    /// Re-opens the index from its manifest (after an offline rebuild) and reconciles it
+    /// with the store; searches under way finish on the old map.
+    pub fn reload(&self) -> Result<()> {
+        let _writer = self.write_lock()?;
+        let projection = super::whitening::stored(&self.store, &self.meta)?;
+        if let Some(votes) = &self.votes {
+            votes.reload(&self.store, &self.meta)?;
+        }
+        self.open_and_swap(projection, None)
+    }
+
+    /// Opens the manifest's generation, reconciles it with the store and swaps it in with
+    /// `projection` (searches under way finish on the old one); `fault` is the crash
+    /// point between the two. The caller holds the write lock.
+    fn open_and_swap(&self, projection: Projection, fault: Option<&'static str>) -> Result<()> {
+        let (index, live) = open_reconciled(
+            &self.store,
+            &self.meta,
+            &self.index_dir,
+            &self.dictionaries,
+            &projection,
+        )?;
+        if let Some(name) = fault {
+            crate::fault::point(name);
+        }
+        self.live.store(live, Ordering::Relaxed);
+        self.index.store(Arc::new(Layer { index, projection }));
+        self.scan_copy.refresh(self.snapshot());
+        Ok(())
+    }
+
+    /// Writes a compacted generation from the store (dropping deleted rows) and swaps to it.
+    pub fn rebuild(&self) -> Result<u64> {
+        self.rebuild_as("admin")
+    }
+
+    /// [`Self::rebuild`], counted under `reason` (`admin` or `compaction`). Writes wait
+    /// for the write lock meanwhile, so none lands in the old file after the new one was
+    /// written; searches keep scanning the old snapshot until the swap.
+    fn rebuild_as(&self, reason: &'static str) -> Result<u64> {
+        let _writer = self.write_lock()?;
+        // Any rebuild compacts: writes held back for a started compaction may go on.
+        self.compaction.took_lock();
+        let projection = self.index.load().projection.clone();
+        self.rebuild_locked(reason, projection)
+    }
+
+    /// Writes a generation of `projection` from the store and swaps to it; the caller
+    /// holds the write lock.
+    fn rebuild_locked(&self, reason: &'static str, projection: Projection) -> Result<u64> {
+        let generation =
+            write_generation_from_store(&self.store, &self.meta, &self.index_dir, &projection)?;
+        self.open_and_swap(projection, Some("rebuild.before_swap"))?;
+        metrics::counter!("imgsearch_rebuilds_total", "instance" => self.meta.name.clone(), "reason" => reason)
+            .increment(1);
+        Ok(generation)
+    }
+
+    /// Fits a whitening on the instance's stored vectors (`Some`) or removes it (`None`),
+    /// stores it with the instance and rebuilds the index through it.
+    ///
+    /// The fit reads the store without the write lock (writes go on meanwhile; the fit
+    /// need not see the last few pictures). Then, under the lock, the whitening is
+    /// committed to the store first (the store is the truth) and the index rebuilt: a
+    /// crash in between leaves a vector file of the old projection, which the next open
+    /// detects and rebuilds ([`open_reconciled`]).
+    pub fn whiten(&self, params: Option<&WhiteningParams>) -> Result<WhitenOutcome> {
+        let projection = match params {
+            Some(params) => {
+                let mut fit = WhiteningFit::new(self.meta.dimension as usize);
+                let mut failed = None;
+                self.store.for_each_vector(self.meta.id, |_, vector| {
+                    if failed.is_none() {
+                        failed = fit.add(&vector).err();
+                    }
+                    Ok(())
+                })?;
+                if let Some(e) = failed {
+                    return Err(e.into());
+                }
+                Projection::whitening(fit.finish(params)?)
+            }
+            None => Projection::none(),
+        };
+        let _writer = self.write_lock()?;
+        let bytes = projection.get().map(Whitening::to_bytes);
+        self.store.set_projection(self.meta.id, bytes.as_deref())?;
+        crate::fault::point("whiten.after_store_commit");
+        let generation = self.rebuild_locked("whiten", projection.clone())?;
+        let w = projection.get();
+        Ok(WhitenOutcome {
+            generation,
+            dimension: projection.dimension(self.meta.dimension as usize),
+            fitted_on: w.map_or(0, Whitening::fitted_on),
+            kept_variance: w.map_or(1.0, Whitening::kept_variance),
+        })
+    }
+}

@@ -1,0 +1,65 @@
+//! The row gate: which rows of a snapshot a search (or a filter's listing) may return,
+//! from the category and attribute columns alone, before any vector is read.
+//!
+//! A filter is compiled once per request against the instance's dictionaries; the gate
+//! then answers per row. Writes (delete by filter), searches and the batched scans all
+//! decide rows through it.
+
+use super::attributes::{Dictionaries, RowAttributes, COLUMN_CATEGORY};
+use crate::filter::{CompiledFilter, Expr};
+use crate::index::Snapshot;
+
+/// The rows a search may return: those of a snapshot in a category (when the instance
+/// has categories) that a filter, compiled against the snapshot's columns, matches.
+pub(in crate::engine) struct RowGate<'a> {
+    snap: &'a Snapshot,
+    source: RowAttributes<'a>,
+    category: Option<u32>,
+    filter: Option<CompiledFilter>,
+}
+
+impl<'a> RowGate<'a> {
+    /// The gate of `snap` for a category and a filter (compiled against `dictionaries`,
+    /// the instance's).
+    pub(in crate::engine) fn new(
+        dictionaries: &'a Dictionaries,
+        snap: &'a Snapshot,
+        category: Option<u32>,
+        filter: Option<&Expr>,
+    ) -> Self {
+        let source = RowAttributes {
+            snapshot: snap,
+            dictionaries,
+        };
+        let filter = filter.map(|f| CompiledFilter::compile(f, &source));
+        RowGate {
+            snap,
+            source,
+            category,
+            filter,
+        }
+    }
+
+    /// Whether no row can pass (the filter is false whatever the row).
+    pub(in crate::engine) fn refuses_all(&self) -> bool {
+        self.filter.as_ref().and_then(CompiledFilter::constant) == Some(false)
+    }
+
+    /// Whether the gate lets fewer than all rows through (a category or a filter).
+    pub(in crate::engine) fn narrows(&self) -> bool {
+        self.category.is_some() || self.filter.is_some()
+    }
+
+    /// Whether a row passes the category and the filter.
+    #[inline]
+    pub(in crate::engine) fn accepts(&self, row: usize) -> bool {
+        if let (Some(c), Some(column)) = (self.category, self.snap.column(COLUMN_CATEGORY)) {
+            if column.get(row) != c {
+                return false;
+            }
+        }
+        self.filter
+            .as_ref()
+            .is_none_or(|f| f.matches(&self.source, row))
+    }
+}
