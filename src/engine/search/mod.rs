@@ -6,95 +6,32 @@
 //! columns before any vector is touched. Product instances search within the query's
 //! category (given, or predicted), as the vendor does.
 //!
-//! The road of a search by picture, top-down: the picture is analysed into views
-//! (`Instance::analyse_views`); each view's vector is projected and scanned
-//! ([`Instance::search_vector`]: the row gate, then the subset, a lone scan or the
-//! batcher, `engine/batcher.rs`); several views are merged (`views.rs`); with local
-//! features the keypoint vote stage (`votes.rs`) adds candidates and geometric
-//! verification re-ranks them (`rerank.rs`).
+//! The road of a search by picture, top-down, each file going only further down: this
+//! file analyses the picture into views (`Instance::analyse_views`, in the instance),
+//! merges several views (`views.rs`) or searches the one vector (`vector.rs`: the row
+//! gate, then the accepted rows alone, a lone scan of the scan copy, or the batcher,
+//! `engine/batcher.rs`, which answers a group in one pass); with local features the
+//! keypoint vote stage (`votes.rs`) adds candidates and geometric verification re-ranks
+//! them (`rerank.rs`). What a search is asked and answers is `query.rs`.
 
+mod query;
 mod rerank;
+mod vector;
 mod views;
 mod votes;
 
 use std::collections::HashSet;
 
-use super::batcher::{BatchSource, ScanJob};
+use self::query::{score_of, DISTINCT_OVERSAMPLING};
 use super::instance::{Instance, Subject, View};
-use super::row_gate::RowGate;
 use super::stage_timer::StageTimer;
 use super::{EngineError, Result};
 use crate::filter::Expr;
 use crate::store::Record;
 use crate::vision::Region;
 
+pub use self::query::{FilterOutcome, Found, SearchOutcome, SearchQuery};
 pub use self::rerank::{verified_score, MIN_INLIERS};
-
-/// Candidates fetched per wanted result when each product may appear once.
-pub(in crate::engine) const DISTINCT_OVERSAMPLING: usize = 8;
-
-/// Rows sampled to estimate how many rows a category and filter accept.
-const SHARE_SAMPLES: usize = 1024;
-
-/// Below this estimated share of accepted rows, a search collects the accepted rows first
-/// and scores only them (`index/subset.rs`) instead of scanning every row.
-const SELECTIVE_SHARE: f64 = 0.02;
-
-/// A search by vector.
-#[derive(Debug, Clone, Default)]
-pub struct SearchQuery {
-    /// Category to stay within (product instances predict one when absent).
-    pub category_id: Option<u32>,
-    /// Results skipped.
-    pub start: usize,
-    /// Results returned at most.
-    pub num: usize,
-    /// Least score returned.
-    pub min_score: f32,
-    /// Keep only the best picture of each product.
-    pub distinct_product: bool,
-    /// Attribute filter.
-    pub filter: Option<Expr>,
-    /// With Crop and no Region, search a busy scene by windows too
-    /// ([`Instance::analyse_views`]). Off in the server for now: it costs ~30 extractions
-    /// per such query (1–2 s with a model); `imgsearch-eval --windows true` turns it on.
-    pub scene_windows: bool,
-    /// With Crop and no Region, search a busy scene by segment proposals too: each
-    /// proposal's silhouette on white is one more view ([`Instance::analyse_views`],
-    /// up to [`super::SCENE_PROPOSALS`] extractions). `imgsearch-eval --proposals true`.
-    pub scene_proposals: bool,
-}
-
-/// One search result.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Found {
-    /// Score 0..1.
-    pub score: f64,
-    /// The picture's doc id (which row of the store it is).
-    pub doc: u64,
-    /// The picture's record.
-    pub record: Record,
-}
-
-/// What a search reports.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SearchOutcome {
-    /// Subject and category of the query picture.
-    pub subject: Subject,
-    /// Pictures that matched (category, filter, threshold).
-    pub docs_found: usize,
-    /// The page asked for, best first.
-    pub results: Vec<Found>,
-}
-
-/// What SearchImageByFilter reports.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FilterOutcome {
-    /// Pictures the filter matches.
-    pub docs_found: usize,
-    /// The page asked for, oldest first.
-    pub records: Vec<Record>,
-}
 
 impl Instance {
     /// SearchImageByPic.
@@ -224,103 +161,6 @@ impl Instance {
             records,
         })
     }
-
-    /// Searches with an extractor's (raw) vector: it is projected as the rows of the
-    /// snapshot it scans were.
-    pub(in crate::engine) fn search_vector(
-        &self,
-        vector: &[f32],
-        subject: Subject,
-        query: &SearchQuery,
-    ) -> Result<SearchOutcome> {
-        let (snap, projection) = self.layer();
-        let vector: &[f32] = &projection.apply(vector)?;
-        let wanted = query.start + query.num;
-        // Distinct products need more candidates than results; each product keeps its best.
-        let k = if query.distinct_product {
-            (wanted * DISTINCT_OVERSAMPLING).max(64)
-        } else {
-            wanted
-        };
-        let category = self.service.has_categories().then_some(subject.category_id);
-        let gate = RowGate::new(&self.dictionaries, &snap, category, query.filter.as_ref());
-        if gate.refuses_all() {
-            return Ok(SearchOutcome {
-                subject,
-                docs_found: 0,
-                results: Vec::new(),
-            });
-        }
-        let accept = |row: usize| gate.accepts(row);
-        let timer = StageTimer::start();
-        let selective =
-            gate.narrows() && snap.accepted_share(&accept, SHARE_SAMPLES) < SELECTIVE_SHARE;
-        let scan = if selective {
-            // Few rows pass: collect them from the columns and score only those.
-            let rows = snap.accepted_rows(&accept);
-            snap.search_rows(vector, &rows, k, query.min_score)
-        } else if !self.scan_copy.batchable(&snap) {
-            // An f16 copy: no multi-query kernel, each search scans alone.
-            self.scan_copy
-                .search(&snap, vector, k, query.min_score, &accept)
-        } else {
-            let job = ScanJob {
-                generation: snap.generation(),
-                vector: vector.to_vec(),
-                k,
-                min_score: query.min_score,
-                category,
-                filter: query.filter.clone(),
-            };
-            let source = BatchSource {
-                index: &self.index,
-                dictionaries: &self.dictionaries,
-                scan_copy: &self.scan_copy,
-            };
-            self.batcher
-                .run(job, self.settings().batch_window, &source, || {
-                    self.scan_copy
-                        .search(&snap, vector, k, query.min_score, &accept)
-                })
-        };
-        let timer = timer.lap("scan");
-        let docs: Vec<u64> = scan.hits.iter().map(|h| h.doc).collect();
-        let records = self.store.records(self.meta.id, &docs)?;
-        timer.lap("fetch");
-        let mut results = Vec::with_capacity(wanted);
-        let mut products = HashSet::new();
-        for (hit, record) in scan.hits.iter().zip(records) {
-            // A picture deleted since the scan began has no record any more: skip it.
-            let Some(record) = record else { continue };
-            if query.distinct_product && !products.insert(record.product_id.clone()) {
-                continue;
-            }
-            results.push(Found {
-                score: score_of(hit.score),
-                doc: hit.doc,
-                record,
-            });
-            if results.len() == wanted {
-                break;
-            }
-        }
-        let docs_found = if query.distinct_product {
-            products.len()
-        } else {
-            scan.matched
-        };
-        let results = results.into_iter().skip(query.start).collect();
-        Ok(SearchOutcome {
-            subject,
-            docs_found,
-            results,
-        })
-    }
-}
-
-/// Score 0..1 as reported: cosine clamped, rounded to 6 places so an identical picture is 1.0.
-pub(in crate::engine) fn score_of(dot: f32) -> f64 {
-    ((dot as f64).clamp(0.0, 1.0) * 1e6).round() / 1e6
 }
 
 #[cfg(test)]

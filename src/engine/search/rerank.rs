@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 
 use rayon::prelude::*;
 
-use super::{score_of, Found, SearchOutcome, SearchQuery};
+use super::query::{score_of, Found, SearchOutcome, SearchQuery};
 use crate::engine::instance::Instance;
 use crate::engine::stage_timer::StageTimer;
 use crate::engine::Result;

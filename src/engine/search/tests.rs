@@ -1,7 +1,7 @@
 //! Searches with several views: best score per picture, silhouettes, busy scenes and
 //! segment proposals; reported scores.
 
-use super::score_of;
+use super::query::score_of;
 use super::views::SHAPE_DISAGREEMENT;
 use crate::engine::instance::View;
 use crate::engine::{Engine, InstanceSpec, SearchQuery, Subject};

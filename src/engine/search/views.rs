@@ -9,7 +9,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
-use super::{score_of, Found, SearchOutcome, SearchQuery};
+use super::query::{score_of, Found, SearchOutcome, SearchQuery};
 use crate::engine::instance::{Instance, Subject, View};
 use crate::engine::Result;
 use crate::vision::Region;

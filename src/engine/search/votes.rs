@@ -15,7 +15,7 @@
 
 use std::collections::HashSet;
 
-use super::{score_of, Found, SearchQuery};
+use super::query::{score_of, Found, SearchQuery};
 use crate::engine::instance::{Instance, View};
 use crate::engine::row_gate::RowGate;
 use crate::engine::Result;

@@ -1,0 +1,114 @@
+//! The search with one vector, the step every search by picture or name ends in:
+//! project the query as the snapshot's rows were, gate the rows by category and filter,
+//! scan (the accepted rows alone when few pass, else through the scan copy, alone or in
+//! a batch), fetch the records and cut the page.
+
+use std::collections::HashSet;
+
+use super::query::{score_of, Found, SearchOutcome, SearchQuery, DISTINCT_OVERSAMPLING};
+use crate::engine::batcher::{BatchSource, ScanJob};
+use crate::engine::instance::{Instance, Subject};
+use crate::engine::row_gate::RowGate;
+use crate::engine::stage_timer::StageTimer;
+use crate::engine::Result;
+
+/// Rows sampled to estimate how many rows a category and filter accept.
+const SHARE_SAMPLES: usize = 1024;
+
+/// Below this estimated share of accepted rows, a search collects the accepted rows first
+/// and scores only them (`index/subset.rs`) instead of scanning every row.
+const SELECTIVE_SHARE: f64 = 0.02;
+
+impl Instance {
+    /// Searches with an extractor's (raw) vector: it is projected as the rows of the
+    /// snapshot it scans were.
+    pub(in crate::engine) fn search_vector(
+        &self,
+        vector: &[f32],
+        subject: Subject,
+        query: &SearchQuery,
+    ) -> Result<SearchOutcome> {
+        let (snap, projection) = self.layer();
+        let vector: &[f32] = &projection.apply(vector)?;
+        let wanted = query.start + query.num;
+        // Distinct products need more candidates than results; each product keeps its best.
+        let k = if query.distinct_product {
+            (wanted * DISTINCT_OVERSAMPLING).max(64)
+        } else {
+            wanted
+        };
+        let category = self.service.has_categories().then_some(subject.category_id);
+        let gate = RowGate::new(&self.dictionaries, &snap, category, query.filter.as_ref());
+        if gate.refuses_all() {
+            return Ok(SearchOutcome {
+                subject,
+                docs_found: 0,
+                results: Vec::new(),
+            });
+        }
+        let accept = |row: usize| gate.accepts(row);
+        let timer = StageTimer::start();
+        let selective =
+            gate.narrows() && snap.accepted_share(&accept, SHARE_SAMPLES) < SELECTIVE_SHARE;
+        let scan = if selective {
+            // Few rows pass: collect them from the columns and score only those.
+            let rows = snap.accepted_rows(&accept);
+            snap.search_rows(vector, &rows, k, query.min_score)
+        } else if !self.scan_copy.batchable(&snap) {
+            // An f16 copy: no multi-query kernel, each search scans alone.
+            self.scan_copy
+                .search(&snap, vector, k, query.min_score, &accept)
+        } else {
+            let job = ScanJob {
+                generation: snap.generation(),
+                vector: vector.to_vec(),
+                k,
+                min_score: query.min_score,
+                category,
+                filter: query.filter.clone(),
+            };
+            let source = BatchSource {
+                index: &self.index,
+                dictionaries: &self.dictionaries,
+                scan_copy: &self.scan_copy,
+            };
+            self.batcher
+                .run(job, self.settings().batch_window, &source, || {
+                    self.scan_copy
+                        .search(&snap, vector, k, query.min_score, &accept)
+                })
+        };
+        let timer = timer.lap("scan");
+        let docs: Vec<u64> = scan.hits.iter().map(|h| h.doc).collect();
+        let records = self.store.records(self.meta.id, &docs)?;
+        timer.lap("fetch");
+        let mut results = Vec::with_capacity(wanted);
+        let mut products = HashSet::new();
+        for (hit, record) in scan.hits.iter().zip(records) {
+            // A picture deleted since the scan began has no record any more: skip it.
+            let Some(record) = record else { continue };
+            if query.distinct_product && !products.insert(record.product_id.clone()) {
+                continue;
+            }
+            results.push(Found {
+                score: score_of(hit.score),
+                doc: hit.doc,
+                record,
+            });
+            if results.len() == wanted {
+                break;
+            }
+        }
+        let docs_found = if query.distinct_product {
+            products.len()
+        } else {
+            scan.matched
+        };
+        let results = results.into_iter().skip(query.start).collect();
+        Ok(SearchOutcome {
+            subject,
+            docs_found,
+            results,
+        })
+    }
+}
