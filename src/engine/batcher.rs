@@ -25,8 +25,9 @@
 //!
 //! The batcher is given what a group pass needs ([`BatchSource`]: the instance's
 //! current index, its dictionaries to compile the group's filter, its scan copy) and
-//! the search's own lone scan, and returns the search's result: a search goes down into
-//! it and comes back with its hits, never called back.
+//! the search's own lone scan (a closure over its snapshot and gate that only calls the
+//! scan copy), runs the group passes itself ([`scan_group`]) and returns the search's
+//! hits: a search goes down into it and nothing here calls back into the search flow.
 
 use std::collections::HashMap;
 use std::ops::Deref;
