@@ -147,4 +147,54 @@ mod tests {
     fn garbage_is_reported_not_panicking() {
         assert!(decode::<Record>(&[0xff, 0xff, 0xff]).is_err());
     }
+
+    /// Bytes today's code writes for a representative meta (a model spec, a multi-byte
+    /// name, ids and numbers past one varint byte); every later decoder must read them.
+    const TODAY_META_HEX: &str = "fb2c010be59586e593812d73686f700514fc404b4c00076f6e6e782d7631011c7b2266696c65223a226d2e6f6e6e78222c2264696d73223a3531327dfb0002fdf63051cd3503000001";
+    /// Bytes of a meta from before `local_features` existed.
+    const BEFORE_LOCAL_FEATURES_HEX: &str =
+        "070473686f70000afbe8030a6275696c74696e2d76310004fd0000dd0ee9020000";
+
+    fn unhex(hex: &str) -> Vec<u8> {
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn metas_written_by_earlier_versions_decode() {
+        let today = decode_meta(&unhex(TODAY_META_HEX)).expect("today's meta decodes");
+        assert_eq!(
+            today,
+            InstanceMeta {
+                id: 300,
+                name: "商品-shop".into(),
+                service_type: 5,
+                qps: 20,
+                capacity: 5_000_000,
+                extractor: "onnx-v1".into(),
+                model: Some("{\"file\":\"m.onnx\",\"dims\":512}".into()),
+                dimension: 512,
+                created_ms: 1_764_806_400_123,
+                local_features: true,
+            }
+        );
+        let old = decode_meta(&unhex(BEFORE_LOCAL_FEATURES_HEX)).expect("old meta decodes");
+        assert_eq!(
+            old,
+            InstanceMeta {
+                id: 7,
+                name: "shop".into(),
+                service_type: 0,
+                qps: 10,
+                capacity: 1000,
+                extractor: "builtin-v1".into(),
+                model: None,
+                dimension: 4,
+                created_ms: 1_600_000_000_000,
+                local_features: false,
+            }
+        );
+    }
 }
