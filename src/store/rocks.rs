@@ -8,7 +8,8 @@ use rocksdb::{
 };
 
 use super::keys;
-use super::record::{decode, decode_meta, encode};
+use super::meta::{decode_meta, encode_meta};
+use super::record::{decode, encode};
 use super::{InstanceMeta, Record, Result, StoreError};
 
 pub(super) const CF_INSTANCES: &str = "instances";
@@ -221,7 +222,7 @@ impl Store {
         };
         meta.id = next;
         let mut batch = WriteBatch::default();
-        batch.put_cf(cf, meta.name.as_bytes(), encode(&meta));
+        batch.put_cf(cf, meta.name.as_bytes(), encode_meta(&meta));
         batch.put_cf(counters, keys::NEXT_INSTANCE_KEY, (next + 1).to_be_bytes());
         self.sync_write(batch)?;
         Ok(meta)
