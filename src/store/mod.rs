@@ -24,13 +24,19 @@
 //! acknowledged (see [`crate::engine`] for the write order).
 
 mod error;
+mod families;
 mod keys;
 mod meta;
+mod reads;
 mod record;
 mod rocks;
 mod teardown;
+#[cfg(test)]
+mod tests;
+mod writes;
 
 pub use error::{Result, StoreError};
 pub use meta::InstanceMeta;
 pub use record::Record;
-pub use rocks::{AddBatch, Store, StoreMemory, StoreMode};
+pub use rocks::{Store, StoreMemory, StoreMode};
+pub use writes::AddBatch;
