@@ -7,7 +7,7 @@
 //! Column families and key layout (all integers big-endian so that keys sort by number):
 //!
 //! ```text
-//! instances  name (UTF-8)                                  -> InstanceMeta (bincode)
+//! instances  name (UTF-8)                                  -> InstanceMeta (versioned, meta.rs)
 //! records    inst u32 | doc u64                            -> Record (bincode)
 //! vectors    inst u32 | doc u64                            -> f32 little-endian bytes
 //! thumbnails inst u32 | doc u64                            -> JPEG preview (console)
@@ -24,11 +24,19 @@
 //! acknowledged (see [`crate::engine`] for the write order).
 
 mod error;
+mod families;
 mod keys;
+mod meta;
+mod reads;
 mod record;
 mod rocks;
 mod teardown;
+#[cfg(test)]
+mod tests;
+mod writes;
 
 pub use error::{Result, StoreError};
-pub use record::{InstanceMeta, Record};
-pub use rocks::{AddBatch, Store, StoreMemory, StoreMode};
+pub use meta::InstanceMeta;
+pub use record::Record;
+pub use rocks::{Store, StoreMemory, StoreMode};
+pub use writes::AddBatch;

@@ -1,67 +1,7 @@
-//! What the store keeps per instance and per picture.
+//! What the store keeps per picture, and the one encoding of its values (bincode,
+//! standard configuration).
 
 use serde::{Deserialize, Serialize};
-
-/// An instance's settings, fixed at creation (the extractor and dimension cannot change
-/// without a rebuild, so an index can be checked against them when it opens).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InstanceMeta {
-    /// Numeric id used as the key prefix of everything the instance owns.
-    pub id: u32,
-    /// Instance name as clients send it (InstanceName).
-    pub name: String,
-    /// Vendor service type: 0 product, 1 generic, 2 fabric, 3 trademark, 4 copyright, 5 furniture, 6 hardware.
-    pub service_type: u8,
-    /// Search queries per second allowed.
-    pub qps: u32,
-    /// Maximum number of pictures.
-    pub capacity: u64,
-    /// Name and version of the feature extractor (e.g. `builtin-v1`).
-    pub extractor: String,
-    /// Model file for model-based extractors.
-    pub model: Option<String>,
-    /// Vector dimension of the extractor.
-    pub dimension: u32,
-    /// Creation time, milliseconds since the Unix epoch.
-    pub created_ms: i64,
-    /// Whether pictures keep local features and searches re-rank with them (added after
-    /// the first release: older metas decode with `false`, see [`decode_meta`]).
-    pub local_features: bool,
-}
-
-/// [`InstanceMeta`] as written before `local_features` existed.
-#[derive(Deserialize)]
-struct InstanceMetaV1 {
-    id: u32,
-    name: String,
-    service_type: u8,
-    qps: u32,
-    capacity: u64,
-    extractor: String,
-    model: Option<String>,
-    dimension: u32,
-    created_ms: i64,
-}
-
-/// Decodes an instance's settings, also from before `local_features` existed (bincode
-/// is not self-describing: the older value simply ends early).
-pub(crate) fn decode_meta(bytes: &[u8]) -> super::Result<InstanceMeta> {
-    decode::<InstanceMeta>(bytes).or_else(|e| {
-        let old: InstanceMetaV1 = decode(bytes).map_err(|_| e)?;
-        Ok(InstanceMeta {
-            id: old.id,
-            name: old.name,
-            service_type: old.service_type,
-            qps: old.qps,
-            capacity: old.capacity,
-            extractor: old.extractor,
-            model: old.model,
-            dimension: old.dimension,
-            created_ms: old.created_ms,
-            local_features: false,
-        })
-    })
-}
 
 /// One picture's stored attributes (its vector is kept beside it, under the same key).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -112,35 +52,6 @@ mod tests {
         };
         let back: Record = decode(&encode(&record)).expect("decodes");
         assert_eq!(back, record);
-    }
-
-    #[test]
-    fn metas_from_before_local_features_decode_with_them_off() {
-        #[derive(Serialize)]
-        struct Old<'a>(
-            u32,
-            &'a str,
-            u8,
-            u32,
-            u64,
-            &'a str,
-            Option<&'a str>,
-            u32,
-            i64,
-        );
-        let bytes = encode(&Old(3, "shop", 0, 10, 1000, "builtin-v1", None, 4, 77));
-        let meta = decode_meta(&bytes).expect("old meta decodes");
-        assert_eq!(
-            (meta.id, meta.name.as_str(), meta.dimension),
-            (3, "shop", 4)
-        );
-        assert!(!meta.local_features);
-        let new = InstanceMeta {
-            local_features: true,
-            ..meta
-        };
-        assert_eq!(decode_meta(&encode(&new)).unwrap(), new);
-        assert!(decode_meta(&[0xff, 0xff]).is_err());
     }
 
     #[test]

@@ -6,8 +6,8 @@
 
 use rocksdb::WriteBatch;
 
+use super::families::{CF_INSTANCES, COLUMN_FAMILIES};
 use super::keys;
-use super::rocks::{CF_INSTANCES, COLUMN_FAMILIES};
 use super::{InstanceMeta, Result, Store, StoreError};
 
 impl Store {

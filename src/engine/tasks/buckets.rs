@@ -23,6 +23,45 @@ pub(super) const META_FILE: &str = "increment.meta";
 /// Longest bucket name (the vendor's own limit on bucket names).
 const MAX_BUCKET_NAME: usize = 63;
 
+/// Why a path from a request or a meta file is refused.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PathRefused {
+    /// A NUL character.
+    #[error("contains a NUL character")]
+    Nul,
+    /// A `..` component.
+    #[error("may not contain '..': name a file inside the bucket")]
+    ParentDir,
+    /// A root or prefix component where a relative path is needed.
+    #[error("must be a relative path inside the bucket")]
+    NotRelative,
+    /// A PicName starting with `/`.
+    #[error("must be relative to the folder of the meta file")]
+    Absolute,
+    /// Nothing there.
+    #[error("does not exist in the bucket")]
+    Missing,
+    /// It cannot be resolved.
+    #[error("cannot be read: {0}")]
+    Unreadable(std::io::Error),
+    /// A link leads out of the bucket.
+    #[error("leads outside the bucket (through a symbolic link)")]
+    Outside,
+    /// A folder or another non-file.
+    #[error("is not a regular file")]
+    NotAFile,
+}
+
+/// A PicName of a meta file that cannot be read, and why (for the task's error file).
+#[derive(Debug, thiserror::Error)]
+#[error("PicName {pic_name:?} {reason}")]
+pub(crate) struct PicNameRefused {
+    /// The PicName as given.
+    pub pic_name: String,
+    /// Why.
+    pub reason: PathRefused,
+}
+
 /// Configured buckets: name → canonical directory.
 #[derive(Debug, Default)]
 pub(super) struct Buckets {
@@ -100,14 +139,15 @@ impl Buckets {
             return Err(invalid("Path is empty".into()));
         }
         // The vendor's Paths start with '/': the bucket's root.
-        let relative = relative(path.trim_start_matches('/')).map_err(invalid)?;
-        let mut file = confined(root, &root.join(relative)).map_err(invalid)?;
+        let refused = |r: PathRefused| invalid(r.to_string());
+        let relative = relative(path.trim_start_matches('/')).map_err(refused)?;
+        let mut file = confined(root, &root.join(relative)).map_err(refused)?;
         if file.is_dir() {
             file = confined(root, &file.join(META_FILE))
                 .map_err(|r| invalid(format!("the folder's {META_FILE} {r}")))?;
         }
         if !file.is_file() {
-            return Err(invalid("is not a regular file".into()));
+            return Err(refused(PathRefused::NotAFile));
         }
         let folder = file.parent().unwrap_or(root).to_path_buf();
         Ok(MetaSource {
@@ -123,53 +163,50 @@ impl Buckets {
 pub(super) fn resolve_picture(
     source: &MetaSource,
     pic_name: &str,
-) -> std::result::Result<PathBuf, String> {
-    let explain = |reason: String| format!("PicName {pic_name:?} {reason}");
+) -> std::result::Result<PathBuf, PicNameRefused> {
+    let explain = |reason: PathRefused| PicNameRefused {
+        pic_name: pic_name.to_string(),
+        reason,
+    };
     if pic_name.starts_with('/') {
-        return Err(explain(
-            "must be relative to the folder of the meta file".into(),
-        ));
+        return Err(explain(PathRefused::Absolute));
     }
     let relative = relative(pic_name).map_err(explain)?;
     let path = confined(&source.root, &source.folder.join(relative)).map_err(explain)?;
     if !path.is_file() {
-        return Err(explain("is not a regular file".into()));
+        return Err(explain(PathRefused::NotAFile));
     }
     Ok(path)
 }
 
 /// The path as a relative path of plain names; `.` components are dropped.
-fn relative(path: &str) -> std::result::Result<PathBuf, String> {
+fn relative(path: &str) -> std::result::Result<PathBuf, PathRefused> {
     if path.contains('\0') {
-        return Err("contains a NUL character".into());
+        return Err(PathRefused::Nul);
     }
     let mut out = PathBuf::new();
     for component in Path::new(path).components() {
         match component {
             Component::Normal(part) => out.push(part),
             Component::CurDir => {}
-            Component::ParentDir => {
-                return Err("may not contain '..': name a file inside the bucket".into())
-            }
-            Component::RootDir | Component::Prefix(_) => {
-                return Err("must be a relative path inside the bucket".into())
-            }
+            Component::ParentDir => return Err(PathRefused::ParentDir),
+            Component::RootDir | Component::Prefix(_) => return Err(PathRefused::NotRelative),
         }
     }
     Ok(out)
 }
 
 /// `candidate` with every link resolved, if it exists and stays under `root`.
-fn confined(root: &Path, candidate: &Path) -> std::result::Result<PathBuf, String> {
+fn confined(root: &Path, candidate: &Path) -> std::result::Result<PathBuf, PathRefused> {
     let canonical = candidate.canonicalize().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            "does not exist in the bucket".to_string()
+            PathRefused::Missing
         } else {
-            format!("cannot be read: {e}")
+            PathRefused::Unreadable(e)
         }
     })?;
     if !canonical.starts_with(root) {
-        return Err("leads outside the bucket (through a symbolic link)".into());
+        return Err(PathRefused::Outside);
     }
     Ok(canonical)
 }

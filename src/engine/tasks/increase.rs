@@ -19,15 +19,62 @@ use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::buckets::{resolve_picture, MetaSource};
-use super::meta_line::{self, Operation};
+use super::buckets::{resolve_picture, MetaSource, PicNameRefused};
+use super::meta_line::{self, LineError, Operation};
 use super::task_registry::ERRORS_EXT;
 use super::{spawn, Registry, TaskInfo, TaskKind, TaskRegistry, TaskStatus};
-use crate::engine::{AddPicture, Instance, Result};
+use crate::engine::{AddPicture, EngineError, Instance, Result};
 use crate::vision::PixelLimits;
 
 /// Longest line of a meta file (a line with every field at its limit is under 10 KB).
 const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Why the task stopped before the end of the meta file.
+#[derive(Debug, thiserror::Error)]
+enum Stopped {
+    /// The meta file cannot be opened.
+    #[error("cannot read the meta file: {0}")]
+    Open(std::io::Error),
+    /// Reading it failed part-way.
+    #[error("cannot read the meta file at line {line}: {source}")]
+    Read {
+        /// The line being read.
+        line: u64,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The list of failed lines cannot be written.
+    #[error("cannot write the list of failed lines: {0}")]
+    ErrorList(std::io::Error),
+}
+
+/// Why one line failed (the task goes on).
+#[derive(Debug, thiserror::Error)]
+enum LineFailed {
+    /// Over [`MAX_LINE_BYTES`].
+    #[error("longer than {MAX_LINE_BYTES} bytes")]
+    TooLong,
+    /// Not UTF-8.
+    #[error("not UTF-8 text")]
+    NotUtf8,
+    /// The line is malformed or out of limits.
+    #[error(transparent)]
+    Line(#[from] LineError),
+    /// Its PicName is outside the bucket or not a file.
+    #[error(transparent)]
+    PicName(#[from] PicNameRefused),
+    /// The picture file cannot be read.
+    #[error("PicName {pic_name:?} cannot be read: {source}")]
+    Unreadable {
+        /// The PicName as given.
+        pic_name: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The instance refused the add or delete.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
 
 /// Records an increase task and starts its thread.
 pub(super) fn start(
@@ -102,20 +149,22 @@ fn apply(
     source: &MetaSource,
     errors: &mut ErrorList,
     counts: &mut Counts,
-) -> std::result::Result<(), String> {
-    let file = File::open(&source.file).map_err(|e| format!("cannot read the meta file: {e}"))?;
+) -> std::result::Result<(), Stopped> {
+    let file = File::open(&source.file).map_err(Stopped::Open)?;
     let mut reader = BufReader::new(file);
     let mut buf = Vec::new();
     let mut number = 0u64;
     loop {
         number += 1;
-        let read = read_line(&mut reader, &mut buf)
-            .map_err(|e| format!("cannot read the meta file at line {number}: {e}"))?;
+        let read = read_line(&mut reader, &mut buf).map_err(|source| Stopped::Read {
+            line: number,
+            source,
+        })?;
         let outcome = match read {
             LineRead::End => return Ok(()),
-            LineRead::TooLong => Err(format!("longer than {MAX_LINE_BYTES} bytes")),
+            LineRead::TooLong => Err(LineFailed::TooLong),
             LineRead::Line => match std::str::from_utf8(&buf) {
-                Err(_) => Err("not UTF-8 text".to_string()),
+                Err(_) => Err(LineFailed::NotUtf8),
                 Ok(text) => {
                     let text = text.trim_start_matches('\u{feff}').trim();
                     if text.is_empty() {
@@ -131,8 +180,8 @@ fn apply(
             Err(reason) => {
                 counts.failed += 1;
                 errors
-                    .write(number, &reason)
-                    .map_err(|e| format!("cannot write the list of failed lines: {e}"))?;
+                    .write(number, &reason.to_string())
+                    .map_err(Stopped::ErrorList)?;
             }
         }
     }
@@ -149,32 +198,30 @@ fn apply_line(
     instance: &Instance,
     source: &MetaSource,
     text: &str,
-) -> std::result::Result<Done, String> {
-    match meta_line::parse(text)? {
+) -> std::result::Result<Done, LineFailed> {
+    match meta_line::parse_line(text)? {
         Operation::Delete {
             product_id,
             pic_name,
         } => {
-            let removed = instance
-                .delete(&product_id, pic_name.as_deref())
-                .map_err(|e| e.to_string())?;
+            let removed = instance.delete(&product_id, pic_name.as_deref())?;
             Ok(Done::Deleted(removed.len() as u64))
         }
         Operation::Add(add) => {
             let path = resolve_picture(source, &add.pic_name)?;
-            let picture = read_picture(&path)
-                .map_err(|e| format!("PicName {:?} cannot be read: {e}", add.pic_name))?;
-            instance
-                .add(AddPicture {
-                    product_id: add.product_id,
-                    pic_name: add.pic_name,
-                    picture,
-                    category_id: add.category_id,
-                    crop: add.crop,
-                    region: add.region,
-                    attributes: add.attributes,
-                })
-                .map_err(|e| e.to_string())?;
+            let picture = read_picture(&path).map_err(|source| LineFailed::Unreadable {
+                pic_name: add.pic_name.clone(),
+                source,
+            })?;
+            instance.add(AddPicture {
+                product_id: add.product_id,
+                pic_name: add.pic_name,
+                picture,
+                category_id: add.category_id,
+                crop: add.crop,
+                region: add.region,
+                attributes: add.attributes,
+            })?;
             Ok(Done::Added)
         }
     }

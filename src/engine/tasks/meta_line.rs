@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 
 use crate::engine::Attributes;
 use crate::store::Record;
-use crate::vision::Region;
+use crate::vision::{Region, VisionError};
 
 /// Longest ProductId and PicName, in characters.
 const MAX_NAME_CHARS: usize = 512;
@@ -47,6 +47,78 @@ const OTHER_FIELDS: [&str; 7] = [
     "Region",
     "Crop",
 ];
+
+/// Why a line was refused (written to the task's error file).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LineError {
+    /// The text is not JSON.
+    #[error("not a JSON object: {0}")]
+    NotJson(serde_json::Error),
+    /// The JSON is not an object.
+    #[error("not a JSON object")]
+    NotObject,
+    /// A field no line has (a misspelt name).
+    #[error("unknown field {0:?}")]
+    UnknownField(String),
+    /// A field the operation needs is absent.
+    #[error("{0} is missing")]
+    Missing(&'static str),
+    /// OperationType is neither ADD nor DELETE.
+    #[error("OperationType {0:?} is neither ADD nor DELETE")]
+    UnknownOperation(String),
+    /// CategoryId is out of range.
+    #[error("CategoryId {0} does not exist")]
+    NoSuchCategory(i64),
+    /// Region is malformed.
+    #[error("Region: {0}")]
+    Region(VisionError),
+    /// An IntAttr is outside the 32-bit signed range.
+    #[error("{field} must fit a 32-bit signed integer, got {value}")]
+    IntOutOfRange {
+        /// The field.
+        field: &'static str,
+        /// The value given.
+        value: i64,
+    },
+    /// A StrAttr holds a character it may not.
+    #[error("{field} may not contain {found:?}")]
+    Forbidden {
+        /// The field.
+        field: &'static str,
+        /// The first such character.
+        found: char,
+    },
+    /// A string is over its limit.
+    #[error("{field} is longer than {max_chars} characters")]
+    TooLong {
+        /// The field.
+        field: &'static str,
+        /// Its limit.
+        max_chars: usize,
+    },
+    /// A field that must be a string is not.
+    #[error("{field} must be a string, got {got}")]
+    NotString {
+        /// The field.
+        field: &'static str,
+        /// What was given.
+        got: Value,
+    },
+    /// ProductId or PicName holds control characters.
+    #[error("{0} contains control characters")]
+    Control(&'static str),
+    /// A field that must be an integer is not.
+    #[error("{0} must be an integer")]
+    NotInteger(&'static str),
+    /// Crop is neither true nor false.
+    #[error("{field} must be true or false, got {got}")]
+    NotBoolean {
+        /// The field.
+        field: &'static str,
+        /// What was given.
+        got: Value,
+    },
+}
 
 /// What one line asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,23 +151,30 @@ pub(crate) struct AddLine {
     pub attributes: Attributes,
 }
 
-/// Reads one line; `Err` is the reason, for the task's error file.
+/// Reads one line; `Err` is the reason as text, as the offline import keeps it.
 pub(crate) fn parse(text: &str) -> Result<Operation, String> {
-    let value: Value = serde_json::from_str(text).map_err(|e| format!("not a JSON object: {e}"))?;
+    parse_line(text).map_err(|e| e.to_string())
+}
+
+/// Reads one line; `Err` is the reason, for the task's error file.
+pub(crate) fn parse_line(text: &str) -> Result<Operation, LineError> {
+    let value: Value = serde_json::from_str(text).map_err(LineError::NotJson)?;
     let Value::Object(map) = value else {
-        return Err("not a JSON object".into());
+        return Err(LineError::NotObject);
     };
     if let Some(unknown) = map.keys().find(|k| {
         let k = k.as_str();
         !(OTHER_FIELDS.contains(&k) || INT_ATTRS.contains(&k) || STR_ATTRS.contains(&k))
     }) {
-        return Err(format!("unknown field {unknown:?}"));
+        return Err(LineError::UnknownField(unknown.clone()));
     }
     let line = Line(&map);
     let operation = line
         .string("OperationType", 16)?
-        .ok_or("OperationType is missing")?;
-    let product_id = line.name("ProductId")?.ok_or("ProductId is missing")?;
+        .ok_or(LineError::Missing("OperationType"))?;
+    let product_id = line
+        .name("ProductId")?
+        .ok_or(LineError::Missing("ProductId"))?;
     let pic_name = line.name("PicName")?;
     if operation.eq_ignore_ascii_case("DELETE") {
         return Ok(Operation::Delete {
@@ -104,38 +183,40 @@ pub(crate) fn parse(text: &str) -> Result<Operation, String> {
         });
     }
     if !operation.eq_ignore_ascii_case("ADD") {
-        return Err(format!(
-            "OperationType {operation:?} is neither ADD nor DELETE"
-        ));
+        return Err(LineError::UnknownOperation(operation));
     }
-    let pic_name = pic_name.ok_or("PicName is missing")?;
+    let pic_name = pic_name.ok_or(LineError::Missing("PicName"))?;
     let category_id = match line.integer("CategoryId")? {
         None => None,
-        Some(c) => Some(u32::try_from(c).map_err(|_| format!("CategoryId {c} does not exist"))?),
+        Some(c) => Some(u32::try_from(c).map_err(|_| LineError::NoSuchCategory(c))?),
     };
     let region = match line.string("Region", 64)? {
         None => None,
-        Some(r) => Some(Region::parse(&r).map_err(|e| format!("Region: {e}"))?),
+        Some(r) => Some(Region::parse(&r).map_err(LineError::Region)?),
     };
     let mut attributes = Attributes {
         custom_content: line.string("CustomContent", MAX_CUSTOM_CONTENT_CHARS)?,
         ..Attributes::default()
     };
-    for (i, name) in INT_ATTRS.iter().enumerate() {
+    for (i, &name) in INT_ATTRS.iter().enumerate() {
         if let Some(v) = line.integer(name)? {
-            attributes.int_attrs[i] = Some(
-                i32::try_from(v)
-                    .map_err(|_| format!("{name} must fit a 32-bit signed integer, got {v}"))?,
-            );
+            attributes.int_attrs[i] =
+                Some(i32::try_from(v).map_err(|_| LineError::IntOutOfRange {
+                    field: name,
+                    value: v,
+                })?);
         }
     }
-    for (i, name) in STR_ATTRS.iter().enumerate() {
+    for (i, &name) in STR_ATTRS.iter().enumerate() {
         if let Some(v) = line.string(name, MAX_STR_ATTR_CHARS)? {
             if let Some(c) = v
                 .chars()
                 .find(|c| STR_ATTR_FORBIDDEN.contains(c) || c.is_control())
             {
-                return Err(format!("{name} may not contain {c:?}"));
+                return Err(LineError::Forbidden {
+                    field: name,
+                    found: c,
+                });
             }
             attributes.str_attrs[i] = Some(v);
         }
@@ -187,48 +268,53 @@ impl Line<'_> {
             .filter(|v| !v.is_null() && v.as_str() != Some(""))
     }
 
-    fn string(&self, name: &str, max_chars: usize) -> Result<Option<String>, String> {
+    fn string(&self, name: &'static str, max_chars: usize) -> Result<Option<String>, LineError> {
         match self.get(name) {
             None => Ok(None),
-            Some(Value::String(s)) if s.chars().count() > max_chars => {
-                Err(format!("{name} is longer than {max_chars} characters"))
-            }
+            Some(Value::String(s)) if s.chars().count() > max_chars => Err(LineError::TooLong {
+                field: name,
+                max_chars,
+            }),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(format!("{name} must be a string, got {other}")),
+            Some(other) => Err(LineError::NotString {
+                field: name,
+                got: other.clone(),
+            }),
         }
     }
 
     /// ProductId or PicName: a string within length, without control characters.
-    fn name(&self, name: &str) -> Result<Option<String>, String> {
+    fn name(&self, name: &'static str) -> Result<Option<String>, LineError> {
         let value = self.string(name, MAX_NAME_CHARS)?;
         if value
             .as_deref()
             .is_some_and(|v| v.chars().any(char::is_control))
         {
-            return Err(format!("{name} contains control characters"));
+            return Err(LineError::Control(name));
         }
         Ok(value)
     }
 
-    fn integer(&self, name: &str) -> Result<Option<i64>, String> {
+    fn integer(&self, name: &'static str) -> Result<Option<i64>, LineError> {
         let value = match self.get(name) {
             None => return Ok(None),
             Some(Value::Number(n)) => n.as_i64(),
             Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
             Some(_) => None,
         };
-        value
-            .map(Some)
-            .ok_or_else(|| format!("{name} must be an integer"))
+        value.map(Some).ok_or(LineError::NotInteger(name))
     }
 
-    fn boolean(&self, name: &str) -> Result<Option<bool>, String> {
+    fn boolean(&self, name: &'static str) -> Result<Option<bool>, LineError> {
         match self.get(name) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
             Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
             Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
-            Some(other) => Err(format!("{name} must be true or false, got {other}")),
+            Some(other) => Err(LineError::NotBoolean {
+                field: name,
+                got: other.clone(),
+            }),
         }
     }
 }
@@ -308,6 +394,19 @@ mod tests {
             r#"{{"OperationType":"ADD","ProductId":"p","PicName":"a","StrAttr":"{long}"}}"#
         );
         assert!(parse(&line).unwrap_err().contains("longer"));
+    }
+
+    #[test]
+    fn reasons_are_typed() {
+        assert!(matches!(parse_line("[1]"), Err(LineError::NotObject)));
+        assert!(matches!(
+            parse_line(r#"{"OperationType":"ADD","PicName":"a"}"#),
+            Err(LineError::Missing("ProductId"))
+        ));
+        assert!(matches!(
+            parse_line(r#"{"OperationType":"ADD","ProductId":"p","PicName":"a","IntAttr2":1e12}"#),
+            Err(LineError::NotInteger("IntAttr2"))
+        ));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! `extractor.rs` is the [`Extractor`](extractor::Extractor) trait and vector helpers;
 //! `builtin.rs` the model-free default built from `colour.rs` and `texture.rs`
-//! histograms; `onnx.rs` runs an ONNX model with tract or (feature `ort`,
+//! histograms; `onnx/` runs an ONNX model with tract or (feature `ort`,
 //! `onnx_ort.rs`) onnxruntime, with `onnx_input.rs` the tensor layout and `runtime.rs`
 //! the process-wide runtime choice. Depends on `picture/` for regions and resampling,
 //! never on `subject/`: callers pass the region they want described.

@@ -23,8 +23,11 @@ static ENVIRONMENT: Mutex<Option<(Environment, PathBuf)>> = Mutex::new(None);
 
 /// Loads onnxruntime from `library` (which must exist) unless one is loaded already;
 /// returns its environment and the path it was loaded from.
-fn environment(library: &Path) -> Result<(Environment, PathBuf), String> {
-    let fail = |e: String| format!("onnxruntime library {}: {e}", library.display());
+fn environment(library: &Path) -> Result<(Environment, PathBuf), OrtError> {
+    let fail = |reason: String| OrtError::Library {
+        path: library.to_path_buf(),
+        reason,
+    };
     if !library.is_file() {
         return Err(fail("no such file".into()));
     }
@@ -40,6 +43,28 @@ fn environment(library: &Path) -> Result<(Environment, PathBuf), String> {
         .map_err(|e| fail(e.to_string()))?;
     tracing::info!(library = %path.display(), "onnxruntime loaded");
     Ok(loaded.insert((env, path)).clone())
+}
+
+/// What onnxruntime refused.
+#[derive(Debug, thiserror::Error)]
+pub enum OrtError {
+    /// The shared library cannot be loaded.
+    #[error("onnxruntime library {}: {reason}", path.display())]
+    Library {
+        /// The library file.
+        path: PathBuf,
+        /// onnxruntime's message.
+        reason: String,
+    },
+    /// The model takes no input.
+    #[error("the model has no input")]
+    NoInput,
+    /// The model lacks an output asked for.
+    #[error("the model has no output {0:?}")]
+    NoOutput(String),
+    /// A session could not be made or a run failed (onnxruntime's message).
+    #[error("{0}")]
+    Ort(String),
 }
 
 /// One output of a run: its values and its shape.
@@ -59,7 +84,7 @@ pub(super) struct OrtRunner {
 impl OrtRunner {
     /// Loads the library if needed and a first session of `model`, which must have an
     /// output of each of `outputs`' names.
-    pub(super) fn new(library: &Path, model: &[u8], outputs: &[String]) -> Result<Self, String> {
+    pub(super) fn new(library: &Path, model: &[u8], outputs: &[String]) -> Result<Self, OrtError> {
         let (env, loaded) = environment(library)?;
         let mut runner = OrtRunner {
             env,
@@ -70,11 +95,11 @@ impl OrtRunner {
             library: loaded,
         };
         let session = runner.session()?;
-        let input = session.inputs().first().ok_or("the model has no input")?;
+        let input = session.inputs().first().ok_or(OrtError::NoInput)?;
         runner.input = input.name().to_string();
         for name in outputs {
             if !session.outputs().iter().any(|o| o.name() == name) {
-                return Err(format!("the model has no output {name:?}"));
+                return Err(OrtError::NoOutput(name.clone()));
             }
         }
         runner.idle.lock().push(session);
@@ -82,10 +107,10 @@ impl OrtRunner {
     }
 
     /// A new session of the model: full graph optimisation, one thread.
-    fn session(&self) -> Result<Session, String> {
-        let err = |e: ort::Error<_>| e.to_string();
+    fn session(&self) -> Result<Session, OrtError> {
+        let err = |e: ort::Error<_>| OrtError::Ort(e.to_string());
         Session::builder(&self.env)
-            .map_err(|e| e.to_string())?
+            .map_err(|e| OrtError::Ort(e.to_string()))?
             .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(err)?
             .with_intra_threads(1)
@@ -93,12 +118,12 @@ impl OrtRunner {
             .with_inter_threads(1)
             .map_err(err)?
             .commit_from_memory(&self.model)
-            .map_err(|e| e.to_string())
+            .map_err(|e| OrtError::Ort(e.to_string()))
     }
 
     /// Runs the model on one input tensor; returns each requested output's values and shape.
-    pub(super) fn run(&self, shape: [usize; 4], input: InputData) -> Result<Vec<Output>, String> {
-        let err = |e: ort::Error| e.to_string();
+    pub(super) fn run(&self, shape: [usize; 4], input: InputData) -> Result<Vec<Output>, OrtError> {
+        let err = |e: ort::Error| OrtError::Ort(e.to_string());
         let value = match input {
             InputData::U8(v) => Tensor::from_array((shape, v)).map_err(err)?.into_dyn(),
             InputData::F32(v) => Tensor::from_array((shape, v)).map_err(err)?.into_dyn(),

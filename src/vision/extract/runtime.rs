@@ -27,15 +27,20 @@ pub enum ModelRuntime {
     Ort,
 }
 
-impl FromStr for ModelRuntime {
-    type Err = String;
+/// A model runtime name that is none of `auto`, `tract`, `ort`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("model runtime {0:?}: use auto, tract or ort")]
+pub struct UnknownRuntime(pub String);
 
-    fn from_str(text: &str) -> Result<Self, String> {
+impl FromStr for ModelRuntime {
+    type Err = UnknownRuntime;
+
+    fn from_str(text: &str) -> Result<Self, UnknownRuntime> {
         match text {
             "auto" => Ok(ModelRuntime::Auto),
             "tract" => Ok(ModelRuntime::Tract),
             "ort" | "onnxruntime" => Ok(ModelRuntime::Ort),
-            other => Err(format!("model runtime {other:?}: use auto, tract or ort")),
+            other => Err(UnknownRuntime(other.to_string())),
         }
     }
 }
@@ -101,7 +106,11 @@ mod tests {
         assert_eq!("auto".parse(), Ok(ModelRuntime::Auto));
         assert_eq!("tract".parse(), Ok(ModelRuntime::Tract));
         assert_eq!("ort".parse(), Ok(ModelRuntime::Ort));
-        assert!("cuda".parse::<ModelRuntime>().unwrap_err().contains("cuda"));
+        assert!("cuda"
+            .parse::<ModelRuntime>()
+            .unwrap_err()
+            .to_string()
+            .contains("cuda"));
     }
 
     #[test]

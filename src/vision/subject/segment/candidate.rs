@@ -1,0 +1,223 @@
+//! A grouping region's silhouette as a candidate: whether its size and shape may be a
+//! product's, its holes filled, its rank by contrast with its surroundings, and whether it
+//! repeats a better one.
+
+use super::pixels::{bin, delta_e, normalise};
+use super::{
+    BORDER_PENALTY, DUPLICATE_IOU, MAX_AREA, MAX_ASPECT, MIN_AREA, MIN_FILL, MIN_OUTLINE, RING,
+    RING_BINS,
+};
+
+/// A grouping region's silhouette as a ranked candidate, `None` when its size or shape
+/// is implausible for a product.
+pub(super) fn candidate(
+    mut mask: Vec<bool>,
+    lab: &[[f32; 3]],
+    (w, h): (usize, usize),
+) -> Option<Candidate> {
+    let b = bounds(&mask, w)?;
+    fill_holes(&mut mask, w, &b);
+    let area = mask.iter().filter(|m| **m).count();
+    let share = area as f32 / (w * h) as f32;
+    let (bw, bh) = (b.x2 - b.x1, b.y2 - b.y1);
+    let aspect = bw.max(bh) as f32 / bw.min(bh).max(1) as f32;
+    let fill = area as f32 / (bw * bh).max(1) as f32;
+    if !(MIN_AREA..=MAX_AREA).contains(&share) || aspect > MAX_ASPECT || fill < MIN_FILL {
+        return None;
+    }
+    // A region that shades into its surroundings (a gradient's band, a shadow) is no
+    // object.
+    if outline_contrast(&mask, lab, w, h, &b) < MIN_OUTLINE {
+        return None;
+    }
+    // A product rarely leaves the frame; a shelf or a floor often fills it.
+    let touching = [b.x1 == 0, b.y1 == 0, b.x2 == w, b.y2 == h]
+        .iter()
+        .filter(|t| **t)
+        .count() as f32;
+    let score =
+        surround_contrast(&mask, lab, w, h, &b) * fill.sqrt() * (1.0 - BORDER_PENALTY * touching);
+    Some(Candidate {
+        score,
+        area,
+        mask,
+        bounds: b,
+    })
+}
+
+/// A proposal before ranking, on the working raster.
+pub(super) struct Candidate {
+    pub(super) score: f32,
+    pub(super) area: usize,
+    pub(super) mask: Vec<bool>,
+    pub(super) bounds: Bounds,
+}
+
+impl Candidate {
+    /// Whether the two silhouettes overlap by more than [`DUPLICATE_IOU`]. The shared
+    /// pixels lie in the boxes' intersection: a small one settles it without a count.
+    pub(super) fn repeats(&self, other: &Candidate, w: usize) -> bool {
+        let inter = Bounds {
+            x1: self.bounds.x1.max(other.bounds.x1),
+            y1: self.bounds.y1.max(other.bounds.y1),
+            x2: self.bounds.x2.min(other.bounds.x2),
+            y2: self.bounds.y2.min(other.bounds.y2),
+        };
+        if inter.x1 >= inter.x2 || inter.y1 >= inter.y2 {
+            return false;
+        }
+        let most = ((inter.x2 - inter.x1) * (inter.y2 - inter.y1)) as f32;
+        let least_union = self.area.max(other.area) as f32;
+        if most <= DUPLICATE_IOU * least_union {
+            return false;
+        }
+        let mut shared = 0usize;
+        for y in inter.y1..inter.y2 {
+            let row = y * w;
+            let (a, b) = (
+                &self.mask[row + inter.x1..row + inter.x2],
+                &other.mask[row + inter.x1..row + inter.x2],
+            );
+            shared += a.iter().zip(b).filter(|(p, q)| **p && **q).count();
+        }
+        let union = self.area + other.area - shared;
+        shared as f32 > DUPLICATE_IOU * union as f32
+    }
+}
+
+/// A box on the working raster (upper bounds exclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Bounds {
+    pub(super) x1: usize,
+    pub(super) y1: usize,
+    pub(super) x2: usize,
+    pub(super) y2: usize,
+}
+
+/// Bounding box of a mask, `None` when empty.
+pub(super) fn bounds(mask: &[bool], w: usize) -> Option<Bounds> {
+    let mut b: Option<Bounds> = None;
+    for (i, _) in mask.iter().enumerate().filter(|(_, m)| **m) {
+        let (x, y) = (i % w, i / w);
+        b = Some(match b {
+            None => Bounds {
+                x1: x,
+                y1: y,
+                x2: x + 1,
+                y2: y + 1,
+            },
+            Some(b) => Bounds {
+                x1: b.x1.min(x),
+                y1: b.y1.min(y),
+                x2: b.x2.max(x + 1),
+                y2: b.y2.max(y + 1),
+            },
+        });
+    }
+    b
+}
+
+/// Marks every pixel of the box that is not connected (4-way, outside the mask) to the
+/// box's edge: a logo or print that segmented apart belongs to the garment around it.
+pub(super) fn fill_holes(mask: &mut [bool], w: usize, b: &Bounds) {
+    let (bw, bh) = (b.x2 - b.x1, b.y2 - b.y1);
+    let mut outside = vec![false; bw * bh];
+    let mut stack: Vec<(usize, usize)> = Vec::new();
+    let free = |x: usize, y: usize, mask: &[bool]| !mask[(b.y1 + y) * w + b.x1 + x];
+    for y in 0..bh {
+        for x in 0..bw {
+            let edge = x == 0 || y == 0 || x + 1 == bw || y + 1 == bh;
+            if edge && free(x, y, mask) && !outside[y * bw + x] {
+                outside[y * bw + x] = true;
+                stack.push((x, y));
+            }
+        }
+    }
+    while let Some((x, y)) = stack.pop() {
+        let mut visit = |nx: usize, ny: usize| {
+            if nx < bw && ny < bh && !outside[ny * bw + nx] && free(nx, ny, mask) {
+                outside[ny * bw + nx] = true;
+                stack.push((nx, ny));
+            }
+        };
+        visit(x + 1, y);
+        visit(x, y + 1);
+        if x > 0 {
+            visit(x - 1, y);
+        }
+        if y > 0 {
+            visit(x, y - 1);
+        }
+    }
+    for y in 0..bh {
+        for x in 0..bw {
+            if !outside[y * bw + x] {
+                mask[(b.y1 + y) * w + b.x1 + x] = true;
+            }
+        }
+    }
+}
+
+/// Mean Lab distance across the mask's outline (each inside pixel of its box against
+/// its 4-way outside neighbours): an object's edge is a step, a shading's is not.
+fn outline_contrast(mask: &[bool], lab: &[[f32; 3]], w: usize, h: usize, b: &Bounds) -> f32 {
+    let mut sum = 0.0f32;
+    let mut n = 0usize;
+    for y in b.y1..b.y2 {
+        for x in b.x1..b.x2 {
+            let i = y * w + x;
+            if !mask[i] {
+                continue;
+            }
+            let mut pair = |j: usize| {
+                if !mask[j] {
+                    sum += delta_e(&lab[i], &lab[j]);
+                    n += 1;
+                }
+            };
+            if x > 0 {
+                pair(i - 1);
+            }
+            if x + 1 < w {
+                pair(i + 1);
+            }
+            if y > 0 {
+                pair(i - w);
+            }
+            if y + 1 < h {
+                pair(i + w);
+            }
+        }
+    }
+    if n == 0 {
+        0.0
+    } else {
+        sum / n as f32
+    }
+}
+
+/// How different the mask's colours are from those around it: one minus the
+/// intersection of the Lab histograms of the mask and of the ring of its box grown by
+/// [`RING`] (0: same colours, 1: none shared). A product stands apart from the shelf
+/// around it; a piece of the shelf does not.
+fn surround_contrast(mask: &[bool], lab: &[[f32; 3]], w: usize, h: usize, b: &Bounds) -> f32 {
+    let grow = |len: usize| ((len as f32 * RING).ceil() as usize).max(2);
+    let (gx, gy) = (grow(b.x2 - b.x1), grow(b.y2 - b.y1));
+    let (x1, y1) = (b.x1.saturating_sub(gx), b.y1.saturating_sub(gy));
+    let (x2, y2) = ((b.x2 + gx).min(w), (b.y2 + gy).min(h));
+    let mut inside = vec![0.0f32; 3 * RING_BINS];
+    let mut around = vec![0.0f32; 3 * RING_BINS];
+    for y in y1..y2 {
+        for x in x1..x2 {
+            let i = y * w + x;
+            let hist = if mask[i] { &mut inside } else { &mut around };
+            for (c, v) in lab[i].iter().enumerate() {
+                hist[c * RING_BINS + bin(c, *v, RING_BINS)] += 1.0;
+            }
+        }
+    }
+    normalise(&mut inside);
+    normalise(&mut around);
+    let shared: f32 = inside.iter().zip(&around).map(|(p, q)| p.min(*q)).sum();
+    1.0 - shared / 3.0
+}
