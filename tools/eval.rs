@@ -160,9 +160,9 @@ struct RunOptions {
     #[arg(long)]
     limit: Option<usize>,
     #[command(flatten)]
-    extractor: imgsearch::tools::ExtractorArgs,
+    extractor: imgsearch::offline::ExtractorArgs,
     #[command(flatten)]
-    runtime: imgsearch::tools::RuntimeArgs,
+    runtime: imgsearch::offline::RuntimeArgs,
     /// Keep the data directory here instead of a temporary one (it must not
     /// hold an `eval` instance yet).
     #[arg(long)]

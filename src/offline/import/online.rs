@@ -12,15 +12,14 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use rayon::prelude::*;
 
-use super::entry::{Action, Defaults, Entry};
-use super::import::{check_category, read_picture, ImportOptions, Unread};
-use super::import_order::{steps, Step};
+use super::order::{steps, Step};
 use super::progress::Progress;
-use super::source;
 use super::summary::{reason_of, reason_of_io, ImportSummary, Tally};
-use super::{Result, ToolError};
+use super::{check_category, read_picture, ImportOptions, Unread};
 use crate::client::{Client, ClientError};
 use crate::engine::ServiceType;
+use crate::offline::sources::{self as source, Action, Defaults, Entry};
+use crate::offline::{OfflineError, Result};
 
 /// Reason of entries the source reader refused (as offline).
 const INVALID_ENTRY: &str = "invalid entry";
@@ -43,7 +42,7 @@ pub fn import_online(
     let shown = client
         .call("/admin/instance/show", &[("InstanceName", name)])
         .map_err(|e| match e.code() {
-            Some("InvalidInstance") => ToolError::InstanceNotFound {
+            Some("InvalidInstance") => OfflineError::InstanceNotFound {
                 name: name.to_string(),
                 data_dir: client.base().to_string(),
             },
@@ -58,7 +57,7 @@ pub fn import_online(
         .num_threads(connections.max(1))
         .thread_name(|i| format!("import-http-{i}"))
         .build()
-        .map_err(|e| ToolError::InvalidOption(format!("cannot start worker threads: {e}")))?;
+        .map_err(|e| OfflineError::InvalidOption(format!("cannot start worker threads: {e}")))?;
 
     let progress = Progress::new("import", read.entries.len() as u64);
     let tally = Tally::default();

@@ -7,11 +7,11 @@
 //! extract. So an import cut short (Ctrl-C, crash) keeps every picture it reported, and
 //! running it again replaces them with themselves.
 //!
-//! Order is kept where it matters ([`super::import_order`]): runs of ADDs of distinct
+//! Order is kept where it matters ([`order`]): runs of ADDs of distinct
 //! names are imported in parallel, a DELETE or a repeated name waits for the run before it.
 //!
 //! The data directory is opened for writing, so the import refuses to run beside a
-//! server ([`ToolError::InUse`]); a failing picture is counted and the import goes on.
+//! server ([`OfflineError::InUse`]); a failing picture is counted and the import goes on.
 
 use std::fs::File;
 use std::io::Read;
@@ -20,15 +20,21 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::entry::{Action, Defaults, Entry};
-use super::import_order::{steps, Step};
-use super::progress::Progress;
-use super::source;
-use super::summary::{reason_of, reason_of_io, Tally};
-pub use super::summary::{FailureGroup, ImportSummary};
-use super::{Result, ToolError};
+mod online;
+mod order;
+mod progress;
+mod summary;
+
+pub use online::import_online;
+pub use summary::{FailureGroup, ImportSummary};
+
 use crate::engine::{AddPicture, Engine, EngineError, Instance, ServiceType};
+use crate::offline::sources::{self as source, Action, Defaults, Entry};
+use crate::offline::{OfflineError, Result};
 use crate::vision::{PixelLimits, VisionError};
+use order::{steps, Step};
+use progress::Progress;
+use summary::{reason_of, reason_of_io, Tally};
 
 /// Reason of entries the source reader refused.
 const INVALID_ENTRY: &str = "invalid entry";
@@ -71,7 +77,7 @@ pub fn import(
     let engine = Engine::open_existing(data_dir)?;
     let instance = engine
         .instance(name)
-        .map_err(|_| ToolError::InstanceNotFound {
+        .map_err(|_| OfflineError::InstanceNotFound {
             name: name.to_string(),
             data_dir: data_dir.display().to_string(),
         })?;
@@ -80,7 +86,7 @@ pub fn import(
         .num_threads(options.threads)
         .thread_name(|i| format!("import-{i}"))
         .build()
-        .map_err(|e| ToolError::InvalidOption(format!("cannot start worker threads: {e}")))?;
+        .map_err(|e| OfflineError::InvalidOption(format!("cannot start worker threads: {e}")))?;
 
     let progress = Progress::new("import", read.entries.len() as u64);
     let tally = Tally::default();
@@ -132,7 +138,7 @@ pub(super) fn check_category(
                 .iter()
                 .map(|(id, name)| format!("{id} ({name})"))
                 .collect();
-            Err(ToolError::InvalidOption(format!(
+            Err(OfflineError::InvalidOption(format!(
                 "--category {c} is not a category of instance {name}; use one of: {}",
                 known.join(", ")
             )))
