@@ -16,6 +16,7 @@ use super::order::{steps, Step};
 use super::progress::Progress;
 use super::summary::{reason_of, reason_of_io, ImportSummary, Tally};
 use super::{check_category, read_picture, ImportOptions, Unread};
+use crate::api::VendorCode;
 use crate::client::{Client, ClientError};
 use crate::engine::ServiceType;
 use crate::offline::sources::{self as source, Action, Defaults, Entry};
@@ -41,12 +42,15 @@ pub fn import_online(
     let read = source::read(source, defaults)?;
     let shown = client
         .call("/admin/instance/show", &[("InstanceName", name)])
-        .map_err(|e| match e.code() {
-            Some("InvalidInstance") => OfflineError::InstanceNotFound {
-                name: name.to_string(),
-                data_dir: client.base().to_string(),
-            },
-            _ => e.into(),
+        .map_err(|e| {
+            if e.code() == Some(VendorCode::InvalidInstance.as_str()) {
+                OfflineError::InstanceNotFound {
+                    name: name.to_string(),
+                    data_dir: client.base().to_string(),
+                }
+            } else {
+                e.into()
+            }
         })?;
     let service = shown["Instance"]["ServiceType"]
         .as_str()
