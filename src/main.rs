@@ -200,7 +200,7 @@ fn main() -> anyhow::Result<()> {
         (&mut cli.command, matches.subcommand_matches("serve"))
     {
         if let Some(path) = &config.config {
-            let file = ConfigFile::read(path).map_err(anyhow::Error::msg)?;
+            let file = ConfigFile::read(path)?;
             let explicit = |id: &str| {
                 serve
                     .value_source(id)
@@ -213,7 +213,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     init_logging(log_format);
-    cli.runtime.apply().map_err(anyhow::Error::msg)?;
+    cli.runtime.apply()?;
     match cli.command {
         Command::Serve(config) => serve(config),
         Command::Instance(InstanceCommand::Create {
@@ -226,7 +226,7 @@ fn main() -> anyhow::Result<()> {
             local_features,
             online,
         }) => {
-            let choice = extractor.choice().map_err(anyhow::Error::msg)?;
+            let choice = extractor.choice()?;
             let Some(service_type) = ServiceType::parse(&service_type) else {
                 bail!("unknown service type {service_type:?}: use product, generic, fabric, trademark, copyright, furniture or hardware");
             };
@@ -433,7 +433,7 @@ fn init_logging(format: LogFormat) {
 
 fn serve(config: ServeConfig) -> anyhow::Result<()> {
     imgsearch::allocator::configure();
-    let access_keys = config.access_keys().map_err(anyhow::Error::msg)?;
+    let access_keys = config.access_keys()?;
     if access_keys.is_empty() {
         if !config.listen.ip().is_loopback() {
             bail!(
@@ -447,7 +447,7 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         tracing::info!(keys = access_keys.len(), "requests must be signed");
     }
     // A certificate or key that cannot serve stops the start before anything is opened.
-    let tls = match config.tls_files().map_err(anyhow::Error::msg)? {
+    let tls = match config.tls_files()? {
         Some((cert, key)) => Some(imgsearch::api::tls::TlsConfig::load(cert, key)?),
         None => None,
     };

@@ -449,8 +449,8 @@ fn open_instance(
         }
     };
     let engine = Engine::open(&data_dir).context("opening the engine")?;
-    let choice = run.extractor.choice().map_err(anyhow::Error::msg)?;
-    run.runtime.apply().map_err(anyhow::Error::msg)?;
+    let choice = run.extractor.choice()?;
+    run.runtime.apply()?;
     let instance = engine.create_instance_with(
         &InstanceSpec {
             name: INSTANCE.into(),

@@ -35,7 +35,7 @@ use crate::engine::{EngineError, SnapshotError, STORE_DIR};
 use crate::index::IndexError;
 use crate::store::{InstanceMeta, Store, StoreError, StoreMode};
 
-pub use args::{ExtractorArgs, RuntimeArgs};
+pub use args::{ArgsError, ExtractorArgs, RuntimeArgs};
 pub use export::{export, export_to};
 pub use import::{import, import_online, FailureGroup, ImportOptions, ImportSummary};
 pub use restore::{restore, RestoreSummary};

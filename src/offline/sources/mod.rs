@@ -169,7 +169,7 @@ fn read_csv(path: &Path, base: &Path, text: &str, defaults: Defaults) -> Result<
                 continue;
             }
             Ok(fields) => format!("{} fields, the header has {}", fields.len(), columns.len()),
-            Err(e) => e,
+            Err(e) => e.to_string(),
         };
         entries.push(Entry {
             location,
