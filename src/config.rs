@@ -6,8 +6,46 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::auth::{AccessKey, AccessKeys};
+use crate::auth::{AccessKey, AccessKeys, KeyConfigError};
 use crate::engine::ScanMode;
+
+/// What is wrong with a setting, the configuration file or the keys they give.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// `--compact-dead-share` is not a number from 0 to 1.
+    #[error("expected a number from 0 to 1, got {0:?}")]
+    NotAShare(String),
+    /// `--bucket` is not `NAME=DIR`.
+    #[error("expected NAME=DIR, got {0:?}")]
+    NotABucket(String),
+    /// `--tls-cert` without `--tls-key`.
+    #[error("--tls-cert needs --tls-key (the certificate's private key)")]
+    CertWithoutKey,
+    /// `--tls-key` without `--tls-cert`.
+    #[error("--tls-key needs --tls-cert (the certificate chain)")]
+    KeyWithoutCert,
+    /// The configuration file cannot be read.
+    // The I/O error is part of the message rather than a source, so the program's
+    // error output names it once.
+    #[error("cannot read {}: {error}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why it cannot be read.
+        error: std::io::Error,
+    },
+    /// The configuration file is not valid TOML of the expected settings.
+    #[error("{}: {error}", path.display())]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// Where and what the parser refused.
+        error: toml::de::Error,
+    },
+    /// The access keys of the flags and the file do not make a usable list.
+    #[error(transparent)]
+    Keys(KeyConfigError),
+}
 
 /// Default data directory: `./data`, next to where the server starts.
 pub const DEFAULT_DATA_DIR: &str = "data";
@@ -101,14 +139,12 @@ impl ServeConfig {
     /// The certificate and key files when HTTPS is asked for; an error when only one of
     /// them is given (checked after the configuration file is applied, which may give
     /// the other).
-    pub fn tls_files(&self) -> Result<Option<(&Path, &Path)>, String> {
+    pub fn tls_files(&self) -> Result<Option<(&Path, &Path)>, ConfigError> {
         match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => Ok(Some((cert.as_path(), key.as_path()))),
             (None, None) => Ok(None),
-            (Some(_), None) => {
-                Err("--tls-cert needs --tls-key (the certificate's private key)".into())
-            }
-            (None, Some(_)) => Err("--tls-key needs --tls-cert (the certificate chain)".into()),
+            (Some(_), None) => Err(ConfigError::CertWithoutKey),
+            (None, Some(_)) => Err(ConfigError::KeyWithoutCert),
         }
     }
 
@@ -132,10 +168,10 @@ impl ServeConfig {
 }
 
 /// A share between 0 and 1 (`--compact-dead-share`).
-fn parse_share(text: &str) -> Result<f64, String> {
+fn parse_share(text: &str) -> Result<f64, ConfigError> {
     match text.trim().parse::<f64>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
-        _ => Err(format!("expected a number from 0 to 1, got {text:?}")),
+        _ => Err(ConfigError::NotAShare(text.to_string())),
     }
 }
 
@@ -143,12 +179,12 @@ fn parse_share(text: &str) -> Result<f64, String> {
 pub const DEFAULT_BATCH_WINDOW_US: u64 = 300;
 
 /// `NAME=DIR` of `--bucket`.
-fn parse_bucket(text: &str) -> Result<(String, PathBuf), String> {
+fn parse_bucket(text: &str) -> Result<(String, PathBuf), ConfigError> {
     match text.split_once('=') {
         Some((name, dir)) if !name.trim().is_empty() && !dir.trim().is_empty() => {
             Ok((name.trim().to_string(), PathBuf::from(dir.trim())))
         }
-        _ => Err(format!("expected NAME=DIR, got {text:?}")),
+        _ => Err(ConfigError::NotABucket(text.to_string())),
     }
 }
 
@@ -232,10 +268,15 @@ pub struct AccessKeyEntry {
 
 impl ConfigFile {
     /// Reads and parses a configuration file.
-    pub fn read(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Unreadable {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        toml::from_str(&text).map_err(|error| ConfigError::Malformed {
+            path: path.to_path_buf(),
+            error,
+        })
     }
 }
 
@@ -290,7 +331,7 @@ impl ServeConfig {
     }
 
     /// Every access key from the flags and the configuration file.
-    pub fn access_keys(&self) -> Result<AccessKeys, String> {
+    pub fn access_keys(&self) -> Result<AccessKeys, ConfigError> {
         let mut keys = Vec::new();
         if let (Some(id), Some(secret)) = (&self.access_key_id, &self.access_key_secret) {
             keys.push(AccessKey::new(id.clone(), secret.clone()));
@@ -304,7 +345,7 @@ impl ServeConfig {
                 });
             }
         }
-        AccessKeys::from_list(keys).map_err(|e| e.to_string())
+        AccessKeys::from_list(keys).map_err(ConfigError::Keys)
     }
 }
 
@@ -338,14 +379,21 @@ mod tests {
             tls_cert: None,
             tls_key: None,
         };
-        assert_eq!((config.scheme(), config.tls_files()), ("http", Ok(None)));
+        assert_eq!(
+            (config.scheme(), config.tls_files().ok()),
+            ("http", Some(None))
+        );
         let keys = config.access_keys().unwrap();
         assert_eq!(keys.len(), 3);
         assert!(keys.contains("a") && keys.contains("c"));
         std::fs::write(&path, "[[access_keys]]\nid = \"a\"\n").unwrap();
         assert!(config.access_keys().is_err());
         std::fs::write(&path, "bogus = 1\n").unwrap();
-        assert!(config.access_keys().unwrap_err().contains("bogus"));
+        assert!(config
+            .access_keys()
+            .unwrap_err()
+            .to_string()
+            .contains("bogus"));
     }
 
     #[test]
@@ -384,7 +432,11 @@ mod tests {
         );
         assert_eq!(config.scheme(), "https");
         config.tls_key = None;
-        assert!(config.tls_files().unwrap_err().contains("--tls-key"));
+        assert!(config
+            .tls_files()
+            .unwrap_err()
+            .to_string()
+            .contains("--tls-key"));
         assert_eq!(config.data_dir, PathBuf::from("/srv/img"));
         assert_eq!(config.listen.port(), 9000);
         assert_eq!(config.write_qps, 3, "an explicit flag wins");

@@ -65,7 +65,11 @@ pub fn params(data: &[u8]) {
     let _ = limits::page(&params);
     let _ = limits::category(&params);
     let _ = limits::filter(&params, limits::MAX_SEARCH_FILTER_CHARS);
-    let _ = limits::name(&params, "ProductId", "InvalidProductId");
+    let _ = limits::name(
+        &params,
+        "ProductId",
+        crate::api::VendorCode::InvalidProductId,
+    );
     let _ = params.picture("PicContent", limits::MAX_PICTURE_BYTES);
     let _ = params.boolean("Crop", true);
     if let Some(region) = params.optional("Region") {

@@ -14,6 +14,8 @@
 //! - `config`: server settings and their defaults.
 //! - `fuzzing`: fuzz target bodies (the `fuzz/` crate calls them; tests replay the corpus).
 //! - `fault`: named crash points of the write and rebuild paths (`IMGSEARCH_FAULT`).
+//! - `offline/`: the commands that work on a data directory itself (import, verify,
+//!   export, snapshots) and the sources an import reads.
 //! - `api/`: router, one file per Action, the one error table.
 //! - `engine/`: `Engine` (all instances) and `Instance` (store + index + extractor).
 //! - `store/`: RocksDB column families, key layout, records.
@@ -31,6 +33,6 @@ pub mod fault;
 pub mod filter;
 pub mod fuzzing;
 pub mod index;
+pub mod offline;
 pub mod store;
-pub mod tools;
 pub mod vision;

@@ -17,7 +17,7 @@ struct Cli {
     #[arg(long, global = true, env = "IMGSEARCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     #[command(flatten)]
-    runtime: imgsearch::tools::RuntimeArgs,
+    runtime: imgsearch::offline::RuntimeArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -48,7 +48,7 @@ enum Command {
     },
     /// Online snapshots of the data directory, and restoring one.
     #[command(subcommand)]
-    Snapshot(imgsearch::tools::SnapshotCommand),
+    Snapshot(imgsearch::offline::SnapshotCommand),
     /// Write an instance's records as increment.meta lines (works beside a running server).
     Export {
         /// Instance name.
@@ -112,7 +112,7 @@ enum InstanceCommand {
         #[arg(long, default_value_t = 1_000_000)]
         capacity: u64,
         #[command(flatten)]
-        extractor: imgsearch::tools::ExtractorArgs,
+        extractor: imgsearch::offline::ExtractorArgs,
         /// Keep local features (keypoints) of every picture and re-rank the top
         /// candidates of each search by picture with them: finds copies, crops and
         /// products pasted on scenes; ~10 KB more per picture, ~7 ms more per add and
@@ -200,7 +200,7 @@ fn main() -> anyhow::Result<()> {
         (&mut cli.command, matches.subcommand_matches("serve"))
     {
         if let Some(path) = &config.config {
-            let file = ConfigFile::read(path).map_err(anyhow::Error::msg)?;
+            let file = ConfigFile::read(path)?;
             let explicit = |id: &str| {
                 serve
                     .value_source(id)
@@ -213,7 +213,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     init_logging(log_format);
-    cli.runtime.apply().map_err(anyhow::Error::msg)?;
+    cli.runtime.apply()?;
     match cli.command {
         Command::Serve(config) => serve(config),
         Command::Instance(InstanceCommand::Create {
@@ -226,7 +226,7 @@ fn main() -> anyhow::Result<()> {
             local_features,
             online,
         }) => {
-            let choice = extractor.choice().map_err(anyhow::Error::msg)?;
+            let choice = extractor.choice()?;
             let Some(service_type) = ServiceType::parse(&service_type) else {
                 bail!("unknown service type {service_type:?}: use product, generic, fabric, trademark, copyright, furniture or hardware");
             };
@@ -322,9 +322,9 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Command::Import(args) => import(args),
-        Command::Snapshot(command) => Ok(imgsearch::tools::run_snapshot(command)?),
+        Command::Snapshot(command) => Ok(imgsearch::offline::run_snapshot(command)?),
         Command::Verify { name, data_dir } => {
-            let reports = imgsearch::tools::verify(&data_dir, name.as_deref())?;
+            let reports = imgsearch::offline::verify(&data_dir, name.as_deref())?;
             for report in &reports {
                 print!("{report}");
             }
@@ -342,7 +342,7 @@ fn main() -> anyhow::Result<()> {
             output,
             data_dir,
         } => {
-            let count = imgsearch::tools::export(&data_dir, &name, output.as_deref())?;
+            let count = imgsearch::offline::export(&data_dir, &name, output.as_deref())?;
             eprintln!("exported {count} pictures of instance {name}");
             Ok(())
         }
@@ -392,20 +392,22 @@ fn whiten(data_dir: &Path, name: &str, params: Option<&WhiteningParams>) -> anyh
 }
 
 fn import(args: ImportArgs) -> anyhow::Result<()> {
-    let options = imgsearch::tools::ImportOptions {
+    let options = imgsearch::offline::ImportOptions {
         crop: args.crop,
         category: args.category,
         threads: args.threads,
     };
     let summary = match args.online.target(&args.data_dir)? {
-        Target::Online(client) => imgsearch::tools::import_online(
+        Target::Online(client) => imgsearch::offline::import_online(
             &client,
             &args.name,
             &args.source,
             &options,
             args.connections,
         )?,
-        Target::Offline(dir) => imgsearch::tools::import(&dir, &args.name, &args.source, &options)?,
+        Target::Offline(dir) => {
+            imgsearch::offline::import(&dir, &args.name, &args.source, &options)?
+        }
     };
     print!("{summary}");
     if !summary.imported_anything() {
@@ -431,7 +433,7 @@ fn init_logging(format: LogFormat) {
 
 fn serve(config: ServeConfig) -> anyhow::Result<()> {
     imgsearch::allocator::configure();
-    let access_keys = config.access_keys().map_err(anyhow::Error::msg)?;
+    let access_keys = config.access_keys()?;
     if access_keys.is_empty() {
         if !config.listen.ip().is_loopback() {
             bail!(
@@ -445,7 +447,7 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         tracing::info!(keys = access_keys.len(), "requests must be signed");
     }
     // A certificate or key that cannot serve stops the start before anything is opened.
-    let tls = match config.tls_files().map_err(anyhow::Error::msg)? {
+    let tls = match config.tls_files()? {
         Some((cert, key)) => Some(imgsearch::api::tls::TlsConfig::load(cert, key)?),
         None => None,
     };

@@ -93,7 +93,7 @@ fn check(instance: &Instance, live: &BTreeMap<u64, u64>, data: &Path) {
     }
     assert_eq!(instance.info().total_count, live.len() as u64);
     assert_eq!(instance.snapshot().live_rows(), live.len());
-    let reports = imgsearch::tools::verify(data, Some(INSTANCE)).unwrap();
+    let reports = imgsearch::offline::verify(data, Some(INSTANCE)).unwrap();
     let report = &reports[0];
     assert!(report.ok(), "{:?}", report.problems);
     assert_eq!(report.records, live.len() as u64);

@@ -15,12 +15,11 @@ use common::{auctions, b64, picture, Server};
 
 const INSTANCE: &str = "shop";
 
-/// `$IMGSEARCH_SHARED`, else `<repo>/../shared`, else `/work/shared`, if it exists.
+/// `$IMGSEARCH_SHARED`, else `<repo>/../shared`, if it exists.
 fn shared() -> Option<PathBuf> {
     let candidates = [
         std::env::var_os("IMGSEARCH_SHARED").map(PathBuf::from),
         Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")),
-        Some(PathBuf::from("/work/shared")),
     ];
     candidates
         .into_iter()

@@ -15,12 +15,11 @@ use imgsearch::vision::{
     OnnxExtractor, PixelLimits, RuntimeSettings,
 };
 
-/// `$IMGSEARCH_SHARED`, else `<repo>/../shared`, else `/work/shared`, if it exists.
+/// `$IMGSEARCH_SHARED`, else `<repo>/../shared`, if it exists.
 fn shared() -> Option<PathBuf> {
     [
         std::env::var_os("IMGSEARCH_SHARED").map(PathBuf::from),
         Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")),
-        Some(PathBuf::from("/work/shared")),
     ]
     .into_iter()
     .flatten()

@@ -25,12 +25,17 @@
 //! dataset is reported and skipped with exit status 0, so scripts can call the
 //! tool on machines without the data.
 //!
+//! Datasets default to `$IMGSEARCH_SHARED/datasets/NAME`, else `../shared/datasets/NAME`
+//! beside the checkout (`grocery-store`, `fashion-products`); `--root`, `--catalogue` and
+//! `--grocery` name them explicitly.
+//!
 //! Three more modes share the instance set-up: `copy` (R@1 on transformed copies of a
 //! catalogue, [`copies`]), `subject` (IoU of the Crop detector with known product boxes,
 //! [`copies`]) and `category` (accuracy of the predicted CategoryId, [`category`]).
 //!
 //! Layout: `eval.rs` (commands, lists, P@1/R@5/mAP), `eval/transform.rs` (the
-//! transformed copies), `eval/copies.rs` (copy and subject modes), `eval/category.rs`.
+//! transformed copies), `eval/copies.rs` (copy and subject modes), `eval/category.rs`,
+//! `data_root.rs` (where datasets are; shared with `imgsearch-load` and the model bench).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,6 +54,8 @@ use imgsearch::vision::{self, Extractor, PixelLimits};
 mod category;
 #[path = "eval/copies.rs"]
 mod copies;
+#[path = "data_root.rs"]
+mod data_root;
 #[path = "eval/transform.rs"]
 mod transform;
 
@@ -74,7 +81,7 @@ enum Command {
     /// GroceryStore: index one split, query with another (label = fine class).
     Grocery {
         /// Dataset root (the folder holding `dataset/`).
-        #[arg(long, default_value = "/work/shared/datasets/grocery-store")]
+        #[arg(long, default_value_os_t = data_root::dataset("grocery-store"))]
         root: PathBuf,
         /// Split to index.
         #[arg(long, default_value = "train")]
@@ -114,7 +121,7 @@ enum Command {
     /// Category prediction accuracy (GroceryStore mapped to product categories, or lists).
     Category {
         /// GroceryStore root (used when `--list` is absent).
-        #[arg(long, default_value = "/work/shared/datasets/grocery-store")]
+        #[arg(long, default_value_os_t = data_root::dataset("grocery-store"))]
         root: PathBuf,
         /// GroceryStore split to index (labelled).
         #[arg(long, default_value = "train")]
@@ -160,9 +167,9 @@ struct RunOptions {
     #[arg(long)]
     limit: Option<usize>,
     #[command(flatten)]
-    extractor: imgsearch::tools::ExtractorArgs,
+    extractor: imgsearch::offline::ExtractorArgs,
     #[command(flatten)]
-    runtime: imgsearch::tools::RuntimeArgs,
+    runtime: imgsearch::offline::RuntimeArgs,
     /// Keep the data directory here instead of a temporary one (it must not
     /// hold an `eval` instance yet).
     #[arg(long)]
@@ -449,8 +456,8 @@ fn open_instance(
         }
     };
     let engine = Engine::open(&data_dir).context("opening the engine")?;
-    let choice = run.extractor.choice().map_err(anyhow::Error::msg)?;
-    run.runtime.apply().map_err(anyhow::Error::msg)?;
+    let choice = run.extractor.choice()?;
+    run.runtime.apply()?;
     let instance = engine.create_instance_with(
         &InstanceSpec {
             name: INSTANCE.into(),

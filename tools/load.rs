@@ -6,8 +6,9 @@
 //!    holds them (the directory is kept between runs: filling is the slow part).
 //! 2. Starts `imgsearch serve` on that directory (`--scan`, `--batch-window-us` passed on).
 //! 3. Sends SearchImageByPic over HTTP/1.1 (keep-alive, one connection per client) with
-//!    real JPEGs (GroceryStore test pictures scaled to 640×480) at each concurrency, with
-//!    and without a filter, and prints p50/p99 latency and QPS per level, and the server's
+//!    real JPEGs (GroceryStore test pictures scaled to 640×480; `--grocery`, by default
+//!    `$IMGSEARCH_SHARED/datasets/grocery-store`, else `../shared/datasets/grocery-store`
+//!    beside the checkout) at each concurrency, with and without a filter, and prints p50/p99 latency and QPS per level, and the server's
 //!    own mean time per stage (decode, subject, extract, scan, fetch, and the rest of
 //!    the request), read from `/metrics` before and after each level.
 //!
@@ -29,6 +30,9 @@ use clap::Parser;
 use imgsearch::engine::{Engine, InstanceSpec, ScanMode, ServiceType};
 use imgsearch::store::Record;
 
+#[path = "data_root.rs"]
+mod data_root;
+
 /// Name of the benchmark instance.
 const INSTANCE: &str = "load";
 /// Stages the engine times (`imgsearch_stage_seconds`).
@@ -47,7 +51,7 @@ struct Cli {
     #[arg(long, default_value_t = 100_000)]
     pictures: usize,
     /// Query pictures: GroceryStore root (its `dataset/test.txt` list is read).
-    #[arg(long, default_value = "/work/shared/datasets/grocery-store")]
+    #[arg(long, default_value_os_t = data_root::dataset("grocery-store"))]
     grocery: PathBuf,
     /// Query pictures used (cycled).
     #[arg(long, default_value_t = 64)]

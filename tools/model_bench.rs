@@ -9,7 +9,9 @@
 //! picture by picture so that a change in the machine's load hits both alike.
 //!
 //! The process pins itself to one CPU (the target is per core); onnxruntime runs
-//! one intra-op thread, as in the server. A missing models folder or dataset is reported
+//! one intra-op thread, as in the server. Models and pictures come from `--models` and
+//! `--grocery`, by default `models/` and `datasets/grocery-store` of `$IMGSEARCH_SHARED`,
+//! else of `../shared` beside the checkout. A missing models folder or dataset is reported
 //! and skipped with exit status 0. onnxruntime comes from `--onnxruntime`,
 //! `ORT_DYLIB_PATH` or `tools/fetch-onnxruntime.sh`'s cache, and needs `--features ort`.
 
@@ -26,18 +28,21 @@ use imgsearch::vision::{
     self, dot, Extractor, ModelOptions, ModelRuntime, OnnxExtractor, PixelLimits, RuntimeSettings,
 };
 
+#[path = "data_root.rs"]
+mod data_root;
+
 #[derive(Parser)]
 #[command(
     name = "imgsearch-model-bench",
     about = "ONNX model extraction cost, tract vs onnxruntime, one core"
 )]
 struct Cli {
-    /// Folder of `.onnx` models (default: $IMGSEARCH_SHARED/models, ../shared/models,
-    /// /work/shared/models).
-    #[arg(long)]
-    models: Option<PathBuf>,
+    /// Folder of `.onnx` models (default: $IMGSEARCH_SHARED/models, else ../shared/models
+    /// beside the checkout).
+    #[arg(long, default_value_os_t = data_root::data_root().join("models"))]
+    models: PathBuf,
     /// GroceryStore root, source of the pictures.
-    #[arg(long, default_value = "/work/shared/datasets/grocery-store")]
+    #[arg(long, default_value_os_t = data_root::dataset("grocery-store"))]
     grocery: PathBuf,
     /// Pictures timed per model and runtime.
     #[arg(long, default_value_t = 60)]
@@ -83,10 +88,11 @@ impl Times {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let Some(models) = cli.models.clone().or_else(shared_models) else {
-        println!("no models folder (../shared/models): skipped");
+    let models = cli.models.clone();
+    if !models.is_dir() {
+        println!("no models folder ({}): skipped", models.display());
         return Ok(());
-    };
+    }
     let list = cli.grocery.join("dataset/test.txt");
     if !list.is_file() {
         println!(
@@ -198,16 +204,6 @@ fn bench_model(file: &Path, jpegs: &[Vec<u8>], cli: &Cli) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The shared models folder: $IMGSEARCH_SHARED/models, ../shared/models, /work/shared/models.
-fn shared_models() -> Option<PathBuf> {
-    std::env::var_os("IMGSEARCH_SHARED")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([PathBuf::from("../shared"), PathBuf::from("/work/shared")])
-        .map(|d| d.join("models"))
-        .find(|d| d.is_dir())
 }
 
 /// `n` GroceryStore test photos, evenly spaced, scaled to 640×480 and encoded as JPEG (q 90).

@@ -16,10 +16,15 @@ use super::error::ApiError;
 use super::params::Params;
 use super::response::{failure, new_request_id, success};
 use super::AppState;
+use crate::api::VendorCode;
 use crate::engine::WhiteningParams;
 
 fn no_permission(message: &str) -> ApiError {
-    ApiError::new(axum::http::StatusCode::FORBIDDEN, "NoPermission", message)
+    ApiError::new(
+        axum::http::StatusCode::FORBIDDEN,
+        VendorCode::NoPermission,
+        message,
+    )
 }
 
 /// The parameters of an admitted admin request: a loopback peer and, with keys
@@ -121,7 +126,7 @@ pub async fn whiten(State(state): State<AppState>, Admitted(params): Admitted) -
             None
         } else {
             let dims = params
-                .integer("Dims", "InvalidParameter")?
+                .integer("Dims", VendorCode::InvalidParameter)?
                 .map(|d| usize::try_from(d).unwrap_or(0));
             Some(WhiteningParams {
                 dims,

@@ -23,6 +23,7 @@ use super::admin::{on_blocking_pool, reply, Admitted};
 use super::error::ApiError;
 use super::params::Params;
 use super::AppState;
+use crate::api::VendorCode;
 use crate::engine::{EngineError, ExtractorChoice, InstanceSpec, ServiceType};
 use crate::vision::ModelOptions;
 
@@ -56,12 +57,12 @@ fn spec_of(params: &Params) -> Result<(InstanceSpec, ExtractorChoice), ApiError>
             ))
         })?,
     };
-    let qps = match params.integer("Qps", "InvalidParameter")? {
+    let qps = match params.integer("Qps", VendorCode::InvalidParameter)? {
         None => 0,
         Some(q) => u32::try_from(q)
             .map_err(|_| ApiError::bad_request(format!("Qps must be 0 or more, not {q}")))?,
     };
-    let capacity = match params.integer("Capacity", "InvalidParameter")? {
+    let capacity = match params.integer("Capacity", VendorCode::InvalidParameter)? {
         None => DEFAULT_CAPACITY,
         Some(c) if c > 0 => c as u64,
         Some(c) => {

@@ -33,6 +33,7 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::response::{failure, new_request_id};
 use super::AppState;
+use crate::api::VendorCode;
 use crate::auth::Principal;
 
 /// The page.
@@ -217,7 +218,7 @@ async fn thumbnail(State(state): State<AppState>, request: Request<Body>) -> Res
         found.ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
-                "InvalidApi.NotFound",
+                VendorCode::InvalidApiNotFound,
                 "no thumbnail: the picture is not stored, or was added with --thumbnail-size 0 or before thumbnails existed",
             )
         })

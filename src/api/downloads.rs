@@ -26,6 +26,7 @@ use super::error::ApiError;
 use super::params::Params;
 use super::response;
 use super::AppState;
+use crate::api::VendorCode;
 
 /// How long a link works (the vendor's MetaUrl lifetime).
 pub const LINK_LIFETIME: Duration = Duration::from_secs(2 * 60 * 60);
@@ -57,7 +58,7 @@ pub async fn download(
     if !signed(&file, uri.query().unwrap_or("")) {
         let e = ApiError::new(
             StatusCode::FORBIDDEN,
-            "NoPermission",
+            VendorCode::NoPermission,
             format!(
                 "the link to {file:?} is not signed, wrongly signed or expired; links work for {} hours and until the server restarts: list the task again for a fresh one",
                 LINK_LIFETIME.as_secs() / 3600
@@ -102,7 +103,7 @@ pub async fn download(
 fn not_found(what: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "InvalidApi.NotFound",
+        VendorCode::InvalidApiNotFound,
         format!("there is no download named {what}: use the MetaUrl or ErrorUrl of a task"),
     )
 }

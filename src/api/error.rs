@@ -2,6 +2,7 @@
 
 use axum::http::StatusCode;
 
+use crate::api::VendorCode;
 use crate::auth::AuthError;
 use crate::engine::{EngineError, SnapshotError};
 use crate::filter::FilterError;
@@ -14,7 +15,7 @@ pub struct ApiError {
     /// HTTP status.
     pub status: StatusCode,
     /// Vendor error code (e.g. `InvalidPicContent`).
-    pub code: &'static str,
+    pub code: VendorCode,
     /// What went wrong and what to fix.
     pub message: String,
     /// For throttling: how long the client should wait (sent as `x-acs-retry-after`).
@@ -23,7 +24,7 @@ pub struct ApiError {
 
 impl ApiError {
     /// An error with a code and status.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: VendorCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -33,19 +34,19 @@ impl ApiError {
     }
 
     /// 400 with a specific code.
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(code: VendorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
     /// 400 BadRequest.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::invalid("BadRequest", message)
+        Self::invalid(VendorCode::BadRequest, message)
     }
 
     /// 400 MissingParameter.
     pub fn missing(name: &str) -> Self {
         Self::invalid(
-            "MissingParameter",
+            VendorCode::MissingParameter,
             format!("the parameter {name} is required"),
         )
     }
@@ -60,7 +61,7 @@ impl ApiError {
     /// 400 for a body over the limit (the picture is what makes bodies large).
     pub fn body_too_large(limit: usize) -> Self {
         Self::invalid(
-            "InvalidPicContent",
+            VendorCode::InvalidPicContent,
             format!(
                 "the request body is larger than {} MB, more than a 4 MB picture takes in any \
                  encoding; send a picture of at most 4 MB",
@@ -73,7 +74,7 @@ impl ApiError {
     pub fn api_not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "InvalidApi.NotFound",
+            VendorCode::InvalidApiNotFound,
             format!("{what} is not an API of this server"),
         )
     }
@@ -82,7 +83,7 @@ impl ApiError {
     pub fn throttled(instance: &str, qps: u32, wait: std::time::Duration) -> Self {
         let mut e = Self::new(
             StatusCode::FORBIDDEN,
-            "DeniedRequest",
+            VendorCode::DeniedRequest,
             format!("instance {instance} allows {qps} requests per second of this kind; retry after {} ms", wait.as_millis()),
         );
         e.retry_after = Some(wait);
@@ -91,18 +92,22 @@ impl ApiError {
 
     /// 500 InternalError (details are logged, not sent).
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", message)
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            VendorCode::InternalError,
+            message,
+        )
     }
 }
 
 impl From<VisionError> for ApiError {
     fn from(e: VisionError) -> Self {
         let code = match &e {
-            VisionError::TooLarge { .. } | VisionError::Corrupt(_) => "InvalidPicContent",
-            VisionError::UnsupportedFormat => "UnsupportedPicFormat",
-            VisionError::UnsupportedPixels { .. } => "UnsupportedPicPixels",
-            VisionError::IncorrectOrientation { .. } => "IncorrectOrientation",
-            VisionError::InvalidRegion(_) => "InvalidRegion",
+            VisionError::TooLarge { .. } | VisionError::Corrupt(_) => VendorCode::InvalidPicContent,
+            VisionError::UnsupportedFormat => VendorCode::UnsupportedPicFormat,
+            VisionError::UnsupportedPixels { .. } => VendorCode::UnsupportedPicPixels,
+            VisionError::IncorrectOrientation { .. } => VendorCode::IncorrectOrientation,
+            VisionError::InvalidRegion(_) => VendorCode::InvalidRegion,
         };
         ApiError::invalid(code, e.to_string())
     }
@@ -113,24 +118,27 @@ impl From<AuthError> for ApiError {
         let message = e.to_string();
         match e {
             AuthError::Missing | AuthError::MissingField(_) => {
-                ApiError::invalid("MissingParameter", message)
+                ApiError::invalid(VendorCode::MissingParameter, message)
             }
             AuthError::UnknownKey(_) => ApiError::new(
                 StatusCode::NOT_FOUND,
-                "InvalidAccessKeyId.NotFound",
+                VendorCode::InvalidAccessKeyIdNotFound,
                 message,
             ),
             AuthError::SignatureMismatch | AuthError::BodyHashMismatch(_) => {
-                ApiError::invalid("SignatureDoesNotMatch", message)
+                ApiError::invalid(VendorCode::SignatureDoesNotMatch, message)
             }
-            AuthError::Expired { .. } => ApiError::invalid("InvalidTimeStamp.Expired", message),
-            AuthError::NonceUsed(_) => ApiError::invalid("SignatureNonceUsed", message),
+            AuthError::Expired { .. } => {
+                ApiError::invalid(VendorCode::InvalidTimeStampExpired, message)
+            }
+            AuthError::NonceUsed(_) => ApiError::invalid(VendorCode::SignatureNonceUsed, message),
             AuthError::Malformed(_) => ApiError::bad_request(message),
             AuthError::Forbidden { .. } => {
-                ApiError::new(StatusCode::FORBIDDEN, "NoPermission", message)
+                ApiError::new(StatusCode::FORBIDDEN, VendorCode::NoPermission, message)
             }
             AuthError::ReplayCacheFull => {
-                let mut e = ApiError::new(StatusCode::FORBIDDEN, "DeniedRequest", message);
+                let mut e =
+                    ApiError::new(StatusCode::FORBIDDEN, VendorCode::DeniedRequest, message);
                 e.retry_after = Some(std::time::Duration::from_secs(1));
                 e
             }
@@ -140,7 +148,10 @@ impl From<AuthError> for ApiError {
 
 impl From<FilterError> for ApiError {
     fn from(e: FilterError) -> Self {
-        ApiError::invalid("InvalidFilterClause", format!("Filter is invalid {e}"))
+        ApiError::invalid(
+            VendorCode::InvalidFilterClause,
+            format!("Filter is invalid {e}"),
+        )
     }
 }
 
@@ -148,20 +159,26 @@ impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {
             EngineError::InstanceNotFound(_) | EngineError::InvalidInstanceName(_) => {
-                ApiError::invalid("InvalidInstance", e.to_string())
+                ApiError::invalid(VendorCode::InvalidInstance, e.to_string())
             }
-            EngineError::OverQuota { .. } => ApiError::invalid("InstanceOverQuota", e.to_string()),
-            EngineError::PictureNotFound { .. } => ApiError::invalid("PicNotExist", e.to_string()),
-            EngineError::InvalidCategory(_) => ApiError::invalid("InvalidCategory", e.to_string()),
+            EngineError::OverQuota { .. } => {
+                ApiError::invalid(VendorCode::InstanceOverQuota, e.to_string())
+            }
+            EngineError::PictureNotFound { .. } => {
+                ApiError::invalid(VendorCode::PicNotExist, e.to_string())
+            }
+            EngineError::InvalidCategory(_) => {
+                ApiError::invalid(VendorCode::InvalidCategory, e.to_string())
+            }
             EngineError::Vision(v) => v.into(),
             EngineError::TaskAlreadyExists { .. } => ApiError::new(
                 StatusCode::CONFLICT,
-                "Console.TaskAlreadyExist",
+                VendorCode::ConsoleTaskAlreadyExist,
                 e.to_string(),
             ),
             EngineError::Store(StoreError::InstanceExists(_)) => ApiError::new(
                 StatusCode::CONFLICT,
-                "InstanceNameAlreadyExist",
+                VendorCode::InstanceNameAlreadyExist,
                 e.to_string(),
             ),
             EngineError::UnknownBucket { .. }
@@ -280,7 +297,12 @@ mod tests {
             ),
         ];
         for (e, status, code) in cases {
-            assert_eq!((e.status.as_u16(), e.code), (status, code), "{}", e.message);
+            assert_eq!(
+                (e.status.as_u16(), e.code.as_str()),
+                (status, code),
+                "{}",
+                e.message
+            );
             assert!(!e.message.is_empty());
         }
     }

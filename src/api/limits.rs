@@ -2,6 +2,7 @@
 
 use super::error::ApiError;
 use super::params::Params;
+use crate::api::VendorCode;
 use crate::engine::{Attributes, SearchQuery};
 use crate::filter::Expr;
 use crate::vision::Region;
@@ -52,21 +53,21 @@ pub const MAX_RESULTS: i64 = 500;
 
 const INT_ATTR_NAMES: [&str; 4] = ["IntAttr", "IntAttr2", "IntAttr3", "IntAttr4"];
 const STR_ATTR_NAMES: [&str; 4] = ["StrAttr", "StrAttr2", "StrAttr3", "StrAttr4"];
-const INT_ATTR_CODES: [&str; 4] = [
-    "InvalidIntAttr",
-    "InvalidIntAttr2",
-    "InvalidIntAttr3",
-    "InvalidIntAttr4",
+const INT_ATTR_CODES: [VendorCode; 4] = [
+    VendorCode::InvalidIntAttr,
+    VendorCode::InvalidIntAttr2,
+    VendorCode::InvalidIntAttr3,
+    VendorCode::InvalidIntAttr4,
 ];
-const STR_ATTR_CODES: [&str; 4] = [
-    "InvalidStrAttr",
-    "InvalidStrAttr2",
-    "InvalidStrAttr3",
-    "InvalidStrAttr4",
+const STR_ATTR_CODES: [VendorCode; 4] = [
+    VendorCode::InvalidStrAttr,
+    VendorCode::InvalidStrAttr2,
+    VendorCode::InvalidStrAttr3,
+    VendorCode::InvalidStrAttr4,
 ];
 
 /// A required ProductId or PicName within length.
-pub fn name(params: &Params, param: &str, code: &'static str) -> Result<String, ApiError> {
+pub fn name(params: &Params, param: &str, code: VendorCode) -> Result<String, ApiError> {
     let value = params.required(param)?;
     if value.chars().count() > MAX_NAME_CHARS {
         return Err(ApiError::invalid(
@@ -91,7 +92,7 @@ pub fn attributes(params: &Params) -> Result<Attributes, ApiError> {
         .is_some_and(|c| c.chars().count() > MAX_CUSTOM_CONTENT_CHARS)
     {
         return Err(ApiError::invalid(
-            "InvalidCustomContent",
+            VendorCode::InvalidCustomContent,
             format!("CustomContent is longer than {MAX_CUSTOM_CONTENT_CHARS} characters"),
         ));
     }
@@ -135,10 +136,13 @@ pub fn attributes(params: &Params) -> Result<Attributes, ApiError> {
 
 /// CategoryId, if given.
 pub fn category(params: &Params) -> Result<Option<u32>, ApiError> {
-    match params.integer("CategoryId", "InvalidCategory")? {
+    match params.integer("CategoryId", VendorCode::InvalidCategory)? {
         None => Ok(None),
         Some(c) => u32::try_from(c).map(Some).map_err(|_| {
-            ApiError::invalid("InvalidCategory", format!("CategoryId {c} does not exist"))
+            ApiError::invalid(
+                VendorCode::InvalidCategory,
+                format!("CategoryId {c} does not exist"),
+            )
         }),
     }
 }
@@ -153,31 +157,33 @@ pub fn region(params: &Params) -> Result<Option<Region>, ApiError> {
 
 /// Num, Start, ScoreThreshold, DistinctProductId and CategoryId of a search.
 pub fn search_query(params: &Params) -> Result<SearchQuery, ApiError> {
-    let num = params.integer("Num", "InvalidNumParameter")?.unwrap_or(10);
+    let num = params
+        .integer("Num", VendorCode::InvalidNumParameter)?
+        .unwrap_or(10);
     if num > MAX_NUM {
         return Err(ApiError::invalid(
-            "OverflowMaxReturnNum",
+            VendorCode::OverflowMaxReturnNum,
             format!("Num {num} is over the maximum of {MAX_NUM}"),
         ));
     }
     if num < 1 {
         return Err(ApiError::invalid(
-            "InvalidNumParameter",
+            VendorCode::InvalidNumParameter,
             format!("Num must be 1 to {MAX_NUM}, got {num}"),
         ));
     }
     let start = params
-        .integer("Start", "InvalidStartParameter")?
+        .integer("Start", VendorCode::InvalidStartParameter)?
         .unwrap_or(0);
     if !(0..=MAX_START).contains(&start) {
         return Err(ApiError::invalid(
-            "InvalidStartParameter",
+            VendorCode::InvalidStartParameter,
             format!("Start must be 0 to {MAX_START}, got {start}"),
         ));
     }
     if start + num > MAX_RESULTS {
         return Err(ApiError::invalid(
-            "OverflowMaxResultNum",
+            VendorCode::OverflowMaxResultNum,
             format!(
                 "Start + Num is {}, over the maximum of {MAX_RESULTS}",
                 start + num
@@ -233,7 +239,8 @@ mod tests {
     use super::*;
 
     fn code_of(pairs: &[(&str, &str)]) -> &'static str {
-        search_query(&Params::from_pairs(pairs.iter().copied())).map_or_else(|e| e.code, |_| "ok")
+        search_query(&Params::from_pairs(pairs.iter().copied()))
+            .map_or_else(|e| e.code.as_str(), |_| "ok")
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub mod params;
 pub mod response;
 pub mod throttle;
 pub mod tls;
+pub mod vendor_code;
+
+pub use vendor_code::VendorCode;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -223,7 +226,7 @@ async fn handle(state: AppState, request: Request<Body>, front: Front) -> Respon
         Ok((action, fields)) => (action, fields),
         Err(e) => ("none", Err(e)),
     };
-    let code = result.as_ref().map_or_else(|e| e.code, |_| "0");
+    let code = result.as_ref().map_or_else(|e| e.code.as_str(), |_| "0");
     observe::record_request(action, code, started.elapsed());
     match result {
         Ok(fields) => response::success(fields, &request_id),

@@ -7,6 +7,7 @@ use axum::http::HeaderMap;
 use base64::Engine as _;
 
 use super::error::ApiError;
+use crate::api::VendorCode;
 
 /// Merged query and form parameters of one request.
 #[derive(Debug, Default, Clone)]
@@ -87,7 +88,7 @@ impl Params {
     }
 
     /// An integer parameter; `code` is the vendor code for a value that is not one.
-    pub fn integer(&self, name: &str, code: &'static str) -> Result<Option<i64>, ApiError> {
+    pub fn integer(&self, name: &str, code: VendorCode) -> Result<Option<i64>, ApiError> {
         match self.optional(name) {
             None => Ok(None),
             Some(v) => v.trim().parse::<i64>().map(Some).map_err(|_| {
@@ -102,7 +103,7 @@ impl Params {
         // Base64 of max_bytes is 4/3 as long; refuse longer text before decoding it.
         if text.len() > max_bytes / 3 * 4 + 8 + text.len() / 60 {
             return Err(ApiError::invalid(
-                "InvalidPicContent",
+                VendorCode::InvalidPicContent,
                 format!(
                     "{name} is larger than {} MB once decoded",
                     max_bytes / (1024 * 1024)
@@ -116,7 +117,7 @@ impl Params {
             .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(trimmed))
             .map_err(|e| {
                 ApiError::invalid(
-                    "InvalidPicContent",
+                    VendorCode::InvalidPicContent,
                     format!("{name} is not valid base64: {e}"),
                 )
             })
@@ -143,7 +144,10 @@ mod tests {
         let p = Params::from_request(Some("Action=AddImage&Num=5"), &h, b"PicName=a%20b&Num=5")
             .unwrap();
         assert_eq!(p.required("PicName").unwrap(), "a b");
-        assert_eq!(p.integer("Num", "InvalidNumParameter").unwrap(), Some(5));
+        assert_eq!(
+            p.integer("Num", VendorCode::InvalidNumParameter).unwrap(),
+            Some(5)
+        );
         let e = Params::from_request(Some("Num=5"), &h, b"Num=6").unwrap_err();
         assert_eq!(e.code, "BadRequest");
     }
@@ -156,7 +160,9 @@ mod tests {
         assert_eq!(p.boolean("B", true).unwrap_err().code, "BadRequest");
         assert_eq!(p.required("X").unwrap_err().code, "MissingParameter");
         assert_eq!(
-            p.integer("N", "InvalidNumParameter").unwrap_err().code,
+            p.integer("N", VendorCode::InvalidNumParameter)
+                .unwrap_err()
+                .code,
             "InvalidNumParameter"
         );
     }

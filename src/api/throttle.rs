@@ -91,7 +91,7 @@ mod tests {
             assert!(t.acquire("a", Kind::Search, 5, start).is_ok());
         }
         let e = t.acquire("a", Kind::Search, 5, start).unwrap_err();
-        assert_eq!((e.status.as_u16(), e.code), (403, "DeniedRequest"));
+        assert_eq!((e.status.as_u16(), e.code.as_str()), (403, "DeniedRequest"));
         assert!(e
             .retry_after
             .is_some_and(|d| d <= Duration::from_millis(200)));

@@ -21,6 +21,7 @@ use rustls::pki_types::CertificateDer;
 
 use serde_json::{Map, Value};
 
+use crate::api::VendorCode;
 use crate::auth::{form_body, sign_rpc_v1, SigningKey};
 
 /// How long a call may take: creating an instance loads a model, whitening fits and
@@ -159,7 +160,7 @@ impl Client {
         loop {
             match self.call_once(path, params) {
                 Err((ClientError::Refused { code, .. }, Some(wait)))
-                    if code == "DeniedRequest" && tries < THROTTLE_RETRIES =>
+                    if code == VendorCode::DeniedRequest.as_str() && tries < THROTTLE_RETRIES =>
                 {
                     tries += 1;
                     std::thread::sleep(wait.min(Duration::from_secs(5)));

@@ -4,7 +4,7 @@
 Drives a running imgsearch server through the vendor's official Python SDKs and checks that
 every operation answers as those SDKs expect (field names and JSON types of their models) and
 that bad inputs fail with the exact error code and HTTP status of the API contract
-(/work/shared/reference/API.md). The wire details it relies on are in docs/sdk-wire-format.md.
+(../shared/reference/API.md). The wire details it relies on are in docs/sdk-wire-format.md.
 
     python3 tests/sdk/conformance.py --endpoint 127.0.0.1:8080 \
         --access-key-id AK --access-key-secret SECRET --pictures data/demo [--only v3.search]

@@ -24,6 +24,7 @@ use rayon::prelude::*;
 use imgsearch::engine::{SearchQuery, ServiceType};
 use imgsearch::vision::{self, PixelLimits, Region};
 
+use super::data_root;
 use super::transform::{self, iou, Query, Rng, Transform};
 use super::{
     add_all, folder_pictures, grocery_split, open_instance, pic_name, spaced, Item, RunOptions,
@@ -42,10 +43,10 @@ const PROPOSALS: usize = imgsearch::engine::SCENE_PROPOSALS;
 #[derive(Args)]
 pub struct CopyArgs {
     /// Catalogue: a folder of pictures (searched recursively), one product each.
-    #[arg(long, default_value = "/work/shared/datasets/fashion-products")]
+    #[arg(long, default_value_os_t = data_root::dataset("fashion-products"))]
     catalogue: PathBuf,
     /// GroceryStore root; its train photos are the scenes products are pasted on.
-    #[arg(long, default_value = "/work/shared/datasets/grocery-store")]
+    #[arg(long, default_value_os_t = data_root::dataset("grocery-store"))]
     scenes: PathBuf,
     /// Catalogue pictures turned into queries (evenly spaced over the catalogue).
     #[arg(long, default_value_t = 200)]

@@ -15,14 +15,15 @@ use crate::api::limits;
 use crate::api::params::Params;
 use crate::api::response::pic_info;
 use crate::api::AppState;
+use crate::api::VendorCode;
 use crate::engine::AddPicture;
 
 /// Handles AddImage.
 pub async fn handle(state: &AppState, params: &Params) -> Result<Fields, ApiError> {
     let instance = instance(state, params)?;
     let add = AddPicture {
-        product_id: limits::name(params, "ProductId", "InvalidProductId")?,
-        pic_name: limits::name(params, "PicName", "InvalidPicName")?,
+        product_id: limits::name(params, "ProductId", VendorCode::InvalidProductId)?,
+        pic_name: limits::name(params, "PicName", VendorCode::InvalidPicName)?,
         picture: params.picture("PicContent", limits::MAX_PICTURE_BYTES)?,
         category_id: limits::category(params)?,
         crop: params.boolean("Crop", true)?,

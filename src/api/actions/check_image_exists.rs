@@ -14,12 +14,13 @@ use crate::api::limits;
 use crate::api::params::Params;
 use crate::api::response::auction;
 use crate::api::AppState;
+use crate::api::VendorCode;
 
 /// Handles CheckImageExists.
 pub async fn handle(state: &AppState, params: &Params) -> Result<Fields, ApiError> {
     let instance = instance(state, params)?;
-    let product_id = limits::name(params, "ProductId", "InvalidProductId")?;
-    let pic_name = limits::name(params, "PicName", "InvalidPicName")?;
+    let product_id = limits::name(params, "ProductId", VendorCode::InvalidProductId)?;
+    let pic_name = limits::name(params, "PicName", VendorCode::InvalidPicName)?;
     let record = blocking(move || Ok(instance.find(&product_id, &pic_name)?)).await?;
     let mut fields = Fields::new();
     fields.insert("Message".into(), json!("success"));

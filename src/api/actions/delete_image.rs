@@ -15,6 +15,7 @@ use crate::api::error::ApiError;
 use crate::api::limits;
 use crate::api::params::Params;
 use crate::api::AppState;
+use crate::api::VendorCode;
 
 /// Handles DeleteImage.
 pub async fn handle(state: &AppState, params: &Params) -> Result<Fields, ApiError> {
@@ -24,9 +25,9 @@ pub async fn handle(state: &AppState, params: &Params) -> Result<Fields, ApiErro
             .ok_or_else(|| ApiError::missing("Filter"))?;
         blocking(move || Ok(instance.delete_by_filter(&filter)?)).await?
     } else {
-        let product_id = limits::name(params, "ProductId", "InvalidProductId")?;
+        let product_id = limits::name(params, "ProductId", VendorCode::InvalidProductId)?;
         let pic_name = match params.optional("PicName") {
-            Some(_) => Some(limits::name(params, "PicName", "InvalidPicName")?),
+            Some(_) => Some(limits::name(params, "PicName", VendorCode::InvalidPicName)?),
             None => None,
         };
         blocking(move || Ok(instance.delete(&product_id, pic_name.as_deref())?)).await?

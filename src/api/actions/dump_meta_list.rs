@@ -18,6 +18,7 @@ use crate::api::downloads;
 use crate::api::error::ApiError;
 use crate::api::params::Params;
 use crate::api::AppState;
+use crate::api::VendorCode;
 use crate::engine::TaskInfo;
 
 /// PageSize when not given.
@@ -67,7 +68,7 @@ fn item(params: &Params, task: &TaskInfo) -> Value {
 
 /// The optional Id of a task list.
 pub(super) fn task_id(params: &Params) -> Result<Option<u64>, ApiError> {
-    match params.integer("Id", "BadRequest")? {
+    match params.integer("Id", VendorCode::BadRequest)? {
         None => Ok(None),
         Some(id) => u64::try_from(id)
             .map(Some)
@@ -77,14 +78,16 @@ pub(super) fn task_id(params: &Params) -> Result<Option<u64>, ApiError> {
 
 /// PageNumber (from 1, default 1) and PageSize (1 to 100, default 20) of a task list.
 pub(super) fn paging(params: &Params) -> Result<(usize, usize), ApiError> {
-    let number = params.integer("PageNumber", "BadRequest")?.unwrap_or(1);
+    let number = params
+        .integer("PageNumber", VendorCode::BadRequest)?
+        .unwrap_or(1);
     if !(1..=MAX_PAGE_NUMBER).contains(&number) {
         return Err(ApiError::bad_request(format!(
             "PageNumber must be from 1 to {MAX_PAGE_NUMBER}, got {number}"
         )));
     }
     let size = params
-        .integer("PageSize", "BadRequest")?
+        .integer("PageSize", VendorCode::BadRequest)?
         .unwrap_or(DEFAULT_PAGE_SIZE);
     if !(1..=MAX_PAGE_SIZE).contains(&size) {
         return Err(ApiError::bad_request(format!(

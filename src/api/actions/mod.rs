@@ -24,6 +24,7 @@ use serde_json::{Map, Value};
 use super::error::ApiError;
 use super::params::Params;
 use super::AppState;
+use crate::api::VendorCode;
 use crate::engine::Instance;
 
 /// The fields of a successful reply, before the envelope.
@@ -52,7 +53,7 @@ pub async fn dispatch(
         "IncreaseList" => increase_list::handle(state, params).await,
         "SearchImageByText" => Err(ApiError::new(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "UnsupportedOperationType",
+            VendorCode::UnsupportedOperationType,
             "SearchImageByText needs a multimodal text model, which this server does not have; search by picture instead",
         )),
         other => Err(ApiError::api_not_found(&format!("the Action {other:?}"))),

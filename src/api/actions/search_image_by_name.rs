@@ -15,6 +15,7 @@ use crate::api::error::ApiError;
 use crate::api::limits;
 use crate::api::params::Params;
 use crate::api::AppState;
+use crate::api::VendorCode;
 
 /// Handles SearchImageByName.
 pub async fn handle(
@@ -23,8 +24,8 @@ pub async fn handle(
     started: Instant,
 ) -> Result<Fields, ApiError> {
     let instance = instance(state, params)?;
-    let product_id = limits::name(params, "ProductId", "InvalidProductId")?;
-    let pic_name = limits::name(params, "PicName", "InvalidPicName")?;
+    let product_id = limits::name(params, "ProductId", VendorCode::InvalidProductId)?;
+    let pic_name = limits::name(params, "PicName", VendorCode::InvalidPicName)?;
     let query = limits::search_query(params)?;
     let service = instance.service_type();
     let outcome =

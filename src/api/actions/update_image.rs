@@ -15,12 +15,13 @@ use crate::api::error::ApiError;
 use crate::api::limits;
 use crate::api::params::Params;
 use crate::api::AppState;
+use crate::api::VendorCode;
 
 /// Handles UpdateImage.
 pub async fn handle(state: &AppState, params: &Params) -> Result<Fields, ApiError> {
     let instance = instance(state, params)?;
-    let product_id = limits::name(params, "ProductId", "InvalidProductId")?;
-    let pic_name = limits::name(params, "PicName", "InvalidPicName")?;
+    let product_id = limits::name(params, "ProductId", VendorCode::InvalidProductId)?;
+    let pic_name = limits::name(params, "PicName", VendorCode::InvalidPicName)?;
     let attributes = limits::attributes(params)?;
     blocking(move || Ok(instance.update(&product_id, &pic_name, attributes)?)).await?;
     let mut fields = Fields::new();

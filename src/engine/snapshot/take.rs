@@ -282,7 +282,7 @@ mod tests {
         let info = engine.snapshot(&dest).unwrap();
         let shop = &info.description.instances[0];
         assert_eq!((shop.pictures, shop.rows, shop.copied), (7, 7, false));
-        let reports = crate::tools::verify(&dest, None).unwrap();
+        let reports = crate::offline::verify(&dest, None).unwrap();
         assert!(reports.iter().all(|r| r.ok()), "{reports:?}");
     }
 
@@ -324,7 +324,7 @@ mod tests {
             let shop = &info.description.instances[0];
             assert!(shop.pictures >= before as u64, "{shop:?} < {before}");
             copied += usize::from(shop.copied);
-            let reports = crate::tools::verify(&dest, None).unwrap();
+            let reports = crate::offline::verify(&dest, None).unwrap();
             assert!(reports.iter().all(|r| r.ok()), "{reports:?}");
             let store = Store::open(&dest.join(STORE_DIR), StoreMode::ReadOnly).unwrap();
             let meta = store.instances().unwrap().remove(0);

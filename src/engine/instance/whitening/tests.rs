@@ -349,7 +349,7 @@ mod engine {
         let (engine, instance) = open(dir.path());
         assert_eq!(instance.snapshot().dimension(), 16);
         each_finds_itself(&instance, &live, "after an offline rebuild");
-        let reports = crate::tools::verify(dir.path(), Some(NAME)).unwrap();
+        let reports = crate::offline::verify(dir.path(), Some(NAME)).unwrap();
         assert!(reports[0].ok(), "{}", reports[0]);
 
         // Back to the state of the baseline, then the whitening is removed.
@@ -400,7 +400,7 @@ mod engine {
             assert_eq!(instance.snapshot().dimension(), want, "{dims:?}");
             assert!(instance.whitening().is_some());
             each_finds_itself(&instance, &seeds, "after the crash window");
-            let reports = crate::tools::verify(dir.path(), Some(NAME)).unwrap();
+            let reports = crate::offline::verify(dir.path(), Some(NAME)).unwrap();
             assert!(reports[0].ok(), "{}", reports[0]);
         }
     }

@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use super::{find_instance, open_store_read_only, Result, ToolError};
+use super::{find_instance, open_store_read_only, OfflineError, Result};
 use crate::engine::meta_line::to_line;
 use crate::store::StoreError;
 
@@ -23,15 +23,15 @@ pub fn export(data_dir: &Path, name: &str, output: Option<&Path>) -> Result<u64>
             let mut out = BufWriter::new(stdout.lock());
             let count = export_to(data_dir, name, &mut out)?;
             out.flush()
-                .map_err(|e| ToolError::io(Path::new("<stdout>"), e))?;
+                .map_err(|e| OfflineError::io(Path::new("<stdout>"), e))?;
             Ok(count)
         }
         Some(path) => {
             let mut tmp_name = path.as_os_str().to_owned();
             tmp_name.push(".tmp");
             let tmp = Path::new(&tmp_name);
-            let io = |e| ToolError::io(path, e);
-            let mut out = BufWriter::new(File::create(tmp).map_err(|e| ToolError::io(tmp, e))?);
+            let io = |e| OfflineError::io(path, e);
+            let mut out = BufWriter::new(File::create(tmp).map_err(|e| OfflineError::io(tmp, e))?);
             let written = export_to(data_dir, name, &mut out).and_then(|count| {
                 let file = out.into_inner().map_err(|e| io(e.into_error()))?;
                 file.sync_all().map_err(io)?;
@@ -67,7 +67,7 @@ pub fn export_to(data_dir: &Path, name: &str, out: &mut impl Write) -> Result<u6
         Ok(())
     });
     match (walked, failed) {
-        (_, Some(e)) => Err(ToolError::io(Path::new("<output>"), e)),
+        (_, Some(e)) => Err(OfflineError::io(Path::new("<output>"), e)),
         (Err(e), None) => Err(e.into()),
         (Ok(()), None) => Ok(count),
     }
@@ -91,7 +91,7 @@ mod tests {
         assert_eq!(export_to(dir.path(), "shop", &mut out).unwrap(), 0);
         assert!(out.is_empty());
         let e = export_to(dir.path(), "nope", &mut out).unwrap_err();
-        assert!(matches!(e, ToolError::InstanceNotFound { .. }), "{e}");
+        assert!(matches!(e, OfflineError::InstanceNotFound { .. }), "{e}");
         let file = dir.path().join("out.meta");
         assert_eq!(export(dir.path(), "shop", Some(&file)).unwrap(), 0);
         assert!(file.exists() && !dir.path().join("out.meta.tmp").exists());

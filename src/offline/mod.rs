@@ -1,42 +1,32 @@
-//! Offline tools of the `imgsearch` command, sharing the library with the server:
+//! The offline commands of `imgsearch`, sharing the library with the server:
 //! bulk [`import`] of a folder, a CSV or an `increment.meta` file; [`verify`] that the
 //! store and the vector files agree; [`export`] an instance as `increment.meta` lines.
 //!
 //! Import writes, so it opens the data directory like the server does (RocksDB's lock
-//! makes it refuse while a server runs: [`ToolError::InUse`]). Verify and export only
+//! makes it refuse while a server runs: [`OfflineError::InUse`]). Verify and export only
 //! read: they open the store read-only and read vector files without writing, so they
 //! run beside a server and see the data as of the moment they open it.
 //!
 //! Layout:
-//! - `entry.rs`: the entry, action and source types every reader builds.
-//! - `source.rs`: what a folder, CSV or meta file asks for, as entries.
-//! - `folder.rs`: a folder source, and the rule that names its pictures.
-//! - `csv.rs`: the CSV reader (RFC 4180 quoting).
-//! - `import.rs`: the parallel import, in source order where order matters.
-//! - `import_online.rs`: the same through a running server's API (AddImage, DeleteImage).
-//! - `summary.rs`: the [`ImportSummary`] and its failure table.
-//! - `progress.rs`: the progress bar, or plain lines when stderr is not a terminal.
+//! - `sources/`: what a folder, CSV or `increment.meta` file asks for, read into entries
+//!   (`entry.rs` the shared types, `folder.rs` the naming rule, `csv.rs` the CSV reader).
+//! - `import/`: the parallel import in source order where order matters (`order.rs`),
+//!   the same through a running server's API (`online.rs`), the [`ImportSummary`] and its
+//!   failure table (`summary.rs`), the progress bar (`progress.rs`).
 //! - `verify.rs`: the store/index agreement checks and their report.
 //! - `export.rs`: the records as `increment.meta` lines.
-//! - `extractor_args.rs`: the `--extractor`/`--model` options of instance creation.
 //! - `restore.rs`: a new data directory from a snapshot, every file checked.
 //! - `snapshot_cli.rs`: `snapshot create|restore`, online through the server or offline.
-//! - `runtime_args.rs`: the `--model-runtime`/`--onnxruntime` options (which runtime runs models).
+//! - `args/`: command-line options shared by the `imgsearch` command and the evaluation
+//!   binaries: the extractor of a new instance (`--extractor`, `--model`) and the runtime
+//!   that executes models (`--model-runtime`, `--onnxruntime`).
 
-mod csv;
-mod entry;
+mod args;
 mod export;
-mod extractor_args;
-mod folder;
 mod import;
-mod import_online;
-mod import_order;
-mod progress;
 mod restore;
-mod runtime_args;
 mod snapshot_cli;
-mod source;
-mod summary;
+mod sources;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -45,19 +35,17 @@ use crate::engine::{EngineError, SnapshotError, STORE_DIR};
 use crate::index::IndexError;
 use crate::store::{InstanceMeta, Store, StoreError, StoreMode};
 
-pub use entry::SourceKind;
+pub use args::{ArgsError, ExtractorArgs, RuntimeArgs};
 pub use export::{export, export_to};
-pub use extractor_args::ExtractorArgs;
-pub use import::{import, FailureGroup, ImportOptions, ImportSummary};
-pub use import_online::import_online;
+pub use import::{import, import_online, FailureGroup, ImportOptions, ImportSummary};
 pub use restore::{restore, RestoreSummary};
-pub use runtime_args::RuntimeArgs;
 pub use snapshot_cli::{run as run_snapshot, SnapshotCommand};
+pub use sources::SourceKind;
 pub use verify::{verify, InstanceReport};
 
-/// What can stop a tool (failures of single pictures are counted, not raised).
+/// What can stop an offline command (failures of single pictures are counted, not raised).
 #[derive(Debug, thiserror::Error)]
-pub enum ToolError {
+pub enum OfflineError {
     /// Another process (a running server) holds the data directory for writing.
     #[error(
         "the data directory {0} is in use by another imgsearch process (a running server?): \
@@ -108,49 +96,49 @@ pub enum ToolError {
     Client(#[from] crate::client::ClientError),
 }
 
-impl From<StoreError> for ToolError {
+impl From<StoreError> for OfflineError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Locked(path) => ToolError::InUse(path),
-            other => ToolError::Store(other),
+            StoreError::Locked(path) => OfflineError::InUse(path),
+            other => OfflineError::Store(other),
         }
     }
 }
 
-impl From<EngineError> for ToolError {
+impl From<EngineError> for OfflineError {
     fn from(e: EngineError) -> Self {
         match e {
             EngineError::Store(s) => s.into(),
-            other => ToolError::Engine(other),
+            other => OfflineError::Engine(other),
         }
     }
 }
 
-impl ToolError {
+impl OfflineError {
     /// An I/O error on `path`.
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        ToolError::Io {
+        OfflineError::Io {
             path: path.display().to_string(),
             source,
         }
     }
 }
 
-/// Result alias of the tools.
-pub type Result<T> = std::result::Result<T, ToolError>;
+/// Result alias of the offline commands.
+pub type Result<T> = std::result::Result<T, OfflineError>;
 
 /// Opens the store of a data directory read-only (beside a running server). A missing
 /// store is reported as such rather than as RocksDB's message about a missing file.
 pub(crate) fn open_store_read_only(data_dir: &Path) -> Result<Store> {
     let path: PathBuf = data_dir.join(STORE_DIR);
     if !data_dir.exists() {
-        return Err(ToolError::Source {
+        return Err(OfflineError::Source {
             path: data_dir.display().to_string(),
             reason: "the data directory does not exist".into(),
         });
     }
     if !path.join("CURRENT").exists() {
-        return Err(ToolError::Source {
+        return Err(OfflineError::Source {
             path: data_dir.display().to_string(),
             reason: "no imgsearch data directory here (no store/ in it)".into(),
         });
@@ -164,7 +152,7 @@ pub(crate) fn find_instance(store: &Store, data_dir: &Path, name: &str) -> Resul
         .instances()?
         .into_iter()
         .find(|m| m.name == name)
-        .ok_or_else(|| ToolError::InstanceNotFound {
+        .ok_or_else(|| OfflineError::InstanceNotFound {
             name: name.to_string(),
             data_dir: data_dir.display().to_string(),
         })

@@ -15,7 +15,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::{verify, Result, ToolError};
+use super::{verify, OfflineError, Result};
 use crate::engine::snapshot::{Description, SnapshotError};
 
 /// What a restore made.
@@ -37,28 +37,28 @@ pub fn restore(snapshot: &Path, data_dir: &Path) -> Result<RestoreSummary> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    fs::create_dir_all(&parent).map_err(|e| ToolError::io(&parent, e))?;
+    fs::create_dir_all(&parent).map_err(|e| OfflineError::io(&parent, e))?;
     let name = data_dir
         .file_name()
         .ok_or_else(|| {
-            ToolError::InvalidOption(format!("{}: not a folder name", data_dir.display()))
+            OfflineError::InvalidOption(format!("{}: not a folder name", data_dir.display()))
         })?
         .to_string_lossy()
         .into_owned();
     crate::engine::snapshot::remove_dead_leftovers(&parent, ".restoring-");
     let tmp = parent.join(format!(".{name}.restoring-{}", std::process::id()));
     if tmp.exists() {
-        fs::remove_dir_all(&tmp).map_err(|e| ToolError::io(&tmp, e))?;
+        fs::remove_dir_all(&tmp).map_err(|e| OfflineError::io(&tmp, e))?;
     }
-    fs::create_dir(&tmp).map_err(|e| ToolError::io(&tmp, e))?;
+    fs::create_dir(&tmp).map_err(|e| OfflineError::io(&tmp, e))?;
     let outcome = fill(snapshot, &description, &tmp).and_then(|rebuilt| {
         // An empty NEW is replaced by the rename; one filled meanwhile is not.
         crate::fault::point("restore.before_rename");
         refuse_non_empty(data_dir)?;
         if data_dir.exists() {
-            fs::remove_dir(data_dir).map_err(|e| ToolError::io(data_dir, e))?;
+            fs::remove_dir(data_dir).map_err(|e| OfflineError::io(data_dir, e))?;
         }
-        fs::rename(&tmp, data_dir).map_err(|e| ToolError::io(data_dir, e))?;
+        fs::rename(&tmp, data_dir).map_err(|e| OfflineError::io(data_dir, e))?;
         crate::engine::snapshot::sync_dir(&parent)?;
         Ok(rebuilt)
     });
@@ -93,12 +93,12 @@ fn fill(snapshot: &Path, description: &Description, tmp: &Path) -> Result<Vec<St
         let rel = crate::engine::snapshot::relative_path(&entry.path).unwrap_or_default();
         let (from, to) = (snapshot.join(&rel), tmp.join(&rel));
         if let Some(folder) = to.parent() {
-            fs::create_dir_all(folder).map_err(|e| ToolError::io(folder, e))?;
+            fs::create_dir_all(folder).map_err(|e| OfflineError::io(folder, e))?;
         }
-        let mut out = fs::File::create(&to).map_err(|e| ToolError::io(&to, e))?;
+        let mut out = fs::File::create(&to).map_err(|e| OfflineError::io(&to, e))?;
         let (bytes, sha256) = crate::engine::snapshot::hash_file(&from, Some(&mut out))?;
         entry.matches(&from, bytes, &sha256)?;
-        out.sync_all().map_err(|e| ToolError::io(&to, e))
+        out.sync_all().map_err(|e| OfflineError::io(&to, e))
     })?;
     crate::fault::point("restore.files_copied");
     let mut rebuilt = Vec::new();
@@ -127,8 +127,8 @@ fn sync_tree(dir: &Path) -> Result<()> {
     let mut folders = vec![dir.to_path_buf()];
     while let Some(folder) = folders.pop() {
         crate::engine::snapshot::sync_dir(&folder)?;
-        for entry in fs::read_dir(&folder).map_err(|e| ToolError::io(&folder, e))? {
-            let entry = entry.map_err(|e| ToolError::io(&folder, e))?;
+        for entry in fs::read_dir(&folder).map_err(|e| OfflineError::io(&folder, e))? {
+            let entry = entry.map_err(|e| OfflineError::io(&folder, e))?;
             if entry.file_type().is_ok_and(|t| t.is_dir()) {
                 folders.push(entry.path());
             }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::ArgsError;
 use crate::vision::{set_model_runtime, ModelRuntime, RuntimeSettings};
 
 /// Model runtime, as given on the command line.
@@ -33,11 +34,11 @@ pub struct RuntimeArgs {
 
 impl RuntimeArgs {
     /// The settings these options describe; a message naming the bad option otherwise.
-    pub fn settings(&self) -> Result<RuntimeSettings, String> {
+    pub fn settings(&self) -> Result<RuntimeSettings, ArgsError> {
         let runtime: ModelRuntime = self
             .model_runtime
             .parse()
-            .map_err(|e| format!("--model-runtime: {e}"))?;
+            .map_err(ArgsError::ModelRuntime)?;
         Ok(RuntimeSettings {
             runtime,
             library: self.onnxruntime.clone(),
@@ -45,7 +46,7 @@ impl RuntimeArgs {
     }
 
     /// Makes these settings the process's (for every model opened from now on).
-    pub fn apply(&self) -> Result<(), String> {
+    pub fn apply(&self) -> Result<(), ArgsError> {
         set_model_runtime(self.settings()?);
         Ok(())
     }
@@ -91,6 +92,7 @@ mod tests {
             .runtime
             .settings()
             .unwrap_err()
+            .to_string()
             .contains("--model-runtime"));
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{restore, Result, ToolError};
+use super::{restore, OfflineError, Result};
 use crate::client::commands::{OnlineArgs, Target};
 use crate::client::Client;
 use crate::config::DEFAULT_DATA_DIR;
@@ -106,8 +106,8 @@ pub fn run(command: SnapshotCommand) -> Result<()> {
 
 /// Opens the data directory (no server holds it) and snapshots it.
 fn create_offline(data_dir: &Path, output: Option<PathBuf>) -> Result<Report> {
-    let engine = Engine::open_existing(data_dir).map_err(|e| match ToolError::from(e) {
-        ToolError::InUse(dir) => ToolError::InvalidOption(format!(
+    let engine = Engine::open_existing(data_dir).map_err(|e| match OfflineError::from(e) {
+        OfflineError::InUse(dir) => OfflineError::InvalidOption(format!(
             "the data directory {dir} is in use by a running server: leave out --offline \
              (the server then takes the snapshot) or name it with --server URL"
         )),
@@ -129,7 +129,7 @@ fn create_offline(data_dir: &Path, output: Option<PathBuf>) -> Result<Report> {
 /// working folder is not ours).
 fn create_online(client: &Client, output: Option<&Path>) -> Result<Report> {
     let absolute = match output {
-        Some(o) => Some(std::path::absolute(o).map_err(|e| ToolError::io(o, e))?),
+        Some(o) => Some(std::path::absolute(o).map_err(|e| OfflineError::io(o, e))?),
         None => None,
     };
     let text = absolute.as_ref().map(|p| p.to_string_lossy().into_owned());

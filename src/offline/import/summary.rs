@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::entry::SourceKind;
 use crate::engine::EngineError;
+use crate::offline::sources::SourceKind;
 use crate::vision::VisionError;
 
 /// Places shown per failure reason.

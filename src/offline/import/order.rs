@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use super::entry::{Action, Entry};
+use crate::offline::sources::{Action, Entry};
 
 /// One step of an import, in source order; each index is the entry's place in the source.
 #[derive(Debug)]

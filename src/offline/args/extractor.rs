@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::ArgsError;
 use crate::engine::ExtractorChoice;
 use crate::vision::{InputType, Layout, ModelOptions};
 
@@ -51,42 +52,46 @@ pub struct ExtractorArgs {
 }
 
 /// Parses `a,b,c` into three numbers.
-fn triple(name: &str, text: &str) -> Result<[f32; 3], String> {
+fn triple(option: &'static str, text: &str) -> Result<[f32; 3], ArgsError> {
     let v: Vec<f32> = text
         .split(',')
         .map(|s| s.trim().parse::<f32>())
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("--{name} {text:?}: {e}"))?;
-    <[f32; 3]>::try_from(v).map_err(|_| format!("--{name} {text:?}: give three numbers R,G,B"))
+        .map_err(|error| ArgsError::NotANumber {
+            option,
+            text: text.to_string(),
+            error,
+        })?;
+    <[f32; 3]>::try_from(v).map_err(|_| ArgsError::NotThreeNumbers {
+        option,
+        text: text.to_string(),
+    })
 }
 
 impl ExtractorArgs {
     /// The choice these options describe; a message naming the bad option otherwise.
-    pub fn choice(&self) -> Result<ExtractorChoice, String> {
+    pub fn choice(&self) -> Result<ExtractorChoice, ArgsError> {
         match self.extractor.as_str() {
             "builtin" => {
                 if self.model.is_some() {
-                    return Err("--model needs --extractor onnx".into());
+                    return Err(ArgsError::ModelWithoutOnnx);
                 }
                 Ok(ExtractorChoice::Builtin)
             }
             "onnx" => {
-                let path = self
-                    .model
-                    .clone()
-                    .ok_or("--extractor onnx needs --model PATH")?;
+                let path = self.model.clone().ok_or(ArgsError::OnnxWithoutModel)?;
                 let mut o = ModelOptions::new(path);
                 o.size = match &self.model_size {
                     Some(s) => {
                         let (w, h) = s
                             .split_once(['x', 'X'])
-                            .ok_or(format!("--model-size {s:?}: use WIDTHxHEIGHT"))?;
+                            .ok_or_else(|| ArgsError::ModelSize(s.clone()))?;
                         let parse = |t: &str| {
                             t.trim()
                                 .parse::<u32>()
                                 .ok()
                                 .filter(|n| (1..=4096).contains(n))
-                                .ok_or(format!("--model-size {s:?}: use WIDTHxHEIGHT"))
+                                .ok_or_else(|| ArgsError::ModelSize(s.clone()))
                         };
                         Some((parse(w)?, parse(h)?))
                     }
@@ -96,17 +101,13 @@ impl ExtractorArgs {
                     None => None,
                     Some("nhwc") => Some(Layout::Nhwc),
                     Some("nchw") => Some(Layout::Nchw),
-                    Some(other) => {
-                        return Err(format!("--model-layout {other:?}: use nhwc or nchw"))
-                    }
+                    Some(other) => return Err(ArgsError::ModelLayout(other.to_string())),
                 };
                 o.input_type = match self.model_input_type.as_deref() {
                     None => None,
                     Some("u8" | "uint8") => Some(InputType::U8),
                     Some("f32" | "float") => Some(InputType::F32),
-                    Some(other) => {
-                        return Err(format!("--model-input-type {other:?}: use u8 or f32"))
-                    }
+                    Some(other) => return Err(ArgsError::ModelInputType(other.to_string())),
                 };
                 o.mean = self
                     .model_mean
@@ -126,7 +127,7 @@ impl ExtractorArgs {
                 o.centre_crop = self.model_centre_crop;
                 Ok(ExtractorChoice::Onnx(o))
             }
-            other => Err(format!("--extractor {other:?}: use builtin or onnx")),
+            other => Err(ArgsError::Extractor(other.to_string())),
         }
     }
 }
@@ -142,7 +143,7 @@ mod tests {
         args: ExtractorArgs,
     }
 
-    fn parse(args: &[&str]) -> Result<ExtractorChoice, String> {
+    fn parse(args: &[&str]) -> Result<ExtractorChoice, ArgsError> {
         let mut full = vec!["x"];
         full.extend_from_slice(args);
         Cli::try_parse_from(full).unwrap().args.choice()

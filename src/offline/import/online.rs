@@ -1,29 +1,22 @@
 //! `imgsearch import` through a running server: the same sources, order rules, progress
-//! bar and failure summary as the offline import (`import.rs`), but every picture goes
+//! bar and failure summary as the offline import (`mod.rs`, [`super::apply_in_order`]), but every picture goes
 //! as an AddImage request (base64 picture, ProductId, PicName, CategoryId, Crop, Region,
 //! CustomContent and attributes) and every DELETE line as a DeleteImage, over several
 //! connections at once. The server does the decoding and extraction, so the import runs
 //! while it keeps serving; throttled requests wait and are sent again.
 
 use std::path::Path;
-use std::time::Instant;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use rayon::prelude::*;
 
-use super::entry::{Action, Defaults, Entry};
-use super::import::{check_category, read_picture, ImportOptions, Unread};
-use super::import_order::{steps, Step};
-use super::progress::Progress;
-use super::source;
-use super::summary::{reason_of, reason_of_io, ImportSummary, Tally};
-use super::{Result, ToolError};
+use super::summary::{ImportSummary, Tally};
+use super::{apply_in_order, check_category, read_picture_counted, worker_pool, ImportOptions};
+use crate::api::VendorCode;
 use crate::client::{Client, ClientError};
 use crate::engine::ServiceType;
-
-/// Reason of entries the source reader refused (as offline).
-const INVALID_ENTRY: &str = "invalid entry";
+use crate::offline::sources::{self as source, Action, Entry};
+use crate::offline::{OfflineError, Result};
 
 /// Imports `source` into instance `name` of the server `client` talks to, with
 /// `connections` requests in flight. `Err` when the source cannot be read or the
@@ -35,74 +28,51 @@ pub fn import_online(
     options: &ImportOptions,
     connections: usize,
 ) -> Result<ImportSummary> {
-    let defaults = Defaults {
-        crop: options.crop,
-        category: options.category,
-    };
-    let read = source::read(source, defaults)?;
+    let read = source::read(source, options.defaults())?;
     let shown = client
         .call("/admin/instance/show", &[("InstanceName", name)])
-        .map_err(|e| match e.code() {
-            Some("InvalidInstance") => ToolError::InstanceNotFound {
-                name: name.to_string(),
-                data_dir: client.base().to_string(),
-            },
-            _ => e.into(),
+        .map_err(|e| {
+            if e.code() == Some(VendorCode::InvalidInstance.as_str()) {
+                OfflineError::InstanceNotFound {
+                    name: name.to_string(),
+                    data_dir: client.base().to_string(),
+                }
+            } else {
+                e.into()
+            }
         })?;
     let service = shown["Instance"]["ServiceType"]
         .as_str()
         .and_then(ServiceType::parse)
         .unwrap_or(ServiceType::Generic);
     check_category(service, name, options.category)?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(connections.max(1))
-        .thread_name(|i| format!("import-http-{i}"))
-        .build()
-        .map_err(|e| ToolError::InvalidOption(format!("cannot start worker threads: {e}")))?;
+    let pool = worker_pool(connections.max(1), "import-http")?;
 
-    let progress = Progress::new("import", read.entries.len() as u64);
-    let tally = Tally::default();
-    let start = Instant::now();
-    for step in steps(&read.entries) {
-        match step {
-            Step::Invalid(i, entry, reason) => {
-                tally.failed(i, &entry.location, INVALID_ENTRY.into(), reason);
-                progress.inc();
-            }
-            Step::Adds(run) => pool.install(|| {
-                // One picture per task: each is a request that waits on the network.
-                run.par_iter().with_max_len(1).for_each(|(i, entry)| {
-                    add_entry(client, name, *i, entry, &tally);
-                    progress.inc();
-                })
-            }),
-            Step::Delete(i, entry, product_id, pic_name) => {
-                let mut params = vec![("InstanceName", name), ("ProductId", product_id)];
-                if let Some(pic) = pic_name {
-                    params.push(("PicName", pic));
-                }
-                match client.action("DeleteImage", &params) {
-                    Ok(reply) => {
-                        let removed = reply
-                            .get("Data")
-                            .and_then(|d| d.get("PicNames"))
-                            .and_then(|v| v.as_array())
-                            .map_or(0, |a| a.len() as u64);
-                        tally.deleted(removed);
-                    }
-                    Err(e) => failed(&tally, i, entry, &e),
-                }
-                progress.inc();
-            }
-        }
-    }
-    progress.finish();
-    Ok(tally.into_summary(
+    Ok(apply_in_order(
         name,
-        &source.display().to_string(),
-        read.kind,
-        read.skipped,
-        start.elapsed(),
+        source,
+        read,
+        &pool,
+        // One picture per task: each is a request that waits on the network.
+        1,
+        |i, entry, tally| add_entry(client, name, i, entry, tally),
+        |i, entry, product_id, pic_name, tally| {
+            let mut params = vec![("InstanceName", name), ("ProductId", product_id)];
+            if let Some(pic) = pic_name {
+                params.push(("PicName", pic));
+            }
+            match client.action("DeleteImage", &params) {
+                Ok(reply) => {
+                    let removed = reply
+                        .get("Data")
+                        .and_then(|d| d.get("PicNames"))
+                        .and_then(|v| v.as_array())
+                        .map_or(0, |a| a.len() as u64);
+                    tally.deleted(removed);
+                }
+                Err(e) => failed(tally, i, entry, &e),
+            }
+        },
     ))
 }
 
@@ -123,18 +93,10 @@ fn add_entry(client: &Client, name: &str, index: usize, entry: &Entry, tally: &T
     let Action::Add { file, line } = &entry.action else {
         return;
     };
-    let picture = match read_picture(file) {
-        Ok(bytes) => STANDARD.encode(bytes),
-        Err(Unread::Io(e)) => {
-            let details = format!("cannot read {}: {e}", file.display());
-            tally.failed(index, &entry.location, reason_of_io(&e), &details);
-            return;
-        }
-        Err(Unread::Engine(e)) => {
-            tally.failed(index, &entry.location, reason_of(&e), &e.to_string());
-            return;
-        }
+    let Some(bytes) = read_picture_counted(file, index, entry, tally) else {
+        return;
     };
+    let picture = STANDARD.encode(bytes);
     let category = line.category_id.map(|c| c.to_string());
     let region = line.region.map(|r| r.to_string());
     let attrs = &line.attributes;

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Map;
 
 use super::entry::{entry, Action, Defaults, Entry, Source, SourceKind};
-use super::{Result, ToolError};
+use crate::offline::{OfflineError, Result};
 
 /// File extensions taken as pictures in a folder.
 const PICTURE_EXTENSIONS: [&str; 12] = [
@@ -64,14 +64,14 @@ pub(super) fn read(root: &Path, defaults: Defaults) -> Result<Source> {
 
 /// Collects picture files under `dir`; counts other files in `skipped`.
 fn walk(dir: &Path, files: &mut Vec<PathBuf>, skipped: &mut u64) -> Result<()> {
-    let listing = fs::read_dir(dir).map_err(|e| ToolError::io(dir, e))?;
+    let listing = fs::read_dir(dir).map_err(|e| OfflineError::io(dir, e))?;
     for item in listing {
-        let item = item.map_err(|e| ToolError::io(dir, e))?;
+        let item = item.map_err(|e| OfflineError::io(dir, e))?;
         let path = item.path();
         if item.file_name().to_string_lossy().starts_with('.') {
             continue;
         }
-        let kind = item.file_type().map_err(|e| ToolError::io(&path, e))?;
+        let kind = item.file_type().map_err(|e| OfflineError::io(&path, e))?;
         if kind.is_dir() {
             walk(&path, files, skipped)?;
         } else if kind.is_file() || (kind.is_symlink() && path.is_file()) {

@@ -24,9 +24,16 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::entry::{blank, entry, Action, Defaults, Entry, Source, SourceKind};
-use super::{csv, folder};
-use super::{Result, ToolError};
+mod csv;
+mod entry;
+mod folder;
+
+pub use entry::SourceKind;
+pub(crate) use entry::{Action, Defaults, Entry, Source};
+
+use entry::{blank, entry};
+
+use super::{OfflineError, Result};
 use crate::engine::meta_line;
 
 /// Extensions of JSON-lines files.
@@ -52,7 +59,7 @@ const CSV_COLUMNS: [(&str, &str); 15] = [
 
 /// Reads a source; `Err` when it cannot be read as a whole.
 pub(crate) fn read(path: &Path, defaults: Defaults) -> Result<Source> {
-    let meta = fs::metadata(path).map_err(|e| ToolError::io(path, e))?;
+    let meta = fs::metadata(path).map_err(|e| OfflineError::io(path, e))?;
     if meta.is_dir() {
         return folder::read(path, defaults);
     }
@@ -62,7 +69,7 @@ pub(crate) fn read(path: &Path, defaults: Defaults) -> Result<Source> {
         .unwrap_or_default();
     let ext = name.rsplit_once('.').map_or("", |(_, e)| e);
     let text =
-        || -> Result<String> { fs::read_to_string(path).map_err(|e| ToolError::io(path, e)) };
+        || -> Result<String> { fs::read_to_string(path).map_err(|e| OfflineError::io(path, e)) };
     let base = path.parent().unwrap_or(Path::new(""));
     if ext == "csv" {
         Ok(Source {
@@ -77,7 +84,7 @@ pub(crate) fn read(path: &Path, defaults: Defaults) -> Result<Source> {
             skipped: 0,
         })
     } else {
-        Err(ToolError::Source {
+        Err(OfflineError::Source {
             path: path.display().to_string(),
             reason: "not a folder, a .csv, or a .jsonl/.json/.meta (increment.meta) file".into(),
         })
@@ -110,7 +117,7 @@ fn read_meta_lines(base: &Path, text: &str, defaults: Defaults) -> Vec<Entry> {
 }
 
 fn read_csv(path: &Path, base: &Path, text: &str, defaults: Defaults) -> Result<Vec<Entry>> {
-    let bad = |reason: String| ToolError::Source {
+    let bad = |reason: String| OfflineError::Source {
         path: path.display().to_string(),
         reason,
     };
@@ -162,7 +169,7 @@ fn read_csv(path: &Path, base: &Path, text: &str, defaults: Defaults) -> Result<
                 continue;
             }
             Ok(fields) => format!("{} fields, the header has {}", fields.len(), columns.len()),
-            Err(e) => e,
+            Err(e) => e.to_string(),
         };
         entries.push(Entry {
             location,

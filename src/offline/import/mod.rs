@@ -7,11 +7,14 @@
 //! extract. So an import cut short (Ctrl-C, crash) keeps every picture it reported, and
 //! running it again replaces them with themselves.
 //!
-//! Order is kept where it matters ([`super::import_order`]): runs of ADDs of distinct
+//! Order is kept where it matters ([`order`]): runs of ADDs of distinct
 //! names are imported in parallel, a DELETE or a repeated name waits for the run before it.
+//! [`apply_in_order`] drives that for both imports; `online.rs` is the same import
+//! through a running server's API, `summary.rs` what an import did, `progress.rs` its
+//! progress bar.
 //!
 //! The data directory is opened for writing, so the import refuses to run beside a
-//! server ([`ToolError::InUse`]); a failing picture is counted and the import goes on.
+//! server ([`OfflineError::InUse`]); a failing picture is counted and the import goes on.
 
 use std::fs::File;
 use std::io::Read;
@@ -20,15 +23,21 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::entry::{Action, Defaults, Entry};
-use super::import_order::{steps, Step};
-use super::progress::Progress;
-use super::source;
-use super::summary::{reason_of, reason_of_io, Tally};
-pub use super::summary::{FailureGroup, ImportSummary};
-use super::{Result, ToolError};
+mod online;
+mod order;
+mod progress;
+mod summary;
+
+pub use online::import_online;
+pub use summary::{FailureGroup, ImportSummary};
+
 use crate::engine::{AddPicture, Engine, EngineError, Instance, ServiceType};
+use crate::offline::sources::{self as source, Action, Defaults, Entry, Source};
+use crate::offline::{OfflineError, Result};
 use crate::vision::{PixelLimits, VisionError};
+use order::{steps, Step};
+use progress::Progress;
+use summary::{reason_of, reason_of_io, Tally};
 
 /// Reason of entries the source reader refused.
 const INVALID_ENTRY: &str = "invalid entry";
@@ -54,6 +63,25 @@ impl Default for ImportOptions {
     }
 }
 
+impl ImportOptions {
+    /// What the source applies to entries that say nothing of Crop and CategoryId.
+    fn defaults(&self) -> Defaults {
+        Defaults {
+            crop: self.crop,
+            category: self.category,
+        }
+    }
+}
+
+/// The worker threads of an import (`threads`, 0 = one per core), named `PREFIX-i`.
+fn worker_pool(threads: usize, prefix: &'static str) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(move |i| format!("{prefix}-{i}"))
+        .build()
+        .map_err(|e| OfflineError::InvalidOption(format!("cannot start worker threads: {e}")))
+}
+
 /// Imports `source` into instance `name` of `data_dir`. `Err` when the source cannot
 /// be read, the data directory is in use or the instance does not exist; failures of
 /// single entries are in the summary.
@@ -63,25 +91,44 @@ pub fn import(
     source: &Path,
     options: &ImportOptions,
 ) -> Result<ImportSummary> {
-    let defaults = Defaults {
-        crop: options.crop,
-        category: options.category,
-    };
-    let read = source::read(source, defaults)?;
+    let read = source::read(source, options.defaults())?;
     let engine = Engine::open_existing(data_dir)?;
     let instance = engine
         .instance(name)
-        .map_err(|_| ToolError::InstanceNotFound {
+        .map_err(|_| OfflineError::InstanceNotFound {
             name: name.to_string(),
             data_dir: data_dir.display().to_string(),
         })?;
     check_category(instance.service_type(), name, options.category)?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(options.threads)
-        .thread_name(|i| format!("import-{i}"))
-        .build()
-        .map_err(|e| ToolError::InvalidOption(format!("cannot start worker threads: {e}")))?;
+    let pool = worker_pool(options.threads, "import")?;
 
+    Ok(apply_in_order(
+        name,
+        source,
+        read,
+        &pool,
+        usize::MAX,
+        |i, entry, tally| add_entry(&instance, i, entry, tally),
+        |i, entry, product_id, pic_name, tally| match instance.delete(product_id, pic_name) {
+            Ok(removed) => tally.deleted(removed.len() as u64),
+            Err(e) => tally.failed(i, &entry.location, reason_of(&e), &e.to_string()),
+        },
+    ))
+}
+
+/// Applies the entries of `read` in import order ([`order`]) with progress, and sums
+/// them up: each run of ADDs in parallel on `pool` (at most `adds_per_task` to a rayon
+/// task), each DELETE alone. Offline and online differ only in how they do one ADD
+/// (`add`) and one DELETE (`delete`), each counting its outcome in the tally.
+pub(super) fn apply_in_order(
+    name: &str,
+    source: &Path,
+    read: Source,
+    pool: &rayon::ThreadPool,
+    adds_per_task: usize,
+    add: impl Fn(usize, &Entry, &Tally) + Sync,
+    delete: impl Fn(usize, &Entry, &str, Option<&str>, &Tally),
+) -> ImportSummary {
     let progress = Progress::new("import", read.entries.len() as u64);
     let tally = Tally::default();
     let start = Instant::now();
@@ -92,28 +139,27 @@ pub fn import(
                 progress.inc();
             }
             Step::Adds(run) => pool.install(|| {
-                run.par_iter().for_each(|(i, entry)| {
-                    add_entry(&instance, *i, entry, &tally);
-                    progress.inc();
-                })
+                run.par_iter()
+                    .with_max_len(adds_per_task)
+                    .for_each(|(i, entry)| {
+                        add(*i, entry, &tally);
+                        progress.inc();
+                    })
             }),
             Step::Delete(i, entry, product_id, pic_name) => {
-                match instance.delete(product_id, pic_name) {
-                    Ok(removed) => tally.deleted(removed.len() as u64),
-                    Err(e) => tally.failed(i, &entry.location, reason_of(&e), &e.to_string()),
-                }
+                delete(i, entry, product_id, pic_name, &tally);
                 progress.inc();
             }
         }
     }
     progress.finish();
-    Ok(tally.into_summary(
+    tally.into_summary(
         name,
         &source.display().to_string(),
         read.kind,
         read.skipped,
         start.elapsed(),
-    ))
+    )
 }
 
 /// Refuses a `--category` the instance's service type does not have, before any work:
@@ -132,7 +178,7 @@ pub(super) fn check_category(
                 .iter()
                 .map(|(id, name)| format!("{id} ({name})"))
                 .collect();
-            Err(ToolError::InvalidOption(format!(
+            Err(OfflineError::InvalidOption(format!(
                 "--category {c} is not a category of instance {name}; use one of: {}",
                 known.join(", ")
             )))
@@ -146,17 +192,8 @@ fn add_entry(instance: &Instance, index: usize, entry: &Entry, tally: &Tally) {
     let Action::Add { file, line } = &entry.action else {
         return;
     };
-    let picture = match read_picture(file) {
-        Ok(bytes) => bytes,
-        Err(Unread::Io(e)) => {
-            let details = format!("cannot read {}: {e}", file.display());
-            tally.failed(index, &entry.location, reason_of_io(&e), &details);
-            return;
-        }
-        Err(Unread::Engine(e)) => {
-            tally.failed(index, &entry.location, reason_of(&e), &e.to_string());
-            return;
-        }
+    let Some(picture) = read_picture_counted(file, index, entry, tally) else {
+        return;
     };
     let outcome = instance
         .find(&line.product_id, &line.pic_name)
@@ -178,14 +215,35 @@ fn add_entry(instance: &Instance, index: usize, entry: &Entry, tally: &Tally) {
     }
 }
 
+/// The bytes of an entry's picture file, or `None` with the failure counted.
+pub(super) fn read_picture_counted(
+    file: &Path,
+    index: usize,
+    entry: &Entry,
+    tally: &Tally,
+) -> Option<Vec<u8>> {
+    match read_picture(file) {
+        Ok(bytes) => Some(bytes),
+        Err(Unread::Io(e)) => {
+            let details = format!("cannot read {}: {e}", file.display());
+            tally.failed(index, &entry.location, reason_of_io(&e), &details);
+            None
+        }
+        Err(Unread::Engine(e)) => {
+            tally.failed(index, &entry.location, reason_of(&e), &e.to_string());
+            None
+        }
+    }
+}
+
 /// Why a picture file was not read.
-pub(super) enum Unread {
+enum Unread {
     Io(std::io::Error),
     Engine(EngineError),
 }
 
 /// Reads a picture file, refusing one over the API's size limit without reading it all.
-pub(super) fn read_picture(path: &Path) -> std::result::Result<Vec<u8>, Unread> {
+fn read_picture(path: &Path) -> std::result::Result<Vec<u8>, Unread> {
     let max = PixelLimits::default().max_bytes;
     let file = File::open(path).map_err(Unread::Io)?;
     let size = file.metadata().map_err(Unread::Io)?.len();

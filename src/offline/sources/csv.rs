@@ -5,13 +5,27 @@
 //! them (`a.jpg, p1`); quoted fields are kept exactly. Blank lines are skipped. Each
 //! record keeps the line it starts on, so failures can name it.
 
+/// Why a record cannot be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum CsvError {
+    /// A quoted field runs to the end of the file.
+    #[error("a quoted field is not closed before the end of the file")]
+    UnclosedQuote,
+    /// Something other than blanks follows a closing quote in field `field` (1-based).
+    #[error("text after a closing quote in field {field}")]
+    TextAfterQuote {
+        /// The field, counted from 1.
+        field: usize,
+    },
+}
+
 /// One record of the file.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct CsvRecord {
     /// Line (1-based) the record starts on.
     pub line: usize,
     /// Its fields, or why it cannot be read.
-    pub fields: Result<Vec<String>, String>,
+    pub fields: Result<Vec<String>, CsvError>,
 }
 
 /// Splits a file's text into records.
@@ -56,10 +70,9 @@ pub(crate) fn records(text: &str) -> Vec<CsvRecord> {
                 // Only blanks may follow a closing quote.
                 Some(c) if quoted && c.is_whitespace() => {}
                 Some(_) if quoted => {
-                    error = Some(format!(
-                        "text after a closing quote in field {}",
-                        fields.len() + 1
-                    ));
+                    error = Some(CsvError::TextAfterQuote {
+                        field: fields.len() + 1,
+                    });
                     skip_line(&mut chars, &mut line);
                     break;
                 }
@@ -91,10 +104,10 @@ fn read_quoted(
     chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
     field: &mut String,
     line: &mut usize,
-) -> Result<(), String> {
+) -> Result<(), CsvError> {
     loop {
         match chars.next() {
-            None => return Err("a quoted field is not closed before the end of the file".into()),
+            None => return Err(CsvError::UnclosedQuote),
             Some('"') if chars.peek() == Some(&'"') => {
                 chars.next();
                 field.push('"');
@@ -165,10 +178,16 @@ mod tests {
             .fields
             .as_ref()
             .unwrap_err()
+            .to_string()
             .contains("closing quote"));
         assert_eq!(got[2].fields, Ok(vec!["fine".into(), "3".into()]));
         assert_eq!(got[3].line, 4);
-        assert!(got[3].fields.as_ref().unwrap_err().contains("not closed"));
+        assert!(got[3]
+            .fields
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("not closed"));
         assert_eq!(got.len(), 4);
     }
 }

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::{find_instance, open_store_read_only, Result, ToolError};
+use super::{find_instance, open_store_read_only, OfflineError, Result};
 use crate::engine::INSTANCES_DIR;
 use crate::index::{Manifest, VectorFileReader};
 use crate::store::{InstanceMeta, Store};
@@ -111,7 +111,7 @@ pub fn verify(data_dir: &Path, instance: Option<&str>) -> Result<Vec<InstanceRep
     let mut attempt = 0;
     loop {
         match verify_once(data_dir, instance) {
-            Err(ToolError::Store(e))
+            Err(OfflineError::Store(e))
                 if attempt < 5 && e.to_string().contains("No such file or directory") =>
             {
                 attempt += 1;
