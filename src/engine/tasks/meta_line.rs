@@ -151,11 +151,6 @@ pub(crate) struct AddLine {
     pub attributes: Attributes,
 }
 
-/// Reads one line; `Err` is the reason as text, as the offline import keeps it.
-pub(crate) fn parse(text: &str) -> Result<Operation, String> {
-    parse_line(text).map_err(|e| e.to_string())
-}
-
 /// Reads one line; `Err` is the reason, for the task's error file.
 pub(crate) fn parse_line(text: &str) -> Result<Operation, LineError> {
     let value: Value = serde_json::from_str(text).map_err(LineError::NotJson)?;
@@ -325,7 +320,7 @@ mod tests {
 
     #[test]
     fn add_lines_read_with_lenient_types() {
-        let op = parse(
+        let op = parse_line(
             r#"{"OperationType":"add","ProductId":"p","PicName":"a/1.png","CategoryId":"3",
                 "IntAttr":"-7","IntAttr3":9,"StrAttr":"red","CustomContent":"k:v",
                 "Region":"1,100,2,120","Crop":"False","StrAttr2":null}"#,
@@ -348,7 +343,7 @@ mod tests {
     #[test]
     fn deletes_and_errors() {
         assert_eq!(
-            parse(r#"{"OperationType":"DELETE","ProductId":"p"}"#).unwrap(),
+            parse_line(r#"{"OperationType":"DELETE","ProductId":"p"}"#).unwrap(),
             Operation::Delete {
                 product_id: "p".into(),
                 pic_name: None
@@ -387,13 +382,16 @@ mod tests {
                 "string",
             ),
         ] {
-            let e = parse(bad).unwrap_err();
+            let e = parse_line(bad).unwrap_err().to_string();
             assert!(e.contains(why), "{bad}: {e}");
         }
         let line = format!(
             r#"{{"OperationType":"ADD","ProductId":"p","PicName":"a","StrAttr":"{long}"}}"#
         );
-        assert!(parse(&line).unwrap_err().contains("longer"));
+        assert!(parse_line(&line)
+            .unwrap_err()
+            .to_string()
+            .contains("longer"));
     }
 
     #[test]
@@ -423,7 +421,7 @@ mod tests {
         let text = to_line(&record);
         assert!(text.starts_with(r#"{"OperationType":"ADD","ProductId":"p\"1","PicName":"1.png","CategoryId":88888888,"CustomContent":"k:v","IntAttr":5"#), "{text}");
         assert!(!text.contains("IntAttr2"));
-        let Operation::Add(add) = parse(&text).unwrap() else {
+        let Operation::Add(add) = parse_line(&text).unwrap() else {
             panic!("not an add")
         };
         assert_eq!(add.product_id, record.product_id);

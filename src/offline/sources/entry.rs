@@ -99,7 +99,7 @@ pub(super) fn entry(
     if let Some(category) = defaults.category.filter(|_| blank(map.get("CategoryId"))) {
         map.insert("CategoryId".into(), category.into());
     }
-    let action = match meta_line::parse(&Value::Object(map).to_string()) {
+    let action = match meta_line::parse_line(&Value::Object(map).to_string()) {
         Ok(Operation::Add(line)) => Action::Add {
             file: file.unwrap_or_else(|| base.join(&line.pic_name)),
             line: Box::new(line),
@@ -111,7 +111,7 @@ pub(super) fn entry(
             product_id,
             pic_name,
         },
-        Err(reason) => Action::Invalid(reason),
+        Err(reason) => Action::Invalid(reason.to_string()),
     };
     Entry { location, action }
 }

@@ -106,9 +106,9 @@ fn read_meta_lines(base: &Path, text: &str, defaults: Defaults) -> Vec<Entry> {
             _ => Entry {
                 location,
                 action: Action::Invalid(
-                    meta_line::parse(line)
+                    meta_line::parse_line(line)
                         .err()
-                        .unwrap_or_else(|| "not a JSON object".into()),
+                        .map_or_else(|| "not a JSON object".into(), |e| e.to_string()),
                 ),
             },
         });
