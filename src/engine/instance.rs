@@ -14,12 +14,11 @@ use super::batcher::Batcher;
 use super::category::{ServiceType, CATEGORY_OTHER};
 use super::compaction::{Compaction, CompactionPolicy};
 use super::reconcile::{open_reconciled, write_generation_from_store};
-use super::scan_copy::{ScanCopy, ScanMode};
 use super::votes::{Votes, DEFAULT_VOTE_CANDIDATES};
 use super::whitening::{Projection, Whitening, WhiteningFit, WhiteningParams};
 use super::{EngineError, Result};
 use crate::filter::Expr;
-use crate::index::{Snapshot, VectorIndex};
+use crate::index::{ScanCopy, ScanMode, ScanQuery, ScanRequest, Snapshot, VectorIndex};
 use crate::store::{AddBatch, InstanceMeta, Record, Store};
 use crate::vision::{self, Extractor, PixelLimits, Region};
 
@@ -621,9 +620,19 @@ impl Instance {
         let Ok(vector) = projection.apply(vector) else {
             return CATEGORY_OTHER;
         };
-        let near = self
-            .scan_copy
-            .search(&snap, &vector, CATEGORY_VOTERS, f32::MIN, &|_| true);
+        let query = [ScanQuery {
+            vector: &vector,
+            k: CATEGORY_VOTERS,
+        }];
+        let request = ScanRequest {
+            queries: &query,
+            min_score: f32::MIN,
+            accept: &|_| true,
+            collect_when_selective: false,
+        };
+        let near = crate::index::scan(&snap, &self.scan_copy, &request)
+            .pop()
+            .unwrap_or_default();
         let mut votes: Vec<(u32, f32)> = Vec::new();
         for hit in near.hits {
             let c = column.get(hit.row);

@@ -31,7 +31,8 @@ mod instance;
 mod reconcile;
 mod registry;
 mod rerank;
-mod scan_copy;
+#[cfg(test)]
+mod scan_mode_tests;
 mod search;
 pub mod snapshot;
 mod summary;
@@ -40,6 +41,7 @@ mod teardown;
 mod votes;
 mod whitening;
 
+pub use crate::index::ScanMode;
 pub use category::{ServiceType, CATEGORY_OTHER, PRODUCT_CATEGORIES};
 pub use compaction::{CompactionPolicy, DEFAULT_DEAD_SHARE, DEFAULT_MIN_DEAD_ROWS};
 pub use error::{EngineError, Result};
@@ -53,7 +55,6 @@ pub use registry::{
     STORE_DIR,
 };
 pub use rerank::{verified_score, MIN_INLIERS};
-pub use scan_copy::ScanMode;
 pub use search::{FilterOutcome, Found, SearchOutcome, SearchQuery};
 pub use snapshot::{SnapshotError, SnapshotInfo};
 pub use summary::{summary_table, InstanceSummary};

@@ -14,23 +14,12 @@ use super::batcher::ScanJob;
 use super::instance::{Instance, StageTimer, Subject, View};
 use super::{EngineError, Result};
 use crate::filter::{CompiledFilter, Expr};
-use crate::index::{search_batch_above, ScanResult, Snapshot};
+use crate::index::{ScanQuery, ScanRequest, ScanResult, Snapshot};
 use crate::store::Record;
 use crate::vision::Region;
 
 /// Candidates fetched per wanted result when each product may appear once.
 pub(super) const DISTINCT_OVERSAMPLING: usize = 8;
-
-/// Rows sampled to estimate how many rows a category and filter accept.
-const SHARE_SAMPLES: usize = 1024;
-/// Below this estimated share of accepted rows, a search collects the accepted rows first
-/// and scores only them (`index/subset.rs`) instead of scanning every row.
-const SELECTIVE_SHARE: f64 = 0.02;
-
-/// Queries of one predicate group scanned together at least: the panel kernels pad a
-/// batch to 16 queries, and a 16-query pass costs about as much as four single scans
-/// (`imgsearch-scan-compare`), so smaller groups are scanned one by one.
-const MIN_BATCH: usize = 4;
 
 /// A search by vector.
 #[derive(Debug, Clone, Default)]
@@ -327,32 +316,21 @@ impl Instance {
             return Vec::new();
         }
         let gate = RowGate::new(self, &snap, first.category, first.filter.as_ref());
-        let accept = |row: usize| gate.accepts(row);
-        if group.len() < MIN_BATCH {
-            // The panel kernels pad to 16 queries: a few queries cost less one by one.
-            return group
-                .iter()
-                .map(|j| {
-                    self.scan_copy
-                        .search(&snap, &j.vector, j.k, j.min_score, &accept)
-                })
-                .collect();
-        }
-        let jobs: Vec<(&[f32], usize)> = group.iter().map(|j| (j.vector.as_slice(), j.k)).collect();
-        if let Some(results) = self
-            .scan_copy
-            .search_batch(&snap, &jobs, first.min_score, &accept)
-        {
-            return results;
-        }
-        let k = group.iter().map(|j| j.k).max().unwrap_or(0);
-        let queries: Vec<&[f32]> = group.iter().map(|j| j.vector.as_slice()).collect();
-        let mut results = search_batch_above(&snap, &queries, k, first.min_score, &accept);
-        for (result, job) in results.iter_mut().zip(group) {
-            // The best k of a query are the first k of its best k' >= k.
-            result.hits.truncate(job.k);
-        }
-        results
+        let queries: Vec<ScanQuery<'_>> = group
+            .iter()
+            .map(|j| ScanQuery {
+                vector: &j.vector,
+                k: j.k,
+            })
+            .collect();
+        let request = ScanRequest {
+            queries: &queries,
+            min_score: first.min_score,
+            accept: &|row| gate.accepts(row),
+            // Each search was found not selective before it queued.
+            collect_when_selective: false,
+        };
+        crate::index::scan(&snap, &self.scan_copy, &request)
     }
 
     /// Searches with an extractor's (raw) vector: it is projected as the rows of the
@@ -381,18 +359,23 @@ impl Instance {
                 results: Vec::new(),
             });
         }
-        let accept = |row: usize| gate.accepts(row);
         let timer = StageTimer::start();
-        let selective =
-            gate.narrows() && snap.accepted_share(&accept, SHARE_SAMPLES) < SELECTIVE_SHARE;
-        let scan = if selective {
-            // Few rows pass: collect them from the columns and score only those.
-            let rows = snap.accepted_rows(&accept);
-            snap.search_rows(vector, &rows, k, query.min_score)
-        } else if !self.scan_copy.batchable(&snap) {
-            // An f16 copy: no multi-query kernel, each search scans alone.
-            self.scan_copy
-                .search(&snap, vector, k, query.min_score, &accept)
+        let queries = [ScanQuery { vector, k }];
+        let request = ScanRequest {
+            queries: &queries,
+            min_score: query.min_score,
+            accept: &|row| gate.accepts(row),
+            collect_when_selective: gate.narrows(),
+        };
+        let scan_alone = || {
+            crate::index::scan(&snap, &self.scan_copy, &request)
+                .pop()
+                .unwrap_or_default()
+        };
+        let scan = if !request.joins_batches(&snap, &self.scan_copy) {
+            // A selective predicate (collected rows) or an f16 copy (no multi-query
+            // kernel): the search scans alone.
+            scan_alone()
         } else {
             let job = ScanJob {
                 generation: snap.generation(),
@@ -402,14 +385,8 @@ impl Instance {
                 category,
                 filter: query.filter.clone(),
             };
-            self.batcher.run(
-                job,
-                |_| {
-                    self.scan_copy
-                        .search(&snap, vector, k, query.min_score, &accept)
-                },
-                |group| self.scan_group(group),
-            )
+            self.batcher
+                .run(job, |_| scan_alone(), |group| self.scan_group(group))
         };
         let timer = timer.lap("scan");
         let docs: Vec<u64> = scan.hits.iter().map(|h| h.doc).collect();

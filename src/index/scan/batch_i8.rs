@@ -4,35 +4,24 @@
 //!
 //! A single i8 search ([`I8Rows::search`]) reads a quarter of the f32 bytes but still
 //! streams the whole copy per query, and its kernel widens every byte before multiplying.
-//! Here live, accepted rows are gathered 48 at a time and scored against every query with
+//! Here the shared driver (`tiles.rs`) scores tiles of rows against every query with
 //! [`kernels::dot_i8_panels`] (six rows × 64 queries per register tile with `vpdpbusd` on
 //! zmm where the CPU has AVX-512 VNNI, six × 16 with `vpmaddwd` otherwise); the sums are
 //! exact integers, so every approximate score, candidate set, `matched` count and final
-//! hit equals what [`I8Rows::search`] returns for that query alone (tested below).
-//!
-//! Blocks of rows are scanned in parallel with rayon; each worker thread keeps one bounded
-//! heap per query across its blocks ([`super::batch::fold_per_worker`]), merged at the
-//! end; per tile, sums below a query's integer cut are skipped 16 at a time.
+//! hit equals what [`I8Rows::search`] returns for that query alone (tested below). Per
+//! tile, sums below a query's integer cut are skipped 16 at a time.
 
 use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::batch::fold_per_worker;
-use super::kernels;
-use super::quantize::{rerank, Approximate, I8Query, I8Rows};
-use super::scan::ScanResult;
-use super::select::Best;
-use super::topk::Scored;
-use super::Snapshot;
-
-/// Rows per parallel task: a multiple of 64 (tombstone words); 1M rows make a few
-/// hundred tasks for balance.
-const BLOCK_ROWS: usize = 4096;
-
-/// Rows scored per kernel call: a multiple of the kernel's six-row tile; their converted
-/// copies (48 × dim × 2 bytes) stay in L1/L2 while every query panel passes over them.
-const TILE_ROWS: usize = 48;
+use super::code_i8::I8Query;
+use super::quantized::{rerank, I8Rows};
+use super::tiles::{scan_tiles, Panels};
+use super::topk::{Scored, TopK};
+use super::ScanResult;
+use crate::index::kernels;
+use crate::index::Snapshot;
 
 /// One query of a batch.
 #[derive(Debug, Clone, Copy)]
@@ -64,10 +53,7 @@ impl I8Rows {
         if snap.rows() == 0 || valid.is_empty() {
             return results;
         }
-        if self.generation() != snap.generation()
-            || self.dimension() != dim
-            || self.rows() > snap.rows()
-        {
+        if !self.serves(snap) {
             for &i in &valid {
                 let q = &queries[i];
                 results[i] = snap.search(q.vector, q.k, min_score, accept);
@@ -89,30 +75,21 @@ impl I8Rows {
             })
             .collect();
         let weights: Vec<&[i8]> = prepared.iter().map(|p| p.weights.as_slice()).collect();
-        let panels = kernels::pack_i8_panels(&weights, dim);
-        let padded = panels.padded();
-        let job = Job {
+        let packed = kernels::pack_i8_panels(&weights, dim);
+        let panels = I8Panels {
             copy: self,
             snap,
             queries: &batch,
             prepared: &prepared,
             margins: &margins,
-            panels: &panels,
-            padded,
+            panels: &packed,
             min_score,
-            accept,
         };
         let wanted: Vec<usize> = batch
             .iter()
             .map(|q| q.k.saturating_mul(q.oversample.max(1)))
             .collect();
-        let blocks = self.rows().div_ceil(BLOCK_ROWS);
-        let state = fold_per_worker(
-            blocks,
-            || State::new(&wanted, padded),
-            |b, state| job.scan_block(b, state),
-            State::merge,
-        );
+        let state = scan_tiles(snap, &panels, &wanted, accept);
         let matched: Vec<usize> = if thresholded {
             state.matched
         } else {
@@ -142,33 +119,21 @@ impl I8Rows {
     }
 }
 
-/// What every worker reads.
-struct Job<'a> {
+/// i8 query weights packed for [`kernels::dot_i8_panels`], scored against the copy.
+struct I8Panels<'a> {
     copy: &'a I8Rows,
     snap: &'a Snapshot,
     queries: &'a [BatchQuery<'a>],
     prepared: &'a [I8Query],
     margins: &'a [f32],
     panels: &'a kernels::I8Panels,
-    padded: usize,
     min_score: f32,
-    accept: &'a (dyn Fn(usize) -> bool + Sync),
 }
 
-/// One worker's selections and scratch space.
-struct State {
-    best: Vec<Best>,
-    /// Rows at or above the threshold, per query (thresholded searches only).
-    matched: Vec<usize>,
-    /// Live accepted rows seen (the match count when there is no threshold).
-    rows: usize,
-    tile: Vec<usize>,
-    scratch: kernels::I8Scratch,
-    sums: Vec<i32>,
-    /// Per query, sums below this cannot matter (see [`least_sum`]).
-    cuts: Vec<i32>,
-    /// Per query, the heap floor `cuts` was computed from.
-    cut_floors: Vec<f32>,
+impl I8Panels<'_> {
+    fn thresholded(&self) -> bool {
+        self.min_score != f32::NEG_INFINITY
+    }
 }
 
 /// A lower bound on the integer sum of any row whose score `sum * scale + bias` (in f32)
@@ -189,130 +154,86 @@ fn least_sum(cut: f32, query: &I8Query) -> i32 {
     }
 }
 
-impl State {
-    fn new(wanted: &[usize], padded: usize) -> Self {
-        State {
-            best: wanted.iter().map(|&w| Best::new(w)).collect(),
-            matched: vec![0; wanted.len()],
-            rows: 0,
-            tile: Vec::with_capacity(TILE_ROWS),
-            scratch: kernels::I8Scratch::default(),
-            sums: vec![0; TILE_ROWS * padded],
-            cuts: vec![i32::MIN; wanted.len()],
-            // NaN: no floor matches it bit for bit, so every cut is computed at first use.
-            cut_floors: vec![f32::from_bits(0x7fc0_dead); wanted.len()],
-        }
+impl Panels for I8Panels<'_> {
+    type Element = i8;
+    type Sum = i32;
+    type Scratch = kernels::I8Scratch;
+
+    fn queries(&self) -> usize {
+        self.queries.len()
     }
 
-    fn merge(self, other: State) -> State {
-        State {
-            best: self
-                .best
-                .into_iter()
-                .zip(other.best)
-                .map(|(a, b)| a.merge(b))
-                .collect(),
-            matched: self
-                .matched
-                .iter()
-                .zip(&other.matched)
-                .map(|(a, b)| a + b)
-                .collect(),
-            rows: self.rows + other.rows,
-            tile: Vec::new(),
-            scratch: kernels::I8Scratch::default(),
-            sums: Vec::new(),
-            cuts: Vec::new(),
-            cut_floors: Vec::new(),
-        }
-    }
-}
-
-impl Job<'_> {
-    fn scan_block(&self, block: usize, state: &mut State) {
-        let start = block * BLOCK_ROWS;
-        let end = (start + BLOCK_ROWS).min(self.copy.rows());
-        self.snap.for_each_accepted(start..end, self.accept, |row| {
-            state.tile.push(row);
-            if state.tile.len() == TILE_ROWS {
-                self.score_tile(state, row + 1..(row + 1 + TILE_ROWS).min(end));
-            }
-        });
-        self.score_tile(state, end..end);
+    fn padded(&self) -> usize {
+        self.panels.padded()
     }
 
-    /// Scores the gathered rows against every query and offers them to the heaps, as
-    /// the single-query scan does row by row, while asking for the rows `ahead` (the
-    /// likely next tile) to be brought into cache.
-    fn score_tile(&self, state: &mut State, ahead: Range<usize>) {
-        if state.tile.is_empty() {
-            return;
-        }
+    fn rows(&self) -> usize {
+        self.copy.rows()
+    }
+
+    #[inline]
+    fn row(&self, row: usize) -> &[i8] {
         let dim = self.copy.dimension();
-        let mut codes = [&[][..]; TILE_ROWS];
-        for (c, &row) in codes.iter_mut().zip(&state.tile) {
-            *c = &self.copy.codes[row * dim..][..dim];
-        }
-        let codes = &codes[..state.tile.len()];
-        // Six rows (one register tile) at a time, each preceded by the prefetch of six
-        // rows ahead: spread over the tile, the requests do not queue up all at once.
-        let mut next = ahead;
-        for (c, chunk) in codes.chunks(6).enumerate() {
-            let from = next.start;
-            next.start = (from + 6).min(next.end);
-            kernels::prefetch(&self.copy.codes[from * dim..next.start * dim]);
-            let out = &mut state.sums[c * 6 * self.padded..];
-            kernels::dot_i8_panels(chunk, self.panels, &mut state.scratch, out);
-        }
-        let thresholded = self.min_score != f32::NEG_INFINITY;
-        // Per query, the least integer sum that can matter (enter the heap or come near
-        // the threshold): almost every (row, query) pair is rejected by one comparison.
-        // Floors seldom move, so a cut is recomputed only when its floor did.
-        for (q, prepared) in self.prepared.iter().enumerate() {
-            let floor = state.best[q].floor();
-            if state.cut_floors[q].to_bits() == floor.to_bits() {
-                continue;
-            }
-            state.cut_floors[q] = floor;
-            let cut = if thresholded {
-                floor.min(self.min_score - self.margins[q])
+        &self.copy.codes[row * dim..][..dim]
+    }
+
+    #[inline]
+    fn prefetch(&self, rows: Range<usize>) {
+        let dim = self.copy.dimension();
+        kernels::prefetch(&self.copy.codes[rows.start * dim..rows.end * dim]);
+    }
+
+    #[inline]
+    fn score(&self, rows: &[&[i8]], scratch: &mut kernels::I8Scratch, out: &mut [i32]) {
+        kernels::dot_i8_panels(rows, self.panels, scratch, out);
+    }
+
+    fn cut(&self, q: usize, floor: f32) -> i32 {
+        let cut = if self.thresholded() {
+            floor.min(self.min_score - self.margins[q])
+        } else {
+            floor
+        };
+        least_sum(cut, &self.prepared[q])
+    }
+
+    #[inline]
+    fn for_each_at_least(
+        sums: &[i32],
+        rows: usize,
+        padded: usize,
+        cuts: &[i32],
+        visit: impl FnMut(usize, usize),
+    ) {
+        kernels::for_each_at_least_i32(sums, rows, padded, cuts, visit);
+    }
+
+    #[inline]
+    fn offer(&self, q: usize, row: usize, sum: i32, best: &mut TopK, matched: &mut usize) {
+        let prepared = &self.prepared[q];
+        // The single scan's arithmetic exactly, so scores compare equal.
+        let score = sum as f32 * prepared.scale + prepared.bias;
+        if self.thresholded() {
+            let passes = if (score - self.min_score).abs() <= self.margins[q] {
+                // Too close to call: the exact score decides.
+                kernels::dot(self.queries[q].vector, self.snap.vector_at(row)) >= self.min_score
             } else {
-                floor
+                score >= self.min_score
             };
-            state.cuts[q] = least_sum(cut, prepared);
+            if passes {
+                *matched += 1;
+            }
         }
-        let rows = state.tile.len();
-        kernels::for_each_at_least_i32(&state.sums, rows, self.padded, &state.cuts, |t, q| {
-            let row = state.tile[t];
-            let sum = state.sums[t * self.padded + q];
-            let prepared = &self.prepared[q];
-            // The single scan's arithmetic exactly, so scores compare equal.
-            let score = sum as f32 * prepared.scale + prepared.bias;
-            if thresholded {
-                let passes = if (score - self.min_score).abs() <= self.margins[q] {
-                    // Too close to call: the exact score decides.
-                    kernels::dot(self.queries[q].vector, self.snap.vector_at(row)) >= self.min_score
-                } else {
-                    score >= self.min_score
-                };
-                if passes {
-                    state.matched[q] += 1;
-                }
-            }
-            let best = &mut state.best[q];
-            if score >= best.floor() {
-                best.push(Scored { score, row });
-            }
-        });
-        state.rows += state.tile.len();
-        state.tile.clear();
+        if score >= best.floor() {
+            best.push(Scored { score, row });
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{write_generation, VectorIndex};
     use super::*;
+    use crate::index::{write_generation, VectorIndex};
 
     #[test]
     fn equals_single_quantised_searches() {
