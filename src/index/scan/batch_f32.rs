@@ -14,7 +14,7 @@
 
 use std::ops::Range;
 
-use super::tiles::{scan_tiles, Panels};
+use super::tiles::{answerable, scan_tiles, Panels};
 use super::topk::{Scored, TopK};
 use super::{Hit, ScanResult};
 use crate::index::kernels;
@@ -48,11 +48,8 @@ pub fn search_batch_above(
     accept: &(dyn Fn(usize) -> bool + Sync),
 ) -> Vec<ScanResult> {
     let dim = snap.dimension();
-    let mut results = vec![ScanResult::default(); queries.len()];
-    let valid: Vec<usize> = (0..queries.len())
-        .filter(|&i| queries[i].len() == dim)
-        .collect();
-    if snap.rows() == 0 || valid.is_empty() {
+    let (mut results, valid) = answerable(snap, queries.iter().map(|q| q.len()));
+    if valid.is_empty() {
         return results;
     }
     let batch: Vec<&[f32]> = valid.iter().map(|&i| queries[i]).collect();
@@ -154,17 +151,6 @@ impl Panels for F32Panels<'_> {
     }
 
     #[inline]
-    fn for_each_at_least(
-        sums: &[f32],
-        rows: usize,
-        padded: usize,
-        cuts: &[f32],
-        visit: impl FnMut(usize, usize),
-    ) {
-        kernels::for_each_at_least(sums, rows, padded, cuts, visit);
-    }
-
-    #[inline]
     fn offer(&self, q: usize, row: usize, score: f32, best: &mut TopK, matched: &mut usize) {
         let mut score = score;
         if self.thresholded() {
@@ -187,7 +173,7 @@ impl Panels for F32Panels<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::{write_generation, VectorIndex};
+    use crate::index::VectorIndex;
 
     /// Deterministic pseudo-random unit vectors.
     fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
@@ -200,15 +186,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dim = 48;
         let vs = vectors(30_000, dim, 0x9e3779b97f4a7c15);
-        write_generation(
-            dir.path(),
-            dim as u32,
-            vs.iter()
-                .enumerate()
-                .map(|(i, v)| (i as u64 * 2, v.as_slice())),
-        )
-        .unwrap();
-        let index = VectorIndex::open(dir.path(), dim as u32, 0, u64::MAX).unwrap();
+        let index = crate::index::testkit::index_of(dir.path(), &vs, 2);
         for doc in [0u64, 2 * 100, 2 * 4097] {
             assert!(index.tombstone(doc));
         }

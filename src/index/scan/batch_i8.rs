@@ -17,7 +17,7 @@ use rayon::prelude::*;
 
 use super::code_i8::I8Query;
 use super::quantized::{rerank, I8Rows};
-use super::tiles::{scan_tiles, Panels};
+use super::tiles::{answerable, scan_tiles, Panels};
 use super::topk::{Scored, TopK};
 use super::ScanResult;
 use crate::index::kernels;
@@ -46,11 +46,8 @@ impl I8Rows {
         accept: &(dyn Fn(usize) -> bool + Sync),
     ) -> Vec<ScanResult> {
         let dim = snap.dimension();
-        let mut results = vec![ScanResult::default(); queries.len()];
-        let valid: Vec<usize> = (0..queries.len())
-            .filter(|&i| queries[i].vector.len() == dim)
-            .collect();
-        if snap.rows() == 0 || valid.is_empty() {
+        let (mut results, valid) = answerable(snap, queries.iter().map(|q| q.vector.len()));
+        if valid.is_empty() {
             return results;
         }
         if !self.serves(snap) {
@@ -198,17 +195,6 @@ impl Panels for I8Panels<'_> {
     }
 
     #[inline]
-    fn for_each_at_least(
-        sums: &[i32],
-        rows: usize,
-        padded: usize,
-        cuts: &[i32],
-        visit: impl FnMut(usize, usize),
-    ) {
-        kernels::for_each_at_least_i32(sums, rows, padded, cuts, visit);
-    }
-
-    #[inline]
     fn offer(&self, q: usize, row: usize, sum: i32, best: &mut TopK, matched: &mut usize) {
         let prepared = &self.prepared[q];
         // The single scan's arithmetic exactly, so scores compare equal.
@@ -242,15 +228,7 @@ mod tests {
         let dim = 37;
         // Non-negative vectors: many scores close together and near the thresholds.
         let vs = crate::index::testkit::unit_vectors(20_000, dim, 0x5eed, |u| u.powi(2));
-        write_generation(
-            dir.path(),
-            dim as u32,
-            vs.iter()
-                .enumerate()
-                .map(|(i, v)| (i as u64 * 2, v.as_slice())),
-        )
-        .unwrap();
-        let index = VectorIndex::open(dir.path(), dim as u32, 0, u64::MAX).unwrap();
+        let index = crate::index::testkit::index_of(dir.path(), &vs, 2);
         let copy = I8Rows::build(&index.snapshot());
         // Deleted rows (one whole word), and rows appended after the copy.
         for row in (128..192).chain([5, 777, 4097]) {

@@ -52,16 +52,7 @@ fn data(n: usize, dim: usize, clusters: usize, shift: f32, rng: &mut Rng) -> Vec
 }
 
 fn index_of(vs: &[Vec<f32>], dir: &std::path::Path) -> VectorIndex {
-    let dim = vs[0].len() as u32;
-    write_generation(
-        dir,
-        dim,
-        vs.iter()
-            .enumerate()
-            .map(|(i, v)| (i as u64 * 2, v.as_slice())),
-    )
-    .unwrap();
-    VectorIndex::open(dir, dim, 0, u64::MAX).unwrap()
+    crate::index::testkit::index_of(dir, vs, 2)
 }
 
 fn recall(got: &ScanResult, want: &ScanResult) -> f64 {

@@ -15,6 +15,8 @@ use std::sync::{Mutex, PoisonError};
 use rayon::prelude::*;
 
 use super::topk::TopK;
+use super::ScanResult;
+use crate::index::kernels;
 use crate::index::Snapshot;
 
 /// Rows per parallel task: a multiple of 64 (tombstone words) that splits 1M rows into
@@ -33,7 +35,7 @@ pub(super) trait Panels: Sync {
     /// Row element the kernel reads.
     type Element: 'static;
     /// What the kernel writes per (row, query): an f32 score or an exact i32 sum.
-    type Sum: Copy + Send + Default;
+    type Sum: Sum;
     /// Per-worker scratch space of the kernel.
     type Scratch: Default + Send;
     /// Queries in the batch.
@@ -50,18 +52,48 @@ pub(super) trait Panels: Sync {
     fn score(&self, rows: &[&[Self::Element]], scratch: &mut Self::Scratch, out: &mut [Self::Sum]);
     /// The least sum of query `q` that can matter when its heap's floor is `floor`.
     fn cut(&self, q: usize, floor: f32) -> Self::Sum;
-    /// Calls `visit(t, q)` for every row `t < rows` and query `q` whose sum reaches
-    /// `cuts[q]`.
-    fn for_each_at_least(
-        sums: &[Self::Sum],
-        rows: usize,
-        padded: usize,
-        cuts: &[Self::Sum],
-        visit: impl FnMut(usize, usize),
-    );
     /// Offers `row`, whose sum for query `q` passed the cut, to the query's selection
     /// and counts it in `matched` when it reaches the threshold.
     fn offer(&self, q: usize, row: usize, sum: Self::Sum, best: &mut TopK, matched: &mut usize);
+}
+
+/// A kernel's output per (row, query), compared with the queries' cuts many at a time.
+pub(super) trait Sum: Copy + Send + Default {
+    /// Calls `visit(t, q)` for every row `t < rows` (of `padded` sums) and query `q`
+    /// whose sum reaches `cuts[q]`.
+    fn for_each_at_least(
+        sums: &[Self],
+        rows: usize,
+        padded: usize,
+        cuts: &[Self],
+        visit: impl FnMut(usize, usize),
+    );
+}
+
+impl Sum for f32 {
+    #[inline]
+    fn for_each_at_least(
+        sums: &[f32],
+        rows: usize,
+        padded: usize,
+        cuts: &[f32],
+        visit: impl FnMut(usize, usize),
+    ) {
+        kernels::for_each_at_least(sums, rows, padded, cuts, visit);
+    }
+}
+
+impl Sum for i32 {
+    #[inline]
+    fn for_each_at_least(
+        sums: &[i32],
+        rows: usize,
+        padded: usize,
+        cuts: &[i32],
+        visit: impl FnMut(usize, usize),
+    ) {
+        kernels::for_each_at_least_i32(sums, rows, padded, cuts, visit);
+    }
 }
 
 /// The merged selections of a batch scan.
@@ -72,6 +104,27 @@ pub(super) struct Selections {
     pub(super) matched: Vec<usize>,
     /// Live accepted rows seen (the match count when there is no threshold).
     pub(super) rows: usize,
+}
+
+/// Empty results for a batch of queries of lengths `lengths`, and which of them the batch
+/// scans: those of the snapshot's dimension (the others keep an empty result, as a
+/// single search gives them), none when the snapshot has no rows.
+pub(super) fn answerable(
+    snap: &Snapshot,
+    lengths: impl ExactSizeIterator<Item = usize>,
+) -> (Vec<ScanResult>, Vec<usize>) {
+    let results = vec![ScanResult::default(); lengths.len()];
+    let valid = if snap.rows() == 0 {
+        Vec::new()
+    } else {
+        let dim = snap.dimension();
+        lengths
+            .enumerate()
+            .filter(|&(_, len)| len == dim)
+            .map(|(i, _)| i)
+            .collect()
+    };
+    (results, valid)
 }
 
 /// Scans rows `0..panels.rows()` of `snap` accepted by `accept`, keeping `wanted[q]` rows
@@ -228,7 +281,7 @@ impl<P: Panels> Worker<P> {
             }
         }
         let count = self.tile.len();
-        P::for_each_at_least(&self.sums, count, padded, &self.cuts, |t, q| {
+        P::Sum::for_each_at_least(&self.sums, count, padded, &self.cuts, |t, q| {
             let sum = self.sums[t * padded + q];
             panels.offer(
                 q,
