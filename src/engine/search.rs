@@ -367,16 +367,21 @@ impl Instance {
             accept: &|row| gate.accepts(row),
             collect_when_selective: gate.narrows(),
         };
-        let scan_alone = || {
-            crate::index::scan(&snap, &self.scan_copy, &request)
+        let scan_alone = |request: &ScanRequest<'_>| {
+            crate::index::scan(&snap, &self.scan_copy, request)
                 .pop()
                 .unwrap_or_default()
         };
         let scan = if !request.joins_batches(&snap, &self.scan_copy) {
             // A selective predicate (collected rows) or an f16 copy (no multi-query
             // kernel): the search scans alone.
-            scan_alone()
+            scan_alone(&request)
         } else {
+            // Found not selective: alone or in a group, the rows are not collected.
+            let request = ScanRequest {
+                collect_when_selective: false,
+                ..request
+            };
             let job = ScanJob {
                 generation: snap.generation(),
                 vector: vector.to_vec(),
@@ -385,8 +390,11 @@ impl Instance {
                 category,
                 filter: query.filter.clone(),
             };
-            self.batcher
-                .run(job, |_| scan_alone(), |group| self.scan_group(group))
+            self.batcher.run(
+                job,
+                |_| scan_alone(&request),
+                |group| self.scan_group(group),
+            )
         };
         let timer = timer.lap("scan");
         let docs: Vec<u64> = scan.hits.iter().map(|h| h.doc).collect();
