@@ -16,12 +16,12 @@
 //!
 //! Queries in a batch are grouped by predicate (category, filter, threshold); each group
 //! is one `index::scan` request, and a group of at least four is one pass, which gives
-//! each query exactly what its own scan would. With an i8 scan copy (the default) the pass is `I8Rows::search_batch` (i8 panels:
-//! `vpdpbusd` with VNNI, else `vpmaddwd`; each query keeps its own k and candidates, and
-//! its candidates are re-ranked in f32 as alone); without a copy it is
-//! `index::search_batch_above` over the f32 rows with the largest `k` of the group, cut
-//! per query (the best `k` are a prefix of the best `k' > k`). An f16 copy has no
-//! multi-query kernel: its searches are not batched.
+//! each query exactly what its own scan would. With an i8 scan copy (the default) the
+//! pass is `I8Rows::search_batch` (i8 panels: `vpdpbusd` with VNNI, else `vpmaddwd`;
+//! each query keeps its own k and candidates, and its candidates are re-ranked in f32 as
+//! alone); without a copy it is `index::search_batch_above` over the f32 rows with the
+//! largest `k` of the group, cut per query (the best `k` are a prefix of the best
+//! `k' > k`). An f16 copy has no multi-query kernel: its searches are not batched.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
