@@ -15,7 +15,8 @@
 //! arrival caught two or three of them and most groups fell under four and ran alone.
 //!
 //! Queries in a batch are grouped by predicate (category, filter, threshold); each group
-//! of at least four is one pass, which gives each query exactly what its own scan would.
+//! is one `index::scan` request, and a group of at least four is one pass, which gives
+//! each query exactly what its own scan would.
 //! With an i8 scan copy (the default) the pass is `I8Rows::search_batch` (i8 panels:
 //! `vpdpbusd` with VNNI, else `vpmaddwd`; each query keeps its own k and candidates, and
 //! its candidates are re-ranked in f32 as alone); without a copy it is
@@ -40,20 +41,14 @@ use parking_lot::{Condvar, Mutex};
 
 use super::attributes::Dictionaries;
 use super::row_gate::RowGate;
-use super::scan_copy::ScanCopy;
 use crate::filter::Expr;
-use crate::index::{search_batch_above, ScanResult, VectorIndex};
+use crate::index::{ScanCopy, ScanQuery, ScanRequest, ScanResult, VectorIndex};
 
 /// Queries gathered in one batch at most (the panel kernels' cost per row grows with it).
 const MAX_BATCH: usize = 128;
 
 /// A handed-over batch smaller than this waits up to the window for more searches.
 const SMALL_BATCH: usize = 4;
-
-/// Queries of one predicate group scanned together at least: the panel kernels pad a
-/// batch to 16 queries, and a 16-query pass costs about as much as four single scans
-/// (`imgsearch-scan-compare`), so smaller groups are scanned one by one.
-const MIN_BATCH: usize = 4;
 
 /// What a batched pass reads of the instance.
 pub(super) struct BatchSource<'a, L> {
@@ -267,9 +262,9 @@ impl Batcher {
     }
 }
 
-/// Answers searches that share category, filter and threshold with one blocked
-/// multi-query scan of the current snapshot : over the i8
-/// copy when one is usable, else over the f32 rows.
+/// Answers searches that share category, filter and threshold with one `index::scan`
+/// request on the current snapshot (one blocked pass over the i8 copy when usable, else
+/// over the f32 rows; a group under four queries is scanned query by query).
 fn scan_group<L: Deref<Target = VectorIndex>>(
     source: &BatchSource<'_, L>,
     group: &[&ScanJob],
@@ -289,33 +284,21 @@ fn scan_group<L: Deref<Target = VectorIndex>>(
         first.category,
         first.filter.as_ref(),
     );
-    let accept = |row: usize| gate.accepts(row);
-    if group.len() < MIN_BATCH {
-        // The panel kernels pad to 16 queries: a few queries cost less one by one.
-        return group
-            .iter()
-            .map(|j| {
-                source
-                    .scan_copy
-                    .search(&snap, &j.vector, j.k, j.min_score, &accept)
-            })
-            .collect();
-    }
-    let jobs: Vec<(&[f32], usize)> = group.iter().map(|j| (j.vector.as_slice(), j.k)).collect();
-    if let Some(results) = source
-        .scan_copy
-        .search_batch(&snap, &jobs, first.min_score, &accept)
-    {
-        return results;
-    }
-    let k = group.iter().map(|j| j.k).max().unwrap_or(0);
-    let queries: Vec<&[f32]> = group.iter().map(|j| j.vector.as_slice()).collect();
-    let mut results = search_batch_above(&snap, &queries, k, first.min_score, &accept);
-    for (result, job) in results.iter_mut().zip(group) {
-        // The best k of a query are the first k of its best k' >= k.
-        result.hits.truncate(job.k);
-    }
-    results
+    let queries: Vec<ScanQuery<'_>> = group
+        .iter()
+        .map(|j| ScanQuery {
+            vector: &j.vector,
+            k: j.k,
+        })
+        .collect();
+    let request = ScanRequest {
+        queries: &queries,
+        min_score: first.min_score,
+        accept: &|row| gate.accepts(row),
+        // Each search was found not selective before it queued.
+        collect_when_selective: false,
+    };
+    crate::index::scan(&snap, source.scan_copy, &request)
 }
 
 #[cfg(test)]

@@ -29,7 +29,8 @@ mod imagenet;
 mod instance;
 mod registry;
 mod row_gate;
-mod scan_copy;
+#[cfg(test)]
+mod scan_mode_tests;
 mod search;
 pub mod snapshot;
 mod stage_timer;
@@ -37,6 +38,7 @@ mod summary;
 mod tasks;
 mod teardown;
 
+pub use crate::index::ScanMode;
 pub use category::{ServiceType, CATEGORY_OTHER, PRODUCT_CATEGORIES};
 pub use error::{EngineError, Result};
 pub use extractors::ExtractorChoice;
@@ -53,7 +55,6 @@ pub use registry::{
     rebuild_offline, require_data_dir, Engine, InstanceSpec, DEFAULT_INSTANCE, INSTANCES_DIR,
     STORE_DIR,
 };
-pub use scan_copy::ScanMode;
 pub use search::{verified_score, FilterOutcome, Found, SearchOutcome, SearchQuery, MIN_INLIERS};
 pub use snapshot::{SnapshotError, SnapshotInfo};
 pub use summary::{summary_table, InstanceSummary};

@@ -11,8 +11,8 @@ use super::clock::now_ms;
 use super::extractors::ExtractorChoice;
 use super::instance::compaction::CompactionPolicy;
 use super::instance::Instance;
-use super::scan_copy::ScanMode;
 use super::{EngineError, Result};
+use crate::index::ScanMode;
 use crate::store::{InstanceMeta, Store, StoreError, StoreMode};
 
 /// Folder of the RocksDB database inside the data directory.

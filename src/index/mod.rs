@@ -15,12 +15,15 @@
 //! wait for writers; the one writer appends a row, syncs it, and publishes a new snapshot
 //! only after the caller's store batch (the receipt) has committed.
 //!
+//! Searches go through one entry, [`scan()`] (the `scan/` folder): the exact f32 scan,
+//! a collected subset, a quantised copy ([`ScanCopy`]) with exact re-rank, and blocked
+//! batches of queries.
+//!
 //! `codes.rs` is apart: binary codes → ids by multi-index hashing ([`CodeIndex`]), the
 //! keypoint vote stage's structure.
 //!
 //! Entry point: [`VectorIndex`].
 
-mod batch;
 mod bitset;
 pub mod codes;
 mod column;
@@ -28,29 +31,23 @@ mod copy;
 mod error;
 pub mod kernels;
 mod manifest;
-mod quantize;
-mod quantize_batch;
 mod reader;
-mod scan;
-mod select;
-mod subset;
+pub mod scan;
 #[cfg(test)]
 pub(crate) mod testkit;
-mod topk;
 mod vector_file;
 mod vector_index;
 
-pub use batch::{search_batch, search_batch_above};
 pub use bitset::AtomicBitset;
 pub use codes::CodeIndex;
 pub use column::U32Column;
 pub use copy::PinnedGeneration;
 pub use error::{IndexError, Result};
 pub use manifest::{Manifest, MANIFEST_FILE};
-pub use quantize::{F16Rows, I8Rows, DEFAULT_OVERSAMPLE};
-pub use quantize_batch::BatchQuery;
 pub use reader::{RowCheck, VectorFileReader};
-pub use scan::Hit;
-pub use scan::ScanResult;
+pub use scan::{
+    scan, search_batch, search_batch_above, BatchQuery, F16Rows, Hit, I8Rows, ScanCopy, ScanMode,
+    ScanQuery, ScanRequest, ScanResult, DEFAULT_OVERSAMPLE,
+};
 pub use vector_file::{Header, VectorFile, HEADER_BYTES};
 pub use vector_index::{write_generation, GenerationWriter, Snapshot, VectorIndex};

@@ -26,3 +26,23 @@ pub(crate) fn unit_vectors(
         })
         .collect()
 }
+
+/// A new index in `dir` whose first generation holds `vectors`, row `i` with doc id
+/// `i * doc_step`.
+pub(crate) fn index_of(
+    dir: &std::path::Path,
+    vectors: &[Vec<f32>],
+    doc_step: u64,
+) -> super::VectorIndex {
+    let dim = vectors[0].len() as u32;
+    super::write_generation(
+        dir,
+        dim,
+        vectors
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as u64 * doc_step, v.as_slice())),
+    )
+    .unwrap();
+    super::VectorIndex::open(dir, dim, 0, u64::MAX).unwrap()
+}

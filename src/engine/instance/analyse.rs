@@ -14,6 +14,7 @@ use crate::engine::attributes::COLUMN_CATEGORY;
 use crate::engine::category::CATEGORY_OTHER;
 use crate::engine::stage_timer::StageTimer;
 use crate::engine::{EngineError, Result};
+use crate::index::{ScanQuery, ScanRequest};
 use crate::vision::{self, PixelLimits, Region};
 
 /// One vector of a query picture and the box it was taken from.
@@ -281,9 +282,19 @@ impl Instance {
         let Ok(vector) = projection.apply(vector) else {
             return CATEGORY_OTHER;
         };
-        let near = self
-            .scan_copy
-            .search(&snap, &vector, CATEGORY_VOTERS, f32::MIN, &|_| true);
+        let query = [ScanQuery {
+            vector: &vector,
+            k: CATEGORY_VOTERS,
+        }];
+        let request = ScanRequest {
+            queries: &query,
+            min_score: f32::MIN,
+            accept: &|_| true,
+            collect_when_selective: false,
+        };
+        let near = crate::index::scan(&snap, &self.scan_copy, &request)
+            .pop()
+            .unwrap_or_default();
         let mut votes: Vec<(u32, f32)> = Vec::new();
         for hit in near.hits {
             let c = column.get(hit.row);

@@ -34,10 +34,9 @@ use crate::engine::attributes::Dictionaries;
 use crate::engine::batcher::Batcher;
 use crate::engine::category::ServiceType;
 use crate::engine::row_gate::RowGate;
-use crate::engine::scan_copy::{ScanCopy, ScanMode};
 use crate::engine::{EngineError, Result};
 use crate::filter::Expr;
-use crate::index::{Snapshot, VectorIndex};
+use crate::index::{ScanCopy, ScanMode, Snapshot, VectorIndex};
 use crate::store::{InstanceMeta, Record, Store};
 use crate::vision::{self, Extractor};
 

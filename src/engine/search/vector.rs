@@ -11,13 +11,7 @@ use crate::engine::instance::{Instance, Subject};
 use crate::engine::row_gate::RowGate;
 use crate::engine::stage_timer::StageTimer;
 use crate::engine::Result;
-
-/// Rows sampled to estimate how many rows a category and filter accept.
-const SHARE_SAMPLES: usize = 1024;
-
-/// Below this estimated share of accepted rows, a search collects the accepted rows first
-/// and scores only them (`index/subset.rs`) instead of scanning every row.
-const SELECTIVE_SHARE: f64 = 0.02;
+use crate::index::{ScanQuery, ScanRequest};
 
 impl Instance {
     /// Searches with an extractor's (raw) vector: it is projected as the rows of the
@@ -46,19 +40,29 @@ impl Instance {
                 results: Vec::new(),
             });
         }
-        let accept = |row: usize| gate.accepts(row);
         let timer = StageTimer::start();
-        let selective =
-            gate.narrows() && snap.accepted_share(&accept, SHARE_SAMPLES) < SELECTIVE_SHARE;
-        let scan = if selective {
-            // Few rows pass: collect them from the columns and score only those.
-            let rows = snap.accepted_rows(&accept);
-            snap.search_rows(vector, &rows, k, query.min_score)
-        } else if !self.scan_copy.batchable(&snap) {
-            // An f16 copy: no multi-query kernel, each search scans alone.
-            self.scan_copy
-                .search(&snap, vector, k, query.min_score, &accept)
+        let queries = [ScanQuery { vector, k }];
+        let request = ScanRequest {
+            queries: &queries,
+            min_score: query.min_score,
+            accept: &|row| gate.accepts(row),
+            collect_when_selective: gate.narrows(),
+        };
+        let scan_alone = |request: &ScanRequest<'_>| {
+            crate::index::scan(&snap, &self.scan_copy, request)
+                .pop()
+                .unwrap_or_default()
+        };
+        let scan = if !request.joins_batches(&snap, &self.scan_copy) {
+            // A selective predicate (collected rows) or an f16 copy (no multi-query
+            // kernel): the search scans alone.
+            scan_alone(&request)
         } else {
+            // Found not selective: alone or in a group, the rows are not collected.
+            let request = ScanRequest {
+                collect_when_selective: false,
+                ..request
+            };
             let job = ScanJob {
                 generation: snap.generation(),
                 vector: vector.to_vec(),
@@ -74,8 +78,7 @@ impl Instance {
             };
             self.batcher
                 .run(job, self.settings().batch_window, &source, || {
-                    self.scan_copy
-                        .search(&snap, vector, k, query.min_score, &accept)
+                    scan_alone(&request)
                 })
         };
         let timer = timer.lap("scan");

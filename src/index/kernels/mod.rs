@@ -15,9 +15,9 @@
 //! a single scan is bound by memory, and on Zen 4 the 512-bit units are two 256-bit
 //! halves, so AVX2 issues the same multiply-adds per cycle.
 //!
-//! Quantised rows ([`super::quantize`]) use [`dot_f16_f32`] (f16 row, f32 query) and
-//! [`dot_i8`] (exact i32 sum). The blocked multi-query scans ([`super::batch`],
-//! [`super::quantize_batch`]) use [`dot_panels`] and [`dot_i8_panels`], register tiles
+//! Quantised rows (`scan/quantized.rs`) use [`dot_f16_f32`] (f16 row, f32 query) and
+//! [`dot_i8`] (exact i32 sum). The blocked multi-query scans (`scan/tiles.rs` over
+//! `batch_f32.rs` and `batch_i8.rs`) use [`dot_panels`] and [`dot_i8_panels`], register tiles
 //! shaped like a GEMM micro-kernel: with AVX-512, 6 rows × 64 queries in 24 of the 32
 //! zmm registers, so each row element is loaded once for 64 queries and each query load
 //! serves six rows (the batch is bound by multiply-adds, and the larger tile halves the

@@ -49,5 +49,5 @@ pub enum ArgsError {
     },
     /// `--model-runtime` names no runtime of this build.
     #[error("--model-runtime: {0}")]
-    ModelRuntime(String),
+    ModelRuntime(#[from] crate::vision::UnknownRuntime),
 }

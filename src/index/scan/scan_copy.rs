@@ -1,6 +1,6 @@
-//! The scan copy of an instance: a quantised (i8 or f16) copy of its index rows that
-//! searches scan instead of the f32 rows, with an exact f32 re-rank of the candidates
-//! (`index::I8Rows` / `index::F16Rows`), so scores stay exact.
+//! The scan copy of an index: a quantised (i8 or f16) copy of its rows that searches
+//! scan instead of the f32 rows, with an exact f32 re-rank of the candidates
+//! ([`I8Rows`] / [`F16Rows`]), so scores stay exact.
 //!
 //! The flat scan is bound by memory bandwidth; an i8 copy reads a quarter of the bytes.
 //! The copy is built from a snapshot in a background thread when the instance opens,
@@ -14,7 +14,10 @@ use std::sync::Arc;
 use arc_swap::ArcSwapOption;
 use parking_lot::Mutex;
 
-use crate::index::{BatchQuery, F16Rows, I8Rows, ScanResult, Snapshot, DEFAULT_OVERSAMPLE};
+use super::batch_i8::BatchQuery;
+use super::quantized::{F16Rows, I8Rows, DEFAULT_OVERSAMPLE};
+use super::{ScanQuery, ScanResult};
+use crate::index::Snapshot;
 
 /// Rows appended past the copy before it is rebuilt, at least (and an eighth of it).
 const STALE_ROWS: usize = 4096;
@@ -104,8 +107,8 @@ struct Pending {
     running: bool,
 }
 
-/// An instance's scan mode and copy.
-pub(super) struct ScanCopy {
+/// An index's scan mode and copy (one per engine instance).
+pub struct ScanCopy {
     mode: AtomicU8,
     built: ArcSwapOption<Built>,
     pending: Mutex<Pending>,
@@ -115,7 +118,7 @@ pub(super) struct ScanCopy {
 
 impl ScanCopy {
     /// No copy yet; f32 scans until a mode is set.
-    pub(super) fn new(name: &str) -> Arc<Self> {
+    pub fn new(name: &str) -> Arc<Self> {
         Arc::new(ScanCopy {
             mode: AtomicU8::new(ScanMode::F32.code()),
             built: ArcSwapOption::empty(),
@@ -125,12 +128,12 @@ impl ScanCopy {
     }
 
     /// The scan mode.
-    pub(super) fn mode(&self) -> ScanMode {
+    pub fn mode(&self) -> ScanMode {
         ScanMode::from_code(self.mode.load(Ordering::Relaxed))
     }
 
     /// Changes the mode; the copy for it is built in the background from `snap`.
-    pub(super) fn set_mode(self: &Arc<Self>, mode: ScanMode, snap: Arc<Snapshot>) {
+    pub fn set_mode(self: &Arc<Self>, mode: ScanMode, snap: Arc<Snapshot>) {
         self.mode.store(mode.code(), Ordering::Relaxed);
         if self.built.load().as_ref().map(|b| b.copy.mode()) != Some(mode) {
             self.built.store(None);
@@ -157,7 +160,7 @@ impl ScanCopy {
 
     /// Starts a background build from `snap` when the copy is missing or stale (cheap
     /// otherwise: called after every publish).
-    pub(super) fn refresh(self: &Arc<Self>, snap: Arc<Snapshot>) {
+    pub fn refresh(self: &Arc<Self>, snap: Arc<Snapshot>) {
         if !self.stale(&snap) {
             return;
         }
@@ -199,7 +202,7 @@ impl ScanCopy {
     }
 
     /// Builds the copy of `snap` in this thread (tools and tests wait for it this way).
-    pub(super) fn build_now(&self, snap: &Snapshot) {
+    pub fn build_now(&self, snap: &Snapshot) {
         let mode = self.mode();
         let started = std::time::Instant::now();
         let Some(copy) = Compact::build(mode, snap) else {
@@ -233,7 +236,7 @@ impl ScanCopy {
     }
 
     /// Rows held by the copy usable for `snap` (`None`: searches scan f32).
-    pub(super) fn rows_for(&self, snap: &Snapshot) -> Option<usize> {
+    pub fn rows_for(&self, snap: &Snapshot) -> Option<usize> {
         let built = self.built.load();
         let b = built.as_ref()?;
         (b.copy.mode() == self.mode() && b.generation == snap.generation()).then(|| b.copy.rows())
@@ -257,7 +260,7 @@ impl ScanCopy {
     pub(super) fn search_batch(
         &self,
         snap: &Snapshot,
-        queries: &[(&[f32], usize)],
+        queries: &[ScanQuery<'_>],
         min_score: f32,
         accept: &(dyn Fn(usize) -> bool + Sync),
     ) -> Option<Vec<ScanResult>> {
@@ -268,15 +271,15 @@ impl ScanCopy {
         let Compact::I8(copy) = &b.copy else {
             return None;
         };
-        if queries.iter().any(|(_, k)| *k == 0) {
+        if queries.iter().any(|q| q.k == 0) {
             return None;
         }
         let batch: Vec<BatchQuery<'_>> = queries
             .iter()
-            .map(|&(vector, k)| BatchQuery {
-                vector,
-                k,
-                oversample: oversample(k),
+            .map(|q| BatchQuery {
+                vector: q.vector,
+                k: q.k,
+                oversample: oversample(q.k),
             })
             .collect();
         Some(copy.search_batch(snap, &batch, min_score, accept))
@@ -311,146 +314,4 @@ impl ScanCopy {
 /// Candidates per wanted hit for a search of `k > 0` hits.
 fn oversample(k: usize) -> usize {
     DEFAULT_OVERSAMPLE.max(MIN_CANDIDATES.div_ceil(k))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::instance::Instance;
-    use crate::engine::{SearchQuery, Subject};
-    use crate::store::Record;
-    use crate::vision::Region;
-
-    /// Non-negative unit vectors like the built-in features (cubed draws), so many scores sit close together.
-    fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
-        crate::index::testkit::unit_vectors(n, dim, seed, |u| u.powi(3))
-    }
-
-    fn record(i: usize) -> Record {
-        Record {
-            product_id: format!("p{}", i / 2),
-            pic_name: format!("{i}.jpg"),
-            category_id: crate::engine::CATEGORY_OTHER,
-            int_attrs: [Some((i % 3) as i32), Some((i % 100) as i32), None, None],
-            ..Record::default()
-        }
-    }
-
-    fn subject() -> Subject {
-        Subject {
-            category_id: crate::engine::CATEGORY_OTHER,
-            region: Region::full(1, 1),
-            multi_region: Vec::new(),
-        }
-    }
-
-    /// Every search the test compares: plain, thresholded, filtered, paged, distinct.
-    fn queries() -> Vec<SearchQuery> {
-        let filter = crate::filter::parse("int_attr=1", 4096).unwrap();
-        // 1 % of the rows: the selective path (collect, then score).
-        let selective = crate::filter::parse("int_attr2=7", 4096).unwrap();
-        let base = SearchQuery {
-            num: 10,
-            ..SearchQuery::default()
-        };
-        vec![
-            base.clone(),
-            SearchQuery {
-                min_score: 0.8,
-                num: 20,
-                ..base.clone()
-            },
-            SearchQuery {
-                filter: Some(filter),
-                ..base.clone()
-            },
-            SearchQuery {
-                filter: Some(selective),
-                ..base.clone()
-            },
-            SearchQuery {
-                start: 5,
-                num: 7,
-                ..base.clone()
-            },
-            SearchQuery {
-                distinct_product: true,
-                ..base
-            },
-        ]
-    }
-
-    fn run(instance: &Instance, probes: &[Vec<f32>]) -> Vec<crate::engine::SearchOutcome> {
-        let mut out = Vec::new();
-        for v in probes {
-            for q in queries() {
-                out.push(instance.search_vector(v, subject(), &q).unwrap());
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn quantised_searches_equal_f32_searches() {
-        let (_dir, engine, instance) = crate::engine::testkit::generic_instance("quant");
-        let dim = instance.meta().dimension as usize;
-        let vs = vectors(1_500, dim, 0x9e3779b97f4a7c15);
-        for (i, v) in vs.iter().enumerate() {
-            instance.add_vector(&record(i), v).unwrap();
-        }
-        // Own rows and fresh vectors.
-        let mut probes: Vec<Vec<f32>> = vs.iter().step_by(150).cloned().collect();
-        probes.extend(vectors(5, dim, 77));
-        assert_eq!(instance.scan_mode(), ScanMode::F32);
-        assert_eq!(instance.scan_copy_rows(), None);
-        let exact = run(&instance, &probes);
-        // The selective filter's results: its rows only, all of them when few.
-        let picked = &exact[3];
-        assert_eq!(picked.docs_found, 15);
-        assert_eq!(picked.results.len(), 10);
-        assert!(picked
-            .results
-            .iter()
-            .all(|f| f.record.int_attrs[1] == Some(7)));
-
-        for mode in [ScanMode::I8, ScanMode::F16] {
-            engine.set_scan_mode(mode);
-            instance.build_scan_copy();
-            assert_eq!(instance.scan_copy_rows(), Some(vs.len()), "{mode:?}");
-            assert_eq!(run(&instance, &probes), exact, "{mode:?}");
-        }
-
-        // Appended after the copy: scored in f32 and found.
-        let extra = vectors(3, dim, 4242);
-        for (i, v) in extra.iter().enumerate() {
-            instance.add_vector(&record(10_000 + i), v).unwrap();
-        }
-        assert_eq!(instance.scan_copy_rows(), Some(vs.len()));
-        let query = SearchQuery {
-            num: 3,
-            ..SearchQuery::default()
-        };
-        let found = instance
-            .search_vector(&extra[1], subject(), &query)
-            .unwrap();
-        assert_eq!(found.results[0].record.pic_name, "10001.jpg");
-        assert_eq!(found.results[0].score, 1.0);
-
-        // Deleted pictures (inside the copy and after it) are not found.
-        instance.delete("p0", Some("0.jpg")).unwrap();
-        instance.delete("p5000", Some("10001.jpg")).unwrap();
-        for v in [&vs[0], &extra[1]] {
-            let found = instance.search_vector(v, subject(), &query).unwrap();
-            assert!(found
-                .results
-                .iter()
-                .all(|f| f.record.pic_name != "0.jpg" && f.record.pic_name != "10001.jpg"));
-            assert!(found.results[0].score < 1.0);
-        }
-        // And the quantised engine still agrees with f32 after the changes.
-        let quantised = run(&instance, &probes);
-        engine.set_scan_mode(ScanMode::F32);
-        assert_eq!(instance.scan_copy_rows(), None);
-        assert_eq!(run(&instance, &probes), quantised);
-    }
 }
