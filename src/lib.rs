@@ -8,19 +8,25 @@
 //! reaches past its neighbour: `index` knows nothing of pictures, `vision` nothing of
 //! storage, `api` nothing of RocksDB.
 //!
-//! Layout:
-//! - `allocator`: glibc malloc figures and the thread that returns freed memory.
-//! - `client/`: the CLI's online mode (find the server of a data directory, signed calls).
-//! - `config`: server settings and their defaults.
-//! - `fuzzing`: fuzz target bodies (the `fuzz/` crate calls them; tests replay the corpus).
-//! - `fault`: named crash points of the write and rebuild paths (`IMGSEARCH_FAULT`).
+//! Layout (every module, by layer from the top):
+//! - `api/`: router, one file per Action, the admin routes, the console, TLS, the one
+//!   table of vendor codes (`vendor_code.rs`) and errors (`error.rs`).
+//! - `auth/`: request signatures (ACS3, ROA, RPC V1), keys, nonces, the CLI's signer.
 //! - `offline/`: the commands that work on a data directory itself (import, verify,
 //!   export, snapshots) and the sources an import reads.
-//! - `api/`: router, one file per Action, the one error table.
-//! - `engine/`: `Engine` (all instances) and `Instance` (store + index + extractor).
-//! - `store/`: RocksDB column families, key layout, records.
-//! - `index/`: vector file format, generations and manifest, scan kernels, top-k.
-//! - `vision/`: picture decoding and validation, regions, extractors.
+//! - `client/`: the CLI's online mode (find the server of a data directory, signed calls).
+//! - `engine/`: `Engine` (all instances); `instance/` (one instance and what changes it)
+//!   and `search/` (reading it), the batcher, tasks and snapshots.
+//! - `index/`: vector file format, generations and manifest, `scan/` (the one scan entry,
+//!   quantised copies, batches, top-k) and `kernels/` (one file per instruction set).
+//! - `store/`: RocksDB column families, key layout, records, versioned instance metadata.
+//! - `vision/`: `picture/` (decode, validate), `subject/` (subject, scene proposals),
+//!   `extract/` (built-in and ONNX extractors), `local/` (keypoints for copy checks).
+//! - `filter/`: the Filter language (lexer, parser, compiled evaluation on columns).
+//! - `config`: server settings and their defaults.
+//! - `fault`: named crash points of the write and rebuild paths (`IMGSEARCH_FAULT`).
+//! - `allocator`: glibc malloc figures and the thread that returns freed memory.
+//! - `fuzzing`: fuzz target bodies (the `fuzz/` crate calls them; tests replay the corpus).
 #![warn(missing_docs)]
 
 pub mod allocator;
