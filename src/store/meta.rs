@@ -4,7 +4,8 @@
 //! later is a new version with one upgrade function from each older version to the
 //! current struct, instead of trial-decoding every older struct in turn.
 //!
-//! Layout of a value in the `instances` family (all integers little-endian):
+//! Layout of a value in the `instances` family (the envelope of `envelope.rs`; all
+//! integers little-endian):
 //!
 //! ```text
 //! offset size
@@ -23,15 +24,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::envelope::{open, seal, unsupported, Opened};
 use super::record::{decode, encode};
-use super::{Result, StoreError};
+use super::Result;
 
 /// First bytes of a versioned value; 0xFF never starts a bare (pre-header) body.
 const MAGIC: [u8; 4] = [0xFF, b'I', b'S', b'M'];
 /// The version [`encode_meta`] writes.
 const CURRENT_VERSION: u16 = 2;
-/// Magic, version and checksum.
-const HEADER_LEN: usize = 10;
 /// What the errors name.
 const WHAT: &str = "instance settings";
 
@@ -96,31 +96,16 @@ impl InstanceMetaV1 {
 
 /// Encodes an instance's settings at the current version, with header and checksum.
 pub(crate) fn encode_meta(meta: &InstanceMeta) -> Vec<u8> {
-    let body = encode(meta);
-    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&CURRENT_VERSION.to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-    out.extend_from_slice(&body);
-    out
+    seal(MAGIC, CURRENT_VERSION, &encode(meta))
 }
 
 /// Decodes an instance's settings of any version this build knows, upgraded to the
 /// current struct.
 pub(crate) fn decode_meta(bytes: &[u8]) -> Result<InstanceMeta> {
-    if !bytes.starts_with(&MAGIC) {
-        return decode_bare(bytes);
+    match open(MAGIC, WHAT, bytes)? {
+        Opened::Sealed { version, body } => decode_version(version, body),
+        Opened::Bare(body) => decode_bare(body),
     }
-    if bytes.len() < HEADER_LEN {
-        return Err(StoreError::Corrupt(format!("{WHAT}: truncated header")));
-    }
-    let version = u16::from_le_bytes([bytes[4], bytes[5]]);
-    let checksum = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]);
-    let body = &bytes[HEADER_LEN..];
-    if crc32fast::hash(body) != checksum {
-        return Err(StoreError::ChecksumMismatch { what: WHAT });
-    }
-    decode_version(version, body)
 }
 
 /// A body of a known version, upgraded to the current struct.
@@ -128,11 +113,7 @@ fn decode_version(version: u16, body: &[u8]) -> Result<InstanceMeta> {
     match version {
         1 => decode::<InstanceMetaV1>(body).map(InstanceMetaV1::upgrade),
         CURRENT_VERSION => decode::<InstanceMeta>(body),
-        _ => Err(StoreError::UnsupportedVersion {
-            what: WHAT,
-            version,
-            newest: CURRENT_VERSION,
-        }),
+        _ => Err(unsupported(WHAT, version, CURRENT_VERSION)),
     }
 }
 
@@ -145,6 +126,8 @@ fn decode_bare(bytes: &[u8]) -> Result<InstanceMeta> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::envelope::HEADER_LEN;
+    use crate::store::StoreError;
 
     /// Bytes the code before the header wrote for a representative meta (a model spec, a
     /// multi-byte name, ids and numbers past one varint byte).

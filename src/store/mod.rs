@@ -23,6 +23,7 @@
 //! monotonically per instance, so the `next_doc` counter tells which vector rows were
 //! acknowledged (see [`crate::engine`] for the write order).
 
+pub(crate) mod envelope;
 mod error;
 mod families;
 mod keys;

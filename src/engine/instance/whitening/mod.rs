@@ -13,7 +13,10 @@
 //!
 //! Projection is a plain f32 loop with a fixed summation order, so the same binary
 //! gives the same bytes in the server, in an offline rebuild and in `imgsearch verify`.
-
+//!
+//! Stored form (`projections` family): the bincode body in the store's envelope (magic
+//! `FF 57 48 54` "\xFFWHT", version 1, CRC-32); values written before the envelope are
+//! bare version-1 bodies and read the same way.
 //!
 //! Here: the fit's settings, its errors and the fitted [`Whitening`] with its stored
 //! form; the fit itself is `fit.rs`, the instance's [`Projection`] (none or a whitening)
@@ -24,12 +27,20 @@ mod projection;
 
 use serde::{Deserialize, Serialize};
 
+use crate::store::envelope::{self, Opened};
+
 pub use self::fit::WhiteningFit;
 pub(crate) use self::projection::stored;
 pub use self::projection::Projection;
 
-/// Format of the stored whitening.
+/// Format of the stored whitening (the envelope's version and the body's `format`).
 const FORMAT: u32 = 1;
+
+/// Magic of the stored whitening's envelope (`store::envelope`).
+const STORED_MAGIC: [u8; 4] = [0xFF, b'W', b'H', b'T'];
+
+/// What errors about the stored whitening call it.
+const STORED_WHAT: &str = "whitening";
 
 /// What a fit is asked for.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -154,17 +165,31 @@ impl Whitening {
         Ok(y)
     }
 
-    /// The bytes kept in the store.
+    /// The bytes kept in the store: the body in an envelope (magic, version, checksum).
     pub fn to_bytes(&self) -> Vec<u8> {
         // Encoding a plain struct into a Vec cannot fail.
-        bincode::serde::encode_to_vec(self, bincode::config::standard()).unwrap_or_default()
+        let body =
+            bincode::serde::encode_to_vec(self, bincode::config::standard()).unwrap_or_default();
+        envelope::seal(STORED_MAGIC, FORMAT as u16, &body)
     }
 
-    /// Reads stored bytes, checking their shape.
+    /// Reads stored bytes (sealed, or bare as written before the envelope), checking
+    /// their shape.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, WhiteningError> {
+        let corrupt = |e: &dyn std::fmt::Display| WhiteningError::Corrupt(e.to_string());
+        let body =
+            match envelope::open(STORED_MAGIC, STORED_WHAT, bytes).map_err(|e| corrupt(&e))? {
+                Opened::Sealed { version, body } if u32::from(version) == FORMAT => body,
+                Opened::Sealed { version, .. } => {
+                    let e = envelope::unsupported(STORED_WHAT, version, FORMAT as u16);
+                    return Err(corrupt(&e));
+                }
+                // Written before the envelope: a version-1 body (its `format` field says so).
+                Opened::Bare(body) => body,
+            };
         let (w, _): (Whitening, usize) =
-            bincode::serde::decode_from_slice(bytes, bincode::config::standard())
-                .map_err(|e| WhiteningError::Corrupt(e.to_string()))?;
+            bincode::serde::decode_from_slice(body, bincode::config::standard())
+                .map_err(|e| corrupt(&e))?;
         let (i, o) = (w.input_dim(), w.output_dim());
         if w.format != FORMAT || w.mean.len() != i || w.matrix.len() != i * o || o == 0 || o > i {
             return Err(WhiteningError::Corrupt(format!(

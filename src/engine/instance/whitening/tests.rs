@@ -167,6 +167,63 @@ fn stored_bytes_round_trip_and_damage_is_refused() {
     assert!(Whitening::from_bytes(&bytes[..bytes.len() / 2]).is_err());
 }
 
+/// The bytes the code before the envelope stored for [`small_whitening`] (a bare bincode
+/// body; fitted_on 300 takes a three-byte varint).
+const BARE_WHITENING_HEX: &str =
+    "0102019a9999999999b93f000000000000d03ffb2c01000000000000e83f020000003f000080be029a99193fcdcc4c3f";
+
+/// A 2 → 1 whitening with every field set by hand.
+fn small_whitening() -> Whitening {
+    Whitening {
+        format: FORMAT,
+        input_dim: 2,
+        output_dim: 1,
+        shrink: 0.1,
+        power: 0.25,
+        fitted_on: 300,
+        kept_variance: 0.75,
+        mean: vec![0.5, -0.25],
+        matrix: vec![0.6, 0.8],
+    }
+}
+
+fn unhex(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn whitenings_stored_before_the_envelope_still_read() {
+    let bare = unhex(BARE_WHITENING_HEX);
+    let w = small_whitening();
+    // The fixture is what the bare encoder writes, and it reads back to the same value.
+    assert_eq!(
+        bincode::serde::encode_to_vec(&w, bincode::config::standard()).unwrap(),
+        bare
+    );
+    assert_eq!(Whitening::from_bytes(&bare).unwrap(), w);
+    // Today's bytes: the same body in an envelope.
+    let sealed = w.to_bytes();
+    assert_eq!(sealed[..4], STORED_MAGIC);
+    assert_eq!(sealed[10..], bare[..]);
+    assert_eq!(Whitening::from_bytes(&sealed).unwrap(), w);
+}
+
+#[test]
+fn a_damaged_or_newer_stored_whitening_is_refused() {
+    let sealed = small_whitening().to_bytes();
+    let mut flipped = sealed.clone();
+    *flipped.last_mut().unwrap() ^= 1;
+    let e = Whitening::from_bytes(&flipped).unwrap_err();
+    assert!(e.to_string().contains("checksum"), "{e}");
+    let mut newer = sealed.clone();
+    newer[4..6].copy_from_slice(&2u16.to_le_bytes());
+    let e = Whitening::from_bytes(&newer).unwrap_err();
+    assert!(e.to_string().contains("version 2"), "{e}");
+}
+
 #[test]
 fn bad_settings_and_too_few_vectors_are_refused() {
     let vs = anisotropic(10, 4, 1);
