@@ -4,8 +4,11 @@
 //! Each session runs on one intra-op thread: requests are already parallel, one per
 //! core, so a thread pool per call would only fight them for the cores. `Session::run`
 //! needs `&mut self` (some onnxruntime internals are not thread-safe), so sessions are
-//! pooled: a call takes an idle one or makes one, and puts it back; the pool grows to the
-//! number of concurrent calls.
+//! pooled, and the pool is bounded: a call takes an idle session, makes one while fewer
+//! than the limit exist (see [`super::runtime::model_sessions`], the cores by default),
+//! else waits for one to be put back. Unbounded, the pool grew with the number of
+//! concurrent calls, each new session holding its own copy of the weights and scratch
+//! memory, and more runs than cores only slowed each other down.
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +16,7 @@ use ort::environment::Environment;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::Tensor;
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::onnx_input::InputData;
 
@@ -70,28 +73,49 @@ pub enum OrtError {
 /// One output of a run: its values and its shape.
 pub(super) type Output = (Vec<f32>, Vec<usize>);
 
-/// A model on onnxruntime: its bytes (to make more sessions) and the idle sessions.
+/// The sessions of a model: the idle ones and how many exist (idle or running).
+struct Sessions {
+    idle: Vec<Session>,
+    created: usize,
+}
+
+/// A model on onnxruntime: its bytes (to make more sessions) and its bounded session pool.
 pub(super) struct OrtRunner {
     env: Environment,
     model: Vec<u8>,
     input: String,
     outputs: Vec<String>,
-    idle: Mutex<Vec<Session>>,
+    sessions: Mutex<Sessions>,
+    /// Signalled when a session is put back (or a slot freed by a failed creation).
+    returned: Condvar,
+    /// Most sessions this model may have at once.
+    limit: usize,
     /// The library file, for log lines and reports.
     pub(super) library: PathBuf,
 }
 
 impl OrtRunner {
     /// Loads the library if needed and a first session of `model`, which must have an
-    /// output of each of `outputs`' names.
-    pub(super) fn new(library: &Path, model: &[u8], outputs: &[String]) -> Result<Self, OrtError> {
+    /// output of each of `outputs`' names; at most `limit` sessions (at least one) will
+    /// ever exist at once.
+    pub(super) fn new(
+        library: &Path,
+        model: &[u8],
+        outputs: &[String],
+        limit: usize,
+    ) -> Result<Self, OrtError> {
         let (env, loaded) = environment(library)?;
         let mut runner = OrtRunner {
             env,
             model: model.to_vec(),
             input: String::new(),
             outputs: outputs.to_vec(),
-            idle: Mutex::new(Vec::new()),
+            sessions: Mutex::new(Sessions {
+                idle: Vec::new(),
+                created: 1,
+            }),
+            returned: Condvar::new(),
+            limit: limit.max(1),
             library: loaded,
         };
         let session = runner.session()?;
@@ -102,8 +126,39 @@ impl OrtRunner {
                 return Err(OrtError::NoOutput(name.clone()));
             }
         }
-        runner.idle.lock().push(session);
+        runner.sessions.lock().idle.push(session);
         Ok(runner)
+    }
+
+    /// How many sessions exist (idle or running): never more than the limit.
+    pub(super) fn sessions_created(&self) -> usize {
+        self.sessions.lock().created
+    }
+
+    /// An idle session, a new one while fewer than the limit exist, else the next one
+    /// put back.
+    fn take(&self) -> Result<Session, OrtError> {
+        let mut sessions = self.sessions.lock();
+        loop {
+            if let Some(session) = sessions.idle.pop() {
+                return Ok(session);
+            }
+            if sessions.created < self.limit {
+                sessions.created += 1;
+                drop(sessions);
+                return self.session().inspect_err(|_| {
+                    self.sessions.lock().created -= 1;
+                    self.returned.notify_one();
+                });
+            }
+            self.returned.wait(&mut sessions);
+        }
+    }
+
+    /// Puts a session back for the next caller.
+    fn put_back(&self, session: Session) {
+        self.sessions.lock().idle.push(session);
+        self.returned.notify_one();
     }
 
     /// A new session of the model: full graph optimisation, one thread.
@@ -128,11 +183,7 @@ impl OrtRunner {
             InputData::U8(v) => Tensor::from_array((shape, v)).map_err(err)?.into_dyn(),
             InputData::F32(v) => Tensor::from_array((shape, v)).map_err(err)?.into_dyn(),
         };
-        let popped = self.idle.lock().pop();
-        let mut session = match popped {
-            Some(s) => s,
-            None => self.session()?,
-        };
+        let mut session = self.take()?;
         let result = (|| {
             let outputs = session
                 .run(ort::inputs![self.input.as_str() => value])
@@ -148,7 +199,7 @@ impl OrtRunner {
                 })
                 .collect()
         })();
-        self.idle.lock().push(session);
+        self.put_back(session);
         result
     }
 }

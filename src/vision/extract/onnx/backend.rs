@@ -10,7 +10,7 @@ use super::super::onnx_input::{InputType, Layout};
 #[cfg(feature = "ort")]
 use super::super::onnx_ort::OrtRunner;
 #[cfg(feature = "ort")]
-use super::super::runtime::find_onnxruntime;
+use super::super::runtime::{find_onnxruntime, model_sessions};
 use super::super::runtime::{ModelRuntime, RuntimeSettings};
 use super::spec::invalid;
 use super::{ModelSpec, OrtUnavailable};
@@ -41,6 +41,15 @@ impl Backend {
                     .unwrap_or_default()
                     .to_string_lossy()
             ),
+        }
+    }
+
+    /// How many onnxruntime sessions exist (at most the session limit); `None` on tract.
+    pub(super) fn sessions_created(&self) -> Option<usize> {
+        match self {
+            Backend::Tract(_) => None,
+            #[cfg(feature = "ort")]
+            Backend::Ort(runner) => Some(runner.sessions_created()),
         }
     }
 }
@@ -88,7 +97,7 @@ fn ort_backend(
     let library = find_onnxruntime(runtime.library.as_deref()).ok_or(OrtUnavailable::NoLibrary)?;
     let mut outputs = vec![spec.output.clone()];
     outputs.extend(spec.classes_output.iter().cloned());
-    let runner = OrtRunner::new(&library, bytes, &outputs)?;
+    let runner = OrtRunner::new(&library, bytes, &outputs, model_sessions())?;
     let (w, h) = (spec.width as usize, spec.height as usize);
     let (shape, n) = match spec.layout {
         Layout::Nhwc => ([1, h, w, 3], w * h * 3),

@@ -18,6 +18,13 @@ impl OnnxExtractor {
         &self.spec
     }
 
+    /// How many onnxruntime sessions the model has made, idle or running (never more than
+    /// the session limit); `None` when it runs on tract. For tests and reports.
+    #[must_use]
+    pub fn sessions_created(&self) -> Option<usize> {
+        self.backend.sessions_created()
+    }
+
     /// Times one whole-picture view's two stages: the area resize to the input size, then
     /// the network run (tensor filling included). For benchmarks.
     pub fn time_stages(
