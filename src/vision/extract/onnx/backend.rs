@@ -5,7 +5,7 @@
 use tract_onnx::prelude::*;
 
 #[cfg(feature = "ort")]
-use super::super::onnx_input::InputData;
+use super::super::onnx_input::InputSlice;
 use super::super::onnx_input::{InputType, Layout};
 #[cfg(feature = "ort")]
 use super::super::onnx_ort::OrtRunner;
@@ -99,15 +99,14 @@ fn ort_backend(
     outputs.extend(spec.classes_output.iter().cloned());
     let runner = OrtRunner::new(&library, bytes, &outputs, model_sessions())?;
     let (w, h) = (spec.width as usize, spec.height as usize);
-    let (shape, n) = match spec.layout {
-        Layout::Nhwc => ([1, h, w, 3], w * h * 3),
-        Layout::Nchw => ([1, 3, h, w], w * h * 3),
+    let shape = match spec.layout {
+        Layout::Nhwc => [1, h, w, 3],
+        Layout::Nchw => [1, 3, h, w],
     };
-    let blank = match spec.input_type {
-        InputType::U8 => InputData::U8(vec![0; n]),
-        InputType::F32 => InputData::F32(vec![0.0; n]),
-    };
-    let out = runner.run(shape, blank)?;
+    let out = runner.run(shape, spec.input_type, |input| match input {
+        InputSlice::U8(v) => v.fill(0),
+        InputSlice::F32(v) => v.fill(0.0),
+    })?;
     let dims = &out.first().ok_or(OrtUnavailable::NoOutput)?.1;
     let (dimension, cells) = embedding_shape(spec, dims)?;
     Ok((Backend::Ort(runner), dimension, cells))
