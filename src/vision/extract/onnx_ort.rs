@@ -119,6 +119,18 @@ impl InputTensor {
     }
 }
 
+/// Frees a session's place in the pool unless defused once the session is put back: a run
+/// that panics drops its session, and without this each caught panic would shrink the pool
+/// for good, the last one leaving every caller waiting.
+struct Forfeit<'a>(&'a OrtRunner);
+
+impl Drop for Forfeit<'_> {
+    fn drop(&mut self) {
+        self.0.sessions.lock().created -= 1;
+        self.0.returned.notify_one();
+    }
+}
+
 /// A model on onnxruntime: its bytes (to make more sessions) and its bounded session pool.
 pub(super) struct OrtRunner {
     env: Environment,
@@ -237,6 +249,7 @@ impl OrtRunner {
     ) -> Result<Vec<Output>, OrtError> {
         let err = |e: ort::Error| OrtError::Ort(e.to_string());
         let mut slot = self.take()?;
+        let forfeit = Forfeit(self);
         let result = (|| {
             let input = match &mut slot.input {
                 Some((tensor, made)) if *made == shape && tensor.input_type() == input_type => {
@@ -267,6 +280,7 @@ impl OrtRunner {
         })()
         .map_err(err);
         self.put_back(slot);
+        std::mem::forget(forfeit);
         result
     }
 }
