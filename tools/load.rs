@@ -8,9 +8,15 @@
 //! 3. Sends SearchImageByPic over HTTP/1.1 (keep-alive, one connection per client) with
 //!    real JPEGs (GroceryStore test pictures scaled to 640×480; `--grocery`, by default
 //!    `$IMGSEARCH_SHARED/datasets/grocery-store`, else `../shared/datasets/grocery-store`
-//!    beside the checkout) at each concurrency, with and without a filter, and prints p50/p99 latency and QPS per level, and the server's
-//!    own mean time per stage (decode, subject, extract, scan, fetch, and the rest of
-//!    the request), read from `/metrics` before and after each level.
+//!    beside the checkout) at each concurrency, with and without a filter, and prints
+//!    p50/p99 latency and QPS per level, the server's resident memory after the level
+//!    (VmRSS), and the server's own mean time per stage (decode, subject, extract, scan,
+//!    fetch, and the rest of the request), read from `/metrics` before and after each level.
+//!
+//! With `--model [FILE]` the instance (`load-model`) is created with the ONNX extractor of
+//! that file, as `imgsearch instance create --model` does, and filled with generated unit
+//! vectors of the model's dimension: the searches then run the model. Without a file the
+//! MobileNetV1 embedding model under the data root's `models/` is used.
 //!
 //! ```text
 //! cargo build --release --bins
@@ -27,14 +33,19 @@ use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use clap::Parser;
 
-use imgsearch::engine::{Engine, InstanceSpec, ScanMode, ServiceType};
+use imgsearch::engine::{Engine, ExtractorChoice, InstanceSpec, ScanMode, ServiceType};
 use imgsearch::store::Record;
+use imgsearch::vision::ModelOptions;
 
 #[path = "data_root.rs"]
 mod data_root;
 
-/// Name of the benchmark instance.
+/// Name of the benchmark instance with the built-in extractor.
 const INSTANCE: &str = "load";
+/// Name of the benchmark instance with a model (`--model`).
+const MODEL_INSTANCE: &str = "load-model";
+/// The model `--model` uses when given no file (under the data root's `models/`).
+const DEFAULT_MODEL: &str = "mobilenet_v1_1.0_224_embedding.onnx";
 /// Stages the engine times (`imgsearch_stage_seconds`).
 const STAGES: [&str; 5] = ["decode", "subject", "extract", "scan", "fetch"];
 
@@ -77,11 +88,25 @@ struct Cli {
     /// Port to listen on.
     #[arg(long, default_value_t = 18_090)]
     port: u16,
+    /// Search an instance created with this ONNX model (default file: MobileNetV1
+    /// embedding under the data root's `models/`).
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    model: Option<Option<PathBuf>>,
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    fill(&cli.data_dir, cli.pictures)?;
+    let model = cli.model.clone().map(|file| {
+        file.unwrap_or_else(|| data_root::data_root().join("models").join(DEFAULT_MODEL))
+    });
+    let (instance, choice) = match &model {
+        Some(path) => (
+            MODEL_INSTANCE,
+            ExtractorChoice::Onnx(ModelOptions::new(path.clone())),
+        ),
+        None => (INSTANCE, ExtractorChoice::Builtin),
+    };
+    fill(&cli.data_dir, instance, &choice, cli.pictures)?;
     let queries = query_pictures(&cli.grocery, cli.query_pictures)?;
     let server = cli.server.clone().unwrap_or_else(|| {
         std::env::current_exe()
@@ -109,21 +134,30 @@ fn main() -> Result<()> {
     );
     // The quantised copy is built in the background after open: give it time.
     std::thread::sleep(Duration::from_secs(3));
+    let pid = child.0.id();
+    println!("server memory at rest: {:.0} MB", resident_mb(pid));
     println!(
-        "{} pictures, scan {:?}, batch window {} µs, crop {}, {} query pictures 640x480",
+        "{} pictures, {}, scan {:?}, batch window {} µs, crop {}, {} query pictures 640x480",
         cli.pictures,
+        model
+            .as_deref()
+            .map_or("built-in extractor".to_string(), |m| format!(
+                "model {}",
+                m.display()
+            )),
         cli.scan,
         cli.batch_window_us,
         cli.crop,
         queries.len()
     );
     println!(
-        "{:<12} {:>5} {:>9} {:>9} {:>8}   server mean ms: {}",
+        "{:<12} {:>5} {:>9} {:>9} {:>8} {:>7}   server mean ms: {}",
         "filter",
         "conc",
         "p50 ms",
         "p99 ms",
         "QPS",
+        "RSS MB",
         STAGES
             .iter()
             .chain(&["other"])
@@ -133,7 +167,7 @@ fn main() -> Result<()> {
     for filter in [None, Some("int_attr=7"), Some("int_attr<50")] {
         let bodies: Vec<String> = queries
             .iter()
-            .map(|jpeg| body(jpeg, cli.crop, filter))
+            .map(|jpeg| body(instance, jpeg, cli.crop, filter))
             .collect();
         for &c in &cli.concurrency {
             let before = stage_sums(&addr)?;
@@ -155,12 +189,13 @@ fn main() -> Result<()> {
             let total = (after.requests.0 - before.requests.0) / n * 1e3;
             means.push_str(&format!("{:>7.2}", (total - staged).max(0.0)));
             println!(
-                "{:<12} {:>5} {:>9.2} {:>9.2} {:>8.1}   {means}",
+                "{:<12} {:>5} {:>9.2} {:>9.2} {:>8.1} {:>7.0}   {means}",
                 filter.unwrap_or("none"),
                 c,
                 pct(0.5),
                 pct(0.99),
                 latencies.len() as f64 / elapsed,
+                resident_mb(pid),
             );
         }
     }
@@ -177,23 +212,39 @@ impl Drop for Server {
     }
 }
 
-/// Makes the instance hold `pictures` generated vectors.
-fn fill(data_dir: &Path, pictures: usize) -> Result<()> {
+/// The resident memory of process `pid` in MB (VmRSS), NaN when unreadable.
+fn resident_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+            let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kb / 1024.0)
+        })
+        .unwrap_or(f64::NAN)
+}
+
+/// Makes instance `name` (created with `choice` if missing) hold `pictures` generated
+/// vectors of its dimension.
+fn fill(data_dir: &Path, name: &str, choice: &ExtractorChoice, pictures: usize) -> Result<()> {
     let started = Instant::now();
     let engine = Engine::open(data_dir).context("opening the data directory")?;
     println!(
         "engine open (map + reconcile with the store) in {:.2} s",
         started.elapsed().as_secs_f64()
     );
-    let instance = match engine.instance(INSTANCE) {
+    let instance = match engine.instance(name) {
         Ok(i) => i,
-        Err(_) => engine.create_instance(&InstanceSpec {
-            name: INSTANCE.into(),
-            service_type: ServiceType::Generic,
-            qps: 0,
-            capacity: pictures as u64 + 1,
-            local_features: false,
-        })?,
+        Err(_) => engine.create_instance_with(
+            &InstanceSpec {
+                name: name.into(),
+                service_type: ServiceType::Generic,
+                qps: 0,
+                capacity: pictures as u64 + 1,
+                local_features: false,
+            },
+            choice,
+        )?,
     };
     let have = instance.info().total_count as usize;
     if have >= pictures {
@@ -267,9 +318,9 @@ fn query_pictures(root: &Path, n: usize) -> Result<Vec<Vec<u8>>> {
 }
 
 /// A SearchImageByPic form body.
-fn body(jpeg: &[u8], crop: bool, filter: Option<&str>) -> String {
+fn body(instance: &str, jpeg: &[u8], crop: bool, filter: Option<&str>) -> String {
     let mut form = form_urlencoded::Serializer::new(String::new());
-    form.append_pair("InstanceName", INSTANCE)
+    form.append_pair("InstanceName", instance)
         .append_pair(
             "PicContent",
             &base64::engine::general_purpose::STANDARD.encode(jpeg),

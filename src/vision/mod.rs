@@ -28,8 +28,8 @@ pub use extract::extractor::{dot, l2_normalize, Extractor};
 pub use extract::onnx::{ModelOptions, ModelRunError, ModelSpec, OnnxExtractor, ONNX_EXTRACTOR};
 pub use extract::onnx_input::{InputType, Layout};
 pub use extract::runtime::{
-    find_onnxruntime, model_runtime, set_model_runtime, ModelRuntime, RuntimeSettings,
-    UnknownRuntime,
+    find_onnxruntime, model_runtime, model_sessions, set_model_runtime, set_model_sessions,
+    ModelRuntime, RuntimeSettings, UnknownRuntime,
 };
 pub use local::{verify, LocalFeatures, Verification, LOCAL_POINT_BYTES};
 pub use picture::decode::{decode, Picture};

@@ -1,10 +1,11 @@
-//! The `--model-runtime` / `--onnxruntime` options: which runtime executes ONNX models in
-//! this process (serve, instance create, import, imgsearch-eval).
+//! The `--model-runtime` / `--onnxruntime` / `--model-sessions` options: which runtime
+//! executes ONNX models in this process (serve, instance create, import, imgsearch-eval)
+//! and how many onnxruntime sessions each model may run at once.
 
 use std::path::PathBuf;
 
 use super::ArgsError;
-use crate::vision::{set_model_runtime, ModelRuntime, RuntimeSettings};
+use crate::vision::{set_model_runtime, set_model_sessions, ModelRuntime, RuntimeSettings};
 
 /// Model runtime, as given on the command line.
 #[derive(Debug, Clone, clap::Args)]
@@ -30,6 +31,16 @@ pub struct RuntimeArgs {
     /// ~/.cache/imgsearch/onnxruntime/libonnxruntime.so, /usr/local/lib, /usr/lib).
     #[arg(long, global = true, value_name = "LIBRARY")]
     pub onnxruntime: Option<PathBuf>,
+    /// Most onnxruntime sessions per model, i.e. model runs at once (default: one per
+    /// core); further requests wait for a session.
+    #[arg(
+        long,
+        global = true,
+        env = "IMGSEARCH_MODEL_SESSIONS",
+        value_name = "N",
+        value_parser = clap::value_parser!(u16).range(1..)
+    )]
+    pub model_sessions: Option<u16>,
 }
 
 impl RuntimeArgs {
@@ -48,6 +59,7 @@ impl RuntimeArgs {
     /// Makes these settings the process's (for every model opened from now on).
     pub fn apply(&self) -> Result<(), ArgsError> {
         set_model_runtime(self.settings()?);
+        set_model_sessions(self.model_sessions.map_or(0, usize::from));
         Ok(())
     }
 }

@@ -4,8 +4,12 @@
 //! Each session runs on one intra-op thread: requests are already parallel, one per
 //! core, so a thread pool per call would only fight them for the cores. `Session::run`
 //! needs `&mut self` (some onnxruntime internals are not thread-safe), so sessions are
-//! pooled: a call takes an idle one or makes one, and puts it back; the pool grows to the
-//! number of concurrent calls.
+//! pooled, and the pool is bounded: a call takes an idle session, makes one while fewer
+//! than the limit exist (see [`super::runtime::model_sessions`], the cores by default),
+//! else waits for one to be put back. Unbounded, the pool grew with the number of
+//! concurrent calls, each new session holding its own copy of the weights and scratch
+//! memory, and more runs than cores only slowed each other down. Each session keeps its
+//! input tensor, which the caller fills in place: no buffer is allocated per run.
 
 use std::path::{Path, PathBuf};
 
@@ -13,9 +17,9 @@ use ort::environment::Environment;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::Tensor;
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
-use super::onnx_input::InputData;
+use super::onnx_input::{InputSlice, InputType};
 
 /// The process's onnxruntime once loaded (a library cannot be swapped afterwards; a
 /// failed load is not kept, so a later call with another path may still succeed).
@@ -70,28 +74,100 @@ pub enum OrtError {
 /// One output of a run: its values and its shape.
 pub(super) type Output = (Vec<f32>, Vec<usize>);
 
-/// A model on onnxruntime: its bytes (to make more sessions) and the idle sessions.
+/// The sessions of a model: the idle ones and how many exist (idle or running).
+struct Sessions {
+    idle: Vec<Slot>,
+    created: usize,
+}
+
+/// A session and its input tensor (made at its first run, kept for the next ones).
+struct Slot {
+    session: Session,
+    input: Option<(InputTensor, [usize; 4])>,
+}
+
+/// A session's input tensor, of the model's element type.
+enum InputTensor {
+    U8(Tensor<u8>),
+    F32(Tensor<f32>),
+}
+
+impl InputTensor {
+    /// A tensor of zeros of `input_type` and `shape`.
+    fn new(input_type: InputType, shape: [usize; 4]) -> Result<Self, ort::Error> {
+        let n = shape.iter().product();
+        Ok(match input_type {
+            InputType::U8 => InputTensor::U8(Tensor::from_array((shape, vec![0u8; n]))?),
+            InputType::F32 => InputTensor::F32(Tensor::from_array((shape, vec![0f32; n]))?),
+        })
+    }
+
+    /// The element type.
+    fn input_type(&self) -> InputType {
+        match self {
+            InputTensor::U8(_) => InputType::U8,
+            InputTensor::F32(_) => InputType::F32,
+        }
+    }
+
+    /// The values, to be written in place.
+    fn values(&mut self) -> InputSlice<'_> {
+        match self {
+            InputTensor::U8(t) => InputSlice::U8(t.extract_tensor_mut().1),
+            InputTensor::F32(t) => InputSlice::F32(t.extract_tensor_mut().1),
+        }
+    }
+}
+
+/// Frees a session's place in the pool unless defused once the session is put back: a run
+/// that panics drops its session, and without this each caught panic would shrink the pool
+/// for good, the last one leaving every caller waiting.
+struct Forfeit<'a>(&'a OrtRunner);
+
+impl Drop for Forfeit<'_> {
+    fn drop(&mut self) {
+        self.0.sessions.lock().created -= 1;
+        self.0.returned.notify_one();
+    }
+}
+
+/// A model on onnxruntime: its bytes (to make more sessions) and its bounded session pool.
 pub(super) struct OrtRunner {
     env: Environment,
     model: Vec<u8>,
     input: String,
     outputs: Vec<String>,
-    idle: Mutex<Vec<Session>>,
+    sessions: Mutex<Sessions>,
+    /// Signalled when a session is put back (or a slot freed by a failed creation).
+    returned: Condvar,
+    /// Most sessions this model may have at once.
+    limit: usize,
     /// The library file, for log lines and reports.
     pub(super) library: PathBuf,
 }
 
 impl OrtRunner {
     /// Loads the library if needed and a first session of `model`, which must have an
-    /// output of each of `outputs`' names.
-    pub(super) fn new(library: &Path, model: &[u8], outputs: &[String]) -> Result<Self, OrtError> {
+    /// output of each of `outputs`' names; at most `limit` sessions (at least one) will
+    /// ever exist at once.
+    pub(super) fn new(
+        library: &Path,
+        model: &[u8],
+        outputs: &[String],
+        limit: usize,
+    ) -> Result<Self, OrtError> {
         let (env, loaded) = environment(library)?;
         let mut runner = OrtRunner {
             env,
             model: model.to_vec(),
             input: String::new(),
             outputs: outputs.to_vec(),
-            idle: Mutex::new(Vec::new()),
+            sessions: Mutex::new(Sessions {
+                idle: Vec::new(),
+                created: 1,
+            }),
+            returned: Condvar::new(),
+            limit: limit.max(1),
             library: loaded,
         };
         let session = runner.session()?;
@@ -102,8 +178,49 @@ impl OrtRunner {
                 return Err(OrtError::NoOutput(name.clone()));
             }
         }
-        runner.idle.lock().push(session);
+        runner.sessions.lock().idle.push(Slot {
+            session,
+            input: None,
+        });
         Ok(runner)
+    }
+
+    /// How many sessions exist (idle or running): never more than the limit.
+    pub(super) fn sessions_created(&self) -> usize {
+        self.sessions.lock().created
+    }
+
+    /// An idle session, a new one while fewer than the limit exist, else the next one
+    /// put back.
+    fn take(&self) -> Result<Slot, OrtError> {
+        let mut sessions = self.sessions.lock();
+        loop {
+            if let Some(slot) = sessions.idle.pop() {
+                return Ok(slot);
+            }
+            if sessions.created < self.limit {
+                sessions.created += 1;
+                drop(sessions);
+                return match self.session() {
+                    Ok(session) => Ok(Slot {
+                        session,
+                        input: None,
+                    }),
+                    Err(e) => {
+                        self.sessions.lock().created -= 1;
+                        self.returned.notify_one();
+                        Err(e)
+                    }
+                };
+            }
+            self.returned.wait(&mut sessions);
+        }
+    }
+
+    /// Puts a session back for the next caller.
+    fn put_back(&self, slot: Slot) {
+        self.sessions.lock().idle.push(slot);
+        self.returned.notify_one();
     }
 
     /// A new session of the model: full graph optimisation, one thread.
@@ -121,34 +238,49 @@ impl OrtRunner {
             .map_err(|e| OrtError::Ort(e.to_string()))
     }
 
-    /// Runs the model on one input tensor; returns each requested output's values and shape.
-    pub(super) fn run(&self, shape: [usize; 4], input: InputData) -> Result<Vec<Output>, OrtError> {
+    /// Runs the model on one input tensor of `input_type` and `shape`, whose values `fill`
+    /// writes into the session's own tensor; returns each requested output's values and
+    /// shape.
+    pub(super) fn run(
+        &self,
+        shape: [usize; 4],
+        input_type: InputType,
+        fill: impl FnOnce(InputSlice<'_>),
+    ) -> Result<Vec<Output>, OrtError> {
         let err = |e: ort::Error| OrtError::Ort(e.to_string());
-        let value = match input {
-            InputData::U8(v) => Tensor::from_array((shape, v)).map_err(err)?.into_dyn(),
-            InputData::F32(v) => Tensor::from_array((shape, v)).map_err(err)?.into_dyn(),
-        };
-        let popped = self.idle.lock().pop();
-        let mut session = match popped {
-            Some(s) => s,
-            None => self.session()?,
-        };
+        let mut slot = self.take()?;
+        let forfeit = Forfeit(self);
         let result = (|| {
-            let outputs = session
-                .run(ort::inputs![self.input.as_str() => value])
-                .map_err(err)?;
+            let input = match &mut slot.input {
+                Some((tensor, made)) if *made == shape && tensor.input_type() == input_type => {
+                    tensor
+                }
+                other => {
+                    &mut other
+                        .insert((InputTensor::new(input_type, shape)?, shape))
+                        .0
+                }
+            };
+            fill(input.values());
+            let value: ort::session::SessionInputValue<'_> = match input {
+                InputTensor::U8(t) => (&*t).into(),
+                InputTensor::F32(t) => (&*t).into(),
+            };
+            let outputs = slot
+                .session
+                .run(ort::inputs![self.input.as_str() => value])?;
             self.outputs
                 .iter()
                 .map(|name| {
-                    let (shape, data) = outputs[name.as_str()]
-                        .try_extract_tensor::<f32>()
-                        .map_err(err)?;
+                    let (shape, data) = outputs[name.as_str()].try_extract_tensor::<f32>()?;
                     let dims = shape.iter().map(|&d| d.max(0) as usize).collect();
                     Ok((data.to_vec(), dims))
                 })
-                .collect()
-        })();
-        self.idle.lock().push(session);
+                .collect::<Result<Vec<Output>, ort::Error>>()
+        })()
+        .map_err(err);
+        self.put_back(slot);
+        std::mem::forget(forfeit);
         result
     }
 }

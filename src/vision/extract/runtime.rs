@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::RwLock;
 
@@ -58,6 +59,24 @@ static SETTINGS: RwLock<RuntimeSettings> = RwLock::new(RuntimeSettings {
     runtime: ModelRuntime::Auto,
     library: None,
 });
+
+/// Most onnxruntime sessions per model asked for; 0: one per core.
+static SESSIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets how many onnxruntime sessions each model opened from now on may run at once
+/// (0: one per core). More concurrent calls wait for a session.
+pub fn set_model_sessions(limit: usize) {
+    SESSIONS.store(limit, Ordering::Relaxed);
+}
+
+/// Most onnxruntime sessions a model opened now may have: the setting, else the cores.
+#[must_use]
+pub fn model_sessions() -> usize {
+    match SESSIONS.load(Ordering::Relaxed) {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    }
+}
 
 /// Sets the runtime used by models opened from now on in this process.
 pub fn set_model_runtime(settings: RuntimeSettings) {

@@ -5,12 +5,12 @@
 use tract_onnx::prelude::*;
 
 #[cfg(feature = "ort")]
-use super::super::onnx_input::InputData;
+use super::super::onnx_input::InputSlice;
 use super::super::onnx_input::{InputType, Layout};
 #[cfg(feature = "ort")]
 use super::super::onnx_ort::OrtRunner;
 #[cfg(feature = "ort")]
-use super::super::runtime::find_onnxruntime;
+use super::super::runtime::{find_onnxruntime, model_sessions};
 use super::super::runtime::{ModelRuntime, RuntimeSettings};
 use super::spec::invalid;
 use super::{ModelSpec, OrtUnavailable};
@@ -41,6 +41,15 @@ impl Backend {
                     .unwrap_or_default()
                     .to_string_lossy()
             ),
+        }
+    }
+
+    /// How many onnxruntime sessions exist (at most the session limit); `None` on tract.
+    pub(super) fn sessions_created(&self) -> Option<usize> {
+        match self {
+            Backend::Tract(_) => None,
+            #[cfg(feature = "ort")]
+            Backend::Ort(runner) => Some(runner.sessions_created()),
         }
     }
 }
@@ -88,17 +97,16 @@ fn ort_backend(
     let library = find_onnxruntime(runtime.library.as_deref()).ok_or(OrtUnavailable::NoLibrary)?;
     let mut outputs = vec![spec.output.clone()];
     outputs.extend(spec.classes_output.iter().cloned());
-    let runner = OrtRunner::new(&library, bytes, &outputs)?;
+    let runner = OrtRunner::new(&library, bytes, &outputs, model_sessions())?;
     let (w, h) = (spec.width as usize, spec.height as usize);
-    let (shape, n) = match spec.layout {
-        Layout::Nhwc => ([1, h, w, 3], w * h * 3),
-        Layout::Nchw => ([1, 3, h, w], w * h * 3),
+    let shape = match spec.layout {
+        Layout::Nhwc => [1, h, w, 3],
+        Layout::Nchw => [1, 3, h, w],
     };
-    let blank = match spec.input_type {
-        InputType::U8 => InputData::U8(vec![0; n]),
-        InputType::F32 => InputData::F32(vec![0.0; n]),
-    };
-    let out = runner.run(shape, blank)?;
+    let out = runner.run(shape, spec.input_type, |input| match input {
+        InputSlice::U8(v) => v.fill(0),
+        InputSlice::F32(v) => v.fill(0.0),
+    })?;
     let dims = &out.first().ok_or(OrtUnavailable::NoOutput)?.1;
     let (dimension, cells) = embedding_shape(spec, dims)?;
     Ok((Backend::Ort(runner), dimension, cells))

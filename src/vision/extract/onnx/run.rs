@@ -5,7 +5,7 @@ use image::RgbImage;
 use tract_onnx::prelude::*;
 
 use super::super::extractor::{l2_normalize, Extractor};
-use super::super::onnx_input::{InputData, InputType, Layout};
+use super::super::onnx_input::{InputData, InputSlice, Layout};
 use super::backend::Backend;
 use super::{ModelRunError, ModelSpec, OnnxExtractor, ONNX_EXTRACTOR};
 use crate::vision::picture::region::Region;
@@ -16,6 +16,13 @@ impl OnnxExtractor {
     #[must_use]
     pub fn spec(&self) -> &ModelSpec {
         &self.spec
+    }
+
+    /// How many onnxruntime sessions the model has made, idle or running (never more than
+    /// the session limit); `None` when it runs on tract. For tests and reports.
+    #[must_use]
+    pub fn sessions_created(&self) -> Option<usize> {
+        self.backend.sessions_created()
     }
 
     /// Times one whole-picture view's two stages: the area resize to the input size, then
@@ -35,11 +42,10 @@ impl OnnxExtractor {
     /// Runs the network on one raster; returns the embedding and the class scores.
     fn run(&self, raster: &Raster) -> Result<(Vec<f32>, Option<Vec<f32>>), ModelRunError> {
         let shape = self.shape(raster);
-        let input = self.input_data(raster);
         let mut outputs: Vec<Vec<f32>> = match &self.backend {
             Backend::Tract(plan) => {
                 let tensor =
-                    match input {
+                    match self.input_data(raster) {
                         InputData::U8(v) => tract_ndarray::Array4::from_shape_vec(shape, v)
                             .map(IntoTensor::into_tensor),
                         InputData::F32(v) => tract_ndarray::Array4::from_shape_vec(shape, v)
@@ -56,8 +62,11 @@ impl OnnxExtractor {
                     .map_err(|e| ModelRunError::Tract(format!("{e:#}")))?
             }
             #[cfg(feature = "ort")]
+            // Written straight into the session's own input tensor: no buffer per run.
             Backend::Ort(runner) => runner
-                .run(shape, input)?
+                .run(shape, self.spec.input_type, |input| {
+                    self.fill_input(raster, input)
+                })?
                 .into_iter()
                 .map(|(values, _)| values)
                 .collect(),
@@ -88,6 +97,13 @@ impl OnnxExtractor {
 
     /// The input tensor's values for a raster of the input size.
     fn input_data(&self, raster: &Raster) -> InputData {
+        let mut data = InputData::zeros(self.spec.input_type, raster.width * raster.height * 3);
+        self.fill_input(raster, data.as_slice_mut());
+        data
+    }
+
+    /// Writes the input tensor's values for a raster of the input size into `out`.
+    fn fill_input(&self, raster: &Raster, out: InputSlice<'_>) {
         let (w, h) = (raster.width, raster.height);
         // Samples in the tensor's order: interleaved for NHWC, planar for NCHW.
         let at = |i: usize| -> f32 {
@@ -99,26 +115,21 @@ impl OnnxExtractor {
                 }
             }
         };
-        let n = w * h * 3;
-        match self.spec.input_type {
-            InputType::U8 => InputData::U8(
-                (0..n)
-                    .map(|i| at(i).round().clamp(0.0, 255.0) as u8)
-                    .collect(),
-            ),
-            InputType::F32 => {
+        match out {
+            InputSlice::U8(out) => {
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = at(i).round().clamp(0.0, 255.0) as u8;
+                }
+            }
+            InputSlice::F32(out) => {
                 let channel = |i: usize| match self.spec.layout {
                     Layout::Nhwc => i % 3,
                     Layout::Nchw => i / (w * h),
                 };
-                InputData::F32(
-                    (0..n)
-                        .map(|i| {
-                            let c = channel(i);
-                            (at(i) / 255.0 - self.spec.mean[c]) / self.spec.std[c]
-                        })
-                        .collect(),
-                )
+                for (i, o) in out.iter_mut().enumerate() {
+                    let c = channel(i);
+                    *o = (at(i) / 255.0 - self.spec.mean[c]) / self.spec.std[c];
+                }
             }
         }
     }
