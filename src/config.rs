@@ -99,7 +99,8 @@ pub struct ServeConfig {
     pub thumbnail_size: u32,
     /// Rows searches scan: `i8` or `f16` (a quantised copy in memory, built in the
     /// background, candidates re-ranked exactly in f32) or `f32` (the rows only).
-    #[arg(long, env = "IMGSEARCH_SCAN", value_enum, default_value_t = ScanMode::I8)]
+    #[arg(long, env = "IMGSEARCH_SCAN", default_value_t = ScanMode::I8,
+          value_parser = scan_mode_parser())]
     pub scan: ScanMode,
     /// Batching of concurrent searches of one instance into one blocked scan (searches
     /// arriving while a scan runs share the next one); a batch of fewer than four waits
@@ -347,6 +348,14 @@ impl ServeConfig {
         }
         AccessKeys::from_list(keys).map_err(ConfigError::Keys)
     }
+}
+
+/// The command-line parser of a scan mode: its names listed in `--help`, parsed by the
+/// index's own `FromStr` (the index does not depend on the CLI's crate).
+pub fn scan_mode_parser() -> impl clap::builder::TypedValueParser<Value = ScanMode> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(ScanMode::NAMES)
+        .try_map(|name| name.parse::<ScanMode>())
 }
 
 #[cfg(test)]

@@ -176,7 +176,7 @@ struct RunOptions {
     data_dir: Option<PathBuf>,
     /// Scan modes to evaluate, comma-separated (`f32`, `i8`, `f16`); every mode after
     /// the first also reports the overlap of its top 10 with the first mode's.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "f32")]
+    #[arg(long, value_parser = imgsearch::config::scan_mode_parser(), value_delimiter = ',', default_value = "f32")]
     scan: Vec<ScanMode>,
     /// After indexing, fit a whitening on the indexed pictures and rebuild the index
     /// through it (`Instance::whiten`, as `imgsearch index whiten`), then measure; each

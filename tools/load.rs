@@ -77,7 +77,7 @@ struct Cli {
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     crop: bool,
     /// `serve --scan`.
-    #[arg(long, value_enum, default_value = "i8")]
+    #[arg(long, value_parser = imgsearch::config::scan_mode_parser(), default_value = "i8")]
     scan: ScanMode,
     /// `serve --batch-window-us`.
     #[arg(long, default_value_t = 0)]

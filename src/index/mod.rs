@@ -47,7 +47,7 @@ pub use manifest::{Manifest, MANIFEST_FILE};
 pub use reader::{RowCheck, VectorFileReader};
 pub use scan::{
     scan, search_batch, search_batch_above, BatchQuery, F16Rows, Hit, I8Rows, ScanCopy, ScanMode,
-    ScanQuery, ScanRequest, ScanResult, DEFAULT_OVERSAMPLE,
+    ScanQuery, ScanRequest, ScanResult, UnknownScanMode, DEFAULT_OVERSAMPLE,
 };
 pub use vector_file::{Header, VectorFile, HEADER_BYTES};
 pub use vector_index::{write_generation, GenerationWriter, Snapshot, VectorIndex};

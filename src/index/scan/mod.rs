@@ -36,7 +36,7 @@ pub use batch_i8::BatchQuery;
 pub use code_f16::F16Fit;
 pub use code_i8::{I8Fit, I8Query};
 pub use quantized::{Code, F16Rows, I8Rows, QuantizedRows, DEFAULT_OVERSAMPLE};
-pub use scan_copy::{ScanCopy, ScanMode};
+pub use scan_copy::{ScanCopy, ScanMode, UnknownScanMode};
 
 use crate::index::Snapshot;
 

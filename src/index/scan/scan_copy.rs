@@ -26,8 +26,9 @@ const STALE_ROWS: usize = 4096;
 /// enough of them for recall.
 const MIN_CANDIDATES: usize = 64;
 
-/// Which rows searches scan (`serve --scan`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+/// Which rows searches scan (`serve --scan`; the command line parses it by name through
+/// `FromStr`, so the index does not depend on the CLI's crate).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ScanMode {
     /// The f32 rows, exactly.
@@ -39,7 +40,39 @@ pub enum ScanMode {
     F16,
 }
 
+/// A scan mode name that is none of `f32`, `i8`, `f16`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("scan mode {0:?}: use f32, i8 or f16")]
+pub struct UnknownScanMode(pub String);
+
+impl std::str::FromStr for ScanMode {
+    type Err = UnknownScanMode;
+
+    fn from_str(name: &str) -> Result<Self, UnknownScanMode> {
+        match name {
+            "f32" => Ok(ScanMode::F32),
+            "i8" => Ok(ScanMode::I8),
+            "f16" => Ok(ScanMode::F16),
+            other => Err(UnknownScanMode(other.to_string())),
+        }
+    }
+}
+
+impl std::fmt::Display for ScanMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl ScanMode {
+    /// The modes' names, as the command line and the config file spell them.
+    pub const NAMES: [&'static str; 3] = ["f32", "i8", "f16"];
+
+    /// The mode's name.
+    pub fn name(self) -> &'static str {
+        Self::NAMES[usize::from(self.code())]
+    }
+
     fn code(self) -> u8 {
         match self {
             ScanMode::F32 => 0,
