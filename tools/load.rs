@@ -18,9 +18,16 @@
 //! vectors of the model's dimension: the searches then run the model. Without a file the
 //! MobileNetV1 embedding model under the data root's `models/` is used.
 //!
+//! With `--peer-python VENV/bin/python` (and `--model`), the hand-built peer pipeline
+//! (`tools/peers/handbuilt.py`, installed by `tools/peers/setup.sh`) is then started with
+//! the same model and as many rows, measured at the same levels without a filter with the
+//! same client and bodies, and the imgsearch / peer ratios are printed.
+//!
 //! ```text
 //! cargo build --release --bins
 //! target/release/imgsearch-load --data-dir /tmp/load --pictures 100000
+//! target/release/imgsearch-load --model --pictures 20000 --concurrency 1,8 --crop false \
+//!     --peer-python "$(tools/peers/setup.sh | tail -1)"
 //! ```
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -39,6 +46,8 @@ use imgsearch::vision::ModelOptions;
 
 #[path = "data_root.rs"]
 mod data_root;
+#[path = "load/peer.rs"]
+mod peer;
 
 /// Name of the benchmark instance with the built-in extractor.
 const INSTANCE: &str = "load";
@@ -92,6 +101,20 @@ struct Cli {
     /// embedding under the data root's `models/`).
     #[arg(long, value_name = "FILE", num_args = 0..=1)]
     model: Option<Option<PathBuf>>,
+    /// Python of the hand-built peer's environment (`tools/peers/setup.sh`): measure the
+    /// peer after imgsearch and print the ratios (needs `--model`).
+    #[arg(long, value_name = "PYTHON")]
+    peer_python: Option<PathBuf>,
+    /// The peer's script (default: `tools/peers/handbuilt.py` of this checkout).
+    #[arg(long, default_value_os_t = peer::default_script())]
+    peer_script: PathBuf,
+    /// Port the peer listens on.
+    #[arg(long, default_value_t = 18_091)]
+    peer_port: u16,
+    /// One more argument for the peer's script (repeat the option for more), e.g.
+    /// `--peer-arg=--no-spin`.
+    #[arg(long, allow_hyphen_values = true)]
+    peer_arg: Vec<String>,
 }
 
 fn main() -> Result<()> {
@@ -106,7 +129,10 @@ fn main() -> Result<()> {
         ),
         None => (INSTANCE, ExtractorChoice::Builtin),
     };
-    fill(&cli.data_dir, instance, &choice, cli.pictures)?;
+    if cli.peer_python.is_some() && model.is_none() {
+        bail!("--peer-python needs --model: the peer runs the same model");
+    }
+    let rows = fill(&cli.data_dir, instance, &choice, cli.pictures)?;
     let queries = query_pictures(&cli.grocery, cli.query_pictures)?;
     let server = cli.server.clone().unwrap_or_else(|| {
         std::env::current_exe()
@@ -164,6 +190,9 @@ fn main() -> Result<()> {
             .map(|s| format!("{s:>7}"))
             .collect::<String>()
     );
+    // A first picture through the model outside the timings, as for the peer.
+    run_level(&addr, &[body(instance, &queries[0], cli.crop, None)], 1, 1)?;
+    let mut unfiltered = Vec::new();
     for filter in [None, Some("int_attr=7"), Some("int_attr<50")] {
         let bodies: Vec<String> = queries
             .iter()
@@ -171,12 +200,9 @@ fn main() -> Result<()> {
             .collect();
         for &c in &cli.concurrency {
             let before = stage_sums(&addr)?;
-            let (mut latencies, elapsed) = run_level(&addr, &bodies, c, cli.requests)?;
+            let (latencies, elapsed) = run_level(&addr, &bodies, c, cli.requests)?;
             let after = stage_sums(&addr)?;
-            latencies.sort_by(f64::total_cmp);
-            let pct = |p: f64| {
-                latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)]
-            };
+            let level = peer::Level::from_latencies(c, latencies, elapsed);
             let n = (after.requests.1 - before.requests.1).max(1.0);
             let mut staged = 0.0;
             let mut means = String::new();
@@ -192,12 +218,34 @@ fn main() -> Result<()> {
                 "{:<12} {:>5} {:>9.2} {:>9.2} {:>8.1} {:>7.0}   {means}",
                 filter.unwrap_or("none"),
                 c,
-                pct(0.5),
-                pct(0.99),
-                latencies.len() as f64 / elapsed,
+                level.p50,
+                level.p99,
+                level.qps,
                 resident_mb(pid),
             );
+            if filter.is_none() {
+                unfiltered.push(level);
+            }
         }
+    }
+    // The peer gets the machine to itself, as imgsearch had.
+    drop(child);
+    if let (Some(python), Some(model)) = (&cli.peer_python, &model) {
+        let bodies: Vec<String> = queries
+            .iter()
+            .map(|jpeg| body(instance, jpeg, cli.crop, None))
+            .collect();
+        let run = peer::PeerRun {
+            python,
+            script: &cli.peer_script,
+            model,
+            rows,
+            db: &cli.data_dir.join("peer-pictures.db"),
+            port: cli.peer_port,
+            extra: &cli.peer_arg,
+        };
+        let levels = peer::measure(&run, &bodies, &cli.concurrency, cli.requests)?;
+        peer::print_ratios(&unfiltered, &levels);
     }
     Ok(())
 }
@@ -225,8 +273,8 @@ fn resident_mb(pid: u32) -> f64 {
 }
 
 /// Makes instance `name` (created with `choice` if missing) hold `pictures` generated
-/// vectors of its dimension.
-fn fill(data_dir: &Path, name: &str, choice: &ExtractorChoice, pictures: usize) -> Result<()> {
+/// vectors of its dimension; returns how many it holds (more when filled earlier for more).
+fn fill(data_dir: &Path, name: &str, choice: &ExtractorChoice, pictures: usize) -> Result<usize> {
     let started = Instant::now();
     let engine = Engine::open(data_dir).context("opening the data directory")?;
     println!(
@@ -248,7 +296,7 @@ fn fill(data_dir: &Path, name: &str, choice: &ExtractorChoice, pictures: usize) 
     };
     let have = instance.info().total_count as usize;
     if have >= pictures {
-        return Ok(());
+        return Ok(have);
     }
     let dim = instance.meta().dimension as usize;
     let started = Instant::now();
@@ -284,7 +332,7 @@ fn fill(data_dir: &Path, name: &str, choice: &ExtractorChoice, pictures: usize) 
             started.elapsed().as_secs_f64()
         );
     }
-    Ok(())
+    Ok(pictures)
 }
 
 /// The first `n` GroceryStore test pictures (spread over the list), scaled to 640×480
