@@ -33,21 +33,20 @@
 //! catalogue, [`copies`]), `subject` (IoU of the Crop detector with known product boxes,
 //! [`copies`]) and `category` (accuracy of the predicted CategoryId, [`category`]).
 //!
-//! Layout: `eval.rs` (commands, lists, P@1/R@5/mAP), `eval/transform.rs` (the
-//! transformed copies), `eval/copies.rs` (copy and subject modes), `eval/category.rs`,
-//! `data_root.rs` (where datasets are; shared with `imgsearch-load` and the model bench).
+//! Layout: `eval.rs` (commands, indexing and querying), `eval/options.rs` (the shared
+//! run options and the instance they configure), `eval/lists.rs` (the picture lists),
+//! `eval/metrics.rs` (P@1/R@5/mAP), `eval/transform.rs` (the transformed copies),
+//! `eval/copies.rs` (copy and subject modes), `eval/category.rs`, `data_root.rs` (where datasets are; shared with `imgsearch-load` and the model bench).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use rayon::prelude::*;
 
-use imgsearch::engine::{
-    AddPicture, Engine, Instance, InstanceSpec, ScanMode, SearchQuery, ServiceType, WhiteningParams,
-};
+use imgsearch::engine::{AddPicture, Engine, Instance, SearchQuery, ServiceType};
 use imgsearch::vision::{self, Extractor, PixelLimits};
 
 #[path = "eval/category.rs"]
@@ -56,15 +55,23 @@ mod category;
 mod copies;
 #[path = "data_root.rs"]
 mod data_root;
+#[path = "eval/lists.rs"]
+mod lists;
+#[path = "eval/metrics.rs"]
+mod metrics;
+#[path = "eval/options.rs"]
+mod options;
 #[path = "eval/transform.rs"]
 mod transform;
+
+use lists::{folder_pictures, grocery_split, labelled, pic_name, spaced, Item};
+use metrics::{overlap_at_10, score, Ranked, Scores};
+use options::{apply_whitening, open_instance, RunOptions};
 
 /// Results asked of every search (the vendor's largest Num).
 const NUM: usize = 100;
 /// Query pictures timed, one at a time, for the extraction cost.
 const TIMED_PICTURES: usize = 200;
-/// Name of the evaluation instance.
-const INSTANCE: &str = "eval";
 
 #[derive(Parser)]
 #[command(
@@ -139,107 +146,6 @@ enum Command {
         run: RunOptions,
     },
 }
-
-#[derive(Args)]
-struct RunOptions {
-    /// Detect the subject (Crop) when adding and when searching.
-    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
-    crop: bool,
-    /// With Crop, also search busy scenes by windows (`SearchQuery::scene_windows`).
-    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
-    windows: bool,
-    /// With Crop, also search busy scenes by segment proposals composited on white
-    /// (`SearchQuery::scene_proposals`).
-    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
-    proposals: bool,
-    /// Create the instance with local features: the first `--rerank-k` candidates of
-    /// every search by picture are re-ranked by geometric verification.
-    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
-    local_features: bool,
-    /// Candidates re-ranked with local features.
-    #[arg(long, default_value_t = imgsearch::engine::DEFAULT_RERANK_CANDIDATES)]
-    rerank_k: usize,
-    /// Pictures with most keypoint votes verified besides the vector candidates (local
-    /// features; 0: none).
-    #[arg(long, default_value_t = imgsearch::engine::DEFAULT_VOTE_CANDIDATES)]
-    votes: usize,
-    /// Use at most N pictures of each list, evenly spaced (quick runs).
-    #[arg(long)]
-    limit: Option<usize>,
-    #[command(flatten)]
-    extractor: imgsearch::offline::ExtractorArgs,
-    #[command(flatten)]
-    runtime: imgsearch::offline::RuntimeArgs,
-    /// Keep the data directory here instead of a temporary one (it must not
-    /// hold an `eval` instance yet).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Scan modes to evaluate, comma-separated (`f32`, `i8`, `f16`); every mode after
-    /// the first also reports the overlap of its top 10 with the first mode's.
-    #[arg(long, value_parser = imgsearch::config::scan_mode_parser(), value_delimiter = ',', default_value = "f32")]
-    scan: Vec<ScanMode>,
-    /// After indexing, fit a whitening on the indexed pictures and rebuild the index
-    /// through it (`Instance::whiten`, as `imgsearch index whiten`), then measure; each
-    /// `--whiten` is one setting, measured in turn on the same index: `off` (none), or
-    /// `power=P,shrink=S,dims=N` (any of them; `default` for the defaults).
-    #[arg(long)]
-    whiten: Vec<String>,
-}
-
-/// A `--whiten` setting: `None` removes the whitening.
-fn whiten_setting(spec: &str) -> Result<Option<WhiteningParams>> {
-    let spec = spec.trim();
-    if spec == "off" || spec == "none" {
-        return Ok(None);
-    }
-    let mut params = WhiteningParams::default();
-    for part in spec
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty() && *p != "default")
-    {
-        let Some((key, value)) = part.split_once('=') else {
-            bail!("--whiten {spec:?}: expected off, default or key=value pairs");
-        };
-        match key.trim() {
-            "power" => params.power = value.trim().parse()?,
-            "shrink" => params.shrink = value.trim().parse()?,
-            "dims" => params.dims = Some(value.trim().parse()?),
-            other => bail!("--whiten {spec:?}: unknown key {other:?} (power, shrink, dims)"),
-        }
-    }
-    Ok(Some(params))
-}
-
-/// Applies a `--whiten` setting to the instance (fit + rebuild) and says what it did.
-fn apply_whitening(instance: &Instance, spec: &str) -> Result<String> {
-    let setting = whiten_setting(spec)?;
-    let started = Instant::now();
-    let outcome = instance.whiten(setting.as_ref())?;
-    let label = match setting {
-        None => "whiten off".to_string(),
-        Some(p) => format!(
-            "whiten power={} shrink={} dims={}",
-            p.power, p.shrink, outcome.dimension
-        ),
-    };
-    println!(
-        "{label}: {} dimensions, fitted on {} pictures, {:.1} % of the variance kept, fit + rebuild {:.1} s",
-        outcome.dimension,
-        outcome.fitted_on,
-        outcome.kept_variance * 100.0,
-        started.elapsed().as_secs_f64()
-    );
-    Ok(label)
-}
-
-/// One labelled picture.
-#[derive(Debug, Clone)]
-struct Item {
-    path: PathBuf,
-    label: String,
-}
-
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let (index, queries, run, leave_one_out) = match cli.command {
@@ -301,178 +207,6 @@ fn main() -> Result<()> {
     }
     evaluate(&index, &queries, &run, leave_one_out)
 }
-
-/// Items of a GroceryStore split file (`path, fine_class, coarse_class`).
-fn grocery_split(dataset: &Path, split: &str) -> Result<Vec<Item>> {
-    let file = dataset.join(format!("{split}.txt"));
-    let text =
-        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-    let mut items = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let mut fields = line.split(',').map(str::trim);
-        let (Some(path), Some(fine)) = (fields.next(), fields.next()) else {
-            continue;
-        };
-        if path.is_empty() {
-            continue;
-        }
-        if fine.parse::<u32>().is_err() {
-            bail!("{}:{}: bad fine class {fine:?}", file.display(), n + 1);
-        }
-        items.push(Item {
-            path: dataset.join(path),
-            label: fine.to_string(),
-        });
-    }
-    Ok(items)
-}
-
-/// Items of a `path,label` list file, or of a folder with one sub-folder per label.
-fn labelled(source: &Path) -> Result<Vec<Item>> {
-    if source.is_dir() {
-        return folder(source);
-    }
-    let text =
-        std::fs::read_to_string(source).with_context(|| format!("reading {}", source.display()))?;
-    let base = source.parent().unwrap_or(Path::new("."));
-    let mut items = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        // The label is after the last comma, so paths may contain commas.
-        let Some((path, label)) = line.rsplit_once(',') else {
-            bail!("{}:{}: expected `path,label`", source.display(), n + 1);
-        };
-        items.push(Item {
-            path: base.join(path.trim()),
-            label: label.trim().to_string(),
-        });
-    }
-    Ok(items)
-}
-
-/// Pictures of `dir/<label>/**`, sorted by path so runs are reproducible.
-fn folder(dir: &Path) -> Result<Vec<Item>> {
-    let mut items = Vec::new();
-    let mut labels: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    labels.sort();
-    for label_dir in labels {
-        let label = label_dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let files = folder_pictures(&label_dir)?;
-        items.extend(files.into_iter().map(|path| Item {
-            path,
-            label: label.clone(),
-        }));
-    }
-    Ok(items)
-}
-
-/// Every picture under `dir` (recursively), sorted by path.
-fn folder_pictures(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut stack = vec![dir.to_path_buf()];
-    let mut files = Vec::new();
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d)?.filter_map(|e| e.ok()) {
-            let p = entry.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if is_picture(&p) {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
-    Ok(files)
-}
-
-/// Whether a file name looks like a picture the engine accepts.
-fn is_picture(p: &Path) -> bool {
-    let ext = p
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    matches!(
-        ext.as_str(),
-        "jpg" | "jpeg" | "png" | "bmp" | "gif" | "webp" | "tif" | "tiff"
-    )
-}
-
-/// At most `limit` items, evenly spaced so every label keeps a share.
-fn spaced(items: Vec<Item>, limit: Option<usize>) -> Vec<Item> {
-    match limit {
-        Some(n) if n < items.len() => {
-            let len = items.len();
-            (0..n)
-                .filter_map(|i| items.get(i * len / n).cloned())
-                .collect()
-        }
-        _ => items,
-    }
-}
-
-/// Removes the temporary data directory however the run ends.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The PicName of the `i`-th indexed picture: unique even when file names repeat.
-fn pic_name(i: usize, item: &Item) -> String {
-    let stem = item
-        .path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    format!("{i}-{stem}")
-}
-
-/// A fresh engine (in `--data-dir` or a temporary directory removed on drop) holding the
-/// empty evaluation instance, with the extractor the options ask for.
-fn open_instance(
-    run: &RunOptions,
-    service_type: ServiceType,
-    capacity: usize,
-) -> Result<(Option<TempDir>, Engine, std::sync::Arc<Instance>)> {
-    let (guard, data_dir) = match &run.data_dir {
-        Some(d) => (None, d.clone()),
-        None => {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos());
-            let d =
-                std::env::temp_dir().join(format!("imgsearch-eval-{}-{nanos}", std::process::id()));
-            (Some(TempDir(d.clone())), d)
-        }
-    };
-    let engine = Engine::open(&data_dir).context("opening the engine")?;
-    let choice = run.extractor.choice()?;
-    run.runtime.apply()?;
-    let instance = engine.create_instance_with(
-        &InstanceSpec {
-            name: INSTANCE.into(),
-            service_type,
-            qps: 1000,
-            capacity: capacity as u64 + 1,
-            local_features: run.local_features,
-        },
-        &choice,
-    )?;
-    instance.set_rerank_candidates(run.rerank_k);
-    instance.set_vote_candidates(run.votes);
-    Ok((guard, engine, instance))
-}
-
 /// Builds the instance, runs the queries and prints the summary line last.
 fn evaluate(index: &[Item], queries: &[Item], run: &RunOptions, leave_one_out: bool) -> Result<()> {
     let (_guard, engine, instance) = open_instance(run, ServiceType::Generic, index.len())?;
@@ -571,29 +305,6 @@ fn measure(
     }
     Ok(())
 }
-
-/// Mean share of the reference's top 10 found in the other ranking's top 10 (recall@10
-/// of a quantised scan against the exact one, on real vectors).
-fn overlap_at_10(reference: &[Option<Ranked>], other: &[Option<Ranked>]) -> f64 {
-    let mut sum = 0.0;
-    let mut n = 0usize;
-    for (a, b) in reference.iter().zip(other) {
-        if let (Some(a), Some(b)) = (a, b) {
-            let want: Vec<&String> = a.names.iter().take(10).collect();
-            if want.is_empty() {
-                continue;
-            }
-            let found = want
-                .iter()
-                .filter(|w| b.names.iter().take(10).any(|x| x == **w))
-                .count();
-            sum += found as f64 / want.len() as f64;
-            n += 1;
-        }
-    }
-    sum / n.max(1) as f64
-}
-
 /// Adds every index picture through `Instance::add`; returns how many were stored.
 fn add_all(instance: &Instance, index: &[Item], crop: bool) -> Result<usize> {
     let done = AtomicUsize::new(0);
@@ -623,20 +334,6 @@ fn add_all(instance: &Instance, index: &[Item], crop: bool) -> Result<usize> {
     })?;
     Ok(index.len() - failed.load(Ordering::Relaxed))
 }
-
-/// A query's measures and the PicNames of its ranking.
-struct Ranked {
-    scores: Scores,
-    names: Vec<String>,
-}
-
-/// Per-query measures.
-struct Scores {
-    p1: f64,
-    r5: f64,
-    ap: f64,
-}
-
 /// Runs every query through `Instance::search_by_picture` and scores its ranking (`None`:
 /// not scored), in query order.
 fn query_all(
@@ -714,23 +411,6 @@ fn query_all(
     }
     Ok(results)
 }
-
-/// P@1, Recall@5 and AP@100 of one ranking (`hits[k]`: rank k+1 is relevant).
-fn score(hits: &[bool], relevant: usize) -> Scores {
-    let mut found = 0usize;
-    let mut precision_sum = 0.0;
-    for (k, _) in hits.iter().enumerate().take(NUM).filter(|(_, h)| **h) {
-        found += 1;
-        precision_sum += found as f64 / (k + 1) as f64;
-    }
-    let hit = |n: usize| f64::from(u8::from(hits.iter().take(n).any(|h| *h)));
-    Scores {
-        p1: hit(1),
-        r5: hit(5),
-        ap: precision_sum / relevant.clamp(1, NUM) as f64,
-    }
-}
-
 /// Median time to extract one query picture's vector (decoded already), one core.
 fn extraction_p50_ms(extractor: &dyn Extractor, queries: &[Item], crop: bool) -> f64 {
     let limits = PixelLimits::default();

@@ -1,0 +1,55 @@
+//! The quality measures of a ranking: P@1, Recall@5 and AP@100 per query, and the
+//! top-10 overlap between two scan modes' rankings.
+
+use super::NUM;
+
+/// A query's measures and the PicNames of its ranking.
+pub struct Ranked {
+    pub scores: Scores,
+    pub names: Vec<String>,
+}
+
+/// Per-query measures.
+pub struct Scores {
+    pub p1: f64,
+    pub r5: f64,
+    pub ap: f64,
+}
+
+/// P@1, Recall@5 and AP@100 of one ranking (`hits[k]`: rank k+1 is relevant).
+pub fn score(hits: &[bool], relevant: usize) -> Scores {
+    let mut found = 0usize;
+    let mut precision_sum = 0.0;
+    for (k, _) in hits.iter().enumerate().take(NUM).filter(|(_, h)| **h) {
+        found += 1;
+        precision_sum += found as f64 / (k + 1) as f64;
+    }
+    let hit = |n: usize| f64::from(u8::from(hits.iter().take(n).any(|h| *h)));
+    Scores {
+        p1: hit(1),
+        r5: hit(5),
+        ap: precision_sum / relevant.clamp(1, NUM) as f64,
+    }
+}
+
+/// Mean share of the reference's top 10 found in the other ranking's top 10 (recall@10
+/// of a quantised scan against the exact one, on real vectors).
+pub fn overlap_at_10(reference: &[Option<Ranked>], other: &[Option<Ranked>]) -> f64 {
+    let mut sum = 0.0;
+    let mut n = 0usize;
+    for (a, b) in reference.iter().zip(other) {
+        if let (Some(a), Some(b)) = (a, b) {
+            let want: Vec<&String> = a.names.iter().take(10).collect();
+            if want.is_empty() {
+                continue;
+            }
+            let found = want
+                .iter()
+                .filter(|w| b.names.iter().take(10).any(|x| x == **w))
+                .count();
+            sum += found as f64 / want.len() as f64;
+            n += 1;
+        }
+    }
+    sum / n.max(1) as f64
+}

@@ -1,0 +1,151 @@
+//! The options every measuring mode shares (extractor, local features, scan modes,
+//! whitening, `--limit`) and the throw-away engine and instance they configure.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use imgsearch::engine::{Engine, Instance, InstanceSpec, ScanMode, ServiceType, WhiteningParams};
+
+/// Name of the evaluation instance.
+pub const INSTANCE: &str = "eval";
+
+#[derive(Args)]
+pub struct RunOptions {
+    /// Detect the subject (Crop) when adding and when searching.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub crop: bool,
+    /// With Crop, also search busy scenes by windows (`SearchQuery::scene_windows`).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub windows: bool,
+    /// With Crop, also search busy scenes by segment proposals composited on white
+    /// (`SearchQuery::scene_proposals`).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub proposals: bool,
+    /// Create the instance with local features: the first `--rerank-k` candidates of
+    /// every search by picture are re-ranked by geometric verification.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub local_features: bool,
+    /// Candidates re-ranked with local features.
+    #[arg(long, default_value_t = imgsearch::engine::DEFAULT_RERANK_CANDIDATES)]
+    pub rerank_k: usize,
+    /// Pictures with most keypoint votes verified besides the vector candidates (local
+    /// features; 0: none).
+    #[arg(long, default_value_t = imgsearch::engine::DEFAULT_VOTE_CANDIDATES)]
+    pub votes: usize,
+    /// Use at most N pictures of each list, evenly spaced (quick runs).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[command(flatten)]
+    pub extractor: imgsearch::offline::ExtractorArgs,
+    #[command(flatten)]
+    pub runtime: imgsearch::offline::RuntimeArgs,
+    /// Keep the data directory here instead of a temporary one (it must not
+    /// hold an `eval` instance yet).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Scan modes to evaluate, comma-separated (`f32`, `i8`, `f16`); every mode after
+    /// the first also reports the overlap of its top 10 with the first mode's.
+    #[arg(long, value_parser = imgsearch::config::scan_mode_parser(), value_delimiter = ',', default_value = "f32")]
+    pub scan: Vec<ScanMode>,
+    /// After indexing, fit a whitening on the indexed pictures and rebuild the index
+    /// through it (`Instance::whiten`, as `imgsearch index whiten`), then measure; each
+    /// `--whiten` is one setting, measured in turn on the same index: `off` (none), or
+    /// `power=P,shrink=S,dims=N` (any of them; `default` for the defaults).
+    #[arg(long)]
+    pub whiten: Vec<String>,
+}
+
+/// A `--whiten` setting: `None` removes the whitening.
+pub fn whiten_setting(spec: &str) -> Result<Option<WhiteningParams>> {
+    let spec = spec.trim();
+    if spec == "off" || spec == "none" {
+        return Ok(None);
+    }
+    let mut params = WhiteningParams::default();
+    for part in spec
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && *p != "default")
+    {
+        let Some((key, value)) = part.split_once('=') else {
+            bail!("--whiten {spec:?}: expected off, default or key=value pairs");
+        };
+        match key.trim() {
+            "power" => params.power = value.trim().parse()?,
+            "shrink" => params.shrink = value.trim().parse()?,
+            "dims" => params.dims = Some(value.trim().parse()?),
+            other => bail!("--whiten {spec:?}: unknown key {other:?} (power, shrink, dims)"),
+        }
+    }
+    Ok(Some(params))
+}
+
+/// Applies a `--whiten` setting to the instance (fit + rebuild) and says what it did.
+pub fn apply_whitening(instance: &Instance, spec: &str) -> Result<String> {
+    let setting = whiten_setting(spec)?;
+    let started = Instant::now();
+    let outcome = instance.whiten(setting.as_ref())?;
+    let label = match setting {
+        None => "whiten off".to_string(),
+        Some(p) => format!(
+            "whiten power={} shrink={} dims={}",
+            p.power, p.shrink, outcome.dimension
+        ),
+    };
+    println!(
+        "{label}: {} dimensions, fitted on {} pictures, {:.1} % of the variance kept, fit + rebuild {:.1} s",
+        outcome.dimension,
+        outcome.fitted_on,
+        outcome.kept_variance * 100.0,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(label)
+}
+
+/// Removes the temporary data directory however the run ends.
+pub struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh engine (in `--data-dir` or a temporary directory removed on drop) holding the
+/// empty evaluation instance, with the extractor the options ask for.
+pub fn open_instance(
+    run: &RunOptions,
+    service_type: ServiceType,
+    capacity: usize,
+) -> Result<(Option<TempDir>, Engine, std::sync::Arc<Instance>)> {
+    let (guard, data_dir) = match &run.data_dir {
+        Some(d) => (None, d.clone()),
+        None => {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            let d =
+                std::env::temp_dir().join(format!("imgsearch-eval-{}-{nanos}", std::process::id()));
+            (Some(TempDir(d.clone())), d)
+        }
+    };
+    let engine = Engine::open(&data_dir).context("opening the engine")?;
+    let choice = run.extractor.choice()?;
+    run.runtime.apply()?;
+    let instance = engine.create_instance_with(
+        &InstanceSpec {
+            name: INSTANCE.into(),
+            service_type,
+            qps: 1000,
+            capacity: capacity as u64 + 1,
+            local_features: run.local_features,
+        },
+        &choice,
+    )?;
+    instance.set_rerank_candidates(run.rerank_k);
+    instance.set_vote_candidates(run.votes);
+    Ok((guard, engine, instance))
+}
