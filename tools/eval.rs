@@ -12,6 +12,16 @@
 //! * AP@100 = sum over relevant hits at rank k of precision@k, divided by
 //!   `min(100, relevant pictures)`; mAP@100 is its mean over the queries.
 //!
+//! Beside the quality, every result line (grocery and list summary lines, copy table rows)
+//! appends the cost: `search p50` / `p95` ms of one `search_by_picture`, `add mean` ms of
+//! one `Instance::add` (wall times while the tool keeps every core busy, as a loaded
+//! server would) and `config`: `defaults` with `--defaults`, which runs exactly what
+//! `imgsearch instance create NAME` + `imgsearch serve` give a user today (scan mode,
+//! batch window, scene proposals, previews, no local features, Crop on; see
+//! [`options`]), else `options` (the stage flags as given). For example
+//! `imgsearch-eval copy --limit 200 --defaults` next to the same run with the flags of a
+//! proposed default gives the before/after of a change of defaults.
+//!
 //! The instance is created with service type `generic`: a product instance
 //! would search only within the category it predicts for the query, and those
 //! categories (Tops, Shoes, ...) mean nothing for these datasets, so a wrong
@@ -31,15 +41,16 @@
 //!
 //! Three more modes share the instance set-up: `copy` (R@1 on transformed copies of a
 //! catalogue, [`copies`]), `subject` (IoU of the Crop detector with known product boxes,
-//! [`copies`]) and `category` (accuracy of the predicted CategoryId, [`category`]).
+//! [`subject`]) and `category` (accuracy of the predicted CategoryId, [`category`]).
 //!
 //! Layout: `eval.rs` (commands, indexing and querying), `eval/options.rs` (the shared
 //! run options and the instance they configure), `eval/lists.rs` (the picture lists),
 //! `eval/metrics.rs` (P@1/R@5/mAP), `eval/transform.rs` (the transformed copies),
-//! `eval/copies.rs` (copy and subject modes), `eval/category.rs`, `data_root.rs` (where datasets are; shared with `imgsearch-load` and the model bench).
+//! `eval/copies.rs` (copy mode), `eval/subject.rs`, `eval/category.rs`, `data_root.rs`
+//! (where datasets are; shared with `imgsearch-load` and the model bench).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -61,11 +72,13 @@ mod lists;
 mod metrics;
 #[path = "eval/options.rs"]
 mod options;
+#[path = "eval/subject.rs"]
+mod subject;
 #[path = "eval/transform.rs"]
 mod transform;
 
 use lists::{folder_pictures, grocery_split, labelled, pic_name, spaced, Item};
-use metrics::{overlap_at_10, score, Ranked, Scores};
+use metrics::{overlap_at_10, score, Latency, Ranked, Scores};
 use options::{apply_whitening, open_instance, RunOptions};
 
 /// Results asked of every search (the vendor's largest Num).
@@ -146,8 +159,12 @@ enum Command {
         run: RunOptions,
     },
 }
+
 fn main() -> Result<()> {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Some(run) = cli.command.run_options() {
+        run.apply_defaults()?;
+    }
     let (index, queries, run, leave_one_out) = match cli.command {
         Command::Grocery {
             root,
@@ -164,7 +181,7 @@ fn main() -> Result<()> {
             (read(&index)?, read(&queries)?, run, false)
         }
         Command::Copy { copies, run } => return copies::copy(&copies, &run),
-        Command::Subject { copies, limit } => return copies::subject(&copies, limit),
+        Command::Subject { copies, limit } => return subject::subject(&copies, limit),
         Command::Category {
             root,
             index,
@@ -207,6 +224,20 @@ fn main() -> Result<()> {
     }
     evaluate(&index, &queries, &run, leave_one_out)
 }
+
+impl Command {
+    /// The shared run options of the modes that have them.
+    fn run_options(&mut self) -> Option<&mut RunOptions> {
+        match self {
+            Command::Grocery { run, .. }
+            | Command::List { run, .. }
+            | Command::Copy { run, .. }
+            | Command::Category { run, .. } => Some(run),
+            Command::Subject { .. } => None,
+        }
+    }
+}
+
 /// Builds the instance, runs the queries and prints the summary line last.
 fn evaluate(index: &[Item], queries: &[Item], run: &RunOptions, leave_one_out: bool) -> Result<()> {
     let (_guard, engine, instance) = open_instance(run, ServiceType::Generic, index.len())?;
@@ -224,7 +255,7 @@ fn evaluate(index: &[Item], queries: &[Item], run: &RunOptions, leave_one_out: b
     );
 
     let started = Instant::now();
-    let added = add_all(&instance, index, run.crop)?;
+    let (added, add_ms) = add_all(&instance, index, run.crop)?;
     println!(
         "added {added}/{} in {:.1} s",
         index.len(),
@@ -247,7 +278,7 @@ fn evaluate(index: &[Item], queries: &[Item], run: &RunOptions, leave_one_out: b
             (index, queries),
             run,
             leave_one_out,
-            (added, extract_ms),
+            (added, add_ms, extract_ms),
             &label,
         )?;
     }
@@ -260,7 +291,7 @@ fn measure(
     (index, queries): (&[Item], &[Item]),
     run: &RunOptions,
     leave_one_out: bool,
-    (added, extract_ms): (usize, f64),
+    (added, add_ms, extract_ms): (usize, f64, f64),
     label: &str,
 ) -> Result<()> {
     let mut first: Option<Vec<Option<Ranked>>> = None;
@@ -268,7 +299,7 @@ fn measure(
         engine.set_scan_mode(mode);
         instance.build_scan_copy();
         let started = Instant::now();
-        let ranked = query_all(
+        let (ranked, search_ms) = query_all(
             instance,
             index,
             queries,
@@ -286,6 +317,7 @@ fn measure(
         }
         let n = scores.len() as f64;
         let mean = |f: fn(&Scores) -> f64| scores.iter().map(|s| f(s)).sum::<f64>() / n;
+        let latency = Latency::new(search_ms, add_ms);
         let overlap = match &first {
             None => String::new(),
             Some(reference) => format!(
@@ -295,18 +327,25 @@ fn measure(
             ),
         };
         println!(
-            "{label}scan {mode:?}: P@1 {:.3}  R@5 {:.3}  mAP@100 {:.3}  ({} queries, index {added} pictures, extract p50 {extract_ms:.2} ms){overlap}",
+            "{label}scan {mode:?}: P@1 {:.3}  R@5 {:.3}  mAP@100 {:.3}  ({} queries, index {added} pictures, extract p50 {extract_ms:.2} ms){overlap}  search p50 {:.1} ms  p95 {:.1} ms  add mean {:.1} ms  config {}",
             mean(|s| s.p1),
             mean(|s| s.r5),
             mean(|s| s.ap),
             scores.len(),
+            latency.search_p50_ms,
+            latency.search_p95_ms,
+            latency.add_mean_ms,
+            run.config_name(),
         );
         first.get_or_insert(ranked);
     }
     Ok(())
 }
-/// Adds every index picture through `Instance::add`; returns how many were stored.
-fn add_all(instance: &Instance, index: &[Item], crop: bool) -> Result<usize> {
+
+/// Adds every index picture through `Instance::add`; returns how many were stored and
+/// the mean time of one add in milliseconds.
+fn add_all(instance: &Instance, index: &[Item], crop: bool) -> Result<(usize, f64)> {
+    let adding_ns = AtomicU64::new(0);
     let done = AtomicUsize::new(0);
     let failed = AtomicUsize::new(0);
     let step = (index.len() / 10).max(1);
@@ -322,7 +361,10 @@ fn add_all(instance: &Instance, index: &[Item], crop: bool) -> Result<usize> {
             region: None,
             attributes: Default::default(),
         };
-        if let Err(e) = instance.add(add) {
+        let started = Instant::now();
+        let added = instance.add(add);
+        adding_ns.fetch_add(elapsed_ns(started), Ordering::Relaxed);
+        if let Err(e) = added {
             eprintln!("skipped {}: {e}", item.path.display());
             failed.fetch_add(1, Ordering::Relaxed);
         }
@@ -332,17 +374,24 @@ fn add_all(instance: &Instance, index: &[Item], crop: bool) -> Result<usize> {
         }
         anyhow::Ok(())
     })?;
-    Ok(index.len() - failed.load(Ordering::Relaxed))
+    let mean_ms = adding_ns.load(Ordering::Relaxed) as f64 / 1e6 / index.len().max(1) as f64;
+    Ok((index.len() - failed.load(Ordering::Relaxed), mean_ms))
 }
+
+/// Nanoseconds since `started`, saturated to fit a counter.
+fn elapsed_ns(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// Runs every query through `Instance::search_by_picture` and scores its ranking (`None`:
-/// not scored), in query order.
+/// not scored), in query order; also returns each search's time in milliseconds.
 fn query_all(
     instance: &Instance,
     index: &[Item],
     queries: &[Item],
     (crop, windows, proposals): (bool, bool, bool),
     leave_one_out: bool,
-) -> Result<Vec<Option<Ranked>>> {
+) -> Result<(Vec<Option<Ranked>>, Vec<f64>)> {
     let mut relevant = std::collections::HashMap::<&str, usize>::new();
     for item in index {
         *relevant.entry(item.label.as_str()).or_default() += 1;
@@ -350,6 +399,7 @@ fn query_all(
     let step = (queries.len() / 10).max(1);
     let done = AtomicUsize::new(0);
     let no_relevant = AtomicUsize::new(0);
+    let search_ms = std::sync::Mutex::new(Vec::with_capacity(queries.len()));
     // Leave-one-out asks one more result, as the query itself comes back first.
     let num = if leave_one_out { NUM + 1 } else { NUM };
     let results: Vec<Option<Ranked>> = queries
@@ -372,7 +422,8 @@ fn query_all(
                 no_relevant.fetch_add(1, Ordering::Relaxed);
                 return anyhow::Ok(None);
             }
-            let found = match instance.search_by_picture(
+            let started = Instant::now();
+            let searched = instance.search_by_picture(
                 &bytes,
                 crop,
                 None,
@@ -382,7 +433,9 @@ fn query_all(
                     scene_proposals: proposals,
                     ..SearchQuery::default()
                 },
-            ) {
+            );
+            record_ms(&search_ms, started);
+            let found = match searched {
                 Ok(found) => found,
                 Err(e) => {
                     eprintln!("query {} failed: {e}", query.path.display());
@@ -409,8 +462,16 @@ fn query_all(
     if skipped > 0 {
         println!("{skipped} queries have no relevant indexed picture: not scored");
     }
-    Ok(results)
+    let search_ms = search_ms.into_inner().unwrap_or_else(|e| e.into_inner());
+    Ok((results, search_ms))
 }
+
+/// Appends the milliseconds since `started` to `times`.
+fn record_ms(times: &std::sync::Mutex<Vec<f64>>, started: Instant) {
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    times.lock().unwrap_or_else(|e| e.into_inner()).push(ms);
+}
+
 /// Median time to extract one query picture's vector (decoded already), one core.
 fn extraction_p50_ms(extractor: &dyn Extractor, queries: &[Item], crop: bool) -> f64 {
     let limits = PixelLimits::default();

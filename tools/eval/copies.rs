@@ -1,17 +1,11 @@
-//! The copy-detection mode (R@1 per transform) and the subject-detection IoU mode.
+//! The copy-detection mode (R@1 per transform), and the catalogue and transformed
+//! queries it shares with the subject mode ([`super::subject`]).
 //!
 //! Copy detection indexes a catalogue (one product per picture), turns `--queries`
 //! evenly spaced catalogue pictures into one query per transform
 //! ([`super::transform`]) and searches each through `Instance::search_by_picture`: R@1
 //! is the share of queries whose first result is the picture they were made from, R@10
 //! the share where it is among the first ten.
-//!
-//! Subject IoU runs the detector the server uses for `Crop=true`
-//! ([`vision::detect_subject`], on the picture as the engine decodes it) on the
-//! pasted-on-scene queries, whose product box is known, and on the catalogue shots
-//! themselves, whose product box is the bounding box of the pixels not connected to the
-//! white border; it prints the mean IoU with the known box and the share at IoU ≥ 0.5,
-//! beside what the whole picture would score.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,68 +16,65 @@ use clap::Args;
 use rayon::prelude::*;
 
 use imgsearch::engine::{SearchQuery, ServiceType};
-use imgsearch::vision::{self, PixelLimits, Region};
+use imgsearch::vision::{self, PixelLimits};
 
 use super::data_root;
-use super::transform::{self, iou, Query, Rng, Transform};
+use super::metrics::Latency;
+use super::transform::{self, Query, Rng, Transform};
 use super::{
     add_all, folder_pictures, grocery_split, open_instance, pic_name, spaced, Item, RunOptions,
 };
 
 /// Results asked of every copy search.
 const COPY_NUM: usize = 10;
-/// Candidate boxes whose best IoU the subject mode also reports.
-const CANDIDATES: usize = 5;
 /// Scene photos drawn from (evenly spaced over the GroceryStore train split).
 const SCENE_POOL: usize = 300;
-/// Segment proposals the subject mode asks for (as a search does).
-const PROPOSALS: usize = imgsearch::engine::SCENE_PROPOSALS;
 
 /// What the copy and subject modes make their queries from.
 #[derive(Args)]
 pub struct CopyArgs {
     /// Catalogue: a folder of pictures (searched recursively), one product each.
     #[arg(long, default_value_os_t = data_root::dataset("fashion-products"))]
-    catalogue: PathBuf,
+    pub catalogue: PathBuf,
     /// GroceryStore root; its train photos are the scenes products are pasted on.
     #[arg(long, default_value_os_t = data_root::dataset("grocery-store"))]
-    scenes: PathBuf,
+    pub scenes: PathBuf,
     /// Catalogue pictures turned into queries (evenly spaced over the catalogue).
     #[arg(long, default_value_t = 200)]
-    queries: usize,
+    pub queries: usize,
     /// Transforms, comma-separated (default: all seven).
     #[arg(long, value_enum, value_delimiter = ',')]
-    transforms: Vec<Transform>,
+    pub transforms: Vec<Transform>,
     /// Seed of the transform parameters (runs with the same seed repeat exactly).
     #[arg(long, default_value_t = 1)]
-    seed: u64,
+    pub seed: u64,
     /// Pass the known product box of pasted-on-scene queries as the search Region (what a
     /// caller that marks the product gets; an upper bound for subject detection).
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
-    given_region: bool,
+    pub given_region: bool,
     /// Also write every query picture here, as `<picture>-<transform>.png` (decoded).
     #[arg(long)]
-    dump: Option<PathBuf>,
+    pub dump: Option<PathBuf>,
     /// With local features: also verify every query against its source and its best
     /// wrong candidates directly and print the inlier distributions (threshold tuning).
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
-    inliers: bool,
+    pub inliers: bool,
     /// With local features: also rank the catalogue by keypoint votes alone and print
     /// the vote stage's R@20/50/100 per transform, its time, and the index's memory.
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
-    votes_alone: bool,
+    pub votes_alone: bool,
 }
 
 /// One transformed query.
-struct Case {
+pub struct Case {
     /// Index of the catalogue picture it was made from.
-    source: usize,
-    transform: Transform,
-    query: Query,
+    pub source: usize,
+    pub transform: Transform,
+    pub query: Query,
 }
 
 /// The catalogue pictures, sorted by path; `None` (reported) when the folder is absent.
-fn catalogue(args: &CopyArgs, limit: Option<usize>) -> Result<Option<Vec<PathBuf>>> {
+pub fn catalogue(args: &CopyArgs, limit: Option<usize>) -> Result<Option<Vec<PathBuf>>> {
     if !args.catalogue.is_dir() {
         println!("{} not found: skipped", args.catalogue.display());
         return Ok(None);
@@ -130,13 +121,13 @@ fn chosen(args: &CopyArgs) -> Vec<Transform> {
 }
 
 /// Indices of the catalogue pictures that become queries.
-fn query_sources(catalogue_len: usize, queries: usize) -> Vec<usize> {
+pub fn query_sources(catalogue_len: usize, queries: usize) -> Vec<usize> {
     let n = queries.min(catalogue_len);
     (0..n).map(|i| i * catalogue_len / n.max(1)).collect()
 }
 
 /// Makes every (source, transform) query, in parallel; the same seed gives the same bytes.
-fn make_cases(
+pub fn make_cases(
     args: &CopyArgs,
     paths: &[PathBuf],
     sources: &[usize],
@@ -215,7 +206,7 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
         run.crop
     );
     let started = Instant::now();
-    let added = add_all(&instance, &index, run.crop)?;
+    let (added, add_ms) = add_all(&instance, &index, run.crop)?;
     println!(
         "added {added}/{} in {:.1} s",
         index.len(),
@@ -259,12 +250,17 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
     // Every search returns the whole candidate list: re-ranking only reorders it, so
     // the source being in it at all is the candidate stage's R@K.
     let k = instance.rerank_candidates().max(COPY_NUM);
+    if run.serve.is_some() {
+        // A running server has built its quantised copy by the time searches come.
+        instance.build_scan_copy();
+    }
 
     let started = Instant::now();
     let done = AtomicUsize::new(0);
     let step = (cases.len() / 10).max(1);
-    // Rank (0-based) of the source picture among the first COPY_NUM results.
-    let ranks: Vec<Option<usize>> = cases
+    // Rank (0-based) of the source picture among the first COPY_NUM results, and the
+    // search's time in milliseconds.
+    let ranked: Vec<(Option<usize>, f64)> = cases
         .par_iter()
         .map(|case| {
             let region = if args.given_region {
@@ -272,6 +268,7 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
             } else {
                 None
             };
+            let searching = Instant::now();
             let found = instance.search_by_picture(
                 &case.query.bytes,
                 run.crop,
@@ -283,12 +280,13 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
                     ..SearchQuery::default()
                 },
             );
+            let ms = searching.elapsed().as_secs_f64() * 1e3;
             let d = done.fetch_add(1, Ordering::Relaxed) + 1;
             if d.is_multiple_of(step) {
                 println!("  searched {d}/{}", cases.len());
             }
             let want = case.source.to_string();
-            match found {
+            let rank = match found {
                 Ok(found) => found
                     .results
                     .iter()
@@ -301,9 +299,11 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
                     );
                     None
                 }
-            }
+            };
+            (rank, ms)
         })
         .collect();
+    let (ranks, search_ms): (Vec<Option<usize>>, Vec<f64>) = ranked.into_iter().unzip();
     println!(
         "searched {} in {:.1} s",
         cases.len(),
@@ -318,9 +318,21 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
             * rayon::current_num_threads() as f64,
         rayon::current_num_threads()
     );
-    println!("| transform | queries | R@1 | R@10 | R@{k} |");
-    println!("|---|---|---|---|---|");
-    recall_rows(&cases, &ranks, &transforms, &[1, 10, k], true);
+    println!("| transform | queries | R@1 | R@10 | R@{k} | search p50 ms | search p95 ms | add mean ms | config |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let timing = Timing {
+        search_ms: &search_ms,
+        add_ms,
+        config: run.config_name(),
+    };
+    recall_rows(
+        &cases,
+        &ranks,
+        &transforms,
+        &[1, 10, k],
+        true,
+        Some(&timing),
+    );
     if args.votes_alone && run.local_features {
         votes_report(&instance, &cases, &transforms)?;
     }
@@ -367,21 +379,31 @@ fn votes_report(
     );
     println!("| transform | votes R@1 | R@20 | R@50 | R@100 |");
     println!("|---|---|---|---|---|");
-    recall_rows(cases, &ranks, transforms, &DEPTHS, false);
+    recall_rows(cases, &ranks, transforms, &DEPTHS, false, None);
     Ok(())
+}
+
+/// The latency columns of a recall table: every query's search time (in case order),
+/// the mean add time and the configuration's name.
+struct Timing<'a> {
+    search_ms: &'a [f64],
+    add_ms: f64,
+    config: &'static str,
 }
 
 /// Table rows, one per transform and one overall: the share of queries whose source
 /// (rank in `ranks`, 0-based) is within each of `depths`, after the query count with
-/// `count`.
+/// `count`, and the
+/// latency columns with `timing`.
 fn recall_rows(
     cases: &[Case],
     ranks: &[Option<usize>],
     transforms: &[Transform],
     depths: &[usize],
     count: bool,
+    timing: Option<&Timing>,
 ) {
-    let line = |name: &str, picked: &[Option<usize>]| {
+    let line = |name: &str, picked: &[Option<usize>], times: Vec<f64>| {
         let n = picked.len().max(1) as f64;
         let mut cells: Vec<String> = count
             .then(|| picked.len().to_string())
@@ -391,18 +413,35 @@ fn recall_rows(
             let hits = picked.iter().filter(|r| r.is_some_and(|r| r < k)).count();
             format!("{:.3}", hits as f64 / n)
         }));
+        if let Some(timing) = timing {
+            let latency = Latency::new(times, timing.add_ms);
+            cells.extend([
+                format!("{:.1}", latency.search_p50_ms),
+                format!("{:.1}", latency.search_p95_ms),
+                format!("{:.1}", latency.add_mean_ms),
+                timing.config.to_string(),
+            ]);
+        }
         println!("| {name} | {} |", cells.join(" | "));
     };
     for t in transforms {
-        let picked: Vec<Option<usize>> = cases
-            .iter()
-            .zip(ranks)
-            .filter(|(c, _)| c.transform == *t)
-            .map(|(_, r)| *r)
-            .collect();
-        line(t.name(), &picked);
+        let of_t = |i: &usize| cases[*i].transform == *t;
+        let picked: Vec<Option<usize>> = (0..cases.len()).filter(of_t).map(|i| ranks[i]).collect();
+        let times = timing
+            .map(|timing| {
+                (0..cases.len())
+                    .filter(of_t)
+                    .map(|i| timing.search_ms[i])
+                    .collect()
+            })
+            .unwrap_or_default();
+        line(t.name(), &picked, times);
     }
-    line("overall", ranks);
+    line(
+        "overall",
+        ranks,
+        timing.map(|t| t.search_ms.to_vec()).unwrap_or_default(),
+    );
 }
 
 /// Inliers of each query with its own source and the most any other of its first
@@ -487,150 +526,5 @@ fn inlier_report(
             shares.join(" ")
         );
     }
-    Ok(())
-}
-
-/// Mean IoU, share at IoU ≥ 0.5, and the whole picture's mean IoU, over (detected,
-/// known, full) boxes.
-fn iou_line(name: &str, boxes: &[(Region, Region, Region)]) {
-    let n = boxes.len().max(1) as f64;
-    let ious: Vec<f64> = boxes.iter().map(|(d, k, _)| iou(d, k)).collect();
-    let mean = ious.iter().sum::<f64>() / n;
-    let good = ious.iter().filter(|v| **v >= 0.5).count() as f64 / n;
-    let full = boxes.iter().map(|(_, k, f)| iou(f, k)).sum::<f64>() / n;
-    println!(
-        "| {name} | {} | {mean:.3} | {good:.3} | {full:.3} |",
-        boxes.len()
-    );
-}
-
-/// `imgsearch-eval subject`: IoU of the Crop detector with known product boxes.
-pub fn subject(args: &CopyArgs, limit: Option<usize>) -> Result<()> {
-    let Some(paths) = catalogue(args, limit)? else {
-        return Ok(());
-    };
-    let sources = query_sources(paths.len(), args.queries);
-    let limits = PixelLimits::default();
-    let detect = |bytes: &[u8]| -> Result<(Region, Region)> {
-        let picture = vision::decode(bytes, &limits)?;
-        let full = Region::full(picture.width(), picture.height());
-        Ok((vision::detect_subject(picture.rgb()), full))
-    };
-    // The best of the candidate boxes (MultiRegion's), to see whether the product is
-    // found at all when it is not found first.
-    let best_of = |bytes: &[u8], known: &Region| -> Result<Region> {
-        let picture = vision::decode(bytes, &limits)?;
-        let all = vision::detect_subjects(picture.rgb(), CANDIDATES);
-        Ok(all
-            .into_iter()
-            .max_by(|a, b| iou(a, known).total_cmp(&iou(b, known)))
-            .unwrap_or(Region::full(picture.width(), picture.height())))
-    };
-
-    let scene_cases = make_cases(args, &paths, &sources, &[Transform::Scene])?;
-    let scene: Vec<(Region, Region, Region)> = scene_cases
-        .par_iter()
-        .map(|c| {
-            let known = c.query.product_box.context("scene query without a box")?;
-            let (found, full) = detect(&c.query.bytes)?;
-            Ok((found, known, full))
-        })
-        .collect::<Result<_>>()?;
-    let scene_best: Vec<(Region, Region, Region)> = scene_cases
-        .par_iter()
-        .zip(&scene)
-        .map(|(c, (_, known, full))| Ok((best_of(&c.query.bytes, known)?, *known, *full)))
-        .collect::<Result<_>>()?;
-
-    // Segment proposals (what `--proposals` searches busy scenes with): the best one's
-    // IoU, how many there are and what they cost.
-    let proposed: Vec<(Region, Region, usize, f64)> = scene_cases
-        .par_iter()
-        .zip(&scene)
-        .map(|(c, (_, known, full))| {
-            let picture = vision::decode(&c.query.bytes, &limits)?;
-            let started = Instant::now();
-            let all = vision::propose(picture.rgb(), PROPOSALS);
-            let ms = started.elapsed().as_secs_f64() * 1e3;
-            let first = all.first().map_or(*full, |p| p.region);
-            let best = all
-                .iter()
-                .map(|p| p.region)
-                .max_by(|a, b| iou(a, known).total_cmp(&iou(b, known)))
-                .unwrap_or(*full);
-            Ok((best, first, all.len(), ms))
-        })
-        .collect::<Result<_>>()?;
-    let scene_proposed: Vec<(Region, Region, Region)> = proposed
-        .iter()
-        .zip(&scene)
-        .map(|((best, _, _, _), (_, known, full))| (*best, *known, *full))
-        .collect();
-    let scene_first: Vec<(Region, Region, Region)> = proposed
-        .iter()
-        .zip(&scene)
-        .map(|((_, first, _, _), (_, known, full))| (*first, *known, *full))
-        .collect();
-
-    let plain: Vec<(Region, Region, Region)> = sources
-        .par_iter()
-        .filter_map(|&s| {
-            let bytes = std::fs::read(&paths[s]).ok()?;
-            let rgb = image::load_from_memory(&bytes).ok()?.to_rgb8();
-            let (_, known) = transform::product_mask(&rgb)?;
-            let (found, full) = detect(&bytes).ok()?;
-            Some((found, known, full))
-        })
-        .collect();
-
-    println!(
-        "catalogue {} ({} pictures), seed {}",
-        args.catalogue.display(),
-        sources.len(),
-        args.seed
-    );
-    println!("| pictures | count | mean IoU | IoU ≥ 0.5 | whole picture's mean IoU |");
-    println!("|---|---|---|---|---|");
-    iou_line("pasted on a shelf scene", &scene);
-    iou_line(
-        &format!("pasted on a shelf scene, best of {CANDIDATES} candidates"),
-        &scene_best,
-    );
-    iou_line(
-        &format!("pasted on a shelf scene, best of the segment proposals (≤ {PROPOSALS})"),
-        &scene_proposed,
-    );
-    iou_line(
-        "pasted on a shelf scene, first segment proposal",
-        &scene_first,
-    );
-    iou_line("catalogue shot, plain background", &plain);
-    let mut counts: Vec<usize> = proposed.iter().map(|p| p.2).collect();
-    counts.sort_unstable();
-    let mut costs: Vec<f64> = proposed.iter().map(|p| p.3).collect();
-    costs.sort_by(f64::total_cmp);
-    let n = proposed.len().max(1) as f64;
-    println!(
-        "segment proposals per scene: mean {:.1}, median {}; cost mean {:.1} ms, median {:.1} ms (rayon-parallel over queries)",
-        counts.iter().sum::<usize>() as f64 / n,
-        counts.get(counts.len() / 2).copied().unwrap_or(0),
-        costs.iter().sum::<f64>() / n,
-        costs.get(costs.len() / 2).copied().unwrap_or(0.0),
-    );
-    let cluttered =
-        |bytes: &[u8]| vision::decode(bytes, &limits).is_ok_and(|p| vision::is_cluttered(p.rgb()));
-    let busy_scenes = scene_cases
-        .par_iter()
-        .filter(|c| cluttered(&c.query.bytes))
-        .count();
-    let busy_plain = sources
-        .par_iter()
-        .filter(|&&s| std::fs::read(&paths[s]).is_ok_and(|b| cluttered(&b)))
-        .count();
-    println!(
-        "judged cluttered (searched by windows): {busy_scenes}/{} scenes, {busy_plain}/{} catalogue shots",
-        scene_cases.len(),
-        sources.len()
-    );
     Ok(())
 }

@@ -53,3 +53,50 @@ pub fn overlap_at_10(reference: &[Option<Ranked>], other: &[Option<Ranked>]) -> 
     }
     sum / n.max(1) as f64
 }
+
+/// Wall time of the engine calls, in milliseconds: the cost beside each quality figure.
+/// The tool runs its calls on every core at once, so these are latencies under load.
+pub struct Latency {
+    /// Median time of one `search_by_picture`.
+    pub search_p50_ms: f64,
+    /// 95th percentile time of one `search_by_picture`.
+    pub search_p95_ms: f64,
+    /// Mean time of one `Instance::add` (0 when the mode added nothing).
+    pub add_mean_ms: f64,
+}
+
+impl Latency {
+    /// From the search times (any order) and the mean add time.
+    pub fn new(mut search_ms: Vec<f64>, add_mean_ms: f64) -> Self {
+        search_ms.sort_by(f64::total_cmp);
+        Latency {
+            search_p50_ms: percentile(&search_ms, 0.50),
+            search_p95_ms: percentile(&search_ms, 0.95),
+            add_mean_ms,
+        }
+    }
+}
+
+/// The `q` quantile of sorted values by the nearest rank (0 when there are none).
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_percentiles_by_nearest_rank() {
+        let times: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        let latency = Latency::new(times, 2.5);
+        assert_eq!(latency.search_p50_ms, 50.0);
+        assert_eq!(latency.search_p95_ms, 95.0);
+        assert_eq!(latency.add_mean_ms, 2.5);
+        assert_eq!(Latency::new(Vec::new(), 0.0).search_p95_ms, 0.0);
+    }
+}

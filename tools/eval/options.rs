@@ -1,5 +1,12 @@
 //! The options every measuring mode shares (extractor, local features, scan modes,
-//! whitening, `--limit`) and the throw-away engine and instance they configure.
+//! whitening, `--limit`, `--defaults`) and the throw-away engine and instance they
+//! configure.
+//!
+//! `--defaults` replaces the stage options with what a user gets today from
+//! `imgsearch instance create NAME` + `imgsearch serve` + a SearchImageByPic without
+//! optional parameters, read from the library (the serve settings are parsed from an
+//! empty command line, so `IMGSEARCH_*` variables apply as they would to `serve`), so
+//! the before/after of a change of defaults is one flag.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -7,7 +14,11 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use imgsearch::engine::{Engine, Instance, InstanceSpec, ScanMode, ServiceType, WhiteningParams};
+use imgsearch::config::ServeConfig;
+use imgsearch::engine::{
+    Engine, Instance, InstanceSpec, ScanMode, ServiceType, WhiteningParams,
+    DEFAULT_RERANK_CANDIDATES, DEFAULT_VOTE_CANDIDATES,
+};
 
 /// Name of the evaluation instance.
 pub const INSTANCE: &str = "eval";
@@ -56,6 +67,60 @@ pub struct RunOptions {
     /// `power=P,shrink=S,dims=N` (any of them; `default` for the defaults).
     #[arg(long)]
     pub whiten: Vec<String>,
+    /// Run the configuration a user gets today from `instance create` + `serve` (scan
+    /// mode, batch window, scene proposals, previews, local features, re-rank sizes,
+    /// Crop as SearchImageByPic defaults it); overrides the stage options above and
+    /// labels the result `defaults`. The extractor options still apply.
+    #[arg(long)]
+    pub defaults: bool,
+    /// The `serve` settings `--defaults` applies to the engine (set by
+    /// [`RunOptions::apply_defaults`]).
+    #[arg(skip)]
+    pub serve: Option<ServeConfig>,
+}
+
+/// `imgsearch serve` as parsed from an empty command line: its defaults.
+#[derive(clap::Parser)]
+struct ServeDefaults {
+    #[command(flatten)]
+    config: ServeConfig,
+}
+
+/// Crop of SearchImageByPic and AddImage when the request leaves it out (the API's
+/// default, `params.boolean("Crop", true)`).
+const API_CROP: bool = true;
+
+impl RunOptions {
+    /// With `--defaults`, replaces the stage options by today's defaults of
+    /// `instance create`, `serve` and the search API.
+    pub fn apply_defaults(&mut self) -> Result<()> {
+        if !self.defaults {
+            return Ok(());
+        }
+        let serve = <ServeDefaults as clap::Parser>::try_parse_from(["serve"])
+            .context("reading the serve defaults")?
+            .config;
+        let created = InstanceSpec::product(INSTANCE);
+        self.crop = API_CROP;
+        self.windows = false;
+        self.proposals = false;
+        self.local_features = created.local_features;
+        self.rerank_k = DEFAULT_RERANK_CANDIDATES;
+        self.votes = DEFAULT_VOTE_CANDIDATES;
+        self.scan = vec![serve.scan];
+        self.whiten.clear();
+        self.serve = Some(serve);
+        Ok(())
+    }
+
+    /// How the result lines name this configuration.
+    pub fn config_name(&self) -> &'static str {
+        if self.defaults {
+            "defaults"
+        } else {
+            "options"
+        }
+    }
 }
 
 /// A `--whiten` setting: `None` removes the whitening.
@@ -133,6 +198,14 @@ pub fn open_instance(
         }
     };
     let engine = Engine::open(&data_dir).context("opening the engine")?;
+    if let Some(serve) = &run.serve {
+        // As `serve` sets them, before the instance is created so it inherits them.
+        engine.set_thumbnail_size(serve.thumbnail_size);
+        engine.set_scan_mode(serve.scan);
+        engine.set_batch_window(std::time::Duration::from_micros(serve.batch_window_us));
+        engine.set_compaction(serve.compaction());
+        engine.set_scene_proposals(serve.scene_proposals);
+    }
     let choice = run.extractor.choice()?;
     run.runtime.apply()?;
     let instance = engine.create_instance_with(
