@@ -189,7 +189,7 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let (_guard, _engine, instance) = open_instance(run, ServiceType::Generic, paths.len())?;
+    let (_guard, engine, instance) = open_instance(run, ServiceType::Generic, paths.len())?;
     let index: Vec<Item> = paths
         .iter()
         .enumerate()
@@ -250,10 +250,14 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
     // Every search returns the whole candidate list: re-ranking only reorders it, so
     // the source being in it at all is the candidate stage's R@K.
     let k = instance.rerank_candidates().max(COPY_NUM);
-    if run.serve.is_some() {
-        // A running server has built its quantised copy by the time searches come.
-        instance.build_scan_copy();
+    if run.serve.is_none() {
+        // `--scan` (the first mode given; `--defaults` has set the server's own).
+        if let Some(&mode) = run.scan.first() {
+            engine.set_scan_mode(mode);
+        }
     }
+    // A running server has built its quantised copy by the time searches come.
+    instance.build_scan_copy();
 
     let started = Instant::now();
     let done = AtomicUsize::new(0);
@@ -304,12 +308,6 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
         })
         .collect();
     let (ranks, search_ms): (Vec<Option<usize>>, Vec<f64>) = ranked.into_iter().unzip();
-    println!(
-        "searched {} in {:.1} s",
-        cases.len(),
-        started.elapsed().as_secs_f64()
-    );
-
     println!(
         "searched {} in {:.1} s ({:.1} ms per query x {} threads)",
         cases.len(),
