@@ -296,7 +296,7 @@ fn scan_group<L: Deref<Target = VectorIndex>>(
         min_score: first.min_score,
         accept: &|row| gate.accepts(row),
         // Each search was found not selective before it queued.
-        collect_when_selective: false,
+        collect: false,
     };
     crate::index::scan(&snap, source.scan_copy, &request)
 }

@@ -290,7 +290,7 @@ impl Instance {
             queries: &query,
             min_score: f32::MIN,
             accept: &|_| true,
-            collect_when_selective: false,
+            collect: false,
         };
         let near = crate::index::scan(&snap, &self.scan_copy, &request)
             .pop()

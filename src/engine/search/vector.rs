@@ -42,27 +42,24 @@ impl Instance {
         }
         let timer = StageTimer::start();
         let queries = [ScanQuery { vector, k }];
+        let accept = |row: usize| gate.accepts(row);
         let request = ScanRequest {
             queries: &queries,
             min_score: query.min_score,
-            accept: &|row| gate.accepts(row),
-            collect_when_selective: gate.narrows(),
+            accept: &accept,
+            // Only a category or a filter can keep few rows: sample them once.
+            collect: gate.narrows() && crate::index::selective(&snap, &accept),
         };
-        let scan_alone = |request: &ScanRequest<'_>| {
-            crate::index::scan(&snap, &self.scan_copy, request)
+        let scan_alone = || {
+            crate::index::scan(&snap, &self.scan_copy, &request)
                 .pop()
                 .unwrap_or_default()
         };
         let scan = if !request.joins_batches(&snap, &self.scan_copy) {
             // A selective predicate (collected rows) or an f16 copy (no multi-query
             // kernel): the search scans alone.
-            scan_alone(&request)
+            scan_alone()
         } else {
-            // Found not selective: alone or in a group, the rows are not collected.
-            let request = ScanRequest {
-                collect_when_selective: false,
-                ..request
-            };
             let job = ScanJob {
                 generation: snap.generation(),
                 vector: vector.to_vec(),
@@ -77,9 +74,7 @@ impl Instance {
                 scan_copy: &self.scan_copy,
             };
             self.batcher
-                .run(job, self.settings().batch_window, &source, || {
-                    scan_alone(&request)
-                })
+                .run(job, self.settings().batch_window, &source, scan_alone)
         };
         let timer = timer.lap("scan");
         let docs: Vec<u64> = scan.hits.iter().map(|h| h.doc).collect();

@@ -4,9 +4,9 @@
 //! A [`ScanRequest`] holds queries (each with its k), one score threshold and one row
 //! predicate (category, filter). [`scan`] answers it, choosing between:
 //!
-//! * the collected subset (`flat.rs`): when the predicate keeps under 2 % of a 1024-row
-//!   sample, the accepted rows are collected from the columns and only they are scored,
-//!   in f32;
+//! * the collected subset (`flat.rs`): when the request says so (the caller found the
+//!   predicate [`selective`]: under 2 % of a 1024-row sample, tested once per search), the
+//!   accepted rows are collected from the columns and only they are scored, in f32;
 //! * the quantised copy (`quantized.rs`, kept by [`ScanCopy`]): an i8 or f16 copy of the
 //!   rows scanned for candidates that are re-scored exactly in f32, so scores are exact;
 //!   without a usable copy, the f32 rows (`flat.rs`);
@@ -90,24 +90,23 @@ pub struct ScanRequest<'a> {
     pub min_score: f32,
     /// Which live rows may be hits (category, filter).
     pub accept: &'a (dyn Fn(usize) -> bool + Sync),
-    /// Whether `accept` may keep few rows (a category or a filter), so that the request
-    /// is answered from the collected rows when a sample says it does.
-    pub collect_when_selective: bool,
+    /// Answer from the accepted rows alone, collected from the columns: the caller found
+    /// the predicate [`selective`] (sampled once per search, not again here).
+    pub collect: bool,
+}
+
+/// Whether `accept` keeps so few rows of `snap` (a 1024-row sample) that collecting them
+/// and scoring only them pays.
+pub fn selective(snap: &Snapshot, accept: &(dyn Fn(usize) -> bool + Sync)) -> bool {
+    snap.accepted_share(accept, SHARE_SAMPLES) < SELECTIVE_SHARE
 }
 
 impl ScanRequest<'_> {
-    /// Whether the predicate keeps so few rows of `snap` that collecting them and
-    /// scoring only them pays.
-    fn selective(&self, snap: &Snapshot) -> bool {
-        self.collect_when_selective
-            && snap.accepted_share(self.accept, SHARE_SAMPLES) < SELECTIVE_SHARE
-    }
-
     /// Whether this request, joined with others of the same predicate and threshold,
-    /// would be answered in one blocked pass: its predicate is not selective and the
-    /// copy has a multi-query kernel (i8), or there is no usable copy (f32 panels).
+    /// would be answered in one blocked pass: its rows are not collected and the copy has
+    /// a multi-query kernel (i8), or there is no usable copy (f32 panels).
     pub fn joins_batches(&self, snap: &Snapshot, copy: &ScanCopy) -> bool {
-        copy.batchable(snap) && !self.selective(snap)
+        copy.batchable(snap) && !self.collect
     }
 }
 
@@ -120,7 +119,7 @@ pub fn scan(snap: &Snapshot, copy: &ScanCopy, request: &ScanRequest<'_>) -> Vec<
         accept,
         ..
     } = *request;
-    if request.selective(snap) {
+    if request.collect {
         // Few rows pass: collect them from the columns and score only those.
         let rows = snap.accepted_rows(accept);
         return queries

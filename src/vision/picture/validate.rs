@@ -72,17 +72,22 @@ pub(crate) fn open_checked<'a>(
         });
     }
     let format = sniff(bytes)?;
-    let in_range = |side: u32| (limits.min_side..=limits.max_side).contains(&side);
-    // Our own header read first: some decoders refuse a huge header as corrupt.
-    if let Some((width, height)) = header::declared_dimensions(bytes, format) {
-        if !in_range(width) || !in_range(height) {
-            return Err(VisionError::UnsupportedPixels {
+    let check_sides = |(width, height): (u32, u32)| {
+        let in_range = |side: u32| (limits.min_side..=limits.max_side).contains(&side);
+        if in_range(width) && in_range(height) {
+            Ok(())
+        } else {
+            Err(VisionError::UnsupportedPixels {
                 width,
                 height,
                 min: limits.min_side,
                 max: limits.max_side,
-            });
+            })
         }
+    };
+    // Our own header read first: some decoders refuse a huge header as corrupt.
+    if let Some(sides) = header::declared_dimensions(bytes, format) {
+        check_sides(sides)?;
     }
     if format == ImageFormat::Jpeg && !header::jpeg_is_complete(bytes) {
         return Err(VisionError::Corrupt(
@@ -98,14 +103,7 @@ pub(crate) fn open_checked<'a>(
     let mut decoder = reader.into_decoder().map_err(from_image_error)?;
 
     let (width, height) = decoder.dimensions();
-    if !in_range(width) || !in_range(height) {
-        return Err(VisionError::UnsupportedPixels {
-            width,
-            height,
-            min: limits.min_side,
-            max: limits.max_side,
-        });
-    }
+    check_sides((width, height))?;
 
     let mut strict = image::Limits::default();
     strict.max_image_width = Some(limits.max_side);
