@@ -126,6 +126,33 @@ pub struct Instance {
     pub(in crate::engine) votes: Option<Votes>,
     /// This instance, for the compaction thread ([`Instance::into_shared`]).
     this: Weak<Instance>,
+    /// How long each stage of the open took ([`Instance::open_stages`]).
+    open_stages: Vec<(&'static str, Duration)>,
+}
+
+/// Times the stages of an instance's open, for [`Instance::open_stages`].
+struct OpenStages {
+    lap: std::time::Instant,
+    stages: Vec<(&'static str, Duration)>,
+}
+
+impl OpenStages {
+    fn start() -> Self {
+        OpenStages {
+            lap: std::time::Instant::now(),
+            stages: Vec::new(),
+        }
+    }
+
+    /// Records the time since the last lap as `stage`.
+    fn lap(&mut self, stage: &'static str) {
+        self.stages.push((stage, self.lap.elapsed()));
+        self.lap = std::time::Instant::now();
+    }
+
+    fn done(self) -> Vec<(&'static str, Duration)> {
+        self.stages
+    }
 }
 
 impl Instance {
@@ -143,11 +170,15 @@ impl Instance {
         extractor: Arc<dyn Extractor>,
     ) -> Result<Self> {
         let service = ServiceType::from_code(meta.service_type).unwrap_or(ServiceType::Generic);
+        let mut stages = OpenStages::start();
         let dictionaries = Dictionaries::default();
         let projection = whitening::stored(&store, &meta)?;
+        stages.lap("projection");
         let (index, live) = open_reconciled(&store, &meta, index_dir, &dictionaries, &projection)?;
+        stages.lap("index open + reconcile");
         let next_doc = store.next_doc(meta.id)?;
         let votes = Votes::load(&store, &meta)?;
+        stages.lap("receipt + vote index");
         let meta_name = meta.name.clone();
         Ok(Instance {
             meta,
@@ -168,6 +199,7 @@ impl Instance {
             compaction: Compaction::default(),
             votes,
             this: Weak::new(),
+            open_stages: stages.done(),
         })
     }
 
@@ -178,6 +210,11 @@ impl Instance {
             self.this = this.clone();
             self
         })
+    }
+
+    /// How long each stage of this instance's open took, in order (tools that time it).
+    pub fn open_stages(&self) -> Vec<(&'static str, Duration)> {
+        self.open_stages.clone()
     }
 
     /// The stored settings.

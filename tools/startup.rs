@@ -1,0 +1,273 @@
+//! `imgsearch-startup`: how long a large instance takes to open, and how long a
+//! compaction of it holds writes back.
+//!
+//! It fills a data directory with `--rows` pictures by vector (seeded random unit
+//! vectors of `--dim`, every attribute set) through `Instance::add_vectors`, deletes
+//! `--dead-share` of them with one filtered delete, and closes the engine. Then:
+//! * **open**: `Engine::open` until the first search (by name, with a filter) is
+//!   answered, split into the instance's open stages (`Instance::open_stages`) and the
+//!   rest (the store's own open); then the scan copy's build, which runs in the
+//!   background in a server (searches scan f32 until it is ready);
+//! * **compaction**: an admin rebuild (the path automatic compactions take) of the
+//!   instance with its dead rows, while a writer thread adds one picture every
+//!   `--write-every-ms`; it prints the rebuild's time and the writes' latencies (the
+//!   longest is the stall), and checks every write survived.
+//!
+//! ```text
+//! cargo run --release --bin imgsearch-startup -- --rows 1000000 --dir /tmp/startup
+//! ```
+//! The filled directory is reused by later runs with the same `--dir` (`--refill`
+//! starts again); each run opens it twice, the second time with a warm page cache.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Result};
+use clap::Parser;
+
+use imgsearch::engine::{CompactionPolicy, Engine, InstanceSpec, ScanMode, SearchQuery};
+use imgsearch::store::Record;
+
+const INSTANCE: &str = "startup";
+/// Pictures per `add_vectors` call while filling.
+const FILL_CHUNK: usize = 10_000;
+
+/// Command line.
+#[derive(Parser, Debug)]
+#[command(about = "Open time of a large instance, and writes' stall during its compaction")]
+struct Args {
+    /// Pictures stored.
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: usize,
+    /// Vector dimension.
+    #[arg(long, default_value_t = 256)]
+    dim: u32,
+    /// Share of the pictures deleted before the compaction.
+    #[arg(long, default_value_t = 0.3)]
+    dead_share: f64,
+    /// The data directory (kept; filled only when it holds no instance yet).
+    #[arg(long, default_value = "/tmp/imgsearch-startup")]
+    dir: PathBuf,
+    /// Empty the directory first.
+    #[arg(long)]
+    refill: bool,
+    /// Time between two writes during the compaction, in milliseconds.
+    #[arg(long, default_value_t = 5)]
+    write_every_ms: u64,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if args.refill && args.dir.exists() {
+        std::fs::remove_dir_all(&args.dir)?;
+    }
+    fill(&args)?;
+    for pass in ["cold-ish", "warm"] {
+        open_to_first_search(&args, pass)?;
+    }
+    compaction_stall(&args)
+}
+
+/// xorshift64: the same vectors and attributes on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn unit_vector(&mut self, dim: usize) -> Vec<f32> {
+        let v: Vec<f32> = (0..dim)
+            .map(|_| (self.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
+            .collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-9);
+        v.iter().map(|x| x / norm).collect()
+    }
+}
+
+/// Picture `i`: attributes from its number (`int_attr` is `i % 100`, so the delete
+/// filter `int_attr < share*100` removes that share, spread over the whole file).
+fn picture(i: usize, rng: &mut Rng, dim: usize) -> (Record, Vec<f32>) {
+    let record = Record {
+        product_id: format!("p{}", i / 4),
+        pic_name: format!("{i}.jpg"),
+        category_id: (i % 7) as u32,
+        custom_content: Some(format!("c{i}")),
+        int_attrs: [
+            Some((i % 100) as i32),
+            Some((i % 13) as i32),
+            Some(-((i % 5) as i32)),
+            Some((i / 1000) as i32),
+        ],
+        str_attrs: [
+            Some(format!("s{}", i % 50)),
+            Some(format!("t{}", i % 1000)),
+            Some(format!("u{}", i % 3)),
+            Some(format!("v{}", i % 20_000)),
+        ],
+        ..Record::default()
+    };
+    (record, rng.unit_vector(dim))
+}
+
+fn fill(args: &Args) -> Result<()> {
+    let engine = Engine::open(&args.dir)?;
+    engine.set_compaction(CompactionPolicy::OFF);
+    if engine.instance(INSTANCE).is_ok() {
+        println!("reusing {}", args.dir.display());
+        return Ok(());
+    }
+    let instance = engine.create_instance(&InstanceSpec {
+        capacity: args.rows as u64 * 2,
+        ..InstanceSpec::product(INSTANCE)
+    })?;
+    ensure!(
+        instance.meta().dimension == args.dim,
+        "the built-in extractor's dimension is {}; --dim must match it",
+        instance.meta().dimension
+    );
+    let started = Instant::now();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for first in (0..args.rows).step_by(FILL_CHUNK) {
+        let end = (first + FILL_CHUNK).min(args.rows);
+        let chunk: Vec<_> = (first..end)
+            .map(|i| picture(i, &mut rng, args.dim as usize))
+            .collect();
+        instance.add_vectors(&chunk)?;
+    }
+    println!(
+        "filled {} pictures in {:.1} s",
+        args.rows,
+        started.elapsed().as_secs_f64()
+    );
+    let dead = (args.dead_share * 100.0).round() as i32;
+    let filter = imgsearch::filter::parse(&format!("int_attr < {dead}"), 1000)?;
+    let started = Instant::now();
+    let removed = instance.delete_by_filter(&filter)?.len();
+    println!(
+        "deleted {removed} ({dead} %) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    engine.flush()?;
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Opens the engine and answers one search; prints the split.
+fn open_to_first_search(args: &Args, pass: &str) -> Result<()> {
+    let started = Instant::now();
+    let engine = Engine::open(&args.dir)?;
+    let opened = started.elapsed();
+    let instance = engine.instance(INSTANCE)?;
+    let query = SearchQuery {
+        num: 10,
+        filter: Some(imgsearch::filter::parse(
+            "int_attr >= 50 AND str_attr2 != \"t7\"",
+            1000,
+        )?),
+        ..SearchQuery::default()
+    };
+    let searched = Instant::now();
+    let outcome = instance.search_by_name("p24", "99.jpg", &query)?;
+    let first_search = searched.elapsed();
+    let to_first = started.elapsed();
+    ensure!(
+        !outcome.results.is_empty(),
+        "the first search found nothing"
+    );
+    println!(
+        "open [{pass}]: {} live of {} rows; to first search {:.0} ms (engine open {:.0} ms + search {:.1} ms)",
+        instance.info().total_count,
+        instance.snapshot().rows(),
+        ms(to_first),
+        ms(opened),
+        ms(first_search)
+    );
+    let stages = instance.open_stages();
+    let in_instance: Duration = stages.iter().map(|(_, d)| *d).sum();
+    for (stage, took) in &stages {
+        println!("    {stage:<28} {:8.1} ms", ms(*took));
+    }
+    println!(
+        "    {:<28} {:8.1} ms",
+        "store open and the rest",
+        ms(opened.saturating_sub(in_instance))
+    );
+    let started = Instant::now();
+    instance.set_scan_mode(ScanMode::I8);
+    instance.build_scan_copy();
+    println!(
+        "    {:<28} {:8.1} ms (background in a server)",
+        "i8 scan copy build",
+        ms(started.elapsed())
+    );
+    Ok(())
+}
+
+/// Rebuilds the instance while a writer adds pictures; prints the writes' latencies.
+fn compaction_stall(args: &Args) -> Result<()> {
+    let engine = Engine::open(&args.dir)?;
+    engine.set_compaction(CompactionPolicy::OFF);
+    let instance = engine.instance(INSTANCE)?;
+    let (rows, live) = (instance.snapshot().rows(), instance.info().total_count);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (instance, stop) = (instance.clone(), stop.clone());
+        let every = Duration::from_millis(args.write_every_ms);
+        let dim = args.dim as usize;
+        std::thread::spawn(move || -> Result<Vec<Duration>> {
+            let mut rng = Rng(0x5eed);
+            let mut latencies = Vec::new();
+            let mut i = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let (mut record, vector) = picture(i, &mut rng, dim);
+                record.product_id = format!("during-{i}");
+                let started = Instant::now();
+                instance.add_vector(&record, &vector)?;
+                latencies.push(started.elapsed());
+                i += 1;
+                std::thread::sleep(every);
+            }
+            Ok(latencies)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    instance.rebuild()?;
+    let rebuilt = started.elapsed();
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = writer.join().expect("writer thread")?;
+    let written = latencies.len() as u64;
+    ensure!(
+        instance.info().total_count == live + written,
+        "writes lost: {} live, expected {}",
+        instance.info().total_count,
+        live + written
+    );
+    ensure!(
+        instance.snapshot().live_rows() as u64 == live + written,
+        "the rebuilt file holds {} live rows, expected {}",
+        instance.snapshot().live_rows(),
+        live + written
+    );
+    latencies.sort();
+    let pct = |p: f64| ms(latencies[((latencies.len() - 1) as f64 * p) as usize]);
+    println!(
+        "compaction: {rows} rows ({} dead) rebuilt in {:.0} ms; {written} writes meanwhile: p50 {:.1} ms, p99 {:.1} ms, longest (stall) {:.0} ms",
+        rows as u64 - live,
+        ms(rebuilt),
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+    Ok(())
+}
