@@ -16,8 +16,9 @@
 //! ```text
 //! cargo run --release --bin imgsearch-startup -- --rows 1000000 --dir /tmp/startup
 //! ```
-//! The filled directory is reused by later runs with the same `--dir` (`--refill`
-//! starts again); each run opens it twice, the second time with a warm page cache.
+//! Each run fills the directory again (`--reuse` keeps what it holds: the open can be
+//! timed again, but a compaction already dropped its dead rows) and opens it twice, the
+//! second time with a warm page cache.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,12 +48,13 @@ struct Args {
     /// Share of the pictures deleted before the compaction.
     #[arg(long, default_value_t = 0.3)]
     dead_share: f64,
-    /// The data directory (kept; filled only when it holds no instance yet).
+    /// The data directory (emptied and filled first).
     #[arg(long, default_value = "/tmp/imgsearch-startup")]
     dir: PathBuf,
-    /// Empty the directory first.
+    /// Only time the compaction when the directory holds no instance yet or had none
+    /// compacted since it was filled (the compaction drops its dead rows).
     #[arg(long)]
-    refill: bool,
+    reuse: bool,
     /// Time between two writes during the compaction, in milliseconds.
     #[arg(long, default_value_t = 5)]
     write_every_ms: u64,
@@ -60,7 +62,7 @@ struct Args {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    if args.refill && args.dir.exists() {
+    if !args.reuse && args.dir.exists() {
         std::fs::remove_dir_all(&args.dir)?;
     }
     fill(&args)?;

@@ -6,7 +6,8 @@
 //! rewritten, so steady replacing writes grow memory without bound. When dead rows reach
 //! a share of all rows (and a minimum count, so small instances are not rewritten for a
 //! handful of rows), the instance rewrites its file from the store on a background thread
-//! through the same crash-safe path as `/admin/rebuild` (`Instance::rebuild`).
+//! through the same crash-safe path as `/admin/rebuild` (`Instance::rebuild`), which holds
+//! writes back only while it catches up with them at the end (`catch_up.rs`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};

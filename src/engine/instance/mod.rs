@@ -10,6 +10,7 @@
 //! (`engine/search/`) read an instance; nothing here knows them.
 
 mod analyse;
+mod catch_up;
 pub(in crate::engine) mod compaction;
 pub(in crate::engine) mod reconcile;
 mod upkeep;
@@ -113,6 +114,9 @@ pub struct Instance {
     pub(in crate::engine) dictionaries: Dictionaries,
     extractor: Arc<dyn Extractor>,
     writer: Mutex<WriteState>,
+    /// Orders rebuilds, reloads and whitenings (each swaps the index; taken before the
+    /// write lock).
+    upkeep: Mutex<()>,
     live: AtomicU64,
     /// What the server may change while the instance runs.
     settings: ArcSwap<InstanceSettings>,
@@ -192,6 +196,7 @@ impl Instance {
                 next_doc,
                 retired: false,
             }),
+            upkeep: Mutex::new(()),
             live: AtomicU64::new(live),
             settings: ArcSwap::from_pointee(InstanceSettings::default()),
             scan_copy: ScanCopy::new(&meta_name),

@@ -39,6 +39,18 @@ pub(crate) fn write_generation_from_store(
     dir: &Path,
     projection: &Projection,
 ) -> Result<u64> {
+    write_generation_below(store, meta, dir, projection, u64::MAX)
+}
+
+/// [`write_generation_from_store`] of the pictures whose doc is below `receipt` (a
+/// rebuild running beside writes leaves the later ones to its catch-up).
+pub(super) fn write_generation_below(
+    store: &Store,
+    meta: &InstanceMeta,
+    dir: &Path,
+    projection: &Projection,
+    receipt: u64,
+) -> Result<u64> {
     let mut writer = GenerationWriter::create(dir, row_dimension(meta, projection))?;
     let mut failed: Option<EngineError> = None;
     let mut chunk: Vec<(u64, Vec<f32>)> = Vec::new();
@@ -69,6 +81,9 @@ pub(crate) fn write_generation_from_store(
         }
     };
     store.for_each_vector(meta.id, |doc, vector| {
+        if doc >= receipt {
+            return Ok(());
+        }
         chunk.push((doc, vector));
         if chunk.len() >= PROJECT_CHUNK {
             flush(&mut chunk, &mut failed);

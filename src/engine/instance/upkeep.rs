@@ -1,8 +1,10 @@
 //! Upkeep of an instance's vector file: automatic compaction, reload after an offline
 //! rebuild, rebuild from the store, and fitting or removing a whitening.
 //!
-//! Each writes or opens a generation under the write lock and swaps it in whole
-//! ([`super::Layer`]); searches under way finish on the snapshot they hold.
+//! Each writes or opens a generation and swaps it in whole ([`super::Layer`]); searches
+//! under way finish on the snapshot they hold. They are ordered by the instance's upkeep
+//! lock; a rebuild holds the write lock only to catch up (`catch_up.rs`), the others for
+//! their whole run.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -106,6 +108,7 @@ impl Instance {
     /// Re-opens the index from its manifest (after an offline rebuild) and reconciles it
     /// with the store; searches under way finish on the old map.
     pub fn reload(&self) -> Result<()> {
+        let _upkeep = self.upkeep.lock();
         let _writer = self.write_lock()?;
         let projection = super::whitening::stored(&self.store, &self.meta)?;
         if let Some(votes) = &self.votes {
@@ -117,7 +120,11 @@ impl Instance {
     /// Opens the manifest's generation, reconciles it with the store and swaps it in with
     /// `projection` (searches under way finish on the old one); `fault` is the crash
     /// point between the two. The caller holds the write lock.
-    fn open_and_swap(&self, projection: Projection, fault: Option<&'static str>) -> Result<()> {
+    pub(super) fn open_and_swap(
+        &self,
+        projection: Projection,
+        fault: Option<&'static str>,
+    ) -> Result<()> {
         let (index, live) = open_reconciled(
             &self.store,
             &self.meta,
@@ -139,15 +146,13 @@ impl Instance {
         self.rebuild_as("admin")
     }
 
-    /// [`Self::rebuild`], counted under `reason` (`admin` or `compaction`). Writes wait
-    /// for the write lock meanwhile, so none lands in the old file after the new one was
-    /// written; searches keep scanning the old snapshot until the swap.
+    /// [`Self::rebuild`], counted under `reason` (`admin` or `compaction`). Writes go on
+    /// while the store is read and the new file written; they wait only while the new
+    /// index catches up with them and is swapped in (`catch_up.rs`); searches keep
+    /// scanning the old snapshot until the swap.
     fn rebuild_as(&self, reason: &'static str) -> Result<u64> {
-        let _writer = self.write_lock()?;
-        // Any rebuild compacts: writes held back for a started compaction may go on.
-        self.compaction.took_lock();
-        let projection = self.index.load().projection.clone();
-        self.rebuild_locked(reason, projection)
+        let _upkeep = self.upkeep.lock();
+        self.rebuild_catching_up(reason)
     }
 
     /// Writes a generation of `projection` from the store and swaps to it; the caller
@@ -187,6 +192,7 @@ impl Instance {
             }
             None => Projection::none(),
         };
+        let _upkeep = self.upkeep.lock();
         let _writer = self.write_lock()?;
         let bytes = projection.get().map(Whitening::to_bytes);
         self.store.set_projection(self.meta.id, bytes.as_deref())?;
