@@ -11,14 +11,15 @@
 //! * **compaction**: an admin rebuild (the path automatic compactions take) of the
 //!   instance with its dead rows, while a writer thread adds one picture every
 //!   `--write-every-ms`; it prints the rebuild's time and the writes' latencies (the
-//!   longest is the stall), and checks every write survived.
+//!   longest is the stall) beside those of the same writer alone just before (a synced
+//!   commit's own spread on this disk), and checks every write survived.
 //!
 //! ```text
 //! cargo run --release --bin imgsearch-startup -- --rows 1000000 --dir /tmp/startup
 //! ```
 //! Each run fills the directory again (`--reuse` keeps what it holds: the open can be
-//! timed again, but a compaction already dropped its dead rows) and opens it twice, the
-//! second time with a warm page cache.
+//! timed again, but a compaction already dropped its dead rows) and opens it `--opens`
+//! times (the first right after the fill), printing the median.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,6 +56,9 @@ struct Args {
     /// compacted since it was filled (the compaction drops its dead rows).
     #[arg(long)]
     reuse: bool,
+    /// Opens timed (the first after the fill; the median is printed too).
+    #[arg(long, default_value_t = 3)]
+    opens: usize,
     /// Time between two writes during the compaction, in milliseconds.
     #[arg(long, default_value_t = 5)]
     write_every_ms: u64,
@@ -62,13 +66,27 @@ struct Args {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    // The rebuild logs how long it held writes back.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "imgsearch::engine::instance=info".into()),
+        )
+        .init();
     if !args.reuse && args.dir.exists() {
         std::fs::remove_dir_all(&args.dir)?;
     }
     fill(&args)?;
-    for pass in ["cold-ish", "warm"] {
-        open_to_first_search(&args, pass)?;
-    }
+    let mut to_first: Vec<f64> = (1..=args.opens)
+        .map(|pass| open_to_first_search(&args, pass))
+        .collect::<Result<_>>()?;
+    to_first.sort_by(f64::total_cmp);
+    println!(
+        "open to first search over {} opens: median {:.0} ms, best {:.0} ms",
+        to_first.len(),
+        to_first[to_first.len() / 2],
+        to_first[0]
+    );
     compaction_stall(&args)
 }
 
@@ -163,8 +181,9 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Opens the engine and answers one search; prints the split.
-fn open_to_first_search(args: &Args, pass: &str) -> Result<()> {
+/// Opens the engine and answers one search; prints the split; returns the time to the
+/// first answer in milliseconds.
+fn open_to_first_search(args: &Args, pass: usize) -> Result<f64> {
     let started = Instant::now();
     let engine = Engine::open(&args.dir)?;
     let opened = started.elapsed();
@@ -186,7 +205,7 @@ fn open_to_first_search(args: &Args, pass: &str) -> Result<()> {
         "the first search found nothing"
     );
     println!(
-        "open [{pass}]: {} live of {} rows; to first search {:.0} ms (engine open {:.0} ms + search {:.1} ms)",
+        "open {pass}: {} live of {} rows; to first search {:.0} ms (engine open {:.0} ms + search {:.1} ms)",
         instance.info().total_count,
         instance.snapshot().rows(),
         ms(to_first),
@@ -194,7 +213,11 @@ fn open_to_first_search(args: &Args, pass: &str) -> Result<()> {
         ms(first_search)
     );
     let stages = instance.open_stages();
-    let in_instance: Duration = stages.iter().map(|(_, d)| *d).sum();
+    let in_instance: Duration = stages
+        .iter()
+        .filter(|(stage, _)| !stage.starts_with("of which"))
+        .map(|(_, d)| *d)
+        .sum();
     for (stage, took) in &stages {
         println!("    {stage:<28} {:8.1} ms", ms(*took));
     }
@@ -211,44 +234,71 @@ fn open_to_first_search(args: &Args, pass: &str) -> Result<()> {
         "i8 scan copy build",
         ms(started.elapsed())
     );
-    Ok(())
+    Ok(ms(to_first))
 }
 
-/// Rebuilds the instance while a writer adds pictures; prints the writes' latencies.
+/// Adds one picture every `every` until `stop`; returns each add's latency.
+fn writer(
+    instance: Arc<imgsearch::engine::Instance>,
+    stop: Arc<AtomicBool>,
+    every: Duration,
+    dim: usize,
+    prefix: &'static str,
+) -> std::thread::JoinHandle<Result<Vec<Duration>>> {
+    std::thread::spawn(move || -> Result<Vec<Duration>> {
+        let mut rng = Rng(0x5eed);
+        let mut latencies = Vec::new();
+        let mut i = 0usize;
+        while !stop.load(Ordering::Relaxed) {
+            let (mut record, vector) = picture(i, &mut rng, dim);
+            record.product_id = format!("{prefix}-{i}");
+            let started = Instant::now();
+            instance.add_vector(&record, &vector)?;
+            latencies.push(started.elapsed());
+            i += 1;
+            std::thread::sleep(every);
+        }
+        Ok(latencies)
+    })
+}
+
+/// "p50 .. p99 .. longest" of latencies.
+fn spread(latencies: &mut [Duration]) -> String {
+    latencies.sort();
+    let pct = |p: f64| ms(latencies[((latencies.len() - 1) as f64 * p) as usize]);
+    format!(
+        "{} writes: p50 {:.1} ms, p99 {:.1} ms, longest {:.0} ms",
+        latencies.len(),
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    )
+}
+
+/// Rebuilds the instance while a writer adds pictures; prints the writes' latencies,
+/// and those of the same writer alone just before (the disk's own spread).
 fn compaction_stall(args: &Args) -> Result<()> {
     let engine = Engine::open(&args.dir)?;
     engine.set_compaction(CompactionPolicy::OFF);
     let instance = engine.instance(INSTANCE)?;
     let (rows, live) = (instance.snapshot().rows(), instance.info().total_count);
+    let every = Duration::from_millis(args.write_every_ms);
+    let dim = args.dim as usize;
     let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (instance, stop) = (instance.clone(), stop.clone());
-        let every = Duration::from_millis(args.write_every_ms);
-        let dim = args.dim as usize;
-        std::thread::spawn(move || -> Result<Vec<Duration>> {
-            let mut rng = Rng(0x5eed);
-            let mut latencies = Vec::new();
-            let mut i = 0usize;
-            while !stop.load(Ordering::Relaxed) {
-                let (mut record, vector) = picture(i, &mut rng, dim);
-                record.product_id = format!("during-{i}");
-                let started = Instant::now();
-                instance.add_vector(&record, &vector)?;
-                latencies.push(started.elapsed());
-                i += 1;
-                std::thread::sleep(every);
-            }
-            Ok(latencies)
-        })
-    };
+    let alone = writer(instance.clone(), stop.clone(), every, dim, "alone");
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, Ordering::Relaxed);
+    let mut alone = alone.join().expect("writer thread")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let during = writer(instance.clone(), stop.clone(), every, dim, "during");
     std::thread::sleep(Duration::from_millis(200));
     let started = Instant::now();
     instance.rebuild()?;
     let rebuilt = started.elapsed();
     std::thread::sleep(Duration::from_millis(200));
     stop.store(true, Ordering::Relaxed);
-    let mut latencies = writer.join().expect("writer thread")?;
-    let written = latencies.len() as u64;
+    let mut during = during.join().expect("writer thread")?;
+    let written = (alone.len() + during.len()) as u64;
     ensure!(
         instance.info().total_count == live + written,
         "writes lost: {} live, expected {}",
@@ -261,15 +311,12 @@ fn compaction_stall(args: &Args) -> Result<()> {
         instance.snapshot().live_rows(),
         live + written
     );
-    latencies.sort();
-    let pct = |p: f64| ms(latencies[((latencies.len() - 1) as f64 * p) as usize]);
+    println!("writes alone: {}", spread(&mut alone));
     println!(
-        "compaction: {rows} rows ({} dead) rebuilt in {:.0} ms; {written} writes meanwhile: p50 {:.1} ms, p99 {:.1} ms, longest (stall) {:.0} ms",
+        "compaction: {rows} rows ({} dead) rebuilt in {:.0} ms; meanwhile {} (longest = stall)",
         rows as u64 - live,
         ms(rebuilt),
-        pct(0.5),
-        pct(0.99),
-        pct(1.0)
+        spread(&mut during)
     );
     Ok(())
 }

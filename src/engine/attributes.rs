@@ -4,7 +4,8 @@
 //! (the i32's bits) and StrAttr..4 as ids into per-attribute string dictionaries, so that
 //! a filter compares integers only. Id 0 is the empty string, which an absent StrAttr
 //! counts as (an absent IntAttr counts as 0). Dictionaries only grow while the instance is
-//! open; they are rebuilt from the store when it opens.
+//! open; they are rebuilt from the store when it opens, or read back from the persisted
+//! columns' blob ([`Dictionaries::to_bytes`]) when those are still valid.
 
 use std::collections::HashMap;
 
@@ -73,6 +74,63 @@ impl Dictionaries {
         self.attrs.get(attr)?.read().ids.get(value).copied()
     }
 
+    /// The strings of every attribute in id order, as bytes (the persisted columns' blob):
+    /// per attribute a u32 count, then per string a u32 length and its UTF-8 bytes, all
+    /// little-endian.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for lock in &self.attrs {
+            let d = lock.read();
+            out.extend_from_slice(&(d.strings.len() as u32).to_le_bytes());
+            for s in &d.strings {
+                out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+                out.extend_from_slice(s.as_bytes());
+            }
+        }
+        out
+    }
+
+    /// Dictionaries from [`Self::to_bytes`]; `None` when the bytes are not such (the
+    /// caller then rebuilds them from the store).
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let mut rest = bytes;
+        let mut take = |n: usize| -> Option<&[u8]> {
+            let (head, tail) = rest.split_at_checked(n)?;
+            rest = tail;
+            Some(head)
+        };
+        let mut attrs: [Dictionary; 4] = Default::default();
+        for d in &mut attrs {
+            let count = u32::from_le_bytes(take(4)?.try_into().ok()?);
+            for id in 0..count {
+                let len = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
+                let s = std::str::from_utf8(take(len)?).ok()?.to_string();
+                if d.ids.insert(s.clone(), id).is_some() {
+                    return None;
+                }
+                d.strings.push(s);
+            }
+            // Id 0 is the empty string, as in a new dictionary.
+            if d.strings.first().map(String::as_str) != Some("") {
+                return None;
+            }
+        }
+        if !rest.is_empty() {
+            return None;
+        }
+        Some(Dictionaries {
+            attrs: attrs.map(RwLock::new),
+        })
+    }
+
+    /// Replaces these dictionaries' contents with `other`'s (at open, before any row
+    /// reads them).
+    pub fn replace_with(&self, other: Dictionaries) {
+        for (mine, theirs) in self.attrs.iter().zip(other.attrs) {
+            *mine.write() = theirs.into_inner();
+        }
+    }
+
     /// The column values (category, ints, string ids) of a record.
     pub fn columns_of(&self, record: &Record) -> [u32; COLUMNS] {
         let mut values = [0u32; COLUMNS];
@@ -136,5 +194,22 @@ mod tests {
         assert_eq!(cols[COLUMN_INT + 2], 5);
         assert_eq!(cols[COLUMN_STR], a);
         assert_eq!(cols[COLUMN_STR + 1], 0);
+    }
+
+    #[test]
+    fn dictionaries_round_trip_through_bytes() {
+        let d = Dictionaries::default();
+        let red = d.intern(0, "red");
+        let blue = d.intern(3, "blue");
+        let bytes = d.to_bytes();
+        let back = Dictionaries::from_bytes(&bytes).unwrap();
+        assert_eq!(back.lookup(0, "red"), Some(red));
+        assert_eq!(back.lookup(3, "blue"), Some(blue));
+        assert_eq!(back.lookup(1, ""), Some(0));
+        assert_eq!(back.intern(0, "green"), d.intern(0, "green"));
+        assert!(Dictionaries::from_bytes(&bytes[..bytes.len() - 1]).is_none());
+        let fresh = Dictionaries::default();
+        fresh.replace_with(back);
+        assert_eq!(fresh.lookup(3, "blue"), Some(blue));
     }
 }

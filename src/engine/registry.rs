@@ -122,9 +122,15 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Flushes the store so that a clean stop leaves no write-ahead logs behind (they
+    /// Saves every instance's columns (the next open need not walk the records) and
+    /// flushes the store so that a clean stop leaves no write-ahead logs behind (they
     /// would be replayed at the next open and, until then, take disk).
     pub fn flush(&self) -> Result<()> {
+        for instance in self.instances() {
+            if let Err(e) = instance.persist_columns() {
+                tracing::warn!(instance = %instance.meta().name, error = %e, "could not save the columns");
+            }
+        }
         Ok(self.store.flush()?)
     }
 

@@ -43,6 +43,14 @@ impl AtomicBitset {
         self.words.get(w).map_or(0, |x| x.load(Ordering::Relaxed))
     }
 
+    /// Sets the bits set in `words` (word w holds bits 64w..64w+63; words past the
+    /// capacity are ignored).
+    pub fn set_words(&self, words: &[u64]) {
+        for (word, bits) in self.words.iter().zip(words) {
+            word.fetch_or(*bits, Ordering::Relaxed);
+        }
+    }
+
     /// Number of set bits.
     pub fn count(&self) -> usize {
         self.words

@@ -34,6 +34,13 @@ impl U32Column {
         }
     }
 
+    /// Sets rows `0..values.len()` at once (values past the capacity are ignored).
+    pub fn fill(&self, values: &[u32]) {
+        for (v, value) in self.values.iter().zip(values) {
+            v.store(*value, Ordering::Relaxed);
+        }
+    }
+
     /// A copy with a larger capacity.
     pub fn grown(&self, capacity: usize) -> Self {
         let grown = Self::with_capacity(capacity.max(self.capacity()));

@@ -22,11 +22,15 @@
 //! `codes.rs` is apart: binary codes → ids by multi-index hashing ([`CodeIndex`]), the
 //! keypoint vote stage's structure.
 //!
+//! `columns_file.rs` saves the tombstones and attribute columns beside the vector file
+//! ([`PersistedColumns`]), so that a large instance opens without rebuilding them.
+//!
 //! Entry point: [`VectorIndex`].
 
 mod bitset;
 pub mod codes;
 mod column;
+mod columns_file;
 mod copy;
 mod error;
 pub mod kernels;
@@ -41,6 +45,7 @@ mod vector_index;
 pub use bitset::AtomicBitset;
 pub use codes::CodeIndex;
 pub use column::U32Column;
+pub use columns_file::{PersistedColumns, COLUMNS_FILE};
 pub use copy::PinnedGeneration;
 pub use error::{IndexError, Result};
 pub use manifest::{Manifest, MANIFEST_FILE};

@@ -15,6 +15,7 @@
 //! names      inst u32 | len(product) u32 | product | pic   -> doc u64
 //! projections inst u32                                    -> index projection (engine bytes)
 //! counters   inst u32 | "next_doc"                         -> u64   (the write receipt)
+//!            inst u32 | "columns_stamp"                    -> u64   (stamp.rs)
 //!            "next_instance"                               -> u32
 //! ```
 //!
@@ -31,6 +32,7 @@ mod meta;
 mod reads;
 mod record;
 mod rocks;
+mod stamp;
 mod teardown;
 #[cfg(test)]
 mod tests;

@@ -68,6 +68,7 @@ impl Store {
         let mut batch = WriteBatch::default();
         for add in adds {
             self.add_to_batch(&mut batch, add);
+            self.clear_stamp(&mut batch, add.inst);
         }
         self.sync_write(batch)
     }
@@ -115,6 +116,7 @@ impl Store {
                 keys::name_key(inst, product_id, pic_name),
             );
         }
+        self.clear_stamp(&mut batch, inst);
         self.sync_write(batch)
     }
 
@@ -126,6 +128,7 @@ impl Store {
             keys::doc_key(inst, doc),
             encode(record),
         );
+        self.clear_stamp(&mut batch, inst);
         self.sync_write(batch)
     }
 
@@ -137,6 +140,7 @@ impl Store {
             Some(b) => batch.put_cf(cf, keys::instance_prefix(inst), b),
             None => batch.delete_cf(cf, keys::instance_prefix(inst)),
         }
+        self.clear_stamp(&mut batch, inst);
         self.sync_write(batch)
     }
 }

@@ -63,7 +63,8 @@ impl Instance {
         #[cfg(test)]
         tests::while_rebuilding(self);
         crate::fault::point("rebuild.before_swap");
-        let _writer = self.write_lock()?;
+        let writer = self.write_lock()?;
+        let held = std::time::Instant::now();
         let current = old.snapshot();
         adopt_row_state(&index, &current, &old_rows, true);
         append_rows_from(&index, &current, receipt)?;
@@ -75,6 +76,16 @@ impl Instance {
         }
         self.index.store(Arc::new(Layer { index, projection }));
         self.scan_copy.refresh(self.snapshot());
+        let held = held.elapsed();
+        drop(writer);
+        tracing::info!(instance = %self.meta.name, reason, held_ms = held.as_secs_f64() * 1000.0, "rebuild caught up with the writes made meanwhile");
+        metrics::histogram!("imgsearch_rebuild_catch_up_seconds", "instance" => self.meta.name.clone())
+            .record(held.as_secs_f64());
+        // Saved so that the next open need not walk the records (under the write lock
+        // again, apart from the catch-up, so that neither holds writes long).
+        if let Err(e) = self.save_columns() {
+            tracing::warn!(instance = %self.meta.name, error = %e, "could not save the columns after a rebuild");
+        }
         metrics::counter!("imgsearch_rebuilds_total", "instance" => self.meta.name.clone(), "reason" => reason)
             .increment(1);
         Ok(generation)

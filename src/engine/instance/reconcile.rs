@@ -1,6 +1,7 @@
 //! Making an instance's index agree with the store, the source of truth.
 //!
-//! On open and reload: rows at or past the store's `next_doc` receipt are cut (written,
+//! On open and reload: the persisted columns are used when still valid (`persisted.rs`);
+//! otherwise rows at or past the store's `next_doc` receipt are cut (written,
 //! never acknowledged); rows whose doc has no record become tombstones (deleted, or
 //! replaced); records without a row are appended from the stored vectors (added after an
 //! offline rebuild took its snapshot); a vector file that fails its checks, or that misses
@@ -132,24 +133,48 @@ fn rows_match_projection(
     Ok(true)
 }
 
-/// Opens the index and makes it agree with the store and `projection`; returns it and
-/// the live count.
+/// How an index was made to agree with the store.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reconciled {
+    /// Live rows.
+    pub(crate) live: u64,
+    /// The records were walked (the persisted columns were missing, damaged or stale).
+    pub(crate) walked: bool,
+    /// How long filling the columns took (beside the vector file's checksum).
+    pub(crate) columns_took: std::time::Duration,
+}
+
+/// Opens the index and makes it agree with the store and `projection`, from the
+/// persisted columns when they are valid (`persisted.rs`), else by walking the records.
 pub(crate) fn open_reconciled(
     store: &Store,
     meta: &InstanceMeta,
     dir: &Path,
     dictionaries: &Dictionaries,
     projection: &Projection,
-) -> Result<(VectorIndex, u64)> {
+) -> Result<(VectorIndex, Reconciled)> {
     let receipt = store.next_doc(meta.id)?;
     let dimension = row_dimension(meta, projection);
     // The file's checksum is computed while the records are walked: on a large
     // instance the two take about as long, and they use different cores.
-    let open = |index: &VectorIndex| -> Result<Option<u64>> {
+    let open = |index: &VectorIndex| -> Result<Option<Reconciled>> {
         if !rows_match_projection(store, meta, index, projection, receipt)? {
             return Ok(None);
         }
-        reconcile(store, meta, index, dictionaries, projection)
+        let started = std::time::Instant::now();
+        if let Some(live) = super::persisted::restore(store, meta, index, dictionaries, receipt) {
+            return Ok(Some(Reconciled {
+                live,
+                walked: false,
+                columns_took: started.elapsed(),
+            }));
+        }
+        let live = reconcile(store, meta, index, dictionaries, projection)?;
+        Ok(live.map(|live| Reconciled {
+            live,
+            walked: true,
+            columns_took: started.elapsed(),
+        }))
     };
     let (index, reconciled) = match VectorIndex::open_checking_while(
         dir, dimension, COLUMNS, receipt, open,
@@ -167,15 +192,24 @@ pub(crate) fn open_reconciled(
         }
         Err(e) => return Err(e.into()),
     };
-    if let Some(live) = reconciled? {
-        return Ok((index, live));
+    if let Some(reconciled) = reconciled? {
+        return Ok((index, reconciled));
     }
     tracing::warn!(instance = %meta.name, "index misses older pictures or holds another projection: rebuilding it from the store");
     drop(index);
     write_generation_from_store(store, meta, dir, projection)?;
     let index = VectorIndex::open(dir, dimension, COLUMNS, receipt)?;
+    let started = std::time::Instant::now();
     let live = reconcile(store, meta, &index, dictionaries, projection)?.unwrap_or(0);
-    Ok((index, live))
+    let columns_took = started.elapsed();
+    Ok((
+        index,
+        Reconciled {
+            live,
+            walked: true,
+            columns_took,
+        },
+    ))
 }
 
 /// Tombstones rows without a record, fills columns, appends records that have no row.

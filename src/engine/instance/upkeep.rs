@@ -125,7 +125,7 @@ impl Instance {
         projection: Projection,
         fault: Option<&'static str>,
     ) -> Result<()> {
-        let (index, live) = open_reconciled(
+        let (index, reconciled) = open_reconciled(
             &self.store,
             &self.meta,
             &self.index_dir,
@@ -135,7 +135,7 @@ impl Instance {
         if let Some(name) = fault {
             crate::fault::point(name);
         }
-        self.live.store(live, Ordering::Relaxed);
+        self.live.store(reconciled.live, Ordering::Relaxed);
         self.index.store(Arc::new(Layer { index, projection }));
         self.scan_copy.refresh(self.snapshot());
         Ok(())
