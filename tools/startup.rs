@@ -7,7 +7,8 @@
 //! * **open**: `Engine::open` until the first search (by name, with a filter) is
 //!   answered, split into the instance's open stages (`Instance::open_stages`) and the
 //!   rest (the store's own open); then the scan copy's build, which runs in the
-//!   background in a server (searches scan f32 until it is ready);
+//!   background in a server (searches scan f32 until it is ready). Last, open 0: the
+//!   saved columns removed, the open walks the records as every open did before them;
 //! * **compaction**: an admin rebuild (the path automatic compactions take) of the
 //!   instance with its dead rows, while a writer thread adds one picture every
 //!   `--write-every-ms`; it prints the rebuild's time and the writes' latencies (the
@@ -86,6 +87,18 @@ fn main() -> Result<()> {
         to_first.len(),
         to_first[to_first.len() / 2],
         to_first[0]
+    );
+    // The same open without the saved columns: the record walk every open made before.
+    let saved = args
+        .dir
+        .join(imgsearch::engine::INSTANCES_DIR)
+        .join(INSTANCE)
+        .join(imgsearch::index::COLUMNS_FILE);
+    std::fs::remove_file(&saved)?;
+    let walked = open_to_first_search(&args, 0)?;
+    println!(
+        "open to first search without the saved columns (record walk): {walked:.0} ms = {:.1}x the median with them",
+        walked / to_first[to_first.len() / 2]
     );
     compaction_stall(&args)
 }

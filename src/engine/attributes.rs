@@ -123,6 +123,11 @@ impl Dictionaries {
         })
     }
 
+    /// Whether no string was ever interned (a new instance's, before its open filled it).
+    pub fn is_new(&self) -> bool {
+        self.attrs.iter().all(|d| d.read().strings.len() == 1)
+    }
+
     /// Replaces these dictionaries' contents with `other`'s (at open, before any row
     /// reads them).
     pub fn replace_with(&self, other: Dictionaries) {
@@ -199,7 +204,9 @@ mod tests {
     #[test]
     fn dictionaries_round_trip_through_bytes() {
         let d = Dictionaries::default();
+        assert!(d.is_new());
         let red = d.intern(0, "red");
+        assert!(!d.is_new());
         let blue = d.intern(3, "blue");
         let bytes = d.to_bytes();
         let back = Dictionaries::from_bytes(&bytes).unwrap();

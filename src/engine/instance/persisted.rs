@@ -51,9 +51,9 @@ impl Instance {
     }
 }
 
-/// Fills `index`'s tombstones and columns and `dictionaries` from the persisted columns
-/// when they are valid for this index and store; returns the live count, `None` when
-/// the caller must walk the store instead.
+/// Fills `index`'s tombstones and columns and `dictionaries` (new ones: at open) from
+/// the persisted columns when they are valid for this index and store; returns the live
+/// count, `None` when the caller must walk the store instead.
 pub(super) fn restore(
     store: &Store,
     meta: &InstanceMeta,
@@ -61,6 +61,11 @@ pub(super) fn restore(
     dictionaries: &Dictionaries,
     receipt: u64,
 ) -> Option<u64> {
+    // Only into new dictionaries: a reload's are in use, and a write waiting for the
+    // lock may hold ids of strings interned after the save.
+    if !dictionaries.is_new() {
+        return None;
+    }
     let stamp = store.columns_stamp(meta.id).ok()??;
     let taken = match PersistedColumns::read(index.dir()) {
         Ok(Some(taken)) => taken,
