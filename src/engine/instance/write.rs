@@ -328,6 +328,8 @@ impl Instance {
     /// its write lock and retires it: writes under way finish first, later ones fail
     /// with InstanceNotFound. Searches already holding a snapshot finish on it.
     pub(in crate::engine) fn delete_from_store(&self) -> Result<()> {
+        // After a rebuild under way: it writes into the folder the deletion removes.
+        let _upkeep = self.upkeep.lock();
         let mut writer = self.write_lock()?;
         crate::fault::point("instance_delete.before_store_commit");
         self.store.delete_instance(&self.meta)?;
