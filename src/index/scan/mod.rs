@@ -21,18 +21,25 @@
 
 mod batch_f32;
 mod batch_i8;
+mod bits_search;
+#[cfg(test)]
+mod bits_tests;
+mod code_bits;
 mod code_f16;
 mod code_i8;
 mod flat;
 mod quantized;
 #[cfg(test)]
 mod quantized_tests;
+mod rotation;
 mod scan_copy;
 mod tiles;
 mod topk;
 
 pub use batch_f32::{search_batch, search_batch_above};
 pub use batch_i8::BatchQuery;
+pub use bits_search::DEFAULT_SHORTLIST;
+pub use code_bits::BitsRows;
 pub use code_f16::F16Fit;
 pub use code_i8::{I8Fit, I8Query};
 pub use quantized::{Code, F16Rows, I8Rows, QuantizedRows, DEFAULT_OVERSAMPLE};

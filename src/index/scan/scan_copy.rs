@@ -15,6 +15,8 @@ use arc_swap::ArcSwapOption;
 use parking_lot::Mutex;
 
 use super::batch_i8::BatchQuery;
+use super::bits_search::DEFAULT_SHORTLIST;
+use super::code_bits::BitsRows;
 use super::quantized::{F16Rows, I8Rows, DEFAULT_OVERSAMPLE};
 use super::{ScanQuery, ScanResult};
 use crate::index::Snapshot;
@@ -25,6 +27,9 @@ const STALE_ROWS: usize = 4096;
 /// Candidates re-ranked in f32 per search at least, so small pages (k = 1, 5) still get
 /// enough of them for recall.
 const MIN_CANDIDATES: usize = 64;
+
+/// Rows shortlisted on a 1-bit copy per search at least.
+const MIN_SHORTLIST: usize = 400;
 
 /// Which rows searches scan (`serve --scan`; the command line parses it by name through
 /// `FromStr`, so the index does not depend on the CLI's crate).
@@ -38,11 +43,14 @@ pub enum ScanMode {
     I8,
     /// An f16 copy (half the bytes), candidates re-ranked in f32.
     F16,
+    /// A 1-bit copy (an eighth of the i8 bytes) whose shortlist is re-scored on an i8
+    /// copy, then re-ranked in f32.
+    Bits,
 }
 
-/// A scan mode name that is none of `f32`, `i8`, `f16`.
+/// A scan mode name that is none of `f32`, `i8`, `f16`, `bits`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("scan mode {0:?}: use f32, i8 or f16")]
+#[error("scan mode {0:?}: use f32, i8, f16 or bits")]
 pub struct UnknownScanMode(pub String);
 
 impl std::str::FromStr for ScanMode {
@@ -53,6 +61,7 @@ impl std::str::FromStr for ScanMode {
             "f32" => Ok(ScanMode::F32),
             "i8" => Ok(ScanMode::I8),
             "f16" => Ok(ScanMode::F16),
+            "bits" => Ok(ScanMode::Bits),
             other => Err(UnknownScanMode(other.to_string())),
         }
     }
@@ -66,7 +75,7 @@ impl std::fmt::Display for ScanMode {
 
 impl ScanMode {
     /// The modes' names, as the command line and the config file spell them.
-    pub const NAMES: [&'static str; 3] = ["f32", "i8", "f16"];
+    pub const NAMES: [&'static str; 4] = ["f32", "i8", "f16", "bits"];
 
     /// The mode's name.
     pub fn name(self) -> &'static str {
@@ -78,6 +87,7 @@ impl ScanMode {
             ScanMode::F32 => 0,
             ScanMode::I8 => 1,
             ScanMode::F16 => 2,
+            ScanMode::Bits => 3,
         }
     }
 
@@ -85,6 +95,7 @@ impl ScanMode {
         match code {
             1 => ScanMode::I8,
             2 => ScanMode::F16,
+            3 => ScanMode::Bits,
             _ => ScanMode::F32,
         }
     }
@@ -94,6 +105,7 @@ impl ScanMode {
 enum Compact {
     I8(I8Rows),
     F16(F16Rows),
+    Bits(BitsRows),
 }
 
 impl Compact {
@@ -102,6 +114,7 @@ impl Compact {
             ScanMode::F32 => None,
             ScanMode::I8 => Some(Compact::I8(I8Rows::build(snap))),
             ScanMode::F16 => Some(Compact::F16(F16Rows::build(snap))),
+            ScanMode::Bits => Some(Compact::Bits(BitsRows::build(snap))),
         }
     }
 
@@ -109,6 +122,7 @@ impl Compact {
         match self {
             Compact::I8(_) => ScanMode::I8,
             Compact::F16(_) => ScanMode::F16,
+            Compact::Bits(_) => ScanMode::Bits,
         }
     }
 
@@ -116,6 +130,7 @@ impl Compact {
         match self {
             Compact::I8(c) => c.rows(),
             Compact::F16(c) => c.rows(),
+            Compact::Bits(c) => c.rows(),
         }
     }
 
@@ -123,6 +138,7 @@ impl Compact {
         match self {
             Compact::I8(c) => c.bytes(),
             Compact::F16(c) => c.bytes(),
+            Compact::Bits(c) => c.bytes(),
         }
     }
 }
@@ -281,7 +297,7 @@ impl ScanCopy {
         let built = self.built.load();
         match built.as_ref() {
             Some(b) if b.copy.mode() == self.mode() && b.generation == snap.generation() => {
-                matches!(b.copy, Compact::I8(_))
+                matches!(b.copy, Compact::I8(_) | Compact::Bits(_))
             }
             _ => true,
         }
@@ -301,21 +317,28 @@ impl ScanCopy {
         let b = built
             .as_ref()
             .filter(|b| b.copy.mode() == self.mode() && b.generation == snap.generation())?;
-        let Compact::I8(copy) = &b.copy else {
-            return None;
-        };
         if queries.iter().any(|q| q.k == 0) {
             return None;
         }
-        let batch: Vec<BatchQuery<'_>> = queries
-            .iter()
-            .map(|q| BatchQuery {
-                vector: q.vector,
-                k: q.k,
-                oversample: oversample(q.k),
-            })
-            .collect();
-        Some(copy.search_batch(snap, &batch, min_score, accept))
+        let batch = |per_hit: fn(usize) -> usize| -> Vec<BatchQuery<'_>> {
+            queries
+                .iter()
+                .map(|q| BatchQuery {
+                    vector: q.vector,
+                    k: q.k,
+                    oversample: per_hit(q.k),
+                })
+                .collect()
+        };
+        match &b.copy {
+            Compact::I8(copy) => {
+                Some(copy.search_batch(snap, &batch(oversample), min_score, accept))
+            }
+            Compact::Bits(copy) => {
+                Some(copy.search_batch(snap, &batch(shortlist), min_score, accept))
+            }
+            Compact::F16(_) => None,
+        }
     }
 
     /// `snap.search(...)`, through the copy when one of the snapshot's generation exists:
@@ -340,8 +363,15 @@ impl ScanCopy {
         match &b.copy {
             Compact::I8(c) => c.search(snap, query, k, min_score, oversample, accept),
             Compact::F16(c) => c.search(snap, query, k, min_score, oversample, accept),
+            Compact::Bits(c) => c.search(snap, query, k, min_score, shortlist(k), accept),
         }
     }
+}
+
+/// Shortlist per wanted hit on a 1-bit copy for a search of `k > 0` hits (small pages
+/// get at least `MIN_SHORTLIST` rows).
+fn shortlist(k: usize) -> usize {
+    DEFAULT_SHORTLIST.max(MIN_SHORTLIST.div_ceil(k))
 }
 
 /// Candidates per wanted hit for a search of `k > 0` hits.

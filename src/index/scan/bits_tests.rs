@@ -1,0 +1,218 @@
+//! Tests of the 1-bit copy: recall against the exact scan on random, clustered and
+//! shifted data, exact scores, `matched` with and without a threshold, the estimate's
+//! error against its standard error, batches against single searches, and tombstones,
+//! predicates, appended rows and copies of another generation.
+
+use super::batch_i8::BatchQuery;
+use super::bits_search::DEFAULT_SHORTLIST;
+use super::code_bits::{chunk_sums, BitsRows, ChunkSums, CHUNK_ROWS};
+use super::ScanResult;
+use crate::index::kernels;
+use crate::index::{write_generation, VectorIndex};
+
+/// Deterministic pseudo-random generator (xorshift), values in [-0.5, 0.5).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    }
+    fn vector(&mut self, dim: usize) -> Vec<f32> {
+        (0..dim).map(|_| self.next()).collect()
+    }
+}
+
+fn unit(v: Vec<f32>) -> Vec<f32> {
+    let n = kernels::dot_scalar(&v, &v).sqrt().max(1e-12);
+    v.into_iter().map(|x| x / n).collect()
+}
+
+/// `n` unit vectors around `clusters` centres (none: uniform), offset by `shift`
+/// (non-zero means, like non-negative features).
+fn data(n: usize, dim: usize, clusters: usize, shift: f32, rng: &mut Rng) -> Vec<Vec<f32>> {
+    let centres: Vec<Vec<f32>> = (0..clusters.max(1))
+        .map(|_| unit(rng.vector(dim)))
+        .collect();
+    (0..n)
+        .map(|i| {
+            let noise = rng.vector(dim);
+            let v: Vec<f32> = if clusters == 0 {
+                noise.iter().map(|x| x + shift).collect()
+            } else {
+                let c = &centres[i % clusters];
+                // Noise of norm ~0.6 around a unit centre: members at cosine ~0.85.
+                let spread = 0.6 / (dim as f32 / 12.0).sqrt();
+                c.iter()
+                    .zip(&noise)
+                    .map(|(c, x)| c + spread * x + shift)
+                    .collect()
+            };
+            unit(v)
+        })
+        .collect()
+}
+
+fn index_of(vs: &[Vec<f32>], dir: &std::path::Path) -> VectorIndex {
+    crate::index::testkit::index_of(dir, vs, 2)
+}
+
+fn recall(got: &ScanResult, want: &ScanResult) -> f64 {
+    let found = got
+        .hits
+        .iter()
+        .filter(|h| want.hits.iter().any(|w| w.row == h.row))
+        .count();
+    found as f64 / want.hits.len().max(1) as f64
+}
+
+#[test]
+fn recall_at_10_random_clustered_and_shifted() {
+    kernels::init();
+    let mut rng = Rng(0x9e3779b97f4a7c15);
+    let dim = 256;
+    // Random unit vectors are the hard case of a 1-bit code (the estimate's error, about
+    // 0.05 at 256 dimensions, is close to the spread of all scores, 0.06; shifted ones
+    // are random once centred, with a smaller spread): their shortlist must be longer.
+    for (name, clusters, shift, shortlist) in [
+        ("random", 0, 0.0, 5 * DEFAULT_SHORTLIST),
+        ("clustered", 200, 0.0, DEFAULT_SHORTLIST),
+        ("shifted", 0, 0.3, 10 * DEFAULT_SHORTLIST),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        // The queries are fresh members of the rows' clusters (drawn with them).
+        let mut vs = data(20_050, dim, clusters, shift, &mut rng);
+        let queries = vs.split_off(20_000);
+        let index = index_of(&vs, dir.path());
+        let snap = index.snapshot();
+        let bits = BitsRows::build(&snap);
+        let mut total = 0.0;
+        for q in &queries {
+            let want = snap.search(q, 10, f32::NEG_INFINITY, &|_| true);
+            let got = bits.search(&snap, q, 10, f32::NEG_INFINITY, shortlist, &|_| true);
+            total += recall(&got, &want);
+            assert_eq!(got.matched, want.matched);
+            for h in &got.hits {
+                assert_eq!(h.score, kernels::dot(q, snap.vector_at(h.row)));
+                assert_eq!(h.doc, h.row as u64 * 2);
+            }
+        }
+        let mean = total / queries.len() as f64;
+        assert!(mean >= 0.99, "{name}: bits recall {mean}");
+    }
+}
+
+#[test]
+fn estimates_err_within_their_standard_error() {
+    kernels::init();
+    let mut rng = Rng(42);
+    let dim = 256;
+    let dir = tempfile::tempdir().unwrap();
+    let vs = data(4_096, dim, 0, 0.1, &mut rng);
+    let index = index_of(&vs, dir.path());
+    let snap = index.snapshot();
+    let bits = BitsRows::build(&snap);
+    let q = unit(rng.vector(dim));
+    let prepared = bits.prepare(&q);
+    let mut out = ChunkSums::default();
+    let (mut bias, mut outside) = (0f64, 0usize);
+    for chunk in 0..vs.len() / CHUNK_ROWS {
+        chunk_sums(&bits, chunk, &prepared, &mut out);
+        for i in 0..CHUNK_ROWS {
+            let row = chunk * CHUNK_ROWS + i;
+            let estimate = prepared.estimate(bits.corrections[row], out.sums[i], out.ones[i]);
+            let error = estimate - kernels::dot_scalar(&q, &vs[row]);
+            let spread =
+                bits.errors[row] * prepared.norm + bits.corrections[row][0] * prepared.rounding;
+            bias += error as f64;
+            if error.abs() > 3.0 * spread {
+                outside += 1;
+            }
+        }
+    }
+    // Unbiased on average, and rarely beyond three standard errors.
+    assert!((bias / vs.len() as f64).abs() < 0.01, "bias {bias}");
+    assert!(outside < vs.len() / 100, "{outside} rows beyond 3 sigma");
+    assert!(bits.bytes() >= 4_096 * (256 / 8 + 12) + 4_096 * 256);
+}
+
+#[test]
+fn matched_is_exact_with_a_threshold_and_batches_equal_singles() {
+    kernels::init();
+    let mut rng = Rng(7);
+    let dir = tempfile::tempdir().unwrap();
+    // Non-negative features (like colour histograms): many scores near each threshold.
+    let vs = data(8_000, 64, 0, 0.5, &mut rng);
+    let index = index_of(&vs, dir.path());
+    let snap = index.snapshot();
+    let bits = BitsRows::build(&snap);
+    let accept = |row: usize| !row.is_multiple_of(5);
+    for min_score in [f32::NEG_INFINITY, 0.0, 0.7, 0.8, 0.85, 0.9] {
+        let batch: Vec<BatchQuery<'_>> = vs
+            .iter()
+            .take(6)
+            .enumerate()
+            .map(|(i, v)| BatchQuery {
+                vector: v,
+                k: 3 + i,
+                // A shortlist of a third of the rows or more: the hits are then exact.
+                oversample: 1_000,
+            })
+            .collect();
+        let together = bits.search_batch(&snap, &batch, min_score, &accept);
+        for (q, got) in batch.iter().zip(&together) {
+            let want = snap.search(q.vector, q.k, min_score, &accept);
+            assert_eq!(got.matched, want.matched, "bits at {min_score}");
+            assert_eq!(got.hits, want.hits, "bits at {min_score}");
+            let alone = bits.search(&snap, q.vector, q.k, min_score, 1_000, &accept);
+            assert_eq!(&alone, got);
+        }
+    }
+}
+
+#[test]
+fn tombstones_predicate_threshold_appends_and_stale_copies() {
+    kernels::init();
+    let mut rng = Rng(7);
+    let dim = 32;
+    let dir = tempfile::tempdir().unwrap();
+    let vs = data(5_000, dim, 0, 0.0, &mut rng);
+    let index = index_of(&vs, dir.path());
+    let snap = index.snapshot();
+    let bits = BitsRows::build(&snap);
+    // Appended after the copy: scanned exactly. The query is the new row itself.
+    let extra = unit(rng.vector(dim));
+    index.append(&[(1_000_000, &extra, &[])]).unwrap();
+    index.publish();
+    assert!(index.tombstone(2 * 17));
+    // A whole chunk deleted.
+    for row in 64..128 {
+        assert!(index.tombstone(2 * row as u64));
+    }
+    let snap = index.snapshot();
+    let accept = |row: usize| row % 3 != 1;
+    for (query, min_score) in [(&extra, f32::NEG_INFINITY), (&vs[17], 0.1), (&vs[100], 0.3)] {
+        let want = snap.search(query, 5, min_score, &accept);
+        let got = bits.search(&snap, query, 5, min_score, 80, &accept);
+        assert_eq!(got, want);
+    }
+    let got = bits.search(&snap, &extra, 5, f32::NEG_INFINITY, 80, &accept);
+    assert_eq!(got.hits[0].row, 5_000);
+    assert!(got
+        .hits
+        .iter()
+        .all(|h| accept(h.row) && h.row != 17 && !(64..128).contains(&h.row)));
+    // A copy of another generation is not used.
+    let dir2 = tempfile::tempdir().unwrap();
+    write_generation(dir2.path(), dim as u32, [(0u64, &vs[0][..])]).unwrap();
+    write_generation(dir2.path(), dim as u32, [(0u64, &vs[1][..])]).unwrap();
+    let other = VectorIndex::open(dir2.path(), dim as u32, 0, u64::MAX).unwrap();
+    let other = other.snapshot();
+    let r = bits.search(&other, &vs[0], 1, f32::NEG_INFINITY, 4, &|_| true);
+    assert_eq!(r, other.search(&vs[0], 1, f32::NEG_INFINITY, &|_| true));
+    assert!(bits
+        .search(&snap, &[0.0; 3], 5, 0.0, 4, &|_| true)
+        .hits
+        .is_empty());
+}
