@@ -33,7 +33,10 @@ pub fn bit_plane_sums(
     ones: &mut [u32],
 ) {
     let rows = sums.len();
-    assert!(rows.is_multiple_of(BIT_BLOCK), "rows not a multiple of the block");
+    assert!(
+        rows.is_multiple_of(BIT_BLOCK),
+        "rows not a multiple of the block"
+    );
     assert!(ones.len() >= rows, "ones too short");
     assert!(blocks.len() >= rows * words, "blocks too short");
     assert!(planes.len() >= BIT_PLANES * words, "planes too short");

@@ -4,7 +4,6 @@
 //! predicates, appended rows and copies of another generation.
 
 use super::batch_i8::BatchQuery;
-use super::bits_search::DEFAULT_SHORTLIST;
 use super::code_bits::{chunk_sums, BitsRows, ChunkSums, CHUNK_ROWS};
 use super::ScanResult;
 use crate::index::kernels;
@@ -76,9 +75,9 @@ fn recall_at_10_random_clustered_and_shifted() {
     // 0.05 at 256 dimensions, is close to the spread of all scores, 0.06; shifted ones
     // are random once centred, with a smaller spread): their shortlist must be longer.
     for (name, clusters, shift, shortlist) in [
-        ("random", 0, 0.0, 5 * DEFAULT_SHORTLIST),
-        ("clustered", 200, 0.0, DEFAULT_SHORTLIST),
-        ("shifted", 0, 0.3, 10 * DEFAULT_SHORTLIST),
+        ("random", 0, 0.0, 200),
+        ("clustered", 200, 0.0, 40),
+        ("shifted", 0, 0.3, 400),
     ] {
         let dir = tempfile::tempdir().unwrap();
         // The queries are fresh members of the rows' clusters (drawn with them).

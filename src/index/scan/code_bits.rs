@@ -133,6 +133,11 @@ impl BitsRows {
         self.rows
     }
 
+    /// The i8 copy that re-scores the shortlist (benchmarks compare with it alone).
+    pub fn i8_rows(&self) -> &I8Rows {
+        &self.i8
+    }
+
     /// Bytes held: bits, corrections and errors, the i8 copy.
     pub fn bytes(&self) -> usize {
         self.blocks.len() * 8 + self.corrections.len() * 12 + self.i8.bytes()
