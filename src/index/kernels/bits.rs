@@ -57,6 +57,74 @@ pub fn bit_plane_sums(
     bit_plane_sums_portable(blocks, words, planes, sums, ones)
 }
 
+/// The per-query numbers of [`bit_estimates`]: a row's estimate is `centre + offset +
+/// factor · (two_step · sum + two_low · ones + minus_sum)` with `(sum, ones)` its
+/// [`bit_plane_sums`] and `[factor, offset]` its corrections.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BitQuery {
+    /// Twice the query's rounding step.
+    pub two_step: f32,
+    /// Twice the query's lowest rounded value.
+    pub two_low: f32,
+    /// Minus the sum of the query's rounded values.
+    pub minus_sum: f32,
+    /// The part of the score every row shares.
+    pub centre: f32,
+}
+
+impl BitQuery {
+    /// The estimate of one row (the portable path and the reference).
+    #[inline]
+    pub fn estimate(&self, [factor, offset]: [f32; 2], sum: u32, ones: u32) -> f32 {
+        let signed = self.two_step * sum as f32 + self.two_low * ones as f32 + self.minus_sum;
+        self.centre + offset + factor * signed
+    }
+}
+
+/// Estimates of the `out.len()` rows (at most 64, a multiple of [`BIT_BLOCK`]) of `blocks`
+/// into `out` (see [`BitQuery`]), and a mask of the rows whose estimate reaches `floor`
+/// (bit `i` for row `i`), so the caller visits only those. With AVX-512 the estimates are
+/// computed and compared eight rows at a time next to the popcounts.
+///
+/// # Panics
+/// As [`bit_plane_sums`], or when `out.len()` exceeds 64 or `corrections` is shorter.
+pub fn bit_estimates(
+    blocks: &[u64],
+    words: usize,
+    planes: &[u64],
+    query: &BitQuery,
+    corrections: &[[f32; 2]],
+    floor: f32,
+    out: &mut [f32],
+) -> u64 {
+    let rows = out.len();
+    assert!(
+        rows <= 64 && rows.is_multiple_of(BIT_BLOCK),
+        "rows: at most 64, whole blocks"
+    );
+    assert!(corrections.len() >= rows, "corrections too short");
+    assert!(blocks.len() >= rows * words, "blocks too short");
+    assert!(planes.len() >= BIT_PLANES * words, "planes too short");
+    #[cfg(target_arch = "x86_64")]
+    if has_vpopcntdq() {
+        // SAFETY: the CPU has AVX-512F, VPOPCNTDQ, AVX2 and FMA (checked just above); the
+        // lengths were checked above.
+        return unsafe {
+            x86::estimates_vpopcntdq(blocks, words, planes, query, corrections, floor, out)
+        };
+    }
+    let (mut sums, mut ones) = ([0u32; 64], [0u32; 64]);
+    bit_plane_sums(blocks, words, planes, &mut sums[..rows], &mut ones[..rows]);
+    let mut reach = 0u64;
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = query.estimate(corrections[i], sums[i], ones[i]);
+        if *o >= floor {
+            reach |= 1 << i;
+        }
+    }
+    reach
+}
+
 /// Whether [`bit_plane_sums`] runs its AVX-512 VPOPCNTDQ loop on this CPU.
 pub fn bits_kernel_name() -> &'static str {
     #[cfg(target_arch = "x86_64")]
@@ -74,7 +142,10 @@ pub fn bits_kernel_name() -> &'static str {
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn has_vpopcntdq() -> bool {
-    is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vpopcntdq")
+    is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512vpopcntdq")
+        && is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("fma")
 }
 
 /// Reference: one row and one bit at a time.
@@ -128,7 +199,7 @@ pub(super) fn bit_plane_sums_portable(
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{bit_plane_sums_portable, BIT_BLOCK, BIT_PLANES};
+    use super::{bit_plane_sums_portable, BitQuery, BIT_BLOCK, BIT_PLANES};
 
     /// The portable loop compiled with the `popcnt` instruction.
     ///
@@ -145,8 +216,32 @@ mod x86 {
         bit_plane_sums_portable(blocks, words, planes, sums, ones)
     }
 
-    /// Eight rows per 512-bit register: word `w` of the block's rows ANDed with each
-    /// plane's word `w` (broadcast), popcounts accumulated per plane in eight lanes.
+    /// The sums and ones of the eight rows of one block, in eight 64-bit lanes: word `w`
+    /// of the rows ANDed with each plane's word `w` (broadcast), popcounts accumulated per
+    /// plane.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vpopcntdq")]
+    unsafe fn block_sums(block: *const u64, words: usize, planes: &[u64]) -> (__m512i, __m512i) {
+        let mut acc = [_mm512_setzero_si512(); BIT_PLANES];
+        let mut count = _mm512_setzero_si512();
+        for w in 0..words {
+            let x = _mm512_loadu_si512(block.add(w * BIT_BLOCK).cast());
+            count = _mm512_add_epi64(count, _mm512_popcnt_epi64(x));
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let plane = _mm512_set1_epi64(*planes.get_unchecked(j * words + w) as i64);
+                let hits = _mm512_popcnt_epi64(_mm512_and_si512(x, plane));
+                *acc = _mm512_add_epi64(*acc, hits);
+            }
+        }
+        let low = _mm512_add_epi64(acc[0], _mm512_slli_epi64::<1>(acc[1]));
+        let high = _mm512_add_epi64(
+            _mm512_slli_epi64::<2>(acc[2]),
+            _mm512_slli_epi64::<3>(acc[3]),
+        );
+        (_mm512_add_epi64(low, high), count)
+    }
+
+    /// `super::bit_plane_sums`, eight rows per 512-bit register.
     ///
     /// # Safety
     /// The CPU must support AVX-512F and VPOPCNTDQ; `sums.len()` is a multiple of
@@ -160,32 +255,58 @@ mod x86 {
         sums: &mut [u32],
         ones: &mut [u32],
     ) {
-        let rows = sums.len();
-        let base = blocks.as_ptr();
-        for b in 0..rows / BIT_BLOCK {
-            let block = base.add(b * words * BIT_BLOCK);
-            let mut acc = [_mm512_setzero_si512(); BIT_PLANES];
-            let mut count = _mm512_setzero_si512();
-            for w in 0..words {
-                let x = _mm512_loadu_si512(block.add(w * BIT_BLOCK).cast());
-                count = _mm512_add_epi64(count, _mm512_popcnt_epi64(x));
-                for (j, acc) in acc.iter_mut().enumerate() {
-                    let plane = _mm512_set1_epi64(*planes.get_unchecked(j * words + w) as i64);
-                    let hits = _mm512_popcnt_epi64(_mm512_and_si512(x, plane));
-                    *acc = _mm512_add_epi64(*acc, hits);
-                }
-            }
-            let low = _mm512_add_epi64(acc[0], _mm512_slli_epi64::<1>(acc[1]));
-            let high = _mm512_add_epi64(
-                _mm512_slli_epi64::<2>(acc[2]),
-                _mm512_slli_epi64::<3>(acc[3]),
-            );
-            let total = _mm512_add_epi64(low, high);
+        for b in 0..sums.len() / BIT_BLOCK {
+            let (total, count) =
+                block_sums(blocks.as_ptr().add(b * words * BIT_BLOCK), words, planes);
             let out = sums.as_mut_ptr().add(b * BIT_BLOCK);
             _mm256_storeu_si256(out.cast(), _mm512_cvtepi64_epi32(total));
             let out = ones.as_mut_ptr().add(b * BIT_BLOCK);
             _mm256_storeu_si256(out.cast(), _mm512_cvtepi64_epi32(count));
         }
+    }
+
+    /// `super::bit_estimates`: per block, the sums as above, then the estimates of the
+    /// eight rows with three multiply-adds and one comparison.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F, VPOPCNTDQ, AVX2 and FMA; `out.len()` is at most 64
+    /// and a multiple of [`BIT_BLOCK`], `corrections` at least as long, `blocks` holds
+    /// `out.len() * words` words and `planes` `4 * words`.
+    #[target_feature(enable = "avx512f,avx512vpopcntdq,avx2,fma")]
+    pub unsafe fn estimates_vpopcntdq(
+        blocks: &[u64],
+        words: usize,
+        planes: &[u64],
+        query: &BitQuery,
+        corrections: &[[f32; 2]],
+        floor: f32,
+        out: &mut [f32],
+    ) -> u64 {
+        let two_step = _mm256_set1_ps(query.two_step);
+        let two_low = _mm256_set1_ps(query.two_low);
+        let minus_sum = _mm256_set1_ps(query.minus_sum);
+        let centre = _mm256_set1_ps(query.centre);
+        let floor = _mm256_set1_ps(floor);
+        // Factors to the low half, offsets to the high half.
+        let split = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+        let mut reach = 0u64;
+        for b in 0..out.len() / BIT_BLOCK {
+            let (total, count) =
+                block_sums(blocks.as_ptr().add(b * words * BIT_BLOCK), words, planes);
+            let sums = _mm256_cvtepi32_ps(_mm512_cvtepi64_epi32(total));
+            let ones = _mm256_cvtepi32_ps(_mm512_cvtepi64_epi32(count));
+            let pairs = _mm512_loadu_ps(corrections.as_ptr().add(b * BIT_BLOCK).cast());
+            let pairs = _mm512_permutexvar_ps(split, pairs);
+            let factors = _mm512_castps512_ps256(pairs);
+            let offsets =
+                _mm512_castps512_ps256(_mm512_shuffle_f32x4::<0b11_10_11_10>(pairs, pairs));
+            let signed = _mm256_fmadd_ps(two_step, sums, _mm256_fmadd_ps(two_low, ones, minus_sum));
+            let estimates = _mm256_fmadd_ps(factors, signed, _mm256_add_ps(centre, offsets));
+            _mm256_storeu_ps(out.as_mut_ptr().add(b * BIT_BLOCK), estimates);
+            let reached = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(estimates, floor));
+            reach |= (reached as u8 as u64) << (b * BIT_BLOCK);
+        }
+        reach
     }
 }
 
@@ -237,6 +358,41 @@ mod tests {
             for r in rows..padded {
                 prop_assert_eq!((sums[r], ones[r]), (0, 0));
             }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn estimates_agree_with_the_scalar_reference(
+            words in 1usize..6,
+            blocks_n in 1usize..9,
+            seed in any::<u64>(),
+            floor in -2.0f32..2.0,
+        ) {
+            let mut state = seed | 1;
+            let mut next = move || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state
+            };
+            let rows = blocks_n * BIT_BLOCK;
+            let codes: Vec<Vec<u64>> = (0..rows).map(|_| (0..words).map(|_| next()).collect()).collect();
+            let planes: Vec<u64> = (0..BIT_PLANES * words).map(|_| next()).collect();
+            let unit = |x: u64| (x >> 40) as f32 / (1u64 << 24) as f32;
+            let corrections: Vec<[f32; 2]> = (0..rows).map(|_| [unit(next()) * 0.01, unit(next()) - 0.5]).collect();
+            let query = BitQuery { two_step: 0.02, two_low: -0.3, minus_sum: 0.7, centre: 0.1 };
+            let blocks = to_blocks(&codes, words);
+            let mut out = vec![0f32; rows];
+            let reach = bit_estimates(&blocks, words, &planes, &query, &corrections, floor, &mut out);
+            for (r, row) in codes.iter().enumerate() {
+                let (sum, ones) = bit_plane_sums_scalar(row, &planes);
+                let want = query.estimate(corrections[r], sum, ones);
+                prop_assert!((out[r] - want).abs() <= 1e-4 * (1.0 + want.abs()));
+                // The mask agrees with the returned estimate.
+                prop_assert_eq!(reach >> r & 1 == 1, out[r] >= floor);
+            }
+            prop_assert_eq!(reach.checked_shr(rows as u32).unwrap_or(0), 0);
         }
     }
 

@@ -48,7 +48,10 @@ mod portable;
 #[cfg(test)]
 mod tests;
 
-pub use bits::{bit_plane_sums, bit_plane_sums_scalar, bits_kernel_name, BIT_BLOCK, BIT_PLANES};
+pub use bits::{
+    bit_estimates, bit_plane_sums, bit_plane_sums_scalar, bits_kernel_name, BitQuery, BIT_BLOCK,
+    BIT_PLANES,
+};
 #[cfg(not(target_arch = "x86_64"))]
 use other::{avx2, avx512, cpu};
 use portable::{at_least_portable, dot_i8_pairs_portable, dot_panels_portable};

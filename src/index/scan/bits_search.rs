@@ -22,7 +22,7 @@
 use rayon::prelude::*;
 
 use super::batch_i8::BatchQuery;
-use super::code_bits::{chunk_sums, BitsQuery, BitsRows, ChunkSums, CHUNK_ROWS};
+use super::code_bits::{chunk_estimates, BitsQuery, BitsRows, CHUNK_ROWS};
 use super::code_i8::I8Query;
 use super::quantized::{rerank, DEFAULT_OVERSAMPLE};
 use super::tiles::answerable;
@@ -182,18 +182,20 @@ impl BitsRows {
             return;
         }
         let thresholded = min_score != f32::NEG_INFINITY;
-        let corrections = &self.corrections[first..first + CHUNK_ROWS];
-        let mut out = ChunkSums::default();
+        let mut scores = [0f32; CHUNK_ROWS];
         for (p, (best, matched)) in prepared.iter().zip(found.iter_mut()) {
-            chunk_sums(self, chunk, &p.bits, &mut out);
-            if !thresholded {
+            let reach = chunk_estimates(self, chunk, &p.bits, best.floor(), &mut scores);
+            // Without a threshold only the rows that may enter the shortlist are visited.
+            let mut rows = if thresholded {
+                live
+            } else {
                 *matched += live.count_ones() as usize;
-            }
-            let mut rows = live;
+                live & reach
+            };
             while rows != 0 {
                 let i = rows.trailing_zeros() as usize;
                 rows &= rows - 1;
-                let score = p.bits.estimate(corrections[i], out.sums[i], out.ones[i]);
+                let score = scores[i];
                 if thresholded && self.passes(snap, p, first + i, score, min_score) {
                     *matched += 1;
                 }

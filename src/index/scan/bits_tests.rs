@@ -4,7 +4,7 @@
 //! predicates, appended rows and copies of another generation.
 
 use super::batch_i8::BatchQuery;
-use super::code_bits::{chunk_sums, BitsRows, ChunkSums, CHUNK_ROWS};
+use super::code_bits::{chunk_estimates, BitsRows, CHUNK_ROWS};
 use super::ScanResult;
 use crate::index::kernels;
 use crate::index::{write_generation, VectorIndex};
@@ -114,13 +114,13 @@ fn estimates_err_within_their_standard_error() {
     let bits = BitsRows::build(&snap);
     let q = unit(rng.vector(dim));
     let prepared = bits.prepare(&q);
-    let mut out = ChunkSums::default();
+    let mut out = [0f32; CHUNK_ROWS];
     let (mut bias, mut outside) = (0f64, 0usize);
     for chunk in 0..vs.len() / CHUNK_ROWS {
-        chunk_sums(&bits, chunk, &prepared, &mut out);
-        for i in 0..CHUNK_ROWS {
+        let reach = chunk_estimates(&bits, chunk, &prepared, 0.0, &mut out);
+        for (i, &estimate) in out.iter().enumerate() {
             let row = chunk * CHUNK_ROWS + i;
-            let estimate = prepared.estimate(bits.corrections[row], out.sums[i], out.ones[i]);
+            assert_eq!(reach >> i & 1 == 1, estimate >= 0.0);
             let error = estimate - kernels::dot_scalar(&q, &vs[row]);
             let spread =
                 bits.errors[row] * prepared.norm + bits.corrections[row][0] * prepared.rounding;
@@ -214,4 +214,46 @@ fn tombstones_predicate_threshold_appends_and_stale_copies() {
         .search(&snap, &[0.0; 3], 5, 0.0, 4, &|_| true)
         .hits
         .is_empty());
+}
+
+#[test]
+fn the_bits_mode_answers_singles_on_bits_and_batches_on_its_i8_copy() {
+    use super::{scan, ScanCopy, ScanMode, ScanQuery, ScanRequest};
+    kernels::init();
+    assert_eq!("bits".parse::<ScanMode>(), Ok(ScanMode::Bits));
+    assert_eq!(ScanMode::Bits.to_string(), "bits");
+    let mut rng = Rng(11);
+    let dir = tempfile::tempdir().unwrap();
+    let mut vs = data(6_006, 64, 100, 0.0, &mut rng);
+    let queries = vs.split_off(6_000);
+    let index = index_of(&vs, dir.path());
+    let snap = index.snapshot();
+    let copy = ScanCopy::new("test");
+    copy.set_mode(ScanMode::Bits, snap.clone());
+    copy.build_now(&snap);
+    assert_eq!(copy.mode(), ScanMode::Bits);
+    assert_eq!(copy.rows_for(&snap), Some(6_000));
+    let accept = |row: usize| row % 4 != 1;
+    let asked: Vec<ScanQuery<'_>> = queries
+        .iter()
+        .map(|q| ScanQuery { vector: q, k: 5 })
+        .collect();
+    let want: Vec<ScanResult> = queries
+        .iter()
+        .map(|q| snap.search(q, 5, f32::NEG_INFINITY, &accept))
+        .collect();
+    let request = |queries| ScanRequest {
+        queries,
+        min_score: f32::NEG_INFINITY,
+        accept: &accept,
+        collect: false,
+    };
+    // One query (the 1-bit path) and six together (the i8 panels): exact answers here.
+    for (i, q) in asked.iter().enumerate() {
+        assert_eq!(
+            scan(&snap, &copy, &request(std::slice::from_ref(q))),
+            vec![want[i].clone()]
+        );
+    }
+    assert_eq!(scan(&snap, &copy, &request(&asked)), want);
 }

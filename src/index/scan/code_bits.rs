@@ -24,7 +24,7 @@ use rayon::prelude::*;
 
 use super::quantized::I8Rows;
 use super::rotation::Rotation;
-use crate::index::kernels::{self, BIT_BLOCK, BIT_PLANES};
+use crate::index::kernels::{self, BitQuery, BIT_BLOCK, BIT_PLANES};
 use crate::index::Snapshot;
 
 /// Seed of the rotation (any fixed value: the copy and its queries share it).
@@ -57,12 +57,9 @@ pub struct BitsRows {
 pub(super) struct BitsQuery {
     /// `BIT_PLANES * words` words: bit `i` of plane `j` is bit `j` of `u_i`.
     pub(super) planes: Vec<u64>,
-    /// `<c, q>`.
-    centre: f32,
-    /// `2Δ`, `2·lo` and `-Σ q̂`: `<sign(r), q̂> = two_step · sum + two_low · ones + minus_sum`.
-    two_step: f32,
-    two_low: f32,
-    minus_sum: f32,
+    /// `2Δ`, `2·lo`, `-Σ p̂` (`<sign(r), p̂> = two_step · sum + two_low · ones +
+    /// minus_sum`) and `<c, q>`.
+    pub(super) consts: BitQuery,
     /// `Σ |p - p̂|`: the rounding error per unit of factor.
     pub(super) rounding: f32,
     /// `|p|`.
@@ -197,23 +194,15 @@ impl BitsRows {
             .sum::<f64>() as f32;
         BitsQuery {
             planes,
-            centre,
-            two_step: 2.0 * step,
-            two_low: 2.0 * lo,
-            minus_sum: -sum as f32,
+            consts: BitQuery {
+                two_step: 2.0 * step,
+                two_low: 2.0 * lo,
+                minus_sum: -sum as f32,
+                centre,
+            },
             rounding: rounding as f32,
             norm: norm.sqrt() as f32,
         }
-    }
-}
-
-impl BitsQuery {
-    /// The estimated dot product of a row with this query from its corrections and the
-    /// kernel's two sums.
-    #[inline]
-    pub(super) fn estimate(&self, [factor, offset]: [f32; 2], sum: u32, ones: u32) -> f32 {
-        let signed = self.two_step * sum as f32 + self.two_low * ones as f32 + self.minus_sum;
-        self.centre + offset + factor * signed
     }
 }
 
@@ -267,25 +256,25 @@ fn live_mean(snap: &Snapshot) -> Vec<f32> {
         .collect()
 }
 
-/// `kernels::bit_plane_sums` over one chunk of the copy.
+/// `kernels::bit_estimates` over one chunk of the copy: the estimates of its rows into
+/// `out`, and the mask of those reaching `floor`.
 #[inline]
-pub(super) fn chunk_sums(copy: &BitsRows, chunk: usize, query: &BitsQuery, out: &mut ChunkSums) {
+pub(super) fn chunk_estimates(
+    copy: &BitsRows,
+    chunk: usize,
+    query: &BitsQuery,
+    floor: f32,
+    out: &mut [f32; CHUNK_ROWS],
+) -> u64 {
     let words = copy.words;
-    let blocks = &copy.blocks[chunk * CHUNK_ROWS * words..][..CHUNK_ROWS * words];
-    kernels::bit_plane_sums(blocks, words, &query.planes, &mut out.sums, &mut out.ones);
-}
-
-/// The kernel's output for one chunk.
-pub(super) struct ChunkSums {
-    pub(super) sums: [u32; CHUNK_ROWS],
-    pub(super) ones: [u32; CHUNK_ROWS],
-}
-
-impl Default for ChunkSums {
-    fn default() -> Self {
-        ChunkSums {
-            sums: [0; CHUNK_ROWS],
-            ones: [0; CHUNK_ROWS],
-        }
-    }
+    let first = chunk * CHUNK_ROWS;
+    kernels::bit_estimates(
+        &copy.blocks[first * words..][..CHUNK_ROWS * words],
+        words,
+        &query.planes,
+        &query.consts,
+        &copy.corrections[first..first + CHUNK_ROWS],
+        floor,
+        out,
+    )
 }

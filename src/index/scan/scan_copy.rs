@@ -1,8 +1,13 @@
-//! The scan copy of an index: a quantised (i8 or f16) copy of its rows that searches
-//! scan instead of the f32 rows, with an exact f32 re-rank of the candidates
-//! ([`I8Rows`] / [`F16Rows`]), so scores stay exact.
+//! The scan copy of an index: a quantised (i8, f16 or 1-bit) copy of its rows that
+//! searches scan instead of the f32 rows, with an exact f32 re-rank of the candidates
+//! ([`I8Rows`] / [`F16Rows`] / [`BitsRows`]), so scores stay exact.
 //!
-//! The flat scan is bound by memory bandwidth; an i8 copy reads a quarter of the bytes.
+//! The flat scan is bound by memory bandwidth; an i8 copy reads a quarter of the bytes, a
+//! 1-bit copy a thirtieth (its shortlist is re-scored on the i8 copy it holds). The 1-bit
+//! copy is only used when asked for (`--scan bits`): at 10M rows its recall@10 on dense
+//! near-duplicates needs shortlists that cost what the i8 scan does (docs/benchmarks.md).
+//! Concurrent searches on it are batched on its i8 copy (the multi-query i8 kernel is
+//! compute-bound and beats one 1-bit scan per query).
 //! The copy is built from a snapshot in a background thread when the instance opens,
 //! reloads or rebuilds, and again when rows appended since it was built pass an eighth of
 //! it (rows past the copy are scored in f32 until then). Until a copy of the snapshot's
@@ -126,6 +131,12 @@ impl Compact {
         }
     }
 
+    /// Whether searches in `mode` use this copy (one place to widen if a mode ever
+    /// reuses another's copy).
+    fn answers(&self, mode: ScanMode) -> bool {
+        self.mode() == mode
+    }
+
     fn rows(&self) -> usize {
         match self {
             Compact::I8(c) => c.rows(),
@@ -184,7 +195,12 @@ impl ScanCopy {
     /// Changes the mode; the copy for it is built in the background from `snap`.
     pub fn set_mode(self: &Arc<Self>, mode: ScanMode, snap: Arc<Snapshot>) {
         self.mode.store(mode.code(), Ordering::Relaxed);
-        if self.built.load().as_ref().map(|b| b.copy.mode()) != Some(mode) {
+        if !self
+            .built
+            .load()
+            .as_ref()
+            .is_some_and(|b| b.copy.answers(mode))
+        {
             self.built.store(None);
         }
         self.refresh(snap);
@@ -199,7 +215,7 @@ impl ScanCopy {
         match self.built.load().as_ref() {
             None => true,
             Some(b) => {
-                b.copy.mode() != mode
+                !b.copy.answers(mode)
                     || b.generation != snap.generation()
                     || b.copy.rows() > snap.rows()
                     || snap.rows() - b.copy.rows() > STALE_ROWS.max(b.copy.rows() / 8)
@@ -275,7 +291,7 @@ impl ScanCopy {
         // Keep a newer copy if another build finished first (generations only grow).
         self.built.rcu(|current| match current {
             Some(c)
-                if c.copy.mode() == mode
+                if c.copy.answers(mode)
                     && (c.generation, c.copy.rows()) > (built.generation, built.copy.rows()) =>
             {
                 Some(c.clone())
@@ -288,15 +304,16 @@ impl ScanCopy {
     pub fn rows_for(&self, snap: &Snapshot) -> Option<usize> {
         let built = self.built.load();
         let b = built.as_ref()?;
-        (b.copy.mode() == self.mode() && b.generation == snap.generation()).then(|| b.copy.rows())
+        (b.copy.answers(self.mode()) && b.generation == snap.generation()).then(|| b.copy.rows())
     }
 
     /// Whether concurrent searches of `snap` are worth batching: with no usable copy
-    /// (f32 panels) or an i8 copy (i8 panels); an f16 copy has no multi-query kernel.
+    /// (f32 panels) or an i8 or 1-bit copy (i8 panels); an f16 copy has no multi-query
+    /// kernel.
     pub(super) fn batchable(&self, snap: &Snapshot) -> bool {
         let built = self.built.load();
         match built.as_ref() {
-            Some(b) if b.copy.mode() == self.mode() && b.generation == snap.generation() => {
+            Some(b) if b.copy.answers(self.mode()) && b.generation == snap.generation() => {
                 matches!(b.copy, Compact::I8(_) | Compact::Bits(_))
             }
             _ => true,
@@ -305,7 +322,8 @@ impl ScanCopy {
 
     /// [`ScanCopy::search`] for each `(query, k)` in one blocked pass over the i8 copy,
     /// all with the same threshold and predicate (`I8Rows::search_batch`: per query the
-    /// same result as alone). `None` when there is no usable i8 copy.
+    /// same result as alone; on a 1-bit copy, its i8 copy answers the batch, as an i8
+    /// search would). `None` when there is no usable i8 copy.
     pub(super) fn search_batch(
         &self,
         snap: &Snapshot,
@@ -316,7 +334,7 @@ impl ScanCopy {
         let built = self.built.load();
         let b = built
             .as_ref()
-            .filter(|b| b.copy.mode() == self.mode() && b.generation == snap.generation())?;
+            .filter(|b| b.copy.answers(self.mode()) && b.generation == snap.generation())?;
         if queries.iter().any(|q| q.k == 0) {
             return None;
         }
@@ -334,8 +352,12 @@ impl ScanCopy {
             Compact::I8(copy) => {
                 Some(copy.search_batch(snap, &batch(oversample), min_score, accept))
             }
+            // The i8 panels batch ~10x; a 1-bit pass per query does not batch.
             Compact::Bits(copy) => {
-                Some(copy.search_batch(snap, &batch(shortlist), min_score, accept))
+                Some(
+                    copy.i8_rows()
+                        .search_batch(snap, &batch(oversample), min_score, accept),
+                )
             }
             Compact::F16(_) => None,
         }
@@ -355,7 +377,7 @@ impl ScanCopy {
         let built = self.built.load();
         let usable = built
             .as_ref()
-            .filter(|b| k > 0 && b.copy.mode() == self.mode() && b.generation == snap.generation());
+            .filter(|b| k > 0 && b.copy.answers(self.mode()) && b.generation == snap.generation());
         let Some(b) = usable else {
             return snap.search(query, k, min_score, accept);
         };
