@@ -5,66 +5,10 @@
 
 use super::batch_i8::BatchQuery;
 use super::code_bits::{chunk_estimates, BitsRows, CHUNK_ROWS};
+use super::quantized_tests::{data, index_of, recall, unit, Rng};
 use super::ScanResult;
 use crate::index::kernels;
 use crate::index::{write_generation, VectorIndex};
-
-/// Deterministic pseudo-random generator (xorshift), values in [-0.5, 0.5).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    }
-    fn vector(&mut self, dim: usize) -> Vec<f32> {
-        (0..dim).map(|_| self.next()).collect()
-    }
-}
-
-fn unit(v: Vec<f32>) -> Vec<f32> {
-    let n = kernels::dot_scalar(&v, &v).sqrt().max(1e-12);
-    v.into_iter().map(|x| x / n).collect()
-}
-
-/// `n` unit vectors around `clusters` centres (none: uniform), offset by `shift`
-/// (non-zero means, like non-negative features).
-fn data(n: usize, dim: usize, clusters: usize, shift: f32, rng: &mut Rng) -> Vec<Vec<f32>> {
-    let centres: Vec<Vec<f32>> = (0..clusters.max(1))
-        .map(|_| unit(rng.vector(dim)))
-        .collect();
-    (0..n)
-        .map(|i| {
-            let noise = rng.vector(dim);
-            let v: Vec<f32> = if clusters == 0 {
-                noise.iter().map(|x| x + shift).collect()
-            } else {
-                let c = &centres[i % clusters];
-                // Noise of norm ~0.6 around a unit centre: members at cosine ~0.85.
-                let spread = 0.6 / (dim as f32 / 12.0).sqrt();
-                c.iter()
-                    .zip(&noise)
-                    .map(|(c, x)| c + spread * x + shift)
-                    .collect()
-            };
-            unit(v)
-        })
-        .collect()
-}
-
-fn index_of(vs: &[Vec<f32>], dir: &std::path::Path) -> VectorIndex {
-    crate::index::testkit::index_of(dir, vs, 2)
-}
-
-fn recall(got: &ScanResult, want: &ScanResult) -> f64 {
-    let found = got
-        .hits
-        .iter()
-        .filter(|h| want.hits.iter().any(|w| w.row == h.row))
-        .count();
-    found as f64 / want.hits.len().max(1) as f64
-}
 
 #[test]
 fn recall_at_10_random_clustered_and_shifted() {
