@@ -32,14 +32,7 @@ pub fn bit_plane_sums(
     sums: &mut [u32],
     ones: &mut [u32],
 ) {
-    let rows = sums.len();
-    assert!(
-        rows.is_multiple_of(BIT_BLOCK),
-        "rows not a multiple of the block"
-    );
-    assert!(ones.len() >= rows, "ones too short");
-    assert!(blocks.len() >= rows * words, "blocks too short");
-    assert!(planes.len() >= BIT_PLANES * words, "planes too short");
+    check_lengths(blocks, words, planes, sums.len(), ones.len());
     #[cfg(target_arch = "x86_64")]
     {
         if has_vpopcntdq() {
@@ -98,13 +91,8 @@ pub fn bit_estimates(
     out: &mut [f32],
 ) -> u64 {
     let rows = out.len();
-    assert!(
-        rows <= 64 && rows.is_multiple_of(BIT_BLOCK),
-        "rows: at most 64, whole blocks"
-    );
-    assert!(corrections.len() >= rows, "corrections too short");
-    assert!(blocks.len() >= rows * words, "blocks too short");
-    assert!(planes.len() >= BIT_PLANES * words, "planes too short");
+    assert!(rows <= 64, "more than 64 rows");
+    check_lengths(blocks, words, planes, rows, corrections.len());
     #[cfg(target_arch = "x86_64")]
     if has_vpopcntdq() {
         // SAFETY: the CPU has AVX-512F, VPOPCNTDQ, AVX2 and FMA (checked just above); the
@@ -123,6 +111,15 @@ pub fn bit_estimates(
         }
     }
     reach
+}
+
+/// The checks both entries make before the unchecked loops: `rows` whole blocks, a
+/// per-row side array (`beside`) at least as long, enough words and planes.
+fn check_lengths(blocks: &[u64], words: usize, planes: &[u64], rows: usize, beside: usize) {
+    assert!(rows.is_multiple_of(BIT_BLOCK), "rows not whole blocks");
+    assert!(beside >= rows, "per-row output or input too short");
+    assert!(blocks.len() >= rows * words, "blocks too short");
+    assert!(planes.len() >= BIT_PLANES * words, "planes too short");
 }
 
 /// Whether [`bit_plane_sums`] runs its AVX-512 VPOPCNTDQ loop on this CPU.
