@@ -51,8 +51,9 @@ pub use error::{IndexError, Result};
 pub use manifest::{Manifest, MANIFEST_FILE};
 pub use reader::{RowCheck, VectorFileReader};
 pub use scan::{
-    scan, search_batch, search_batch_above, selective, BatchQuery, F16Rows, Hit, I8Rows, ScanCopy,
-    ScanMode, ScanQuery, ScanRequest, ScanResult, UnknownScanMode, DEFAULT_OVERSAMPLE,
+    scan, search_batch, search_batch_above, selective, BatchQuery, BitsRows, F16Rows, Hit, I8Rows,
+    ScanCopy, ScanMode, ScanQuery, ScanRequest, ScanResult, UnknownScanMode, DEFAULT_OVERSAMPLE,
+    DEFAULT_SHORTLIST,
 };
 pub use vector_file::{Header, VectorFile, HEADER_BYTES};
 pub use vector_index::{write_generation, GenerationWriter, Snapshot, VectorIndex};

@@ -39,6 +39,7 @@ use simsimd::SpatialSimilarity;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+mod bits;
 #[cfg(target_arch = "x86_64")]
 mod cpu;
 #[cfg(not(target_arch = "x86_64"))]
@@ -47,6 +48,10 @@ mod portable;
 #[cfg(test)]
 mod tests;
 
+pub use bits::{
+    bit_estimates, bit_plane_sums, bit_plane_sums_scalar, bits_kernel_name, BitQuery, BIT_BLOCK,
+    BIT_PLANES,
+};
 #[cfg(not(target_arch = "x86_64"))]
 use other::{avx2, avx512, cpu};
 use portable::{at_least_portable, dot_i8_pairs_portable, dot_panels_portable};

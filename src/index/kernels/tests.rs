@@ -242,3 +242,101 @@ fn i8_extremes_do_not_saturate() {
     let c = vec![127i8; 1000];
     assert_eq!(dot_i8(&a, &c), -1000 * 128 * 127);
 }
+
+/// The 1-bit code kernels (`bits.rs`) against their scalar reference.
+mod bit_codes {
+    use super::super::bits::*;
+    use proptest::prelude::*;
+
+    /// Lays row-major rows out in blocks (padding with zero rows).
+    fn to_blocks(rows: &[Vec<u64>], words: usize) -> Vec<u64> {
+        let padded = rows.len().div_ceil(BIT_BLOCK) * BIT_BLOCK;
+        let mut blocks = vec![0u64; padded * words];
+        for (r, row) in rows.iter().enumerate() {
+            for (w, x) in row.iter().enumerate() {
+                blocks[((r / BIT_BLOCK) * words + w) * BIT_BLOCK + r % BIT_BLOCK] = *x;
+            }
+        }
+        blocks
+    }
+
+    proptest! {
+        #[test]
+        fn every_path_agrees_with_the_scalar_reference(
+            words in 1usize..9,
+            rows in 1usize..40,
+            seed in any::<u64>(),
+        ) {
+            let mut state = seed | 1;
+            let mut next = move || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state
+            };
+            let codes: Vec<Vec<u64>> = (0..rows).map(|_| (0..words).map(|_| next()).collect()).collect();
+            let planes: Vec<u64> = (0..BIT_PLANES * words).map(|_| next()).collect();
+            let blocks = to_blocks(&codes, words);
+            let padded = blocks.len() / words;
+            let (mut sums, mut ones) = (vec![0u32; padded], vec![0u32; padded]);
+            bit_plane_sums(&blocks, words, &planes, &mut sums, &mut ones);
+            let (mut sums2, mut ones2) = (vec![7u32; padded], vec![7u32; padded]);
+            bit_plane_sums_portable(&blocks, words, &planes, &mut sums2, &mut ones2);
+            for (r, row) in codes.iter().enumerate() {
+                let want = bit_plane_sums_scalar(row, &planes);
+                prop_assert_eq!((sums[r], ones[r]), want);
+                prop_assert_eq!((sums2[r], ones2[r]), want);
+            }
+            // Padding rows are zero and count nothing.
+            for r in rows..padded {
+                prop_assert_eq!((sums[r], ones[r]), (0, 0));
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn estimates_agree_with_the_scalar_reference(
+            words in 1usize..6,
+            blocks_n in 1usize..9,
+            seed in any::<u64>(),
+            floor in -2.0f32..2.0,
+        ) {
+            let mut state = seed | 1;
+            let mut next = move || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state
+            };
+            let rows = blocks_n * BIT_BLOCK;
+            let codes: Vec<Vec<u64>> = (0..rows).map(|_| (0..words).map(|_| next()).collect()).collect();
+            let planes: Vec<u64> = (0..BIT_PLANES * words).map(|_| next()).collect();
+            let unit = |x: u64| (x >> 40) as f32 / (1u64 << 24) as f32;
+            let corrections: Vec<[f32; 2]> = (0..rows).map(|_| [unit(next()) * 0.01, unit(next()) - 0.5]).collect();
+            let query = BitQuery { two_step: 0.02, two_low: -0.3, minus_sum: 0.7, centre: 0.1 };
+            let blocks = to_blocks(&codes, words);
+            let mut out = vec![0f32; rows];
+            let reach = bit_estimates(&blocks, words, &planes, &query, &corrections, floor, &mut out);
+            for (r, row) in codes.iter().enumerate() {
+                let (sum, ones) = bit_plane_sums_scalar(row, &planes);
+                let want = query.estimate(corrections[r], sum, ones);
+                prop_assert!((out[r] - want).abs() <= 1e-4 * (1.0 + want.abs()));
+                // The mask agrees with the returned estimate.
+                prop_assert_eq!(reach >> r & 1 == 1, out[r] >= floor);
+            }
+            prop_assert_eq!(reach.checked_shr(rows as u32).unwrap_or(0), 0);
+        }
+    }
+
+    #[test]
+    fn all_ones_count_every_plane() {
+        let words = 4;
+        let blocks = vec![u64::MAX; BIT_BLOCK * words];
+        let planes = vec![u64::MAX; BIT_PLANES * words];
+        let (mut sums, mut ones) = (vec![0u32; BIT_BLOCK], vec![0u32; BIT_BLOCK]);
+        bit_plane_sums(&blocks, words, &planes, &mut sums, &mut ones);
+        assert_eq!(sums, vec![15 * 256; BIT_BLOCK]);
+        assert_eq!(ones, vec![256; BIT_BLOCK]);
+    }
+}

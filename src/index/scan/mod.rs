@@ -9,7 +9,8 @@
 //!   accepted rows are collected from the columns and only they are scored, in f32;
 //! * the quantised copy (`quantized.rs`, kept by [`ScanCopy`]): an i8 or f16 copy of the
 //!   rows scanned for candidates that are re-scored exactly in f32, so scores are exact;
-//!   without a usable copy, the f32 rows (`flat.rs`);
+//!   or a 1-bit copy (`code_bits.rs`, `bits_search.rs`) whose shortlist is re-scored on
+//!   its i8 copy, then in f32; without a usable copy, the f32 rows (`flat.rs`);
 //! * a blocked batch (`tiles.rs`, one driver over f32 panels in `batch_f32.rs` and i8
 //!   panels in `batch_i8.rs`): four or more queries in one pass over the rows.
 //!
@@ -21,18 +22,25 @@
 
 mod batch_f32;
 mod batch_i8;
+mod bits_search;
+#[cfg(test)]
+mod bits_tests;
+mod code_bits;
 mod code_f16;
 mod code_i8;
 mod flat;
 mod quantized;
 #[cfg(test)]
 mod quantized_tests;
+mod rotation;
 mod scan_copy;
 mod tiles;
 mod topk;
 
 pub use batch_f32::{search_batch, search_batch_above};
 pub use batch_i8::BatchQuery;
+pub use bits_search::DEFAULT_SHORTLIST;
+pub use code_bits::BitsRows;
 pub use code_f16::F16Fit;
 pub use code_i8::{I8Fit, I8Query};
 pub use quantized::{Code, F16Rows, I8Rows, QuantizedRows, DEFAULT_OVERSAMPLE};

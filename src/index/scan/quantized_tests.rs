@@ -1,6 +1,6 @@
 //! Tests of the quantised copies: recall against the exact scan, exact `matched` with a
 //! threshold, approximate scores close to exact ones, and tombstones, appended rows and
-//! copies of another generation.
+//! copies of another generation; and the data helpers the 1-bit copy's tests share.
 
 use super::quantized::{F16Rows, I8Rows, DEFAULT_OVERSAMPLE};
 use super::ScanResult;
@@ -8,27 +8,33 @@ use crate::index::kernels;
 use crate::index::{write_generation, VectorIndex};
 
 /// Deterministic pseudo-random generator (xorshift), values in [-0.5, 0.5).
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 impl Rng {
-    fn next(&mut self) -> f32 {
+    pub(super) fn next(&mut self) -> f32 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         (self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5
     }
-    fn vector(&mut self, dim: usize) -> Vec<f32> {
+    pub(super) fn vector(&mut self, dim: usize) -> Vec<f32> {
         (0..dim).map(|_| self.next()).collect()
     }
 }
 
-fn unit(v: Vec<f32>) -> Vec<f32> {
+pub(super) fn unit(v: Vec<f32>) -> Vec<f32> {
     let n = kernels::dot_scalar(&v, &v).sqrt().max(1e-12);
     v.into_iter().map(|x| x / n).collect()
 }
 
 /// `n` unit vectors around `clusters` centres (none: uniform), offset by `shift`
 /// (non-zero means, like non-negative features).
-fn data(n: usize, dim: usize, clusters: usize, shift: f32, rng: &mut Rng) -> Vec<Vec<f32>> {
+pub(super) fn data(
+    n: usize,
+    dim: usize,
+    clusters: usize,
+    shift: f32,
+    rng: &mut Rng,
+) -> Vec<Vec<f32>> {
     let centres: Vec<Vec<f32>> = (0..clusters.max(1))
         .map(|_| unit(rng.vector(dim)))
         .collect();
@@ -51,11 +57,11 @@ fn data(n: usize, dim: usize, clusters: usize, shift: f32, rng: &mut Rng) -> Vec
         .collect()
 }
 
-fn index_of(vs: &[Vec<f32>], dir: &std::path::Path) -> VectorIndex {
+pub(super) fn index_of(vs: &[Vec<f32>], dir: &std::path::Path) -> VectorIndex {
     crate::index::testkit::index_of(dir, vs, 2)
 }
 
-fn recall(got: &ScanResult, want: &ScanResult) -> f64 {
+pub(super) fn recall(got: &ScanResult, want: &ScanResult) -> f64 {
     let found = got
         .hits
         .iter()

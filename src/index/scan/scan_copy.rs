@@ -1,8 +1,13 @@
-//! The scan copy of an index: a quantised (i8 or f16) copy of its rows that searches
-//! scan instead of the f32 rows, with an exact f32 re-rank of the candidates
-//! ([`I8Rows`] / [`F16Rows`]), so scores stay exact.
+//! The scan copy of an index: a quantised (i8, f16 or 1-bit) copy of its rows that
+//! searches scan instead of the f32 rows, with an exact f32 re-rank of the candidates
+//! ([`I8Rows`] / [`F16Rows`] / [`BitsRows`]), so scores stay exact.
 //!
-//! The flat scan is bound by memory bandwidth; an i8 copy reads a quarter of the bytes.
+//! The flat scan is bound by memory bandwidth; an i8 copy reads a quarter of the bytes, a
+//! 1-bit copy a thirtieth (its shortlist is re-scored on the i8 copy it holds). The 1-bit
+//! copy is only used when asked for (`--scan bits`): at 10M rows its recall@10 on dense
+//! near-duplicates needs shortlists that cost what the i8 scan does (docs/benchmarks.md).
+//! Concurrent searches on it are batched on its i8 copy (the multi-query i8 kernel is
+//! compute-bound and beats one 1-bit scan per query).
 //! The copy is built from a snapshot in a background thread when the instance opens,
 //! reloads or rebuilds, and again when rows appended since it was built pass an eighth of
 //! it (rows past the copy are scored in f32 until then). Until a copy of the snapshot's
@@ -15,6 +20,8 @@ use arc_swap::ArcSwapOption;
 use parking_lot::Mutex;
 
 use super::batch_i8::BatchQuery;
+use super::bits_search::DEFAULT_SHORTLIST;
+use super::code_bits::BitsRows;
 use super::quantized::{F16Rows, I8Rows, DEFAULT_OVERSAMPLE};
 use super::{ScanQuery, ScanResult};
 use crate::index::Snapshot;
@@ -25,6 +32,9 @@ const STALE_ROWS: usize = 4096;
 /// Candidates re-ranked in f32 per search at least, so small pages (k = 1, 5) still get
 /// enough of them for recall.
 const MIN_CANDIDATES: usize = 64;
+
+/// Rows shortlisted on a 1-bit copy per search at least.
+const MIN_SHORTLIST: usize = 400;
 
 /// Which rows searches scan (`serve --scan`; the command line parses it by name through
 /// `FromStr`, so the index does not depend on the CLI's crate).
@@ -38,11 +48,14 @@ pub enum ScanMode {
     I8,
     /// An f16 copy (half the bytes), candidates re-ranked in f32.
     F16,
+    /// A 1-bit copy (an eighth of the i8 bytes) whose shortlist is re-scored on an i8
+    /// copy, then re-ranked in f32.
+    Bits,
 }
 
-/// A scan mode name that is none of `f32`, `i8`, `f16`.
+/// A scan mode name that is none of `f32`, `i8`, `f16`, `bits`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("scan mode {0:?}: use f32, i8 or f16")]
+#[error("scan mode {0:?}: use f32, i8, f16 or bits")]
 pub struct UnknownScanMode(pub String);
 
 impl std::str::FromStr for ScanMode {
@@ -53,6 +66,7 @@ impl std::str::FromStr for ScanMode {
             "f32" => Ok(ScanMode::F32),
             "i8" => Ok(ScanMode::I8),
             "f16" => Ok(ScanMode::F16),
+            "bits" => Ok(ScanMode::Bits),
             other => Err(UnknownScanMode(other.to_string())),
         }
     }
@@ -66,7 +80,7 @@ impl std::fmt::Display for ScanMode {
 
 impl ScanMode {
     /// The modes' names, as the command line and the config file spell them.
-    pub const NAMES: [&'static str; 3] = ["f32", "i8", "f16"];
+    pub const NAMES: [&'static str; 4] = ["f32", "i8", "f16", "bits"];
 
     /// The mode's name.
     pub fn name(self) -> &'static str {
@@ -78,6 +92,7 @@ impl ScanMode {
             ScanMode::F32 => 0,
             ScanMode::I8 => 1,
             ScanMode::F16 => 2,
+            ScanMode::Bits => 3,
         }
     }
 
@@ -85,6 +100,7 @@ impl ScanMode {
         match code {
             1 => ScanMode::I8,
             2 => ScanMode::F16,
+            3 => ScanMode::Bits,
             _ => ScanMode::F32,
         }
     }
@@ -94,6 +110,7 @@ impl ScanMode {
 enum Compact {
     I8(I8Rows),
     F16(F16Rows),
+    Bits(BitsRows),
 }
 
 impl Compact {
@@ -102,6 +119,7 @@ impl Compact {
             ScanMode::F32 => None,
             ScanMode::I8 => Some(Compact::I8(I8Rows::build(snap))),
             ScanMode::F16 => Some(Compact::F16(F16Rows::build(snap))),
+            ScanMode::Bits => Some(Compact::Bits(BitsRows::build(snap))),
         }
     }
 
@@ -109,13 +127,21 @@ impl Compact {
         match self {
             Compact::I8(_) => ScanMode::I8,
             Compact::F16(_) => ScanMode::F16,
+            Compact::Bits(_) => ScanMode::Bits,
         }
+    }
+
+    /// Whether searches in `mode` use this copy (one place to widen if a mode ever
+    /// reuses another's copy).
+    fn answers(&self, mode: ScanMode) -> bool {
+        self.mode() == mode
     }
 
     fn rows(&self) -> usize {
         match self {
             Compact::I8(c) => c.rows(),
             Compact::F16(c) => c.rows(),
+            Compact::Bits(c) => c.rows(),
         }
     }
 
@@ -123,6 +149,7 @@ impl Compact {
         match self {
             Compact::I8(c) => c.bytes(),
             Compact::F16(c) => c.bytes(),
+            Compact::Bits(c) => c.bytes(),
         }
     }
 }
@@ -168,7 +195,12 @@ impl ScanCopy {
     /// Changes the mode; the copy for it is built in the background from `snap`.
     pub fn set_mode(self: &Arc<Self>, mode: ScanMode, snap: Arc<Snapshot>) {
         self.mode.store(mode.code(), Ordering::Relaxed);
-        if self.built.load().as_ref().map(|b| b.copy.mode()) != Some(mode) {
+        if !self
+            .built
+            .load()
+            .as_ref()
+            .is_some_and(|b| b.copy.answers(mode))
+        {
             self.built.store(None);
         }
         self.refresh(snap);
@@ -183,7 +215,7 @@ impl ScanCopy {
         match self.built.load().as_ref() {
             None => true,
             Some(b) => {
-                b.copy.mode() != mode
+                !b.copy.answers(mode)
                     || b.generation != snap.generation()
                     || b.copy.rows() > snap.rows()
                     || snap.rows() - b.copy.rows() > STALE_ROWS.max(b.copy.rows() / 8)
@@ -259,7 +291,7 @@ impl ScanCopy {
         // Keep a newer copy if another build finished first (generations only grow).
         self.built.rcu(|current| match current {
             Some(c)
-                if c.copy.mode() == mode
+                if c.copy.answers(mode)
                     && (c.generation, c.copy.rows()) > (built.generation, built.copy.rows()) =>
             {
                 Some(c.clone())
@@ -272,16 +304,17 @@ impl ScanCopy {
     pub fn rows_for(&self, snap: &Snapshot) -> Option<usize> {
         let built = self.built.load();
         let b = built.as_ref()?;
-        (b.copy.mode() == self.mode() && b.generation == snap.generation()).then(|| b.copy.rows())
+        (b.copy.answers(self.mode()) && b.generation == snap.generation()).then(|| b.copy.rows())
     }
 
     /// Whether concurrent searches of `snap` are worth batching: with no usable copy
-    /// (f32 panels) or an i8 copy (i8 panels); an f16 copy has no multi-query kernel.
+    /// (f32 panels) or an i8 or 1-bit copy (i8 panels); an f16 copy has no multi-query
+    /// kernel.
     pub(super) fn batchable(&self, snap: &Snapshot) -> bool {
         let built = self.built.load();
         match built.as_ref() {
-            Some(b) if b.copy.mode() == self.mode() && b.generation == snap.generation() => {
-                matches!(b.copy, Compact::I8(_))
+            Some(b) if b.copy.answers(self.mode()) && b.generation == snap.generation() => {
+                matches!(b.copy, Compact::I8(_) | Compact::Bits(_))
             }
             _ => true,
         }
@@ -289,7 +322,8 @@ impl ScanCopy {
 
     /// [`ScanCopy::search`] for each `(query, k)` in one blocked pass over the i8 copy,
     /// all with the same threshold and predicate (`I8Rows::search_batch`: per query the
-    /// same result as alone). `None` when there is no usable i8 copy.
+    /// same result as alone; on a 1-bit copy, its i8 copy answers the batch, as an i8
+    /// search would). `None` when there is no usable i8 copy.
     pub(super) fn search_batch(
         &self,
         snap: &Snapshot,
@@ -300,22 +334,33 @@ impl ScanCopy {
         let built = self.built.load();
         let b = built
             .as_ref()
-            .filter(|b| b.copy.mode() == self.mode() && b.generation == snap.generation())?;
-        let Compact::I8(copy) = &b.copy else {
-            return None;
-        };
+            .filter(|b| b.copy.answers(self.mode()) && b.generation == snap.generation())?;
         if queries.iter().any(|q| q.k == 0) {
             return None;
         }
-        let batch: Vec<BatchQuery<'_>> = queries
-            .iter()
-            .map(|q| BatchQuery {
-                vector: q.vector,
-                k: q.k,
-                oversample: oversample(q.k),
-            })
-            .collect();
-        Some(copy.search_batch(snap, &batch, min_score, accept))
+        let batch = |per_hit: fn(usize) -> usize| -> Vec<BatchQuery<'_>> {
+            queries
+                .iter()
+                .map(|q| BatchQuery {
+                    vector: q.vector,
+                    k: q.k,
+                    oversample: per_hit(q.k),
+                })
+                .collect()
+        };
+        match &b.copy {
+            Compact::I8(copy) => {
+                Some(copy.search_batch(snap, &batch(oversample), min_score, accept))
+            }
+            // The i8 panels batch ~10x; a 1-bit pass per query does not batch.
+            Compact::Bits(copy) => {
+                Some(
+                    copy.i8_rows()
+                        .search_batch(snap, &batch(oversample), min_score, accept),
+                )
+            }
+            Compact::F16(_) => None,
+        }
     }
 
     /// `snap.search(...)`, through the copy when one of the snapshot's generation exists:
@@ -332,7 +377,7 @@ impl ScanCopy {
         let built = self.built.load();
         let usable = built
             .as_ref()
-            .filter(|b| k > 0 && b.copy.mode() == self.mode() && b.generation == snap.generation());
+            .filter(|b| k > 0 && b.copy.answers(self.mode()) && b.generation == snap.generation());
         let Some(b) = usable else {
             return snap.search(query, k, min_score, accept);
         };
@@ -340,8 +385,15 @@ impl ScanCopy {
         match &b.copy {
             Compact::I8(c) => c.search(snap, query, k, min_score, oversample, accept),
             Compact::F16(c) => c.search(snap, query, k, min_score, oversample, accept),
+            Compact::Bits(c) => c.search(snap, query, k, min_score, shortlist(k), accept),
         }
     }
+}
+
+/// Shortlist per wanted hit on a 1-bit copy for a search of `k > 0` hits (small pages
+/// get at least `MIN_SHORTLIST` rows).
+fn shortlist(k: usize) -> usize {
+    DEFAULT_SHORTLIST.max(MIN_SHORTLIST.div_ceil(k))
 }
 
 /// Candidates per wanted hit for a search of `k > 0` hits.
