@@ -31,6 +31,7 @@
 mod buckets;
 mod dump;
 mod increase;
+mod increase_batch;
 // Also read by the offline import and export tools (`crate::tools`).
 pub(crate) mod meta_line;
 mod task_registry;

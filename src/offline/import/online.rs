@@ -9,6 +9,7 @@ use std::path::Path;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use rayon::prelude::*;
 
 use super::summary::{ImportSummary, Tally};
 use super::{apply_in_order, check_category, read_picture_counted, worker_pool, ImportOptions};
@@ -52,10 +53,15 @@ pub fn import_online(
         name,
         source,
         read,
-        &pool,
-        // One picture per task: each is a request that waits on the network.
-        1,
-        |i, entry, tally| add_entry(client, name, i, entry, tally),
+        |run, tally, progress| {
+            pool.install(|| {
+                // One picture per task: each is a request that waits on the network.
+                run.par_iter().with_max_len(1).for_each(|(i, entry)| {
+                    add_entry(client, name, *i, entry, tally);
+                    progress.inc();
+                })
+            })
+        },
         |i, entry, product_id, pic_name, tally| {
             let mut params = vec![("InstanceName", name), ("ProductId", product_id)];
             if let Some(pic) = pic_name {
