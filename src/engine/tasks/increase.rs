@@ -16,19 +16,16 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::buckets::{MetaSource, PicNameRefused};
+use super::buckets::MetaSource;
 use super::increase_batch::{Pending, Settled};
-use super::meta_line::{self, LineError, Operation};
+use super::increase_line::{Done, LineFailed, MAX_LINE_BYTES};
+use super::meta_line::{self, Operation};
 use super::task_registry::ERRORS_EXT;
 use super::{spawn, Registry, TaskInfo, TaskKind, TaskRegistry, TaskStatus};
-use crate::engine::{EngineError, Instance, Result};
-use crate::vision::PixelLimits;
-
-/// Longest line of a meta file (a line with every field at its limit is under 10 KB).
-const MAX_LINE_BYTES: usize = 64 * 1024;
+use crate::engine::{Instance, Result};
 
 /// Why the task stopped before the end of the meta file.
 #[derive(Debug, thiserror::Error)]
@@ -47,34 +44,6 @@ enum Stopped {
     /// The list of failed lines cannot be written.
     #[error("cannot write the list of failed lines: {0}")]
     ErrorList(std::io::Error),
-}
-
-/// Why one line failed (the task goes on).
-#[derive(Debug, thiserror::Error)]
-pub(super) enum LineFailed {
-    /// Over [`MAX_LINE_BYTES`].
-    #[error("longer than {MAX_LINE_BYTES} bytes")]
-    TooLong,
-    /// Not UTF-8.
-    #[error("not UTF-8 text")]
-    NotUtf8,
-    /// The line is malformed or out of limits.
-    #[error(transparent)]
-    Line(#[from] LineError),
-    /// Its PicName is outside the bucket or not a file.
-    #[error(transparent)]
-    PicName(#[from] PicNameRefused),
-    /// The picture file cannot be read.
-    #[error("PicName {pic_name:?} cannot be read: {source}")]
-    Unreadable {
-        /// The PicName as given.
-        pic_name: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The instance refused the add or delete.
-    #[error(transparent)]
-    Engine(#[from] EngineError),
 }
 
 /// Records an increase task and starts its thread.
@@ -222,28 +191,6 @@ fn report(
         }
     }
     Ok(())
-}
-
-/// What a line did.
-pub(super) enum Done {
-    Added,
-    Deleted(u64),
-}
-
-/// Reads a picture file, refusing one over the API's size limit without reading it all.
-pub(super) fn read_picture(path: &Path) -> std::io::Result<Vec<u8>> {
-    let max = PixelLimits::default().max_bytes;
-    let mut bytes = Vec::new();
-    File::open(path)?
-        .take(max as u64 + 1)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() > max {
-        return Err(std::io::Error::other(format!(
-            "larger than {} MB",
-            max / (1024 * 1024)
-        )));
-    }
-    Ok(bytes)
 }
 
 /// What [`read_line`] found.

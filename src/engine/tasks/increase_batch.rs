@@ -10,7 +10,7 @@
 use rayon::prelude::*;
 
 use super::buckets::{resolve_picture, MetaSource};
-use super::increase::{read_picture, Done, LineFailed};
+use super::increase_line::{read_picture, Done, LineFailed};
 use super::meta_line::AddLine;
 use crate::engine::{AddPicture, Instance, PreparedPicture};
 
