@@ -19,6 +19,7 @@
 //! An instance may have a whitening (`instance/whitening/`): index rows and queries are then a
 //! projection of the extractor's vectors, which the store keeps unprojected.
 
+mod analyser;
 mod attributes;
 mod batcher;
 mod category;
@@ -39,6 +40,7 @@ mod tasks;
 mod teardown;
 
 pub use crate::index::ScanMode;
+pub use analyser::{Analyser, Analysis, Extras, STORED_LOCAL_POINTS};
 pub use category::{ServiceType, CATEGORY_OTHER, PRODUCT_CATEGORIES};
 pub use error::{EngineError, Result};
 pub use extractors::ExtractorChoice;
@@ -49,7 +51,6 @@ pub use instance::whitening::{Projection, Whitening, WhiteningError, WhiteningPa
 pub use instance::{
     AddOutcome, AddPicture, Attributes, Instance, InstanceInfo, InstanceSettings, Subject,
     WhitenOutcome, DEFAULT_RERANK_CANDIDATES, QUERY_LOCAL_POINTS, SCENE_PROPOSALS,
-    STORED_LOCAL_POINTS,
 };
 pub use registry::{
     rebuild_offline, require_data_dir, Engine, InstanceSpec, DEFAULT_INSTANCE, INSTANCES_DIR,
