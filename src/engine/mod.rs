@@ -34,6 +34,7 @@ mod row_gate;
 mod scan_mode_tests;
 mod search;
 pub mod snapshot;
+mod spec;
 mod stage_timer;
 mod summary;
 mod tasks;
@@ -58,6 +59,7 @@ pub use registry::{
 };
 pub use search::{verified_score, FilterOutcome, Found, SearchOutcome, SearchQuery, MIN_INLIERS};
 pub use snapshot::{SnapshotError, SnapshotInfo};
+pub use spec::{ExtractionSpec, ExtractorSpec, SpecError, SPEC_VERSION};
 pub use summary::{summary_table, InstanceSummary};
 pub(crate) use tasks::meta_line;
 pub use tasks::{IncreaseFilter, TaskInfo, TaskKind, TaskStatus, CODE_FAILED, CODE_OK};
