@@ -35,6 +35,7 @@ use self::reconcile::open_reconciled;
 use self::votes::{Votes, DEFAULT_VOTE_CANDIDATES};
 use self::whitening::{Projection, Whitening};
 use self::write::WriteState;
+use crate::engine::analyser::Analyser;
 use crate::engine::attributes::Dictionaries;
 use crate::engine::batcher::Batcher;
 use crate::engine::category::ServiceType;
@@ -46,7 +47,7 @@ use crate::store::{InstanceMeta, Record, Store};
 use crate::vision::{self, Extractor};
 
 pub(in crate::engine) use self::analyse::View;
-pub use self::analyse::{Subject, QUERY_LOCAL_POINTS, SCENE_PROPOSALS, STORED_LOCAL_POINTS};
+pub use self::analyse::{Subject, QUERY_LOCAL_POINTS, SCENE_PROPOSALS};
 pub use self::batch::{PreparedPicture, Stored};
 pub use self::upkeep::WhitenOutcome;
 pub use self::write::{AddOutcome, AddPicture, Attributes};
@@ -117,7 +118,8 @@ pub struct Instance {
     index_dir: PathBuf,
     pub(in crate::engine) index: ArcSwap<Layer>,
     pub(in crate::engine) dictionaries: Dictionaries,
-    extractor: Arc<dyn Extractor>,
+    /// What a picture becomes (the extractor with the settings that shape it).
+    analyser: Analyser,
     writer: Mutex<WriteState>,
     /// Concurrent adds waiting to share the next commit.
     group: CommitGroup,
@@ -157,6 +159,7 @@ impl Instance {
         let next_doc = store.next_doc(meta.id)?;
         let votes = Votes::load(&store, &meta)?;
         let meta_name = meta.name.clone();
+        let local_features = meta.local_features;
         Ok(Instance {
             meta,
             service,
@@ -164,7 +167,7 @@ impl Instance {
             index_dir: index_dir.to_path_buf(),
             index: ArcSwap::from_pointee(Layer { index, projection }),
             dictionaries,
-            extractor,
+            analyser: Analyser::new(extractor, service, local_features),
             writer: Mutex::new(WriteState {
                 next_doc,
                 retired: false,
@@ -209,7 +212,12 @@ impl Instance {
 
     /// The extractor (for tools that time or inspect it).
     pub fn extractor(&self) -> Arc<dyn Extractor> {
-        self.extractor.clone()
+        self.analyser.extractor().clone()
+    }
+
+    /// What a picture becomes in this instance, without its stored data (`extract`).
+    pub fn analyser(&self) -> &Analyser {
+        &self.analyser
     }
 
     /// The current index snapshot (for tools and tests).
