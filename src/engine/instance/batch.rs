@@ -93,6 +93,36 @@ impl Instance {
         Ok(self.prepared(record, vector, extras))
     }
 
+    /// A picture extracted elsewhere (a manifest row): as [`Self::prepare_vector`], with
+    /// the category the record's `category` gives, or, when it gives none, the one
+    /// AddImage would predict from the stored pictures.
+    pub fn prepare_extracted(
+        &self,
+        mut record: Record,
+        category: Option<u32>,
+        vector: Vec<f32>,
+        thumbnail: Option<Vec<u8>>,
+        local_features: Option<Vec<u8>>,
+    ) -> Result<PreparedPicture> {
+        record.category_id = match category {
+            Some(c) => c,
+            None if vector.len() == self.meta.dimension as usize => self.vote_category(&vector),
+            None => 0,
+        };
+        self.prepare_vector(record, vector, thumbnail, local_features)
+    }
+
+    /// An import's progress mark in this instance ([`ProgressMark::value`]), if one
+    /// was committed ([`Self::commit_batch`]).
+    pub fn import_progress(&self, source: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.store.progress(self.meta.id, source)?)
+    }
+
+    /// Removes an import's progress mark (the import finished).
+    pub fn clear_import_progress(&self, source: &str) -> Result<()> {
+        Ok(self.store.clear_progress(self.meta.id, source)?)
+    }
+
     fn prepared(&self, record: Record, vector: Vec<f32>, extras: Extras) -> PreparedPicture {
         PreparedPicture {
             columns: self.dictionaries.columns_of(&record),

@@ -23,6 +23,7 @@ use std::path::Path;
 use std::time::Instant;
 
 mod batched;
+mod manifest;
 mod online;
 mod order;
 mod progress;
@@ -91,7 +92,11 @@ pub fn import(
     source: &Path,
     options: &ImportOptions,
 ) -> Result<ImportSummary> {
-    let read = source::read(source, options.defaults())?;
+    let is_manifest = is_manifest(source);
+    let read = match is_manifest {
+        true => None,
+        false => Some(source::read(source, options.defaults())?),
+    };
     let engine = Engine::open_existing(data_dir)?;
     let instance = engine
         .instance(name)
@@ -99,6 +104,9 @@ pub fn import(
             name: name.to_string(),
             data_dir: data_dir.display().to_string(),
         })?;
+    let Some(read) = read else {
+        return manifest::import_manifest(&instance, source);
+    };
     check_category(instance.service_type(), name, options.category)?;
     let pool = worker_pool(options.threads, "import")?;
 
@@ -112,6 +120,13 @@ pub fn import(
             Err(e) => tally.failed(i, &entry.location, reason_of(&e), &e.to_string()),
         },
     ))
+}
+
+/// Whether `source` names a manifest of extracted parts (`_MANIFEST.json`, or a folder
+/// holding one), rather than pictures.
+pub(crate) fn is_manifest(source: &Path) -> bool {
+    let name = crate::offline::manifest::MANIFEST_FILE;
+    source.file_name().is_some_and(|n| n == name) || source.join(name).is_file()
 }
 
 /// Applies the entries of `read` in import order ([`order`]) with progress, and sums

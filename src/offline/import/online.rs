@@ -29,6 +29,11 @@ pub fn import_online(
     options: &ImportOptions,
     connections: usize,
 ) -> Result<ImportSummary> {
+    if super::is_manifest(source) {
+        return Err(OfflineError::InvalidOption(
+            "a manifest is imported offline: stop the server on this data directory and run the import again".into(),
+        ));
+    }
     let read = source::read(source, options.defaults())?;
     let shown = client
         .call("/admin/instance/show", &[("InstanceName", name)])
