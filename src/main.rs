@@ -49,6 +49,27 @@ enum Command {
     /// Online snapshots of the data directory, and restoring one.
     #[command(subcommand)]
     Snapshot(imgsearch::offline::SnapshotCommand),
+    /// Extract one part of a distributed ingest: pictures in (a .parquet or .csv part of
+    /// a manifest, a folder, an increment.meta file), one Parquet part out, with the
+    /// extractor and settings of `instance spec` (no data directory). Prints the part's
+    /// manifest entry as one JSON line.
+    Extract {
+        /// The instance spec (`imgsearch instance spec NAME > SPEC.json`).
+        #[arg(long)]
+        spec: PathBuf,
+        /// The pictures to extract.
+        #[arg(long)]
+        input: PathBuf,
+        /// The Parquet part to write (written under a temporary name, then renamed).
+        #[arg(long)]
+        output: PathBuf,
+        /// Folder holding the spec's model file (default: the path the spec records).
+        #[arg(long)]
+        model_dir: Option<PathBuf>,
+        /// Worker threads (default: every core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
     /// Write an instance's records as increment.meta lines (works beside a running server).
     Export {
         /// Instance name.
@@ -132,6 +153,17 @@ enum InstanceCommand {
     },
     /// Show one instance's settings and picture count.
     Show {
+        /// Instance name.
+        name: String,
+        /// Data directory.
+        #[arg(long, env = "IMGSEARCH_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        online: OnlineArgs,
+    },
+    /// Print an instance's extraction spec (JSON: extractor, model SHA-256 and recipe,
+    /// settings, spec id), what `imgsearch extract` needs to extract as it would.
+    Spec {
         /// Instance name.
         name: String,
         /// Data directory.
@@ -267,6 +299,15 @@ fn main() -> anyhow::Result<()> {
             print!("{}", imgsearch::engine::summary_table(&[row]));
             Ok(())
         }
+        Command::Instance(InstanceCommand::Spec {
+            name,
+            data_dir,
+            online,
+        }) => {
+            let spec = commands::spec(&online.target(&data_dir)?, &name)?;
+            println!("{}", spec.to_json());
+            Ok(())
+        }
         Command::Instance(InstanceCommand::Delete {
             name,
             data_dir,
@@ -335,6 +376,23 @@ fn main() -> anyhow::Result<()> {
                     reports.len()
                 );
             }
+            Ok(())
+        }
+        Command::Extract {
+            spec,
+            input,
+            output,
+            model_dir,
+            threads,
+        } => {
+            let summary = imgsearch::offline::extract(&imgsearch::offline::ExtractOptions {
+                spec,
+                input,
+                output,
+                model_dir,
+                threads,
+            })?;
+            println!("{}", serde_json::to_string(&summary)?);
             Ok(())
         }
         Command::Export {

@@ -12,6 +12,7 @@
 //!      Qps (0 = unlimited), Capacity (1000000), Extractor (builtin | onnx + Model),
 //!      LocalFeatures (false)                         -> {"Instance":{...}}
 //! POST /admin/instance/show    InstanceName          -> {"Instance":{...}}
+//! POST /admin/instance/spec    InstanceName          -> {"Spec":{...}} (`instance spec`)
 //! POST /admin/instance/delete  InstanceName          -> {"Message":"deleted"}
 //! ```
 
@@ -123,6 +124,16 @@ pub async fn show(State(state): State<AppState>, Admitted(params): Admitted) -> 
     let result = async {
         let instance = state.engine.instance(params.required("InstanceName")?)?;
         Ok(json!({ "Instance": instance.summary() }))
+    }
+    .await;
+    reply(result)
+}
+
+/// `POST /admin/instance/spec?InstanceName=N`: the instance's extraction spec.
+pub async fn spec(State(state): State<AppState>, Admitted(params): Admitted) -> Response {
+    let result = async {
+        let instance = state.engine.instance(params.required("InstanceName")?)?;
+        Ok(json!({ "Spec": instance.spec()? }))
     }
     .await;
     reply(result)

@@ -9,7 +9,7 @@
 //!
 //! Admin routes (`/admin/reload`, `/admin/rebuild`, `/admin/whiten`, `/admin/snapshot` in
 //! `admin_snapshot.rs`, and `/admin/instances`,
-//! `/admin/instance/{create,show,delete}` in `admin_instances.rs`) answer only loopback peers and, once
+//! `/admin/instance/{create,show,spec,delete}` in `admin_instances.rs`) answer only loopback peers and, once
 //! access keys exist, only requests signed with a key not limited to instances. The console (`/console`, `console.rs`) answers only loopback peers
 //! when access keys exist.
 
@@ -116,6 +116,7 @@ pub fn router(engine: Arc<Engine>, config: ApiConfig) -> Router {
         .route("/admin/instances", post(admin_instances::list))
         .route("/admin/instance/create", post(admin_instances::create))
         .route("/admin/instance/show", post(admin_instances::show))
+        .route("/admin/instance/spec", post(admin_instances::spec))
         .route("/admin/instance/delete", post(admin_instances::delete))
         .merge(console::routes())
         .fallback(unknown_path)

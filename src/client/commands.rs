@@ -1,5 +1,5 @@
 //! The administration commands of the CLI, online or offline: `instance
-//! create|list|show|delete` and `index rebuild|whiten` run against the server of the data
+//! create|list|show|spec|delete` and `index rebuild|whiten` run against the server of the data
 //! directory when one runs (or `--server URL`), else directly on the data directory.
 //!
 //! Both ways produce the same [`InstanceSummary`] rows, so `instance list` prints one
@@ -12,7 +12,8 @@ use serde_json::{Map, Value};
 use super::{discovery, Client, ClientError};
 use crate::auth::SigningKey;
 use crate::engine::{
-    Engine, EngineError, ExtractorChoice, InstanceSpec, InstanceSummary, WhiteningParams,
+    Engine, EngineError, ExtractionSpec, ExtractorChoice, InstanceSpec, InstanceSummary,
+    WhiteningParams,
 };
 use crate::vision::ModelOptions;
 
@@ -127,6 +128,18 @@ pub fn show(target: &Target, name: &str) -> Result<InstanceSummary> {
             "Instance",
         ),
         Target::Offline(dir) => Ok(Engine::open_existing(dir)?.instance(name)?.summary()),
+    }
+}
+
+/// `instance spec NAME`: the instance's extraction spec (with the server's preview side
+/// when one runs).
+pub fn spec(target: &Target, name: &str) -> Result<ExtractionSpec> {
+    match target {
+        Target::Online(client) => field(
+            &client.call("/admin/instance/spec", &[("InstanceName", name)])?,
+            "Spec",
+        ),
+        Target::Offline(dir) => Ok(Engine::open_existing(dir)?.instance(name)?.spec()?),
     }
 }
 

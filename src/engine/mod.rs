@@ -19,6 +19,7 @@
 //! An instance may have a whitening (`instance/whitening/`): index rows and queries are then a
 //! projection of the extractor's vectors, which the store keeps unprojected.
 
+mod analyser;
 mod attributes;
 mod batcher;
 mod category;
@@ -33,12 +34,14 @@ mod row_gate;
 mod scan_mode_tests;
 mod search;
 pub mod snapshot;
+mod spec;
 mod stage_timer;
 mod summary;
 mod tasks;
 mod teardown;
 
 pub use crate::index::ScanMode;
+pub use analyser::{Analyser, Analysis, Extras, STORED_LOCAL_POINTS};
 pub use category::{ServiceType, CATEGORY_OTHER, PRODUCT_CATEGORIES};
 pub use error::{EngineError, Result};
 pub use extractors::ExtractorChoice;
@@ -47,9 +50,8 @@ pub use instance::votes::{VoteIndexSize, DEFAULT_VOTE_CANDIDATES, VOTE_DISTANCE,
 pub(crate) use instance::whitening::stored as stored_projection;
 pub use instance::whitening::{Projection, Whitening, WhiteningError, WhiteningParams};
 pub use instance::{
-    AddOutcome, AddPicture, Attributes, Instance, InstanceInfo, InstanceSettings, Subject,
-    WhitenOutcome, DEFAULT_RERANK_CANDIDATES, QUERY_LOCAL_POINTS, SCENE_PROPOSALS,
-    STORED_LOCAL_POINTS,
+    AddOutcome, AddPicture, Attributes, Instance, InstanceInfo, InstanceSettings, PreparedPicture,
+    Stored, Subject, WhitenOutcome, DEFAULT_RERANK_CANDIDATES, QUERY_LOCAL_POINTS, SCENE_PROPOSALS,
 };
 pub use registry::{
     rebuild_offline, require_data_dir, Engine, InstanceSpec, DEFAULT_INSTANCE, INSTANCES_DIR,
@@ -57,6 +59,7 @@ pub use registry::{
 };
 pub use search::{verified_score, FilterOutcome, Found, SearchOutcome, SearchQuery, MIN_INLIERS};
 pub use snapshot::{SnapshotError, SnapshotInfo};
+pub use spec::{ExtractionSpec, ExtractorSpec, SpecError, SPEC_VERSION};
 pub use summary::{summary_table, InstanceSummary};
 pub(crate) use tasks::meta_line;
 pub use tasks::{IncreaseFilter, TaskInfo, TaskKind, TaskStatus, CODE_FAILED, CODE_OK};

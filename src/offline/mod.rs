@@ -16,6 +16,10 @@
 //! - `verify.rs`: the store/index agreement checks and their report.
 //! - `export.rs`: the records as `increment.meta` lines.
 //! - `restore.rs`: a new data directory from a snapshot, every file checked.
+//! - `manifest/`: the exchange format of distributed extraction (Parquet parts and
+//!   `_MANIFEST.json`), its writer and the reader a manifest import starts from.
+//! - `extract/`: `imgsearch extract`, one task of a distributed extraction: pictures
+//!   in, one Parquet part out, no data directory.
 //! - `snapshot_cli.rs`: `snapshot create|restore`, online through the server or offline.
 //! - `args/`: command-line options shared by the `imgsearch` command and the evaluation
 //!   binaries: the extractor of a new instance (`--extractor`, `--model`) and the runtime
@@ -23,7 +27,9 @@
 
 mod args;
 mod export;
+mod extract;
 mod import;
+pub mod manifest;
 mod restore;
 mod snapshot_cli;
 mod sources;
@@ -37,6 +43,7 @@ use crate::store::{InstanceMeta, Store, StoreError, StoreMode};
 
 pub use args::{ArgsError, ExtractorArgs, RuntimeArgs};
 pub use export::{export, export_to};
+pub use extract::{extract, ExtractOptions, ExtractSummary};
 pub use import::{import, import_online, FailureGroup, ImportOptions, ImportSummary};
 pub use restore::{restore, RestoreSummary};
 pub use snapshot_cli::{run as run_snapshot, SnapshotCommand};
@@ -91,6 +98,9 @@ pub enum OfflineError {
     /// A snapshot could not be taken, checked or restored.
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+    /// A part or manifest of a distributed extraction cannot be read or written.
+    #[error(transparent)]
+    Manifest(#[from] manifest::ManifestError),
     /// The running server refused or could not be reached (online import).
     #[error(transparent)]
     Client(#[from] crate::client::ClientError),

@@ -16,6 +16,7 @@
 //! projections inst u32                                    -> index projection (engine bytes)
 //! counters   inst u32 | "next_doc"                         -> u64   (the write receipt)
 //!            inst u32 | "columns_stamp"                    -> u64   (stamp.rs)
+//!            inst u32 | "progress/" | source               -> an import's progress mark
 //!            "next_instance"                               -> u32
 //! ```
 //!
@@ -42,4 +43,4 @@ pub use error::{Result, StoreError};
 pub use meta::InstanceMeta;
 pub use record::Record;
 pub use rocks::{Store, StoreMemory, StoreMode};
-pub use writes::AddBatch;
+pub use writes::{AddBatch, ProgressMark};

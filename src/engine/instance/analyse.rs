@@ -10,12 +10,15 @@
 use rayon::prelude::*;
 
 use super::Instance;
+use crate::engine::analyser::Analysis;
+/// What a picture stores besides its record and vector (the writes use it).
+pub(super) use crate::engine::analyser::Extras;
 use crate::engine::attributes::COLUMN_CATEGORY;
 use crate::engine::category::CATEGORY_OTHER;
 use crate::engine::stage_timer::StageTimer;
-use crate::engine::{EngineError, Result};
+use crate::engine::Result;
 use crate::index::{ScanQuery, ScanRequest};
-use crate::vision::{self, PixelLimits, Region};
+use crate::vision::{self, Region};
 
 /// One vector of a query picture and the box it was taken from.
 #[derive(Debug, Clone)]
@@ -40,18 +43,12 @@ impl View {
     }
 }
 
-/// Keypoints kept per stored picture (catalogue shots: the product fills the picture).
-pub const STORED_LOCAL_POINTS: usize = 400;
-
 /// Keypoints of a query picture: many more, as the product may fill a small part of a
 /// scene (pasted products: median 5 inliers with 1,000, 15 with 2,500, 16 with 4,000).
 pub const QUERY_LOCAL_POINTS: usize = 2500;
 
 /// Neighbours that vote on a predicted category.
 const CATEGORY_VOTERS: usize = 5;
-
-/// Subject regions reported in MultiRegion at most.
-const MAX_SUBJECTS: usize = 3;
 
 /// Segment proposals a busy scene is searched with at most (`SearchQuery::scene_proposals`):
 /// each costs an extraction and a scan.
@@ -68,35 +65,10 @@ pub struct Subject {
     pub multi_region: Vec<Region>,
 }
 
-/// What a picture stores besides its record and vector, made from its pixels.
-#[derive(Default)]
-pub(super) struct Extras {
-    /// JPEG preview (thumbnails on).
-    pub(super) thumbnail: Option<Vec<u8>>,
-    /// Stored form of its local features (instances that keep them).
-    pub(super) local_features: Option<Vec<u8>>,
-}
-
 impl Instance {
-    fn pixel_limits(&self) -> PixelLimits {
-        PixelLimits {
-            min_side: self.service.min_side(),
-            ..PixelLimits::default()
-        }
-    }
-
     /// Checks a category given by the caller against the service type.
     pub(in crate::engine) fn check_category(&self, category: Option<u32>) -> Result<Option<u32>> {
-        if !self.service.has_categories() {
-            // Other service types use 88888888 whatever is asked (vendor behaviour).
-            return Ok(category.map(|_| CATEGORY_OTHER));
-        }
-        match category {
-            Some(c) if !self.service.categories().iter().any(|(id, _)| *id == c) => {
-                Err(EngineError::InvalidCategory(c))
-            }
-            other => Ok(other),
-        }
+        self.analyser.check_category(category)
     }
 
     /// Decodes a picture, finds its subject and extracts its vector.
@@ -122,31 +94,11 @@ impl Instance {
         category: Option<u32>,
         thumbnail_side: u32,
     ) -> Result<(Vec<f32>, Subject, Extras)> {
-        let category = self.check_category(category)?;
-        let timer = StageTimer::start();
-        let picture = vision::decode(bytes, &self.pixel_limits())?;
-        timer.lap("decode");
-        let (vector, subject, _) = self.analyse_picture(&picture, crop, region, category)?;
-        let timer = StageTimer::start();
-        let thumbnail = vision::thumbnail(picture.rgb(), thumbnail_side);
-        if thumbnail_side > 0 {
-            timer.lap("thumbnail");
-        }
-        let local_features = self.meta.local_features.then(|| {
-            let timer = StageTimer::start();
-            let features =
-                vision::LocalFeatures::extract(picture.rgb(), STORED_LOCAL_POINTS).to_bytes();
-            timer.lap("local_features");
-            features
-        });
-        Ok((
-            vector,
-            subject,
-            Extras {
-                thumbnail,
-                local_features,
-            },
-        ))
+        let (analysis, extras) =
+            self.analyser
+                .analyse_stored(bytes, crop, region, category, thumbnail_side)?;
+        let (vector, subject, _) = self.with_category(analysis);
+        Ok((vector, subject, extras))
     }
 
     /// [`Self::analyse`] as a search sees it (with the query's local features when the
@@ -166,12 +118,13 @@ impl Instance {
         category: Option<u32>,
     ) -> Result<(Vec<View>, Subject, Option<vision::LocalFeatures>)> {
         let category = self.check_category(category)?;
-        let timer = StageTimer::start();
-        let picture = vision::decode(bytes, &self.pixel_limits())?;
-        timer.lap("decode");
-        let (vector, subject, scene) = self.analyse_picture(&picture, crop, region, category)?;
+        let picture = self.analyser.decode(bytes)?;
+        let analysis = self
+            .analyser
+            .analyse_picture(&picture, crop, region, category)?;
+        let (vector, subject, scene) = self.with_category(analysis);
         let full = Region::full(picture.width(), picture.height());
-        let local = self.meta.local_features.then(|| {
+        let local = self.analyser.local_features().then(|| {
             let timer = StageTimer::start();
             let features = vision::LocalFeatures::extract(picture.rgb(), QUERY_LOCAL_POINTS);
             timer.lap("local_features");
@@ -196,13 +149,13 @@ impl Instance {
             views.par_extend(
                 extra
                     .into_par_iter()
-                    .map(|w| View::of_box(self.extractor.extract(rgb, Some(&w)), w)),
+                    .map(|w| View::of_box(self.analyser.extractor().extract(rgb, Some(&w)), w)),
             );
             let timer = timer.lap("windows");
             if proposals {
                 let found = vision::propose(rgb, SCENE_PROPOSALS);
                 views.par_extend(found.into_par_iter().map(|p| View {
-                    vector: self.extractor.extract(&p.composite(rgb), None),
+                    vector: self.analyser.extractor().extract(&p.composite(rgb), None),
                     region: p.region,
                     silhouette: true,
                 }));
@@ -212,69 +165,24 @@ impl Instance {
         Ok((views, subject, local))
     }
 
-    /// Subject box, vector and category of a decoded picture, and whether Crop met a busy
-    /// scene (then the vector is the whole picture's and the detector's box only a guess).
-    fn analyse_picture(
-        &self,
-        picture: &vision::Picture,
-        crop: bool,
-        region: Option<Region>,
-        category: Option<u32>,
-    ) -> Result<(Vec<f32>, Subject, bool)> {
-        let timer = StageTimer::start();
-        let mut scene = false;
-        let (region, multi_region) = match region {
-            Some(r) => {
-                r.validate_within(picture.width(), picture.height())?;
-                (r, vec![r])
-            }
-            None if crop => {
-                let found = vision::find_subjects(picture.rgb(), MAX_SUBJECTS);
-                let regions = found.regions;
-                let full = Region::full(picture.width(), picture.height());
-                let main = regions.first().copied().unwrap_or(full);
-                // In a busy scene the box is a guess: a wrong crop throws the product away,
-                // the whole picture keeps it (GroceryStore val, built-in: P@1 0.348 cropped,
-                // 0.547 whole). Searches still try the guess as a second view.
-                if found.cluttered {
-                    scene = true;
-                    (full, regions)
-                } else {
-                    (main, regions)
-                }
-            }
-            None => (Region::full(picture.width(), picture.height()), Vec::new()),
+    /// The analysis as a subject with its category (voted by the nearest stored pictures
+    /// when the picture alone did not decide it), the vector, and whether Crop met a busy
+    /// scene.
+    fn with_category(&self, analysis: Analysis) -> (Vec<f32>, Subject, bool) {
+        let category_id = analysis
+            .category_id
+            .unwrap_or_else(|| self.vote_category(&analysis.vector));
+        let subject = Subject {
+            category_id,
+            region: analysis.region,
+            multi_region: analysis.multi_region,
         };
-        let timer = timer.lap("subject");
-        let (vector, classes) = self
-            .extractor
-            .extract_with_classes(picture.rgb(), Some(&region));
-        timer.lap("extract");
-        let category_id = match category {
-            Some(c) => c,
-            None => self.predict_category(&vector, classes.as_deref()),
-        };
-        Ok((
-            vector,
-            Subject {
-                category_id,
-                region,
-                multi_region,
-            },
-            scene,
-        ))
+        (analysis.vector, subject, analysis.scene)
     }
 
-    /// Category from the model's ImageNet classes when it has them and they are clear;
-    /// otherwise by a similarity-weighted vote of the nearest pictures; Others when the
-    /// instance is empty or has no categories.
-    fn predict_category(&self, vector: &[f32], classes: Option<&[f32]>) -> u32 {
-        if !self.service.has_categories() {
-            return CATEGORY_OTHER;
-        }
-        if let Some(c) = classes.and_then(crate::engine::imagenet::category_of) {
-            return c;
-        }
+    /// Category by a similarity-weighted vote of the nearest pictures; Others when the
+    /// instance is empty.
+    pub(super) fn vote_category(&self, vector: &[f32]) -> u32 {
         let (snap, projection) = self.layer();
         let Some(column) = snap.column(COLUMN_CATEGORY) else {
             return CATEGORY_OTHER;

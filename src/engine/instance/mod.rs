@@ -10,8 +10,12 @@
 //! (`engine/search/`) read an instance; nothing here knows them.
 
 mod analyse;
+mod batch;
+#[cfg(test)]
+mod batch_tests;
 mod catch_up;
 pub(in crate::engine) mod compaction;
+mod group;
 mod persisted;
 pub(in crate::engine) mod reconcile;
 mod upkeep;
@@ -28,10 +32,12 @@ use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
 use self::compaction::{Compaction, CompactionPolicy};
+use self::group::CommitGroup;
 use self::reconcile::open_reconciled;
 use self::votes::{Votes, DEFAULT_VOTE_CANDIDATES};
 use self::whitening::{Projection, Whitening};
 use self::write::WriteState;
+use crate::engine::analyser::Analyser;
 use crate::engine::attributes::Dictionaries;
 use crate::engine::batcher::Batcher;
 use crate::engine::category::ServiceType;
@@ -43,7 +49,8 @@ use crate::store::{InstanceMeta, Record, Store};
 use crate::vision::{self, Extractor};
 
 pub(in crate::engine) use self::analyse::View;
-pub use self::analyse::{Subject, QUERY_LOCAL_POINTS, SCENE_PROPOSALS, STORED_LOCAL_POINTS};
+pub use self::analyse::{Subject, QUERY_LOCAL_POINTS, SCENE_PROPOSALS};
+pub use self::batch::{PreparedPicture, Stored};
 pub use self::upkeep::WhitenOutcome;
 pub use self::write::{AddOutcome, AddPicture, Attributes};
 
@@ -113,11 +120,14 @@ pub struct Instance {
     index_dir: PathBuf,
     pub(in crate::engine) index: ArcSwap<Layer>,
     pub(in crate::engine) dictionaries: Dictionaries,
-    extractor: Arc<dyn Extractor>,
+    /// What a picture becomes (the extractor with the settings that shape it).
+    analyser: Analyser,
     writer: Mutex<WriteState>,
     /// Orders rebuilds, reloads and whitenings (each swaps the index; taken before the
     /// write lock).
     upkeep: Mutex<()>,
+    /// Concurrent adds waiting to share the next commit.
+    group: CommitGroup,
     live: AtomicU64,
     /// What the server may change while the instance runs.
     settings: ArcSwap<InstanceSettings>,
@@ -200,6 +210,7 @@ impl Instance {
         let votes = Votes::load(&store, &meta)?;
         stages.lap("receipt + vote index");
         let meta_name = meta.name.clone();
+        let local_features = meta.local_features;
         let mut instance = Instance {
             meta,
             service,
@@ -207,12 +218,13 @@ impl Instance {
             index_dir: index_dir.to_path_buf(),
             index: ArcSwap::from_pointee(Layer { index, projection }),
             dictionaries,
-            extractor,
+            analyser: Analyser::new(extractor, service, local_features),
             writer: Mutex::new(WriteState {
                 next_doc,
                 retired: false,
             }),
             upkeep: Mutex::new(()),
+            group: CommitGroup::default(),
             live: AtomicU64::new(reconciled.live),
             settings: ArcSwap::from_pointee(InstanceSettings::default()),
             scan_copy: ScanCopy::new(&meta_name),
@@ -268,7 +280,12 @@ impl Instance {
 
     /// The extractor (for tools that time or inspect it).
     pub fn extractor(&self) -> Arc<dyn Extractor> {
-        self.extractor.clone()
+        self.analyser.extractor().clone()
+    }
+
+    /// What a picture becomes in this instance, without its stored data (`extract`).
+    pub fn analyser(&self) -> &Analyser {
+        &self.analyser
     }
 
     /// The current index snapshot (for tools and tests).
