@@ -32,16 +32,8 @@ fn extract(data: &Path, spec: &Path, input: &Path, output: &Path) -> std::proces
 fn extract_from_a_folder_and_from_parquet_gives_the_same_rows() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = common::run_cli(
-        &data,
-        &["instance", "create", "g", "--service-type", "generic"],
-    );
-    assert!(out.status.success(), "{}", common::output_text(&out));
-    let out = common::run_cli(&data, &["instance", "spec", "g"]);
-    assert!(out.status.success(), "{}", common::output_text(&out));
-    let spec_text = String::from_utf8(out.stdout).unwrap();
     let spec_path = dir.path().join("spec.json");
-    std::fs::write(&spec_path, &spec_text).unwrap();
+    let spec_text = common::generic_instance_spec(&data, "g", &spec_path);
 
     // Through a running server the spec is the same.
     let mut server = common::Server::start(&data);

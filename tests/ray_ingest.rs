@@ -177,16 +177,9 @@ fn a_ray_job_that_loses_a_node_extracts_every_picture_once_as_a_local_import_wou
     let data = dir.path().join("data");
     let (csv, pictures) = pictures_csv(dir.path());
 
-    let out = common::run_cli(
-        &data,
-        &["instance", "create", "g", "--service-type", "generic"],
-    );
-    assert!(out.status.success(), "{}", common::output_text(&out));
-    let out = common::run_cli(&data, &["instance", "spec", "g"]);
-    assert!(out.status.success(), "{}", common::output_text(&out));
     let spec_path = dir.path().join("spec.json");
-    std::fs::write(&spec_path, &out.stdout).unwrap();
-    let spec: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let spec_text = common::generic_instance_spec(&data, "g", &spec_path);
+    let spec: serde_json::Value = serde_json::from_str(&spec_text).unwrap();
 
     let port = free_port();
     let address = format!("127.0.0.1:{port}");
