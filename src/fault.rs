@@ -19,6 +19,8 @@ pub const POINTS: &[&str] = &[
     // AddImage
     "add.before_store_commit",
     "add.after_store_commit",
+    // a manifest import: every batch committed with its progress mark, the mark not yet removed
+    "manifest_import.before_mark_removed",
     // UpdateImage
     "update.before_store_commit",
     "update.after_store_commit",

@@ -190,7 +190,8 @@ impl From<EngineError> for ApiError {
             | EngineError::NoDataDir(_)
             | EngineError::InvalidBucket { .. }
             | EngineError::TaskStorage(_)
-            | EngineError::AlreadyStored { .. }
+            | EngineError::BatchFailed(_)
+            | EngineError::WriterGone
             | EngineError::Store(_)
             | EngineError::Index(_) => {
                 tracing::error!(error = %e, "engine failure");

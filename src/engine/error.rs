@@ -24,14 +24,12 @@ pub enum EngineError {
         /// Its capacity.
         capacity: u64,
     },
-    /// A bulk add named a picture that is already stored (`Instance::add_vectors`).
-    #[error("a picture with ProductId {product_id:?} and PicName {pic_name:?} is already stored")]
-    AlreadyStored {
-        /// ProductId.
-        product_id: String,
-        /// PicName.
-        pic_name: String,
-    },
+    /// The batched commit this picture shared with others failed as a whole.
+    #[error("the commit of this picture's batch failed: {0}")]
+    BatchFailed(std::sync::Arc<EngineError>),
+    /// The writer committing this picture's batch panicked; the picture is not stored.
+    #[error("the writer committing this picture's batch stopped before it finished")]
+    WriterGone,
     /// No picture of that ProductId and PicName.
     #[error("no picture with ProductId {product_id:?} and PicName {pic_name:?}")]
     PictureNotFound {

@@ -47,6 +47,15 @@ pub fn next_doc_key(inst: u32) -> Vec<u8> {
     key
 }
 
+/// Key of an import's progress mark in an instance (`source` names the import, e.g. a
+/// manifest id): committed in the same batch as the pictures it accounts for.
+pub fn progress_key(inst: u32, source: &str) -> Vec<u8> {
+    let mut key = inst.to_be_bytes().to_vec();
+    key.extend_from_slice(b"progress/");
+    key.extend_from_slice(source.as_bytes());
+    key
+}
+
 /// Key of the global instance-id counter.
 pub const NEXT_INSTANCE_KEY: &[u8] = b"next_instance";
 

@@ -15,6 +15,7 @@
 //! names      inst u32 | len(product) u32 | product | pic   -> doc u64
 //! projections inst u32                                    -> index projection (engine bytes)
 //! counters   inst u32 | "next_doc"                         -> u64   (the write receipt)
+//!            inst u32 | "progress/" | source               -> an import's progress mark
 //!            "next_instance"                               -> u32
 //! ```
 //!
@@ -40,4 +41,4 @@ pub use error::{Result, StoreError};
 pub use meta::InstanceMeta;
 pub use record::Record;
 pub use rocks::{Store, StoreMemory, StoreMode};
-pub use writes::AddBatch;
+pub use writes::{AddBatch, ProgressMark};

@@ -45,6 +45,13 @@ impl Store {
         }
     }
 
+    /// An import's progress mark ([`super::ProgressMark::value`]), if one was committed.
+    pub fn progress(&self, inst: u32, source: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .db
+            .get_cf(self.cf(CF_COUNTERS), keys::progress_key(inst, source))?)
+    }
+
     /// Doc id of a (ProductId, PicName).
     pub fn lookup(&self, inst: u32, product_id: &str, pic_name: &str) -> Result<Option<u64>> {
         let key = keys::name_key(inst, product_id, pic_name);

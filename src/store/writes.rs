@@ -31,6 +31,17 @@ pub struct AddBatch<'a> {
     pub local_features: Option<&'a [u8]>,
 }
 
+/// How far an import got, written with the batch of pictures that took it there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgressMark {
+    /// Instance id.
+    pub inst: u32,
+    /// Which import (e.g. a manifest id).
+    pub source: String,
+    /// The import's own encoding of where it stands.
+    pub value: Vec<u8>,
+}
+
 impl Store {
     /// Creates an instance, assigning its id; fails if the name is taken.
     pub fn create_instance(&self, mut meta: InstanceMeta) -> Result<InstanceMeta> {
@@ -65,10 +76,34 @@ impl Store {
     /// Commits several added pictures (increasing docs, distinct names) in one synced
     /// batch; the receipt ends past the last one.
     pub fn commit_adds(&self, adds: &[AddBatch<'_>]) -> Result<()> {
+        self.commit_adds_marked(adds, None)
+    }
+
+    /// [`Self::commit_adds`], with an import's progress mark written in the same synced
+    /// batch, so the mark never runs ahead of (or behind) the pictures it accounts for.
+    pub fn commit_adds_marked(
+        &self,
+        adds: &[AddBatch<'_>],
+        progress: Option<&ProgressMark>,
+    ) -> Result<()> {
         let mut batch = WriteBatch::default();
         for add in adds {
             self.add_to_batch(&mut batch, add);
         }
+        if let Some(mark) = progress {
+            batch.put_cf(
+                self.cf(CF_COUNTERS),
+                keys::progress_key(mark.inst, &mark.source),
+                &mark.value,
+            );
+        }
+        self.sync_write(batch)
+    }
+
+    /// Removes an import's progress mark (the import finished), synced.
+    pub fn clear_progress(&self, inst: u32, source: &str) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        batch.delete_cf(self.cf(CF_COUNTERS), keys::progress_key(inst, source));
         self.sync_write(batch)
     }
 

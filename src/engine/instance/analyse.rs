@@ -182,7 +182,7 @@ impl Instance {
 
     /// Category by a similarity-weighted vote of the nearest pictures; Others when the
     /// instance is empty.
-    fn vote_category(&self, vector: &[f32]) -> u32 {
+    pub(super) fn vote_category(&self, vector: &[f32]) -> u32 {
         let (snap, projection) = self.layer();
         let Some(column) = snap.column(COLUMN_CATEGORY) else {
             return CATEGORY_OTHER;

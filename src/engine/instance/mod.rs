@@ -10,7 +10,11 @@
 //! (`engine/search/`) read an instance; nothing here knows them.
 
 mod analyse;
+mod batch;
+#[cfg(test)]
+mod batch_tests;
 pub(in crate::engine) mod compaction;
+mod group;
 pub(in crate::engine) mod reconcile;
 mod upkeep;
 pub(in crate::engine) mod votes;
@@ -26,6 +30,7 @@ use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
 use self::compaction::{Compaction, CompactionPolicy};
+use self::group::CommitGroup;
 use self::reconcile::open_reconciled;
 use self::votes::{Votes, DEFAULT_VOTE_CANDIDATES};
 use self::whitening::{Projection, Whitening};
@@ -43,6 +48,7 @@ use crate::vision::{self, Extractor};
 
 pub(in crate::engine) use self::analyse::View;
 pub use self::analyse::{Subject, QUERY_LOCAL_POINTS, SCENE_PROPOSALS};
+pub use self::batch::{PreparedPicture, Stored};
 pub use self::upkeep::WhitenOutcome;
 pub use self::write::{AddOutcome, AddPicture, Attributes};
 
@@ -115,6 +121,8 @@ pub struct Instance {
     /// What a picture becomes (the extractor with the settings that shape it).
     analyser: Analyser,
     writer: Mutex<WriteState>,
+    /// Concurrent adds waiting to share the next commit.
+    group: CommitGroup,
     live: AtomicU64,
     /// What the server may change while the instance runs.
     settings: ArcSwap<InstanceSettings>,
@@ -164,6 +172,7 @@ impl Instance {
                 next_doc,
                 retired: false,
             }),
+            group: CommitGroup::default(),
             live: AtomicU64::new(live),
             settings: ArcSwap::from_pointee(InstanceSettings::default()),
             scan_copy: ScanCopy::new(&meta_name),

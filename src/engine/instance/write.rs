@@ -1,20 +1,18 @@
-//! The write flows of an instance: AddImage (and adds by vector), UpdateImage,
-//! DeleteImage, and the retirement of a deleted instance.
+//! The write flows of an instance besides adds (`batch.rs`): UpdateImage, DeleteImage,
+//! the write lock they all take, and the retirement of a deleted instance.
 //!
-//! Every write runs under the instance's write lock in one order: append the row and
-//! `fdatasync` it, commit the store batch (the receipt, synced), then publish the row to
-//! searches and keep the keypoint vote index in step. A write that tombstones a row may
-//! start a compaction (`upkeep.rs`).
+//! Every write runs under the instance's write lock in one order: append rows and
+//! `fdatasync` them (adds), commit the store batch (the receipt, synced), then publish
+//! to searches and keep the keypoint vote index in step. A write that tombstones a row
+//! may start a compaction (`upkeep.rs`).
 
 use std::sync::atomic::Ordering;
 
-use rayon::prelude::*;
-
-use super::analyse::{Extras, Subject};
+use super::analyse::Subject;
 use super::Instance;
 use crate::engine::{EngineError, Result};
 use crate::filter::Expr;
-use crate::store::{AddBatch, Record};
+use crate::store::Record;
 use crate::vision::Region;
 
 /// CustomContent and the eight attributes of a picture.
@@ -30,7 +28,7 @@ pub struct Attributes {
 
 impl Attributes {
     /// Overwrites the record's attributes with those given here (absent ones stay).
-    fn apply_to(self, record: &mut Record) {
+    pub(super) fn apply_to(self, record: &mut Record) {
         if self.custom_content.is_some() {
             record.custom_content = self.custom_content;
         }
@@ -78,167 +76,6 @@ pub(super) struct WriteState {
 }
 
 impl Instance {
-    /// AddImage: stores a picture, replacing one of the same ProductId and PicName.
-    pub fn add(&self, add: AddPicture) -> Result<AddOutcome> {
-        let (vector, subject, extras) = self.analyse_with_thumbnail(
-            &add.picture,
-            add.crop,
-            add.region,
-            add.category_id,
-            self.settings().thumbnail_side,
-        )?;
-        let mut record = Record {
-            product_id: add.product_id,
-            pic_name: add.pic_name,
-            category_id: subject.category_id,
-            region: Some(subject.region.to_string()),
-            ..Record::default()
-        };
-        add.attributes.apply_to(&mut record);
-        self.commit_record(&record, &vector, &extras)?;
-        Ok(subject)
-    }
-
-    /// Stores a picture given by its record and vector, as AddImage does after
-    /// extraction (benchmarks and tools that generate vectors; the vector must have the
-    /// instance's dimension and unit length to score like extracted ones).
-    pub fn add_vector(&self, record: &Record, vector: &[f32]) -> Result<()> {
-        if vector.len() != self.meta.dimension as usize {
-            return Err(EngineError::Index(crate::index::IndexError::Dimension {
-                expected: self.meta.dimension as usize,
-                got: vector.len(),
-            }));
-        }
-        self.commit_record(record, vector, &Extras::default())
-    }
-
-    /// Stores many new pictures given by record and vector with one index sync and one
-    /// store batch (bulk loading for benchmarks and tools; the (ProductId, PicName) pairs
-    /// must be new and distinct).
-    pub fn add_vectors(&self, pictures: &[(Record, Vec<f32>)]) -> Result<()> {
-        let dim = self.meta.dimension as usize;
-        if let Some((_, v)) = pictures.iter().find(|(_, v)| v.len() != dim) {
-            return Err(EngineError::Index(crate::index::IndexError::Dimension {
-                expected: dim,
-                got: v.len(),
-            }));
-        }
-        let columns: Vec<_> = pictures
-            .iter()
-            .map(|(r, _)| self.dictionaries.columns_of(r))
-            .collect();
-        self.compaction.wait_for_handoff();
-        let mut writer = self.write_lock()?;
-        for (r, _) in pictures {
-            if self
-                .store
-                .lookup(self.meta.id, &r.product_id, &r.pic_name)?
-                .is_some()
-            {
-                return Err(EngineError::AlreadyStored {
-                    product_id: r.product_id.clone(),
-                    pic_name: r.pic_name.clone(),
-                });
-            }
-        }
-        if self.live.load(Ordering::Relaxed) + pictures.len() as u64 > self.meta.capacity {
-            return Err(EngineError::OverQuota {
-                name: self.meta.name.clone(),
-                capacity: self.meta.capacity,
-            });
-        }
-        let first = writer.next_doc;
-        let index = self.index.load();
-        let projected = pictures
-            .par_iter()
-            .map(|(_, v)| index.projection.apply(v).map(|p| p.into_owned()))
-            .collect::<std::result::Result<Vec<Vec<f32>>, _>>()?;
-        let rows: Vec<(u64, &[f32], &[u32])> = projected
-            .iter()
-            .zip(&columns)
-            .enumerate()
-            .map(|(i, (v, c))| (first + i as u64, v.as_slice(), &c[..]))
-            .collect();
-        index.append(&rows)?;
-        let batches: Vec<AddBatch<'_>> = pictures
-            .iter()
-            .enumerate()
-            .map(|(i, (record, vector))| AddBatch {
-                inst: self.meta.id,
-                doc: first + i as u64,
-                record,
-                vector,
-                replaces: None,
-                thumbnail: None,
-                local_features: None,
-            })
-            .collect();
-        if let Err(e) = self.store.commit_adds(&batches) {
-            if let Err(undo) = index.roll_back() {
-                tracing::error!(error = %undo, "could not undo an index append after a failed commit");
-            }
-            return Err(e.into());
-        }
-        writer.next_doc = first + pictures.len() as u64;
-        self.live
-            .fetch_add(pictures.len() as u64, Ordering::Relaxed);
-        index.publish();
-        self.scan_copy.refresh(index.snapshot());
-        Ok(())
-    }
-
-    /// The write path shared by [`Self::add`] and [`Self::add_vector`].
-    fn commit_record(&self, record: &Record, vector: &[f32], extras: &Extras) -> Result<()> {
-        let columns = self.dictionaries.columns_of(record);
-        self.compaction.wait_for_handoff();
-        let mut writer = self.write_lock()?;
-        let replaces = self
-            .store
-            .lookup(self.meta.id, &record.product_id, &record.pic_name)?;
-        if replaces.is_none() && self.live.load(Ordering::Relaxed) >= self.meta.capacity {
-            return Err(EngineError::OverQuota {
-                name: self.meta.name.clone(),
-                capacity: self.meta.capacity,
-            });
-        }
-        let doc = writer.next_doc;
-        let index = self.index.load();
-        // The store keeps the extractor's vector; the row is its projection.
-        index.append(&[(doc, &index.projection.apply(vector)?, &columns)])?;
-        crate::fault::point("add.before_store_commit");
-        let batch = AddBatch {
-            inst: self.meta.id,
-            doc,
-            record,
-            vector,
-            replaces,
-            thumbnail: extras.thumbnail.as_deref(),
-            local_features: extras.local_features.as_deref(),
-        };
-        if let Err(e) = self.store.commit_add(&batch) {
-            if let Err(undo) = index.roll_back() {
-                tracing::error!(error = %undo, "could not undo an index append after a failed commit");
-            }
-            return Err(e.into());
-        }
-        crate::fault::point("add.after_store_commit");
-        if let Some(votes) = &self.votes {
-            votes.added(doc, extras.local_features.as_deref(), replaces);
-        }
-        writer.next_doc = doc + 1;
-        if let Some(old) = replaces {
-            index.tombstone(old);
-        } else {
-            self.live.fetch_add(1, Ordering::Relaxed);
-        }
-        index.publish();
-        self.scan_copy.refresh(index.snapshot());
-        if replaces.is_some() {
-            self.compact_if_due();
-        }
-        Ok(())
-    }
-
     /// UpdateImage: changes CustomContent and attributes of a stored picture.
     pub fn update(&self, product_id: &str, pic_name: &str, attributes: Attributes) -> Result<()> {
         let _writer = self.write_lock()?;

@@ -1,9 +1,9 @@
 //! The IncreaseInstance task: apply an `increment.meta` file, line by line, to an
 //! instance.
 //!
-//! Each line is one ADD (read the picture beside the meta file, then
-//! [`Instance::add`]) or DELETE ([`Instance::delete`]); see `meta_line.rs` for the
-//! format. A line that fails (bad JSON, a field out of limits, a picture missing,
+//! Each line is one ADD (read the picture beside the meta file and add it; consecutive
+//! ADDs are prepared in parallel and committed in batches, `increase_batch.rs`) or DELETE
+//! ([`Instance::delete`]); see `meta_line.rs` for the format. A line that fails (bad JSON, a field out of limits, a picture missing,
 //! outside the bucket or refused by the vision checks) is written to
 //! `<instance>-<id>.errors` as `line N: reason` and the task goes on. The task ends
 //! SUCCESS with `"A added, D deleted, F failed"` (pictures added and removed, lines
@@ -16,18 +16,16 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::buckets::{resolve_picture, MetaSource, PicNameRefused};
-use super::meta_line::{self, LineError, Operation};
+use super::buckets::MetaSource;
+use super::increase_batch::{Pending, Settled};
+use super::increase_line::{Done, LineFailed, MAX_LINE_BYTES};
+use super::meta_line::{self, Operation};
 use super::task_registry::ERRORS_EXT;
 use super::{spawn, Registry, TaskInfo, TaskKind, TaskRegistry, TaskStatus};
-use crate::engine::{AddPicture, EngineError, Instance, Result};
-use crate::vision::PixelLimits;
-
-/// Longest line of a meta file (a line with every field at its limit is under 10 KB).
-const MAX_LINE_BYTES: usize = 64 * 1024;
+use crate::engine::{Instance, Result};
 
 /// Why the task stopped before the end of the meta file.
 #[derive(Debug, thiserror::Error)]
@@ -46,34 +44,6 @@ enum Stopped {
     /// The list of failed lines cannot be written.
     #[error("cannot write the list of failed lines: {0}")]
     ErrorList(std::io::Error),
-}
-
-/// Why one line failed (the task goes on).
-#[derive(Debug, thiserror::Error)]
-enum LineFailed {
-    /// Over [`MAX_LINE_BYTES`].
-    #[error("longer than {MAX_LINE_BYTES} bytes")]
-    TooLong,
-    /// Not UTF-8.
-    #[error("not UTF-8 text")]
-    NotUtf8,
-    /// The line is malformed or out of limits.
-    #[error(transparent)]
-    Line(#[from] LineError),
-    /// Its PicName is outside the bucket or not a file.
-    #[error(transparent)]
-    PicName(#[from] PicNameRefused),
-    /// The picture file cannot be read.
-    #[error("PicName {pic_name:?} cannot be read: {source}")]
-    Unreadable {
-        /// The PicName as given.
-        pic_name: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The instance refused the add or delete.
-    #[error(transparent)]
-    Engine(#[from] EngineError),
 }
 
 /// Records an increase task and starts its thread.
@@ -154,6 +124,7 @@ fn apply(
     let mut reader = BufReader::new(file);
     let mut buf = Vec::new();
     let mut number = 0u64;
+    let mut pending = Pending::default();
     loop {
         number += 1;
         let read = read_line(&mut reader, &mut buf).map_err(|source| Stopped::Read {
@@ -161,7 +132,9 @@ fn apply(
             source,
         })?;
         let outcome = match read {
-            LineRead::End => return Ok(()),
+            LineRead::End => {
+                return report(pending.flush(instance, source), errors, counts);
+            }
             LineRead::TooLong => Err(LineFailed::TooLong),
             LineRead::Line => match std::str::from_utf8(&buf) {
                 Err(_) => Err(LineFailed::NotUtf8),
@@ -170,10 +143,42 @@ fn apply(
                     if text.is_empty() {
                         continue;
                     }
-                    apply_line(instance, source, text)
+                    match meta_line::parse_line(text) {
+                        Ok(Operation::Add(add)) => {
+                            if pending.add(number, add) {
+                                report(pending.flush(instance, source), errors, counts)?;
+                            }
+                            continue;
+                        }
+                        Ok(Operation::Delete {
+                            product_id,
+                            pic_name,
+                        }) => {
+                            // The ADDs before it apply first.
+                            report(pending.flush(instance, source), errors, counts)?;
+                            instance
+                                .delete(&product_id, pic_name.as_deref())
+                                .map(|removed| Done::Deleted(removed.len() as u64))
+                                .map_err(LineFailed::from)
+                        }
+                        Err(e) => Err(e.into()),
+                    }
                 }
             },
         };
+        if pending.settle(number, outcome) {
+            report(pending.flush(instance, source), errors, counts)?;
+        }
+    }
+}
+
+/// Counts settled lines and lists the failed ones (in the order given: line order).
+fn report(
+    settled: Vec<Settled>,
+    errors: &mut ErrorList,
+    counts: &mut Counts,
+) -> std::result::Result<(), Stopped> {
+    for (number, outcome) in settled {
         match outcome {
             Ok(Done::Added) => counts.added += 1,
             Ok(Done::Deleted(n)) => counts.deleted += n,
@@ -185,62 +190,7 @@ fn apply(
             }
         }
     }
-}
-
-/// What a line did.
-enum Done {
-    Added,
-    Deleted(u64),
-}
-
-/// Applies one line; `Err` is the reason it failed.
-fn apply_line(
-    instance: &Instance,
-    source: &MetaSource,
-    text: &str,
-) -> std::result::Result<Done, LineFailed> {
-    match meta_line::parse_line(text)? {
-        Operation::Delete {
-            product_id,
-            pic_name,
-        } => {
-            let removed = instance.delete(&product_id, pic_name.as_deref())?;
-            Ok(Done::Deleted(removed.len() as u64))
-        }
-        Operation::Add(add) => {
-            let path = resolve_picture(source, &add.pic_name)?;
-            let picture = read_picture(&path).map_err(|source| LineFailed::Unreadable {
-                pic_name: add.pic_name.clone(),
-                source,
-            })?;
-            instance.add(AddPicture {
-                product_id: add.product_id,
-                pic_name: add.pic_name,
-                picture,
-                category_id: add.category_id,
-                crop: add.crop,
-                region: add.region,
-                attributes: add.attributes,
-            })?;
-            Ok(Done::Added)
-        }
-    }
-}
-
-/// Reads a picture file, refusing one over the API's size limit without reading it all.
-fn read_picture(path: &Path) -> std::io::Result<Vec<u8>> {
-    let max = PixelLimits::default().max_bytes;
-    let mut bytes = Vec::new();
-    File::open(path)?
-        .take(max as u64 + 1)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() > max {
-        return Err(std::io::Error::other(format!(
-            "larger than {} MB",
-            max / (1024 * 1024)
-        )));
-    }
-    Ok(bytes)
+    Ok(())
 }
 
 /// What [`read_line`] found.

@@ -31,6 +31,8 @@
 mod buckets;
 mod dump;
 mod increase;
+mod increase_batch;
+mod increase_line;
 // Also read by the offline import and export tools (`crate::tools`).
 pub(crate) mod meta_line;
 mod task_registry;

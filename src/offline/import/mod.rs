@@ -1,11 +1,12 @@
 //! `imgsearch import`: bulk adds from a folder, a CSV or an `increment.meta` file into
 //! one instance, decoding and extracting on every core.
 //!
-//! Each picture goes through [`Instance::add`], the same path as AddImage: the same
-//! checks, the same durable write (row synced, store batch synced) under the instance's
-//! write lock, which serialises only that last part while other workers decode and
-//! extract. So an import cut short (Ctrl-C, crash) keeps every picture it reported, and
-//! running it again replaces them with themselves.
+//! Each picture goes the way of AddImage, prepared ([`Instance::prepare`]: the same
+//! checks, decoding and extraction) on the workers, then committed in batches
+//! ([`Instance::commit_batch`], `batched.rs`): one row sync and one synced store batch per
+//! batch, under the instance's write lock, while other workers decode and extract. So an
+//! import cut short (Ctrl-C, crash) keeps every picture it reported, and running it again
+//! replaces them with themselves.
 //!
 //! Order is kept where it matters ([`order`]): runs of ADDs of distinct
 //! names are imported in parallel, a DELETE or a repeated name waits for the run before it.
@@ -21,8 +22,8 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Instant;
 
-use rayon::prelude::*;
-
+mod batched;
+mod manifest;
 mod online;
 mod order;
 mod progress;
@@ -31,8 +32,8 @@ mod summary;
 pub use online::import_online;
 pub use summary::{FailureGroup, ImportSummary};
 
-use crate::engine::{AddPicture, Engine, EngineError, Instance, ServiceType};
-use crate::offline::sources::{self as source, Action, Defaults, Entry, Source};
+use crate::engine::{Engine, EngineError, ServiceType};
+use crate::offline::sources::{self as source, Defaults, Entry, Source};
 use crate::offline::{OfflineError, Result};
 use crate::vision::{PixelLimits, VisionError};
 use order::{steps, Step};
@@ -91,7 +92,11 @@ pub fn import(
     source: &Path,
     options: &ImportOptions,
 ) -> Result<ImportSummary> {
-    let read = source::read(source, options.defaults())?;
+    let is_manifest = is_manifest(source);
+    let read = match is_manifest {
+        true => None,
+        false => Some(source::read(source, options.defaults())?),
+    };
     let engine = Engine::open_existing(data_dir)?;
     let instance = engine
         .instance(name)
@@ -99,6 +104,9 @@ pub fn import(
             name: name.to_string(),
             data_dir: data_dir.display().to_string(),
         })?;
+    let Some(read) = read else {
+        return manifest::import_manifest(&instance, source);
+    };
     check_category(instance.service_type(), name, options.category)?;
     let pool = worker_pool(options.threads, "import")?;
 
@@ -106,9 +114,7 @@ pub fn import(
         name,
         source,
         read,
-        &pool,
-        usize::MAX,
-        |i, entry, tally| add_entry(&instance, i, entry, tally),
+        |run, tally, progress| batched::add_run(&instance, run, &pool, tally, progress),
         |i, entry, product_id, pic_name, tally| match instance.delete(product_id, pic_name) {
             Ok(removed) => tally.deleted(removed.len() as u64),
             Err(e) => tally.failed(i, &entry.location, reason_of(&e), &e.to_string()),
@@ -116,17 +122,23 @@ pub fn import(
     ))
 }
 
+/// Whether `source` names a manifest of extracted parts (`_MANIFEST.json`, or a folder
+/// holding one), rather than pictures.
+pub(crate) fn is_manifest(source: &Path) -> bool {
+    let name = crate::offline::manifest::MANIFEST_FILE;
+    source.file_name().is_some_and(|n| n == name) || source.join(name).is_file()
+}
+
 /// Applies the entries of `read` in import order ([`order`]) with progress, and sums
-/// them up: each run of ADDs in parallel on `pool` (at most `adds_per_task` to a rayon
-/// task), each DELETE alone. Offline and online differ only in how they do one ADD
-/// (`add`) and one DELETE (`delete`), each counting its outcome in the tally.
+/// them up: each run of ADDs (distinct names, any order) through `adds`, each DELETE
+/// alone. Offline and online differ only in how they do a run of ADDs (`adds`, which
+/// moves the progress bar once per entry) and one DELETE (`delete`), each counting its
+/// outcomes in the tally.
 pub(super) fn apply_in_order(
     name: &str,
     source: &Path,
     read: Source,
-    pool: &rayon::ThreadPool,
-    adds_per_task: usize,
-    add: impl Fn(usize, &Entry, &Tally) + Sync,
+    adds: impl Fn(&[(usize, &Entry)], &Tally, &Progress),
     delete: impl Fn(usize, &Entry, &str, Option<&str>, &Tally),
 ) -> ImportSummary {
     let progress = Progress::new("import", read.entries.len() as u64);
@@ -138,14 +150,7 @@ pub(super) fn apply_in_order(
                 tally.failed(i, &entry.location, INVALID_ENTRY.into(), reason);
                 progress.inc();
             }
-            Step::Adds(run) => pool.install(|| {
-                run.par_iter()
-                    .with_max_len(adds_per_task)
-                    .for_each(|(i, entry)| {
-                        add(*i, entry, &tally);
-                        progress.inc();
-                    })
-            }),
+            Step::Adds(run) => adds(&run, &tally, &progress),
             Step::Delete(i, entry, product_id, pic_name) => {
                 delete(i, entry, product_id, pic_name, &tally);
                 progress.inc();
@@ -184,34 +189,6 @@ pub(super) fn check_category(
             )))
         }
         _ => Ok(()),
-    }
-}
-
-/// Reads and adds one picture, counting the outcome.
-fn add_entry(instance: &Instance, index: usize, entry: &Entry, tally: &Tally) {
-    let Action::Add { file, line } = &entry.action else {
-        return;
-    };
-    let Some(picture) = read_picture_counted(file, index, entry, tally) else {
-        return;
-    };
-    let outcome = instance
-        .find(&line.product_id, &line.pic_name)
-        .and_then(|existing| {
-            instance.add(AddPicture {
-                product_id: line.product_id.clone(),
-                pic_name: line.pic_name.clone(),
-                picture,
-                category_id: line.category_id,
-                crop: line.crop,
-                region: line.region,
-                attributes: line.attributes.clone(),
-            })?;
-            Ok(existing.is_some())
-        });
-    match outcome {
-        Ok(replaced) => tally.added(replaced),
-        Err(e) => tally.failed(index, &entry.location, reason_of(&e), &e.to_string()),
     }
 }
 

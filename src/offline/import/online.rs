@@ -9,6 +9,7 @@ use std::path::Path;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use rayon::prelude::*;
 
 use super::summary::{ImportSummary, Tally};
 use super::{apply_in_order, check_category, read_picture_counted, worker_pool, ImportOptions};
@@ -28,6 +29,11 @@ pub fn import_online(
     options: &ImportOptions,
     connections: usize,
 ) -> Result<ImportSummary> {
+    if super::is_manifest(source) {
+        return Err(OfflineError::InvalidOption(
+            "a manifest is imported offline: stop the server on this data directory and run the import again".into(),
+        ));
+    }
     let read = source::read(source, options.defaults())?;
     let shown = client
         .call("/admin/instance/show", &[("InstanceName", name)])
@@ -52,10 +58,15 @@ pub fn import_online(
         name,
         source,
         read,
-        &pool,
-        // One picture per task: each is a request that waits on the network.
-        1,
-        |i, entry, tally| add_entry(client, name, i, entry, tally),
+        |run, tally, progress| {
+            pool.install(|| {
+                // One picture per task: each is a request that waits on the network.
+                run.par_iter().with_max_len(1).for_each(|(i, entry)| {
+                    add_entry(client, name, *i, entry, tally);
+                    progress.inc();
+                })
+            })
+        },
         |i, entry, product_id, pic_name, tally| {
             let mut params = vec![("InstanceName", name), ("ProductId", product_id)];
             if let Some(pic) = pic_name {

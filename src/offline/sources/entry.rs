@@ -21,6 +21,8 @@ pub enum SourceKind {
     Csv,
     /// An `increment.meta` JSON-lines file.
     MetaLines,
+    /// A `_MANIFEST.json` of extracted parts.
+    Manifest,
 }
 
 impl SourceKind {
@@ -30,6 +32,7 @@ impl SourceKind {
             SourceKind::Folder => "folder",
             SourceKind::Csv => "CSV",
             SourceKind::MetaLines => "increment.meta",
+            SourceKind::Manifest => "manifest",
         }
     }
 }
