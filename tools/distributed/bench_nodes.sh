@@ -10,7 +10,7 @@ venv="${IMGSEARCH_RAY_VENV:-$HOME/.cache/imgsearch/ray-venv}"
 here="$(cd "$(dirname "$0")" && pwd)"
 work="$(mktemp -d /tmp/raybench.XXXXXX)"
 port=$(( 20000 + RANDOM % 20000 ))
-export RAY_USAGE_STATS_ENABLED=0
+export RAY_USAGE_STATS_ENABLED=0 RAY_AUTH_MODE=disabled
 pids=()
 stop() { for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done; sleep 2; rm -rf "$work"; }
 trap stop EXIT
