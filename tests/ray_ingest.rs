@@ -131,7 +131,8 @@ fn wait_for_nodes(venv: &Path, address: &str, nodes: usize, log: &Path) {
         }
         assert!(
             Instant::now() < deadline,
-            "{nodes} Ray node(s) never came up at {address}"
+            "{nodes} Ray node(s) never came up at {address}:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(500));
     }
