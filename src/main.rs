@@ -53,23 +53,7 @@ enum Command {
     /// a manifest, a folder, an increment.meta file), one Parquet part out, with the
     /// extractor and settings of `instance spec` (no data directory). Prints the part's
     /// manifest entry as one JSON line.
-    Extract {
-        /// The instance spec (`imgsearch instance spec NAME > SPEC.json`).
-        #[arg(long)]
-        spec: PathBuf,
-        /// The pictures to extract.
-        #[arg(long)]
-        input: PathBuf,
-        /// The Parquet part to write (written under a temporary name, then renamed).
-        #[arg(long)]
-        output: PathBuf,
-        /// Folder holding the spec's model file (default: the path the spec records).
-        #[arg(long)]
-        model_dir: Option<PathBuf>,
-        /// Worker threads (default: every core).
-        #[arg(long, default_value_t = 0)]
-        threads: usize,
-    },
+    Extract(imgsearch::offline::ExtractOptions),
     /// Write an instance's records as increment.meta lines (works beside a running server).
     Export {
         /// Instance name.
@@ -378,20 +362,8 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Extract {
-            spec,
-            input,
-            output,
-            model_dir,
-            threads,
-        } => {
-            let summary = imgsearch::offline::extract(&imgsearch::offline::ExtractOptions {
-                spec,
-                input,
-                output,
-                model_dir,
-                threads,
-            })?;
+        Command::Extract(options) => {
+            let summary = imgsearch::offline::extract(&options)?;
             println!("{}", serde_json::to_string(&summary)?);
             Ok(())
         }

@@ -2,8 +2,9 @@
 //! worker node, own ports and temporary folder) runs `tools/distributed/ray_extract.py`
 //! on 500 pictures (GroceryStore's when `../shared` is there, generated ones otherwise);
 //! the worker node is removed while the job runs. The manifest must then list every
-//! picture exactly once, and each vector must be bit for bit the one a local
-//! `imgsearch import` of the same picture stores.
+//! picture exactly once, each vector must be bit for bit the one a local `imgsearch
+//! import` of the same picture stores, and once the manifest is imported each picture
+//! must be found first by its own picture.
 //!
 //! Skipped (with the reason printed) when the Ray environment of
 //! `tools/distributed/setup.sh` is absent.
@@ -19,8 +20,16 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use imgsearch::engine::{Engine, SearchQuery};
 use imgsearch::offline::manifest::ManifestReader;
 use imgsearch::store::{Store, StoreMode};
+
+/// The environment of every Ray process: no usage reports, and no token authentication
+/// (a token file another cluster left in `~/.ray` would otherwise lock the client out).
+const RAY_ENV: [(&str, &str); 2] = [
+    ("RAY_USAGE_STATS_ENABLED", "0"),
+    ("RAY_AUTH_MODE", "disabled"),
+];
 
 /// Pictures the job extracts.
 const PICTURES: usize = 500;
@@ -66,7 +75,7 @@ impl RayNode {
                 "100000000",
                 "--block",
             ])
-            .env("RAY_USAGE_STATS_ENABLED", "0")
+            .envs(RAY_ENV)
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .process_group(0)
@@ -101,8 +110,9 @@ impl Drop for RayNode {
     }
 }
 
-/// Waits until the cluster at `address` has `nodes` alive nodes.
-fn wait_for_nodes(venv: &Path, address: &str, nodes: usize) {
+/// Waits until the cluster at `address` has `nodes` alive nodes; the log of the node
+/// that did not come up is shown otherwise.
+fn wait_for_nodes(venv: &Path, address: &str, nodes: usize, log: &Path) {
     let script = format!(
         "import ray, sys\nray.init(address='{address}', logging_level='ERROR')\n\
          sys.exit(0 if sum(n['Alive'] for n in ray.nodes()) >= {nodes} else 1)"
@@ -111,6 +121,7 @@ fn wait_for_nodes(venv: &Path, address: &str, nodes: usize) {
     loop {
         let ok = Command::new(venv.join("bin/python"))
             .args(["-c", &script])
+            .envs(RAY_ENV)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -120,15 +131,16 @@ fn wait_for_nodes(venv: &Path, address: &str, nodes: usize) {
         }
         assert!(
             Instant::now() < deadline,
-            "{nodes} Ray node(s) never came up at {address}"
+            "{nodes} Ray node(s) never came up at {address}:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(500));
     }
 }
 
 /// The pictures as an import CSV: GroceryStore's first training pictures when the data
-/// is there, else generated ones. (pic_name, product_id) of each.
-fn pictures_csv(dir: &Path) -> (PathBuf, Vec<(String, String)>) {
+/// is there, else generated ones. (file, pic_name, product_id) of each.
+fn pictures_csv(dir: &Path) -> (PathBuf, Vec<(PathBuf, String, String)>) {
     let shared = std::env::var_os("IMGSEARCH_SHARED")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
@@ -163,8 +175,7 @@ fn pictures_csv(dir: &Path) -> (PathBuf, Vec<(String, String)>) {
     }
     let csv = dir.join("pictures.csv");
     std::fs::write(&csv, text).unwrap();
-    let names = rows.into_iter().map(|(_, n, p)| (n, p)).collect();
-    (csv, names)
+    (csv, rows)
 }
 
 #[test]
@@ -177,16 +188,9 @@ fn a_ray_job_that_loses_a_node_extracts_every_picture_once_as_a_local_import_wou
     let data = dir.path().join("data");
     let (csv, pictures) = pictures_csv(dir.path());
 
-    let out = common::run_cli(
-        &data,
-        &["instance", "create", "g", "--service-type", "generic"],
-    );
-    assert!(out.status.success(), "{}", common::output_text(&out));
-    let out = common::run_cli(&data, &["instance", "spec", "g"]);
-    assert!(out.status.success(), "{}", common::output_text(&out));
     let spec_path = dir.path().join("spec.json");
-    std::fs::write(&spec_path, &out.stdout).unwrap();
-    let spec: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let spec_text = common::generic_instance_spec(&data, "g", &spec_path);
+    let spec: serde_json::Value = serde_json::from_str(&spec_text).unwrap();
 
     let port = free_port();
     let address = format!("127.0.0.1:{port}");
@@ -203,8 +207,9 @@ fn a_ray_job_that_loses_a_node_extracts_every_picture_once_as_a_local_import_wou
         free_port().to_string(),
     ]
     .into();
-    let _head = RayNode::start(&venv, &head_args, &dir.path().join("head.log"));
-    wait_for_nodes(&venv, &address, 1);
+    let head_log = dir.path().join("head.log");
+    let _head = RayNode::start(&venv, &head_args, &head_log);
+    wait_for_nodes(&venv, &address, 1, &head_log);
     let worker_args: Vec<String> = [
         "--address".to_string(),
         address.clone(),
@@ -212,8 +217,9 @@ fn a_ray_job_that_loses_a_node_extracts_every_picture_once_as_a_local_import_wou
         free_port().to_string(),
     ]
     .into();
-    let mut worker = RayNode::start(&venv, &worker_args, &dir.path().join("worker.log"));
-    wait_for_nodes(&venv, &address, 2);
+    let worker_log = dir.path().join("worker.log");
+    let mut worker = RayNode::start(&venv, &worker_args, &worker_log);
+    wait_for_nodes(&venv, &address, 2, &worker_log);
 
     let outdir = dir.path().join("out");
     let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/distributed/ray_extract.py");
@@ -226,7 +232,7 @@ fn a_ray_job_that_loses_a_node_extracts_every_picture_once_as_a_local_import_wou
         .args(["--address", &address, "--parts", &PARTS.to_string()])
         .arg("--imgsearch")
         .arg(common::binary())
-        .env("RAY_USAGE_STATS_ENABLED", "0")
+        .envs(RAY_ENV)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -293,7 +299,7 @@ fn a_ray_job_that_loses_a_node_extracts_every_picture_once_as_a_local_import_wou
     assert!(out.status.success(), "{}", common::output_text(&out));
     let store = Store::open(&data.join("store"), StoreMode::ReadOnly).unwrap();
     let inst = store.instances().unwrap()[0].id;
-    for (pic_name, product) in &pictures {
+    for (_, pic_name, product) in &pictures {
         let row = &rows[pic_name];
         assert_eq!(&row.product_id, product);
         let doc = store
@@ -312,5 +318,39 @@ fn a_ray_job_that_loses_a_node_extracts_every_picture_once_as_a_local_import_wou
         let record = store.record(inst, doc).unwrap().unwrap();
         assert_eq!(record.region, row.subject_region, "{pic_name}");
         assert_eq!(Some(record.category_id), row.category_id, "{pic_name}");
+    }
+    drop(store);
+
+    // The manifest imported into a second instance of the same spec: every picture
+    // stored once, each found first by its own picture.
+    let out = common::run_cli(
+        &data,
+        &["instance", "create", "m", "--service-type", "generic"],
+    );
+    assert!(out.status.success(), "{}", common::output_text(&out));
+    let manifest_path = outdir.join("_MANIFEST.json");
+    let out = common::run_cli(&data, &["import", "m", manifest_path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", common::output_text(&out));
+    let engine = Engine::open_existing(&data).unwrap();
+    let imported = engine.instance("m").unwrap();
+    assert_eq!(imported.info().total_count, PICTURES as u64);
+    let query = SearchQuery {
+        num: 5,
+        ..SearchQuery::default()
+    };
+    for (file, pic_name, product) in &pictures {
+        let bytes = std::fs::read(file).unwrap();
+        let found = imported
+            .search_by_picture(&bytes, true, None, &query)
+            .unwrap()
+            .results;
+        let best = found.first().map_or(-1.0, |f| f.score);
+        // Identical pictures tie at the top; the picture must be among the best.
+        assert!(
+            found.iter().any(|f| f.score == best
+                && f.record.pic_name == *pic_name
+                && f.record.product_id == *product),
+            "{pic_name}: not first by its own picture: {found:?}"
+        );
     }
 }

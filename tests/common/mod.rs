@@ -293,3 +293,17 @@ pub fn output_text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// Creates the generic instance `name` (built-in extractor) in `data` and writes its
+/// `instance spec` to `spec_path`; the spec's text.
+pub fn generic_instance_spec(data: &Path, name: &str, spec_path: &Path) -> String {
+    let out = run_cli(
+        data,
+        &["instance", "create", name, "--service-type", "generic"],
+    );
+    assert!(out.status.success(), "{}", output_text(&out));
+    let out = run_cli(data, &["instance", "spec", name]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    std::fs::write(spec_path, &out.stdout).expect("write the spec");
+    String::from_utf8(out.stdout).expect("a UTF-8 spec")
+}

@@ -23,18 +23,24 @@ use crate::vision::Region;
 /// Pictures analysed between two writes of the part (bounds the memory a task holds).
 const CHUNK_ROWS: usize = 256;
 
-/// What `imgsearch extract` is asked to do.
-#[derive(Debug, Clone)]
+/// What `imgsearch extract` is asked to do (its command-line options).
+#[derive(Debug, Clone, clap::Args)]
 pub struct ExtractOptions {
-    /// The instance spec (`imgsearch instance spec NAME` output).
+    /// The instance spec (`imgsearch instance spec NAME > SPEC.json`).
+    #[arg(long)]
     pub spec: PathBuf,
-    /// The pictures: `.parquet`, `.csv`, a folder, or an increment.meta file.
+    /// The pictures: a .parquet or .csv part of a manifest, a folder, or an
+    /// increment.meta file.
+    #[arg(long)]
     pub input: PathBuf,
-    /// The part to write.
+    /// The Parquet part to write (under a temporary name, then renamed).
+    #[arg(long)]
     pub output: PathBuf,
     /// Folder holding the spec's model file (default: the path the spec records).
+    #[arg(long)]
     pub model_dir: Option<PathBuf>,
-    /// Worker threads; 0 uses every core.
+    /// Worker threads (default: every core).
+    #[arg(long, default_value_t = 0)]
     pub threads: usize,
 }
 

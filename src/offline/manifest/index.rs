@@ -3,7 +3,6 @@
 //! part against it and the expected spec, then read the parts in batches.
 
 use std::fs::{self, File};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -229,15 +228,6 @@ impl ManifestReader {
 pub(crate) fn file_sha256(path: &Path) -> Result<String> {
     let mut file = File::open(path).map_err(|e| ManifestError::io(path, e))?;
     let mut sha = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buffer)
-            .map_err(|e| ManifestError::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        sha.update(&buffer[..n]);
-    }
+    std::io::copy(&mut file, &mut sha).map_err(|e| ManifestError::io(path, e))?;
     Ok(hex::encode(sha.finalize()))
 }
