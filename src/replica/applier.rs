@@ -301,3 +301,7 @@ impl Applier {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "applier_tests.rs"]
+mod tests;
