@@ -362,6 +362,48 @@ fn writes_survive_node_and_leader_kills_and_every_node_ends_identical() {
         }
     }
 
+    // An instance created on every node while they run is followed by each of them.
+    for node in &nodes {
+        let created = ureq::post(&format!(
+            "http://{}/admin/instance/create?InstanceName=later",
+            node.addr
+        ))
+        .call();
+        assert!(created.is_ok(), "create on {}: {created:?}", node.id);
+    }
+    let content = common::b64(&common::picture(7));
+    let add = [
+        ("InstanceName", "later"),
+        ("ProductId", "p"),
+        ("PicName", "late.png"),
+        ("PicContent", content.as_str()),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, reply) = common::call(&nodes[0].addr, "AddImage", &add);
+        if status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "AddImage to a new instance: {reply}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let by_name = [
+        ("InstanceName", "later"),
+        ("ProductId", "p"),
+        ("PicName", "late.png"),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while common::call(&nodes[2].addr, "SearchImageByName", &by_name).0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "node3 did not apply the new instance's log"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     // Identical records everywhere, each write once.
     let exports: Vec<String> = nodes
         .iter()

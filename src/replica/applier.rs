@@ -150,8 +150,14 @@ impl Applier {
         self.position.send_modify(|p| p.stopped = Some(reason));
     }
 
+    /// Whether this applier applies the log to `instance` (the same one, not a later
+    /// instance of the same name).
+    pub(super) fn applies(&self, instance: &Arc<Instance>) -> bool {
+        Arc::ptr_eq(&self.instance, instance)
+    }
+
     async fn run(self: Arc<Self>, replica: Arc<Replica>) {
-        while self.position.borrow().stopped.is_none() {
+        while self.position.borrow().stopped.is_none() && replica.is_current(&self) {
             if let Err(e) = self.consume(&replica).await {
                 tracing::warn!(instance = %self.name, error = %e, "reading the write log failed; reading again");
                 tokio::time::sleep(RETRY_AFTER).await;
@@ -178,6 +184,9 @@ impl Applier {
             let message = message.map_err(|e| log(&e))?;
             let info = message.info().map_err(|e| log(&e))?;
             let (sequence, published) = (info.stream_sequence, info.published);
+            if !replica.is_current(self) {
+                return Ok(());
+            }
             let applied = self.position.borrow().applied;
             if sequence <= applied {
                 continue;
@@ -287,7 +296,7 @@ impl Applier {
     /// Keeps the log's last sequence known, for the lag.
     async fn watch_last(self: Arc<Self>, replica: Arc<Replica>) {
         let mut stream = None;
-        loop {
+        while replica.is_current(&self) {
             if stream.is_none() {
                 stream = replica.stream(&self.name).await.ok();
             }

@@ -72,6 +72,9 @@ pub struct ClusterConfig {
 /// to apply it: a NATS leader election takes 5-8 s.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How often a node looks for instances created or deleted on it.
+const FOLLOW_EVERY: Duration = Duration::from_secs(1);
+
 /// This node's side of the cluster: the log connection and one applier per instance.
 pub struct Replica {
     jetstream: jetstream::Context,
@@ -117,13 +120,43 @@ impl Replica {
             config,
             appliers: Default::default(),
         });
-        for instance in engine.instances() {
-            let name = instance.info().meta.name.clone();
-            let applier = applier::Applier::start(&replica, instance)?;
-            replica.appliers.write().insert(name, applier);
-        }
+        replica.follow_instances(&engine)?;
         tracing::info!(node = %replica.config.node_id, instances = replica.appliers.read().len(), "applying the write log");
+        tokio::spawn(replica.clone().keep_following(engine));
         Ok(replica)
+    }
+
+    /// Starts an applier for each instance the engine has and none applies yet, and
+    /// drops those of deleted instances (instances are created and deleted on each
+    /// node, not through the log yet).
+    fn follow_instances(self: &Arc<Self>, engine: &Engine) -> Result<()> {
+        let instances = engine.instances();
+        let mut appliers = self.appliers.write();
+        appliers.retain(|_, a| instances.iter().any(|i| a.applies(i)));
+        for instance in instances {
+            let name = instance.meta().name.clone();
+            if !appliers.contains_key(&name) {
+                appliers.insert(name, applier::Applier::start(self, instance)?);
+            }
+        }
+        Ok(())
+    }
+
+    async fn keep_following(self: Arc<Self>, engine: Arc<Engine>) {
+        loop {
+            tokio::time::sleep(FOLLOW_EVERY).await;
+            if let Err(e) = self.follow_instances(&engine) {
+                tracing::error!(error = %e, "cannot apply the log of a new instance");
+            }
+        }
+    }
+
+    /// Whether `applier` is still the one of its instance.
+    fn is_current(&self, applier: &applier::Applier) -> bool {
+        self.appliers
+            .read()
+            .get(&applier.name)
+            .is_some_and(|a| std::ptr::eq(a.as_ref(), applier))
     }
 
     /// The stream of `instance`, created when missing (R3 when there are 3 servers).
