@@ -17,6 +17,7 @@ mod applier;
 pub mod entry;
 mod writes;
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -134,9 +135,8 @@ impl Replica {
         let mut appliers = self.appliers.write();
         appliers.retain(|_, a| instances.iter().any(|i| a.applies(i)));
         for instance in instances {
-            let name = instance.meta().name.clone();
-            if !appliers.contains_key(&name) {
-                appliers.insert(name, applier::Applier::start(self, instance)?);
+            if let Entry::Vacant(slot) = appliers.entry(instance.meta().name.clone()) {
+                slot.insert(applier::Applier::start(self, instance)?);
             }
         }
         Ok(())
