@@ -134,7 +134,20 @@ pub struct ServeConfig {
     /// PEM private key of --tls-cert (PKCS#8, RSA or EC).
     #[arg(long, env = "IMGSEARCH_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+    /// NATS servers of the replicated write log (`nats://HOST:PORT,...`): every write goes
+    /// through it and every node applies it. Absent: a single node, writes applied here.
+    #[arg(long, env = "IMGSEARCH_CLUSTER", value_name = "URLS")]
+    pub cluster: Option<String>,
+    /// This node's name in the cluster (logs, metrics, consumer names).
+    #[arg(long, env = "IMGSEARCH_NODE_ID", value_name = "ID")]
+    pub node_id: Option<String>,
+    /// Log entries a node may be behind the log and still answer /readyz as ready.
+    #[arg(long, env = "IMGSEARCH_CLUSTER_MAX_LAG", default_value_t = DEFAULT_CLUSTER_MAX_LAG)]
+    pub cluster_max_lag: u64,
 }
+
+/// Default of `--cluster-max-lag`.
+pub const DEFAULT_CLUSTER_MAX_LAG: u64 = 100;
 
 impl ServeConfig {
     /// The certificate and key files when HTTPS is asked for; an error when only one of
@@ -202,6 +215,8 @@ fn parse_bucket(text: &str) -> Result<(String, PathBuf), ConfigError> {
 /// log_format = "json"
 /// tls_cert = "/etc/imgsearch/fullchain.pem"
 /// tls_key = "/etc/imgsearch/key.pem"
+/// cluster = "nats://10.0.0.1:4222,nats://10.0.0.2:4222,nats://10.0.0.3:4222"
+/// node_id = "node-1"
 /// [buckets]
 /// catalogue = "/srv/catalogue"
 /// [[access_keys]]
@@ -239,6 +254,12 @@ pub struct ConfigFile {
     pub tls_cert: Option<PathBuf>,
     /// `--tls-key`.
     pub tls_key: Option<PathBuf>,
+    /// `--cluster`.
+    pub cluster: Option<String>,
+    /// `--node-id`.
+    pub node_id: Option<String>,
+    /// `--cluster-max-lag`.
+    pub cluster_max_lag: Option<u64>,
     /// Access keys.
     #[serde(default)]
     pub access_keys: Vec<AccessKeyEntry>,
@@ -325,6 +346,15 @@ impl ServeConfig {
         if let (Some(key), false) = (&file.tls_key, explicit("tls_key")) {
             self.tls_key = Some(key.clone());
         }
+        if let (Some(urls), false) = (&file.cluster, explicit("cluster")) {
+            self.cluster = Some(urls.clone());
+        }
+        if let (Some(id), false) = (&file.node_id, explicit("node_id")) {
+            self.node_id = Some(id.clone());
+        }
+        if let (Some(lag), false) = (file.cluster_max_lag, explicit("cluster_max_lag")) {
+            self.cluster_max_lag = lag;
+        }
         if !explicit("buckets") {
             self.buckets
                 .extend(file.buckets.iter().map(|(n, d)| (n.clone(), d.clone())));
@@ -387,6 +417,9 @@ mod tests {
             scene_proposals: false,
             tls_cert: None,
             tls_key: None,
+            cluster: None,
+            node_id: None,
+            cluster_max_lag: DEFAULT_CLUSTER_MAX_LAG,
         };
         assert_eq!(
             (config.scheme(), config.tls_files().ok()),
@@ -428,6 +461,9 @@ mod tests {
             scene_proposals: false,
             tls_cert: None,
             tls_key: None,
+            cluster: None,
+            node_id: None,
+            cluster_max_lag: DEFAULT_CLUSTER_MAX_LAG,
         };
         config.tls_cert = Some("/etc/c.pem".into());
         config.apply_file(&file, |name| name == "write_qps" || name == "tls_cert");

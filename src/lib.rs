@@ -40,5 +40,6 @@ pub mod filter;
 pub mod fuzzing;
 pub mod index;
 pub mod offline;
+pub mod replica;
 pub mod store;
 pub mod vision;

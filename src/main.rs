@@ -514,10 +514,22 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
             imgsearch::client::discovery::write_addr_file(&data_dir, config.scheme(), addr)?;
         tracing::info!(%addr, url = %format_args!("{}://{addr}", config.scheme()), data_dir = %data_dir.display(), "imgsearch serving");
         tokio::spawn(reload_on_sighup(engine.clone()));
+        let replica = match &config.cluster {
+            Some(urls) => {
+                let cluster = imgsearch::replica::ClusterConfig {
+                    urls: urls.split(',').map(|u| u.trim().to_string()).collect(),
+                    node_id: config.node_id.clone().unwrap_or_else(|| addr.to_string()),
+                    max_lag: config.cluster_max_lag,
+                };
+                Some(imgsearch::replica::Replica::start(engine.clone(), cluster).await?)
+            }
+            None => None,
+        };
         let api_config = imgsearch::api::ApiConfig {
             write_qps: config.write_qps,
             access_keys,
             tls,
+            replica,
         };
         imgsearch::api::serve(engine.clone(), api_config, listener, shutdown_signal()).await?;
         let flushed = tokio::task::spawn_blocking(move || engine.flush()).await?;

@@ -220,6 +220,18 @@ impl From<SnapshotError> for ApiError {
     }
 }
 
+impl From<crate::replica::ReplicaError> for ApiError {
+    fn from(e: crate::replica::ReplicaError) -> Self {
+        match e {
+            crate::replica::ReplicaError::Engine(e) => e.into(),
+            other => {
+                tracing::error!(error = %other, "replicated write failed");
+                ApiError::internal(format!("the replicated write failed: {other}"))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

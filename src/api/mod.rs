@@ -61,6 +61,8 @@ pub struct ApiConfig {
     pub access_keys: AccessKeys,
     /// Certificate and key when serving HTTPS; `None` serves plain HTTP.
     pub tls: Option<tls::TlsConfig>,
+    /// The cluster this node writes through (`serve --cluster`); `None` writes here.
+    pub replica: Option<std::sync::Arc<crate::replica::Replica>>,
 }
 
 impl Default for ApiConfig {
@@ -69,6 +71,7 @@ impl Default for ApiConfig {
             write_qps: DEFAULT_WRITE_QPS,
             access_keys: AccessKeys::none(),
             tls: None,
+            replica: None,
         }
     }
 }

@@ -64,8 +64,16 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /readyz`: ready once the engine is open, which it is whenever the router runs.
+/// `GET /readyz`: ready once the engine is open, which it is whenever the router runs,
+/// and, in a cluster, once every instance's log is applied up to the allowed lag.
 pub async fn readyz(State(state): State<AppState>) -> Response {
+    if let Some(reason) = state.config.replica.as_ref().and_then(|r| r.not_ready()) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {reason}\n"),
+        )
+            .into_response();
+    }
     let instances = state.engine.instances().len();
     (StatusCode::OK, format!("ready: {instances} instances\n")).into_response()
 }
@@ -77,6 +85,20 @@ fn record_malloc() {
         metrics::gauge!("imgsearch_malloc_bytes", "kind" => "in_use").set(stats.in_use as f64);
         metrics::gauge!("imgsearch_malloc_bytes", "kind" => "free").set(stats.free as f64);
         metrics::gauge!("imgsearch_malloc_bytes", "kind" => "mmap").set(stats.mmap as f64);
+    }
+}
+
+/// Applied sequence and lag of each instance's write log on this node.
+fn record_replication(replica: &crate::replica::Replica) {
+    for lag in replica.lags() {
+        let name = lag.instance;
+        metrics::gauge!("imgsearch_replica_applied_sequence", "instance" => name.clone())
+            .set(lag.applied as f64);
+        if let Some(behind) = lag.lag {
+            metrics::gauge!("imgsearch_replica_lag", "instance" => name.clone()).set(behind as f64);
+        }
+        metrics::gauge!("imgsearch_replica_stopped", "instance" => name)
+            .set(lag.stopped.is_some() as u8 as f64);
     }
 }
 
@@ -96,6 +118,9 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             .set(snap.rows().saturating_sub(info.total_count as usize) as f64);
         metrics::gauge!("imgsearch_index_generation", "instance" => name)
             .set(snap.generation() as f64);
+    }
+    if let Some(replica) = &state.config.replica {
+        record_replication(replica);
     }
     record_malloc();
     let store = state.engine.store_memory();

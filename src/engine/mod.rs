@@ -50,8 +50,9 @@ pub use instance::votes::{VoteIndexSize, DEFAULT_VOTE_CANDIDATES, VOTE_DISTANCE,
 pub(crate) use instance::whitening::stored as stored_projection;
 pub use instance::whitening::{Projection, Whitening, WhiteningError, WhiteningParams};
 pub use instance::{
-    AddOutcome, AddPicture, Attributes, Instance, InstanceInfo, InstanceSettings, PreparedPicture,
-    Stored, Subject, WhitenOutcome, DEFAULT_RERANK_CANDIDATES, QUERY_LOCAL_POINTS, SCENE_PROPOSALS,
+    AddOutcome, AddPicture, Attributes, Instance, InstanceInfo, InstanceSettings, PictureParts,
+    PreparedPicture, Stored, Subject, WhitenOutcome, DEFAULT_RERANK_CANDIDATES, QUERY_LOCAL_POINTS,
+    SCENE_PROPOSALS,
 };
 pub use registry::{
     rebuild_offline, require_data_dir, Engine, InstanceSpec, DEFAULT_INSTANCE, INSTANCES_DIR,

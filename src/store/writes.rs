@@ -91,14 +91,26 @@ impl Store {
             self.add_to_batch(&mut batch, add);
             self.clear_stamp(&mut batch, add.inst);
         }
-        if let Some(mark) = progress {
+        self.put_mark(&mut batch, progress);
+        self.sync_write(batch)
+    }
+
+    /// Writes only a progress mark, synced (a replicated change that turned out to change
+    /// nothing still moves the applied sequence).
+    pub fn commit_mark(&self, mark: &ProgressMark) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        self.put_mark(&mut batch, Some(mark));
+        self.sync_write(batch)
+    }
+
+    fn put_mark(&self, batch: &mut WriteBatch, mark: Option<&ProgressMark>) {
+        if let Some(mark) = mark {
             batch.put_cf(
                 self.cf(CF_COUNTERS),
                 keys::progress_key(mark.inst, &mark.source),
                 &mark.value,
             );
         }
-        self.sync_write(batch)
     }
 
     /// Removes an import's progress mark (the import finished), synced.
@@ -139,6 +151,16 @@ impl Store {
 
     /// Commits the removal of pictures (doc, ProductId, PicName) in one batch.
     pub fn commit_delete(&self, inst: u32, pictures: &[(u64, &str, &str)]) -> Result<()> {
+        self.commit_delete_marked(inst, pictures, None)
+    }
+
+    /// [`Self::commit_delete`] with a progress mark in the same synced batch.
+    pub fn commit_delete_marked(
+        &self,
+        inst: u32,
+        pictures: &[(u64, &str, &str)],
+        mark: Option<&ProgressMark>,
+    ) -> Result<()> {
         let mut batch = WriteBatch::default();
         for (doc, product_id, pic_name) in pictures {
             let key = keys::doc_key(inst, *doc);
@@ -152,11 +174,23 @@ impl Store {
             );
         }
         self.clear_stamp(&mut batch, inst);
+        self.put_mark(&mut batch, mark);
         self.sync_write(batch)
     }
 
     /// Replaces a record's attributes in place (its vector and doc id stay).
     pub fn commit_update(&self, inst: u32, doc: u64, record: &Record) -> Result<()> {
+        self.commit_update_marked(inst, doc, record, None)
+    }
+
+    /// [`Self::commit_update`] with a progress mark in the same synced batch.
+    pub fn commit_update_marked(
+        &self,
+        inst: u32,
+        doc: u64,
+        record: &Record,
+        mark: Option<&ProgressMark>,
+    ) -> Result<()> {
         let mut batch = WriteBatch::default();
         batch.put_cf(
             self.cf(CF_RECORDS),
@@ -164,6 +198,7 @@ impl Store {
             encode(record),
         );
         self.clear_stamp(&mut batch, inst);
+        self.put_mark(&mut batch, mark);
         self.sync_write(batch)
     }
 

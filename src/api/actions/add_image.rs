@@ -31,7 +31,10 @@ pub async fn handle(state: &AppState, params: &Params) -> Result<Fields, ApiErro
         attributes: limits::attributes(params)?,
     };
     let service = instance.service_type();
-    let subject = blocking(move || Ok(instance.add(add)?)).await?;
+    let subject = match &state.config.replica {
+        Some(replica) => replica.add(instance, add).await?,
+        None => blocking(move || Ok(instance.add(add)?)).await?,
+    };
     let mut fields = Fields::new();
     fields.insert("Message".into(), json!("success"));
     fields.insert("PicInfo".into(), pic_info(&subject, service));

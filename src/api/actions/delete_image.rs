@@ -23,14 +23,26 @@ pub async fn handle(state: &AppState, params: &Params) -> Result<Fields, ApiErro
     let removed = if params.boolean("IsDeleteByFilter", false)? {
         let filter = limits::filter(params, limits::MAX_DELETE_FILTER_CHARS)?
             .ok_or_else(|| ApiError::missing("Filter"))?;
-        blocking(move || Ok(instance.delete_by_filter(&filter)?)).await?
+        match &state.config.replica {
+            // Validated above; every node parses the text again when it applies it.
+            Some(replica) => {
+                let text = params.required("Filter")?.to_string();
+                replica.delete_by_filter(&instance, text).await?
+            }
+            None => blocking(move || Ok(instance.delete_by_filter(&filter)?)).await?,
+        }
     } else {
         let product_id = limits::name(params, "ProductId", VendorCode::InvalidProductId)?;
         let pic_name = match params.optional("PicName") {
             Some(_) => Some(limits::name(params, "PicName", VendorCode::InvalidPicName)?),
             None => None,
         };
-        blocking(move || Ok(instance.delete(&product_id, pic_name.as_deref())?)).await?
+        match &state.config.replica {
+            Some(replica) => replica.delete(&instance, product_id, pic_name).await?,
+            None => {
+                blocking(move || Ok(instance.delete(&product_id, pic_name.as_deref())?)).await?
+            }
+        }
     };
     let mut fields = Fields::new();
     fields.insert("Message".into(), json!("success"));

@@ -23,7 +23,14 @@ pub async fn handle(state: &AppState, params: &Params) -> Result<Fields, ApiErro
     let product_id = limits::name(params, "ProductId", VendorCode::InvalidProductId)?;
     let pic_name = limits::name(params, "PicName", VendorCode::InvalidPicName)?;
     let attributes = limits::attributes(params)?;
-    blocking(move || Ok(instance.update(&product_id, &pic_name, attributes)?)).await?;
+    match &state.config.replica {
+        Some(replica) => {
+            replica
+                .update(&instance, product_id, pic_name, attributes)
+                .await?
+        }
+        None => blocking(move || Ok(instance.update(&product_id, &pic_name, attributes)?)).await?,
+    }
     let mut fields = Fields::new();
     fields.insert("Message".into(), json!("success"));
     Ok(fields)

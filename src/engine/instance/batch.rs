@@ -32,6 +32,31 @@ pub struct PreparedPicture {
     columns: [u32; COLUMNS],
 }
 
+/// What a prepared picture is made of, to carry it elsewhere (a replication log) and
+/// prepare it again there with [`Instance::prepare_vector`].
+pub struct PictureParts {
+    /// Its record.
+    pub record: Record,
+    /// The extractor's vector.
+    pub vector: Vec<f32>,
+    /// Its JPEG preview, if thumbnails are on.
+    pub thumbnail: Option<Vec<u8>>,
+    /// Its local features, if the instance keeps them.
+    pub local_features: Option<Vec<u8>>,
+}
+
+impl PreparedPicture {
+    /// Takes the picture apart ([`PictureParts`]).
+    pub fn into_parts(self) -> PictureParts {
+        PictureParts {
+            record: self.record,
+            vector: self.vector,
+            thumbnail: self.extras.thumbnail,
+            local_features: self.extras.local_features,
+        }
+    }
+}
+
 /// What committing one picture did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stored {

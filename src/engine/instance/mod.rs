@@ -50,7 +50,7 @@ use crate::vision::{self, Extractor};
 
 pub(in crate::engine) use self::analyse::View;
 pub use self::analyse::{Subject, QUERY_LOCAL_POINTS, SCENE_PROPOSALS};
-pub use self::batch::{PreparedPicture, Stored};
+pub use self::batch::{PictureParts, PreparedPicture, Stored};
 pub use self::upkeep::WhitenOutcome;
 pub use self::write::{AddOutcome, AddPicture, Attributes};
 

@@ -12,7 +12,7 @@ use super::analyse::Subject;
 use super::Instance;
 use crate::engine::{EngineError, Result};
 use crate::filter::Expr;
-use crate::store::Record;
+use crate::store::{ProgressMark, Record};
 use crate::vision::Region;
 
 /// CustomContent and the eight attributes of a picture.
@@ -78,11 +78,32 @@ pub(super) struct WriteState {
 impl Instance {
     /// UpdateImage: changes CustomContent and attributes of a stored picture.
     pub fn update(&self, product_id: &str, pic_name: &str, attributes: Attributes) -> Result<()> {
+        self.update_marked(product_id, pic_name, attributes, None)
+    }
+
+    /// [`Self::update`] with `mark` committed in the same synced batch; a picture that is
+    /// not there still commits the mark (the change was applied: it changed nothing).
+    pub fn update_marked(
+        &self,
+        product_id: &str,
+        pic_name: &str,
+        attributes: Attributes,
+        mark: Option<&ProgressMark>,
+    ) -> Result<()> {
         let _writer = self.write_lock()?;
-        let (doc, mut record) = self.stored(product_id, pic_name)?;
+        let (doc, mut record) = match self.stored(product_id, pic_name) {
+            Ok(found) => found,
+            Err(e) => {
+                if let (EngineError::PictureNotFound { .. }, Some(mark)) = (&e, mark) {
+                    self.store.commit_mark(mark)?;
+                }
+                return Err(e);
+            }
+        };
         attributes.apply_to(&mut record);
         crate::fault::point("update.before_store_commit");
-        self.store.commit_update(self.meta.id, doc, &record)?;
+        self.store
+            .commit_update_marked(self.meta.id, doc, &record, mark)?;
         crate::fault::point("update.after_store_commit");
         let index = self.index.load();
         if let Some(row) = index.snapshot().row_of(doc) {
@@ -96,6 +117,17 @@ impl Instance {
     /// DeleteImage: removes one picture, or every picture of a product when `pic_name` is
     /// `None`; returns the PicNames removed.
     pub fn delete(&self, product_id: &str, pic_name: Option<&str>) -> Result<Vec<String>> {
+        self.delete_marked(product_id, pic_name, None)
+    }
+
+    /// [`Self::delete`] with `mark` committed in the same synced batch (also when nothing
+    /// matched).
+    pub fn delete_marked(
+        &self,
+        product_id: &str,
+        pic_name: Option<&str>,
+        mark: Option<&ProgressMark>,
+    ) -> Result<Vec<String>> {
         let _writer = self.write_lock()?;
         let pictures: Vec<(u64, String, String)> = match pic_name {
             Some(pic) => self
@@ -110,11 +142,22 @@ impl Instance {
                 .map(|(pic, doc)| (doc, product_id.to_string(), pic))
                 .collect(),
         };
-        self.remove(&pictures)
+        self.remove(&pictures, mark)
     }
 
     /// DeleteImage with IsDeleteByFilter: removes every picture the filter matches.
     pub fn delete_by_filter(&self, filter: &Expr) -> Result<Vec<String>> {
+        self.delete_by_filter_marked(filter, None)
+    }
+
+    /// [`Self::delete_by_filter`] with `mark` committed in the same synced batch; the
+    /// filter is evaluated here, under the write lock, so replicas applying the same
+    /// change in the same order remove the same pictures.
+    pub fn delete_by_filter_marked(
+        &self,
+        filter: &Expr,
+        mark: Option<&ProgressMark>,
+    ) -> Result<Vec<String>> {
         let _writer = self.write_lock()?;
         let docs = self.matching_docs(filter, 0, usize::MAX).0;
         let mut pictures = Vec::with_capacity(docs.len());
@@ -123,12 +166,20 @@ impl Instance {
                 pictures.push((*doc, r.product_id, r.pic_name));
             }
         }
-        self.remove(&pictures)
+        self.remove(&pictures, mark)
     }
 
-    /// Commits the removal of (doc, ProductId, PicName) and tombstones their rows.
-    fn remove(&self, pictures: &[(u64, String, String)]) -> Result<Vec<String>> {
+    /// Commits the removal of (doc, ProductId, PicName) with `mark` and tombstones their
+    /// rows.
+    fn remove(
+        &self,
+        pictures: &[(u64, String, String)],
+        mark: Option<&ProgressMark>,
+    ) -> Result<Vec<String>> {
         if pictures.is_empty() {
+            if let Some(mark) = mark {
+                self.store.commit_mark(mark)?;
+            }
             return Ok(Vec::new());
         }
         let batch: Vec<(u64, &str, &str)> = pictures
@@ -136,7 +187,8 @@ impl Instance {
             .map(|(doc, p, n)| (*doc, p.as_str(), n.as_str()))
             .collect();
         crate::fault::point("delete.before_store_commit");
-        self.store.commit_delete(self.meta.id, &batch)?;
+        self.store
+            .commit_delete_marked(self.meta.id, &batch, mark)?;
         crate::fault::point("delete.after_store_commit");
         if let Some(votes) = &self.votes {
             votes.removed(pictures.iter().map(|p| p.0));
@@ -149,6 +201,11 @@ impl Instance {
             .fetch_sub(pictures.len() as u64, Ordering::Relaxed);
         self.compact_if_due();
         Ok(pictures.iter().map(|(_, _, n)| n.clone()).collect())
+    }
+
+    /// The progress mark `source` last committed with a change of this instance.
+    pub fn progress(&self, source: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.store.progress(self.meta.id, source)?)
     }
 
     /// The write lock; InstanceNotFound once the instance was deleted, so a write that

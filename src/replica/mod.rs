@@ -1,0 +1,212 @@
+//! Replication: with `serve --cluster`, every write goes through a NATS JetStream log and
+//! every node applies that log, in order, into its own store and vector files.
+//!
+//! Layers: `api -> replica -> engine` for writes (the API hands a validated write to
+//! [`Replica`], which extracts it with the engine, publishes it, and answers once this
+//! node applied it), `api -> engine` for reads. Nothing below imports this module.
+//!
+//! One stream per instance (`IMGSEARCH_<instance>`, subject `imgsearch.log.<instance>`,
+//! file storage, up to 3 replicas). A node's position in a stream is the applied
+//! sequence, committed as a progress mark ([`crate::store::ProgressMark`]) in the same
+//! synced batch as the change it applied: a node that crashes resumes after the last
+//! change it stored, never applying one twice nor skipping one. Each write carries its
+//! own id as `Nats-Msg-Id`, so a publish retried after a lost ack (a NATS leader change)
+//! is stored once.
+
+mod applier;
+pub mod entry;
+mod writes;
+
+use std::collections::btree_map::Entry;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use thiserror::Error;
+
+pub use applier::{InstanceLag, APPLIED_SOURCE};
+pub use entry::Change;
+
+use crate::engine::{Engine, EngineError};
+
+/// Errors of replication.
+#[derive(Debug, Error)]
+pub enum ReplicaError {
+    /// The write itself failed, as it would on a single node.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The log could not be reached or refused the entry.
+    #[error("write log: {0}")]
+    Log(String),
+    /// An entry that this build cannot read.
+    #[error("log entry: {0}")]
+    Entry(String),
+    /// The write is in the log but this node did not apply it in time.
+    #[error("the write was logged (sequence {sequence}) but this node has not applied it within {waited:?}")]
+    NotApplied {
+        /// Sequence of the write in the instance's stream.
+        sequence: u64,
+        /// How long the request waited.
+        waited: Duration,
+    },
+    /// This node stopped applying that instance's log.
+    #[error("this node stopped applying the log of instance {0}: {1}")]
+    Stopped(String, String),
+}
+
+/// Result of replication.
+pub type Result<T> = std::result::Result<T, ReplicaError>;
+
+/// How a node joins the cluster (`serve --cluster`).
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// NATS server URLs.
+    pub urls: Vec<String>,
+    /// This node's id.
+    pub node_id: String,
+    /// Entries a node may be behind and still be ready.
+    pub max_lag: u64,
+}
+
+/// Longest a write waits for the log (publish retries included) and then for this node
+/// to apply it: a NATS leader election takes 5-8 s.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often a node looks for instances created or deleted on it.
+const FOLLOW_EVERY: Duration = Duration::from_secs(1);
+
+/// This node's side of the cluster: the log connection and one applier per instance.
+pub struct Replica {
+    jetstream: jetstream::Context,
+    config: ClusterConfig,
+    appliers: parking_lot::RwLock<BTreeMap<String, Arc<applier::Applier>>>,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Name of an instance's stream.
+fn stream_name(instance: &str) -> String {
+    format!("IMGSEARCH_{instance}")
+}
+
+/// Subject of an instance's stream.
+fn subject(instance: &str) -> String {
+    format!("imgsearch.log.{instance}")
+}
+
+impl Replica {
+    /// Connects to the log and starts applying every instance the engine has.
+    pub async fn start(engine: Arc<Engine>, config: ClusterConfig) -> Result<Arc<Replica>> {
+        let addrs = config
+            .urls
+            .iter()
+            .map(|u| u.parse::<async_nats::ServerAddr>())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| ReplicaError::Log(format!("bad --cluster URL: {e}")))?;
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("imgsearch-{}", config.node_id))
+            .retry_on_initial_connect()
+            .connect(addrs)
+            .await
+            .map_err(|e| ReplicaError::Log(format!("cannot connect: {e}")))?;
+        let replica = Arc::new(Replica {
+            jetstream: jetstream::new(client),
+            config,
+            appliers: Default::default(),
+        });
+        replica.follow_instances(&engine)?;
+        tracing::info!(node = %replica.config.node_id, instances = replica.appliers.read().len(), "applying the write log");
+        tokio::spawn(replica.clone().keep_following(engine));
+        Ok(replica)
+    }
+
+    /// Starts an applier for each instance the engine has and none applies yet, and
+    /// drops those of deleted instances (instances are created and deleted on each
+    /// node, not through the log yet).
+    fn follow_instances(self: &Arc<Self>, engine: &Engine) -> Result<()> {
+        let instances = engine.instances();
+        let mut appliers = self.appliers.write();
+        appliers.retain(|_, a| instances.iter().any(|i| a.applies(i)));
+        for instance in instances {
+            if let Entry::Vacant(slot) = appliers.entry(instance.meta().name.clone()) {
+                slot.insert(applier::Applier::start(self, instance)?);
+            }
+        }
+        Ok(())
+    }
+
+    async fn keep_following(self: Arc<Self>, engine: Arc<Engine>) {
+        loop {
+            tokio::time::sleep(FOLLOW_EVERY).await;
+            if let Err(e) = self.follow_instances(&engine) {
+                tracing::error!(error = %e, "cannot apply the log of a new instance");
+            }
+        }
+    }
+
+    /// Whether `applier` is still the one of its instance.
+    fn is_current(&self, applier: &applier::Applier) -> bool {
+        self.appliers
+            .read()
+            .get(&applier.name)
+            .is_some_and(|a| std::ptr::eq(a.as_ref(), applier))
+    }
+
+    /// The stream of `instance`, created when missing (R3 when there are 3 servers).
+    async fn stream(&self, instance: &str) -> Result<jetstream::stream::Stream> {
+        let config = jetstream::stream::Config {
+            name: stream_name(instance),
+            subjects: vec![subject(instance)],
+            storage: jetstream::stream::StorageType::File,
+            num_replicas: self.config.urls.len().clamp(1, 3),
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        };
+        self.jetstream
+            .get_or_create_stream(config)
+            .await
+            .map_err(|e| ReplicaError::Log(format!("stream {}: {e}", stream_name(instance))))
+    }
+
+    /// Why this node is not ready (an applier stopped or behind), or `None`.
+    pub fn not_ready(&self) -> Option<String> {
+        self.lags().into_iter().find_map(|lag| {
+            if let Some(reason) = lag.stopped {
+                return Some(format!("{}: stopped: {reason}", lag.instance));
+            }
+            match lag.lag {
+                None => Some(format!("{}: log position not known yet", lag.instance)),
+                Some(n) if n > self.config.max_lag => Some(format!(
+                    "{}: {n} entries behind (at most {} allowed)",
+                    lag.instance, self.config.max_lag
+                )),
+                Some(_) => None,
+            }
+        })
+    }
+
+    /// Applied sequence and lag of every instance.
+    pub fn lags(&self) -> Vec<InstanceLag> {
+        self.appliers.read().values().map(|a| a.lag()).collect()
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> &str {
+        &self.config.node_id
+    }
+
+    fn applier(&self, instance: &str) -> Result<Arc<applier::Applier>> {
+        self.appliers
+            .read()
+            .get(instance)
+            .cloned()
+            .ok_or_else(|| EngineError::InstanceNotFound(instance.to_string()).into())
+    }
+}

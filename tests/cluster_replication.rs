@@ -1,0 +1,429 @@
+//! A local cluster (tools/cluster/up.sh): 3 NATS servers and 3 imgsearch nodes. Four
+//! writers add pictures through two nodes while an imgsearch node and then the NATS
+//! leader of the instance's stream are SIGKILLed and restarted. Afterwards every
+//! acknowledged write is found by SearchImageByName on every node, no write is stored
+//! twice, and `imgsearch export` gives the same bytes on every node. Skips, saying why,
+//! when no nats-server is installed (tools/cluster/setup.sh installs one).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const INSTANCE: &str = "demoinstance";
+const STREAM: &str = "IMGSEARCH_demoinstance";
+
+/// One process of the cluster, as nodes.tsv lists it.
+#[derive(Debug, Clone)]
+struct Process {
+    kind: String,
+    id: String,
+    pid: i32,
+    addr: String,
+}
+
+struct Cluster {
+    dir: PathBuf,
+    processes: Vec<Process>,
+    restarted: Vec<Child>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(script("down.sh"))
+            .arg(&self.dir)
+            .status();
+        for child in &mut self.restarted {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tools/cluster")
+        .join(name)
+}
+
+/// The nats-server to use: $NATS_SERVER, else the one tools/cluster/setup.sh installs.
+fn nats_server() -> Option<PathBuf> {
+    let path = match std::env::var_os("NATS_SERVER") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(std::env::var_os("HOME")?)
+            .join(".cache/imgsearch/nats-venv/bin/nats-server"),
+    };
+    path.is_file().then_some(path)
+}
+
+impl Cluster {
+    fn up(dir: &Path, nats: &Path) -> Cluster {
+        let status = Command::new("bash")
+            .arg(script("up.sh"))
+            .arg(dir)
+            .arg("3")
+            .env("IMGSEARCH_BIN", common::binary())
+            .env("NATS_SERVER", nats)
+            .stdout(Stdio::null())
+            .status()
+            .expect("run up.sh");
+        let mut cluster = Cluster {
+            dir: dir.to_path_buf(),
+            processes: Vec::new(),
+            restarted: Vec::new(),
+        };
+        assert!(status.success(), "up.sh failed");
+        let table = std::fs::read_to_string(dir.join("nodes.tsv")).expect("nodes.tsv");
+        for line in table.lines() {
+            let f: Vec<&str> = line.split('\t').collect();
+            assert_eq!(f.len(), 4, "nodes.tsv line {line:?}");
+            cluster.processes.push(Process {
+                kind: f[0].into(),
+                id: f[1].into(),
+                pid: f[2].parse().expect("pid"),
+                addr: f[3].into(),
+            });
+        }
+        cluster
+    }
+
+    fn nodes(&self) -> Vec<Process> {
+        let nodes: Vec<Process> = self
+            .processes
+            .iter()
+            .filter(|p| p.kind == "imgsearch")
+            .cloned()
+            .collect();
+        assert_eq!(nodes.len(), 3);
+        nodes
+    }
+
+    fn process(&self, id: &str) -> Process {
+        self.processes
+            .iter()
+            .find(|p| p.id == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no process {id}"))
+    }
+
+    /// SIGKILLs a process and starts it again as up.sh did.
+    fn kill_and_restart(&mut self, id: &str) {
+        let process = self.process(id);
+        // SAFETY: kill(2) has no memory effects.
+        unsafe { libc::kill(process.pid, libc::SIGKILL) };
+        std::thread::sleep(Duration::from_millis(500));
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(self.dir.join("logs").join(format!("{id}.log")))
+            .expect("log");
+        let child = Command::new("bash")
+            .arg(self.dir.join("run").join(format!("{id}.sh")))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("restart");
+        let pid = child.id() as i32;
+        self.restarted.push(child);
+        for p in &mut self.processes {
+            if p.id == id {
+                p.pid = pid;
+            }
+        }
+    }
+
+    fn log(&self, id: &str) -> String {
+        std::fs::read_to_string(self.dir.join("logs").join(format!("{id}.log"))).unwrap_or_default()
+    }
+}
+
+fn ready(addr: &str) -> bool {
+    ureq::get(&format!("http://{addr}/readyz"))
+        .timeout(Duration::from_secs(2))
+        .call()
+        .is_ok()
+}
+
+/// The value of a metric line `NAME{instance="demoinstance"} VALUE` at `addr`.
+fn metric(addr: &str, name: &str) -> Option<f64> {
+    let text = ureq::get(&format!("http://{addr}/metrics"))
+        .timeout(Duration::from_secs(2))
+        .call()
+        .ok()?
+        .into_string()
+        .ok()?;
+    let prefix = format!("{name}{{instance=\"{INSTANCE}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The stream's last sequence, message count and leader (a server name).
+fn stream_state(nats_addr: &str) -> (u64, u64, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let client = async_nats::connect(nats_addr).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let info = match js.get_stream(STREAM).await {
+                Ok(stream) => stream.get_info().await.ok(),
+                Err(_) => None,
+            };
+            let leader = info
+                .as_ref()
+                .and_then(|i| i.cluster.as_ref())
+                .and_then(|c| c.leader.clone());
+            if let (Some(info), Some(leader)) = (info, leader) {
+                return (info.state.last_sequence, info.state.messages, leader);
+            }
+            assert!(Instant::now() < deadline, "no leader for {STREAM}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+}
+
+/// Writers adding pictures through two nodes until told to stop.
+struct Writers {
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<(String, String)>>>,
+    attempts: Arc<AtomicUsize>,
+    failures: Arc<Mutex<Vec<String>>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Writers {
+    fn start(addrs: [String; 2]) -> Writers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let threads = (0..4u64)
+            .map(|w| {
+                let addr = addrs[w as usize % 2].clone();
+                let (stop, acked, attempts, failures) = (
+                    stop.clone(),
+                    acked.clone(),
+                    attempts.clone(),
+                    failures.clone(),
+                );
+                std::thread::spawn(move || {
+                    let mut k = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        k += 1;
+                        let (product, pic) = (format!("w{w}"), format!("w{w}-{k}.png"));
+                        let content = common::b64(&common::picture(w * 1_000_000 + k));
+                        let params = [
+                            ("InstanceName", INSTANCE),
+                            ("ProductId", product.as_str()),
+                            ("PicName", pic.as_str()),
+                            ("PicContent", content.as_str()),
+                        ];
+                        attempts.fetch_add(1, Ordering::Relaxed);
+                        match common::try_call(&addr, "AddImage", &params) {
+                            Ok((200, _)) => acked.lock().unwrap().push((product, pic)),
+                            Ok((status, reply)) => {
+                                failures.lock().unwrap().push(format!("{status} {reply}"))
+                            }
+                            Err(e) => {
+                                failures.lock().unwrap().push(e);
+                                std::thread::sleep(Duration::from_millis(200));
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Writers {
+            stop,
+            acked,
+            attempts,
+            failures,
+            threads,
+        }
+    }
+
+    fn acked(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    /// Waits until `more` writes past `from` were acknowledged.
+    fn wait_for(&self, from: usize, more: usize, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while self.acked() < from + more {
+            assert!(
+                Instant::now() < deadline,
+                "writes did not resume {what}: {} acknowledged; failures: {:?}",
+                self.acked(),
+                self.failures.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn finish(self) -> (Vec<(String, String)>, usize, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join().expect("writer");
+        }
+        let acked = self.acked.lock().unwrap().clone();
+        let failures = self.failures.lock().unwrap().clone();
+        (acked, self.attempts.load(Ordering::Relaxed), failures)
+    }
+}
+
+#[test]
+fn writes_survive_node_and_leader_kills_and_every_node_ends_identical() {
+    let Some(nats) = nats_server() else {
+        eprintln!("SKIP: no nats-server (run tools/cluster/setup.sh or set NATS_SERVER)");
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut cluster = Cluster::up(tmp.path(), &nats);
+    let nodes = cluster.nodes();
+    let nats1 = cluster.process("nats1").addr;
+
+    let writers = Writers::start([nodes[0].addr.clone(), nodes[1].addr.clone()]);
+    writers.wait_for(0, 20, "at the start");
+
+    // An imgsearch node killed while the others take writes catches up when restarted.
+    cluster.kill_and_restart("node3");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready(&nodes[2].addr) {
+        assert!(
+            Instant::now() < deadline,
+            "node3 not ready after its restart:\n{}",
+            cluster.log("node3")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    writers.wait_for(writers.acked(), 20, "after node3's restart");
+
+    // The stream's NATS leader killed while writing: writes resume on a new leader.
+    let (_, _, leader) = stream_state(&nats1);
+    let before = writers.acked();
+    cluster.kill_and_restart(&leader);
+    writers.wait_for(before, 20, "after the NATS leader's kill");
+    let (acked, attempts, failures) = writers.finish();
+    eprintln!(
+        "{} writes acknowledged of {attempts} attempted; {} failed: {:?}",
+        acked.len(),
+        failures.len(),
+        failures.iter().take(5).collect::<Vec<_>>()
+    );
+
+    // Every node applies the whole log.
+    let a_live_nats = cluster
+        .processes
+        .iter()
+        .find(|p| p.kind == "nats" && p.id != leader)
+        .map(|p| p.addr.clone())
+        .expect("a nats server");
+    let (last, messages, _) = stream_state(&a_live_nats);
+    assert!(
+        messages as usize <= attempts,
+        "{messages} entries in the log for {attempts} requests: a write was logged twice"
+    );
+    for node in &nodes {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while metric(&node.addr, "imgsearch_replica_applied_sequence") != Some(last as f64) {
+            assert!(
+                Instant::now() < deadline,
+                "{} applied {:?} of {last}:\n{}",
+                node.id,
+                metric(&node.addr, "imgsearch_replica_applied_sequence"),
+                cluster.log(&node.id)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(ready(&node.addr), "{} not ready", node.id);
+    }
+
+    // No acknowledged write lost on any node.
+    for node in &nodes {
+        for (product, pic) in &acked {
+            let (status, reply) = common::call(
+                &node.addr,
+                "SearchImageByName",
+                &[
+                    ("InstanceName", INSTANCE),
+                    ("ProductId", product),
+                    ("PicName", pic),
+                ],
+            );
+            assert_eq!(status, 200, "{} lost {product}/{pic}: {reply}", node.id);
+        }
+    }
+
+    // An instance created on every node while they run is followed by each of them.
+    for node in &nodes {
+        let created = ureq::post(&format!(
+            "http://{}/admin/instance/create?InstanceName=later",
+            node.addr
+        ))
+        .call();
+        assert!(created.is_ok(), "create on {}: {created:?}", node.id);
+    }
+    let content = common::b64(&common::picture(7));
+    let add = [
+        ("InstanceName", "later"),
+        ("ProductId", "p"),
+        ("PicName", "late.png"),
+        ("PicContent", content.as_str()),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, reply) = common::call(&nodes[0].addr, "AddImage", &add);
+        if status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "AddImage to a new instance: {reply}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let by_name = [
+        ("InstanceName", "later"),
+        ("ProductId", "p"),
+        ("PicName", "late.png"),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while common::call(&nodes[2].addr, "SearchImageByName", &by_name).0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "node3 did not apply the new instance's log"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Identical records everywhere, each write once.
+    let exports: Vec<String> = nodes
+        .iter()
+        .map(|node| {
+            let out = common::run_cli(&cluster.dir.join(&node.id), &["export", INSTANCE]);
+            assert!(
+                out.status.success(),
+                "export on {}: {}",
+                node.id,
+                common::output_text(&out)
+            );
+            String::from_utf8(out.stdout).expect("utf-8")
+        })
+        .collect();
+    assert_eq!(exports[0], exports[1], "node1 and node2 differ");
+    assert_eq!(exports[0], exports[2], "node1 and node3 differ");
+    let lines = exports[0].lines().count();
+    assert_eq!(
+        lines as u64, messages,
+        "one stored picture per logged write"
+    );
+    assert!(lines >= acked.len());
+}
