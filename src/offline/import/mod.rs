@@ -24,6 +24,7 @@ use std::time::Instant;
 
 mod batched;
 mod manifest;
+mod manifest_online;
 mod online;
 mod order;
 mod progress;

@@ -3,7 +3,8 @@
 //! as an AddImage request (base64 picture, ProductId, PicName, CategoryId, Crop, Region,
 //! CustomContent and attributes) and every DELETE line as a DeleteImage, over several
 //! connections at once. The server does the decoding and extraction, so the import runs
-//! while it keeps serving; throttled requests wait and are sent again.
+//! while it keeps serving; throttled requests wait and are sent again. A manifest goes
+//! to the server's own import task instead (`manifest_online.rs`).
 
 use std::path::Path;
 
@@ -30,9 +31,7 @@ pub fn import_online(
     connections: usize,
 ) -> Result<ImportSummary> {
     if super::is_manifest(source) {
-        return Err(OfflineError::InvalidOption(
-            "a manifest is imported offline: stop the server on this data directory and run the import again".into(),
-        ));
+        return super::manifest_online::import_manifest_online(client, name, source);
     }
     let read = source::read(source, options.defaults())?;
     let shown = client
