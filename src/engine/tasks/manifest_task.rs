@@ -68,7 +68,7 @@ impl TaskObserver<'_> {
     /// Moves the task's Msg every [`ROWS_PER_UPDATE`] rows.
     fn row_done(&self) {
         let done = self.added.load(Ordering::Relaxed) + self.failed.load(Ordering::Relaxed);
-        if done % ROWS_PER_UPDATE == 0 {
+        if done.is_multiple_of(ROWS_PER_UPDATE) {
             let total = self.total.load(Ordering::Relaxed);
             let msg = format!("{} of {total}", self.summary());
             self.registry.progress(self.id, msg);
