@@ -9,16 +9,14 @@
 //! manifest again resumes after them). Failed rows are written to
 //! `<instance>-<id>.errors` as `place: reason`, like IncreaseInstance's failed lines.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::error_list::ErrorList;
 use super::manifest_import::{import_manifest, ManifestObserver, RowFailure};
-use super::task_registry::ERRORS_EXT;
 use super::{spawn, Registry, TaskInfo, TaskKind, TaskRegistry, TaskStatus};
 use crate::engine::{EngineError, Instance, Result};
 
@@ -53,6 +51,8 @@ struct TaskObserver<'a> {
     replaced: AtomicU64,
     failed: AtomicU64,
     errors: Mutex<ErrorList>,
+    /// Why the list stopped being written (the import goes on).
+    broken: Mutex<Option<std::io::Error>>,
 }
 
 impl TaskObserver<'_> {
@@ -95,14 +95,15 @@ impl ManifestObserver for TaskObserver<'_> {
             RowFailure::NoVector => "the row has neither a vector nor an error".into(),
             RowFailure::Refused(e) => e.to_string(),
         };
-        self.errors.lock().write(place, &reason);
+        if let Err(e) = self.errors.lock().write(place, &reason) {
+            self.broken.lock().get_or_insert(e);
+        }
         self.row_done();
     }
 }
 
 /// The task's thread: import, publish the error list, record the outcome.
 fn run(registry: &TaskRegistry, instance: &Instance, manifest: &Path, id: u64) {
-    let name = TaskRegistry::result_name(&instance.meta().name, id, ERRORS_EXT);
     let observer = TaskObserver {
         registry,
         id,
@@ -110,23 +111,15 @@ fn run(registry: &TaskRegistry, instance: &Instance, manifest: &Path, id: u64) {
         added: AtomicU64::new(0),
         replaced: AtomicU64::new(0),
         failed: AtomicU64::new(0),
-        errors: Mutex::new(ErrorList::new(registry.partial_path(&name))),
+        errors: Mutex::new(ErrorList::new(registry, &instance.meta().name, id)),
+        broken: Mutex::new(None),
     };
     let imported = import_manifest(instance, manifest, &observer);
     let summary = observer.summary();
-    let error_file = match observer.errors.into_inner().close().and_then(|any| {
-        if any {
-            registry.publish(&name)?;
-        }
-        Ok(any)
-    }) {
-        Ok(true) => Some(name),
-        Ok(false) => None,
-        Err(e) => {
-            tracing::error!(task = id, error = %e, "cannot write the list of failed rows");
-            None
-        }
-    };
+    if let Some(e) = observer.broken.into_inner() {
+        tracing::error!(task = id, error = %e, "cannot write the list of failed rows");
+    }
+    let error_file = observer.errors.into_inner().publish(registry, id);
     let (status, msg) = match imported {
         Ok(()) => (TaskStatus::Success, summary),
         Err(e) => (
@@ -136,54 +129,4 @@ fn run(registry: &TaskRegistry, instance: &Instance, manifest: &Path, id: u64) {
     };
     tracing::info!(task = id, instance = %instance.meta().name, status = status.as_str(), %msg, "manifest import done");
     registry.finish(id, status, msg, error_file);
-}
-
-/// The failed rows, written as they come to a partial file created at the first one.
-/// A failure to write it is kept and reported when the list is closed.
-struct ErrorList {
-    path: PathBuf,
-    out: Option<BufWriter<File>>,
-    broken: Option<std::io::Error>,
-}
-
-impl ErrorList {
-    fn new(path: PathBuf) -> Self {
-        ErrorList {
-            path,
-            out: None,
-            broken: None,
-        }
-    }
-
-    fn write(&mut self, place: &str, reason: &str) {
-        if self.broken.is_some() {
-            return;
-        }
-        let written = (|| {
-            let out = match &mut self.out {
-                Some(out) => out,
-                None => self.out.insert(BufWriter::new(File::create(&self.path)?)),
-            };
-            // One failure per line of the list, whatever the reason holds.
-            let reason = reason.replace(['\n', '\r'], " ");
-            writeln!(out, "{place}: {reason}")
-        })();
-        if let Err(e) = written {
-            self.broken = Some(e);
-        }
-    }
-
-    /// Flushes and fsyncs the list; `true` when any row failed.
-    fn close(self) -> std::io::Result<bool> {
-        if let Some(e) = self.broken {
-            return Err(e);
-        }
-        match self.out {
-            None => Ok(false),
-            Some(out) => {
-                out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-                Ok(true)
-            }
-        }
-    }
 }

@@ -32,6 +32,7 @@
 
 mod buckets;
 mod dump;
+mod error_list;
 mod increase;
 mod increase_batch;
 mod increase_line;

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::summary::{FailureGroup, ImportSummary};
-use crate::api::VendorCode;
 use crate::client::Client;
 use crate::offline::sources::SourceKind;
 use crate::offline::{OfflineError, Result};
@@ -33,16 +32,7 @@ pub(super) fn import_manifest_online(
             "/admin/instance/import",
             &[("InstanceName", name), ("Manifest", &shown)],
         )
-        .map_err(|e| {
-            if e.code() == Some(VendorCode::InvalidInstance.as_str()) {
-                OfflineError::InstanceNotFound {
-                    name: name.to_string(),
-                    data_dir: client.base().to_string(),
-                }
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(|e| super::online::refused(client, name, e))?;
     let id = started["Task"]["id"]
         .as_u64()
         .unwrap_or_default()

@@ -36,16 +36,7 @@ pub fn import_online(
     let read = source::read(source, options.defaults())?;
     let shown = client
         .call("/admin/instance/show", &[("InstanceName", name)])
-        .map_err(|e| {
-            if e.code() == Some(VendorCode::InvalidInstance.as_str()) {
-                OfflineError::InstanceNotFound {
-                    name: name.to_string(),
-                    data_dir: client.base().to_string(),
-                }
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(|e| refused(client, name, e))?;
     let service = shown["Instance"]["ServiceType"]
         .as_str()
         .and_then(ServiceType::parse)
@@ -84,6 +75,18 @@ pub fn import_online(
             }
         },
     ))
+}
+
+/// The error of a refused call about instance `name`: a missing instance is named.
+pub(super) fn refused(client: &Client, name: &str, e: ClientError) -> OfflineError {
+    if e.code() == Some(VendorCode::InvalidInstance.as_str()) {
+        OfflineError::InstanceNotFound {
+            name: name.to_string(),
+            data_dir: client.base().to_string(),
+        }
+    } else {
+        e.into()
+    }
 }
 
 /// Counts a refused request under its vendor code (the server's message is the example).
