@@ -15,6 +15,9 @@
 //! - `offline/`: the commands that work on a data directory itself (import, verify,
 //!   export, snapshots) and the sources an import reads.
 //! - `client/`: the CLI's online mode (find the server of a data directory, signed calls).
+//! - `manifest/`: the exchange format of distributed extraction (Parquet parts and
+//!   `_MANIFEST.json`), written by `imgsearch extract` and read by the manifest import;
+//!   between `engine` (which imports it) and `store` (its rows are records).
 //! - `engine/`: `Engine` (all instances); `instance/` (one instance and what changes it)
 //!   and `search/` (reading it), the batcher, tasks and snapshots.
 //! - `index/`: vector file format, generations and manifest, `scan/` (the one scan entry,
@@ -39,6 +42,7 @@ pub mod fault;
 pub mod filter;
 pub mod fuzzing;
 pub mod index;
+pub mod manifest;
 pub mod offline;
 pub mod replica;
 pub mod store;

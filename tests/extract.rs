@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use imgsearch::offline::manifest::{PartReader, PartRow, PartWriter};
+use imgsearch::manifest::{PartReader, PartRow, PartWriter};
 
 fn rows_of(part: &Path) -> Vec<PartRow> {
     let (reader, _) = PartReader::open(part, 64, 0).unwrap();

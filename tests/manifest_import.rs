@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 
 use common::{output_text as text, run_cli as run, Server};
 use imgsearch::engine::ExtractionSpec;
-use imgsearch::offline::manifest::{Manifest, PartRow, PartWriter};
+use imgsearch::manifest::{Manifest, PartRow, PartWriter};
 
 const INSTANCE: &str = "demoinstance";
 const PARTS: usize = 3;

@@ -21,7 +21,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use imgsearch::engine::{Engine, SearchQuery};
-use imgsearch::offline::manifest::ManifestReader;
+use imgsearch::manifest::ManifestReader;
 use imgsearch::store::{Store, StoreMode};
 
 /// The environment of every Ray process: no usage reports, and no token authentication

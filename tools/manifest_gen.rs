@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use imgsearch::engine::ExtractionSpec;
-use imgsearch::offline::manifest::{Manifest, PartRow, PartWriter};
+use imgsearch::manifest::{Manifest, PartRow, PartWriter};
 
 /// Command line.
 #[derive(Parser, Debug)]

@@ -183,6 +183,8 @@ impl From<EngineError> for ApiError {
             ),
             EngineError::UnknownBucket { .. }
             | EngineError::InvalidTaskPath { .. }
+            | EngineError::Manifest(_)
+            | EngineError::RelativeManifestPath(_)
             | EngineError::Whitening(_) => ApiError::bad_request(e.to_string()),
             EngineError::ExtractorUnavailable { .. }
             | EngineError::ProjectionMismatch { .. }

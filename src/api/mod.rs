@@ -15,6 +15,7 @@
 
 pub mod actions;
 mod admin;
+mod admin_import;
 mod admin_instances;
 mod admin_snapshot;
 pub mod body;
@@ -121,6 +122,8 @@ pub fn router(engine: Arc<Engine>, config: ApiConfig) -> Router {
         .route("/admin/instance/show", post(admin_instances::show))
         .route("/admin/instance/spec", post(admin_instances::spec))
         .route("/admin/instance/delete", post(admin_instances::delete))
+        .route("/admin/instance/import", post(admin_import::start))
+        .route("/admin/instance/imports", post(admin_import::list))
         .merge(console::routes())
         .fallback(unknown_path)
         .with_state(state)

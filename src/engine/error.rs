@@ -98,6 +98,13 @@ pub enum EngineError {
         reason: String,
     },
     /// The task list or a task's result file could not be written.
+    /// A manifest to import is refused: unreadable, damaged, or of another extractor.
+    #[error(transparent)]
+    Manifest(#[from] crate::manifest::ManifestError),
+    /// A server-side manifest import was given a relative path.
+    #[error("the manifest path {0:?} must be absolute: the server reads it")]
+    RelativeManifestPath(String),
+    /// A task's file or list could not be written.
     #[error("task storage failed: {0}")]
     TaskStorage(String),
     /// A whitening cannot be fitted (too few pictures, a setting out of range).

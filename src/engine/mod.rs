@@ -63,6 +63,7 @@ pub use snapshot::{SnapshotError, SnapshotInfo};
 pub use spec::{ExtractionSpec, ExtractorSpec, SpecError, SPEC_VERSION};
 pub use summary::{summary_table, InstanceSummary};
 pub(crate) use tasks::meta_line;
+pub use tasks::{import_manifest, ManifestObserver, RowFailure, ROWS_PER_BATCH};
 pub use tasks::{IncreaseFilter, TaskInfo, TaskKind, TaskStatus, CODE_FAILED, CODE_OK};
 
 #[cfg(test)]

@@ -16,8 +16,6 @@
 //! - `verify.rs`: the store/index agreement checks and their report.
 //! - `export.rs`: the records as `increment.meta` lines.
 //! - `restore.rs`: a new data directory from a snapshot, every file checked.
-//! - `manifest/`: the exchange format of distributed extraction (Parquet parts and
-//!   `_MANIFEST.json`), its writer and the reader a manifest import starts from.
 //! - `extract/`: `imgsearch extract`, one task of a distributed extraction: pictures
 //!   in, one Parquet part out, no data directory.
 //! - `snapshot_cli.rs`: `snapshot create|restore`, online through the server or offline.
@@ -29,7 +27,6 @@ mod args;
 mod export;
 mod extract;
 mod import;
-pub mod manifest;
 mod restore;
 mod snapshot_cli;
 mod sources;
@@ -100,7 +97,7 @@ pub enum OfflineError {
     Snapshot(#[from] SnapshotError),
     /// A part or manifest of a distributed extraction cannot be read or written.
     #[error(transparent)]
-    Manifest(#[from] manifest::ManifestError),
+    Manifest(#[from] crate::manifest::ManifestError),
     /// The running server refused or could not be reached (online import).
     #[error(transparent)]
     Client(#[from] crate::client::ClientError),
@@ -119,6 +116,7 @@ impl From<EngineError> for OfflineError {
     fn from(e: EngineError) -> Self {
         match e {
             EngineError::Store(s) => s.into(),
+            EngineError::Manifest(m) => OfflineError::Manifest(m),
             other => OfflineError::Engine(other),
         }
     }

@@ -15,15 +15,14 @@
 //! outbound connections.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
 use super::buckets::MetaSource;
+use super::error_list::ErrorList;
 use super::increase_batch::{Pending, Settled};
 use super::increase_line::{Done, LineFailed, MAX_LINE_BYTES};
 use super::meta_line::{self, Operation};
-use super::task_registry::ERRORS_EXT;
 use super::{spawn, Registry, TaskInfo, TaskKind, TaskRegistry, TaskStatus};
 use crate::engine::{Instance, Result};
 
@@ -84,23 +83,10 @@ impl Counts {
 
 /// The task's thread: apply the lines, publish the error list, record the outcome.
 fn run(registry: &TaskRegistry, instance: &Instance, source: &MetaSource, id: u64) {
-    let name = TaskRegistry::result_name(&instance.meta().name, id, ERRORS_EXT);
-    let mut errors = ErrorList::new(registry.partial_path(&name));
+    let mut errors = ErrorList::new(registry, &instance.meta().name, id);
     let mut counts = Counts::default();
     let applied = apply(instance, source, &mut errors, &mut counts);
-    let error_file = match errors.close().and_then(|any| {
-        if any {
-            registry.publish(&name)?;
-        }
-        Ok(any)
-    }) {
-        Ok(true) => Some(name),
-        Ok(false) => None,
-        Err(e) => {
-            tracing::error!(task = id, error = %e, "cannot write the list of failed lines");
-            None
-        }
-    };
+    let error_file = errors.publish(registry, id);
     let (status, msg) = match applied {
         Ok(()) => (TaskStatus::Success, counts.summary()),
         Err(reason) => (
@@ -185,7 +171,7 @@ fn report(
             Err(reason) => {
                 counts.failed += 1;
                 errors
-                    .write(number, &reason.to_string())
+                    .write(&format!("line {number}"), &reason.to_string())
                     .map_err(Stopped::ErrorList)?;
             }
         }
@@ -235,39 +221,6 @@ fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<Li
         reader.consume(len);
     }
     Ok(LineRead::TooLong)
-}
-
-/// The failed lines, written as they come to a partial file created at the first one.
-struct ErrorList {
-    path: PathBuf,
-    out: Option<BufWriter<File>>,
-}
-
-impl ErrorList {
-    fn new(path: PathBuf) -> Self {
-        ErrorList { path, out: None }
-    }
-
-    fn write(&mut self, line: u64, reason: &str) -> std::io::Result<()> {
-        let out = match &mut self.out {
-            Some(out) => out,
-            None => self.out.insert(BufWriter::new(File::create(&self.path)?)),
-        };
-        // One failure per line of the list, whatever the reason holds.
-        let reason = reason.replace(['\n', '\r'], " ");
-        writeln!(out, "line {line}: {reason}")
-    }
-
-    /// Flushes and fsyncs the list; `true` when any line failed.
-    fn close(self) -> std::io::Result<bool> {
-        match self.out {
-            None => Ok(false),
-            Some(out) => {
-                out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-                Ok(true)
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Background tasks of an instance: DumpMeta (export every record as an
-//! `increment.meta` file) and IncreaseInstance (apply an `increment.meta` file from an
-//! operator-configured bucket).
+//! `increment.meta` file), IncreaseInstance (apply an `increment.meta` file from an
+//! operator-configured bucket) and ImportManifest (load a manifest of extracted parts).
 //!
 //! Every task has an id (increasing, unique in the data directory), an instance, a
 //! status (`PROCESSING`, `SUCCESS`, `FAIL`), a Code and Msg, its creation and last
@@ -27,22 +27,28 @@
 //! - `meta_line.rs`: one line of an `increment.meta` file, read and written.
 //! - `dump.rs`: the DumpMeta task.
 //! - `increase.rs`: the IncreaseInstance task.
+//! - `manifest_import.rs`: the manifest import loop (offline and online);
+//!   `manifest_task.rs`: the ImportManifest task that runs it in a server.
 
 mod buckets;
 mod dump;
+mod error_list;
 mod increase;
 mod increase_batch;
 mod increase_line;
+mod manifest_import;
+mod manifest_task;
 // Also read by the offline import and export tools (`crate::tools`).
 pub(crate) mod meta_line;
 mod task_registry;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::{Engine, EngineError, Result};
+pub use manifest_import::{import_manifest, ManifestObserver, RowFailure, ROWS_PER_BATCH};
 pub(crate) use task_registry::TaskRegistry;
 
 /// Code of a task that succeeded or still runs (the vendor's `"0"`).
@@ -57,6 +63,8 @@ pub enum TaskKind {
     Dump,
     /// IncreaseInstance: a meta file from a bucket applied to the instance.
     Increase,
+    /// ImportManifest: a manifest of extracted parts imported into the instance.
+    ImportManifest,
 }
 
 impl TaskKind {
@@ -65,6 +73,7 @@ impl TaskKind {
         match self {
             TaskKind::Dump => "DumpMeta",
             TaskKind::Increase => "IncreaseInstance",
+            TaskKind::ImportManifest => "ImportManifest",
         }
     }
 }
@@ -224,6 +233,25 @@ impl Engine {
             page_number,
             page_size,
         ))
+    }
+
+    /// ImportManifest: imports the manifest at the absolute `manifest` path (read by
+    /// the server) into the instance on a background thread.
+    pub fn import_manifest_task(&self, instance: &str, manifest: &Path) -> Result<TaskInfo> {
+        let instance = self.instance(instance)?;
+        manifest_task::start(&self.tasks, instance, manifest)
+    }
+
+    /// The instance's manifest import tasks, newest first (`id` restricts the list to
+    /// that task).
+    pub fn import_manifest_list(&self, instance: &str, id: Option<u64>) -> Result<Vec<TaskInfo>> {
+        self.instance(instance)?;
+        let keep = |t: &TaskInfo| {
+            t.kind == TaskKind::ImportManifest
+                && t.instance == instance
+                && id.is_none_or(|id| id == t.id)
+        };
+        Ok(self.tasks.list(keep, 1, usize::MAX).0)
     }
 
     /// The file behind a download name: only `<instance>-<digits>.meta` or

@@ -179,6 +179,19 @@ impl TaskRegistry {
         }
     }
 
+    /// Shows how far a running task got (kept in memory: a restart ends it as FAIL).
+    pub(super) fn progress(&self, id: u64, msg: String) {
+        let mut table = self.table.lock();
+        if let Some(task) = table
+            .tasks
+            .iter_mut()
+            .find(|t| t.id == id && t.status == TaskStatus::Processing)
+        {
+            task.msg = msg;
+            task.modified_ms = now_ms();
+        }
+    }
+
     /// One page of the tasks `keep` accepts, newest first, and how many it accepts.
     pub(super) fn list(
         &self,

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-use crate::offline::manifest::{PartReader, PartRow};
+use crate::manifest::{PartReader, PartRow};
 use crate::offline::sources::{self, Action, Defaults};
 use crate::offline::{OfflineError, Result};
 use crate::vision::PixelLimits;

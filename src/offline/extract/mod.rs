@@ -2,7 +2,7 @@
 //! input (a Parquet part of a manifest, or a CSV, folder or increment.meta in the
 //! import's formats), analyses them in parallel with the analyser an instance spec
 //! describes (no data directory: the same bytes AddImage would store for the same
-//! picture and runtime), and writes one Parquet part (`offline::manifest`) under a
+//! picture and runtime), and writes one Parquet part (`crate::manifest`) under a
 //! temporary name, renamed when whole. A picture that cannot be read or analysed is a
 //! row with an error, never a failed task: the task fails only when its input or
 //! output cannot be used, so a scheduler's retry is always worth it.
@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::engine::{Analyser, ExtractionSpec};
-use crate::offline::manifest::{PartEntry, PartRow, PartWriter};
+use crate::manifest::{PartEntry, PartRow, PartWriter};
 use crate::offline::{OfflineError, Result};
 use crate::vision::Region;
 

@@ -1,205 +1,75 @@
-//! `imgsearch import NAME DIR/_MANIFEST.json`: loads pictures extracted elsewhere
-//! (`imgsearch extract`, the Ray driver) without decoding or extracting anything.
-//!
-//! The manifest and every part are checked first ([`ManifestReader::verify`]: the
-//! instance's extraction spec, each part's SHA-256, version and row count), so a part of
-//! another extractor or a damaged file is refused before anything is stored. Rows are
-//! then committed [`ROWS_PER_BATCH`] at a time ([`Instance::commit_batch`]: one row sync,
-//! one synced store batch) together with a progress mark saying how far the import got
-//! (part, row); a run cut at any point (kill -9 included) starts again from the mark,
-//! so every row is stored exactly once. The mark is removed when the import ends.
-//!
-//! Rows with an `error` are counted as failed; rows without a category get the one
-//! AddImage would predict; the record's region is where the vector was taken from.
+//! `imgsearch import NAME DIR/_MANIFEST.json` on a data directory: the engine's manifest
+//! import ([`crate::engine::import_manifest`], the same loop a running server's
+//! ImportManifest task uses) with the offline progress bar and failure table.
 
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Instant;
-
-use sha2::{Digest, Sha256};
 
 use super::progress::Progress;
 use super::summary::{reason_of, ImportSummary, Tally};
-use crate::engine::{Instance, PreparedPicture, Stored};
-use crate::offline::manifest::{ManifestError, ManifestReader, PartRow, MANIFEST_FILE};
+use crate::engine::{Instance, ManifestObserver, RowFailure};
 use crate::offline::sources::SourceKind;
 use crate::offline::Result;
-use crate::store::envelope;
-use crate::store::{ProgressMark, StoreError};
 
-/// Rows committed together: one sync of each kind per this many rows.
-pub(super) const ROWS_PER_BATCH: usize = 4096;
-
-/// Envelope magic of a progress mark.
-const MARK_MAGIC: [u8; 4] = [0xFF, b'I', b'M', b'P'];
-/// Version of the mark's body: part (u32 LE) then row (u64 LE) reached.
-const MARK_VERSION: u16 = 1;
-
-/// Where an import stands: rows before `row` of part `part`, and every earlier part, are
-/// stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Reached {
-    part: usize,
-    row: u64,
+/// The offline import's view of the rows: counts, failures and a progress bar.
+#[derive(Default)]
+struct Observer {
+    tally: Tally,
+    progress: OnceLock<Progress>,
 }
 
-impl Reached {
-    fn encode(self) -> Vec<u8> {
-        let mut body = (self.part as u32).to_le_bytes().to_vec();
-        body.extend_from_slice(&self.row.to_le_bytes());
-        envelope::seal(MARK_MAGIC, MARK_VERSION, &body)
+impl Observer {
+    fn inc(&self) {
+        if let Some(progress) = self.progress.get() {
+            progress.inc();
+        }
+    }
+}
+
+impl ManifestObserver for Observer {
+    fn started(&self, remaining: u64) {
+        let _ = self.progress.set(Progress::new("import", remaining));
     }
 
-    fn decode(bytes: &[u8]) -> Result<Self> {
-        let damaged = || StoreError::Corrupt("import progress mark".into());
-        let body = match envelope::open(MARK_MAGIC, "import progress mark", bytes)? {
-            envelope::Opened::Sealed {
-                version: MARK_VERSION,
-                body,
-            } => body,
-            envelope::Opened::Sealed { version, .. } => {
-                return Err(
-                    envelope::unsupported("import progress mark", version, MARK_VERSION).into(),
-                )
+    fn stored(&self, replaced: bool) {
+        self.tally.added(replaced);
+        self.inc();
+    }
+
+    fn failed(&self, index: usize, place: &str, failure: RowFailure<'_>) {
+        match failure {
+            RowFailure::Extraction(error) => {
+                self.tally
+                    .failed(index, place, "extraction failed".into(), error)
             }
-            envelope::Opened::Bare(_) => return Err(damaged().into()),
-        };
-        let part = u32::from_le_bytes(
-            body.get(..4)
-                .ok_or_else(damaged)?
-                .try_into()
-                .map_err(|_| damaged())?,
-        );
-        let row = u64::from_le_bytes(
-            body.get(4..12)
-                .ok_or_else(damaged)?
-                .try_into()
-                .map_err(|_| damaged())?,
-        );
-        Ok(Reached {
-            part: part as usize,
-            row,
-        })
+            RowFailure::NoVector => self.tally.failed(
+                index,
+                place,
+                "no vector".into(),
+                "the row has neither a vector nor an error",
+            ),
+            RowFailure::Refused(e) => self
+                .tally
+                .failed(index, place, reason_of(e), &e.to_string()),
+        }
+        self.inc();
     }
 }
 
 /// Imports the manifest at `path` into `instance`, resuming a run that was cut.
 pub(super) fn import_manifest(instance: &Instance, path: &Path) -> Result<ImportSummary> {
     let start = Instant::now();
-    let reader = ManifestReader::open(path)?;
-    let spec = instance.spec()?;
-    reader.verify(&spec.spec_id)?;
-    // The mark is the manifest's own: another manifest (or a changed one) starts afresh.
-    let file = if path.is_dir() {
-        path.join(MANIFEST_FILE)
-    } else {
-        path.to_path_buf()
-    };
-    let bytes = std::fs::read(&file).map_err(|e| ManifestError::io(&file, e))?;
-    let source = format!("manifest/{}", hex::encode(Sha256::digest(&bytes)));
-    let inst = instance.meta().id;
-    let mut reached = match instance.import_progress(&source)? {
-        Some(bytes) => Reached::decode(&bytes)?,
-        None => Reached { part: 0, row: 0 },
-    };
-    let parts = &reader.manifest().parts;
-    let total = parts.iter().map(|p| p.rows).sum::<u64>();
-    let before: u64 = parts.iter().take(reached.part).map(|p| p.rows).sum::<u64>() + reached.row;
-    let progress = Progress::new("import", total.saturating_sub(before));
-    let tally = Tally::default();
-    while reached.part < parts.len() {
-        let batches = reader.part(reached.part, ROWS_PER_BATCH, reached.row as usize)?;
-        for rows in batches {
-            let rows = rows?;
-            let next = Reached {
-                part: reached.part,
-                row: reached.row + rows.len() as u64,
-            };
-            let mark = ProgressMark {
-                inst,
-                source: source.clone(),
-                value: next.encode(),
-            };
-            commit_rows(instance, &reader, reached, rows, mark, &tally, &progress)?;
-            reached = next;
-        }
-        reached = Reached {
-            part: reached.part + 1,
-            row: 0,
-        };
+    let observer = Observer::default();
+    crate::engine::import_manifest(instance, path, &observer)?;
+    if let Some(progress) = observer.progress.get() {
+        progress.finish();
     }
-    crate::fault::point("manifest_import.before_mark_removed");
-    instance.clear_import_progress(&source)?;
-    progress.finish();
-    Ok(tally.into_summary(
+    Ok(observer.tally.into_summary(
         &instance.meta().name,
         &path.display().to_string(),
         SourceKind::Manifest,
         0,
         start.elapsed(),
     ))
-}
-
-/// Commits one batch of a part's rows with the mark of where it ends.
-fn commit_rows(
-    instance: &Instance,
-    reader: &ManifestReader,
-    from: Reached,
-    rows: Vec<PartRow>,
-    mark: ProgressMark,
-    tally: &Tally,
-    progress: &Progress,
-) -> Result<()> {
-    let place = |n: usize| {
-        format!(
-            "{} row {}",
-            reader.manifest().parts[from.part].file,
-            from.row + n as u64
-        )
-    };
-    let mut places = Vec::with_capacity(rows.len());
-    let mut pictures: Vec<PreparedPicture> = Vec::with_capacity(rows.len());
-    for (n, row) in rows.into_iter().enumerate() {
-        if let Some(error) = &row.error {
-            tally.failed(n, &place(n), "extraction failed".into(), error);
-            progress.inc();
-            continue;
-        }
-        let Some(vector) = row.vector.clone() else {
-            tally.failed(
-                n,
-                &place(n),
-                "no vector".into(),
-                "the row has neither a vector nor an error",
-            );
-            progress.inc();
-            continue;
-        };
-        let record = row.record(row.category_id.unwrap_or_default());
-        match instance.prepare_extracted(
-            record,
-            row.category_id,
-            vector,
-            row.thumbnail,
-            row.local_features,
-        ) {
-            Ok(picture) => {
-                places.push(n);
-                pictures.push(picture);
-            }
-            Err(e) => {
-                tally.failed(n, &place(n), reason_of(&e), &e.to_string());
-                progress.inc();
-            }
-        }
-    }
-    // The mark moves with the batch even when every row of it failed.
-    let outcomes = instance.commit_batch(pictures, Some(mark))?;
-    for (n, outcome) in places.into_iter().zip(outcomes) {
-        match outcome {
-            Ok(stored) => tally.added(stored == Stored::Replaced),
-            Err(e) => tally.failed(n, &place(n), reason_of(&e), &e.to_string()),
-        }
-        progress.inc();
-    }
-    Ok(())
 }

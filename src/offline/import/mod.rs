@@ -24,6 +24,7 @@ use std::time::Instant;
 
 mod batched;
 mod manifest;
+mod manifest_online;
 mod online;
 mod order;
 mod progress;
@@ -125,7 +126,7 @@ pub fn import(
 /// Whether `source` names a manifest of extracted parts (`_MANIFEST.json`, or a folder
 /// holding one), rather than pictures.
 pub(crate) fn is_manifest(source: &Path) -> bool {
-    let name = crate::offline::manifest::MANIFEST_FILE;
+    let name = crate::manifest::MANIFEST_FILE;
     source.file_name().is_some_and(|n| n == name) || source.join(name).is_file()
 }
 

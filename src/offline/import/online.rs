@@ -3,7 +3,8 @@
 //! as an AddImage request (base64 picture, ProductId, PicName, CategoryId, Crop, Region,
 //! CustomContent and attributes) and every DELETE line as a DeleteImage, over several
 //! connections at once. The server does the decoding and extraction, so the import runs
-//! while it keeps serving; throttled requests wait and are sent again.
+//! while it keeps serving; throttled requests wait and are sent again. A manifest goes
+//! to the server's own import task instead (`manifest_online.rs`).
 
 use std::path::Path;
 
@@ -30,23 +31,12 @@ pub fn import_online(
     connections: usize,
 ) -> Result<ImportSummary> {
     if super::is_manifest(source) {
-        return Err(OfflineError::InvalidOption(
-            "a manifest is imported offline: stop the server on this data directory and run the import again".into(),
-        ));
+        return super::manifest_online::import_manifest_online(client, name, source);
     }
     let read = source::read(source, options.defaults())?;
     let shown = client
         .call("/admin/instance/show", &[("InstanceName", name)])
-        .map_err(|e| {
-            if e.code() == Some(VendorCode::InvalidInstance.as_str()) {
-                OfflineError::InstanceNotFound {
-                    name: name.to_string(),
-                    data_dir: client.base().to_string(),
-                }
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(|e| refused(client, name, e))?;
     let service = shown["Instance"]["ServiceType"]
         .as_str()
         .and_then(ServiceType::parse)
@@ -85,6 +75,18 @@ pub fn import_online(
             }
         },
     ))
+}
+
+/// The error of a refused call about instance `name`: a missing instance is named.
+pub(super) fn refused(client: &Client, name: &str, e: ClientError) -> OfflineError {
+    if e.code() == Some(VendorCode::InvalidInstance.as_str()) {
+        OfflineError::InstanceNotFound {
+            name: name.to_string(),
+            data_dir: client.base().to_string(),
+        }
+    } else {
+        e.into()
+    }
 }
 
 /// Counts a refused request under its vendor code (the server's message is the example).
