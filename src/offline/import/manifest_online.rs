@@ -32,7 +32,7 @@ pub(super) fn import_manifest_online(
             "/admin/instance/import",
             &[("InstanceName", name), ("Manifest", &shown)],
         )
-        .map_err(|e| super::online::refused(client, name, e))?;
+        .map_err(|e| super::refused(client, name, e))?;
     let id = started["Task"]["id"]
         .as_u64()
         .unwrap_or_default()

@@ -237,3 +237,19 @@ fn read_picture(path: &Path) -> std::result::Result<Vec<u8>, Unread> {
         .map_err(Unread::Io)?;
     Ok(bytes)
 }
+
+/// The error of a refused call about instance `name`: a missing instance is named.
+pub(super) fn refused(
+    client: &crate::client::Client,
+    name: &str,
+    e: crate::client::ClientError,
+) -> OfflineError {
+    if e.code() == Some(crate::api::VendorCode::InvalidInstance.as_str()) {
+        OfflineError::InstanceNotFound {
+            name: name.to_string(),
+            data_dir: client.base().to_string(),
+        }
+    } else {
+        e.into()
+    }
+}

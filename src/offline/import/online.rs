@@ -13,12 +13,13 @@ use base64::Engine as _;
 use rayon::prelude::*;
 
 use super::summary::{ImportSummary, Tally};
-use super::{apply_in_order, check_category, read_picture_counted, worker_pool, ImportOptions};
-use crate::api::VendorCode;
+use super::{
+    apply_in_order, check_category, read_picture_counted, refused, worker_pool, ImportOptions,
+};
 use crate::client::{Client, ClientError};
 use crate::engine::ServiceType;
 use crate::offline::sources::{self as source, Action, Entry};
-use crate::offline::{OfflineError, Result};
+use crate::offline::Result;
 
 /// Imports `source` into instance `name` of the server `client` talks to, with
 /// `connections` requests in flight. `Err` when the source cannot be read or the
@@ -75,18 +76,6 @@ pub fn import_online(
             }
         },
     ))
-}
-
-/// The error of a refused call about instance `name`: a missing instance is named.
-pub(super) fn refused(client: &Client, name: &str, e: ClientError) -> OfflineError {
-    if e.code() == Some(VendorCode::InvalidInstance.as_str()) {
-        OfflineError::InstanceNotFound {
-            name: name.to_string(),
-            data_dir: client.base().to_string(),
-        }
-    } else {
-        e.into()
-    }
 }
 
 /// Counts a refused request under its vendor code (the server's message is the example).
