@@ -8,9 +8,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::{b64, binary, output_text as text, picture, run_cli as run, Server};
+use common::{b64, output_text as text, picture, run_cli as run, Server};
 
 const INSTANCE: &str = "demoinstance";
 const PICTURES: u64 = 40;
@@ -40,17 +40,8 @@ fn count(out: &Output, label: &str) -> (u64, Option<u64>) {
 }
 
 fn import(data: &Path, folder: &Path, fault: Option<&str>) -> Output {
-    let mut command = Command::new(binary());
-    command
-        .args(["import", INSTANCE])
-        .arg(folder)
-        .arg("--data-dir")
-        .arg(data)
-        .env("RUST_LOG", "warn");
-    if let Some(point) = fault {
-        command.env("IMGSEARCH_FAULT", point);
-    }
-    command.output().expect("run imgsearch import")
+    let source = folder.to_str().expect("UTF-8 path");
+    common::run_cli_faulty(data, &["import", INSTANCE, source], fault)
 }
 
 fn crash_import_at(folder: &Path, point: &str, committed_before_crash: bool) {

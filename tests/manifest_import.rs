@@ -7,7 +7,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::{output_text as text, run_cli as run, Server};
 use imgsearch::engine::ExtractionSpec;
@@ -74,17 +74,8 @@ fn write_manifest(data: &Path, out: &Path, spec_id: Option<&str>) {
 }
 
 fn import(data: &Path, manifest: &Path, fault: Option<&str>) -> Output {
-    let mut command = Command::new(common::binary());
-    command
-        .args(["import", INSTANCE])
-        .arg(manifest)
-        .arg("--data-dir")
-        .arg(data)
-        .env("RUST_LOG", "warn");
-    if let Some(point) = fault {
-        command.env("IMGSEARCH_FAULT", point);
-    }
-    command.output().expect("run imgsearch import")
+    let source = manifest.to_str().expect("UTF-8 path");
+    common::run_cli_faulty(data, &["import", INSTANCE, source], fault)
 }
 
 /// The number after `label` on the summary line starting with it.

@@ -275,13 +275,21 @@ pub fn auctions(reply: &Value) -> Vec<(String, String, f64)> {
 
 /// Runs `imgsearch ARGS --data-dir DATA` (a CLI command, not the server) to completion.
 pub fn run_cli(data: &Path, args: &[&str]) -> Output {
-    Command::new(binary())
+    run_cli_faulty(data, args, None)
+}
+
+/// [`run_cli`] with `IMGSEARCH_FAULT` set to `fault` (the command aborts at that point).
+pub fn run_cli_faulty(data: &Path, args: &[&str], fault: Option<&str>) -> Output {
+    let mut command = Command::new(binary());
+    command
         .args(args)
         .arg("--data-dir")
         .arg(data)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run imgsearch")
+        .env("RUST_LOG", "warn");
+    if let Some(point) = fault {
+        command.env("IMGSEARCH_FAULT", point);
+    }
+    command.output().expect("run imgsearch")
 }
 
 /// A finished command's status and output, for assertion messages.
