@@ -211,6 +211,7 @@ pub fn search_query(params: &Params) -> Result<SearchQuery, ApiError> {
         // Not a vendor parameter; too costly per query to be on by default yet.
         scene_windows: false,
         scene_proposals: false,
+        exhaustive: false,
     })
 }
 

@@ -139,6 +139,7 @@ pub fn accuracy(index: &[Item], queries: &[Item], run: &RunOptions) -> Result<()
                 num: 1,
                 scene_windows: run.windows,
                 scene_proposals: run.proposals,
+                exhaustive: run.exhaustive,
                 ..SearchQuery::default()
             };
             match instance.search_by_picture(&bytes, run.crop, None, &query) {

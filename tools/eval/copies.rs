@@ -19,7 +19,7 @@ use imgsearch::engine::{SearchQuery, ServiceType};
 use imgsearch::vision::{self, PixelLimits};
 
 use super::data_root;
-use super::metrics::Latency;
+use super::metrics::{process_cpu_ms, Latency};
 use super::transform::{self, Query, Rng, Transform};
 use super::{
     add_all, folder_pictures, grocery_split, open_instance, pic_name, spaced, Item, RunOptions,
@@ -42,7 +42,7 @@ pub struct CopyArgs {
     /// Catalogue pictures turned into queries (evenly spaced over the catalogue).
     #[arg(long, default_value_t = 200)]
     pub queries: usize,
-    /// Transforms, comma-separated (default: all seven).
+    /// Transforms, comma-separated (default: all nine).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub transforms: Vec<Transform>,
     /// Seed of the transform parameters (runs with the same seed repeat exactly).
@@ -206,11 +206,13 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
         run.crop
     );
     let started = Instant::now();
+    let cpu = process_cpu_ms();
     let (added, add_ms) = add_all(&instance, &index, run.crop)?;
     println!(
-        "added {added}/{} in {:.1} s",
+        "added {added}/{} in {:.1} s, CPU {:.1} ms per add",
         index.len(),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        (process_cpu_ms() - cpu) / index.len().max(1) as f64
     );
     if run.whiten.len() > 1 {
         anyhow::bail!("copy takes one --whiten setting");
@@ -260,6 +262,7 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
     instance.build_scan_copy();
 
     let started = Instant::now();
+    let cpu = process_cpu_ms();
     let done = AtomicUsize::new(0);
     let step = (cases.len() / 10).max(1);
     // Rank (0-based) of the source picture among the first COPY_NUM results, and the
@@ -281,6 +284,7 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
                     num: k,
                     scene_windows: run.windows,
                     scene_proposals: run.proposals,
+                    exhaustive: run.exhaustive,
                     ..SearchQuery::default()
                 },
             );
@@ -309,9 +313,10 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
         .collect();
     let (ranks, search_ms): (Vec<Option<usize>>, Vec<f64>) = ranked.into_iter().unzip();
     println!(
-        "searched {} in {:.1} s ({:.1} ms per query x {} threads)",
+        "searched {} in {:.1} s, CPU {:.1} ms per search ({:.1} ms per query x {} threads)",
         cases.len(),
         started.elapsed().as_secs_f64(),
+        (process_cpu_ms() - cpu) / cases.len().max(1) as f64,
         started.elapsed().as_secs_f64() * 1000.0 / cases.len().max(1) as f64
             * rayon::current_num_threads() as f64,
         rayon::current_num_threads()

@@ -77,6 +77,21 @@ impl Latency {
     }
 }
 
+/// CPU time (user + system) this process has used so far, in milliseconds: the cost of
+/// a stage on a loaded machine is the difference across it, whatever the other load.
+pub fn process_cpu_ms() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
+            return 0.0;
+        }
+        usage
+    };
+    let ms = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
+    ms(usage.ru_utime) + ms(usage.ru_stime)
+}
+
 /// The `q` quantile of sorted values by the nearest rank (0 when there are none).
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {

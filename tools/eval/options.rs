@@ -39,6 +39,10 @@ pub struct RunOptions {
     /// every search by picture are re-ranked by geometric verification.
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     pub local_features: bool,
+    /// Run every stage on every query (`SearchQuery::exhaustive`): no cascade, the
+    /// before of the cascade's before/after.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub exhaustive: bool,
     /// Candidates re-ranked with local features.
     #[arg(long, default_value_t = imgsearch::engine::DEFAULT_RERANK_CANDIDATES)]
     pub rerank_k: usize,
@@ -104,6 +108,7 @@ impl RunOptions {
         self.crop = API_CROP;
         self.windows = false;
         self.proposals = false;
+        self.exhaustive = false;
         self.local_features = created.local_features;
         self.rerank_k = DEFAULT_RERANK_CANDIDATES;
         self.votes = DEFAULT_VOTE_CANDIDATES;

@@ -46,11 +46,17 @@ pub enum Transform {
     /// The product (white background removed) pasted onto a shelf photo, its longer side
     /// 35–60% of the scene's shorter side, at a random place.
     Scene,
+    /// Exposure changed (brightness ×0.6–0.8 or ×1.25–1.5, gamma 0.8–1.25) and
+    /// re-compressed as JPEG at quality 40–70: a re-photographed or edited upload.
+    Exposure,
+    /// Rotated by 2–8 degrees either way, then blurred (Gaussian, sigma 0.8–2): a
+    /// hand-held photo of a screen or page.
+    Blur,
 }
 
 impl Transform {
     /// All kinds, in report order.
-    pub const ALL: [Transform; 7] = [
+    pub const ALL: [Transform; 9] = [
         Transform::Resize,
         Transform::Jpeg,
         Transform::Crop,
@@ -58,6 +64,8 @@ impl Transform {
         Transform::Text,
         Transform::Logo,
         Transform::Scene,
+        Transform::Exposure,
+        Transform::Blur,
     ];
 
     /// Name used in reports and dumped file names.
@@ -70,6 +78,8 @@ impl Transform {
             Transform::Text => "text",
             Transform::Logo => "logo",
             Transform::Scene => "scene",
+            Transform::Exposure => "exposure",
+            Transform::Blur => "blur",
         }
     }
 }
@@ -138,6 +148,8 @@ pub fn make(
         Transform::Rotate => (rotate(picture, rng), None, UPLOAD_QUALITY),
         Transform::Text => (text(picture, rng), None, UPLOAD_QUALITY),
         Transform::Logo => (logo(picture, rng), None, UPLOAD_QUALITY),
+        Transform::Exposure => (exposure(picture, rng), None, 40 + rng.below(31) as u8),
+        Transform::Blur => (blur(picture, rng), None, UPLOAD_QUALITY),
         Transform::Scene => {
             let scene = scene.context("the scene transform needs scene photos")?;
             let (out, bx) = paste(picture, scene, rng);
@@ -182,10 +194,45 @@ fn crop(picture: &RgbImage, rng: &mut Rng) -> RgbImage {
     imageops::crop_imm(picture, x, y, cw, ch).to_image()
 }
 
+/// Brightness ×0.6–0.8 or ×1.25–1.5 and a gamma of 0.8–1.25, per channel, clipped.
+fn exposure(picture: &RgbImage, rng: &mut Rng) -> RgbImage {
+    let gain = if rng.coin() {
+        rng.range(0.6, 0.8)
+    } else {
+        rng.range(1.25, 1.5)
+    };
+    let gamma = rng.range(0.8, 1.25);
+    let table: Vec<u8> = (0..=255u32)
+        .map(|v| {
+            let x = (v as f32 / 255.0).powf(gamma) * gain;
+            (x * 255.0).round().clamp(0.0, 255.0) as u8
+        })
+        .collect();
+    let mut out = picture.clone();
+    for p in out.pixels_mut() {
+        for c in p.0.iter_mut() {
+            *c = table[usize::from(*c)];
+        }
+    }
+    out
+}
+
+/// Rotate by 2–8 degrees either way (white corners), then a Gaussian blur of sigma 0.8–2.
+fn blur(picture: &RgbImage, rng: &mut Rng) -> RgbImage {
+    let degrees = rng.range(2.0, 8.0) * if rng.coin() { 1.0 } else { -1.0 };
+    let sigma = rng.range(0.8, 2.0);
+    imageops::blur(&rotate_by(picture, degrees), sigma)
+}
+
 /// Rotate by 5–25 degrees either way onto a canvas that holds the whole picture; the
 /// corners it uncovers are white, as a re-photographed catalogue page's would be.
 fn rotate(picture: &RgbImage, rng: &mut Rng) -> RgbImage {
     let degrees = rng.range(5.0, 25.0) * if rng.coin() { 1.0 } else { -1.0 };
+    rotate_by(picture, degrees)
+}
+
+/// Rotate by `degrees` onto a canvas that holds the whole picture, white corners.
+fn rotate_by(picture: &RgbImage, degrees: f32) -> RgbImage {
     let (sin, cos) = degrees.to_radians().sin_cos();
     let (w, h) = (picture.width() as f32, picture.height() as f32);
     let nw = (w * cos.abs() + h * sin.abs()).ceil() as u32;

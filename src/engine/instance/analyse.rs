@@ -46,6 +46,25 @@ impl View {
 /// Keypoints of a query picture: many more, as the product may fill a small part of a
 /// scene (pasted products: median 5 inliers with 1,000, 15 with 2,500, 16 with 4,000).
 pub const QUERY_LOCAL_POINTS: usize = 2500;
+/// Keypoints of a query Crop found to be a product shot (no busy scene around it): the
+/// product fills the picture, so fewer points meet as many of its corners.
+pub const QUERY_SHOT_POINTS: usize = 1000;
+
+/// A decoded query picture and whether Crop found it a busy scene.
+pub(in crate::engine) struct QueryPicture {
+    /// The decoded pixels.
+    picture: vision::Picture,
+    /// Crop met a busy scene: the subject box is a guess.
+    pub scene: bool,
+}
+
+impl std::ops::Deref for QueryPicture {
+    type Target = vision::Picture;
+
+    fn deref(&self) -> &vision::Picture {
+        &self.picture
+    }
+}
 
 /// Neighbours that vote on a predicted category.
 const CATEGORY_VOTERS: usize = 5;
@@ -101,14 +120,14 @@ impl Instance {
         Ok((vector, subject, extras))
     }
 
-    /// [`Self::analyse`] as a search sees it (with the query's local features when the
-    /// instance keeps them): the subject's vector first, then, when a cropped search finds
-    /// a busy scene rather than a product shot (so the subject box is a guess), the
-    /// detector's box, and with `windows` one vector per search window
-    /// ([`vision::search_windows`]), and with `proposals` one per segment proposal
-    /// ([`vision::propose`]: its silhouette composited on white, as a catalogue shot
-    /// would show it), each with its box. A product anywhere in the scene then fills one
-    /// window well, or stands alone on white in one proposal.
+    /// [`Self::analyse`] as a search sees it: the subject's vector first, then, when a
+    /// cropped search finds a busy scene rather than a product shot (so the subject box is
+    /// a guess), the detector's box, and with `windows` one vector per search window
+    /// ([`vision::search_windows`]), and with `proposals` the segment proposals'
+    /// ([`Self::proposal_views`]), each with its box. A product anywhere in the scene then
+    /// fills one window well, or stands alone on white in one proposal. The decoded
+    /// picture comes back too, so a search can add the costlier views and the query's
+    /// local features only when the first vectors do not decide.
     pub(in crate::engine) fn analyse_views(
         &self,
         bytes: &[u8],
@@ -116,7 +135,7 @@ impl Instance {
         crop: bool,
         region: Option<Region>,
         category: Option<u32>,
-    ) -> Result<(Vec<View>, Subject, Option<vision::LocalFeatures>)> {
+    ) -> Result<(Vec<View>, Subject, QueryPicture)> {
         let category = self.check_category(category)?;
         let picture = self.analyser.decode(bytes)?;
         let analysis = self
@@ -124,15 +143,10 @@ impl Instance {
             .analyse_picture(&picture, crop, region, category)?;
         let (vector, subject, scene) = self.with_category(analysis);
         let full = Region::full(picture.width(), picture.height());
-        let local = self.analyser.local_features().then(|| {
-            let timer = StageTimer::start();
-            let features = vision::LocalFeatures::extract(picture.rgb(), QUERY_LOCAL_POINTS);
-            timer.lap("local_features");
-            features
-        });
         let mut views = vec![View::of_box(vector, subject.region)];
         // A cropped search of a busy scene was analysed whole (see `analyse_picture`); the
         // detector's guess is a second view, and with `windows` so is every search window.
+        let picture = QueryPicture { picture, scene };
         if scene {
             let timer = StageTimer::start();
             let mut extra: Vec<Region> = subject
@@ -151,18 +165,54 @@ impl Instance {
                     .into_par_iter()
                     .map(|w| View::of_box(self.analyser.extractor().extract(rgb, Some(&w)), w)),
             );
-            let timer = timer.lap("windows");
+            timer.lap("windows");
             if proposals {
-                let found = vision::propose(rgb, SCENE_PROPOSALS);
-                views.par_extend(found.into_par_iter().map(|p| View {
-                    vector: self.analyser.extractor().extract(&p.composite(rgb), None),
-                    region: p.region,
-                    silhouette: true,
-                }));
-                timer.lap("proposals");
+                views.extend(self.proposal_views(&picture));
             }
         }
-        Ok((views, subject, local))
+        Ok((views, subject, picture))
+    }
+
+    /// One view per segment proposal of a busy scene ([`vision::propose`]: its silhouette
+    /// composited on white, as a catalogue shot would show it); none for a product shot.
+    pub(in crate::engine) fn proposal_views(&self, picture: &QueryPicture) -> Vec<View> {
+        if !picture.scene {
+            return Vec::new();
+        }
+        let timer = StageTimer::start();
+        let rgb = picture.rgb();
+        let found = vision::propose(rgb, SCENE_PROPOSALS);
+        let views = found
+            .into_par_iter()
+            .map(|p| View {
+                vector: self.analyser.extractor().extract(&p.composite(rgb), None),
+                region: p.region,
+                silhouette: true,
+            })
+            .collect();
+        timer.lap("proposals");
+        views
+    }
+
+    /// The query's local features when the instance keeps them: [`QUERY_LOCAL_POINTS`]
+    /// keypoints in a busy scene (the product may fill a small part of it), fewer
+    /// ([`QUERY_SHOT_POINTS`]) in a picture Crop found to be a product shot.
+    pub(in crate::engine) fn query_local_features(
+        &self,
+        picture: &QueryPicture,
+        crop: bool,
+    ) -> Option<vision::LocalFeatures> {
+        self.analyser.local_features().then(|| {
+            let timer = StageTimer::start();
+            let points = if crop && !picture.scene {
+                QUERY_SHOT_POINTS
+            } else {
+                QUERY_LOCAL_POINTS
+            };
+            let features = vision::LocalFeatures::extract(picture.rgb(), points);
+            timer.lap("local_features");
+            features
+        })
     }
 
     /// The analysis as a subject with its category (voted by the nearest stored pictures

@@ -12,8 +12,10 @@
 //! gate, then the accepted rows alone, a lone scan of the scan copy, or the batcher,
 //! `engine/batcher.rs`, which answers a group in one pass); with local features the
 //! keypoint vote stage (`votes.rs`) adds candidates and geometric verification re-ranks
-//! them (`rerank.rs`). What a search is asked and answers is `query.rs`.
+//! them (`rerank.rs`). The costly stages run only while the vector ranking does not
+//! decide (`cascade.rs`). What a search is asked and answers is `query.rs`.
 
+mod cascade;
 mod query;
 mod rerank;
 mod vector;
@@ -34,7 +36,9 @@ pub use self::query::{FilterOutcome, Found, SearchOutcome, SearchQuery};
 pub use self::rerank::{verified_score, MIN_INLIERS};
 
 impl Instance {
-    /// SearchImageByPic.
+    /// SearchImageByPic: the vector ranking of the picture's first views, then, only
+    /// while it is not decisive (`cascade.rs`), the segment proposals of a busy scene and
+    /// the local-feature stages.
     pub fn search_by_picture(
         &self,
         bytes: &[u8],
@@ -42,38 +46,76 @@ impl Instance {
         region: Option<Region>,
         query: &SearchQuery,
     ) -> Result<SearchOutcome> {
-        let scene_views = (
-            crop && query.scene_windows,
-            crop && (query.scene_proposals || self.scene_proposals()),
-        );
-        let (views, subject, local) =
-            self.analyse_views(bytes, scene_views, crop, region, query.category_id)?;
-        let Some(local) = local else {
-            return self.search_views_or_vector(&views, subject, query);
-        };
+        let proposals = crop && (query.scene_proposals || self.scene_proposals());
+        let (mut views, subject, picture) = self.analyse_views(
+            bytes,
+            (crop && query.scene_windows, proposals && query.exhaustive),
+            crop,
+            region,
+            query.category_id,
+        )?;
+        let local = self.analyser().local_features();
         // Local features: the first K candidates (more when the page reaches further)
         // in vector order and the pictures with most keypoint votes, re-ranked by
         // geometric verification, then paged.
         let k = self.rerank_candidates();
         let wanted = query.start + query.num;
-        let wide = SearchQuery {
-            start: 0,
-            num: if query.distinct_product {
-                k.max(wanted * DISTINCT_OVERSAMPLING)
-            } else {
-                k.max(wanted)
-            },
-            distinct_product: false,
-            ..query.clone()
+        let wide = if local {
+            SearchQuery {
+                start: 0,
+                num: if query.distinct_product {
+                    k.max(wanted * DISTINCT_OVERSAMPLING)
+                } else {
+                    k.max(wanted)
+                },
+                distinct_product: false,
+                ..query.clone()
+            }
+        } else {
+            query.clone()
         };
-        let category = self.service.has_categories().then_some(subject.category_id);
-        let candidates = self.search_views_or_vector(&views, subject, &wide)?;
+        let mut candidates = self.search_views_or_vector(&views, subject.clone(), &wide)?;
+        // A page further down says nothing of the first results: never decisive.
+        let decisive = |c: &SearchOutcome| wide.start == 0 && cascade::decisive(&c.results);
+        if proposals && !query.exhaustive && picture.scene && !decisive(&candidates) {
+            views.extend(self.proposal_views(&picture));
+            candidates = self.search_views_or_vector(&views, subject, &wide)?;
+        }
+        if !local {
+            return Ok(candidates);
+        }
+        if !query.exhaustive && decisive(&candidates) {
+            return self.rerank(candidates, Vec::new(), &[], query);
+        }
+        let Some(features) = self.query_local_features(&picture, crop) else {
+            return self.rerank(candidates, Vec::new(), &[], query);
+        };
+        let head = candidates.results.len().min(k);
+        let docs: Vec<u64> = candidates.results[..head].iter().map(|f| f.doc).collect();
+        // The first candidates alone, then the rest only when none of them is a copy
+        // beyond doubt.
+        let first = if query.exhaustive {
+            head
+        } else {
+            head.min(cascade::FIRST_VERIFIED)
+        };
+        let mut inliers = self.verify_docs(&docs[..first], &features)?;
+        if inliers.iter().any(|&n| n >= cascade::CONFIRMED_INLIERS) {
+            return self.rerank(candidates, Vec::new(), &inliers, query);
+        }
+        inliers.extend(self.verify_docs(&docs[first..], &features)?);
+        let category = self
+            .service
+            .has_categories()
+            .then_some(candidates.subject.category_id);
         // Voted pictures already among the first K are verified anyway.
-        let present: HashSet<u64> = candidates.results.iter().take(k).map(|f| f.doc).collect();
+        let present: HashSet<u64> = docs.iter().copied().collect();
         let timer = StageTimer::start();
-        let voted = self.voted_candidates(&local, &views, category, query, &present)?;
+        let voted = self.voted_candidates(&features, &views, category, query, &present)?;
         timer.lap("votes");
-        self.rerank(candidates, voted, &local, k, query)
+        let voted_docs: Vec<u64> = voted.iter().map(|f| f.doc).collect();
+        inliers.extend(self.verify_docs(&voted_docs, &features)?);
+        self.rerank(candidates, voted, &inliers, query)
     }
 
     /// One vector: a plain search; several (scene windows): [`Self::search_views`].

@@ -31,6 +31,9 @@ pub struct SearchQuery {
     /// proposal's silhouette on white is one more view ([`Instance::analyse_views`],
     /// up to [`super::SCENE_PROPOSALS`] extractions). `imgsearch-eval --proposals true`.
     pub scene_proposals: bool,
+    /// Run every stage the instance and query allow, even when the vector ranking
+    /// already decides (no cascade; `imgsearch-eval --exhaustive true`, for comparison).
+    pub exhaustive: bool,
 }
 
 /// One search result.

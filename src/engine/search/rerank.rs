@@ -39,33 +39,19 @@ pub fn verified_score(best: f64, inliers: usize) -> f64 {
 }
 
 impl Instance {
-    /// Re-ranks the first `k` of `candidates` (a search with start 0, no distinct
-    /// products, enough results for `query`'s page) and the `voted` pictures (not among
-    /// the first `k`: moved up from further down the candidates when verified, otherwise
-    /// kept only when verified, after verified candidates with as many inliers), and
-    /// cuts `query`'s page from them.
-    pub(in crate::engine) fn rerank(
+    /// Inliers of the stored features of each of `docs` against the query's `local`, in
+    /// order (0 for a picture without features), verified in parallel.
+    pub(in crate::engine) fn verify_docs(
         &self,
-        candidates: SearchOutcome,
-        voted: Vec<Found>,
+        docs: &[u64],
         local: &LocalFeatures,
-        k: usize,
-        query: &SearchQuery,
-    ) -> Result<SearchOutcome> {
-        let SearchOutcome {
-            subject,
-            docs_found,
-            results,
-        } = candidates;
+    ) -> Result<Vec<usize>> {
+        if docs.is_empty() {
+            return Ok(Vec::new());
+        }
         let timer = StageTimer::start();
-        let head = results.len().min(k);
-        let docs: Vec<u64> = results[..head]
-            .iter()
-            .chain(&voted)
-            .map(|f| f.doc)
-            .collect();
-        let stored = self.store.local_features(self.meta.id, &docs)?;
-        let inliers: Vec<usize> = stored
+        let stored = self.store.local_features(self.meta.id, docs)?;
+        let inliers = stored
             .par_iter()
             .map(|bytes| {
                 bytes
@@ -75,6 +61,29 @@ impl Instance {
             })
             .collect();
         timer.lap("verify");
+        Ok(inliers)
+    }
+
+    /// Re-ranks the first candidates of `candidates` (a search with start 0, no distinct
+    /// products, enough results for `query`'s page) and the `voted` pictures (not among
+    /// those first: moved up from further down the candidates when verified, otherwise
+    /// kept only when verified, after verified candidates with as many inliers) by
+    /// `inliers`: those of the first `inliers.len() - voted.len()` candidates, then those
+    /// of the voted pictures ([`Self::verify_docs`]). Cuts `query`'s page from them; with
+    /// no inliers at all the page is the vector order's.
+    pub(in crate::engine) fn rerank(
+        &self,
+        candidates: SearchOutcome,
+        voted: Vec<Found>,
+        inliers: &[usize],
+        query: &SearchQuery,
+    ) -> Result<SearchOutcome> {
+        let SearchOutcome {
+            subject,
+            docs_found,
+            results,
+        } = candidates;
+        let head = inliers.len() - voted.len();
         let best = results.first().map_or(0.0, |f| f.score);
         let mut verified: Vec<(usize, Found)> = Vec::new();
         let mut others: Vec<Found> = Vec::with_capacity(results.len());
