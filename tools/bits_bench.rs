@@ -25,6 +25,8 @@
 mod data;
 #[path = "data_root.rs"]
 mod data_root;
+#[path = "bits_bench/reference.rs"]
+mod reference;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -80,6 +82,9 @@ struct Cli {
     /// Clusters of the clustered set.
     #[arg(long, default_value_t = 10_000)]
     clusters: usize,
+    /// Memory bandwidth of the machine when quiet, GB/s (for the projected figures).
+    #[arg(long, default_value_t = 39.0)]
+    quiet_gbps: f64,
     /// Folder of the index files (deleted after each set).
     #[arg(long, default_value = "/tmp/imgsearch-bits-bench")]
     dir: PathBuf,
@@ -357,6 +362,34 @@ fn compare(
     row(&format!("{n} one by one ms"), seq_bits, seq_i8);
     row(&format!("{n} in one pass ms"), bat_bits, bat_i8);
     row("one pass recall@10", mean(&got_bits), mean(&got_i8));
+    let scanned = bits.scanned_bytes();
+    let pass = reference::read_pass_ms(scanned, 9);
+    // Times scale by the measured bandwidth over the quiet one.
+    let quiet = |ms: f64| ms / pass * scanned as f64 / (cli.quiet_gbps * 1e6);
+    let dim = queries[0].len();
+    println!(
+        "bytes per query: bits {} MB + shortlist {} rows x {dim} B of i8; i8 {} MB",
+        scanned >> 20,
+        k * s,
+        (bits.rows() * dim) >> 20,
+    );
+    println!(
+        "plain read pass of {} MB: {pass:.2} ms ({:.1} GB/s); one query = {:.2} read passes \
+         (bits), {:.2} (i8 over its {} MB)",
+        scanned >> 20,
+        scanned as f64 / pass / 1e6,
+        one_bits.1 / pass,
+        one_i8.1 / pass,
+        (bits.rows() * dim) >> 20
+    );
+    println!(
+        "projected at {} GB/s quiet: bits one query {:.1} ms, 10 % filter {:.1} ms; i8 one query \
+         {:.1} ms",
+        cli.quiet_gbps,
+        quiet(one_bits.1),
+        quiet(f_bits.1),
+        quiet(one_i8.1)
+    );
     // `--scan bits` batches concurrent searches on its i8 copy (the i8 pass above).
     println!(
         "{n} concurrent vs one at a time: --scan bits {:.2}x (i8 pass vs 1-bit one by one), \

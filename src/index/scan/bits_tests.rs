@@ -4,8 +4,11 @@
 //! predicates, appended rows and copies of another generation.
 
 use super::batch_i8::BatchQuery;
+use super::bits_search::is_sampled;
 use super::code_bits::{chunk_estimates, BitsRows, CHUNK_ROWS};
+use super::quantized::DEFAULT_OVERSAMPLE;
 use super::quantized_tests::{data, index_of, recall, unit, Rng};
+use super::topk::{Scored, TopK};
 use super::ScanResult;
 use crate::index::kernels;
 use crate::index::{write_generation, VectorIndex};
@@ -110,6 +113,63 @@ fn matched_is_exact_with_a_threshold_and_batches_equal_singles() {
             assert_eq!(got.hits, want.hits, "bits at {min_score}");
             let alone = bits.search(&snap, q.vector, q.k, min_score, 1_000, &accept);
             assert_eq!(&alone, got);
+        }
+    }
+}
+
+#[test]
+fn a_sampled_floor_selects_what_a_full_selection_selects() {
+    kernels::init();
+    let mut rng = Rng(23);
+    let dim = 64;
+    let dir = tempfile::tempdir().unwrap();
+    let mut vs = data(40_003, dim, 50, 0.2, &mut rng);
+    let queries = vs.split_off(40_000);
+    let index = index_of(&vs, dir.path());
+    let snap = index.snapshot();
+    let bits = BitsRows::build(&snap);
+    // 500 rows kept: the sample keeps 32 of its ~1,000 rows, so a floor is taken. With
+    // only the sampled chunks accepted, the floor lets 32 rows through: the pass is
+    // redone without it.
+    let (k, shortlist) = (5, 100);
+    let most = |row: usize| row % 7 != 2;
+    let sampled_only = |row: usize| is_sampled(row / CHUNK_ROWS);
+    let accepts: [&(dyn Fn(usize) -> bool + Sync); 2] = [&most, &sampled_only];
+    for accept in accepts {
+        for q in &queries {
+            // Every accepted row's estimate; the best k * shortlist; then the i8 and exact
+            // stages as the search runs them.
+            let prepared = bits.prepare(q);
+            let mut all = TopK::new(k * shortlist);
+            let mut out = [0f32; CHUNK_ROWS];
+            for chunk in 0..vs.len() / CHUNK_ROWS {
+                chunk_estimates(&bits, chunk, &prepared, f32::NEG_INFINITY, &mut out);
+                for (i, &score) in out.iter().enumerate() {
+                    let row = chunk * CHUNK_ROWS + i;
+                    if accept(row) {
+                        all.push(Scored { score, row });
+                    }
+                }
+            }
+            let i8_query = bits.i8.prepare(q);
+            let mut narrowed = TopK::new((k * DEFAULT_OVERSAMPLE).max(64));
+            for Scored { row, .. } in all.into_sorted() {
+                let mut score = [0f32; 1];
+                bits.i8.score_rows(&i8_query, row, &mut score);
+                narrowed.push(Scored {
+                    score: score[0],
+                    row,
+                });
+            }
+            let mut top = TopK::new(k);
+            for Scored { row, .. } in narrowed.into_sorted() {
+                let score = kernels::dot(q, snap.vector_at(row));
+                top.push(Scored { score, row });
+            }
+            let want: Vec<usize> = top.into_sorted().iter().map(|s| s.row).collect();
+            let got = bits.search(&snap, q, k, f32::NEG_INFINITY, shortlist, accept);
+            let got: Vec<usize> = got.hits.iter().map(|h| h.row).collect();
+            assert_eq!(got, want);
         }
     }
 }

@@ -34,6 +34,7 @@ mod quantized;
 mod quantized_tests;
 mod rotation;
 mod scan_copy;
+mod shortlist;
 mod tiles;
 mod topk;
 
