@@ -244,7 +244,6 @@ impl VectorFile {
         if written.is_empty() {
             return Ok(self.header);
         }
-        crate::fault::point("index.after_row_write");
         let sealed = self.seal();
         if sealed.is_err() {
             self.header = before;
@@ -269,6 +268,7 @@ impl VectorFile {
         self.file
             .write_all_at(&bytes, offset)
             .map_err(|e| IndexError::io(&self.path, e))?;
+        crate::fault::point("index.after_row_write");
         let mut hasher = crc32fast::Hasher::new_with_initial(self.header.rows_crc);
         hasher.update(&bytes);
         self.header = Header {
