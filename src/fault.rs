@@ -27,7 +27,8 @@ pub const POINTS: &[&str] = &[
     // DeleteImage
     "delete.before_store_commit",
     "delete.after_store_commit",
-    // index rebuild
+    // index rebuild: rows written but neither synced nor counted by the header, then sealed
+    "rebuild.rows_written_unsealed",
     "rebuild.after_generation_written",
     "rebuild.after_generation_dir_sync",
     "manifest.before_rename",

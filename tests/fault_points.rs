@@ -248,6 +248,7 @@ fn every_fault_point_loses_nothing_acknowledged() {
 /// Points only a rebuild reaches (the `index.*` points are reached by every AddImage
 /// first, so a server armed with them dies before it compacts).
 const REBUILD_ONLY_POINTS: &[&str] = &[
+    "rebuild.rows_written_unsealed",
     "rebuild.after_generation_written",
     "rebuild.after_generation_dir_sync",
     "manifest.before_rename",

@@ -20,6 +20,13 @@ Alone, on files kept with `imgsearch-scan-compare --keep --dir DIR`:
 
 faiss and numpy (OpenBLAS) use every core, as our scan does. numpy reads the data
 through a memory map, like our index; faiss copies it into its own index.
+
+Folders whose meta.json says "ann": true (the real set of `imgsearch-scan-compare
+--real-rows N`) also get faiss's approximate indexes: IndexHNSWFlat (M=32, efSearch 64,
+128, 256) and IndexIVFFlat (nlist = 4 sqrt(N), nprobe 8, 32, 128), both by inner
+product, each with its build time, its memory (the serialised index) and, per setting,
+recall@10 against IndexFlatIP and the median time of one query (queries sent one at a
+time, as a server answers them).
 """
 
 import argparse
@@ -49,6 +56,55 @@ def numpy_top_k(data, queries, k):
     top = np.argpartition(-scores, k - 1, axis=0)[:k]
     order = np.argsort(-np.take_along_axis(scores, top, axis=0), axis=0)
     return np.take_along_axis(top, order, axis=0)
+
+
+def one_query_median_ms(index, queries, k):
+    """Median time of one query, over every query once (after a warm-up pass)."""
+    for q in queries:
+        index.search(q[None, :], k)
+    times = []
+    for q in queries:
+        t = time.perf_counter()
+        index.search(q[None, :], k)
+        times.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(times)
+
+
+def recall_at(ids, exact):
+    return float(np.mean([len(set(a) & set(b)) / len(b) for a, b in zip(ids, exact)]))
+
+
+def index_mb(index):
+    return faiss.serialize_index(index).nbytes / 1e6
+
+
+def approximate_peers(meta, data, queries, exact, record):
+    """faiss HNSW and IVF on the rows: build time, memory, recall@10 and ms per query."""
+    rows, dim, k = meta["rows"], meta["dim"], meta["k"]
+    data = np.ascontiguousarray(data)
+    started = time.perf_counter()
+    hnsw = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+    hnsw.add(data)
+    build_s, mb = time.perf_counter() - started, index_mb(hnsw)
+    for ef in (64, 128, 256):
+        hnsw.hnsw.efSearch = ef
+        _, ids = hnsw.search(queries, k)
+        record(f"faiss HNSW32 ef={ef}", 1, one_query_median_ms(hnsw, queries, k),
+               recall=recall_at(ids, exact), build_s=build_s, memory_mb=mb)
+    del hnsw
+    nlist = int(4 * np.sqrt(rows))
+    started = time.perf_counter()
+    quantizer = faiss.IndexFlatIP(dim)
+    ivf = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    ivf.train(data)
+    ivf.add(data)
+    build_s, mb = time.perf_counter() - started, index_mb(ivf)
+    for nprobe in (8, 32, 128):
+        ivf.nprobe = nprobe
+        _, ids = ivf.search(queries, k)
+        record(f"faiss IVF{nlist} nprobe={nprobe}", 1, one_query_median_ms(ivf, queries, k),
+               recall=recall_at(ids, exact), build_s=build_s, memory_mb=mb)
+    del ivf, quantizer
 
 
 def print_header():
@@ -91,10 +147,14 @@ def main():
         rows, dim, nq, k = meta["rows"], meta["dim"], meta["queries"], meta["k"]
         size, f32_bytes = meta["size"], rows * dim * 4
 
-        def record(method, queries, total_ms):
+        def record(method, queries, total_ms, recall=None, build_s=None, memory_mb=None):
             m = {"size": size, "method": method, "queries": queries, "total_ms": total_ms,
-                 "bytes": float(f32_bytes), "recall": None}
+                 "bytes": float(f32_bytes), "recall": recall}
+            if build_s is not None:
+                m["build_s"], m["memory_mb"] = build_s, memory_mb
             print_row(m)
+            if build_s is not None:
+                print(f"   built in {build_s:.1f} s, {memory_mb:.0f} MB", flush=True)
             measures.append(m)
 
         data = np.memmap(os.path.join(meta["folder"], meta["data"]), dtype="<f4", mode="r",
@@ -119,7 +179,10 @@ def main():
         agree = np.mean([len(set(a) & set(b)) / k for a, b in zip(ids, mine)])
         if agree < 0.999:
             print(f"   !! faiss and numpy agree on only {agree:.4f} of the hits")
-        del index, data
+        del index
+        if meta.get("ann"):
+            approximate_peers(meta, data, queries, ids, record)
+        del data
 
     if args.json:
         with open(args.json, "w") as f:

@@ -34,9 +34,20 @@
 //! CARGO_TARGET_DIR=/root/.cache/imgsearch-target cargo run --release \
 //!     --bin imgsearch-scan-compare -- --faiss /tmp/faiss-venv/bin/python
 //! ```
+//! `--real-rows 1M` adds real embeddings (the built-in descriptor of the GroceryStore and
+//! fashion pictures, augmented like `imgsearch-bits-bench`) on which `compare_faiss.py`
+//! also builds faiss HNSW and IVF (`scan_compare/real.rs`).
 //! `--sizes 100000x256,1000000x256` limits the sizes (1M × 1280 is 5.1 GB of f32, held
 //! in the page cache twice over while both sides run); `--keep --dir D` keeps the files
 //! for running `compare_faiss.py --dir D` alone.
+
+#[path = "bits_bench/data.rs"]
+#[allow(dead_code)] // the clustered set and parts of the row set are bits_bench's alone
+mod data;
+#[path = "data_root.rs"]
+mod data_root;
+#[path = "scan_compare/real.rs"]
+mod real;
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -101,6 +112,22 @@ struct Cli {
     /// Path of compare_faiss.py (default: next to this tool's source).
     #[arg(long)]
     faiss_script: Option<PathBuf>,
+    /// Rows of the real set (built-in descriptor of the pictures, augmented; 0: none),
+    /// on which faiss HNSW and IVF are compared with our i8 scan.
+    #[arg(long, default_value_t = 0)]
+    real_rows: usize,
+    /// Pictures per dataset folder for the real set.
+    #[arg(long, default_value_t = 1500)]
+    pictures: usize,
+    /// Norm of the noise added to a real vector per augmented row.
+    #[arg(long, default_value_t = 0.3)]
+    noise: f32,
+    /// GroceryStore pictures.
+    #[arg(long, default_value_os_t = data_root::dataset("grocery-store"))]
+    grocery: PathBuf,
+    /// Fashion pictures.
+    #[arg(long, default_value_os_t = data_root::dataset("fashion-products"))]
+    fashion: PathBuf,
 }
 
 /// Rows × dimension.
@@ -161,6 +188,12 @@ struct Measure {
     /// Bytes of rows read by the workload.
     bytes: f64,
     recall: Option<f64>,
+    /// Build time of an approximate index (faiss HNSW/IVF), s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    build_s: Option<f64>,
+    /// Memory of an approximate index, MB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    memory_mb: Option<f64>,
 }
 
 /// What `meta.json` tells the Python side.
@@ -245,6 +278,9 @@ fn main() -> Result<()> {
         measures.extend(m);
         sweeps.extend(s);
     }
+    if cli.real_rows > 0 {
+        measures.extend(real::run_real(&cli, cli.real_rows, &root)?);
+    }
 
     println!("\n== ours ==");
     print_table(&measures);
@@ -277,6 +313,10 @@ fn main() -> Result<()> {
         )?;
         println!("\n== ratios (time of the other / ours; > 1 means ours is faster) ==");
         print_ratios(&cli, &measures, &theirs);
+        if cli.real_rows > 0 {
+            println!("\n== real set: approximate faiss indexes against our i8 scan ==");
+            real::print_ann_ratios(&measures, &theirs);
+        }
     }
     if !cli.keep {
         fs::remove_dir_all(&root).with_context(|| format!("removing {}", root.display()))?;
@@ -334,6 +374,8 @@ fn run_size(cli: &Cli, size: Size, root: &Path) -> Result<(Vec<Measure>, Vec<Swe
             total_ms,
             bytes,
             recall,
+            build_s: None,
+            memory_mb: None,
         };
         print_row(&m);
         out.push(m);

@@ -33,6 +33,7 @@ mod column;
 mod columns_file;
 mod copy;
 mod error;
+mod generation;
 pub mod kernels;
 mod manifest;
 mod reader;
@@ -48,6 +49,7 @@ pub use column::U32Column;
 pub use columns_file::{PersistedColumns, COLUMNS_FILE};
 pub use copy::PinnedGeneration;
 pub use error::{IndexError, Result};
+pub use generation::{write_generation, GenerationWriter};
 pub use manifest::{Manifest, MANIFEST_FILE};
 pub use reader::{RowCheck, VectorFileReader};
 pub use scan::{
@@ -56,4 +58,4 @@ pub use scan::{
     DEFAULT_SHORTLIST,
 };
 pub use vector_file::{Header, VectorFile, HEADER_BYTES};
-pub use vector_index::{write_generation, GenerationWriter, Snapshot, VectorIndex};
+pub use vector_index::{Snapshot, VectorIndex};

@@ -21,6 +21,7 @@
 //! rows does not match makes the file unusable (it is then rebuilt from the store).
 
 use std::fs::{File, OpenOptions};
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -238,30 +239,88 @@ impl VectorFile {
         rows: impl IntoIterator<Item = (u64, &'a [f32])>,
         last_doc: Option<u64>,
     ) -> Result<Header> {
-        let bytes = self.encode_rows(rows, last_doc)?;
-        if bytes.is_empty() {
+        let before = self.header;
+        let written = self.append_unsealed(rows, last_doc)?;
+        if written.is_empty() {
             return Ok(self.header);
         }
-        let added = (bytes.len() / self.header.row_bytes()) as u64;
+        let sealed = self.seal();
+        if sealed.is_err() {
+            self.header = before;
+        }
+        sealed
+    }
+
+    /// Writes rows after the last one without syncing them or writing the header (the
+    /// header kept in memory counts them); returns the byte range written. For a file no
+    /// manifest names yet: [`Self::seal`] makes the rows durable, once, at the end.
+    pub fn append_unsealed<'a>(
+        &mut self,
+        rows: impl IntoIterator<Item = (u64, &'a [f32])>,
+        last_doc: Option<u64>,
+    ) -> Result<Range<u64>> {
+        let bytes = self.encode_rows(rows, last_doc)?;
         let offset = self.end_offset(self.header.rows);
+        if bytes.is_empty() {
+            return Ok(offset..offset);
+        }
+        let added = (bytes.len() / self.header.row_bytes()) as u64;
         self.file
             .write_all_at(&bytes, offset)
             .map_err(|e| IndexError::io(&self.path, e))?;
         crate::fault::point("index.after_row_write");
         let mut hasher = crc32fast::Hasher::new_with_initial(self.header.rows_crc);
         hasher.update(&bytes);
-        let header = Header {
+        self.header = Header {
             rows: self.header.rows + added,
             rows_crc: hasher.finalize(),
             ..self.header
         };
-        self.write_header(header)?;
+        Ok(offset..offset + bytes.len() as u64)
+    }
+
+    /// Writes the header kept in memory and syncs the file; returns the header.
+    pub fn seal(&mut self) -> Result<Header> {
+        self.write_header(self.header)?;
         crate::fault::point("index.after_header_write");
         self.file
             .sync_data()
             .map_err(|e| IndexError::io(&self.path, e))?;
-        self.header = header;
-        Ok(header)
+        Ok(self.header)
+    }
+
+    /// Starts writing `bytes` of the file to the disk without waiting (a hint: the
+    /// final [`Self::seal`] is what makes them durable).
+    pub fn start_writeback(&self, bytes: Range<u64>) {
+        self.sync_range(bytes, libc::SYNC_FILE_RANGE_WRITE);
+    }
+
+    /// Waits until `bytes` of the file are on the disk (started by
+    /// [`Self::start_writeback`]), so that dirty pages do not pile up behind a writer.
+    pub fn await_writeback(&self, bytes: Range<u64>) {
+        self.sync_range(
+            bytes,
+            libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                | libc::SYNC_FILE_RANGE_WRITE
+                | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+        );
+    }
+
+    fn sync_range(&self, bytes: Range<u64>, flags: libc::c_uint) {
+        use std::os::fd::AsRawFd;
+        let (Ok(offset), Ok(len)) = (
+            libc::off64_t::try_from(bytes.start),
+            libc::off64_t::try_from(bytes.end - bytes.start),
+        ) else {
+            return;
+        };
+        // SAFETY: the descriptor is open for as long as `self.file` lives; the call reads
+        // no memory of ours.
+        let done = unsafe { libc::sync_file_range(self.file.as_raw_fd(), offset, len, flags) };
+        if done != 0 {
+            // Only pacing is lost: `seal` syncs the whole file and reports errors.
+            tracing::debug!(file = %self.path.display(), error = %std::io::Error::last_os_error(), "sync_file_range failed");
+        }
     }
 
     /// Goes back to an earlier header (undoing appends whose store batch failed).

@@ -9,7 +9,8 @@ use arc_swap::ArcSwap;
 use memmap2::Mmap;
 use parking_lot::Mutex;
 
-use super::manifest::{sync_dir, Manifest, MANIFEST_FILE};
+use super::generation::next_generation;
+use super::manifest::{Manifest, MANIFEST_FILE};
 use super::vector_file::{Header, VectorFile, HEADER_BYTES};
 use super::{AtomicBitset, IndexError, Result, U32Column};
 
@@ -360,101 +361,8 @@ impl VectorIndex {
     }
 }
 
-/// Writes a complete new generation next to the current one; [`GenerationWriter::commit`]
-/// makes it current by replacing the manifest. The caller then opens it (a running server
-/// reloads). Old generations are removed when the index next opens.
-pub struct GenerationWriter {
-    dir: PathBuf,
-    generation: u64,
-    file: VectorFile,
-    pending: Vec<(u64, Vec<f32>)>,
-    last: Option<u64>,
-}
-
-/// Rows buffered before one write.
-const WRITE_BATCH_ROWS: usize = 4096;
-
-impl GenerationWriter {
-    /// Starts the next generation in `dir`.
-    pub fn create(dir: &Path, dimension: u32) -> Result<Self> {
-        fs::create_dir_all(dir).map_err(|e| IndexError::io(dir, e))?;
-        let generation = next_generation(dir)?;
-        let file = VectorFile::create(
-            &dir.join(Manifest::file_name(generation)),
-            dimension,
-            generation,
-        )?;
-        Ok(GenerationWriter {
-            dir: dir.to_path_buf(),
-            generation,
-            file,
-            pending: Vec::new(),
-            last: None,
-        })
-    }
-
-    /// Adds a row; docs must increase.
-    pub fn push(&mut self, doc: u64, vector: Vec<f32>) -> Result<()> {
-        self.pending.push((doc, vector));
-        if self.pending.len() >= WRITE_BATCH_ROWS {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        let last = self.pending.last().map(|(d, _)| *d).or(self.last);
-        self.file.append(
-            self.pending.iter().map(|(d, v)| (*d, v.as_slice())),
-            self.last,
-        )?;
-        self.pending.clear();
-        self.last = last;
-        Ok(())
-    }
-
-    /// Syncs the rows and switches the manifest to this generation; returns its number.
-    pub fn commit(mut self) -> Result<u64> {
-        self.flush()?;
-        crate::fault::point("rebuild.after_generation_written");
-        sync_dir(&self.dir)?;
-        crate::fault::point("rebuild.after_generation_dir_sync");
-        Manifest {
-            generation: self.generation,
-        }
-        .write_atomic(&self.dir)?;
-        Ok(self.generation)
-    }
-}
-
-/// Writes a whole generation from `rows` (doc order) and makes it current.
-pub fn write_generation<'a>(
-    dir: &Path,
-    dimension: u32,
-    rows: impl IntoIterator<Item = (u64, &'a [f32])>,
-) -> Result<u64> {
-    let mut writer = GenerationWriter::create(dir, dimension)?;
-    for (doc, vector) in rows {
-        writer.push(doc, vector.to_vec())?;
-    }
-    writer.commit()
-}
-
-/// One past the highest generation that the manifest or any file in `dir` names.
-fn next_generation(dir: &Path) -> Result<u64> {
-    let mut highest = Manifest::read(dir)?.map_or(0, |m| m.generation);
-    for entry in fs::read_dir(dir)
-        .map_err(|e| IndexError::io(dir, e))?
-        .flatten()
-    {
-        if let Some(g) = generation_of(&entry.file_name().to_string_lossy()) {
-            highest = highest.max(g);
-        }
-    }
-    Ok(highest + 1)
-}
-
-fn generation_of(name: &str) -> Option<u64> {
+/// The generation a vector file's name holds (`gen-N.vec`).
+pub(super) fn generation_of(name: &str) -> Option<u64> {
     name.strip_prefix("gen-")?
         .strip_suffix(".vec")?
         .parse()
@@ -481,6 +389,7 @@ fn remove_other_generations(dir: &Path, keep: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::write_generation;
 
     fn v(x: f32) -> [f32; 4] {
         [x, 1.0 - x, 0.0, 0.0]

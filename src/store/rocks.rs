@@ -98,6 +98,29 @@ impl Store {
         memory
     }
 
+    /// RocksDB's own account of write stalls: its cumulative stall line
+    /// (`rocksdb.stats`) and whether writes are stopped now (`rocksdb.is-write-stopped`),
+    /// so that a slow write can be told apart from a stall of the store.
+    pub fn write_stalls(&self) -> String {
+        let stopped = self
+            .db
+            .property_int_value("rocksdb.is-write-stopped")
+            .ok()
+            .flatten()
+            .unwrap_or(0);
+        let stats = self
+            .db
+            .property_value("rocksdb.stats")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let cumulative = stats
+            .lines()
+            .find(|line| line.starts_with("Cumulative stall"))
+            .unwrap_or("no stall line");
+        format!("{cumulative}; stopped now: {stopped}")
+    }
+
     /// How this store was opened.
     pub fn mode(&self) -> StoreMode {
         self.mode

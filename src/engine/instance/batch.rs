@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
@@ -192,9 +193,14 @@ impl Instance {
         pictures: Vec<PreparedPicture>,
         progress: Option<ProgressMark>,
     ) -> Result<Vec<Result<Stored>>> {
+        let started = Instant::now();
         self.compaction.wait_for_handoff();
         let mut writer = self.write_lock()?;
-        self.commit_locked(&mut writer, pictures, progress.as_ref())
+        let lock_wait = started.elapsed();
+        let outcome = self.commit_locked(&mut writer, pictures, progress.as_ref());
+        drop(writer);
+        note_lock_wait(&self.meta.name, started.elapsed(), lock_wait);
+        outcome
     }
 
     /// [`Self::commit_batch`] with the write lock held.
@@ -229,9 +235,11 @@ impl Instance {
             .enumerate()
             .map(|(n, (&i, row))| (first + n as u64, row.as_slice(), &pictures[i].columns[..]))
             .collect();
+        let appending = Instant::now();
         if !rows.is_empty() {
             index.append(&rows)?;
         }
+        let appended = appending.elapsed();
         crate::fault::point("add.before_store_commit");
         let adds: Vec<AddBatch<'_>> = written
             .iter()
@@ -246,7 +254,10 @@ impl Instance {
                 local_features: pictures[i].extras.local_features.as_deref(),
             })
             .collect();
-        if let Err(e) = self.store.commit_adds_marked(&adds, progress) {
+        let committing = Instant::now();
+        let committed = self.store.commit_adds_marked(&adds, progress);
+        note_commit(&self.meta.name, appended, committing.elapsed());
+        if let Err(e) = committed {
             if let Err(undo) = index.roll_back() {
                 tracing::error!(error = %undo, "could not undo an index append after a failed commit");
             }
@@ -325,4 +336,44 @@ impl Instance {
         }
         Ok((slots, outcomes))
     }
+}
+
+/// A write slower than this is logged (debug) with where its time went.
+const SLOW_WRITE: Duration = Duration::from_millis(50);
+
+/// Records a commit's row append (with its `fdatasync`) and synced store batch, the two
+/// disk waits of a write; a slow one is logged, so that a stall can be told apart from
+/// waiting for the lock ([`note_lock_wait`]).
+fn note_commit(instance: &str, appended: Duration, committed: Duration) {
+    metrics::histogram!("imgsearch_write_stage_seconds", "stage" => "row_append")
+        .record(appended.as_secs_f64());
+    metrics::histogram!("imgsearch_write_stage_seconds", "stage" => "store_commit")
+        .record(committed.as_secs_f64());
+    if appended + committed >= SLOW_WRITE {
+        tracing::debug!(
+            instance,
+            row_append_ms = ms(appended),
+            store_commit_ms = ms(committed),
+            "slow commit"
+        );
+    }
+}
+
+/// Records how long a write waited for the write lock (behind other writes or a
+/// rebuild's catch-up) out of its whole time.
+pub(super) fn note_lock_wait(instance: &str, total: Duration, lock_wait: Duration) {
+    metrics::histogram!("imgsearch_write_stage_seconds", "stage" => "lock_wait")
+        .record(lock_wait.as_secs_f64());
+    if total >= SLOW_WRITE {
+        tracing::debug!(
+            instance,
+            total_ms = ms(total),
+            lock_wait_ms = ms(lock_wait),
+            "slow write"
+        );
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }

@@ -37,6 +37,7 @@ impl Instance {
             (writer.next_doc, self.index.load_full())
         };
         let projection = old.projection.clone();
+        let written = std::time::Instant::now();
         let generation = write_generation_below(
             &self.store,
             &self.meta,
@@ -44,6 +45,7 @@ impl Instance {
             &projection,
             receipt,
         )?;
+        tracing::debug!(instance = %self.meta.name, ms = written.elapsed().as_secs_f64() * 1000.0, store_stalls = %self.store.write_stalls(), "rebuild wrote the new generation");
         let index = VectorIndex::open(
             &self.index_dir,
             row_dimension(&self.meta, &projection),

@@ -68,8 +68,10 @@ impl Instance {
     /// Takes the write lock, then every queued picture, and commits them as one batch;
     /// the outcome of each ticket taken.
     fn lead(&self) -> HashMap<u64, Result<Stored>> {
+        let started = std::time::Instant::now();
         self.compaction.wait_for_handoff();
         let writer = self.write_lock();
+        let lock_wait = started.elapsed();
         // Taken only once the lock is held: pictures queued while it was awaited join.
         let taken = std::mem::take(&mut self.group.state.lock().queue);
         let (tickets, pictures): (Vec<u64>, Vec<PreparedPicture>) = taken.into_iter().unzip();
@@ -77,6 +79,7 @@ impl Instance {
             let mut writer = writer?;
             self.commit_locked(&mut writer, pictures, None)
         }));
+        super::batch::note_lock_wait(&self.meta.name, started.elapsed(), lock_wait);
         match committed {
             Ok(Ok(outcomes)) => tickets.into_iter().zip(outcomes).collect(),
             Ok(Err(e)) => fan_out(e, tickets),
