@@ -6,7 +6,8 @@
 //! needs `&mut self` (some onnxruntime internals are not thread-safe), so sessions are
 //! pooled, and the pool is bounded: a call takes an idle session, makes one while fewer
 //! than the limit exist (see [`super::runtime::model_sessions`], the cores by default),
-//! else waits for one to be put back. Unbounded, the pool grew with the number of
+//! else waits for one to be put back. One per core (within the limit) is made at load, so
+//! the server's memory does not grow when the load does. Unbounded, the pool grew with the number of
 //! concurrent calls, each new session holding its own copy of the weights and scratch
 //! memory, and more runs than cores only slowed each other down. Each session keeps its
 //! input tensor, which the caller fills in place: no buffer is allocated per run.
@@ -177,9 +178,9 @@ pub(super) struct OrtRunner {
 }
 
 impl OrtRunner {
-    /// Loads the library if needed and a first session of `model`, which must have an
-    /// output of each of `outputs`' names; at most `limit` sessions (at least one) will
-    /// ever exist at once.
+    /// Loads the library if needed and the sessions of `model` (the wide one and a narrow
+    /// one per core within `limit`), which must have an output of each of `outputs`'
+    /// names; at most `limit` narrow sessions (at least one) will ever exist at once.
     pub(super) fn new(
         library: &Path,
         model: &[u8],
@@ -221,11 +222,21 @@ impl OrtRunner {
         } else {
             None
         };
-        let mut sessions = runner.sessions.lock();
-        sessions.idle.push(Slot {
+        // The narrow sessions a loaded server uses (one per core, within the limit) are
+        // made now, so that memory does not grow with concurrency; more only on demand.
+        let mut idle = vec![Slot {
             session,
             input: None,
-        });
+        }];
+        for _ in 1..runner.limit.min(cores) {
+            idle.push(Slot {
+                session: runner.session(1)?,
+                input: None,
+            });
+        }
+        let mut sessions = runner.sessions.lock();
+        sessions.created = idle.len();
+        sessions.idle = idle;
         sessions.wide = wide;
         drop(sessions);
         Ok(runner)
