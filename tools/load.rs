@@ -23,6 +23,10 @@
 //! the same model and as many rows, measured at the same levels without a filter with the
 //! same client and bodies, and the imgsearch / peer ratios are printed.
 //!
+//! With `--add-clients N`, `--add-pictures` new pictures are then added over HTTP
+//! (AddImage) from N clients, on imgsearch and on the peer, and the pictures/s ratio is
+//! printed.
+//!
 //! ```text
 //! cargo build --release --bins
 //! target/release/imgsearch-load --data-dir /tmp/load --pictures 100000
@@ -44,6 +48,8 @@ use imgsearch::engine::{Engine, ExtractorChoice, InstanceSpec, ScanMode, Service
 use imgsearch::store::Record;
 use imgsearch::vision::ModelOptions;
 
+#[path = "load/add.rs"]
+mod add;
 #[path = "data_root.rs"]
 mod data_root;
 #[path = "load/peer.rs"]
@@ -55,6 +61,8 @@ const INSTANCE: &str = "load";
 const MODEL_INSTANCE: &str = "load-model";
 /// The model `--model` uses when given no file (under the data root's `models/`).
 const DEFAULT_MODEL: &str = "mobilenet_v1_1.0_224_embedding.onnx";
+/// The SearchImageByPic call's path.
+const SEARCH_PATH: &str = "/?Action=SearchImageByPic";
 /// Stages the engine times (`imgsearch_stage_seconds`).
 const STAGES: [&str; 5] = ["decode", "subject", "extract", "scan", "fetch"];
 
@@ -115,6 +123,13 @@ struct Cli {
     /// `--peer-arg=--no-spin`.
     #[arg(long, allow_hyphen_values = true)]
     peer_arg: Vec<String>,
+    /// After the searches, AddImage from this many clients (0: none), on imgsearch and,
+    /// with `--peer-python`, on the peer; prints pictures/s and the ratio.
+    #[arg(long, default_value_t = 0)]
+    add_clients: usize,
+    /// Pictures added per server with `--add-clients`.
+    #[arg(long, default_value_t = 400)]
+    add_pictures: usize,
 }
 
 fn main() -> Result<()> {
@@ -132,7 +147,17 @@ fn main() -> Result<()> {
     if cli.peer_python.is_some() && model.is_none() {
         bail!("--peer-python needs --model: the peer runs the same model");
     }
-    let rows = fill(&cli.data_dir, instance, &choice, cli.pictures)?;
+    let rows = fill(
+        &cli.data_dir,
+        instance,
+        &choice,
+        cli.pictures,
+        cli.pictures as u64 + 1,
+    )?;
+    if cli.add_clients > 0 {
+        // Its own instance with room to grow: the searched one is full.
+        fill(&cli.data_dir, add::INSTANCE, &choice, 0, add::CAPACITY)?;
+    }
     let queries = query_pictures(&cli.grocery, cli.query_pictures)?;
     let server = cli.server.clone().unwrap_or_else(|| {
         std::env::current_exe()
@@ -191,7 +216,13 @@ fn main() -> Result<()> {
             .collect::<String>()
     );
     // A first picture through the model outside the timings, as for the peer.
-    run_level(&addr, &[body(instance, &queries[0], cli.crop, None)], 1, 1)?;
+    run_level(
+        &addr,
+        SEARCH_PATH,
+        &[body(instance, &queries[0], cli.crop, None)],
+        1,
+        1,
+    )?;
     let mut unfiltered = Vec::new();
     for filter in [None, Some("int_attr=7"), Some("int_attr<50")] {
         let bodies: Vec<String> = queries
@@ -200,7 +231,7 @@ fn main() -> Result<()> {
             .collect();
         for &c in &cli.concurrency {
             let before = stage_sums(&addr)?;
-            let (latencies, elapsed) = run_level(&addr, &bodies, c, cli.requests)?;
+            let (latencies, elapsed) = run_level(&addr, SEARCH_PATH, &bodies, c, cli.requests)?;
             let after = stage_sums(&addr)?;
             let level = peer::Level::from_latencies(c, latencies, elapsed);
             let n = (after.requests.1 - before.requests.1).max(1.0);
@@ -228,6 +259,18 @@ fn main() -> Result<()> {
             }
         }
     }
+    let adds = if cli.add_clients > 0 {
+        add::bodies(add::INSTANCE, &queries, cli.crop, cli.add_pictures)
+    } else {
+        Vec::new()
+    };
+    let added = if cli.add_clients > 0 {
+        let level = add::measure(&addr, &adds, cli.add_clients)?;
+        add::print("imgsearch", &level);
+        Some(level)
+    } else {
+        None
+    };
     // The peer gets the machine to itself, as imgsearch had.
     drop(child);
     if let (Some(python), Some(model)) = (&cli.peer_python, &model) {
@@ -244,8 +287,13 @@ fn main() -> Result<()> {
             port: cli.peer_port,
             extra: &cli.peer_arg,
         };
-        let levels = peer::measure(&run, &bodies, &cli.concurrency, cli.requests)?;
+        let add_level = added.as_ref().map(|_| (&adds[..], cli.add_clients));
+        let (levels, peer_added) =
+            peer::measure(&run, &bodies, &cli.concurrency, cli.requests, add_level)?;
         peer::print_ratios(&unfiltered, &levels);
+        if let (Some(ours), Some(theirs)) = (&added, &peer_added) {
+            add::print_ratio(ours, theirs);
+        }
     }
     Ok(())
 }
@@ -272,9 +320,16 @@ fn resident_mb(pid: u32) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// Makes instance `name` (created with `choice` if missing) hold `pictures` generated
-/// vectors of its dimension; returns how many it holds (more when filled earlier for more).
-fn fill(data_dir: &Path, name: &str, choice: &ExtractorChoice, pictures: usize) -> Result<usize> {
+/// Makes instance `name` (created with `choice` and room for `capacity` pictures if
+/// missing) hold `pictures` generated vectors of its dimension; returns how many it holds
+/// (more when filled earlier for more).
+fn fill(
+    data_dir: &Path,
+    name: &str,
+    choice: &ExtractorChoice,
+    pictures: usize,
+    capacity: u64,
+) -> Result<usize> {
     let started = Instant::now();
     let engine = Engine::open(data_dir).context("opening the data directory")?;
     println!(
@@ -288,7 +343,7 @@ fn fill(data_dir: &Path, name: &str, choice: &ExtractorChoice, pictures: usize) 
                 name: name.into(),
                 service_type: ServiceType::Generic,
                 qps: 0,
-                capacity: pictures as u64 + 1,
+                capacity,
                 local_features: false,
             },
             choice,
@@ -448,10 +503,11 @@ fn wait_ready(addr: &str, child: &mut Child) -> Result<()> {
     bail!("the server did not become ready")
 }
 
-/// `clients` connections sending `requests` searches in all; latencies in ms and the
-/// wall time in seconds.
+/// `clients` connections sending `requests` calls to `path` in all; latencies in ms and
+/// the wall time in seconds.
 fn run_level(
     addr: &str,
+    path: &str,
     bodies: &[String],
     clients: usize,
     requests: usize,
@@ -467,8 +523,7 @@ fn run_level(
                     for r in 0..per_client {
                         let body = &bodies[(c * per_client + r) % bodies.len()];
                         let t = Instant::now();
-                        let (status, reply) =
-                            client.request("POST", "/?Action=SearchImageByPic", body)?;
+                        let (status, reply) = client.request("POST", path, body)?;
                         if status != 200 {
                             bail!("status {status}: {}", String::from_utf8_lossy(&reply));
                         }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use super::{run_level, wait_ready, Server};
+use super::{add, run_level, wait_ready, Server, SEARCH_PATH};
 
 /// The peer server's script, beside this tool's source.
 pub fn default_script() -> PathBuf {
@@ -60,14 +60,16 @@ pub struct PeerRun<'a> {
     pub extra: &'a [String],
 }
 
-/// Starts the peer, runs the same levels with the same bodies, stops it, and returns its
-/// figures per level.
+/// Starts the peer, runs the same levels with the same bodies, then the AddImage bodies
+/// from that many clients when given, stops it, and returns its figures per level and
+/// for the adds.
 pub fn measure(
     run: &PeerRun<'_>,
     bodies: &[String],
     clients: &[usize],
     requests: usize,
-) -> Result<Vec<Level>> {
+    adds: Option<(&[String], usize)>,
+) -> Result<(Vec<Level>, Option<Level>)> {
     let addr = format!("127.0.0.1:{}", run.port);
     let started = Instant::now();
     let mut child = Server(
@@ -90,10 +92,10 @@ pub fn measure(
         run.rows
     );
     // A first picture through the model outside the timings, as for imgsearch.
-    run_level(&addr, &bodies[..1], 1, 1)?;
+    run_level(&addr, SEARCH_PATH, &bodies[..1], 1, 1)?;
     let mut levels = Vec::new();
     for &c in clients {
-        let (latencies, elapsed) = run_level(&addr, bodies, c, requests)?;
+        let (latencies, elapsed) = run_level(&addr, SEARCH_PATH, bodies, c, requests)?;
         let level = Level::from_latencies(c, latencies, elapsed);
         println!(
             "{:<12} {:>5} {:>9.2} {:>9.2} {:>8.1} {:>7.0}",
@@ -106,7 +108,15 @@ pub fn measure(
         );
         levels.push(level);
     }
-    Ok(levels)
+    let added = match adds {
+        Some((bodies, clients)) => {
+            let level = add::measure(&addr, bodies, clients)?;
+            add::print("peer", &level);
+            Some(level)
+        }
+        None => None,
+    };
+    Ok((levels, added))
 }
 
 /// Prints imgsearch's figures over the peer's, level by level (QPS: higher is better for

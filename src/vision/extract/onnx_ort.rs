@@ -6,10 +6,18 @@
 //! needs `&mut self` (some onnxruntime internals are not thread-safe), so sessions are
 //! pooled, and the pool is bounded: a call takes an idle session, makes one while fewer
 //! than the limit exist (see [`super::runtime::model_sessions`], the cores by default),
-//! else waits for one to be put back. Unbounded, the pool grew with the number of
+//! else waits for one to be put back. One per core (within the limit) is made at load, so
+//! the server's memory does not grow when the load does. Unbounded, the pool grew with the number of
 //! concurrent calls, each new session holding its own copy of the weights and scratch
 //! memory, and more runs than cores only slowed each other down. Each session keeps its
 //! input tensor, which the caller fills in place: no buffer is allocated per run.
+//!
+//! One run alone would leave the other cores idle, so on a machine of several cores the
+//! runner also keeps one *wide* session, whose intra-op pool spans every core. A call takes
+//! it when nothing else runs and nobody waits; while it runs, the other callers wait (its
+//! threads already hold the cores) and, once it is back, take the narrow ones as long as
+//! a queue remains: one request gets all cores, many get one core each. Its pool threads
+//! sleep rather than spin between runs, so they take no core from the narrow sessions.
 
 use std::path::{Path, PathBuf};
 
@@ -74,10 +82,24 @@ pub enum OrtError {
 /// One output of a run: its values and its shape.
 pub(super) type Output = (Vec<f32>, Vec<usize>);
 
-/// The sessions of a model: the idle ones and how many exist (idle or running).
+/// The sessions of a model: the idle narrow ones, how many exist (idle or running), how
+/// many run, the wide one when idle, and the callers waiting.
 struct Sessions {
     idle: Vec<Slot>,
     created: usize,
+    running: usize,
+    wide: Option<Slot>,
+    wide_running: bool,
+    waiting: usize,
+}
+
+/// Which kind of session a caller holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Width {
+    /// One intra-op thread.
+    Narrow,
+    /// An intra-op thread per core.
+    Wide,
 }
 
 /// A session and its input tensor (made at its first run, kept for the next ones).
@@ -122,12 +144,21 @@ impl InputTensor {
 /// Frees a session's place in the pool unless defused once the session is put back: a run
 /// that panics drops its session, and without this each caught panic would shrink the pool
 /// for good, the last one leaving every caller waiting.
-struct Forfeit<'a>(&'a OrtRunner);
+/// A lost wide session is not replaced: the narrow ones carry on alone.
+struct Forfeit<'a>(&'a OrtRunner, Width);
 
 impl Drop for Forfeit<'_> {
     fn drop(&mut self) {
-        self.0.sessions.lock().created -= 1;
-        self.0.returned.notify_one();
+        let mut sessions = self.0.sessions.lock();
+        match self.1 {
+            Width::Narrow => {
+                sessions.created -= 1;
+                sessions.running -= 1;
+            }
+            Width::Wide => sessions.wide_running = false,
+        }
+        drop(sessions);
+        self.0.returned.notify_all();
     }
 }
 
@@ -147,9 +178,9 @@ pub(super) struct OrtRunner {
 }
 
 impl OrtRunner {
-    /// Loads the library if needed and a first session of `model`, which must have an
-    /// output of each of `outputs`' names; at most `limit` sessions (at least one) will
-    /// ever exist at once.
+    /// Loads the library if needed and the sessions of `model` (the wide one and a narrow
+    /// one per core within `limit`), which must have an output of each of `outputs`'
+    /// names; at most `limit` narrow sessions (at least one) will ever exist at once.
     pub(super) fn new(
         library: &Path,
         model: &[u8],
@@ -165,12 +196,16 @@ impl OrtRunner {
             sessions: Mutex::new(Sessions {
                 idle: Vec::new(),
                 created: 1,
+                running: 0,
+                wide: None,
+                wide_running: false,
+                waiting: 0,
             }),
             returned: Condvar::new(),
             limit: limit.max(1),
             library: loaded,
         };
-        let session = runner.session()?;
+        let session = runner.session(1)?;
         let input = session.inputs().first().ok_or(OrtError::NoInput)?;
         runner.input = input.name().to_string();
         for name in outputs {
@@ -178,59 +213,115 @@ impl OrtRunner {
                 return Err(OrtError::NoOutput(name.clone()));
             }
         }
-        runner.sessions.lock().idle.push(Slot {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let wide = if cores > 1 {
+            Some(Slot {
+                session: runner.session(cores)?,
+                input: None,
+            })
+        } else {
+            None
+        };
+        // The narrow sessions a loaded server uses (one per core, within the limit) are
+        // made now, so that memory does not grow with concurrency; more only on demand.
+        let mut idle = vec![Slot {
             session,
             input: None,
-        });
+        }];
+        for _ in 1..runner.limit.min(cores) {
+            idle.push(Slot {
+                session: runner.session(1)?,
+                input: None,
+            });
+        }
+        let mut sessions = runner.sessions.lock();
+        sessions.created = idle.len();
+        sessions.idle = idle;
+        sessions.wide = wide;
+        drop(sessions);
         Ok(runner)
     }
 
-    /// How many sessions exist (idle or running): never more than the limit.
+    /// How many narrow sessions exist (idle or running): never more than the limit.
     pub(super) fn sessions_created(&self) -> usize {
         self.sessions.lock().created
     }
 
-    /// An idle session, a new one while fewer than the limit exist, else the next one
-    /// put back.
-    fn take(&self) -> Result<Slot, OrtError> {
+    /// The wide session when nothing runs and nobody else waits; else, unless the wide one
+    /// runs, an idle narrow session or a new one while fewer than the limit exist; else
+    /// the next one put back.
+    fn take(&self) -> Result<(Slot, Width), OrtError> {
         let mut sessions = self.sessions.lock();
         loop {
-            if let Some(slot) = sessions.idle.pop() {
-                return Ok(slot);
-            }
-            if sessions.created < self.limit {
-                sessions.created += 1;
-                drop(sessions);
-                return match self.session() {
-                    Ok(session) => Ok(Slot {
-                        session,
-                        input: None,
-                    }),
-                    Err(e) => {
-                        self.sessions.lock().created -= 1;
-                        self.returned.notify_one();
-                        Err(e)
+            if !sessions.wide_running {
+                if sessions.running == 0 && sessions.waiting == 0 {
+                    if let Some(slot) = sessions.wide.take() {
+                        sessions.wide_running = true;
+                        return Ok((slot, Width::Wide));
                     }
-                };
+                }
+                if let Some(slot) = sessions.idle.pop() {
+                    sessions.running += 1;
+                    return Ok((slot, Width::Narrow));
+                }
+                if sessions.created < self.limit {
+                    sessions.created += 1;
+                    sessions.running += 1;
+                    drop(sessions);
+                    return match self.session(1) {
+                        Ok(session) => Ok((
+                            Slot {
+                                session,
+                                input: None,
+                            },
+                            Width::Narrow,
+                        )),
+                        Err(e) => {
+                            let mut sessions = self.sessions.lock();
+                            sessions.created -= 1;
+                            sessions.running -= 1;
+                            drop(sessions);
+                            self.returned.notify_all();
+                            Err(e)
+                        }
+                    };
+                }
             }
+            sessions.waiting += 1;
             self.returned.wait(&mut sessions);
+            sessions.waiting -= 1;
         }
     }
 
-    /// Puts a session back for the next caller.
-    fn put_back(&self, slot: Slot) {
-        self.sessions.lock().idle.push(slot);
-        self.returned.notify_one();
+    /// Puts a session back for the next callers (all woken: after the wide one, each
+    /// waiter may find a narrow session).
+    fn put_back(&self, slot: Slot, width: Width) {
+        let mut sessions = self.sessions.lock();
+        match width {
+            Width::Narrow => {
+                sessions.idle.push(slot);
+                sessions.running -= 1;
+            }
+            Width::Wide => {
+                sessions.wide = Some(slot);
+                sessions.wide_running = false;
+            }
+        }
+        drop(sessions);
+        self.returned.notify_all();
     }
 
-    /// A new session of the model: full graph optimisation, one thread.
-    fn session(&self) -> Result<Session, OrtError> {
+    /// A new session of the model: full graph optimisation, `threads` intra-op threads
+    /// that sleep between runs.
+    fn session(&self, threads: usize) -> Result<Session, OrtError> {
         let err = |e: ort::Error<_>| OrtError::Ort(e.to_string());
         Session::builder(&self.env)
             .map_err(|e| OrtError::Ort(e.to_string()))?
             .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(err)?
-            .with_intra_threads(1)
+            .with_intra_threads(threads)
+            .map_err(err)?
+            .with_intra_op_spinning(false)
             .map_err(err)?
             .with_inter_threads(1)
             .map_err(err)?
@@ -248,8 +339,8 @@ impl OrtRunner {
         fill: impl FnOnce(InputSlice<'_>),
     ) -> Result<Vec<Output>, OrtError> {
         let err = |e: ort::Error| OrtError::Ort(e.to_string());
-        let mut slot = self.take()?;
-        let forfeit = Forfeit(self);
+        let (mut slot, width) = self.take()?;
+        let forfeit = Forfeit(self, width);
         let result = (|| {
             let input = match &mut slot.input {
                 Some((tensor, made)) if *made == shape && tensor.input_type() == input_type => {
@@ -279,8 +370,8 @@ impl OrtRunner {
                 .collect::<Result<Vec<Output>, ort::Error>>()
         })()
         .map_err(err);
-        self.put_back(slot);
         std::mem::forget(forfeit);
+        self.put_back(slot, width);
         result
     }
 }
