@@ -40,9 +40,9 @@ pub(super) type Outcome = std::result::Result<Vec<String>, EngineError>;
 
 /// Where an applier stands, watched by waiting requests.
 #[derive(Debug, Clone, Default)]
-struct Position {
-    applied: u64,
-    stopped: Option<String>,
+pub(super) struct Position {
+    pub(super) applied: u64,
+    pub(super) stopped: Option<String>,
 }
 
 /// Applied sequence and lag of one instance, for /metrics and /readyz.
