@@ -19,7 +19,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -250,16 +249,7 @@ impl Replica {
     async fn consume_catalog(self: &Arc<Self>, engine: &Arc<Engine>) -> Result<()> {
         let log = |e: &dyn std::fmt::Display| ReplicaError::Log(format!("catalog: {e}"));
         let stream = self.stream_of(CATALOG_STREAM, CATALOG_SUBJECT).await?;
-        let consumer = stream
-            .create_consumer(pull::OrderedConfig {
-                deliver_policy: DeliverPolicy::ByStartSequence {
-                    start_sequence: self.catalog.applied() + 1,
-                },
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| log(&e))?;
-        let mut messages = consumer.messages().await.map_err(|e| log(&e))?;
+        let mut messages = super::entries_from(&stream, self.catalog.applied() + 1).await?;
         while let Some(message) = messages.next().await {
             let message = message.map_err(|e| log(&e))?;
             let info = message.info().map_err(|e| log(&e))?;

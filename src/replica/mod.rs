@@ -104,6 +104,26 @@ fn subject(instance: &str) -> String {
     format!("imgsearch.log.{instance}")
 }
 
+/// The entries of `stream` from sequence `start` on, in order (an ordered consumer).
+async fn entries_from(
+    stream: &jetstream::stream::Stream,
+    start: u64,
+) -> Result<jetstream::consumer::pull::Ordered> {
+    let log = |e: &dyn std::fmt::Display| {
+        ReplicaError::Log(format!("{}: {e}", stream.cached_info().config.name))
+    };
+    let consumer = stream
+        .create_consumer(jetstream::consumer::pull::OrderedConfig {
+            deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: start,
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| log(&e))?;
+    consumer.messages().await.map_err(|e| log(&e))
+}
+
 impl Replica {
     /// Connects to the log and starts applying every instance the engine has.
     pub async fn start(engine: Arc<Engine>, config: ClusterConfig) -> Result<Arc<Replica>> {
