@@ -362,47 +362,47 @@ fn writes_survive_node_and_leader_kills_and_every_node_ends_identical() {
         }
     }
 
-    // An instance created on every node while they run is followed by each of them.
-    for node in &nodes {
-        let created = ureq::post(&format!(
-            "http://{}/admin/instance/create?InstanceName=later",
-            node.addr
-        ))
-        .call();
-        assert!(created.is_ok(), "create on {}: {created:?}", node.id);
-    }
-    let content = common::b64(&common::picture(7));
-    let add = [
-        ("InstanceName", "later"),
-        ("ProductId", "p"),
-        ("PicName", "late.png"),
+    // The same request resent (same nonce), through another node: logged once.
+    let (before, _, _) = stream_state(&a_live_nats);
+    let content = common::b64(&common::picture(424_242));
+    let resent = [
+        ("InstanceName", INSTANCE),
+        ("ProductId", "resent"),
+        ("PicName", "once.png"),
         ("PicContent", content.as_str()),
+        ("SignatureNonce", "6e9fdf2d59c329127ab34a2254e34da6"),
     ];
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (status, reply) = common::call(&nodes[0].addr, "AddImage", &add);
-        if status == 200 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "AddImage to a new instance: {reply}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
+    for node in [&nodes[0], &nodes[1]] {
+        let (status, reply) = common::call(&node.addr, "AddImage", &resent);
+        assert_eq!(status, 200, "resent AddImage on {}: {reply}", node.id);
     }
-    let by_name = [
-        ("InstanceName", "later"),
-        ("ProductId", "p"),
-        ("PicName", "late.png"),
-    ];
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while common::call(&nodes[2].addr, "SearchImageByName", &by_name).0 != 200 {
+    let (after, messages, _) = stream_state(&a_live_nats);
+    assert_eq!(after, before + 1, "a resent request was logged twice");
+
+    // An instance created through one node exists on all of them: written through
+    // another, read through the third; deleted through one, gone everywhere; created
+    // again under the same name, empty and writable.
+    admin(&nodes[1].addr, "create", "later");
+    add_then_find(&nodes[2].addr, &nodes[0].addr, "late.png");
+    admin(&nodes[0].addr, "delete", "later");
+    for node in &nodes {
+        let (status, reply) = common::call(&node.addr, "SearchImageByName", &by_name("late.png"));
         assert!(
-            Instant::now() < deadline,
-            "node3 did not apply the new instance's log"
+            status == 400 && reply["Code"] == "InvalidInstance",
+            "{} still has the deleted instance: {status} {reply}",
+            node.id
         );
-        std::thread::sleep(Duration::from_millis(100));
     }
+    admin(&nodes[2].addr, "create", "later");
+    for node in &nodes {
+        let (status, reply) = common::call(&node.addr, "SearchImageByName", &by_name("late.png"));
+        assert!(
+            status == 400 && reply["Code"] == "PicNotExist",
+            "{}: the re-created instance is not empty: {status} {reply}",
+            node.id
+        );
+    }
+    add_then_find(&nodes[0].addr, &nodes[1].addr, "again.png");
 
     // Identical records everywhere, each write once.
     let exports: Vec<String> = nodes
@@ -426,4 +426,47 @@ fn writes_survive_node_and_leader_kills_and_every_node_ends_identical() {
         "one stored picture per logged write"
     );
     assert!(lines >= acked.len());
+}
+
+/// `POST /admin/instance/{action}?InstanceName=name` through `addr`, which must succeed.
+fn admin(addr: &str, action: &str, name: &str) {
+    let answer = ureq::post(&format!(
+        "http://{addr}/admin/instance/{action}?InstanceName={name}"
+    ))
+    .call();
+    assert!(answer.is_ok(), "{action} {name} on {addr}: {answer:?}");
+}
+
+/// SearchImageByName parameters of a picture of instance `later`.
+fn by_name(pic: &str) -> [(&'static str, &str); 3] {
+    [
+        ("InstanceName", "later"),
+        ("ProductId", "p"),
+        ("PicName", pic),
+    ]
+}
+
+/// Adds `pic` to instance `later` through `writer` (acknowledged at once: the instance
+/// exists on every node when its creation is answered), then finds it through `reader`.
+fn add_then_find(writer: &str, reader: &str, pic: &str) {
+    let content = common::b64(&common::picture(pic.len() as u64));
+    let add = [
+        ("InstanceName", "later"),
+        ("ProductId", "p"),
+        ("PicName", pic),
+        ("PicContent", content.as_str()),
+    ];
+    let (status, reply) = common::call(writer, "AddImage", &add);
+    assert_eq!(
+        status, 200,
+        "AddImage to the new instance on {writer}: {reply}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while common::call(reader, "SearchImageByName", &by_name(pic)).0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "{reader} did not apply the new instance's log"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -112,6 +112,12 @@ pub async fn rebuild(State(state): State<AppState>, Admitted(params): Admitted) 
 /// through it (`imgsearch index whiten` while no server runs).
 pub async fn whiten(State(state): State<AppState>, Admitted(params): Admitted) -> Response {
     let result = async {
+        if state.config.replica.is_some() {
+            return Err(ApiError::local_only(
+                "fitting a whitening",
+                "stop the nodes and run `imgsearch index whiten NAME` on every node's data directory",
+            ));
+        }
         let instance = state.engine.instance(params.required("InstanceName")?)?;
         let number = |name: &str, default: f64| -> Result<f64, ApiError> {
             match params.optional(name) {

@@ -15,6 +15,9 @@
 //! POST /admin/instance/spec    InstanceName          -> {"Spec":{...}} (`instance spec`)
 //! POST /admin/instance/delete  InstanceName          -> {"Message":"deleted"}
 //! ```
+//!
+//! With `serve --cluster`, create and delete go through the replicated catalog: every
+//! node applies them, and the answer comes once this node did.
 
 use axum::extract::State;
 use axum::response::Response;
@@ -26,6 +29,7 @@ use super::params::Params;
 use super::AppState;
 use crate::api::VendorCode;
 use crate::engine::{EngineError, ExtractorChoice, InstanceSpec, ServiceType};
+use crate::replica::ReplicaError;
 use crate::vision::ModelOptions;
 
 /// Default capacity of an instance created through the admin route.
@@ -106,17 +110,32 @@ pub async fn create(State(state): State<AppState>, Admitted(params): Admitted) -
     let result = async {
         let (spec, choice) = spec_of(&params)?;
         let engine = state.engine.clone();
-        let created = on_blocking_pool(move || engine.create_instance_with(&spec, &choice)).await?;
-        let instance = created.map_err(|e| match e {
-            // The operator's file, not the server, is at fault.
-            EngineError::Model { .. } => ApiError::bad_request(e.to_string()),
-            e => e.into(),
-        })?;
+        let instance = match &state.config.replica {
+            // Through the catalog: every node creates it.
+            Some(replica) => replica
+                .create_instance(&engine, spec, choice)
+                .await
+                .map_err(|e| match e {
+                    ReplicaError::Engine(e) => creation_error(e),
+                    e => e.into(),
+                })?,
+            None => on_blocking_pool(move || engine.create_instance_with(&spec, &choice))
+                .await?
+                .map_err(creation_error)?,
+        };
         tracing::info!(instance = %instance.meta().name, "instance created");
         Ok(json!({ "Instance": instance.summary() }))
     }
     .await;
     reply(result)
+}
+
+/// A failed creation's answer: a bad model file is the operator's, not the server's.
+fn creation_error(e: EngineError) -> ApiError {
+    match e {
+        EngineError::Model { .. } => ApiError::bad_request(e.to_string()),
+        e => e.into(),
+    }
 }
 
 /// `POST /admin/instance/show?InstanceName=N`: one instance's settings and counts.
@@ -145,8 +164,13 @@ pub async fn delete(State(state): State<AppState>, Admitted(params): Admitted) -
     let result = async {
         let name = params.required("InstanceName")?.to_string();
         let engine = state.engine.clone();
-        let target = name.clone();
-        on_blocking_pool(move || engine.delete_instance(&target)).await??;
+        match &state.config.replica {
+            Some(replica) => replica.delete_instance(&engine, &name).await?,
+            None => {
+                let target = name.clone();
+                on_blocking_pool(move || engine.delete_instance(&target)).await??
+            }
+        }
         tracing::info!(instance = %name, "instance deleted");
         Ok(json!({ "Message": "deleted" }))
     }

@@ -90,6 +90,16 @@ impl ApiError {
         e
     }
 
+    /// 400 UnsupportedOperationType: a write that only this node would apply, refused
+    /// in a cluster, with what to do `instead`.
+    pub fn local_only(what: &str, instead: &str) -> Self {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            VendorCode::UnsupportedOperationType,
+            format!("{what} would change this node only, so a cluster node (serve --cluster) refuses it: {instead}"),
+        )
+    }
+
     /// 500 InternalError (details are logged, not sent).
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(

@@ -15,7 +15,13 @@ pub struct Params {
     values: BTreeMap<String, String>,
     /// The request's `Host` header, when it looks like a host (download URLs use it).
     host: Option<String>,
+    /// The signature nonce (`x-acs-signature-nonce` header or `SignatureNonce`), which a
+    /// resent copy of the same request carries again.
+    nonce: Option<String>,
 }
+
+/// Longest nonce taken as a request's identity (the SDKs send 32 hex digits).
+const MAX_NONCE: usize = 64;
 
 impl Params {
     /// Merges the query string and the body's fields (form-encoded, JSON or multipart, by
@@ -43,7 +49,19 @@ impl Params {
                 }
             }
         }
+        params.nonce = headers
+            .get("x-acs-signature-nonce")
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| params.optional("SignatureNonce"))
+            .filter(|n| n.len() <= MAX_NONCE)
+            .map(str::to_string);
         Ok(params)
+    }
+
+    /// The request's signature nonce: the same in a resent copy of the request, so a
+    /// replicated write logs it once (the official SDKs make a new one per retry).
+    pub fn nonce(&self) -> Option<&str> {
+        self.nonce.as_deref()
     }
 
     /// Parameters from (name, value) pairs (tests, tools).
@@ -54,6 +72,7 @@ impl Params {
                 .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect(),
             host: None,
+            nonce: None,
         }
     }
 

@@ -55,8 +55,8 @@ pub use instance::{
     SCENE_PROPOSALS,
 };
 pub use registry::{
-    rebuild_offline, require_data_dir, Engine, InstanceSpec, DEFAULT_INSTANCE, INSTANCES_DIR,
-    STORE_DIR,
+    rebuild_offline, require_data_dir, Engine, InstanceSpec, RecordedExtractor, DEFAULT_INSTANCE,
+    INSTANCES_DIR, STORE_DIR,
 };
 pub use search::{verified_score, FilterOutcome, Found, SearchOutcome, SearchQuery, MIN_INLIERS};
 pub use snapshot::{SnapshotError, SnapshotInfo};

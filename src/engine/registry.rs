@@ -22,6 +22,21 @@ pub const INSTANCES_DIR: &str = "instances";
 /// Instance created in an empty data directory so that a new server answers at once.
 pub const DEFAULT_INSTANCE: &str = "demoinstance";
 
+/// Instance id under which node-wide progress marks are kept (instances start at 1).
+const NODE_MARK: u32 = 0;
+
+/// An instance's extractor as recorded in its settings, resolved once by the node that
+/// took a creation and carried to the others (which need the same model file).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RecordedExtractor {
+    /// Extractor name ([`crate::store::InstanceMeta::extractor`]).
+    pub extractor: String,
+    /// The resolved model settings (JSON), for an ONNX extractor.
+    pub model: Option<String>,
+    /// Vector dimension.
+    pub dimension: u32,
+}
+
 /// Settings of a new instance.
 #[derive(Debug, Clone)]
 pub struct InstanceSpec {
@@ -206,6 +221,71 @@ impl Engine {
     ) -> Result<Arc<Instance>> {
         validate_name(&spec.name)?;
         let (extractor, model) = super::extractors::create(&spec.name, choice)?;
+        self.create_instance_using(spec, extractor, model)
+    }
+
+    /// The extractor `choice` resolves to, as the instance would record it (a model is
+    /// loaded and checked): what a replicated creation carries to the other nodes.
+    pub fn record_extractor(
+        &self,
+        name: &str,
+        choice: &ExtractorChoice,
+    ) -> Result<RecordedExtractor> {
+        validate_name(name)?;
+        let (extractor, model) = super::extractors::create(name, choice)?;
+        Ok(RecordedExtractor {
+            extractor: extractor.name().to_string(),
+            model,
+            dimension: extractor.dimension() as u32,
+        })
+    }
+
+    /// Creates an instance whose extractor another node resolved (a replicated
+    /// creation): rebuilt from the recorded settings, as when an instance opens.
+    pub fn create_instance_recorded(
+        &self,
+        spec: &InstanceSpec,
+        recorded: &RecordedExtractor,
+    ) -> Result<Arc<Instance>> {
+        let _admin = self.admin.lock();
+        validate_name(&spec.name)?;
+        let probe = InstanceMeta {
+            id: 0,
+            name: spec.name.clone(),
+            service_type: spec.service_type.code(),
+            qps: spec.qps,
+            capacity: spec.capacity,
+            extractor: recorded.extractor.clone(),
+            model: recorded.model.clone(),
+            dimension: recorded.dimension,
+            created_ms: 0,
+            local_features: spec.local_features,
+        };
+        let extractor = super::extractors::open(&probe)?;
+        self.create_instance_using(spec, extractor, recorded.model.clone())
+    }
+
+    /// A progress mark of this node rather than of an instance (id 0, which no instance
+    /// has), e.g. the applied position of the replicated catalog.
+    pub fn node_progress(&self, source: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.store.progress(NODE_MARK, source)?)
+    }
+
+    /// Commits a node progress mark ([`Self::node_progress`]), synced.
+    pub fn commit_node_progress(&self, source: &str, value: Vec<u8>) -> Result<()> {
+        Ok(self.store.commit_mark(&crate::store::ProgressMark {
+            inst: NODE_MARK,
+            source: source.to_string(),
+            value,
+        })?)
+    }
+
+    fn create_instance_using(
+        &self,
+        spec: &InstanceSpec,
+        extractor: Arc<dyn crate::vision::Extractor>,
+        model: Option<String>,
+    ) -> Result<Arc<Instance>> {
         let meta = InstanceMeta {
             id: 0,
             name: spec.name.clone(),

@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use futures_util::StreamExt;
 use tokio::sync::watch;
 
@@ -40,9 +39,9 @@ pub(super) type Outcome = std::result::Result<Vec<String>, EngineError>;
 
 /// Where an applier stands, watched by waiting requests.
 #[derive(Debug, Clone, Default)]
-struct Position {
-    applied: u64,
-    stopped: Option<String>,
+pub(super) struct Position {
+    pub(super) applied: u64,
+    pub(super) stopped: Option<String>,
 }
 
 /// Applied sequence and lag of one instance, for /metrics and /readyz.
@@ -170,16 +169,7 @@ impl Applier {
         let log = |e: &dyn std::fmt::Display| ReplicaError::Log(e.to_string());
         let stream = replica.stream(&self.name).await?;
         let start = self.position.borrow().applied + 1;
-        let consumer = stream
-            .create_consumer(pull::OrderedConfig {
-                deliver_policy: DeliverPolicy::ByStartSequence {
-                    start_sequence: start,
-                },
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| log(&e))?;
-        let mut messages = consumer.messages().await.map_err(|e| log(&e))?;
+        let mut messages = super::entries_from(&stream, start).await?;
         while let Some(message) = messages.next().await {
             let message = message.map_err(|e| log(&e))?;
             let info = message.info().map_err(|e| log(&e))?;

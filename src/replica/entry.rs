@@ -86,15 +86,30 @@ impl Change {
 
 /// The entry's bytes.
 pub fn seal(change: &Change) -> Result<Vec<u8>> {
-    let body = bincode::serde::encode_to_vec(change, bincode::config::standard())
-        .map_err(|e| ReplicaError::Entry(format!("cannot encode: {e}")))?;
-    Ok(envelope::seal(MAGIC, VERSION, &body))
+    seal_as(MAGIC, change)
 }
 
 /// The change an entry holds; refuses damage, an unknown version or trailing bytes.
 pub fn open(bytes: &[u8]) -> Result<Change> {
-    let opened = envelope::open(MAGIC, "log entry", bytes)
-        .map_err(|e| ReplicaError::Entry(e.to_string()))?;
+    open_as(MAGIC, "log entry", bytes)
+}
+
+/// `value` in bincode inside an envelope of `magic` and [`VERSION`] (the layout of
+/// every log this module's siblings write).
+pub(super) fn seal_as<T: Serialize>(magic: [u8; 4], value: &T) -> Result<Vec<u8>> {
+    let body = bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .map_err(|e| ReplicaError::Entry(format!("cannot encode: {e}")))?;
+    Ok(envelope::seal(magic, VERSION, &body))
+}
+
+/// The value [`seal_as`] sealed; refuses damage, an unknown version or trailing bytes.
+pub(super) fn open_as<T: serde::de::DeserializeOwned>(
+    magic: [u8; 4],
+    what: &'static str,
+    bytes: &[u8],
+) -> Result<T> {
+    let opened =
+        envelope::open(magic, what, bytes).map_err(|e| ReplicaError::Entry(e.to_string()))?;
     let body = match opened {
         Opened::Sealed {
             version: VERSION,
@@ -107,15 +122,15 @@ pub fn open(bytes: &[u8]) -> Result<Change> {
         }
         Opened::Bare(_) => return Err(ReplicaError::Entry("no envelope".into())),
     };
-    let (change, used) = bincode::serde::decode_from_slice(body, bincode::config::standard())
+    let (value, used) = bincode::serde::decode_from_slice(body, bincode::config::standard())
         .map_err(|e| ReplicaError::Entry(format!("cannot decode: {e}")))?;
     if used != body.len() {
         return Err(ReplicaError::Entry(format!(
-            "{} bytes after the change",
+            "{} bytes after the entry",
             body.len() - used
         )));
     }
-    Ok(change)
+    Ok(value)
 }
 
 #[cfg(test)]

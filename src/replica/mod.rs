@@ -14,6 +14,7 @@
 //! is stored once.
 
 mod applier;
+mod catalog;
 pub mod entry;
 mod writes;
 
@@ -26,6 +27,7 @@ use async_nats::jetstream;
 use thiserror::Error;
 
 pub use applier::{InstanceLag, APPLIED_SOURCE};
+pub use catalog::{CatalogEntry, CATALOG_STREAM};
 pub use entry::Change;
 
 use crate::engine::{Engine, EngineError};
@@ -81,6 +83,7 @@ pub struct Replica {
     jetstream: jetstream::Context,
     config: ClusterConfig,
     appliers: parking_lot::RwLock<BTreeMap<String, Arc<applier::Applier>>>,
+    catalog: catalog::Catalog,
 }
 
 impl std::fmt::Debug for Replica {
@@ -99,6 +102,26 @@ fn stream_name(instance: &str) -> String {
 /// Subject of an instance's stream.
 fn subject(instance: &str) -> String {
     format!("imgsearch.log.{instance}")
+}
+
+/// The entries of `stream` from sequence `start` on, in order (an ordered consumer).
+async fn entries_from(
+    stream: &jetstream::stream::Stream,
+    start: u64,
+) -> Result<jetstream::consumer::pull::Ordered> {
+    let log = |e: &dyn std::fmt::Display| {
+        ReplicaError::Log(format!("{}: {e}", stream.cached_info().config.name))
+    };
+    let consumer = stream
+        .create_consumer(jetstream::consumer::pull::OrderedConfig {
+            deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: start,
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| log(&e))?;
+    consumer.messages().await.map_err(|e| log(&e))
 }
 
 impl Replica {
@@ -120,7 +143,9 @@ impl Replica {
             jetstream: jetstream::new(client),
             config,
             appliers: Default::default(),
+            catalog: catalog::Catalog::load(&engine)?,
         });
+        replica.catch_up_catalog(&engine).await;
         replica.follow_instances(&engine)?;
         tracing::info!(node = %replica.config.node_id, instances = replica.appliers.read().len(), "applying the write log");
         tokio::spawn(replica.clone().keep_following(engine));
@@ -128,8 +153,8 @@ impl Replica {
     }
 
     /// Starts an applier for each instance the engine has and none applies yet, and
-    /// drops those of deleted instances (instances are created and deleted on each
-    /// node, not through the log yet).
+    /// drops those of deleted instances (after each catalog entry, and every second for
+    /// instances made on this node alone, e.g. the default one).
     fn follow_instances(self: &Arc<Self>, engine: &Engine) -> Result<()> {
         let instances = engine.instances();
         let mut appliers = self.appliers.write();
@@ -159,11 +184,31 @@ impl Replica {
             .is_some_and(|a| std::ptr::eq(a.as_ref(), applier))
     }
 
+    /// Applies the catalog up to its end before any instance's stream, so instances
+    /// created and deleted while this node was down are settled first.
+    async fn catch_up_catalog(self: &Arc<Self>, engine: &Arc<Engine>) {
+        tokio::spawn(self.clone().follow_catalog(engine.clone()));
+        let end = match tokio::time::timeout(WRITE_TIMEOUT, self.catalog_end()).await {
+            Ok(Ok(end)) => end,
+            Ok(Err(e)) => return tracing::warn!(error = %e, "catalog end unknown; not waiting"),
+            Err(_) => return tracing::warn!("catalog end unknown after {WRITE_TIMEOUT:?}"),
+        };
+        if let Err(e) = self.catalog.reach(end, WRITE_TIMEOUT).await {
+            tracing::warn!(error = %e, "catalog not caught up at start");
+        }
+    }
+
     /// The stream of `instance`, created when missing (R3 when there are 3 servers).
     async fn stream(&self, instance: &str) -> Result<jetstream::stream::Stream> {
+        self.stream_of(&stream_name(instance), &subject(instance))
+            .await
+    }
+
+    /// A stream, created when missing.
+    async fn stream_of(&self, name: &str, subject: &str) -> Result<jetstream::stream::Stream> {
         let config = jetstream::stream::Config {
-            name: stream_name(instance),
-            subjects: vec![subject(instance)],
+            name: name.to_string(),
+            subjects: vec![subject.to_string()],
             storage: jetstream::stream::StorageType::File,
             num_replicas: self.config.urls.len().clamp(1, 3),
             duplicate_window: Duration::from_secs(120),
@@ -172,11 +217,14 @@ impl Replica {
         self.jetstream
             .get_or_create_stream(config)
             .await
-            .map_err(|e| ReplicaError::Log(format!("stream {}: {e}", stream_name(instance))))
+            .map_err(|e| ReplicaError::Log(format!("stream {name}: {e}")))
     }
 
     /// Why this node is not ready (an applier stopped or behind), or `None`.
     pub fn not_ready(&self) -> Option<String> {
+        if let Some(reason) = self.catalog.stopped() {
+            return Some(format!("instance catalog: stopped: {reason}"));
+        }
         self.lags().into_iter().find_map(|lag| {
             if let Some(reason) = lag.stopped {
                 return Some(format!("{}: stopped: {reason}", lag.instance));

@@ -234,3 +234,50 @@ pub fn picture_b64(seed: u64) -> String {
     img.write_to(&mut out, ImageFormat::Png).expect("encode");
     base64::engine::general_purpose::STANDARD.encode(out.into_inner())
 }
+
+/// Whether `GET path` answers 2xx.
+pub fn get_ok(addr: &str, path: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect(addr) else {
+        return false;
+    };
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok();
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(head.as_bytes()).is_err() {
+        return false;
+    }
+    let mut status_line = String::new();
+    BufReader::new(stream).read_line(&mut status_line).is_ok()
+        && status_line
+            .split_whitespace()
+            .nth(1)
+            .is_some_and(|s| s.starts_with('2'))
+}
+
+/// The `/metrics` text of a server.
+fn metrics_text(addr: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let head = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+/// The value of `NAME{instance="INSTANCE"} VALUE` in a server's `/metrics`.
+pub fn metric(addr: &str, name: &str, instance: &str) -> Option<f64> {
+    let prefix = format!("{name}{{instance=\"{instance}\"}} ");
+    metrics_text(addr)?
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// A quantile of a summary metric: `NAME{instance="INSTANCE",quantile="Q"} VALUE`.
+pub fn metric_quantile(addr: &str, name: &str, instance: &str, quantile: &str) -> Option<f64> {
+    let prefix = format!("{name}{{instance=\"{instance}\",quantile=\"{quantile}\"}} ");
+    metrics_text(addr)?
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+}

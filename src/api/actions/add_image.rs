@@ -32,7 +32,7 @@ pub async fn handle(state: &AppState, params: &Params) -> Result<Fields, ApiErro
     };
     let service = instance.service_type();
     let subject = match &state.config.replica {
-        Some(replica) => replica.add(instance, add).await?,
+        Some(replica) => replica.add(instance, add, params.nonce()).await?,
         None => blocking(move || Ok(instance.add(add)?)).await?,
     };
     let mut fields = Fields::new();

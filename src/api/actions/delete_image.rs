@@ -27,7 +27,9 @@ pub async fn handle(state: &AppState, params: &Params) -> Result<Fields, ApiErro
             // Validated above; every node parses the text again when it applies it.
             Some(replica) => {
                 let text = params.required("Filter")?.to_string();
-                replica.delete_by_filter(&instance, text).await?
+                replica
+                    .delete_by_filter(&instance, text, params.nonce())
+                    .await?
             }
             None => blocking(move || Ok(instance.delete_by_filter(&filter)?)).await?,
         }
@@ -38,7 +40,11 @@ pub async fn handle(state: &AppState, params: &Params) -> Result<Fields, ApiErro
             None => None,
         };
         match &state.config.replica {
-            Some(replica) => replica.delete(&instance, product_id, pic_name).await?,
+            Some(replica) => {
+                replica
+                    .delete(&instance, product_id, pic_name, params.nonce())
+                    .await?
+            }
             None => {
                 blocking(move || Ok(instance.delete(&product_id, pic_name.as_deref())?)).await?
             }

@@ -28,6 +28,13 @@ const MAX_PATH_CHARS: usize = 1024;
 
 /// Handles IncreaseInstance.
 pub async fn handle(state: &AppState, params: &Params) -> Result<Fields, ApiError> {
+    if state.config.replica.is_some() {
+        return Err(ApiError::local_only(
+            "IncreaseInstance (not replicated yet)",
+            "add the pictures with AddImage through any node, or import them on one node \
+             before it joins the cluster (see docs/replicas.md)",
+        ));
+    }
     let name = params.required("InstanceName")?.to_string();
     let bucket = params.required("BucketName")?.to_string();
     let path = bounded(params, "Path")?

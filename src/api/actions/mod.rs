@@ -37,6 +37,11 @@ pub async fn dispatch(
     params: &Params,
     started: Instant,
 ) -> Result<Fields, ApiError> {
+    if let (Some(replica), Some(name)) = (&state.config.replica, params.optional("InstanceName")) {
+        if state.engine.instance(name).is_err() {
+            replica.settle_catalog().await;
+        }
+    }
     match action {
         "AddImage" => add_image::handle(state, params).await,
         "SearchImageByPic" => search_image_by_pic::handle(state, params, started).await,

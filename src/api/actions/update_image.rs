@@ -26,7 +26,7 @@ pub async fn handle(state: &AppState, params: &Params) -> Result<Fields, ApiErro
     match &state.config.replica {
         Some(replica) => {
             replica
-                .update(&instance, product_id, pic_name, attributes)
+                .update(&instance, product_id, pic_name, attributes, params.nonce())
                 .await?
         }
         None => blocking(move || Ok(instance.update(&product_id, &pic_name, attributes)?)).await?,
