@@ -48,9 +48,16 @@ mod data;
 mod data_root;
 #[path = "scan_compare/real.rs"]
 mod real;
+#[path = "scan_compare/report.rs"]
+mod report;
+#[path = "scan_compare/sweep.rs"]
+mod sweep;
+#[path = "scan_compare/timing.rs"]
+mod timing;
+#[path = "scan_compare/vectors.rs"]
+mod vectors;
 
 use std::fs::{self, File};
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::str::FromStr;
@@ -58,13 +65,14 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use imgsearch::index::{
-    kernels, search_batch, write_generation, BatchQuery, F16Rows, I8Rows, ScanResult, Snapshot,
-    VectorIndex, DEFAULT_OVERSAMPLE,
-};
+use report::{print_ratios, print_row, print_sweeps, print_table};
+use sweep::{sweep, Sweep};
+use timing::{median, median_ms, read_pass, recall_at};
+use vectors::{clustered, make_index, random_unit, write_raw};
+
+use imgsearch::index::{kernels, search_batch, BatchQuery, I8Rows, ScanResult, DEFAULT_OVERSAMPLE};
 
 #[derive(Parser)]
 #[command(
@@ -324,17 +332,6 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// Recall and time of both copies at one oversampling on one data set.
-struct Sweep {
-    size: String,
-    data: &'static str,
-    oversample: usize,
-    i8_recall: f64,
-    i8_ms: f64,
-    f16_recall: f64,
-    f16_ms: f64,
-}
-
 fn run_size(cli: &Cli, size: Size, root: &Path) -> Result<(Vec<Measure>, Vec<Sweep>)> {
     let name = size.name();
     let dir = root.join(&name);
@@ -516,346 +513,4 @@ fn run_size(cli: &Cli, size: Size, root: &Path) -> Result<(Vec<Measure>, Vec<Swe
         fs::remove_dir_all(&cdir)?;
     }
     Ok((out, sweeps))
-}
-
-/// Recall@k and median time per query of both copies for every oversampling.
-fn sweep(
-    cli: &Cli,
-    snap: &Snapshot,
-    qs: &[&[f32]],
-    exact: &[ScanResult],
-    name: &str,
-    data: &'static str,
-) -> Vec<Sweep> {
-    let all = |_: usize| true;
-    let k = cli.k;
-    let t = Instant::now();
-    let i8s = I8Rows::build(snap);
-    let i8_build = t.elapsed();
-    let measure = |search: &dyn Fn(&[f32], usize) -> ScanResult, os: usize| -> (f64, f64) {
-        let mut times = Vec::new();
-        let mut recall = 0.0;
-        // Warm-up (first touch of the copy).
-        std::hint::black_box(search(qs[0], os));
-        for (q, want) in qs.iter().zip(exact) {
-            let t = Instant::now();
-            let got = search(q, os);
-            times.push(t.elapsed().as_secs_f64() * 1e3);
-            recall += recall_at(&got, want);
-        }
-        (recall / qs.len() as f64, median(&mut times))
-    };
-    let i8_results: Vec<(f64, f64)> = cli
-        .oversample
-        .iter()
-        .map(|&os| {
-            measure(
-                &|q, os| i8s.search(snap, q, k, f32::NEG_INFINITY, os, &all),
-                os,
-            )
-        })
-        .collect();
-    drop(i8s);
-    let t = Instant::now();
-    let f16s = F16Rows::build(snap);
-    let f16_build = t.elapsed();
-    let f16_results: Vec<(f64, f64)> = cli
-        .oversample
-        .iter()
-        .map(|&os| {
-            measure(
-                &|q, os| f16s.search(snap, q, k, f32::NEG_INFINITY, os, &all),
-                os,
-            )
-        })
-        .collect();
-    println!(
-        "   {data}: built i8 copy in {:.0} ms, f16 copy in {:.0} ms",
-        i8_build.as_secs_f64() * 1e3,
-        f16_build.as_secs_f64() * 1e3
-    );
-    cli.oversample
-        .iter()
-        .zip(i8_results.iter().zip(&f16_results))
-        .map(|(&os, (&(r8, t8), &(r16, t16)))| Sweep {
-            size: name.to_string(),
-            data,
-            oversample: os,
-            i8_recall: r8,
-            i8_ms: t8,
-            f16_recall: r16,
-            f16_ms: t16,
-        })
-        .collect()
-}
-
-fn recall_at(got: &ScanResult, want: &ScanResult) -> f64 {
-    if want.hits.is_empty() {
-        return 1.0;
-    }
-    let found = want
-        .hits
-        .iter()
-        .filter(|w| got.hits.iter().any(|h| h.row == w.row))
-        .count();
-    found as f64 / want.hits.len() as f64
-}
-
-/// Median wall time in ms of `runs` calls after one warm-up call.
-/// Sums every 8-byte word of `bytes` on all cores: no work but loads, so its speed is the
-/// memory (or page cache) read bandwidth the f32 scan is measured against.
-fn read_pass(bytes: &[u8]) -> u64 {
-    bytes
-        .par_chunks(1 << 18)
-        .map(|chunk| {
-            let mut lanes = [0u64; 8];
-            let mut words = chunk.chunks_exact(64);
-            for block in &mut words {
-                for (lane, word) in lanes.iter_mut().zip(block.chunks_exact(8)) {
-                    *lane = lane.wrapping_add(u64::from_le_bytes(word.try_into().unwrap()));
-                }
-            }
-            let tail: u64 = words.remainder().iter().map(|&b| u64::from(b)).sum();
-            lanes.iter().fold(tail, |a, &b| a.wrapping_add(b))
-        })
-        .reduce(|| 0, u64::wrapping_add)
-}
-
-fn median_ms(runs: usize, mut f: impl FnMut(usize)) -> f64 {
-    f(runs);
-    let mut times: Vec<f64> = (0..runs)
-        .map(|i| {
-            let t = Instant::now();
-            f(i);
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    median(&mut times)
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-fn print_header() {
-    println!(
-        "{:<13} {:<26} {:>3} {:>11} {:>10} {:>7} {:>9}",
-        "size", "method", "q", "total ms", "ms/query", "GB/s", "recall@10"
-    );
-}
-
-fn print_row(m: &Measure) {
-    let recall = m.recall.map_or("-".to_string(), |r| format!("{r:.4}"));
-    println!(
-        "{:<13} {:<26} {:>3} {:>11.2} {:>10.3} {:>7.1} {:>9}",
-        m.size,
-        m.method,
-        m.queries,
-        m.total_ms,
-        m.total_ms / m.queries as f64,
-        m.bytes / m.total_ms / 1e6,
-        recall
-    );
-}
-
-fn print_table(measures: &[Measure]) {
-    print_header();
-    for m in measures {
-        print_row(m);
-    }
-}
-
-fn print_sweeps(sweeps: &[Sweep]) {
-    println!(
-        "{:<13} {:<10} {:>3} {:>10} {:>8} {:>10} {:>8}",
-        "size", "data", "os", "i8 recall", "i8 ms", "f16 recall", "f16 ms"
-    );
-    for s in sweeps {
-        println!(
-            "{:<13} {:<10} {:>3} {:>10.4} {:>8.2} {:>10.4} {:>8.2}",
-            s.size, s.data, s.oversample, s.i8_recall, s.i8_ms, s.f16_recall, s.f16_ms
-        );
-    }
-}
-
-fn print_ratios(cli: &Cli, ours: &[Measure], theirs: &[Measure]) {
-    let find = |set: &[Measure], size: &str, method: &str| -> Option<f64> {
-        set.iter()
-            .find(|m| m.size == size && m.method == method)
-            .map(|m| m.total_ms)
-    };
-    let n = cli.queries;
-    let i8m = format!("i8+rerank os={DEFAULT_OVERSAMPLE}");
-    let f16m = format!("f16+rerank os={DEFAULT_OVERSAMPLE}");
-    println!(
-        "{:<13} {:>12} {:>12} {:>13} {:>14} {:>14} {:>14} {:>12} {:>14}",
-        "size",
-        "f32/faiss",
-        "f32/numpy",
-        "i8+rr/faiss",
-        "f16+rr/faiss",
-        format!("batch/x{n} ours"),
-        format!("batch/faiss{n}"),
-        format!("batch/np{n}"),
-        format!("i8 batch/x{n}")
-    );
-    for size in cli.sizes.iter().map(Size::name) {
-        let ratio = |other: Option<f64>, mine: Option<f64>| -> String {
-            match (other, mine) {
-                (Some(o), Some(m)) if m > 0.0 => format!("{:.2}x", o / m),
-                _ => "-".into(),
-            }
-        };
-        let faiss1 = find(theirs, &size, "faiss IndexFlatIP");
-        let numpy1 = find(theirs, &size, "numpy");
-        let ours1 = find(ours, &size, "f32 search");
-        let batch = find(ours, &size, "f32 search_batch");
-        let seq = find(ours, &size, &format!("f32 search x{n}"));
-        let faiss_n = theirs
-            .iter()
-            .find(|m| m.size == size && m.method == "faiss IndexFlatIP" && m.queries == n)
-            .map(|m| m.total_ms);
-        let numpy_n = theirs
-            .iter()
-            .find(|m| m.size == size && m.method == "numpy" && m.queries == n)
-            .map(|m| m.total_ms);
-        let i8_seq = find(ours, &size, &format!("i8+rerank x{n}"));
-        let i8_batch = find(ours, &size, "i8+rerank search_batch");
-        println!(
-            "{:<13} {:>12} {:>12} {:>13} {:>14} {:>14} {:>14} {:>12} {:>14}",
-            size,
-            ratio(faiss1, ours1),
-            ratio(numpy1, ours1),
-            ratio(faiss1, find(ours, &size, &i8m)),
-            ratio(faiss1, find(ours, &size, &f16m)),
-            ratio(seq, batch),
-            ratio(faiss_n, batch),
-            ratio(numpy_n, batch),
-            ratio(i8_seq, i8_batch),
-        );
-    }
-    println!(
-        "(f32/faiss: faiss IndexFlatIP one query ÷ our search; i8+rr, f16+rr: faiss f32 one query \
-         ÷ our quantised search with re-rank; batch/x{n}: {n} sequential searches ÷ one \
-         search_batch of {n}; i8 batch/x{n}: {n} sequential i8+rerank searches ÷ one i8 \
-         search_batch of {n})"
-    );
-}
-
-// ---------------------------------------------------------------------------------------
-// Data
-
-/// splitmix64: a fast, well-mixed generator whose state can start anywhere, so every row
-/// has its own stream and rows can be generated in parallel, reproducibly.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64, stream: u64) -> Self {
-        Rng(seed ^ stream.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17))
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in (0, 1].
-    fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
-    }
-    /// Fills `out` with standard normal values (Box-Muller).
-    fn gaussians(&mut self, out: &mut [f32]) {
-        for pair in out.chunks_mut(2) {
-            let r = (-2.0 * self.uniform().ln()).sqrt();
-            let theta = std::f64::consts::TAU * self.uniform();
-            pair[0] = (r * theta.cos()) as f32;
-            if let Some(x) = pair.get_mut(1) {
-                *x = (r * theta.sin()) as f32;
-            }
-        }
-    }
-}
-
-fn normalise(v: &mut [f32]) {
-    let norm = kernels::dot_scalar(v, v).sqrt();
-    if norm > 0.0 {
-        v.iter_mut().for_each(|x| *x /= norm);
-    }
-}
-
-/// `rows` random unit vectors (uniform on the sphere).
-fn random_unit(rows: usize, dim: usize, seed: u64) -> Vec<f32> {
-    let mut data = vec![0f32; rows * dim];
-    data.par_chunks_mut(dim).enumerate().for_each(|(r, row)| {
-        Rng::new(seed, r as u64).gaussians(row);
-        normalise(row);
-    });
-    data
-}
-
-/// Clustered unit vectors: one cluster per 1000 rows (at least 10); a member is its
-/// centre plus Gaussian noise of norm `spread` (0.2..1.0 per cluster, so some clusters
-/// are tight and their members nearly equal), normalised. Returns rows and queries
-/// (fresh members of random clusters).
-fn clustered(rows: usize, queries: usize, dim: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
-    let clusters = (rows / 1000).max(10);
-    let centres = random_unit(clusters, dim, seed);
-    let spreads: Vec<f32> = (0..clusters)
-        .map(|c| 0.2 + 0.8 * Rng::new(seed ^ 0x5bd1, c as u64).uniform() as f32)
-        .collect();
-    let member = |stream_seed: u64, i: usize, out: &mut [f32]| {
-        let mut rng = Rng::new(stream_seed, i as u64);
-        let c = (rng.next_u64() % clusters as u64) as usize;
-        rng.gaussians(out);
-        let scale = spreads[c] / (dim as f32).sqrt();
-        for (x, centre) in out.iter_mut().zip(&centres[c * dim..][..dim]) {
-            *x = centre + scale * *x;
-        }
-        normalise(out);
-    };
-    let mut data = vec![0f32; rows * dim];
-    data.par_chunks_mut(dim)
-        .enumerate()
-        .for_each(|(r, row)| member(seed ^ 0xda7a, r, row));
-    let mut qs = vec![0f32; queries * dim];
-    qs.chunks_mut(dim)
-        .enumerate()
-        .for_each(|(r, q)| member(seed ^ 0x9e5, r, q));
-    (data, qs)
-}
-
-fn write_raw(path: &Path, data: &[f32]) -> Result<()> {
-    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut w = BufWriter::with_capacity(1 << 22, file);
-    let mut bytes = Vec::with_capacity(4 << 16);
-    for chunk in data.chunks(1 << 16) {
-        bytes.clear();
-        bytes.extend(chunk.iter().flat_map(|x| x.to_le_bytes()));
-        w.write_all(&bytes)?;
-    }
-    w.flush()?;
-    Ok(())
-}
-
-fn make_index(dir: &Path, dim: usize, data: &[f32]) -> Result<VectorIndex> {
-    if dir.exists() {
-        fs::remove_dir_all(dir)?;
-    }
-    write_generation(
-        dir,
-        dim as u32,
-        data.chunks_exact(dim)
-            .enumerate()
-            .map(|(i, v)| (i as u64, v)),
-    )?;
-    Ok(VectorIndex::open(dir, dim as u32, 0, u64::MAX)?)
 }
