@@ -14,7 +14,11 @@
 //! is stored once.
 
 mod applier;
+pub mod bootstrap;
+pub mod current;
 pub mod entry;
+pub mod object_store;
+pub mod snapshots;
 mod writes;
 
 use std::collections::btree_map::Entry;
