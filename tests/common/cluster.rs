@@ -167,6 +167,17 @@ pub fn metric(addr: &str, name: &str) -> Option<f64> {
 
 /// The stream's last sequence, message count and leader (a server name).
 pub fn stream_state(nats_addr: &str) -> (u64, u64, String) {
+    let (info, leader) = stream_info(nats_addr);
+    (info.state.last_sequence, info.state.messages, leader)
+}
+
+/// The first sequence still in the stream (entries below it were purged).
+pub fn stream_first_sequence(nats_addr: &str) -> u64 {
+    stream_info(nats_addr).0.state.first_sequence
+}
+
+/// The stream's description once it has a leader, and that leader.
+fn stream_info(nats_addr: &str) -> (async_nats::jetstream::stream::Info, String) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -185,30 +196,11 @@ pub fn stream_state(nats_addr: &str) -> (u64, u64, String) {
                 .and_then(|i| i.cluster.as_ref())
                 .and_then(|c| c.leader.clone());
             if let (Some(info), Some(leader)) = (info, leader) {
-                return (info.state.last_sequence, info.state.messages, leader);
+                return (info, leader);
             }
             assert!(Instant::now() < deadline, "no leader for {STREAM}");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-    })
-}
-
-/// The first sequence still in the stream (entries below it were purged).
-pub fn stream_first_sequence(nats_addr: &str) -> u64 {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let client = async_nats::connect(nats_addr).await.expect("connect");
-        let js = async_nats::jetstream::new(client);
-        let mut stream = js.get_stream(STREAM).await.expect("stream");
-        stream
-            .info()
-            .await
-            .expect("stream info")
-            .state
-            .first_sequence
     })
 }
 

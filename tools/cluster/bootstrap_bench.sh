@@ -37,8 +37,10 @@ now() { date +%s.%N; }
 
 if [ ! -d "$DIR/source/store" ]; then
   echo "filling $DIR/source with $PICTURES pictures" >&2
+  # Only the fill matters here: the short load run after it may lack its query pictures.
   "$BIN/imgsearch-load" --data-dir "$DIR/source" --pictures "$PICTURES" --concurrency 1 \
-    --requests 1 --port "$P_LOAD" >"$DIR/load.log" 2>&1
+    --requests 1 --port "$P_LOAD" >"$DIR/load.log" 2>&1 || true
+  grep -q "filled $PICTURES/$PICTURES" "$DIR/load.log" || { tail "$DIR/load.log" >&2; exit 1; }
 fi
 
 rm -rf "$DIR/bucket" "$DIR/new" "$DIR/nats"
