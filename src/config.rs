@@ -164,6 +164,17 @@ pub const DEFAULT_SNAPSHOT_KEEP: usize = 2;
 pub const DEFAULT_CLUSTER_MAX_LAG: u64 = 100;
 
 impl ServeConfig {
+    /// The snapshot store settings, as the replica layer takes them.
+    pub fn snapshot_options(&self) -> crate::replica::snapshots::SnapshotOptions {
+        crate::replica::snapshots::SnapshotOptions {
+            store: self.snapshot_store.clone(),
+            cluster: self.cluster.is_some(),
+            data_dir: self.data_dir.clone(),
+            interval: std::time::Duration::from_secs(self.snapshot_interval),
+            keep: self.snapshot_keep,
+        }
+    }
+
     /// The certificate and key files when HTTPS is asked for; an error when only one of
     /// them is given (checked after the configuration file is applied, which may give
     /// the other).

@@ -17,7 +17,7 @@ use futures_util::{StreamExt, TryStreamExt};
 
 use super::current::{Current, CurrentError, CURRENT_KEY};
 use super::object_store::{SnapshotStore, StoreError};
-use crate::config::ServeConfig;
+use super::snapshots::SnapshotOptions;
 use crate::engine::snapshot::FileEntry;
 
 /// Files downloaded at once.
@@ -81,19 +81,19 @@ pub fn record_metrics() {
 /// Opens `--snapshot-store` when given and, for a cluster node whose data directory is
 /// missing or empty, bootstraps it from the latest snapshot (with `restore(from, to)`).
 pub async fn prepare<T, E>(
-    config: &ServeConfig,
+    options: &SnapshotOptions,
     restore: fn(&Path, &Path) -> Result<T, E>,
 ) -> Result<Option<SnapshotStore>, BootstrapError>
 where
     T: Send + 'static,
     E: std::error::Error + Send + Sync + 'static,
 {
-    let Some(url) = &config.snapshot_store else {
+    let Some(url) = &options.store else {
         return Ok(None);
     };
     let store = SnapshotStore::open(url)?;
-    if config.cluster.is_some() && is_empty(&config.data_dir) {
-        bootstrap(&store, &config.data_dir, restore).await?;
+    if options.cluster && is_empty(&options.data_dir) {
+        bootstrap(&store, &options.data_dir, restore).await?;
     }
     Ok(Some(store))
 }

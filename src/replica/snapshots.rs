@@ -20,12 +20,26 @@ use futures_util::{StreamExt, TryStreamExt};
 use super::current::{Current, CURRENT_KEY, SNAPSHOTS_KEY};
 use super::object_store::{SnapshotStore, StoreError};
 use super::{Replica, ReplicaError, APPLIED_SOURCE};
-use crate::config::ServeConfig;
 use crate::engine::snapshot::{hash_file, FileEntry, SnapshotError, DESCRIPTION_FILE};
 use crate::engine::Engine;
 
 /// Files uploaded at once.
 const FILES_IN_FLIGHT: usize = 4;
+
+/// How a node uses the snapshot store (`serve --snapshot-store/-interval/-keep`).
+#[derive(Debug, Clone)]
+pub struct SnapshotOptions {
+    /// The store's URL; `None`: no snapshots in object storage.
+    pub store: Option<String>,
+    /// Whether the node is in a cluster (only then does an empty one bootstrap).
+    pub cluster: bool,
+    /// The node's data directory.
+    pub data_dir: PathBuf,
+    /// Time between uploads; zero: only on demand.
+    pub interval: Duration,
+    /// Snapshots kept in the store.
+    pub keep: usize,
+}
 
 /// Errors of a snapshot upload.
 #[derive(Debug, thiserror::Error)]
@@ -85,18 +99,15 @@ impl std::fmt::Debug for Uploader {
 }
 
 impl Uploader {
-    /// An uploader keeping `--snapshot-keep` snapshots; with `--snapshot-interval` > 0
-    /// it also uploads every that many seconds.
+    /// An uploader keeping `options.keep` snapshots; with a non-zero `options.interval`
+    /// it also uploads at that interval.
     pub fn start(
         store: SnapshotStore,
         engine: Arc<Engine>,
         replica: Option<Arc<Replica>>,
-        config: &ServeConfig,
+        options: &SnapshotOptions,
     ) -> Arc<Uploader> {
-        let (interval, keep) = (
-            Duration::from_secs(config.snapshot_interval),
-            config.snapshot_keep,
-        );
+        let (interval, keep) = (options.interval, options.keep);
         let uploader = Arc::new(Uploader::new(store, engine, replica, keep));
         if !interval.is_zero() {
             tokio::spawn(uploader.clone().every(interval));
