@@ -144,12 +144,37 @@ pub struct ServeConfig {
     /// Log entries a node may be behind the log and still answer /readyz as ready.
     #[arg(long, env = "IMGSEARCH_CLUSTER_MAX_LAG", default_value_t = DEFAULT_CLUSTER_MAX_LAG)]
     pub cluster_max_lag: u64,
+    /// Object store of the cluster's snapshots (`s3://bucket/prefix` with the AWS_*
+    /// variables, or `file:///abs/dir`): uploads go there, and a cluster node started on
+    /// an empty data directory first restores the latest one.
+    #[arg(long, env = "IMGSEARCH_SNAPSHOT_STORE", value_name = "URL")]
+    pub snapshot_store: Option<String>,
+    /// Seconds between snapshot uploads to --snapshot-store; 0: only on demand.
+    #[arg(long, env = "IMGSEARCH_SNAPSHOT_INTERVAL", default_value_t = 0)]
+    pub snapshot_interval: u64,
+    /// Snapshots kept in --snapshot-store (older ones are deleted after an upload).
+    #[arg(long, env = "IMGSEARCH_SNAPSHOT_KEEP", default_value_t = DEFAULT_SNAPSHOT_KEEP)]
+    pub snapshot_keep: usize,
 }
+
+/// Default of `--snapshot-keep`.
+pub const DEFAULT_SNAPSHOT_KEEP: usize = 2;
 
 /// Default of `--cluster-max-lag`.
 pub const DEFAULT_CLUSTER_MAX_LAG: u64 = 100;
 
 impl ServeConfig {
+    /// The snapshot store settings, as the replica layer takes them.
+    pub fn snapshot_options(&self) -> crate::replica::snapshots::SnapshotOptions {
+        crate::replica::snapshots::SnapshotOptions {
+            store: self.snapshot_store.clone(),
+            cluster: self.cluster.is_some(),
+            data_dir: self.data_dir.clone(),
+            interval: std::time::Duration::from_secs(self.snapshot_interval),
+            keep: self.snapshot_keep,
+        }
+    }
+
     /// The certificate and key files when HTTPS is asked for; an error when only one of
     /// them is given (checked after the configuration file is applied, which may give
     /// the other).
@@ -217,6 +242,8 @@ fn parse_bucket(text: &str) -> Result<(String, PathBuf), ConfigError> {
 /// tls_key = "/etc/imgsearch/key.pem"
 /// cluster = "nats://10.0.0.1:4222,nats://10.0.0.2:4222,nats://10.0.0.3:4222"
 /// node_id = "node-1"
+/// snapshot_store = "s3://imgsearch-snapshots/prod"
+/// snapshot_interval = 3600
 /// [buckets]
 /// catalogue = "/srv/catalogue"
 /// [[access_keys]]
@@ -260,6 +287,12 @@ pub struct ConfigFile {
     pub node_id: Option<String>,
     /// `--cluster-max-lag`.
     pub cluster_max_lag: Option<u64>,
+    /// `--snapshot-store`.
+    pub snapshot_store: Option<String>,
+    /// `--snapshot-interval`.
+    pub snapshot_interval: Option<u64>,
+    /// `--snapshot-keep`.
+    pub snapshot_keep: Option<usize>,
     /// Access keys.
     #[serde(default)]
     pub access_keys: Vec<AccessKeyEntry>,
@@ -355,6 +388,15 @@ impl ServeConfig {
         if let (Some(lag), false) = (file.cluster_max_lag, explicit("cluster_max_lag")) {
             self.cluster_max_lag = lag;
         }
+        if let (Some(url), false) = (&file.snapshot_store, explicit("snapshot_store")) {
+            self.snapshot_store = Some(url.clone());
+        }
+        if let (Some(secs), false) = (file.snapshot_interval, explicit("snapshot_interval")) {
+            self.snapshot_interval = secs;
+        }
+        if let (Some(keep), false) = (file.snapshot_keep, explicit("snapshot_keep")) {
+            self.snapshot_keep = keep;
+        }
         if !explicit("buckets") {
             self.buckets
                 .extend(file.buckets.iter().map(|(n, d)| (n.clone(), d.clone())));
@@ -420,6 +462,9 @@ mod tests {
             cluster: None,
             node_id: None,
             cluster_max_lag: DEFAULT_CLUSTER_MAX_LAG,
+            snapshot_store: None,
+            snapshot_interval: 0,
+            snapshot_keep: 2,
         };
         assert_eq!(
             (config.scheme(), config.tls_files().ok()),
@@ -464,6 +509,9 @@ mod tests {
             cluster: None,
             node_id: None,
             cluster_max_lag: DEFAULT_CLUSTER_MAX_LAG,
+            snapshot_store: None,
+            snapshot_interval: 0,
+            snapshot_keep: 2,
         };
         config.tls_cert = Some("/etc/c.pem".into());
         config.apply_file(&file, |name| name == "write_qps" || name == "tls_cert");

@@ -486,6 +486,9 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         let data_dir = config.data_dir.clone();
+        let options = config.snapshot_options();
+        let store = imgsearch::replica::bootstrap::prepare(&options, imgsearch::offline::restore);
+        let store = store.await?;
         let engine = {
             let dir = data_dir.clone();
             tokio::task::spawn_blocking(move || {
@@ -525,11 +528,14 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
             }
             None => None,
         };
+        let uploader = imgsearch::replica::snapshots::Uploader::start;
+        let uploads = store.map(|s| uploader(s, engine.clone(), replica.clone(), &options));
         let api_config = imgsearch::api::ApiConfig {
             write_qps: config.write_qps,
             access_keys,
             tls,
             replica,
+            uploads,
         };
         imgsearch::api::serve(engine.clone(), api_config, listener, shutdown_signal()).await?;
         let flushed = tokio::task::spawn_blocking(move || engine.flush()).await?;

@@ -18,6 +18,7 @@ mod admin;
 mod admin_import;
 mod admin_instances;
 mod admin_snapshot;
+mod admin_snapshot_upload;
 pub mod body;
 mod console;
 mod downloads;
@@ -64,6 +65,8 @@ pub struct ApiConfig {
     pub tls: Option<tls::TlsConfig>,
     /// The cluster this node writes through (`serve --cluster`); `None` writes here.
     pub replica: Option<std::sync::Arc<crate::replica::Replica>>,
+    /// Snapshot uploads to the object store (`serve --snapshot-store`).
+    pub uploads: Option<std::sync::Arc<crate::replica::snapshots::Uploader>>,
 }
 
 impl Default for ApiConfig {
@@ -73,6 +76,7 @@ impl Default for ApiConfig {
             access_keys: AccessKeys::none(),
             tls: None,
             replica: None,
+            uploads: None,
         }
     }
 }
@@ -117,6 +121,10 @@ pub fn router(engine: Arc<Engine>, config: ApiConfig) -> Router {
         .route("/admin/rebuild", post(admin::rebuild))
         .route("/admin/whiten", post(admin::whiten))
         .route("/admin/snapshot", post(admin_snapshot::snapshot))
+        .route(
+            "/admin/snapshot/upload",
+            post(admin_snapshot_upload::upload),
+        )
         .route("/admin/instances", post(admin_instances::list))
         .route("/admin/instance/create", post(admin_instances::create))
         .route("/admin/instance/show", post(admin_instances::show))

@@ -121,6 +121,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     }
     if let Some(replica) = &state.config.replica {
         record_replication(replica);
+        crate::replica::bootstrap::record_metrics();
     }
     record_malloc();
     let store = state.engine.store_memory();

@@ -1,10 +1,11 @@
-//! `imgsearch snapshot create|restore`: the command line side of snapshots.
+//! `imgsearch snapshot create|upload|restore`: the command line side of snapshots.
 //!
 //! `create` asks the server that runs on the data directory when there is one (found by
 //! [`crate::client::discovery`]), or the server given with `--server`, through
 //! `POST /admin/snapshot` (signed when an access key is given): only the process that
 //! holds the store can checkpoint it while it writes. With no server it opens the data
-//! directory itself and snapshots offline. `restore` never needs a server ([`restore`]).
+//! directory itself and snapshots offline. `upload` always asks the server
+//! (`POST /admin/snapshot/upload`). `restore` never needs a server ([`restore`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,6 +29,16 @@ pub enum SnapshotCommand {
         #[arg(long, short)]
         output: Option<PathBuf>,
         /// Data directory.
+        #[arg(long, env = "IMGSEARCH_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// Which server to ask, and the key to sign with.
+        #[command(flatten)]
+        online: OnlineArgs,
+    },
+    /// Ask the running server to take a snapshot and upload it to its object store
+    /// (`serve --snapshot-store`), moving the store's CURRENT pointer to it.
+    Upload {
+        /// Data directory (to find the server on it when no --server is given).
         #[arg(long, env = "IMGSEARCH_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
         /// Which server to ask, and the key to sign with.
@@ -70,6 +81,27 @@ pub fn run(command: SnapshotCommand) -> Result<()> {
                 Target::Offline(dir) => (create_offline(&dir, output)?, "offline".to_string()),
             };
             print_report(&report, &by);
+            Ok(())
+        }
+        SnapshotCommand::Upload { data_dir, online } => {
+            let Target::Online(client) = online.target(&data_dir)? else {
+                return Err(OfflineError::InvalidOption(
+                    "snapshot upload needs the running server (--server URL): only it holds \
+                     the snapshot store"
+                        .into(),
+                ));
+            };
+            let reply = Value::Object(client.call("/admin/snapshot/upload", &[])?);
+            println!(
+                "snapshot {} uploaded by the server at {}: {} files, {:.1} MB in {:.2} s",
+                reply["Id"].as_str().unwrap_or_default(),
+                client.base(),
+                reply["Files"],
+                reply["Bytes"].as_f64().unwrap_or(0.0) / 1e6,
+                reply["Milliseconds"].as_f64().unwrap_or(0.0) / 1e3
+            );
+            println!("  applied sequences: {}", reply["Applied"]);
+            println!("  snapshots deleted: {}", reply["Pruned"]);
             Ok(())
         }
         SnapshotCommand::Restore { dir, data_dir } => {

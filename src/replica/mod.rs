@@ -14,8 +14,12 @@
 //! is stored once.
 
 mod applier;
+pub mod bootstrap;
 mod catalog;
+pub mod current;
 pub mod entry;
+pub mod object_store;
+pub mod snapshots;
 mod writes;
 
 use std::collections::btree_map::Entry;
