@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 
 use super::manifest::{sync_dir, Manifest};
 use super::vector_file::VectorFile;
-use super::vector_index::generation_of;
 use super::{IndexError, Result};
 
 /// Writes a complete new generation next to the current one; [`GenerationWriter::commit`]
@@ -123,7 +122,7 @@ pub(super) fn next_generation(dir: &Path) -> Result<u64> {
         .map_err(|e| IndexError::io(dir, e))?
         .flatten()
     {
-        if let Some(g) = generation_of(&entry.file_name().to_string_lossy()) {
+        if let Some(g) = Manifest::generation_of(&entry.file_name().to_string_lossy()) {
             highest = highest.max(g);
         }
     }

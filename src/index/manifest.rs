@@ -25,6 +25,15 @@ impl Manifest {
         format!("gen-{generation:06}.vec")
     }
 
+    /// The generation a vector file's name holds (`gen-N.vec`), the inverse of
+    /// [`Manifest::file_name`].
+    pub fn generation_of(name: &str) -> Option<u64> {
+        name.strip_prefix("gen-")?
+            .strip_suffix(".vec")?
+            .parse()
+            .ok()
+    }
+
     /// Path of this manifest's vector file inside `dir`.
     pub fn vector_path(&self, dir: &Path) -> PathBuf {
         dir.join(Self::file_name(self.generation))

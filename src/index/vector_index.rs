@@ -361,14 +361,6 @@ impl VectorIndex {
     }
 }
 
-/// The generation a vector file's name holds (`gen-N.vec`).
-pub(super) fn generation_of(name: &str) -> Option<u64> {
-    name.strip_prefix("gen-")?
-        .strip_suffix(".vec")?
-        .parse()
-        .ok()
-}
-
 /// Deletes vector files of generations other than `keep` (superseded or abandoned).
 fn remove_other_generations(dir: &Path, keep: u64) {
     let Ok(entries) = fs::read_dir(dir) else {
@@ -376,7 +368,7 @@ fn remove_other_generations(dir: &Path, keep: u64) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
-        let stale = generation_of(&name).is_some_and(|g| g != keep)
+        let stale = Manifest::generation_of(&name).is_some_and(|g| g != keep)
             || name == format!("{MANIFEST_FILE}.tmp");
         if stale {
             if let Err(e) = fs::remove_file(entry.path()) {
