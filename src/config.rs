@@ -434,22 +434,15 @@ pub fn scan_mode_parser() -> impl clap::builder::TypedValueParser<Value = ScanMo
 mod tests {
     use super::*;
 
-    #[test]
-    fn config_file_keys_merge_with_flags() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("imgsearch.toml");
-        std::fs::write(
-            &path,
-            "[[access_keys]]\nid = \"a\"\nsecret = \"s\"\ninstances = [\"demoinstance\"]\n[[access_keys]]\nid = \"b\"\nsecret = \"t\"\n",
-        )
-        .unwrap();
-        let config = ServeConfig {
-            data_dir: "data".into(),
+    /// A serve configuration with every optional setting off, which each test changes field by field.
+    fn serve_defaults() -> ServeConfig {
+        ServeConfig {
+            data_dir: DEFAULT_DATA_DIR.into(),
             listen: DEFAULT_LISTEN.parse().unwrap(),
             write_qps: 0,
-            access_key_id: Some("c".into()),
-            access_key_secret: Some("u".into()),
-            config: Some(path.clone()),
+            access_key_id: None,
+            access_key_secret: None,
+            config: None,
             buckets: Vec::new(),
             thumbnail_size: 0,
             scan: ScanMode::I8,
@@ -464,7 +457,25 @@ mod tests {
             cluster_max_lag: DEFAULT_CLUSTER_MAX_LAG,
             snapshot_store: None,
             snapshot_interval: 0,
-            snapshot_keep: 2,
+            snapshot_keep: DEFAULT_SNAPSHOT_KEEP,
+        }
+    }
+
+    #[test]
+    fn config_file_keys_merge_with_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("imgsearch.toml");
+        std::fs::write(
+            &path,
+            "[[access_keys]]\nid = \"a\"\nsecret = \"s\"\ninstances = [\"demoinstance\"]\n[[access_keys]]\nid = \"b\"\nsecret = \"t\"\n",
+        )
+        .unwrap();
+        let config = ServeConfig {
+            data_dir: "data".into(),
+            access_key_id: Some("c".into()),
+            access_key_secret: Some("u".into()),
+            config: Some(path.clone()),
+            ..serve_defaults()
         };
         assert_eq!(
             (config.scheme(), config.tls_files().ok()),
@@ -491,27 +502,8 @@ mod tests {
         .unwrap();
         assert_eq!(file.log_format, Some(LogFormat::Json));
         let mut config = ServeConfig {
-            data_dir: DEFAULT_DATA_DIR.into(),
-            listen: DEFAULT_LISTEN.parse().unwrap(),
             write_qps: 3,
-            access_key_id: None,
-            access_key_secret: None,
-            config: None,
-            buckets: Vec::new(),
-            thumbnail_size: 0,
-            scan: ScanMode::I8,
-            batch_window_us: DEFAULT_BATCH_WINDOW_US,
-            compact_dead_share: crate::engine::DEFAULT_DEAD_SHARE,
-            compact_min_dead_rows: crate::engine::DEFAULT_MIN_DEAD_ROWS,
-            scene_proposals: false,
-            tls_cert: None,
-            tls_key: None,
-            cluster: None,
-            node_id: None,
-            cluster_max_lag: DEFAULT_CLUSTER_MAX_LAG,
-            snapshot_store: None,
-            snapshot_interval: 0,
-            snapshot_keep: 2,
+            ..serve_defaults()
         };
         config.tls_cert = Some("/etc/c.pem".into());
         config.apply_file(&file, |name| name == "write_qps" || name == "tls_cert");
