@@ -271,8 +271,10 @@ fn by_name(pic: &str) -> [(&'static str, &str); 3] {
     ]
 }
 
-/// Adds `pic` to instance `later` through `writer` (acknowledged at once: the instance
-/// exists on every node when its creation is answered), then finds it through `reader`.
+/// Adds `pic` to instance `later` through `writer`, then finds it through `reader`. The
+/// creation is answered once the taking node applied it; another node applies it within
+/// the replication lag and a request naming it waits up to 5 s for that, which a NATS
+/// leader election just before can exceed, so an InvalidInstance answer is retried.
 fn add_then_find(writer: &str, reader: &str, pic: &str) {
     let content = common::b64(&common::picture(pic.len() as u64));
     let add = [
@@ -281,7 +283,14 @@ fn add_then_find(writer: &str, reader: &str, pic: &str) {
         ("PicName", pic),
         ("PicContent", content.as_str()),
     ];
-    let (status, reply) = common::call(writer, "AddImage", &add);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (status, reply) = loop {
+        let (status, reply) = common::call(writer, "AddImage", &add);
+        if status != 400 || reply["Code"] != "InvalidInstance" || Instant::now() > deadline {
+            break (status, reply);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     assert_eq!(
         status, 200,
         "AddImage to the new instance on {writer}: {reply}"
