@@ -95,18 +95,43 @@ pub(crate) fn area_resize(
     dst_h: usize,
 ) -> Raster {
     let (dst_w, dst_h) = (dst_w.max(1), dst_h.max(1));
-    let mut out = Raster {
+    let mut data = vec![0.0; dst_w * dst_h * 3];
+    area_resize_rows(src, region, dst_w, dst_h, |y, row| {
+        data[y * row.len()..(y + 1) * row.len()].copy_from_slice(row);
+    });
+    Raster {
         width: dst_w,
         height: dst_h,
-        data: vec![0.0; dst_w * dst_h * 3],
-    };
+        data,
+    }
+}
+
+/// [`area_resize`] handing each output row (`dst_w * 3` samples, `dst_w` and `dst_h` at
+/// least 1) to `emit` in order instead of keeping them: its only buffers are the few
+/// source rows one output row spans. A caller that converts the samples anyway (a model's
+/// input tensor) then needs no raster, and no picture-sized intermediate is allocated: a
+/// fresh buffer of a megabyte or more per picture cost more in page faults than the
+/// arithmetic. The samples are bit for bit those of the two passes over the whole
+/// region (rows, then columns), since every output sample sums the same products in the
+/// same order.
+pub(crate) fn area_resize_rows(
+    src: &RgbImage,
+    region: Option<&Region>,
+    dst_w: usize,
+    dst_h: usize,
+    mut emit: impl FnMut(usize, &[f32]),
+) {
+    let (dst_w, dst_h) = (dst_w.max(1), dst_h.max(1));
+    let row_len = dst_w * 3;
+    let mut out = vec![0.0f32; row_len];
     let full = Region::full(src.width(), src.height());
     let (w, h) = (src.width(), src.height());
     let Some(r) = region
         .and_then(|r| r.clamped(w, h))
         .or_else(|| full.clamped(w, h))
     else {
-        return out;
+        (0..dst_h).for_each(|y| emit(y, &out));
+        return;
     };
     let raw = src.as_raw();
     let stride = src.width() as usize * 3;
@@ -114,35 +139,50 @@ pub(crate) fn area_resize(
     let (sw, sh) = (r.width() as usize, r.height() as usize);
     let (hx, vy) = (taps(sw, dst_w), taps(sh, dst_h));
 
-    // Horizontal pass over the source rows the region covers.
-    let mut rows = vec![0.0f32; dst_w * sh * 3];
-    for (y, row_out) in rows.chunks_exact_mut(dst_w * 3).enumerate() {
-        let start = (y0 + y) * stride + x0 * 3;
-        let Some(row_in) = raw.get(start..start + sw * 3) else {
-            continue;
+    // Horizontal pass of source rows `band_first..`, kept while output rows still span them.
+    let mut band: Vec<f32> = Vec::new();
+    let mut band_first = 0;
+    for (y, t) in vy.iter().enumerate() {
+        let passed = t.first.saturating_sub(band_first).min(band.len() / row_len);
+        band.drain(..passed * row_len);
+        band_first = if band.is_empty() {
+            t.first
+        } else {
+            band_first + passed
         };
-        for (t, px) in hx.iter().zip(row_out.chunks_exact_mut(3)) {
-            let mut acc = [0.0f32; 3];
-            let span = row_in.chunks_exact(3).skip(t.first);
-            for (w, s) in t.weights.iter().zip(span) {
-                acc[0] += w * f32::from(s[0]);
-                acc[1] += w * f32::from(s[1]);
-                acc[2] += w * f32::from(s[2]);
+        while band_first + band.len() / row_len < t.first + t.weights.len() {
+            let sy = band_first + band.len() / row_len;
+            let at = band.len();
+            band.resize(at + row_len, 0.0);
+            let start = (y0 + sy) * stride + x0 * 3;
+            if let Some(row_in) = raw.get(start..start + sw * 3) {
+                horizontal(row_in, &hx, &mut band[at..]);
             }
-            px.copy_from_slice(&acc);
         }
-    }
-
-    // Vertical pass: blend whole intermediate rows.
-    for (t, row_out) in vy.iter().zip(out.data.chunks_exact_mut(dst_w * 3)) {
-        let span = rows.chunks_exact(dst_w * 3).skip(t.first);
+        // Vertical pass: blend the spanned rows.
+        out.fill(0.0);
+        let span = band[(t.first - band_first) * row_len..].chunks_exact(row_len);
         for (w, row_in) in t.weights.iter().zip(span) {
-            for (o, s) in row_out.iter_mut().zip(row_in) {
+            for (o, s) in out.iter_mut().zip(row_in) {
                 *o += w * s;
             }
         }
+        emit(y, &out);
     }
-    out
+}
+
+/// One source row (RGB bytes) area-averaged into `row_out` (`taps.len() * 3` samples).
+fn horizontal(row_in: &[u8], taps: &[Taps], row_out: &mut [f32]) {
+    for (t, px) in taps.iter().zip(row_out.chunks_exact_mut(3)) {
+        let mut acc = [0.0f32; 3];
+        let span = row_in.chunks_exact(3).skip(t.first);
+        for (w, s) in t.weights.iter().zip(span) {
+            acc[0] += w * f32::from(s[0]);
+            acc[1] += w * f32::from(s[1]);
+            acc[2] += w * f32::from(s[2]);
+        }
+        px.copy_from_slice(&acc);
+    }
 }
 
 /// Output size keeping aspect ratio with the longest side equal to `longest`.
@@ -213,6 +253,63 @@ mod tests {
                 assert!((sum - 1.0).abs() < 1e-5, "n={n} m={m} sum={sum}");
                 assert!(t.first + t.weights.len() <= n);
             }
+        }
+    }
+
+    /// The resize as it was written first: a whole-region intermediate of rows, then
+    /// columns. The streamed rows must give exactly its samples.
+    fn two_passes(src: &RgbImage, r: Region, dst_w: usize, dst_h: usize) -> Vec<f32> {
+        let raw = src.as_raw();
+        let stride = src.width() as usize * 3;
+        let (x0, y0) = (r.x1 as usize, r.y1 as usize);
+        let (sw, sh) = (r.width() as usize, r.height() as usize);
+        let (hx, vy) = (taps(sw, dst_w), taps(sh, dst_h));
+        let mut rows = vec![0.0f32; dst_w * sh * 3];
+        for (y, row_out) in rows.chunks_exact_mut(dst_w * 3).enumerate() {
+            let start = (y0 + y) * stride + x0 * 3;
+            horizontal(&raw[start..start + sw * 3], &hx, row_out);
+        }
+        let mut out = vec![0.0f32; dst_w * dst_h * 3];
+        for (t, row_out) in vy.iter().zip(out.chunks_exact_mut(dst_w * 3)) {
+            let span = rows.chunks_exact(dst_w * 3).skip(t.first);
+            for (w, row_in) in t.weights.iter().zip(span) {
+                for (o, s) in row_out.iter_mut().zip(row_in) {
+                    *o += w * s;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn streamed_rows_are_bit_identical_to_two_whole_passes() {
+        let img = RgbImage::from_fn(640, 480, |x, y| {
+            Rgb([(x * 7 + y) as u8, (x ^ y) as u8, (x * y / 13) as u8])
+        });
+        let inner = Region {
+            x1: 37,
+            x2: 601,
+            y1: 11,
+            y2: 299,
+        };
+        for (region, w, h) in [
+            (Region::full(640, 480), 224, 224),
+            (Region::full(640, 480), 128, 96),
+            (Region::full(640, 480), 700, 500),
+            (inner, 224, 224),
+            (inner, 5, 301),
+        ] {
+            let streamed = area_resize(&img, Some(&region), w, h);
+            let expected = two_passes(&img, region, w, h);
+            assert!(
+                streamed
+                    .data
+                    .iter()
+                    .zip(&expected)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{region:?} -> {w}x{h}"
+            );
+            assert_eq!(streamed.data.len(), expected.len());
         }
     }
 

@@ -9,7 +9,7 @@ use super::super::onnx_input::{InputData, InputSlice, Layout};
 use super::backend::Backend;
 use super::{ModelRunError, ModelSpec, OnnxExtractor, ONNX_EXTRACTOR};
 use crate::vision::picture::region::Region;
-use crate::vision::picture::resample::{area_resize, Raster};
+use crate::vision::picture::resample::area_resize_rows;
 
 impl OnnxExtractor {
     /// The resolved spec (stored with the instance).
@@ -25,27 +25,46 @@ impl OnnxExtractor {
         self.backend.sessions_created()
     }
 
-    /// Times one whole-picture view's two stages: the area resize to the input size, then
-    /// the network run (tensor filling included). For benchmarks.
+    /// Times one whole-picture view's two stages: the area resize into the input tensor's
+    /// values, then the network run (those values copied in). For benchmarks.
     pub fn time_stages(
         &self,
         rgb: &RgbImage,
     ) -> Result<(std::time::Duration, std::time::Duration), ModelRunError> {
         let started = std::time::Instant::now();
-        let (w, h) = (self.spec.width as usize, self.spec.height as usize);
-        let raster = area_resize(rgb, None, w, h);
+        let mut data = InputData::zeros(self.spec.input_type, self.input_len());
+        fill_view(&self.spec, rgb, &View::whole(None), data.as_slice_mut());
         let resized = started.elapsed();
-        self.run(&raster)?;
+        self.run(|out| match (&data, out) {
+            (InputData::U8(from), InputSlice::U8(to)) => to.copy_from_slice(from),
+            (InputData::F32(from), InputSlice::F32(to)) => to.copy_from_slice(from),
+            _ => {}
+        })?;
         Ok((resized, started.elapsed() - resized))
     }
 
-    /// Runs the network on one raster; returns the embedding and the class scores.
-    fn run(&self, raster: &Raster) -> Result<(Vec<f32>, Option<Vec<f32>>), ModelRunError> {
-        let shape = self.shape(raster);
+    /// Samples in the input tensor.
+    fn input_len(&self) -> usize {
+        self.spec.width as usize * self.spec.height as usize * 3
+    }
+
+    /// Runs the network on the input `fill` writes; returns the embedding and the class
+    /// scores.
+    fn run(
+        &self,
+        fill: impl FnOnce(InputSlice<'_>),
+    ) -> Result<(Vec<f32>, Option<Vec<f32>>), ModelRunError> {
+        let (w, h) = (self.spec.width as usize, self.spec.height as usize);
+        let shape = match self.spec.layout {
+            Layout::Nhwc => [1, h, w, 3],
+            Layout::Nchw => [1, 3, h, w],
+        };
         let mut outputs: Vec<Vec<f32>> = match &self.backend {
             Backend::Tract(plan) => {
+                let mut data = InputData::zeros(self.spec.input_type, self.input_len());
+                fill(data.as_slice_mut());
                 let tensor =
-                    match self.input_data(raster) {
+                    match data {
                         InputData::U8(v) => tract_ndarray::Array4::from_shape_vec(shape, v)
                             .map(IntoTensor::into_tensor),
                         InputData::F32(v) => tract_ndarray::Array4::from_shape_vec(shape, v)
@@ -64,9 +83,7 @@ impl OnnxExtractor {
             #[cfg(feature = "ort")]
             // Written straight into the session's own input tensor: no buffer per run.
             Backend::Ort(runner) => runner
-                .run(shape, self.spec.input_type, |input| {
-                    self.fill_input(raster, input)
-                })?
+                .run(shape, self.spec.input_type, fill)?
                 .into_iter()
                 .map(|(values, _)| values)
                 .collect(),
@@ -86,61 +103,11 @@ impl OnnxExtractor {
         Ok((embedding, classes))
     }
 
-    /// The input tensor's shape for a raster of the input size.
-    fn shape(&self, raster: &Raster) -> [usize; 4] {
-        let (w, h) = (raster.width, raster.height);
-        match self.spec.layout {
-            Layout::Nhwc => [1, h, w, 3],
-            Layout::Nchw => [1, 3, h, w],
-        }
-    }
-
-    /// The input tensor's values for a raster of the input size.
-    fn input_data(&self, raster: &Raster) -> InputData {
-        let mut data = InputData::zeros(self.spec.input_type, raster.width * raster.height * 3);
-        self.fill_input(raster, data.as_slice_mut());
-        data
-    }
-
-    /// Writes the input tensor's values for a raster of the input size into `out`.
-    fn fill_input(&self, raster: &Raster, out: InputSlice<'_>) {
-        let (w, h) = (raster.width, raster.height);
-        // Samples in the tensor's order: interleaved for NHWC, planar for NCHW.
-        let at = |i: usize| -> f32 {
-            match self.spec.layout {
-                Layout::Nhwc => raster.data[i],
-                Layout::Nchw => {
-                    let (c, p) = (i / (w * h), i % (w * h));
-                    raster.data[p * 3 + c]
-                }
-            }
-        };
-        match out {
-            InputSlice::U8(out) => {
-                for (i, o) in out.iter_mut().enumerate() {
-                    *o = at(i).round().clamp(0.0, 255.0) as u8;
-                }
-            }
-            InputSlice::F32(out) => {
-                let channel = |i: usize| match self.spec.layout {
-                    Layout::Nhwc => i % 3,
-                    Layout::Nchw => i / (w * h),
-                };
-                for (i, o) in out.iter_mut().enumerate() {
-                    let c = channel(i);
-                    *o = (at(i) / 255.0 - self.spec.mean[c]) / self.spec.std[c];
-                }
-            }
-        }
-    }
-
     /// The views of a region: whole, mirrored, centre crop.
-    fn views(&self, rgb: &RgbImage, region: Option<&Region>) -> Vec<Raster> {
-        let (w, h) = (self.spec.width as usize, self.spec.height as usize);
-        let whole = area_resize(rgb, region, w, h);
-        let mut views = Vec::with_capacity(3);
+    fn views(&self, rgb: &RgbImage, region: Option<&Region>) -> Vec<View> {
+        let mut views = vec![View::whole(region.copied())];
         if self.spec.flip {
-            views.push(mirror(&whole));
+            views.push(View::mirror(region.copied()));
         }
         if self.spec.centre_crop > 0.0 && self.spec.centre_crop < 1.0 {
             let r = region
@@ -151,16 +118,121 @@ impl OnnxExtractor {
                 (r.width() as f32 * (1.0 - keep) / 2.0) as u32,
                 (r.height() as f32 * (1.0 - keep) / 2.0) as u32,
             );
-            let inner = Region {
+            views.push(View::whole(Some(Region {
                 x1: r.x1 + dx,
                 x2: r.x2 - dx,
                 y1: r.y1 + dy,
                 y2: r.y2 - dy,
-            };
-            views.push(area_resize(rgb, Some(&inner), w, h));
+            })));
         }
-        views.insert(0, whole);
         views
+    }
+}
+
+/// What one run of the network sees: a region of the picture (the whole one when
+/// `None`), mirrored left to right or not.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct View {
+    region: Option<Region>,
+    mirrored: bool,
+}
+
+impl View {
+    /// `region` as it is.
+    pub(super) fn whole(region: Option<Region>) -> Self {
+        View {
+            region,
+            mirrored: false,
+        }
+    }
+
+    /// `region` mirrored left to right.
+    pub(super) fn mirror(region: Option<Region>) -> Self {
+        View {
+            region,
+            mirrored: true,
+        }
+    }
+}
+
+/// Writes the input tensor's values for `view` of `rgb` into `out` (`spec`'s input
+/// size, layout and type): the view area-averaged to the input size, each output row of
+/// the resize converted as it comes, so no raster of the view is kept.
+pub(super) fn fill_view(spec: &ModelSpec, rgb: &RgbImage, view: &View, mut out: InputSlice<'_>) {
+    let (w, h) = (spec.width as usize, spec.height as usize);
+    let place = |y| RowPlace {
+        y,
+        width: w,
+        layout: spec.layout,
+        mirrored: view.mirrored,
+    };
+    area_resize_rows(
+        rgb,
+        view.region.as_ref(),
+        w,
+        h,
+        |y, samples| match &mut out {
+            // Samples are within 0..=255: adding a half and truncating rounds them (ties
+            // up) without a call to `round`.
+            InputSlice::U8(o) => place(y).write(o, samples, |v, _| (v + 0.5) as u8),
+            InputSlice::F32(o) => {
+                place(y).write(o, samples, |v, c| (v / 255.0 - spec.mean[c]) / spec.std[c])
+            }
+        },
+    );
+}
+
+/// Where one row of the resized view goes in the input tensor.
+struct RowPlace {
+    y: usize,
+    width: usize,
+    layout: Layout,
+    mirrored: bool,
+}
+
+impl RowPlace {
+    /// Writes one row's interleaved RGB `samples`, each converted by `convert(sample,
+    /// channel)`, into the tensor `out`: interleaved for NHWC, planar for NCHW.
+    fn write<T>(&self, out: &mut [T], samples: &[f32], convert: impl Fn(f32, usize) -> T) {
+        let (y, w) = (self.y, self.width);
+        match self.layout {
+            Layout::Nhwc => {
+                let Some(row) = out.get_mut(y * w * 3..(y + 1) * w * 3) else {
+                    return;
+                };
+                let pixels = samples.chunks_exact(3);
+                let mut put = |(o, s): (&mut [T], &[f32])| {
+                    for (c, (o, &s)) in o.iter_mut().zip(s).enumerate() {
+                        *o = convert(s, c);
+                    }
+                };
+                if self.mirrored {
+                    row.chunks_exact_mut(3).rev().zip(pixels).for_each(&mut put);
+                } else {
+                    row.chunks_exact_mut(3).zip(pixels).for_each(&mut put);
+                }
+            }
+            Layout::Nchw => {
+                let plane = out.len() / 3;
+                for c in 0..3 {
+                    let at = c * plane + y * w;
+                    let Some(row) = out.get_mut(at..at + w) else {
+                        return;
+                    };
+                    let channel = samples.iter().skip(c).step_by(3);
+                    if self.mirrored {
+                        row.iter_mut()
+                            .rev()
+                            .zip(channel)
+                            .for_each(|(o, &s)| *o = convert(s, c));
+                    } else {
+                        row.iter_mut()
+                            .zip(channel)
+                            .for_each(|(o, &s)| *o = convert(s, c));
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -177,21 +249,6 @@ pub(super) fn pool(values: &[f32], cells: usize, dim: usize, layout: Layout) -> 
         }
     }
     out
-}
-
-/// The raster mirrored left to right.
-pub(super) fn mirror(r: &Raster) -> Raster {
-    let mut data = Vec::with_capacity(r.data.len());
-    for row in r.data.chunks_exact(r.width * 3) {
-        for px in row.chunks_exact(3).rev() {
-            data.extend_from_slice(px);
-        }
-    }
-    Raster {
-        width: r.width,
-        height: r.height,
-        data,
-    }
 }
 
 /// `sign(x) * |x|^power`.
@@ -227,7 +284,7 @@ impl Extractor for OnnxExtractor {
         let mut embedding = vec![0.0f32; self.spec.embedding_dimension];
         let mut classes = None;
         for (i, view) in self.views(rgb, region).iter().enumerate() {
-            match self.run(view) {
+            match self.run(|input| fill_view(&self.spec, rgb, view, input)) {
                 Ok((e, c)) => {
                     embedding.iter_mut().zip(&e).for_each(|(a, b)| *a += b);
                     if i == 0 {
