@@ -383,7 +383,7 @@ fn observe(addr: &str, product: &str, pic: &str) -> Result<Option<(i64, String)>
             ("InstanceName", INSTANCE),
             ("ProductId", product),
             ("PicName", pic),
-            ("Num", "1"),
+            ("Num", "10"),
         ],
     )?;
     if status == 400 && reply["Code"] == "PicNotExist" {
@@ -394,10 +394,20 @@ fn observe(addr: &str, product: &str, pic: &str) -> Result<Option<(i64, String)>
             "SearchImageByName {product}/{pic}: {status} {reply}"
         ));
     }
-    let top = &reply["Auctions"][0];
-    if top["ProductId"] != product || top["PicName"] != pic {
+    // Two generated pictures can have the same vector (a flat subject), so the
+    // picture may share rank 1 with others of the same score (to rounding).
+    let auctions = reply["Auctions"].as_array().cloned().unwrap_or_default();
+    let best = auctions.first().and_then(|a| a["Score"].as_f64());
+    let top = auctions
+        .iter()
+        .find(|a| a["ProductId"] == product && a["PicName"] == pic)
+        .filter(|a| match (a["Score"].as_f64(), best) {
+            (Some(score), Some(best)) => score >= best - 1e-4,
+            _ => false,
+        });
+    let Some(top) = top else {
         return Err(format!("{product}/{pic} is not at rank 1: {reply}"));
-    }
+    };
     Ok(Some((
         top["IntAttr"].as_i64().unwrap_or(i64::MIN),
         top["StrAttr"].as_str().unwrap_or_default().to_string(),
