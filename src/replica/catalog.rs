@@ -89,6 +89,9 @@ pub enum CatalogEntry {
 }
 
 impl CatalogEntry {
+    /// How many kinds this build reads (variant indexes `0..KINDS`).
+    pub const KINDS: u32 = 2;
+
     /// The instance it is about.
     pub fn name(&self) -> &str {
         match self {
@@ -107,7 +110,7 @@ pub fn seal(entry: &CatalogEntry) -> Result<Vec<u8>> {
 
 /// The entry bytes hold; refuses damage, an unknown version or trailing bytes.
 pub fn open(bytes: &[u8]) -> Result<CatalogEntry> {
-    entry::open_as(MAGIC, "catalog entry", bytes)
+    entry::open_as(MAGIC, "catalog entry", CatalogEntry::KINDS, bytes)
 }
 
 /// Applies one entry to the engine. `Ok(Err(_))`: the entry changed nothing (the name
