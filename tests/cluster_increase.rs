@@ -14,8 +14,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use cluster::{metric, nats_server, ready, stream_state, Cluster, INSTANCE};
-use imgsearch::engine::ExtractionSpec;
-use imgsearch::manifest::{Manifest, PartEntry};
 use serde_json::Value;
 
 /// ADD lines of the meta file (the first one is deleted again by its DELETE line).
@@ -61,31 +59,7 @@ fn write_manifest(root: &Path) -> PathBuf {
         std::fs::write(folder.join(format!("{i}.png")), common::picture(8_000 + i)).unwrap();
     }
     let parts = root.join("extracted");
-    std::fs::create_dir_all(&parts).unwrap();
-    let extracted = std::process::Command::new(common::binary())
-        .arg("extract")
-        .arg("--spec")
-        .arg(&spec_path)
-        .arg("--input")
-        .arg(&pictures)
-        .arg("--output")
-        .arg(parts.join("part-00000.parquet"))
-        .current_dir(&spec_data)
-        .output()
-        .expect("run imgsearch extract");
-    assert!(
-        extracted.status.success(),
-        "{}",
-        common::output_text(&extracted)
-    );
-    let part: PartEntry = serde_json::from_slice(&extracted.stdout).unwrap();
-    let text = std::fs::read_to_string(&spec_path).unwrap();
-    let spec = ExtractionSpec::from_json(&text).unwrap();
-    let value: Value = serde_json::from_str(&text).unwrap();
-    let dimension = spec.extractor.dimension as usize;
-    Manifest::new(value, &spec.spec_id, dimension, vec![part])
-        .write(&parts)
-        .unwrap();
+    common::extract_manifest(&spec_data, &spec_path, &pictures, &parts);
     parts.join("_MANIFEST.json")
 }
 

@@ -25,7 +25,7 @@ use super::error_list::ErrorList;
 use super::increase_batch::{Pending, Settled};
 use super::increase_line::{Done, LineFailed, MAX_LINE_BYTES};
 use super::meta_line::{self, Operation};
-use super::write_sink::WriteSink;
+use super::write_sink::LineWrites;
 use super::{spawn, Registry, TaskInfo, TaskKind, TaskRegistry, TaskStatus};
 use crate::engine::{Instance, Result};
 
@@ -79,27 +79,11 @@ pub(super) fn start(
         None => format!("increase/{}", uuid::Uuid::new_v4()),
     };
     let (reg, id) = (registry.clone(), task.id);
-    let writes = Writes {
-        sink: registry.sink(),
-        prefix,
-    };
+    let writes = LineWrites::new(registry.sink(), prefix);
     spawn(registry, id, move || {
         run(&reg, &instance, &source, &writes, id)
     })?;
     Ok(task)
-}
-
-/// Where the task's writes go, and the key prefix of its lines.
-pub(super) struct Writes {
-    pub(super) sink: Arc<dyn WriteSink>,
-    prefix: String,
-}
-
-impl Writes {
-    /// The key of line `number`'s write.
-    pub(super) fn key(&self, number: u64) -> String {
-        format!("{}/{number}", self.prefix)
-    }
 }
 
 /// What the lines did so far.
@@ -124,7 +108,7 @@ fn run(
     registry: &TaskRegistry,
     instance: &Instance,
     source: &MetaSource,
-    writes: &Writes,
+    writes: &LineWrites,
     id: u64,
 ) {
     let mut errors = ErrorList::new(registry, &instance.meta().name, id);
@@ -147,7 +131,7 @@ fn run(
 fn apply(
     instance: &Instance,
     source: &MetaSource,
-    writes: &Writes,
+    writes: &LineWrites,
     errors: &mut ErrorList,
     counts: &mut Counts,
 ) -> std::result::Result<(), Stopped> {

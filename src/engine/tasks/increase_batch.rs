@@ -11,10 +11,9 @@
 use rayon::prelude::*;
 
 use super::buckets::{resolve_picture, MetaSource};
-use super::increase::Writes;
 use super::increase_line::{read_picture, Done, LineFailed};
 use super::meta_line::AddLine;
-use super::write_sink::KeyedPicture;
+use super::write_sink::{KeyedPicture, LineWrites};
 use crate::engine::{AddPicture, Instance, PreparedPicture};
 
 /// ADD lines committed together at most.
@@ -50,7 +49,7 @@ impl Pending {
         &mut self,
         instance: &Instance,
         source: &MetaSource,
-        writes: &Writes,
+        writes: &LineWrites,
     ) -> Vec<Settled> {
         let mut settled = std::mem::take(&mut self.settled);
         let prepared: Vec<(u64, Result<PreparedPicture, LineFailed>)> =

@@ -70,6 +70,24 @@ impl WriteSink for LocalWrites {
     }
 }
 
+/// A task's sink and the key prefix of its lines (an increase's writes).
+pub(super) struct LineWrites {
+    pub(super) sink: Arc<dyn WriteSink>,
+    prefix: String,
+}
+
+impl LineWrites {
+    /// Writes through `sink`, line N's keyed `<prefix>/N`.
+    pub(super) fn new(sink: Arc<dyn WriteSink>, prefix: String) -> Self {
+        LineWrites { sink, prefix }
+    }
+
+    /// The key of line `number`'s write.
+    pub(super) fn key(&self, number: u64) -> String {
+        format!("{}/{number}", self.prefix)
+    }
+}
+
 /// The sink a registry starts with.
 pub(super) fn local() -> Arc<dyn WriteSink> {
     Arc::new(LocalWrites)
