@@ -6,11 +6,7 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Output;
-
-use imgsearch::engine::ExtractionSpec;
-use imgsearch::manifest::{Manifest, PartEntry};
 
 const INSTANCE: &str = "g";
 /// Products, one good picture each.
@@ -36,35 +32,6 @@ fn counts(out: &Output) -> (u64, u64, u64) {
     )
 }
 
-/// Extracts `pictures` into one part of `out` and writes its manifest.
-fn extract_manifest(data: &Path, spec_path: &Path, pictures: &Path, out: &Path) {
-    std::fs::create_dir_all(out).unwrap();
-    let extracted = std::process::Command::new(common::binary())
-        .arg("extract")
-        .arg("--spec")
-        .arg(spec_path)
-        .arg("--input")
-        .arg(pictures)
-        .arg("--output")
-        .arg(out.join("part-00000.parquet"))
-        .current_dir(data)
-        .output()
-        .expect("run imgsearch extract");
-    assert!(
-        extracted.status.success(),
-        "{}",
-        common::output_text(&extracted)
-    );
-    let part: PartEntry = serde_json::from_slice(&extracted.stdout).unwrap();
-    let spec_text = std::fs::read_to_string(spec_path).unwrap();
-    let spec = ExtractionSpec::from_json(&spec_text).unwrap();
-    let value: serde_json::Value = serde_json::from_str(&spec_text).unwrap();
-    let dimension = spec.extractor.dimension as usize;
-    Manifest::new(value, &spec.spec_id, dimension, vec![part])
-        .write(out)
-        .unwrap();
-}
-
 #[test]
 fn a_manifest_is_imported_into_a_running_server() {
     let dir = tempfile::tempdir().unwrap();
@@ -82,7 +49,7 @@ fn a_manifest_is_imported_into_a_running_server() {
     }
     std::fs::write(pictures.join("p0/broken.jpg"), b"not a picture").unwrap();
     let out = dir.path().join("extracted");
-    extract_manifest(&data, &spec_path, &pictures, &out);
+    common::extract_manifest(&data, &spec_path, &pictures, &out);
 
     let mut server = common::Server::start(&data);
     let manifest = out.join("_MANIFEST.json");

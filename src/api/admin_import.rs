@@ -4,7 +4,7 @@
 //! Same admission as the other admin routes ([`super::admin::admit`]): loopback peers
 //! only and, once access keys exist, signed with a key not limited to instances. The
 //! manifest is read by the server: `Manifest` must be an absolute path the server's user
-//! can read.
+//! can read. On a cluster node the rows go through the write log (see docs/replicas.md).
 //!
 //! ```text
 //! POST /admin/instance/import   InstanceName, Manifest (absolute path)  -> {"Task":{...}}
@@ -23,20 +23,12 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::admin::{on_blocking_pool, reply, Admitted};
-use super::error::ApiError;
 use super::AppState;
 use crate::api::VendorCode;
 
 /// `POST /admin/instance/import?InstanceName=N&Manifest=PATH`: starts the import task.
 pub async fn start(State(state): State<AppState>, Admitted(params): Admitted) -> Response {
     let result = async {
-        if state.config.replica.is_some() {
-            return Err(ApiError::local_only(
-                "a manifest import (not replicated yet)",
-                "add the pictures with AddImage through any node, or import them on one \
-                 node before it joins the cluster (see docs/replicas.md)",
-            ));
-        }
         let name = params.required("InstanceName")?.to_string();
         let manifest = PathBuf::from(params.required("Manifest")?);
         let engine = state.engine.clone();

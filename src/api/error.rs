@@ -202,6 +202,7 @@ impl From<EngineError> for ApiError {
             | EngineError::NoDataDir(_)
             | EngineError::InvalidBucket { .. }
             | EngineError::TaskStorage(_)
+            | EngineError::WriteLog(_)
             | EngineError::BatchFailed(_)
             | EngineError::WriterGone
             | EngineError::Store(_)

@@ -151,6 +151,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
     observe::install();
+    if let Some(replica) = &config.replica {
+        // Background tasks' writes go through the log like the requests' own.
+        engine.set_write_sink(replica.task_writes());
+    }
     let tls = config.tls.clone();
     let app = router(engine, config).into_make_service_with_connect_info::<SocketAddr>();
     match tls {

@@ -107,6 +107,9 @@ pub enum EngineError {
     /// A task's file or list could not be written.
     #[error("task storage failed: {0}")]
     TaskStorage(String),
+    /// A task's writes could not go through the cluster's write log.
+    #[error("the write log failed: {0}")]
+    WriteLog(String),
     /// A whitening cannot be fitted (too few pictures, a setting out of range).
     #[error(transparent)]
     Whitening(#[from] super::instance::whitening::WhiteningError),

@@ -65,6 +65,7 @@ pub use summary::{summary_table, InstanceSummary};
 pub(crate) use tasks::meta_line;
 pub use tasks::{import_manifest, ManifestObserver, RowFailure, ROWS_PER_BATCH};
 pub use tasks::{IncreaseFilter, TaskInfo, TaskKind, TaskStatus, CODE_FAILED, CODE_OK};
+pub use tasks::{KeyedPicture, LocalWrites, WriteSink};
 
 #[cfg(test)]
 pub(crate) mod testkit {

@@ -43,8 +43,22 @@ pub const CATALOG_SOURCE: &str = "replica/catalog";
 /// Pause before the consumer is made again after an error (NATS leader change).
 const RETRY_AFTER: Duration = Duration::from_millis(300);
 
-/// Longest a request naming an unknown instance waits for the catalog.
-const SETTLE_WITHIN: Duration = Duration::from_secs(5);
+/// Longest a request naming an unknown instance waits for the catalog (a NATS leader
+/// election takes 5-8 s).
+const SETTLE_WITHIN: Duration = Duration::from_secs(10);
+
+/// How long such a request lets the follower reach the catalog's end before it reads
+/// the missing entries itself.
+const FOLLOWER_GRACE: Duration = Duration::from_millis(500);
+
+/// Whether the catalog's follower goes on after an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Applied (or already applied): on to the next one.
+    Next,
+    /// This node stopped following the catalog.
+    Stop,
+}
 
 /// Outcomes kept for waiting requests.
 const KEPT_OUTCOMES: u64 = 1_000;
@@ -75,6 +89,9 @@ pub enum CatalogEntry {
 }
 
 impl CatalogEntry {
+    /// How many kinds this build reads (variant indexes `0..KINDS`).
+    pub const KINDS: u32 = 2;
+
     /// The instance it is about.
     pub fn name(&self) -> &str {
         match self {
@@ -93,7 +110,7 @@ pub fn seal(entry: &CatalogEntry) -> Result<Vec<u8>> {
 
 /// The entry bytes hold; refuses damage, an unknown version or trailing bytes.
 pub fn open(bytes: &[u8]) -> Result<CatalogEntry> {
-    entry::open_as(MAGIC, "catalog entry", bytes)
+    entry::open_as(MAGIC, "catalog entry", CatalogEntry::KINDS, bytes)
 }
 
 /// Applies one entry to the engine. `Ok(Err(_))`: the entry changed nothing (the name
@@ -137,6 +154,8 @@ pub fn apply(engine: &Engine, entry: &CatalogEntry) -> Result<Outcome> {
 #[derive(Default)]
 pub(super) struct Catalog {
     position: watch::Sender<Position>,
+    /// Held while an entry is applied: by the follower or by a request reading ahead.
+    applying: tokio::sync::Mutex<()>,
     outcomes: parking_lot::Mutex<BTreeMap<u64, Outcome>>,
 }
 
@@ -226,14 +245,25 @@ impl Replica {
         }
     }
 
-    /// Waits (a few seconds at most) until this node applied every catalog entry logged
-    /// so far: a request naming an instance unknown here may name one just created
-    /// through another node.
-    pub async fn settle_catalog(&self) {
-        let Ok(Ok(end)) = tokio::time::timeout(SETTLE_WITHIN, self.catalog_end()).await else {
-            return;
-        };
-        let _ = self.catalog.reach(end, SETTLE_WITHIN).await;
+    /// Brings this node's catalog to the end of the log (within [`SETTLE_WITHIN`]): a
+    /// request naming an instance unknown here may name one just created through
+    /// another node. The follower gets [`FOLLOWER_GRACE`] to get there; a follower that
+    /// lags (its consumer made again after a NATS leader change) is overtaken by reading
+    /// the missing entries directly.
+    pub async fn settle_catalog(self: &Arc<Self>, engine: &Arc<Engine>) {
+        let settled = tokio::time::timeout(SETTLE_WITHIN, async {
+            let end = self.catalog_end().await?;
+            if self.catalog.reach(end, FOLLOWER_GRACE).await.is_ok() {
+                return Ok(());
+            }
+            self.read_catalog_to(engine, end).await
+        })
+        .await;
+        match settled {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "catalog not settled"),
+            Err(_) => tracing::warn!("catalog not settled within {SETTLE_WITHIN:?}"),
+        }
     }
 
     /// The catalog's last sequence, for catching up at start.
@@ -254,54 +284,98 @@ impl Replica {
             let message = message.map_err(|e| log(&e))?;
             let info = message.info().map_err(|e| log(&e))?;
             let (sequence, published) = (info.stream_sequence, info.published);
-            let applied = self.catalog.applied();
-            if sequence <= applied {
-                continue;
-            }
-            if sequence != applied + 1 {
-                self.catalog.stop(format!(
-                    "the catalog skips from sequence {applied} to {sequence}"
-                ));
+            if self
+                .apply_catalog_entry(engine, sequence, published, &message.payload)
+                .await?
+                == Step::Stop
+            {
                 return Ok(());
             }
-            let entry = match open(&message.payload) {
-                Ok(entry) => entry,
-                Err(e) => {
-                    self.catalog.stop(format!("catalog entry {sequence}: {e}"));
-                    return Ok(());
-                }
-            };
-            if let CatalogEntry::Delete { name } = &entry {
-                // Its applier must not make the stream again once it is deleted.
-                self.appliers.write().remove(name);
-            }
-            let (engine2, entry2) = (engine.clone(), entry.clone());
-            let outcome = tokio::task::spawn_blocking(move || {
-                let outcome = apply(&engine2, &entry2)?;
-                engine2.commit_node_progress(CATALOG_SOURCE, sequence.to_be_bytes().to_vec())?;
-                Ok::<_, ReplicaError>(outcome)
-            })
-            .await;
-            let outcome = match outcome {
-                Ok(Ok(outcome)) => outcome,
-                Ok(Err(e)) => {
-                    self.catalog.stop(format!("catalog entry {sequence}: {e}"));
-                    return Ok(());
-                }
-                Err(e) => {
-                    self.catalog
-                        .stop(format!("catalog entry {sequence}: the task failed: {e}"));
-                    return Ok(());
-                }
-            };
-            if let CatalogEntry::Delete { name } = &entry {
-                self.delete_stream_logged_before(name, published).await?;
-            }
-            self.follow_instances(engine)?;
-            tracing::info!(sequence, instance = %entry.name(), ok = outcome.is_ok(), "catalog entry applied");
-            self.catalog.done(sequence, outcome);
         }
         Err(ReplicaError::Log("the catalog consumer ended".into()))
+    }
+
+    /// Applies catalog entry `sequence` unless it already was (by the follower, or by
+    /// a request reading it directly: one at a time, in order).
+    async fn apply_catalog_entry(
+        self: &Arc<Self>,
+        engine: &Arc<Engine>,
+        sequence: u64,
+        published: time::OffsetDateTime,
+        payload: &[u8],
+    ) -> Result<Step> {
+        let _one_at_a_time = self.catalog.applying.lock().await;
+        if self.catalog.stopped().is_some() {
+            return Ok(Step::Stop);
+        }
+        let applied = self.catalog.applied();
+        if sequence <= applied {
+            return Ok(Step::Next);
+        }
+        if sequence != applied + 1 {
+            self.catalog.stop(format!(
+                "the catalog skips from sequence {applied} to {sequence}"
+            ));
+            return Ok(Step::Stop);
+        }
+        let entry = match open(payload) {
+            Ok(entry) => entry,
+            Err(e) => {
+                self.catalog.stop(format!("catalog entry {sequence}: {e}"));
+                return Ok(Step::Stop);
+            }
+        };
+        if let CatalogEntry::Delete { name } = &entry {
+            // Its applier must not make the stream again once it is deleted.
+            self.appliers.write().remove(name);
+        }
+        let (engine2, entry2) = (engine.clone(), entry.clone());
+        let outcome = tokio::task::spawn_blocking(move || {
+            let outcome = apply(&engine2, &entry2)?;
+            engine2.commit_node_progress(CATALOG_SOURCE, sequence.to_be_bytes().to_vec())?;
+            Ok::<_, ReplicaError>(outcome)
+        })
+        .await;
+        let outcome = match outcome {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(e)) => {
+                self.catalog.stop(format!("catalog entry {sequence}: {e}"));
+                return Ok(Step::Stop);
+            }
+            Err(e) => {
+                self.catalog
+                    .stop(format!("catalog entry {sequence}: the task failed: {e}"));
+                return Ok(Step::Stop);
+            }
+        };
+        if let CatalogEntry::Delete { name } = &entry {
+            self.delete_stream_logged_before(name, published).await?;
+        }
+        self.follow_instances(engine)?;
+        tracing::info!(sequence, instance = %entry.name(), ok = outcome.is_ok(), "catalog entry applied");
+        self.catalog.done(sequence, outcome);
+        Ok(Step::Next)
+    }
+
+    /// Reads and applies the catalog's entries after this node's position up to `end`,
+    /// one by one by sequence (asked of the stream's leader), whatever the follower's
+    /// consumer is doing.
+    async fn read_catalog_to(self: &Arc<Self>, engine: &Arc<Engine>, end: u64) -> Result<()> {
+        let stream = self.stream_of(CATALOG_STREAM, CATALOG_SUBJECT).await?;
+        while self.catalog.applied() < end {
+            let sequence = self.catalog.applied() + 1;
+            let message = stream
+                .get_raw_message(sequence)
+                .await
+                .map_err(|e| ReplicaError::Log(format!("catalog entry {sequence}: {e}")))?;
+            let step = self
+                .apply_catalog_entry(engine, sequence, message.time, &message.payload)
+                .await?;
+            if step == Step::Stop {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Deletes an instance's stream if it was made before `logged` (not by a later

@@ -6,6 +6,14 @@
 //! format version [`VERSION`] and a CRC-32 of the body; the body is a [`Change`] in
 //! bincode 2 (standard configuration, serde). A node refuses an entry whose magic,
 //! version or checksum it does not know instead of guessing, and stops applying.
+//!
+//! Evolution: bincode writes an enum's variant as its index (one byte below 251), so a
+//! new kind of change is appended at the end of [`Change`] and keeps [`VERSION`] (every
+//! older entry's bytes stay the same); a build that meets a kind it does not know
+//! refuses it by its index ("kind N unknown"). [`VERSION`] moves only when an existing
+//! kind's layout changes. Background tasks (IncreaseInstance, the manifest import) need
+//! no kind of their own: each of their writes is an ordinary [`Change::Add`] or
+//! [`Change::Delete`].
 
 use serde::{Deserialize, Serialize};
 
@@ -73,6 +81,9 @@ impl Change {
         }
     }
 
+    /// How many kinds this build reads (variant indexes `0..KINDS`).
+    pub const KINDS: u32 = 4;
+
     /// Short name for logs.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -91,7 +102,7 @@ pub fn seal(change: &Change) -> Result<Vec<u8>> {
 
 /// The change an entry holds; refuses damage, an unknown version or trailing bytes.
 pub fn open(bytes: &[u8]) -> Result<Change> {
-    open_as(MAGIC, "log entry", bytes)
+    open_as(MAGIC, "log entry", Change::KINDS, bytes)
 }
 
 /// `value` in bincode inside an envelope of `magic` and [`VERSION`] (the layout of
@@ -102,10 +113,12 @@ pub(super) fn seal_as<T: Serialize>(magic: [u8; 4], value: &T) -> Result<Vec<u8>
     Ok(envelope::seal(magic, VERSION, &body))
 }
 
-/// The value [`seal_as`] sealed; refuses damage, an unknown version or trailing bytes.
+/// The value [`seal_as`] sealed, an enum of `kinds` variants; refuses damage, an
+/// unknown version, a kind this build does not know, or trailing bytes.
 pub(super) fn open_as<T: serde::de::DeserializeOwned>(
     magic: [u8; 4],
     what: &'static str,
+    kinds: u32,
     bytes: &[u8],
 ) -> Result<T> {
     let opened =
@@ -122,6 +135,16 @@ pub(super) fn open_as<T: serde::de::DeserializeOwned>(
         }
         Opened::Bare(_) => return Err(ReplicaError::Entry("no envelope".into())),
     };
+    // The variant's index leads the body (a single byte below 251 in bincode's varint).
+    if let Some(&kind) = body.first() {
+        if u32::from(kind) >= kinds {
+            return Err(ReplicaError::Entry(format!(
+                "{what} of kind {kind} unknown to this build, which reads kinds 0 to {} \
+                 (written by a newer version?)",
+                kinds - 1
+            )));
+        }
+    }
     let (value, used) = bincode::serde::decode_from_slice(body, bincode::config::standard())
         .map_err(|e| ReplicaError::Entry(format!("cannot decode: {e}")))?;
     if used != body.len() {
@@ -192,6 +215,22 @@ mod tests {
                 assert!(open(&damaged).is_err(), "{} byte {at}", change.kind());
             }
         }
+    }
+
+    #[test]
+    fn every_kind_is_counted_and_an_unknown_one_is_named() {
+        let changes = changes();
+        assert_eq!(changes.len() as u32, Change::KINDS);
+        for (index, change) in changes.iter().enumerate() {
+            let body = bincode::serde::encode_to_vec(change, bincode::config::standard()).unwrap();
+            assert_eq!(u32::from(body[0]), index as u32, "{}", change.kind());
+        }
+        // A kind a later build appended: same envelope and version, index KINDS.
+        let body = [Change::KINDS as u8, 2, b'p', b'1', 0];
+        let err = open(&envelope::seal(MAGIC, VERSION, &body))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("kind 4 unknown"), "{err}");
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod current;
 pub mod entry;
 pub mod object_store;
 pub mod snapshots;
+mod task_writes;
 mod writes;
 
 use std::collections::btree_map::Entry;

@@ -7,10 +7,13 @@ use std::time::Instant;
 
 use async_nats::jetstream::context::Publish;
 
-use super::applier::Applier;
+use super::applier::{Applier, Outcome};
 use super::entry::{self, Change};
 use super::{subject, Replica, ReplicaError, Result, WRITE_TIMEOUT};
 use crate::engine::{AddPicture, Attributes, Instance, Subject};
+
+/// Publishes of one [`Replica::write_all`] sent before their acknowledgements are awaited.
+const IN_FLIGHT: usize = 256;
 
 /// Pause between publish attempts while the log elects a leader.
 const PUBLISH_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
@@ -92,18 +95,66 @@ impl Replica {
         request: Option<&str>,
     ) -> Result<Vec<String>> {
         let started = Instant::now();
-        let bytes = entry::seal(change)?;
         let id = match request {
             Some(nonce) => format!("{}/{}/{nonce}", applier.name, change.kind()),
             None => uuid::Uuid::new_v4().to_string(),
         };
-        let sequence = self.publish(&subject(&applier.name), &id, bytes).await?;
-        applier.saw(sequence);
-        let waited = WRITE_TIMEOUT.saturating_sub(started.elapsed());
-        let outcome = applier.wait(sequence, waited).await?;
-        metrics::histogram!("imgsearch_replica_write_seconds", "kind" => change.kind())
+        let kind = change.kind();
+        let mut outcomes = self.write_all(applier, vec![(id, change.clone())]).await?;
+        metrics::histogram!("imgsearch_replica_write_seconds", "kind" => kind)
             .record(started.elapsed().as_secs_f64());
-        Ok(outcome?)
+        Ok(outcomes.pop().unwrap_or(Ok(Vec::new()))?)
+    }
+
+    /// Logs `changes` (each with its `Nats-Msg-Id`) in order, up to [`IN_FLIGHT`]
+    /// publishes sent before their acknowledgements are awaited, then waits until this
+    /// node applied each one; their outcomes, in order. A publish whose acknowledgement
+    /// fails is sent again with the same id (stored once, at its first place if the
+    /// first copy got in).
+    pub(super) async fn write_all(
+        &self,
+        applier: &Applier,
+        changes: Vec<(String, Change)>,
+    ) -> Result<Vec<Outcome>> {
+        let started = Instant::now();
+        let subject = subject(&applier.name);
+        let mut sequences = Vec::with_capacity(changes.len());
+        for chunk in changes.chunks(IN_FLIGHT) {
+            let mut sent = Vec::with_capacity(chunk.len());
+            for (id, change) in chunk {
+                let bytes = entry::seal(change)?;
+                let publish = Publish::build()
+                    .payload(bytes.clone().into())
+                    .message_id(id);
+                let ack = self.jetstream.send_publish(subject.clone(), publish).await;
+                sent.push((id, bytes, ack));
+            }
+            for (id, bytes, ack) in sent {
+                let acked = match ack {
+                    Ok(ack) => ack.await.map(|a| a.sequence).map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                let sequence = match acked {
+                    Ok(sequence) => sequence,
+                    Err(e) => {
+                        tracing::warn!(subject, error = %e, "publishing to the write log failed; retrying");
+                        self.publish(&subject, id, bytes).await?
+                    }
+                };
+                applier.saw(sequence);
+                sequences.push(sequence);
+            }
+        }
+        let mut outcomes = Vec::with_capacity(sequences.len());
+        // The first wait has what the publishes left of the timeout, each next one the
+        // whole timeout again: a long batch is fine while this node keeps applying it.
+        let mut since = started;
+        for sequence in sequences {
+            let waited = WRITE_TIMEOUT.saturating_sub(since.elapsed());
+            outcomes.push(applier.wait(sequence, waited).await?);
+            since = Instant::now();
+        }
+        Ok(outcomes)
     }
 
     /// Publishes an entry with `id` as its `Nats-Msg-Id`, again and again until the log

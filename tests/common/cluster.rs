@@ -115,10 +115,20 @@ impl Cluster {
 
     /// SIGKILLs a process and starts it again as up.sh did.
     pub fn kill_and_restart(&mut self, id: &str) {
+        self.kill(id);
+        self.restart(id);
+    }
+
+    /// SIGKILLs a process (and gives it time to go).
+    pub fn kill(&mut self, id: &str) {
         let process = self.process(id);
         // SAFETY: kill(2) has no memory effects.
         unsafe { libc::kill(process.pid, libc::SIGKILL) };
         std::thread::sleep(Duration::from_millis(500));
+    }
+
+    /// Starts a killed process again as up.sh did.
+    pub fn restart(&mut self, id: &str) {
         let log = std::fs::OpenOptions::new()
             .append(true)
             .create(true)

@@ -315,3 +315,28 @@ pub fn generic_instance_spec(data: &Path, name: &str, spec_path: &Path) -> Strin
     std::fs::write(spec_path, &out.stdout).expect("write the spec");
     String::from_utf8(out.stdout).expect("a UTF-8 spec")
 }
+
+/// Extracts `pictures` into one part of `out` and writes its manifest.
+pub fn extract_manifest(data: &Path, spec_path: &Path, pictures: &Path, out: &Path) {
+    std::fs::create_dir_all(out).unwrap();
+    let extracted = std::process::Command::new(binary())
+        .arg("extract")
+        .arg("--spec")
+        .arg(spec_path)
+        .arg("--input")
+        .arg(pictures)
+        .arg("--output")
+        .arg(out.join("part-00000.parquet"))
+        .current_dir(data)
+        .output()
+        .expect("run imgsearch extract");
+    assert!(extracted.status.success(), "{}", output_text(&extracted));
+    let part: imgsearch::manifest::PartEntry = serde_json::from_slice(&extracted.stdout).unwrap();
+    let spec_text = std::fs::read_to_string(spec_path).unwrap();
+    let spec = imgsearch::engine::ExtractionSpec::from_json(&spec_text).unwrap();
+    let value: Value = serde_json::from_str(&spec_text).unwrap();
+    let dimension = spec.extractor.dimension as usize;
+    imgsearch::manifest::Manifest::new(value, &spec.spec_id, dimension, vec![part])
+        .write(out)
+        .unwrap();
+}

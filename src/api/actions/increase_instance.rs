@@ -28,23 +28,20 @@ const MAX_PATH_CHARS: usize = 1024;
 
 /// Handles IncreaseInstance.
 pub async fn handle(state: &AppState, params: &Params) -> Result<Fields, ApiError> {
-    if state.config.replica.is_some() {
-        return Err(ApiError::local_only(
-            "IncreaseInstance (not replicated yet)",
-            "add the pictures with AddImage through any node, or import them on one node \
-             before it joins the cluster (see docs/replicas.md)",
-        ));
-    }
     let name = params.required("InstanceName")?.to_string();
     let bucket = params.required("BucketName")?.to_string();
     let path = bounded(params, "Path")?
         .ok_or_else(|| ApiError::missing("Path"))?
         .to_string();
     let callback = bounded(params, "CallbackAddress")?.map(str::to_string);
+    let request = params.nonce().map(str::to_string);
     let engine = state.engine.clone();
     // Resolving the path touches the disk and recording the task fsyncs the list.
-    let task =
-        blocking(move || Ok(engine.increase(&name, &bucket, &path, callback.as_deref())?)).await?;
+    let task = blocking(move || {
+        let (callback, request) = (callback.as_deref(), request.as_deref());
+        Ok(engine.increase(&name, &bucket, &path, callback, request)?)
+    })
+    .await?;
     let mut fields = Fields::new();
     fields.insert(
         "Data".into(),

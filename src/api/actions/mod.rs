@@ -39,7 +39,7 @@ pub async fn dispatch(
 ) -> Result<Fields, ApiError> {
     if let (Some(replica), Some(name)) = (&state.config.replica, params.optional("InstanceName")) {
         if state.engine.instance(name).is_err() {
-            replica.settle_catalog().await;
+            replica.settle_catalog(&state.engine).await;
         }
     }
     match action {

@@ -2,8 +2,10 @@
 //! instance.
 //!
 //! Each line is one ADD (read the picture beside the meta file and add it; consecutive
-//! ADDs are prepared in parallel and committed in batches, `increase_batch.rs`) or DELETE
-//! ([`Instance::delete`]); see `meta_line.rs` for the format. A line that fails (bad JSON, a field out of limits, a picture missing,
+//! ADDs are prepared in parallel and committed in batches, `increase_batch.rs`) or
+//! DELETE; both go through the task's write sink (this node, or a cluster's log, each
+//! line's write keyed by the request's nonce and the line number); see `meta_line.rs`
+//! for the format. A line that fails (bad JSON, a field out of limits, a picture missing,
 //! outside the bucket or refused by the vision checks) is written to
 //! `<instance>-<id>.errors` as `line N: reason` and the task goes on. The task ends
 //! SUCCESS with `"A added, D deleted, F failed"` (pictures added and removed, lines
@@ -23,6 +25,7 @@ use super::error_list::ErrorList;
 use super::increase_batch::{Pending, Settled};
 use super::increase_line::{Done, LineFailed, MAX_LINE_BYTES};
 use super::meta_line::{self, Operation};
+use super::write_sink::LineWrites;
 use super::{spawn, Registry, TaskInfo, TaskKind, TaskRegistry, TaskStatus};
 use crate::engine::{Instance, Result};
 
@@ -45,22 +48,41 @@ enum Stopped {
     ErrorList(std::io::Error),
 }
 
+/// What the request that starts an increase gave.
+pub(super) struct Started<'a> {
+    /// BucketName.
+    pub(super) bucket: &'a str,
+    /// Path as given.
+    pub(super) path: &'a str,
+    /// CallbackAddress, stored only.
+    pub(super) callback: Option<&'a str>,
+    /// The request's nonce, if it had one.
+    pub(super) request: Option<&'a str>,
+}
+
 /// Records an increase task and starts its thread.
 pub(super) fn start(
     registry: &Registry,
     instance: Arc<Instance>,
     source: MetaSource,
-    bucket: &str,
-    path: &str,
-    callback: Option<&str>,
+    started: Started<'_>,
 ) -> Result<TaskInfo> {
     let task = registry.start(TaskKind::Increase, &instance.meta().name, |t| {
-        t.bucket = Some(bucket.to_string());
-        t.path = Some(path.to_string());
-        t.callback = callback.map(str::to_string);
+        t.bucket = Some(started.bucket.to_string());
+        t.path = Some(started.path.to_string());
+        t.callback = started.callback.map(str::to_string);
     })?;
+    // A resent request (same nonce) keys its lines as the first copy did; otherwise
+    // the task's writes are its own.
+    let prefix = match started.request {
+        Some(nonce) => format!("increase/{nonce}"),
+        None => format!("increase/{}", uuid::Uuid::new_v4()),
+    };
     let (reg, id) = (registry.clone(), task.id);
-    spawn(registry, id, move || run(&reg, &instance, &source, id))?;
+    let writes = LineWrites::new(registry.sink(), prefix);
+    spawn(registry, id, move || {
+        run(&reg, &instance, &source, &writes, id)
+    })?;
     Ok(task)
 }
 
@@ -82,10 +104,16 @@ impl Counts {
 }
 
 /// The task's thread: apply the lines, publish the error list, record the outcome.
-fn run(registry: &TaskRegistry, instance: &Instance, source: &MetaSource, id: u64) {
+fn run(
+    registry: &TaskRegistry,
+    instance: &Instance,
+    source: &MetaSource,
+    writes: &LineWrites,
+    id: u64,
+) {
     let mut errors = ErrorList::new(registry, &instance.meta().name, id);
     let mut counts = Counts::default();
-    let applied = apply(instance, source, &mut errors, &mut counts);
+    let applied = apply(instance, source, writes, &mut errors, &mut counts);
     let error_file = errors.publish(registry, id);
     let (status, msg) = match applied {
         Ok(()) => (TaskStatus::Success, counts.summary()),
@@ -103,6 +131,7 @@ fn run(registry: &TaskRegistry, instance: &Instance, source: &MetaSource, id: u6
 fn apply(
     instance: &Instance,
     source: &MetaSource,
+    writes: &LineWrites,
     errors: &mut ErrorList,
     counts: &mut Counts,
 ) -> std::result::Result<(), Stopped> {
@@ -119,7 +148,7 @@ fn apply(
         })?;
         let outcome = match read {
             LineRead::End => {
-                return report(pending.flush(instance, source), errors, counts);
+                return report(pending.flush(instance, source, writes), errors, counts);
             }
             LineRead::TooLong => Err(LineFailed::TooLong),
             LineRead::Line => match std::str::from_utf8(&buf) {
@@ -132,7 +161,7 @@ fn apply(
                     match meta_line::parse_line(text) {
                         Ok(Operation::Add(add)) => {
                             if pending.add(number, add) {
-                                report(pending.flush(instance, source), errors, counts)?;
+                                report(pending.flush(instance, source, writes), errors, counts)?;
                             }
                             continue;
                         }
@@ -141,9 +170,11 @@ fn apply(
                             pic_name,
                         }) => {
                             // The ADDs before it apply first.
-                            report(pending.flush(instance, source), errors, counts)?;
-                            instance
-                                .delete(&product_id, pic_name.as_deref())
+                            report(pending.flush(instance, source, writes), errors, counts)?;
+                            let key = writes.key(number);
+                            writes
+                                .sink
+                                .delete(instance, &key, &product_id, pic_name.as_deref())
                                 .map(|removed| Done::Deleted(removed.len() as u64))
                                 .map_err(LineFailed::from)
                         }
@@ -153,7 +184,7 @@ fn apply(
             },
         };
         if pending.settle(number, outcome) {
-            report(pending.flush(instance, source), errors, counts)?;
+            report(pending.flush(instance, source, writes), errors, counts)?;
         }
     }
 }

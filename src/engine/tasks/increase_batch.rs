@@ -1,6 +1,7 @@
 //! IncreaseInstance's batches: consecutive ADD lines are prepared in parallel (read,
-//! decode, extract) and committed together ([`Instance::commit_batch`]: one row sync and
-//! one synced store batch for up to [`BATCH_LINES`] pictures).
+//! decode, extract) and committed together through the task's write sink (on one node
+//! [`Instance::commit_batch`]: one row sync and one synced store batch for up to
+//! [`BATCH_LINES`] pictures; on a cluster node one logged entry each).
 //!
 //! A DELETE line, and the end of the file, commit the pending ADDs first, so the lines
 //! apply in file order; a name repeated inside a batch keeps its later line, as a
@@ -12,6 +13,7 @@ use rayon::prelude::*;
 use super::buckets::{resolve_picture, MetaSource};
 use super::increase_line::{read_picture, Done, LineFailed};
 use super::meta_line::AddLine;
+use super::write_sink::{KeyedPicture, LineWrites};
 use crate::engine::{AddPicture, Instance, PreparedPicture};
 
 /// ADD lines committed together at most.
@@ -43,7 +45,12 @@ impl Pending {
 
     /// Prepares and commits the pending ADDs as one batch; every pending line's outcome,
     /// in line order.
-    pub(super) fn flush(&mut self, instance: &Instance, source: &MetaSource) -> Vec<Settled> {
+    pub(super) fn flush(
+        &mut self,
+        instance: &Instance,
+        source: &MetaSource,
+        writes: &LineWrites,
+    ) -> Vec<Settled> {
         let mut settled = std::mem::take(&mut self.settled);
         let prepared: Vec<(u64, Result<PreparedPicture, LineFailed>)> =
             std::mem::take(&mut self.adds)
@@ -56,13 +63,14 @@ impl Pending {
             match outcome {
                 Ok(picture) => {
                     lines.push(line);
-                    pictures.push(picture);
+                    let key = writes.key(line);
+                    pictures.push(KeyedPicture { key, picture });
                 }
                 Err(reason) => settled.push((line, Err(reason))),
             }
         }
         if !pictures.is_empty() {
-            match instance.commit_batch(pictures, None) {
+            match writes.sink.add(instance, pictures, None) {
                 Ok(outcomes) => settled.extend(
                     lines
                         .into_iter()

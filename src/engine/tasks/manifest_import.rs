@@ -7,8 +7,9 @@
 //! The manifest and every part are checked first ([`ManifestReader::verify`]: the
 //! instance's extraction spec, each part's SHA-256, version and row count), so a part of
 //! another extractor or a damaged file is refused before anything is stored. Rows are
-//! then committed [`ROWS_PER_BATCH`] at a time ([`Instance::commit_batch`]: one row sync,
-//! one synced store batch) together with a progress mark saying how far the import got
+//! then committed [`ROWS_PER_BATCH`] at a time (through a [`WriteSink`]; on one node
+//! [`Instance::commit_batch`]: one row sync, one synced store batch) together with a
+//! progress mark saying how far the import got
 //! (part, row); a run cut at any point (kill -9 included) starts again from the mark,
 //! so every row is stored exactly once. The mark is removed when the import ends, so a
 //! second import of the same manifest stores every row again (each replaces itself).
@@ -20,7 +21,8 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::engine::{EngineError, Instance, PreparedPicture, Result, Stored};
+use super::write_sink::{KeyedPicture, LocalWrites, WriteSink};
+use crate::engine::{EngineError, Instance, Result, Stored};
 use crate::manifest::{ManifestError, ManifestReader, PartRow, MANIFEST_FILE};
 use crate::store::envelope;
 use crate::store::{ProgressMark, StoreError};
@@ -103,6 +105,17 @@ pub fn import_manifest(
     path: &Path,
     observer: &dyn ManifestObserver,
 ) -> Result<()> {
+    import_manifest_into(instance, path, observer, &LocalWrites)
+}
+
+/// [`import_manifest`] with the rows written through `sink`; each row's key is the
+/// manifest's digest, part and row, so a resumed import logs a row once.
+pub(super) fn import_manifest_into(
+    instance: &Instance,
+    path: &Path,
+    observer: &dyn ManifestObserver,
+    sink: &dyn WriteSink,
+) -> Result<()> {
     let reader = ManifestReader::open(path)?;
     let spec = instance.spec()?;
     reader.verify(&spec.spec_id)?;
@@ -136,7 +149,12 @@ pub fn import_manifest(
                 source: source.clone(),
                 value: next.encode(),
             };
-            commit_rows(instance, &reader, reached, rows, mark, observer)?;
+            let batch = Batch {
+                reader: &reader,
+                source: &source,
+                from: reached,
+            };
+            commit_rows(instance, sink, batch, rows, mark, observer)?;
             reached = next;
         }
         reached = Reached {
@@ -149,15 +167,28 @@ pub fn import_manifest(
     Ok(())
 }
 
+/// Where one batch of rows comes from.
+struct Batch<'a> {
+    reader: &'a ManifestReader,
+    /// The manifest's progress source (`manifest/<sha256>`).
+    source: &'a str,
+    from: Reached,
+}
+
 /// Commits one batch of a part's rows with the mark of where it ends.
 fn commit_rows(
     instance: &Instance,
-    reader: &ManifestReader,
-    from: Reached,
+    sink: &dyn WriteSink,
+    batch: Batch<'_>,
     rows: Vec<PartRow>,
     mark: ProgressMark,
     observer: &dyn ManifestObserver,
 ) -> Result<()> {
+    let Batch {
+        reader,
+        source,
+        from,
+    } = batch;
     let place = |n: usize| {
         format!(
             "{} row {}",
@@ -166,7 +197,7 @@ fn commit_rows(
         )
     };
     let mut places = Vec::with_capacity(rows.len());
-    let mut pictures: Vec<PreparedPicture> = Vec::with_capacity(rows.len());
+    let mut pictures: Vec<KeyedPicture> = Vec::with_capacity(rows.len());
     for (n, row) in rows.into_iter().enumerate() {
         if let Some(error) = &row.error {
             observer.failed(n, &place(n), RowFailure::Extraction(error));
@@ -186,13 +217,14 @@ fn commit_rows(
         ) {
             Ok(picture) => {
                 places.push(n);
-                pictures.push(picture);
+                let key = format!("{source}/{}/{}", from.part, from.row + n as u64);
+                pictures.push(KeyedPicture { key, picture });
             }
             Err(e) => observer.failed(n, &place(n), RowFailure::Refused(&e)),
         }
     }
     // The mark moves with the batch even when every row of it failed.
-    let outcomes = instance.commit_batch(pictures, Some(mark))?;
+    let outcomes = sink.add(instance, pictures, Some(mark))?;
     for (n, outcome) in places.into_iter().zip(outcomes) {
         match outcome {
             Ok(stored) => observer.stored(stored == Stored::Replaced),

@@ -16,7 +16,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::error_list::ErrorList;
-use super::manifest_import::{import_manifest, ManifestObserver, RowFailure};
+use super::manifest_import::{import_manifest_into, ManifestObserver, RowFailure};
+use super::write_sink::WriteSink;
 use super::{spawn, Registry, TaskInfo, TaskKind, TaskRegistry, TaskStatus};
 use crate::engine::{EngineError, Instance, Result};
 
@@ -38,7 +39,10 @@ pub(super) fn start(
         t.path = Some(manifest.display().to_string());
     })?;
     let (reg, id, path) = (registry.clone(), task.id, manifest.to_path_buf());
-    spawn(registry, id, move || run(&reg, &instance, &path, id))?;
+    let sink = registry.sink();
+    spawn(registry, id, move || {
+        run(&reg, &instance, &path, &*sink, id)
+    })?;
     Ok(task)
 }
 
@@ -103,7 +107,13 @@ impl ManifestObserver for TaskObserver<'_> {
 }
 
 /// The task's thread: import, publish the error list, record the outcome.
-fn run(registry: &TaskRegistry, instance: &Instance, manifest: &Path, id: u64) {
+fn run(
+    registry: &TaskRegistry,
+    instance: &Instance,
+    manifest: &Path,
+    sink: &dyn WriteSink,
+    id: u64,
+) {
     let observer = TaskObserver {
         registry,
         id,
@@ -114,7 +124,7 @@ fn run(registry: &TaskRegistry, instance: &Instance, manifest: &Path, id: u64) {
         errors: Mutex::new(ErrorList::new(registry, &instance.meta().name, id)),
         broken: Mutex::new(None),
     };
-    let imported = import_manifest(instance, manifest, &observer);
+    let imported = import_manifest_into(instance, manifest, &observer, sink);
     let summary = observer.summary();
     if let Some(e) = observer.broken.into_inner() {
         tracing::error!(task = id, error = %e, "cannot write the list of failed rows");

@@ -29,6 +29,7 @@
 //! - `increase.rs`: the IncreaseInstance task.
 //! - `manifest_import.rs`: the manifest import loop (offline and online);
 //!   `manifest_task.rs`: the ImportManifest task that runs it in a server.
+//! - `write_sink.rs`: where the tasks' writes go (this node, or a cluster's log).
 
 mod buckets;
 mod dump;
@@ -41,6 +42,7 @@ mod manifest_task;
 // Also read by the offline import and export tools (`crate::tools`).
 pub(crate) mod meta_line;
 mod task_registry;
+mod write_sink;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -50,6 +52,7 @@ use serde::{Deserialize, Serialize};
 use super::{Engine, EngineError, Result};
 pub use manifest_import::{import_manifest, ManifestObserver, RowFailure, ROWS_PER_BATCH};
 pub(crate) use task_registry::TaskRegistry;
+pub use write_sink::{KeyedPicture, LocalWrites, WriteSink};
 
 /// Code of a task that succeeded or still runs (the vendor's `"0"`).
 pub const CODE_OK: &str = "0";
@@ -160,6 +163,12 @@ impl Engine {
         Ok(())
     }
 
+    /// Sends the writes of IncreaseInstance and the manifest import to `sink` (a
+    /// cluster node's log) instead of this node's instances.
+    pub fn set_write_sink(&self, sink: Arc<dyn WriteSink>) {
+        self.tasks.set_sink(sink);
+    }
+
     /// Names of the configured buckets.
     pub fn bucket_names(&self) -> Vec<String> {
         self.tasks.bucket_names()
@@ -194,16 +203,25 @@ impl Engine {
     /// IncreaseInstance: checks the bucket and path now (errors come back to the
     /// caller), then applies the meta file on a background thread. `callback` is
     /// stored and reported but never called: the server makes no outbound connections.
+    /// `request` (the request's nonce) keys the task's writes, so the same request
+    /// resent writes each line once through a log that drops repeated keys.
     pub fn increase(
         &self,
         instance: &str,
         bucket: &str,
         path: &str,
         callback: Option<&str>,
+        request: Option<&str>,
     ) -> Result<TaskInfo> {
         let instance = self.instance(instance)?;
         let source = self.tasks.resolve_meta(bucket, path)?;
-        increase::start(&self.tasks, instance, source, bucket, path, callback)
+        let started = increase::Started {
+            bucket,
+            path,
+            callback,
+            request,
+        };
+        increase::start(&self.tasks, instance, source, started)
     }
 
     /// IncreaseList: the instance's increase tasks matching `filter`, newest first, one

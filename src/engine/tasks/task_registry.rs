@@ -15,11 +15,13 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
 use super::buckets::{Buckets, MetaSource};
+use super::write_sink::WriteSink;
 use super::{storage_error, TaskInfo, TaskKind, TaskStatus, CODE_FAILED, CODE_OK};
 use crate::engine::clock::now_ms;
 use crate::engine::{EngineError, Result};
@@ -65,6 +67,8 @@ pub(crate) struct TaskRegistry {
     dumps: PathBuf,
     table: Mutex<TaskFile>,
     buckets: RwLock<Buckets>,
+    /// Where the tasks' writes go.
+    sink: RwLock<Arc<dyn WriteSink>>,
 }
 
 impl TaskRegistry {
@@ -96,6 +100,7 @@ impl TaskRegistry {
             dumps,
             table: Mutex::new(table),
             buckets: RwLock::new(Buckets::default()),
+            sink: RwLock::new(super::write_sink::local()),
         };
         if interrupted > 0 {
             tracing::warn!(
@@ -241,6 +246,16 @@ impl TaskRegistry {
     /// Replaces the configured buckets.
     pub(super) fn set_buckets(&self, buckets: Buckets) {
         *self.buckets.write() = buckets;
+    }
+
+    /// Sends the tasks' writes to `sink` from now on.
+    pub(super) fn set_sink(&self, sink: Arc<dyn WriteSink>) {
+        *self.sink.write() = sink;
+    }
+
+    /// Where the tasks' writes go.
+    pub(super) fn sink(&self) -> Arc<dyn WriteSink> {
+        self.sink.read().clone()
     }
 
     /// Names of the configured buckets.
