@@ -11,6 +11,8 @@
 //!   rows scanned for candidates that are re-scored exactly in f32, so scores are exact;
 //!   or a 1-bit copy (`code_bits.rs`, `bits_search.rs`) whose shortlist is re-scored on
 //!   its i8 copy, then in f32; without a usable copy, the f32 rows (`flat.rs`);
+//! * the coarse partition (`ivf.rs`, `ivf_search.rs`): the i8 codes of the lists
+//!   nearest the query only, re-scored in f32 (approximate; benchmarks for now);
 //! * a blocked batch (`tiles.rs`, one driver over f32 panels in `batch_f32.rs` and i8
 //!   panels in `batch_i8.rs`): four or more queries in one pass over the rows.
 //!
@@ -29,6 +31,11 @@ mod code_bits;
 mod code_f16;
 mod code_i8;
 mod flat;
+mod ivf;
+mod ivf_search;
+#[cfg(test)]
+mod ivf_tests;
+mod kmeans;
 mod quantized;
 #[cfg(test)]
 mod quantized_tests;
@@ -44,6 +51,7 @@ pub use bits_search::DEFAULT_SHORTLIST;
 pub use code_bits::BitsRows;
 pub use code_f16::F16Fit;
 pub use code_i8::{I8Fit, I8Query};
+pub use ivf::{default_lists, IvfRows, DEFAULT_NPROBE};
 pub use quantized::{Code, F16Rows, I8Rows, QuantizedRows, DEFAULT_OVERSAMPLE};
 pub use scan_copy::{ScanCopy, ScanMode, UnknownScanMode};
 
