@@ -101,6 +101,9 @@ struct Cli {
     /// Skip the coarse partition.
     #[arg(long)]
     no_ivf: bool,
+    /// Skip the 1-bit copy (the partition alone, against exact).
+    #[arg(long)]
+    no_bits: bool,
     /// Memory bandwidth of the machine when quiet, GB/s (for the projected figures).
     #[arg(long, default_value_t = 39.0)]
     quiet_gbps: f64,
@@ -236,7 +239,7 @@ fn run_set(set: &RowSet, rows: usize, cli: &Cli, latency: bool) -> Result<()> {
     let queries: Vec<&[f32]> = set.queries.iter().map(Vec::as_slice).collect();
     let exact = search_batch(&snap, &queries, cli.k, &|_| true);
     let exact_tenth = search_batch(&snap, &queries, cli.k, &|row| row % 10 == 3);
-    {
+    if !cli.no_bits {
         let started = Instant::now();
         let bits = BitsRows::build(&snap);
         println!(
@@ -355,25 +358,20 @@ fn compare(
             })
             .collect()
     };
-    let time = |f: &dyn Fn() -> Vec<ScanResult>| -> (f64, Vec<ScanResult>) {
-        let started = Instant::now();
-        let r = f();
-        (started.elapsed().as_secs_f64() * 1e3, r)
-    };
-    let (seq_bits, _) = time(&|| {
+    let (seq_bits, _) = timed(|| {
         queries
             .iter()
             .map(|q| bits.search(snap, q, k, neg, s, &all))
             .collect()
     });
-    let (seq_i8, _) = time(&|| {
+    let (seq_i8, _) = timed(|| {
         queries
             .iter()
             .map(|q| i8.search(snap, q, k, neg, o, &all))
             .collect()
     });
-    let (bat_bits, got_bits) = time(&|| bits.search_batch(snap, &batch(s), neg, &all));
-    let (bat_i8, got_i8) = time(&|| i8.search_batch(snap, &batch(o), neg, &all));
+    let (bat_bits, got_bits) = timed(|| bits.search_batch(snap, &batch(s), neg, &all));
+    let (bat_i8, got_i8) = timed(|| i8.search_batch(snap, &batch(o), neg, &all));
     let mean = |got: &[ScanResult]| {
         got.iter()
             .zip(exact)
@@ -431,6 +429,13 @@ fn compare(
         seq_i8 / bat_i8,
         seq_bits / bat_bits
     );
+}
+
+/// The time in ms of `f` and its results.
+pub(crate) fn timed(f: impl FnOnce() -> Vec<ScanResult>) -> (f64, Vec<ScanResult>) {
+    let started = Instant::now();
+    let r = f();
+    (started.elapsed().as_secs_f64() * 1e3, r)
 }
 
 pub(crate) fn recall_at(got: &ScanResult, want: &ScanResult) -> f64 {

@@ -18,7 +18,7 @@
 use rayon::prelude::*;
 
 use super::code_i8::I8Fit;
-use super::kmeans::TwoLevel;
+use super::kmeans::{mix, TwoLevel};
 use super::quantized::Code;
 use crate::index::Snapshot;
 
@@ -28,9 +28,10 @@ const SAMPLE_PER_LIST: usize = 32;
 /// Rows sampled for training at least (all rows when fewer).
 const MIN_SAMPLE: usize = 20_000;
 
-/// Probes per search by default, with `2·√rows` lists (`imgsearch-bits-bench`, 1M × 256):
-/// recall@10 1.000 on augmented built-in descriptors (0.998 from 32 probes, also with a
-/// 10 % filter), 0.977 on a mixture of 10,000 Gaussians (0.991 at 256).
+/// Probes per search by default, with `2·√rows` lists (`imgsearch-bits-bench`): recall@10
+/// on augmented built-in descriptors 1.000 at 1M × 256 (0.998 from 32 probes, also with a
+/// 10 % filter) and 0.998 at 10M (1.000 from 128); 0.977 on a mixture of 10,000 Gaussians
+/// at 1M (0.991 at 256).
 pub const DEFAULT_NPROBE: usize = 64;
 
 /// A coarse partition of a snapshot's rows with their i8 codes in list order.
@@ -178,14 +179,6 @@ fn sample_rows(snap: &Snapshot, wanted: usize) -> Vec<usize> {
     picked.dedup();
     picked.retain(|&r| !snap.is_tombstone(r) && snap.vector_at(r).iter().all(|x| x.is_finite()));
     picked
-}
-
-/// splitmix64's finaliser: a fixed pseudo-random value per number.
-pub(super) fn mix(i: u64) -> u64 {
-    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// `|a - b|`.

@@ -10,9 +10,10 @@
 //!    (`quantized::rerank`).
 //!
 //! `matched` (DocsFound) is exact: without a threshold it is the number of accepted live
-//! rows (a pass over the tombstones and the predicate, not the vectors); with one, rows of
-//! the scanned lists count as in an i8 search (estimates within the i8 error bound of
-//! the threshold decided in f32), and rows of the other lists cannot reach it.
+//! rows (without a predicate the live rows, counted by the tombstones; with one, a pass
+//! over the predicate, which at 10M rows costs more than the probes); with a threshold,
+//! rows of the scanned lists count as in an i8 search (estimates within the i8 error
+//! bound of the threshold decided in f32), and rows of the other lists cannot reach it.
 
 use rayon::prelude::*;
 
@@ -30,9 +31,9 @@ const MIN_CANDIDATES: usize = 64;
 const COUNT_ROWS: usize = 64 * 1024;
 
 impl IvfRows {
-    /// The `k` best live rows accepted by `accept` with an exact score of at least
-    /// `min_score`, found in the `nprobe` lists nearest the query (see the module
-    /// documentation); hits carry exact f32 scores.
+    /// The `k` best live rows accepted by `accept` (`None`: every live row) with an exact
+    /// score of at least `min_score`, found in the `nprobe` lists nearest the query (see
+    /// the module documentation); hits carry exact f32 scores.
     pub fn search(
         &self,
         snap: &Snapshot,
@@ -40,8 +41,11 @@ impl IvfRows {
         k: usize,
         min_score: f32,
         nprobe: usize,
-        accept: &(dyn Fn(usize) -> bool + Sync),
+        accept: Option<&(dyn Fn(usize) -> bool + Sync)>,
     ) -> ScanResult {
+        let every = |_: usize| true;
+        let predicate = accept.is_some();
+        let accept = accept.unwrap_or(&every);
         if query.len() != snap.dimension() || snap.rows() == 0 {
             return ScanResult::default();
         }
@@ -99,8 +103,15 @@ impl IvfRows {
         );
         let matched = if thresholded {
             matched
-        } else {
+        } else if predicate {
             self.accepted_live(snap, accept)
+        } else {
+            // Live rows of the snapshot less those appended after the build (`rerank`
+            // counts those).
+            let appended = (self.rows..snap.rows())
+                .filter(|&r| !snap.is_tombstone(r))
+                .count();
+            snap.live_rows().saturating_sub(appended)
         };
         rerank(
             self.rows, snap, query, k, min_score, candidates, matched, accept,

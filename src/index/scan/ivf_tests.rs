@@ -1,11 +1,10 @@
 //! Tests of the coarse partition: recall against the exact scan on clustered data, exact
-//! scores, `matched` with and without a threshold, tombstones, predicates, appended rows
-//! and partitions of another generation.
+//! scores, `matched` with and without a threshold, tombstones, predicates, appended rows,
+//! partitions of another generation, and the `ivf` scan mode.
 
 use super::ivf::IvfRows;
-use super::quantized_tests::{data, index_of, recall, unit, Rng};
+use super::quantized_tests::{data, index_of, other_generation, recall, unit, Rng};
 use crate::index::kernels;
-use crate::index::{write_generation, VectorIndex};
 
 #[test]
 fn recall_at_10_on_clustered_data_and_exact_scores() {
@@ -28,12 +27,9 @@ fn recall_at_10_on_clustered_data_and_exact_scores() {
     let (mut total, mut one_probe) = (0.0, 0.0);
     for q in &queries {
         let want = snap.search(q, 10, f32::NEG_INFINITY, &|_| true);
-        let got = ivf.search(&snap, q, 10, f32::NEG_INFINITY, 16, &|_| true);
+        let got = ivf.search(&snap, q, 10, f32::NEG_INFINITY, 16, None);
         total += recall(&got, &want);
-        one_probe += recall(
-            &ivf.search(&snap, q, 10, f32::NEG_INFINITY, 1, &|_| true),
-            &want,
-        );
+        one_probe += recall(&ivf.search(&snap, q, 10, f32::NEG_INFINITY, 1, None), &want);
         assert_eq!(got.matched, want.matched);
         for h in &got.hits {
             assert_eq!(h.score, kernels::dot(q, snap.vector_at(h.row)));
@@ -63,7 +59,7 @@ fn matched_is_exact_with_a_threshold() {
     for min_score in [0.0, 0.7, 0.8, 0.85, 0.9, 0.95] {
         for q in vs.iter().take(6) {
             let want = snap.search(q, 5, min_score, &accept);
-            let got = ivf.search(&snap, q, 5, min_score, 2, &accept);
+            let got = ivf.search(&snap, q, 5, min_score, 2, Some(&accept));
             assert_eq!(got.matched, want.matched, "at {min_score}");
             // Every hit is a true match with its exact score.
             for h in &got.hits {
@@ -102,12 +98,17 @@ fn tombstones_predicate_appends_and_stale_partitions() {
         (&vs[100], 0.3),
     ] {
         let want = snap.search(query, 5, min_score, &accept);
-        let got = ivf.search(&snap, query, 5, min_score, ivf.lists(), &accept);
+        let got = ivf.search(&snap, query, 5, min_score, ivf.lists(), Some(&accept));
         assert_eq!(got, want);
     }
-    let got = ivf.search(&snap, &extra, 5, f32::NEG_INFINITY, 1, &accept);
+    // Without a predicate, DocsFound comes from the tombstones (appended rows included).
+    let want = snap.search(&vs[17], 5, f32::NEG_INFINITY, &|_| true);
+    assert_eq!(want.matched, 5_000 + 1 - 1 - 64);
+    let got = ivf.search(&snap, &vs[17], 5, f32::NEG_INFINITY, ivf.lists(), None);
+    assert_eq!(got, want);
+    let got = ivf.search(&snap, &extra, 5, f32::NEG_INFINITY, 1, Some(&accept));
     assert_eq!(got.hits[0].row, 5_000);
-    let got = ivf.search(&snap, &vs[17], 20, f32::NEG_INFINITY, 2, &accept);
+    let got = ivf.search(&snap, &vs[17], 20, f32::NEG_INFINITY, 2, Some(&accept));
     assert!(!got.hits.is_empty());
     assert!(got
         .hits
@@ -115,15 +116,75 @@ fn tombstones_predicate_appends_and_stale_partitions() {
         .all(|h| accept(h.row) && h.row != 17 && !(64..128).contains(&h.row)));
     // A partition of another generation is not used.
     let dir2 = tempfile::tempdir().unwrap();
-    write_generation(dir2.path(), dim as u32, [(0u64, &vs[0][..])]).unwrap();
-    write_generation(dir2.path(), dim as u32, [(0u64, &vs[1][..])]).unwrap();
-    let other = VectorIndex::open(dir2.path(), dim as u32, 0, u64::MAX).unwrap();
-    let other = other.snapshot();
-    let r = ivf.search(&other, &vs[0], 1, f32::NEG_INFINITY, 4, &|_| true);
+    let other = other_generation(&vs[..2], dir2.path());
+    let r = ivf.search(&other, &vs[0], 1, f32::NEG_INFINITY, 4, None);
     assert_eq!(r, other.search(&vs[0], 1, f32::NEG_INFINITY, &|_| true));
     assert!(ivf
-        .search(&snap, &[0.0; 3], 5, 0.0, 4, &|_| true)
+        .search(&snap, &[0.0; 3], 5, 0.0, 4, None)
         .hits
         .is_empty());
 }
 
+#[test]
+fn the_ivf_mode_partitions_large_instances_and_answers_through_the_scan() {
+    use super::{scan, ScanCopy, ScanMode, ScanQuery, ScanRequest, IVF_MIN_ROWS};
+    kernels::init();
+    assert_eq!("ivf".parse::<ScanMode>(), Ok(ScanMode::Ivf));
+    assert_eq!(ScanMode::Ivf.to_string(), "ivf");
+    let mut rng = Rng(5);
+    let dim = 16;
+    let mut vs = data(IVF_MIN_ROWS + 8, dim, 2_000, 0.0, &mut rng);
+    let queries = vs.split_off(IVF_MIN_ROWS);
+    let dir = tempfile::tempdir().unwrap();
+    let index = index_of(&vs, dir.path());
+    let snap = index.snapshot();
+    let copy = ScanCopy::new("test");
+    copy.set_mode(ScanMode::Ivf, snap.clone());
+    copy.build_now(&snap);
+    assert_eq!(copy.rows_for(&snap), Some(IVF_MIN_ROWS));
+    let accept = |row: usize| row % 4 != 1;
+    let mut total = 0.0;
+    for q in &queries {
+        let want = snap.search(q, 10, f32::NEG_INFINITY, &accept);
+        let asked = [ScanQuery { vector: q, k: 10 }];
+        let request = ScanRequest {
+            queries: &asked,
+            min_score: f32::NEG_INFINITY,
+            accept: &accept,
+            collect: false,
+            narrowed: true,
+        };
+        let got = scan(&snap, &copy, &request).pop().unwrap();
+        assert_eq!(got.matched, want.matched);
+        assert!(got.hits.iter().all(|h| accept(h.row)));
+        for h in &got.hits {
+            assert_eq!(h.score, kernels::dot(q, snap.vector_at(h.row)));
+        }
+        total += recall(&got, &want);
+    }
+    let mean = total / queries.len() as f64;
+    assert!(mean >= 0.9, "recall {mean} through the ivf mode");
+    // A small instance keeps an i8 copy: exact answers here.
+    let small = tempfile::tempdir().unwrap();
+    let index = index_of(&vs[..5_000], small.path());
+    let snap = index.snapshot();
+    let copy = ScanCopy::new("small");
+    copy.set_mode(ScanMode::Ivf, snap.clone());
+    copy.build_now(&snap);
+    assert_eq!(copy.rows_for(&snap), Some(5_000));
+    let asked = [ScanQuery {
+        vector: &queries[0],
+        k: 5,
+    }];
+    let request = ScanRequest {
+        queries: &asked,
+        min_score: f32::NEG_INFINITY,
+        accept: &accept,
+        collect: false,
+        narrowed: true,
+    };
+    assert_eq!(
+        scan(&snap, &copy, &request),
+        vec![snap.search(&queries[0], 5, f32::NEG_INFINITY, &accept)]
+    );
+}

@@ -10,7 +10,6 @@
 
 use rayon::prelude::*;
 
-use super::ivf::mix;
 use crate::index::kernels;
 
 /// Lloyd iterations per level (the partition only needs to be good, not converged).
@@ -170,4 +169,12 @@ fn normalise_all(vectors: &mut [f32], dimension: usize) {
             v.iter_mut().for_each(|x| *x /= norm);
         }
     }
+}
+
+/// splitmix64's finaliser: a fixed pseudo-random value per number.
+pub(super) fn mix(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
