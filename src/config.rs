@@ -98,7 +98,8 @@ pub struct ServeConfig {
           value_parser = clap::value_parser!(u32).range(0..=crate::vision::MAX_THUMBNAIL_SIDE as i64))]
     pub thumbnail_size: u32,
     /// Rows searches scan: `i8` or `f16` (a quantised copy in memory, built in the
-    /// background, candidates re-ranked exactly in f32) or `f32` (the rows only).
+    /// background, candidates re-ranked exactly in f32), `bits` (a 1-bit copy first),
+    /// `ivf` (the nearest lists of a coarse partition, from 200k rows) or `f32`.
     #[arg(long, env = "IMGSEARCH_SCAN", default_value_t = ScanMode::I8,
           value_parser = scan_mode_parser())]
     pub scan: ScanMode,

@@ -19,12 +19,19 @@
 //! ```text
 //! imgsearch-bits-bench --rows 1M --scale-rows 10M
 //! ```
+//! The coarse partition (`IvfRows`, `2·√rows` lists unless `--nlist`) is then built on
+//! the same rows (after the 1-bit copy is dropped) and swept over `--nprobes`: recall@10
+//! and p50, without and with the 10 % filter, and 64 queries answered concurrently
+//! against one at a time at `--nprobe` (`bits_bench/ivf.rs`).
+//!
 //! The files go under `--dir` and are deleted after each set.
 
 #[path = "bits_bench/data.rs"]
 mod data;
 #[path = "data_root.rs"]
 mod data_root;
+#[path = "bits_bench/ivf.rs"]
+mod ivf;
 #[path = "bits_bench/reference.rs"]
 mod reference;
 
@@ -37,7 +44,7 @@ use clap::Parser;
 use data::RowSet;
 use imgsearch::index::{
     kernels, search_batch, BatchQuery, BitsRows, GenerationWriter, ScanResult, Snapshot,
-    VectorIndex, DEFAULT_OVERSAMPLE, DEFAULT_SHORTLIST,
+    VectorIndex, DEFAULT_NPROBE, DEFAULT_OVERSAMPLE, DEFAULT_SHORTLIST,
 };
 use imgsearch::vision::{BuiltinExtractor, Extractor, ModelOptions, OnnxExtractor};
 
@@ -82,6 +89,21 @@ struct Cli {
     /// Clusters of the clustered set.
     #[arg(long, default_value_t = 10_000)]
     clusters: usize,
+    /// Lists of the coarse partition (0: 2·√rows; with --no-ivf none is built).
+    #[arg(long, default_value_t = 0)]
+    nlist: usize,
+    /// Probe counts swept on the coarse partition.
+    #[arg(long, value_delimiter = ',', default_value = "8,16,32,64,128,256")]
+    nprobes: Vec<usize>,
+    /// Probes of the partition's latency figures.
+    #[arg(long, default_value_t = DEFAULT_NPROBE)]
+    nprobe: usize,
+    /// Skip the coarse partition.
+    #[arg(long)]
+    no_ivf: bool,
+    /// Skip the 1-bit copy (the partition alone, against exact).
+    #[arg(long)]
+    no_bits: bool,
     /// Memory bandwidth of the machine when quiet, GB/s (for the projected figures).
     #[arg(long, default_value_t = 39.0)]
     quiet_gbps: f64,
@@ -214,22 +236,36 @@ fn run_set(set: &RowSet, rows: usize, cli: &Cli, latency: bool) -> Result<()> {
         rows,
         started.elapsed().as_secs_f64()
     );
-    let started = Instant::now();
-    let bits = BitsRows::build(&snap);
-    println!(
-        "copies built in {:.1} s: bits scanned {} MB per query, i8 {} MB",
-        started.elapsed().as_secs_f64(),
-        bits.scanned_bytes() >> 20,
-        (rows * dim) >> 20
-    );
     let queries: Vec<&[f32]> = set.queries.iter().map(Vec::as_slice).collect();
-    let all = |_: usize| true;
-    let exact = search_batch(&snap, &queries, cli.k, &all);
-    sweep(&snap, &bits, &queries, &exact, cli);
-    if latency {
-        let tenth = |row: usize| row % 10 == 3;
-        let exact_tenth = search_batch(&snap, &queries, cli.k, &tenth);
-        compare(&snap, &bits, &queries, &exact, &exact_tenth, cli);
+    let exact = search_batch(&snap, &queries, cli.k, &|_| true);
+    let exact_tenth = search_batch(&snap, &queries, cli.k, &|row| row % 10 == 3);
+    if !cli.no_bits {
+        let started = Instant::now();
+        let bits = BitsRows::build(&snap);
+        println!(
+            "copies built in {:.1} s: bits scanned {} MB per query, i8 {} MB",
+            started.elapsed().as_secs_f64(),
+            bits.scanned_bytes() >> 20,
+            (rows * dim) >> 20
+        );
+        sweep(&snap, &bits, &queries, &exact, cli);
+        if latency {
+            compare(&snap, &bits, &queries, &exact, &exact_tenth, cli);
+        }
+        println!(
+            "resident {} MB anonymous with the bits copy",
+            ivf::status_mb("RssAnon:")
+        );
+    }
+    if !cli.no_ivf {
+        // Built after the bits copy is dropped: one copy of the i8 codes at a time.
+        let plan = ivf::IvfPlan {
+            lists: cli.nlist,
+            sweep: &cli.nprobes,
+            nprobe: cli.nprobe,
+            k: cli.k,
+        };
+        ivf::run(&snap, &queries, &exact, &exact_tenth, &plan);
     }
     drop(snap);
     drop(index);
@@ -273,7 +309,7 @@ fn sweep(snap: &Snapshot, bits: &BitsRows, queries: &[&[f32]], exact: &[ScanResu
 }
 
 /// Mean recall and median time of `search` over the queries.
-fn measure(
+pub(crate) fn measure(
     queries: &[&[f32]],
     exact: &[ScanResult],
     search: impl Fn(&[f32]) -> ScanResult,
@@ -322,25 +358,20 @@ fn compare(
             })
             .collect()
     };
-    let time = |f: &dyn Fn() -> Vec<ScanResult>| -> (f64, Vec<ScanResult>) {
-        let started = Instant::now();
-        let r = f();
-        (started.elapsed().as_secs_f64() * 1e3, r)
-    };
-    let (seq_bits, _) = time(&|| {
+    let (seq_bits, _) = timed(|| {
         queries
             .iter()
             .map(|q| bits.search(snap, q, k, neg, s, &all))
             .collect()
     });
-    let (seq_i8, _) = time(&|| {
+    let (seq_i8, _) = timed(|| {
         queries
             .iter()
             .map(|q| i8.search(snap, q, k, neg, o, &all))
             .collect()
     });
-    let (bat_bits, got_bits) = time(&|| bits.search_batch(snap, &batch(s), neg, &all));
-    let (bat_i8, got_i8) = time(&|| i8.search_batch(snap, &batch(o), neg, &all));
+    let (bat_bits, got_bits) = timed(|| bits.search_batch(snap, &batch(s), neg, &all));
+    let (bat_i8, got_i8) = timed(|| i8.search_batch(snap, &batch(o), neg, &all));
     let mean = |got: &[ScanResult]| {
         got.iter()
             .zip(exact)
@@ -400,7 +431,14 @@ fn compare(
     );
 }
 
-fn recall_at(got: &ScanResult, want: &ScanResult) -> f64 {
+/// The time in ms of `f` and its results.
+pub(crate) fn timed(f: impl FnOnce() -> Vec<ScanResult>) -> (f64, Vec<ScanResult>) {
+    let started = Instant::now();
+    let r = f();
+    (started.elapsed().as_secs_f64() * 1e3, r)
+}
+
+pub(crate) fn recall_at(got: &ScanResult, want: &ScanResult) -> f64 {
     let found = got
         .hits
         .iter()

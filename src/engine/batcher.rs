@@ -297,6 +297,7 @@ fn scan_group<L: Deref<Target = VectorIndex>>(
         accept: &|row| gate.accepts(row),
         // Each search was found not selective before it queued.
         collect: false,
+        narrowed: gate.narrows(),
     };
     crate::index::scan(&snap, source.scan_copy, &request)
 }

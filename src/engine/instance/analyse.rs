@@ -249,6 +249,7 @@ impl Instance {
             min_score: f32::MIN,
             accept: &|_| true,
             collect: false,
+            narrowed: false,
         };
         let near = crate::index::scan(&snap, &self.scan_copy, &request)
             .pop()

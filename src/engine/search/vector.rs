@@ -49,6 +49,7 @@ impl Instance {
             accept: &accept,
             // Only a category or a filter can keep few rows: sample them once.
             collect: gate.narrows() && crate::index::selective(&snap, &accept),
+            narrowed: gate.narrows(),
         };
         let scan_alone = || {
             crate::index::scan(&snap, &self.scan_copy, &request)

@@ -7,11 +7,10 @@ use super::batch_i8::BatchQuery;
 use super::bits_search::is_sampled;
 use super::code_bits::{chunk_estimates, BitsRows, CHUNK_ROWS};
 use super::quantized::DEFAULT_OVERSAMPLE;
-use super::quantized_tests::{data, index_of, recall, unit, Rng};
+use super::quantized_tests::{data, index_of, other_generation, recall, unit, Rng};
 use super::topk::{Scored, TopK};
 use super::ScanResult;
 use crate::index::kernels;
-use crate::index::{write_generation, VectorIndex};
 
 #[test]
 fn recall_at_10_random_clustered_and_shifted() {
@@ -208,10 +207,7 @@ fn tombstones_predicate_threshold_appends_and_stale_copies() {
         .all(|h| accept(h.row) && h.row != 17 && !(64..128).contains(&h.row)));
     // A copy of another generation is not used.
     let dir2 = tempfile::tempdir().unwrap();
-    write_generation(dir2.path(), dim as u32, [(0u64, &vs[0][..])]).unwrap();
-    write_generation(dir2.path(), dim as u32, [(0u64, &vs[1][..])]).unwrap();
-    let other = VectorIndex::open(dir2.path(), dim as u32, 0, u64::MAX).unwrap();
-    let other = other.snapshot();
+    let other = other_generation(&vs[..2], dir2.path());
     let r = bits.search(&other, &vs[0], 1, f32::NEG_INFINITY, 4, &|_| true);
     assert_eq!(r, other.search(&vs[0], 1, f32::NEG_INFINITY, &|_| true));
     assert!(bits
@@ -251,6 +247,7 @@ fn the_bits_mode_answers_singles_on_bits_and_batches_on_its_i8_copy() {
         min_score: f32::NEG_INFINITY,
         accept: &accept,
         collect: false,
+        narrowed: true,
     };
     // One query (the 1-bit path) and six together (the i8 panels): exact answers here.
     for (i, q) in asked.iter().enumerate() {

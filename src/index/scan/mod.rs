@@ -11,6 +11,8 @@
 //!   rows scanned for candidates that are re-scored exactly in f32, so scores are exact;
 //!   or a 1-bit copy (`code_bits.rs`, `bits_search.rs`) whose shortlist is re-scored on
 //!   its i8 copy, then in f32; without a usable copy, the f32 rows (`flat.rs`);
+//! * the coarse partition (`ivf.rs`, `ivf_search.rs`, `--scan ivf`): the i8 codes of
+//!   the lists nearest the query only, re-scored in f32 (approximate);
 //! * a blocked batch (`tiles.rs`, one driver over f32 panels in `batch_f32.rs` and i8
 //!   panels in `batch_i8.rs`): four or more queries in one pass over the rows.
 //!
@@ -29,11 +31,17 @@ mod code_bits;
 mod code_f16;
 mod code_i8;
 mod flat;
+mod ivf;
+mod ivf_search;
+#[cfg(test)]
+mod ivf_tests;
+mod kmeans;
 mod quantized;
 #[cfg(test)]
 mod quantized_tests;
 mod rotation;
 mod scan_copy;
+mod scan_mode;
 mod shortlist;
 mod tiles;
 mod topk;
@@ -44,8 +52,10 @@ pub use bits_search::DEFAULT_SHORTLIST;
 pub use code_bits::BitsRows;
 pub use code_f16::F16Fit;
 pub use code_i8::{I8Fit, I8Query};
+pub use ivf::{default_lists, IvfRows, DEFAULT_NPROBE};
 pub use quantized::{Code, F16Rows, I8Rows, QuantizedRows, DEFAULT_OVERSAMPLE};
-pub use scan_copy::{ScanCopy, ScanMode, UnknownScanMode};
+pub use scan_copy::{ScanCopy, IVF_MIN_ROWS};
+pub use scan_mode::{ScanMode, UnknownScanMode};
 
 use crate::index::Snapshot;
 
@@ -102,6 +112,9 @@ pub struct ScanRequest<'a> {
     /// Answer from the accepted rows alone, collected from the columns: the caller found
     /// the predicate [`selective`] (sampled once per search, not again here).
     pub collect: bool,
+    /// Whether `accept` may refuse live rows (a category or a filter); when not, a
+    /// partition counts DocsFound from the tombstones instead of calling it on every row.
+    pub narrowed: bool,
 }
 
 /// Whether `accept` keeps so few rows of `snap` (a 1024-row sample) that collecting them
@@ -126,6 +139,7 @@ pub fn scan(snap: &Snapshot, copy: &ScanCopy, request: &ScanRequest<'_>) -> Vec<
         queries,
         min_score,
         accept,
+        narrowed,
         ..
     } = *request;
     if request.collect {
@@ -139,10 +153,10 @@ pub fn scan(snap: &Snapshot, copy: &ScanCopy, request: &ScanRequest<'_>) -> Vec<
     if queries.len() < MIN_BATCH {
         return queries
             .iter()
-            .map(|q| copy.search(snap, q.vector, q.k, min_score, accept))
+            .map(|q| copy.search(snap, q.vector, q.k, min_score, accept, narrowed))
             .collect();
     }
-    if let Some(results) = copy.search_batch(snap, queries, min_score, accept) {
+    if let Some(results) = copy.search_batch(snap, queries, min_score, accept, narrowed) {
         return results;
     }
     let k = queries.iter().map(|q| q.k).max().unwrap_or(0);

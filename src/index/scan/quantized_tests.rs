@@ -5,7 +5,7 @@
 use super::quantized::{F16Rows, I8Rows, DEFAULT_OVERSAMPLE};
 use super::ScanResult;
 use crate::index::kernels;
-use crate::index::{write_generation, VectorIndex};
+use crate::index::{write_generation, Snapshot, VectorIndex};
 
 /// Deterministic pseudo-random generator (xorshift), values in [-0.5, 0.5).
 pub(super) struct Rng(pub(super) u64);
@@ -55,6 +55,15 @@ pub(super) fn data(
             unit(v)
         })
         .collect()
+}
+
+/// The snapshot of a second generation written after one of `vs[0]` (holding `vs[1]`):
+/// a copy built on another generation must not answer for it.
+pub(super) fn other_generation(vs: &[Vec<f32>], dir: &std::path::Path) -> std::sync::Arc<Snapshot> {
+    let dim = vs[0].len() as u32;
+    write_generation(dir, dim, [(0u64, &vs[0][..])]).unwrap();
+    write_generation(dir, dim, [(0u64, &vs[1][..])]).unwrap();
+    VectorIndex::open(dir, dim, 0, u64::MAX).unwrap().snapshot()
 }
 
 pub(super) fn index_of(vs: &[Vec<f32>], dir: &std::path::Path) -> VectorIndex {
@@ -183,10 +192,7 @@ fn tombstones_predicate_threshold_appends_and_stale_copies() {
     assert!(got.hits.iter().all(|h| accept(h.row) && h.row != 17));
     // A copy of another generation is not used.
     let dir2 = tempfile::tempdir().unwrap();
-    write_generation(dir2.path(), dim as u32, [(0u64, &vs[0][..])]).unwrap();
-    write_generation(dir2.path(), dim as u32, [(0u64, &vs[1][..])]).unwrap();
-    let other = VectorIndex::open(dir2.path(), dim as u32, 0, u64::MAX).unwrap();
-    let other = other.snapshot();
+    let other = other_generation(&vs[..2], dir2.path());
     let r = i8s.search(&other, &vs[0], 1, f32::NEG_INFINITY, 4, &|_| true);
     assert_eq!(r, other.search(&vs[0], 1, f32::NEG_INFINITY, &|_| true));
     assert!(i8s

@@ -1,6 +1,8 @@
 //! The scan copy of an index: a quantised (i8, f16 or 1-bit) copy of its rows that
 //! searches scan instead of the f32 rows, with an exact f32 re-rank of the candidates
-//! ([`I8Rows`] / [`F16Rows`] / [`BitsRows`]), so scores stay exact.
+//! ([`I8Rows`] / [`F16Rows`] / [`BitsRows`]), so scores stay exact; or a coarse
+//! partition of the i8 codes ([`IvfRows`], `--scan ivf`) of which a search reads only the
+//! lists nearest the query.
 //!
 //! The flat scan is bound by memory bandwidth; an i8 copy reads a quarter of the bytes, a
 //! 1-bit copy a thirtieth (its shortlist is re-scored on the i8 copy it holds). The 1-bit
@@ -12,17 +14,26 @@
 //! reloads or rebuilds, and again when rows appended since it was built pass an eighth of
 //! it (rows past the copy are scored in f32 until then). Until a copy of the snapshot's
 //! generation exists, searches scan the f32 rows. `--scan f32` keeps no copy.
+//!
+//! `--scan ivf` partitions instances of [`IVF_MIN_ROWS`] rows or more and keeps an i8
+//! copy of smaller ones (a flat i8 scan of them is fast, and a partition trained on few
+//! rows is poor). The partition takes minutes to build at 10M rows: an i8 copy is built
+//! first and answers until it is ready (held both for the build: twice the i8 bytes).
+//! Rows appended since the build are scanned in f32 until the next one.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 use parking_lot::Mutex;
+use rayon::prelude::*;
 
 use super::batch_i8::BatchQuery;
 use super::bits_search::DEFAULT_SHORTLIST;
 use super::code_bits::BitsRows;
+use super::ivf::{IvfRows, DEFAULT_NPROBE};
 use super::quantized::{F16Rows, I8Rows, DEFAULT_OVERSAMPLE};
+use super::scan_mode::ScanMode;
 use super::{ScanQuery, ScanResult};
 use crate::index::Snapshot;
 
@@ -36,81 +47,21 @@ const MIN_CANDIDATES: usize = 64;
 /// Rows shortlisted on a 1-bit copy per search at least.
 const MIN_SHORTLIST: usize = 400;
 
-/// Which rows searches scan (`serve --scan`; the command line parses it by name through
-/// `FromStr`, so the index does not depend on the CLI's crate).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ScanMode {
-    /// The f32 rows, exactly.
-    F32,
-    /// An i8 copy (a quarter of the bytes), candidates re-ranked in f32.
-    #[default]
-    I8,
-    /// An f16 copy (half the bytes), candidates re-ranked in f32.
-    F16,
-    /// A 1-bit copy (an eighth of the i8 bytes) whose shortlist is re-scored on an i8
-    /// copy, then re-ranked in f32.
-    Bits,
-}
+/// Rows sampled to estimate a predicate's share before probing a partition.
+const PROBE_SAMPLES: usize = 256;
 
-/// A scan mode name that is none of `f32`, `i8`, `f16`, `bits`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("scan mode {0:?}: use f32, i8, f16 or bits")]
-pub struct UnknownScanMode(pub String);
+/// Probes of a filtered search on a partition, in [`DEFAULT_NPROBE`]s, at most.
+const MAX_PROBE_GROWTH: f64 = 4.0;
 
-impl std::str::FromStr for ScanMode {
-    type Err = UnknownScanMode;
-
-    fn from_str(name: &str) -> Result<Self, UnknownScanMode> {
-        match name {
-            "f32" => Ok(ScanMode::F32),
-            "i8" => Ok(ScanMode::I8),
-            "f16" => Ok(ScanMode::F16),
-            "bits" => Ok(ScanMode::Bits),
-            other => Err(UnknownScanMode(other.to_string())),
-        }
-    }
-}
-
-impl std::fmt::Display for ScanMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl ScanMode {
-    /// The modes' names, as the command line and the config file spell them.
-    pub const NAMES: [&'static str; 4] = ["f32", "i8", "f16", "bits"];
-
-    /// The mode's name.
-    pub fn name(self) -> &'static str {
-        Self::NAMES[usize::from(self.code())]
-    }
-
-    fn code(self) -> u8 {
-        match self {
-            ScanMode::F32 => 0,
-            ScanMode::I8 => 1,
-            ScanMode::F16 => 2,
-            ScanMode::Bits => 3,
-        }
-    }
-
-    fn from_code(code: u8) -> Self {
-        match code {
-            1 => ScanMode::I8,
-            2 => ScanMode::F16,
-            3 => ScanMode::Bits,
-            _ => ScanMode::F32,
-        }
-    }
-}
+/// Rows from which `--scan ivf` partitions an instance (below, it keeps an i8 copy).
+pub const IVF_MIN_ROWS: usize = 200_000;
 
 /// A built copy.
 enum Compact {
     I8(I8Rows),
     F16(F16Rows),
     Bits(BitsRows),
+    Ivf(IvfRows),
 }
 
 impl Compact {
@@ -120,6 +71,10 @@ impl Compact {
             ScanMode::I8 => Some(Compact::I8(I8Rows::build(snap))),
             ScanMode::F16 => Some(Compact::F16(F16Rows::build(snap))),
             ScanMode::Bits => Some(Compact::Bits(BitsRows::build(snap))),
+            ScanMode::Ivf if snap.rows() >= IVF_MIN_ROWS => {
+                Some(Compact::Ivf(IvfRows::build(snap, 0)))
+            }
+            ScanMode::Ivf => Some(Compact::I8(I8Rows::build(snap))),
         }
     }
 
@@ -128,13 +83,19 @@ impl Compact {
             Compact::I8(_) => ScanMode::I8,
             Compact::F16(_) => ScanMode::F16,
             Compact::Bits(_) => ScanMode::Bits,
+            Compact::Ivf(_) => ScanMode::Ivf,
         }
     }
 
-    /// Whether searches in `mode` use this copy (one place to widen if a mode ever
-    /// reuses another's copy).
+    /// Whether searches in `mode` use this copy (`--scan ivf` uses an i8 copy below
+    /// [`IVF_MIN_ROWS`] rows and while its partition is built).
     fn answers(&self, mode: ScanMode) -> bool {
-        self.mode() == mode
+        self.mode() == mode || (mode == ScanMode::Ivf && matches!(self, Compact::I8(_)))
+    }
+
+    /// Whether `--scan ivf` wants a partition of `snap` in place of this i8 copy.
+    fn wants_partition(&self, mode: ScanMode, snap: &Snapshot) -> bool {
+        mode == ScanMode::Ivf && matches!(self, Compact::I8(_)) && snap.rows() >= IVF_MIN_ROWS
     }
 
     fn rows(&self) -> usize {
@@ -142,6 +103,7 @@ impl Compact {
             Compact::I8(c) => c.rows(),
             Compact::F16(c) => c.rows(),
             Compact::Bits(c) => c.rows(),
+            Compact::Ivf(c) => c.rows(),
         }
     }
 
@@ -150,6 +112,7 @@ impl Compact {
             Compact::I8(c) => c.bytes(),
             Compact::F16(c) => c.bytes(),
             Compact::Bits(c) => c.bytes(),
+            Compact::Ivf(c) => c.bytes(),
         }
     }
 }
@@ -216,6 +179,7 @@ impl ScanCopy {
             None => true,
             Some(b) => {
                 !b.copy.answers(mode)
+                    || b.copy.wants_partition(mode, snap)
                     || b.generation != snap.generation()
                     || b.copy.rows() > snap.rows()
                     || snap.rows() - b.copy.rows() > STALE_ROWS.max(b.copy.rows() / 8)
@@ -269,11 +233,30 @@ impl ScanCopy {
     /// Builds the copy of `snap` in this thread (tools and tests wait for it this way).
     pub fn build_now(&self, snap: &Snapshot) {
         let mode = self.mode();
+        let answering = self
+            .built
+            .load()
+            .as_ref()
+            .is_some_and(|b| b.copy.answers(mode) && b.generation == snap.generation());
+        if mode == ScanMode::Ivf && snap.rows() >= IVF_MIN_ROWS && !answering {
+            // The partition takes minutes at 10M rows: an i8 copy answers meanwhile.
+            self.store(
+                mode,
+                snap,
+                Compact::I8(I8Rows::build(snap)),
+                std::time::Instant::now(),
+            );
+        }
         let started = std::time::Instant::now();
         let Some(copy) = Compact::build(mode, snap) else {
             self.built.store(None);
             return;
         };
+        self.store(mode, snap, copy, started);
+    }
+
+    /// Publishes `copy` of `snap`, built since `started`, unless a newer one is there.
+    fn store(&self, mode: ScanMode, snap: &Snapshot, copy: Compact, started: std::time::Instant) {
         tracing::info!(
             instance = %self.name,
             mode = ?mode,
@@ -288,14 +271,17 @@ impl ScanCopy {
             generation: snap.generation(),
             copy,
         });
-        // Keep a newer copy if another build finished first (generations only grow).
+        // Keep a newer copy if another build finished first (generations only grow), and
+        // a partition over an i8 copy of the same rows.
+        let rank = |c: &Built| {
+            (
+                c.generation,
+                c.copy.rows(),
+                matches!(c.copy, Compact::Ivf(_)),
+            )
+        };
         self.built.rcu(|current| match current {
-            Some(c)
-                if c.copy.answers(mode)
-                    && (c.generation, c.copy.rows()) > (built.generation, built.copy.rows()) =>
-            {
-                Some(c.clone())
-            }
+            Some(c) if c.copy.answers(mode) && rank(c) > rank(&built) => Some(c.clone()),
             _ => Some(built.clone()),
         });
     }
@@ -330,6 +316,7 @@ impl ScanCopy {
         queries: &[ScanQuery<'_>],
         min_score: f32,
         accept: &(dyn Fn(usize) -> bool + Sync),
+        narrowed: bool,
     ) -> Option<Vec<ScanResult>> {
         let built = self.built.load();
         let b = built
@@ -360,6 +347,15 @@ impl ScanCopy {
                 )
             }
             Compact::F16(_) => None,
+            // Few lists per query: concurrent searches run side by side.
+            Compact::Ivf(copy) => Some(
+                queries
+                    .par_iter()
+                    .map(|q| {
+                        search_partition(copy, snap, q.vector, q.k, min_score, accept, narrowed)
+                    })
+                    .collect(),
+            ),
         }
     }
 
@@ -373,6 +369,7 @@ impl ScanCopy {
         k: usize,
         min_score: f32,
         accept: &(dyn Fn(usize) -> bool + Sync),
+        narrowed: bool,
     ) -> ScanResult {
         let built = self.built.load();
         let usable = built
@@ -386,6 +383,7 @@ impl ScanCopy {
             Compact::I8(c) => c.search(snap, query, k, min_score, oversample, accept),
             Compact::F16(c) => c.search(snap, query, k, min_score, oversample, accept),
             Compact::Bits(c) => c.search(snap, query, k, min_score, shortlist(k), accept),
+            Compact::Ivf(c) => search_partition(c, snap, query, k, min_score, accept, narrowed),
         }
     }
 }
@@ -394,6 +392,34 @@ impl ScanCopy {
 /// get at least `MIN_SHORTLIST` rows).
 fn shortlist(k: usize) -> usize {
     DEFAULT_SHORTLIST.max(MIN_SHORTLIST.div_ceil(k))
+}
+
+/// A search of a partition: [`DEFAULT_NPROBE`] lists, and when `narrowed` (`accept` may
+/// refuse rows) more of them (see [`probes`]) and the predicate passed on.
+fn search_partition(
+    partition: &IvfRows,
+    snap: &Snapshot,
+    query: &[f32],
+    k: usize,
+    min_score: f32,
+    accept: &(dyn Fn(usize) -> bool + Sync),
+    narrowed: bool,
+) -> ScanResult {
+    if narrowed {
+        let nprobe = probes(snap, accept);
+        partition.search(snap, query, k, min_score, nprobe, Some(accept))
+    } else {
+        partition.search(snap, query, k, min_score, DEFAULT_NPROBE, None)
+    }
+}
+
+/// Lists probed in a partition: [`DEFAULT_NPROBE`], times `√(1 / share)` (at most
+/// [`MAX_PROBE_GROWTH`]) when `accept` keeps a share of the rows only, since the best
+/// accepted rows then lie further from the query (a filter of 10 %: 3.2 times the lists).
+fn probes(snap: &Snapshot, accept: &(dyn Fn(usize) -> bool + Sync)) -> usize {
+    let share = snap.accepted_share(accept, PROBE_SAMPLES).max(1e-6);
+    let growth = (1.0 / share).sqrt().min(MAX_PROBE_GROWTH);
+    (DEFAULT_NPROBE as f64 * growth).round() as usize
 }
 
 /// Candidates per wanted hit for a search of `k > 0` hits.

@@ -1,0 +1,190 @@
+//! Tests of the coarse partition: recall against the exact scan on clustered data, exact
+//! scores, `matched` with and without a threshold, tombstones, predicates, appended rows,
+//! partitions of another generation, and the `ivf` scan mode.
+
+use super::ivf::IvfRows;
+use super::quantized_tests::{data, index_of, other_generation, recall, unit, Rng};
+use crate::index::kernels;
+
+#[test]
+fn recall_at_10_on_clustered_data_and_exact_scores() {
+    kernels::init();
+    let mut rng = Rng(0x9e3779b97f4a7c15);
+    let dim = 64;
+    // The queries are fresh members of the rows' clusters (drawn with them).
+    let mut vs = data(40_050, dim, 300, 0.0, &mut rng);
+    let queries = vs.split_off(40_000);
+    let dir = tempfile::tempdir().unwrap();
+    let index = index_of(&vs, dir.path());
+    let snap = index.snapshot();
+    let ivf = IvfRows::build(&snap, 0);
+    assert_eq!(ivf.rows(), 40_000);
+    assert!((300..500).contains(&ivf.lists()), "{} lists", ivf.lists());
+    assert_eq!(ivf.starts[ivf.lists()], 40_000);
+    let mut order = ivf.order.clone();
+    order.sort_unstable();
+    assert!(order.iter().enumerate().all(|(i, &r)| r as usize == i));
+    let (mut total, mut one_probe) = (0.0, 0.0);
+    for q in &queries {
+        let want = snap.search(q, 10, f32::NEG_INFINITY, &|_| true);
+        let got = ivf.search(&snap, q, 10, f32::NEG_INFINITY, 16, None);
+        total += recall(&got, &want);
+        one_probe += recall(&ivf.search(&snap, q, 10, f32::NEG_INFINITY, 1, None), &want);
+        assert_eq!(got.matched, want.matched);
+        for h in &got.hits {
+            assert_eq!(h.score, kernels::dot(q, snap.vector_at(h.row)));
+            assert_eq!(h.doc, h.row as u64 * 2);
+        }
+    }
+    let (mean, one) = (
+        total / queries.len() as f64,
+        one_probe / queries.len() as f64,
+    );
+    assert!(mean >= 0.97, "recall {mean} at 16 probes");
+    // More probes find more: one list alone misses neighbours on its borders.
+    assert!(one < mean, "{one} at 1 probe, {mean} at 16");
+}
+
+#[test]
+fn matched_is_exact_with_a_threshold() {
+    kernels::init();
+    let mut rng = Rng(7);
+    let dir = tempfile::tempdir().unwrap();
+    // Non-negative features (like colour histograms): many scores near each threshold.
+    let vs = data(8_000, 64, 0, 0.5, &mut rng);
+    let index = index_of(&vs, dir.path());
+    let snap = index.snapshot();
+    let ivf = IvfRows::build(&snap, 64);
+    let accept = |row: usize| !row.is_multiple_of(5);
+    for min_score in [0.0, 0.7, 0.8, 0.85, 0.9, 0.95] {
+        for q in vs.iter().take(6) {
+            let want = snap.search(q, 5, min_score, &accept);
+            let got = ivf.search(&snap, q, 5, min_score, 2, Some(&accept));
+            assert_eq!(got.matched, want.matched, "at {min_score}");
+            // Every hit is a true match with its exact score.
+            for h in &got.hits {
+                assert!(h.score >= min_score && accept(h.row));
+                assert_eq!(h.score, kernels::dot(q, snap.vector_at(h.row)));
+            }
+        }
+    }
+}
+
+#[test]
+fn tombstones_predicate_appends_and_stale_partitions() {
+    kernels::init();
+    let mut rng = Rng(7);
+    let dim = 32;
+    let dir = tempfile::tempdir().unwrap();
+    let vs = data(5_000, dim, 20, 0.0, &mut rng);
+    let index = index_of(&vs, dir.path());
+    let snap = index.snapshot();
+    let ivf = IvfRows::build(&snap, 32);
+    // Appended after the build: scanned exactly. The query is the new row itself.
+    let extra = unit(rng.vector(dim));
+    index.append(&[(1_000_000, &extra, &[])]).unwrap();
+    index.publish();
+    assert!(index.tombstone(2 * 17));
+    for row in 64..128 {
+        assert!(index.tombstone(2 * row as u64));
+    }
+    let snap = index.snapshot();
+    let accept = |row: usize| row % 3 != 1;
+    // Probing every list, the partition answers as the exact scan.
+    for (query, min_score) in [
+        (&extra, f32::NEG_INFINITY),
+        (&vs[17], f32::NEG_INFINITY),
+        (&vs[17], 0.1),
+        (&vs[100], 0.3),
+    ] {
+        let want = snap.search(query, 5, min_score, &accept);
+        let got = ivf.search(&snap, query, 5, min_score, ivf.lists(), Some(&accept));
+        assert_eq!(got, want);
+    }
+    // Without a predicate, DocsFound comes from the tombstones (appended rows included).
+    let want = snap.search(&vs[17], 5, f32::NEG_INFINITY, &|_| true);
+    assert_eq!(want.matched, 5_000 + 1 - 1 - 64);
+    let got = ivf.search(&snap, &vs[17], 5, f32::NEG_INFINITY, ivf.lists(), None);
+    assert_eq!(got, want);
+    let got = ivf.search(&snap, &extra, 5, f32::NEG_INFINITY, 1, Some(&accept));
+    assert_eq!(got.hits[0].row, 5_000);
+    let got = ivf.search(&snap, &vs[17], 20, f32::NEG_INFINITY, 2, Some(&accept));
+    assert!(!got.hits.is_empty());
+    assert!(got
+        .hits
+        .iter()
+        .all(|h| accept(h.row) && h.row != 17 && !(64..128).contains(&h.row)));
+    // A partition of another generation is not used.
+    let dir2 = tempfile::tempdir().unwrap();
+    let other = other_generation(&vs[..2], dir2.path());
+    let r = ivf.search(&other, &vs[0], 1, f32::NEG_INFINITY, 4, None);
+    assert_eq!(r, other.search(&vs[0], 1, f32::NEG_INFINITY, &|_| true));
+    assert!(ivf
+        .search(&snap, &[0.0; 3], 5, 0.0, 4, None)
+        .hits
+        .is_empty());
+}
+
+#[test]
+fn the_ivf_mode_partitions_large_instances_and_answers_through_the_scan() {
+    use super::{scan, ScanCopy, ScanMode, ScanQuery, ScanRequest, IVF_MIN_ROWS};
+    kernels::init();
+    assert_eq!("ivf".parse::<ScanMode>(), Ok(ScanMode::Ivf));
+    assert_eq!(ScanMode::Ivf.to_string(), "ivf");
+    let mut rng = Rng(5);
+    let dim = 16;
+    let mut vs = data(IVF_MIN_ROWS + 8, dim, 2_000, 0.0, &mut rng);
+    let queries = vs.split_off(IVF_MIN_ROWS);
+    let dir = tempfile::tempdir().unwrap();
+    let index = index_of(&vs, dir.path());
+    let snap = index.snapshot();
+    let copy = ScanCopy::new("test");
+    copy.set_mode(ScanMode::Ivf, snap.clone());
+    copy.build_now(&snap);
+    assert_eq!(copy.rows_for(&snap), Some(IVF_MIN_ROWS));
+    let accept = |row: usize| row % 4 != 1;
+    let mut total = 0.0;
+    for q in &queries {
+        let want = snap.search(q, 10, f32::NEG_INFINITY, &accept);
+        let asked = [ScanQuery { vector: q, k: 10 }];
+        let request = ScanRequest {
+            queries: &asked,
+            min_score: f32::NEG_INFINITY,
+            accept: &accept,
+            collect: false,
+            narrowed: true,
+        };
+        let got = scan(&snap, &copy, &request).pop().unwrap();
+        assert_eq!(got.matched, want.matched);
+        assert!(got.hits.iter().all(|h| accept(h.row)));
+        for h in &got.hits {
+            assert_eq!(h.score, kernels::dot(q, snap.vector_at(h.row)));
+        }
+        total += recall(&got, &want);
+    }
+    let mean = total / queries.len() as f64;
+    assert!(mean >= 0.9, "recall {mean} through the ivf mode");
+    // A small instance keeps an i8 copy: exact answers here.
+    let small = tempfile::tempdir().unwrap();
+    let index = index_of(&vs[..5_000], small.path());
+    let snap = index.snapshot();
+    let copy = ScanCopy::new("small");
+    copy.set_mode(ScanMode::Ivf, snap.clone());
+    copy.build_now(&snap);
+    assert_eq!(copy.rows_for(&snap), Some(5_000));
+    let asked = [ScanQuery {
+        vector: &queries[0],
+        k: 5,
+    }];
+    let request = ScanRequest {
+        queries: &asked,
+        min_score: f32::NEG_INFINITY,
+        accept: &accept,
+        collect: false,
+        narrowed: true,
+    };
+    assert_eq!(
+        scan(&snap, &copy, &request),
+        vec![snap.search(&queries[0], 5, f32::NEG_INFINITY, &accept)]
+    );
+}
