@@ -36,7 +36,7 @@ pub fn serve(config: ServeConfig) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let data_dir = config.data_dir.clone();
         let options = config.snapshot_options();
-        let store = imgsearch::replica::bootstrap::prepare(&options, imgsearch::offline::restore);
+        let store = imgsearch::replica::bootstrap::prepare(&options, imgsearch::offline::restore_moving);
         let store = store.await?;
         let engine = {
             let dir = data_dir.clone();

@@ -1,7 +1,8 @@
 //! The applier of one instance's log on this node: reads the stream in order from the
 //! entry after the applied sequence and applies each entry with its sequence as the
 //! progress mark of the same synced batch, so the stored position and the stored data
-//! never disagree, whatever the crash.
+//! never disagree, whatever the crash. Consecutive adds already received go in one
+//! synced batch (`applier_batch.rs`).
 //!
 //! An entry it cannot apply safely (a sequence gap, an entry it cannot read, a store
 //! failure) stops it for good and makes the node not ready: guessing would let this
@@ -170,8 +171,16 @@ impl Applier {
         let stream = replica.stream(&self.name).await?;
         let start = self.position.borrow().applied + 1;
         let mut messages = super::entries_from(&stream, start).await?;
-        while let Some(message) = messages.next().await {
-            let message = message.map_err(|e| log(&e))?;
+        // A message read ahead while batching, handled first.
+        let mut held = None;
+        loop {
+            let message = match held.take() {
+                Some(message) => message,
+                None => match messages.next().await {
+                    Some(message) => message.map_err(|e| log(&e))?,
+                    None => break,
+                },
+            };
             let info = message.info().map_err(|e| log(&e))?;
             let (sequence, published) = (info.stream_sequence, info.published);
             if !replica.is_current(self) {
@@ -192,6 +201,19 @@ impl Applier {
                     return Ok(());
                 }
             };
+            if let Change::Add { .. } = change {
+                let mut adds = vec![(sequence, published, change)];
+                let (next, failed) = batch::take_following(&mut messages, &mut adds);
+                if let Err(e) = self.apply_batch(adds).await {
+                    self.stop(e.to_string());
+                    return Ok(());
+                }
+                if let Some(e) = failed {
+                    return Err(log(&e));
+                }
+                held = next;
+                continue;
+            }
             let kind = change.kind();
             let this = self.clone();
             let applied = tokio::task::spawn_blocking(move || this.apply(sequence, change)).await;
@@ -300,6 +322,9 @@ impl Applier {
         }
     }
 }
+
+#[path = "applier_batch.rs"]
+mod batch;
 
 #[cfg(test)]
 #[path = "applier_tests.rs"]
