@@ -72,6 +72,10 @@ pub fn serve(config: ServeConfig) -> anyhow::Result<()> {
                     urls: urls.split(',').map(|u| u.trim().to_string()).collect(),
                     node_id: config.node_id.clone().unwrap_or_else(|| addr.to_string()),
                     max_lag: config.cluster_max_lag,
+                    rebootstrap: store.clone().map(|store| imgsearch::replica::Rebootstrap {
+                        store,
+                        restore: restore_moving,
+                    }),
                 };
                 Some(imgsearch::replica::Replica::start(engine.clone(), cluster).await?)
             }
@@ -96,6 +100,16 @@ pub fn serve(config: ServeConfig) -> anyhow::Result<()> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// `offline::restore_moving` as the replica layer takes it (it does not import `offline`).
+fn restore_moving(
+    from: &std::path::Path,
+    to: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    imgsearch::offline::restore_moving(from, to)
+        .map(drop)
+        .map_err(Into::into)
 }
 
 async fn shutdown_signal() {

@@ -15,6 +15,12 @@ impl Store {
     /// in one synced batch. Ids are never reused, so the range deletions cannot hide a
     /// later instance's keys.
     pub fn delete_instance(&self, meta: &InstanceMeta) -> Result<()> {
+        let batch = self.instance_deletion(meta)?;
+        self.sync_write(batch)
+    }
+
+    /// The batch that deletes `meta`'s settings and every key under its id.
+    pub(super) fn instance_deletion(&self, meta: &InstanceMeta) -> Result<WriteBatch> {
         let instances = self.cf(CF_INSTANCES);
         if !self
             .instances()?
@@ -35,7 +41,7 @@ impl Store {
         for name in COLUMN_FAMILIES.into_iter().filter(|n| *n != CF_INSTANCES) {
             batch.delete_range_cf(self.cf(name), &from, &to);
         }
-        self.sync_write(batch)
+        Ok(batch)
     }
 }
 
