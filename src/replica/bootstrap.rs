@@ -159,23 +159,32 @@ where
 /// A new hidden folder beside `data_dir` for the download (leftovers of dead
 /// processes removed).
 pub(super) fn download_folder(data_dir: &Path) -> Result<PathBuf, BootstrapError> {
+    let folder = hidden_beside(data_dir, ".download-")?;
+    std::fs::create_dir(&folder).map_err(|source| BootstrapError::Local {
+        path: folder.clone(),
+        source,
+    })?;
+    Ok(folder)
+}
+
+/// The path `.<data dir name><marker><pid>` beside `data_dir` (not made; an old one of
+/// this pid removed, and those of dead processes).
+pub(super) fn hidden_beside(data_dir: &Path, marker: &str) -> Result<PathBuf, BootstrapError> {
     let parent = match data_dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let local = |source| BootstrapError::Local {
+    std::fs::create_dir_all(&parent).map_err(|source| BootstrapError::Local {
         path: parent.clone(),
         source,
-    };
-    std::fs::create_dir_all(&parent).map_err(local)?;
-    crate::engine::snapshot::remove_dead_leftovers(&parent, ".download-");
+    })?;
+    crate::engine::snapshot::remove_dead_leftovers(&parent, marker);
     let name = data_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "data".into());
-    let folder = parent.join(format!(".{name}.download-{}", std::process::id()));
+    let folder = parent.join(format!(".{name}{marker}{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&folder);
-    std::fs::create_dir(&folder).map_err(local)?;
     Ok(folder)
 }
 

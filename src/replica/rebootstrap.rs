@@ -13,7 +13,7 @@
 //! whole (its description and verification cover every file together). Without
 //! `--snapshot-store` the applier stops as before, and the log says what to do.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -105,7 +105,8 @@ impl Replica {
         }
         let data_dir = self.engine.data_dir().to_path_buf();
         let local = bootstrap::download_folder(&data_dir)?;
-        let staged = staging_folder(&data_dir);
+        // Beside the data directory: the same file system, so files move, not copy.
+        let staged = bootstrap::hidden_beside(&data_dir, ".rebootstrap-")?;
         let downloaded = bootstrap::download(&config.store, &current, &local).await;
         let replaced = match downloaded {
             Ok(()) => {
@@ -132,22 +133,4 @@ impl Replica {
         tracing::info!(instance = %name, id = %current.id, bytes = current.bytes(), seconds, applied = covered, "re-bootstrapped from the snapshot; now applying the stream's tail");
         Ok(())
     }
-}
-
-/// Where a re-bootstrap restores the snapshot: a hidden folder beside the data directory
-/// (the same file system, so the instance's files are moved, not copied; leftovers of
-/// dead processes removed).
-fn staging_folder(data_dir: &Path) -> PathBuf {
-    let parent = match data_dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    crate::engine::snapshot::remove_dead_leftovers(&parent, ".rebootstrap-");
-    let name = data_dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "data".into());
-    let staged = parent.join(format!(".{name}.rebootstrap-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staged);
-    staged
 }

@@ -46,11 +46,12 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::store::{AddBatch, Record, StoreMode};
 
-    fn meta(name: &str) -> InstanceMeta {
+    /// Settings of a small test instance.
+    pub(in crate::store) fn meta(name: &str) -> InstanceMeta {
         InstanceMeta {
             id: 0,
             name: name.into(),

@@ -2,22 +2,8 @@
 //! source did, the old keys are gone, neighbours are untouched.
 
 use super::*;
+use crate::store::teardown::tests::meta;
 use crate::store::{AddBatch, ProgressMark, Record, StoreMode};
-
-fn meta(name: &str) -> InstanceMeta {
-    InstanceMeta {
-        id: 0,
-        name: name.into(),
-        service_type: 0,
-        qps: 0,
-        capacity: 1000,
-        extractor: "builtin-v2".into(),
-        model: None,
-        dimension: 2,
-        created_ms: 0,
-        local_features: false,
-    }
-}
 
 fn add(store: &Store, inst: u32, doc: u64, product: &str, mark: u64) {
     let record = Record {
