@@ -3,7 +3,9 @@
 //! snapshot is uploaded (the stream then drops the entries it holds), more pictures are
 //! written, and a 4th node started on an empty data directory restores the snapshot,
 //! applies the stream's tail and answers the same: every acknowledged write found by
-//! SearchImageByName, `imgsearch export` identical to node 1's. Skips, saying why,
+//! SearchImageByName, `imgsearch export` identical to node 1's. And a node that was down
+//! across the snapshot and the stream's cut, restarted on its old data directory,
+//! re-bootstraps the instance by itself and answers the same. Skips, saying why,
 //! without nats-server (tools/cluster/setup.sh) or moto (tools/cluster/s3_setup.sh).
 
 #[path = "common/cluster.rs"]
@@ -96,42 +98,109 @@ fn metric_plain(addr: &str, name: &str) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-#[test]
-fn a_new_node_bootstraps_from_the_snapshot_and_the_stream_tail() {
-    let Some(nats) = nats_server() else {
-        eprintln!("SKIP: no nats-server (run tools/cluster/setup.sh or set NATS_SERVER)");
-        return;
-    };
-    let Some(moto) = moto_server() else {
-        eprintln!("SKIP: no moto S3 server (run tools/cluster/s3_setup.sh or set MOTO_SERVER)");
-        return;
-    };
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (_moto, endpoint) = start_moto(&moto, &tmp.path().join("moto.log"));
-    let store = format!("s3://{BUCKET}/cluster");
-    let envs = [
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
-        ("IMGSEARCH_SNAPSHOT_STORE", store.as_str()),
-    ];
-    let cluster = Cluster::up_with(&tmp.path().join("cluster"), &nats, &envs);
-    let nodes = cluster.nodes();
-    let nats1 = cluster.process("nats1").addr;
+/// moto, then 3 NATS servers and 3 nodes that keep their snapshots in it.
+struct Snapshotting {
+    // Dropped in order: the cluster before moto, the folder last.
+    cluster: Cluster,
+    _moto: Killed,
+    endpoint: String,
+    _tmp: tempfile::TempDir,
+}
 
-    let mut acked: Vec<(String, String)> = (0..30).map(|n| add(&nodes[0].addr, n)).collect();
-    wait_applied(&nodes[1].addr, 30, "node2");
-    let uploaded = ureq::post(&format!("http://{}/admin/snapshot/upload", nodes[1].addr))
+impl Snapshotting {
+    /// `None` (saying why) without nats-server or moto.
+    fn up() -> Option<Snapshotting> {
+        let Some(nats) = nats_server() else {
+            eprintln!("SKIP: no nats-server (run tools/cluster/setup.sh or set NATS_SERVER)");
+            return None;
+        };
+        let Some(moto) = moto_server() else {
+            eprintln!("SKIP: no moto S3 server (run tools/cluster/s3_setup.sh or set MOTO_SERVER)");
+            return None;
+        };
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (moto, endpoint) = start_moto(&moto, &tmp.path().join("moto.log"));
+        let envs = node_envs(&endpoint);
+        let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let cluster = Cluster::up_with(&tmp.path().join("cluster"), &nats, &envs);
+        Some(Snapshotting {
+            cluster,
+            _moto: moto,
+            endpoint,
+            _tmp: tmp,
+        })
+    }
+
+    /// The nodes' environment: the S3 endpoint and the snapshot store.
+    fn envs(&self) -> Vec<(&'static str, String)> {
+        node_envs(&self.endpoint)
+    }
+}
+
+/// The nodes' environment for the S3 endpoint at `endpoint`.
+fn node_envs(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ENDPOINT_URL", endpoint.to_string()),
+        ("IMGSEARCH_SNAPSHOT_STORE", format!("s3://{BUCKET}/cluster")),
+    ]
+}
+
+/// Uploads a snapshot through `addr` and checks it holds the instance up to `applied`.
+fn upload(addr: &str, applied: u64) {
+    let uploaded = ureq::post(&format!("http://{addr}/admin/snapshot/upload"))
         .call()
         .expect("snapshot upload")
         .into_string()
         .expect("upload reply");
     let uploaded: serde_json::Value = serde_json::from_str(&uploaded).expect("upload JSON");
     assert_eq!(
-        uploaded["Applied"][INSTANCE], 30,
+        uploaded["Applied"][INSTANCE], applied,
         "upload reply: {uploaded}"
     );
+}
+
+/// Every acknowledged picture found on `addr` by SearchImageByName.
+fn finds_every(addr: &str, acked: &[(String, String)]) {
+    for (product, pic) in acked {
+        let (status, reply) = common::call(
+            addr,
+            "SearchImageByName",
+            &[
+                ("InstanceName", INSTANCE),
+                ("ProductId", product),
+                ("PicName", pic),
+            ],
+        );
+        assert_eq!(status, 200, "{addr} misses {product}/{pic}: {reply}");
+    }
+}
+
+/// `imgsearch export` of the instance in a node's data directory.
+fn export(dir: &Path) -> String {
+    let out = common::run_cli(dir, &["export", INSTANCE]);
+    assert!(
+        out.status.success(),
+        "export: {}",
+        common::output_text(&out)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+#[test]
+fn a_new_node_bootstraps_from_the_snapshot_and_the_stream_tail() {
+    let Some(up) = Snapshotting::up() else {
+        return;
+    };
+    let (cluster, envs) = (&up.cluster, up.envs());
+    let nodes = cluster.nodes();
+    let nats1 = cluster.process("nats1").addr;
+
+    let mut acked: Vec<(String, String)> = (0..30).map(|n| add(&nodes[0].addr, n)).collect();
+    wait_applied(&nodes[1].addr, 30, "node2");
+    upload(&nodes[1].addr, 30);
     // The stream keeps only what the snapshot does not hold.
     assert_eq!(stream_first_sequence(&nats1), 31);
 
@@ -156,7 +225,7 @@ fn a_new_node_bootstraps_from_the_snapshot_and_the_stream_tail() {
         .arg(&node4_dir)
         .args(["--listen", &node4, "--node-id", "node4", "--cluster"])
         .arg(urls.join(","))
-        .envs(envs)
+        .envs(envs.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).expect("log"))
         .spawn()
@@ -178,28 +247,70 @@ fn a_new_node_bootstraps_from_the_snapshot_and_the_stream_tail() {
         Some(1.0)
     );
 
-    for (product, pic) in &acked {
-        let (status, reply) = common::call(
-            &node4,
-            "SearchImageByName",
-            &[
-                ("InstanceName", INSTANCE),
-                ("ProductId", product),
-                ("PicName", pic),
-            ],
-        );
-        assert_eq!(status, 200, "node4 misses {product}/{pic}: {reply}");
-    }
-    let export = |dir: &Path| {
-        let out = common::run_cli(dir, &["export", INSTANCE]);
-        assert!(
-            out.status.success(),
-            "export: {}",
-            common::output_text(&out)
-        );
-        String::from_utf8(out.stdout).expect("utf-8")
-    };
+    finds_every(&node4, &acked);
     let (first, fourth) = (export(&cluster.dir.join("node1")), export(&node4_dir));
     assert_eq!(first.lines().count(), 50);
     assert_eq!(first, fourth, "node4 differs from node1");
+}
+
+#[test]
+fn a_node_down_across_the_cut_rebootstraps_itself_on_its_old_data() {
+    let Some(mut up) = Snapshotting::up() else {
+        return;
+    };
+    let nodes = up.cluster.nodes();
+    let nats1 = up.cluster.process("nats1").addr;
+    let mut acked: Vec<(String, String)> = (0..20).map(|n| add(&nodes[0].addr, n)).collect();
+    for node in &nodes {
+        wait_applied(&node.addr, 20, &node.id);
+    }
+    up.cluster.kill("node3");
+    acked.extend((20..40).map(|n| add(&nodes[0].addr, n)));
+    wait_applied(&nodes[1].addr, 40, "node2");
+    upload(&nodes[1].addr, 40);
+    // node3 applied 20: the entries it needs next are gone from the stream.
+    assert_eq!(stream_first_sequence(&nats1), 41);
+    acked.extend((40..55).map(|n| add(&nodes[1].addr, n)));
+
+    up.cluster.restart("node3");
+    let node3 = &nodes[2].addr;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while metric(node3, "imgsearch_replica_applied_sequence") != Some(55.0) {
+        assert!(
+            Instant::now() < deadline,
+            "node3 applied {:?} of 55:\n{}",
+            metric(node3, "imgsearch_replica_applied_sequence"),
+            up.cluster.log("node3")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        metric_plain(node3, "imgsearch_replica_bootstraps"),
+        Some(1.0),
+        "one re-bootstrap, no restart"
+    );
+    assert!(up
+        .cluster
+        .log("node3")
+        .contains("re-bootstrapped from the snapshot"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready(node3) {
+        assert!(
+            Instant::now() < deadline,
+            "node3 not ready after its re-bootstrap"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    finds_every(node3, &acked);
+    // Writes through the re-bootstrapped node still go through the log and everywhere.
+    acked.push(add(node3, 55));
+    for node in &nodes {
+        wait_applied(&node.addr, 56, &node.id);
+    }
+    let (first, third) = (
+        export(&up.cluster.dir.join("node1")),
+        export(&up.cluster.dir.join("node3")),
+    );
+    assert_eq!(first.lines().count(), 56);
+    assert_eq!(first, third, "node3 differs from node1");
 }

@@ -183,6 +183,49 @@ impl Engine {
         Ok(())
     }
 
+    /// Replaces instance `name`'s data with the same instance's in the data directory
+    /// `source` (a restored snapshot beside this one, on the same file system): its keys
+    /// are copied in under a new id, the name is switched to them in one synced batch
+    /// (the commit point; a crash before it leaves the old instance whole, after it the
+    /// open reconciles the vector files with the store), then the snapshot's index
+    /// folder is moved into place and the instance opened again. Other instances keep
+    /// serving; this one answers InstanceNotFound for the moment of the switch. Returns
+    /// the new instance (callers holding the old one must let it go).
+    pub fn replace_instance(&self, name: &str, source: &Path) -> Result<Arc<Instance>> {
+        let _admin = self.admin.lock();
+        let old = self.instance(name)?;
+        let copied = Store::open(&source.join(STORE_DIR), StoreMode::ReadOnly)?;
+        let mut meta = copied
+            .instances()?
+            .into_iter()
+            .find(|m| m.name == name)
+            .ok_or_else(|| EngineError::InstanceNotFound(name.to_string()))?;
+        let from = meta.id;
+        meta.id = self.store.reserve_instance_id()?;
+        let keys = self.store.copy_instance_keys(&copied, from, meta.id)?;
+        drop(copied);
+        self.instances.write().remove(name);
+        if let Err(e) = old.replace_in_store(&meta) {
+            self.instances.write().insert(name.to_string(), old);
+            return Err(e);
+        }
+        drop(old);
+        let index_dir = self.index_dir(name);
+        super::teardown::remove_folder(&index_dir)?;
+        let moved = std::fs::rename(source.join(INSTANCES_DIR).join(name), &index_dir);
+        if let Err(e) = moved {
+            // The open below writes the vector file again from the store.
+            tracing::warn!(instance = %name, error = %e, "the snapshot's vector files could not be moved into place: rebuilding them from the store");
+        }
+        let instance = Instance::open(self.store.clone(), meta, &index_dir)?.into_shared();
+        self.apply_settings(&instance);
+        tracing::info!(instance = %name, keys, pictures = instance.info().total_count, "instance replaced by the snapshot's copy");
+        self.instances
+            .write()
+            .insert(name.to_string(), instance.clone());
+        Ok(instance)
+    }
+
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
@@ -306,21 +349,21 @@ impl Engine {
             extractor,
         )?
         .into_shared();
-        instance.set_thumbnail_side(
-            self.thumbnail_side
-                .load(std::sync::atomic::Ordering::Relaxed),
-        );
-        instance.set_scan_mode(*self.scan_mode.lock());
-        instance.set_batch_window(*self.batch_window.lock());
-        instance.set_scene_proposals(
-            self.scene_proposals
-                .load(std::sync::atomic::Ordering::Relaxed),
-        );
-        instance.set_compaction(*self.compaction.lock());
+        self.apply_settings(&instance);
         self.instances
             .write()
             .insert(spec.name.clone(), instance.clone());
         Ok(instance)
+    }
+
+    /// Gives a newly opened instance the server settings every instance has.
+    fn apply_settings(&self, instance: &Instance) {
+        use std::sync::atomic::Ordering::Relaxed;
+        instance.set_thumbnail_side(self.thumbnail_side.load(Relaxed));
+        instance.set_scan_mode(*self.scan_mode.lock());
+        instance.set_batch_window(*self.batch_window.lock());
+        instance.set_scene_proposals(self.scene_proposals.load(Relaxed));
+        instance.set_compaction(*self.compaction.lock());
     }
 
     /// The instance of that name.

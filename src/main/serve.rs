@@ -36,7 +36,7 @@ pub fn serve(config: ServeConfig) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let data_dir = config.data_dir.clone();
         let options = config.snapshot_options();
-        let store = imgsearch::replica::bootstrap::prepare(&options, imgsearch::offline::restore);
+        let store = imgsearch::replica::bootstrap::prepare(&options, imgsearch::offline::restore_moving);
         let store = store.await?;
         let engine = {
             let dir = data_dir.clone();
@@ -72,6 +72,10 @@ pub fn serve(config: ServeConfig) -> anyhow::Result<()> {
                     urls: urls.split(',').map(|u| u.trim().to_string()).collect(),
                     node_id: config.node_id.clone().unwrap_or_else(|| addr.to_string()),
                     max_lag: config.cluster_max_lag,
+                    rebootstrap: store.clone().map(|store| imgsearch::replica::Rebootstrap {
+                        store,
+                        restore: restore_moving,
+                    }),
                 };
                 Some(imgsearch::replica::Replica::start(engine.clone(), cluster).await?)
             }
@@ -96,6 +100,16 @@ pub fn serve(config: ServeConfig) -> anyhow::Result<()> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// `offline::restore_moving` as the replica layer takes it (it does not import `offline`).
+fn restore_moving(
+    from: &std::path::Path,
+    to: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    imgsearch::offline::restore_moving(from, to)
+        .map(drop)
+        .map_err(Into::into)
 }
 
 async fn shutdown_signal() {

@@ -42,7 +42,7 @@ pub use args::{ArgsError, ExtractorArgs, RuntimeArgs};
 pub use export::{export, export_to};
 pub use extract::{extract, ExtractOptions, ExtractSummary};
 pub use import::{import, import_online, FailureGroup, ImportOptions, ImportSummary};
-pub use restore::{restore, RestoreSummary};
+pub use restore::{restore, restore_moving, RestoreSummary};
 pub use snapshot_cli::{run as run_snapshot, SnapshotCommand};
 pub use sources::SourceKind;
 pub use verify::{verify, InstanceReport};

@@ -1,12 +1,14 @@
 //! The applier of one instance's log on this node: reads the stream in order from the
 //! entry after the applied sequence and applies each entry with its sequence as the
 //! progress mark of the same synced batch, so the stored position and the stored data
-//! never disagree, whatever the crash.
+//! never disagree, whatever the crash. Consecutive adds already received go in one
+//! synced batch (`applier_batch.rs`).
 //!
-//! An entry it cannot apply safely (a sequence gap, an entry it cannot read, a store
-//! failure) stops it for good and makes the node not ready: guessing would let this
-//! node drift from the others for ever. Such a node needs a fresh copy of the instance
-//! (bootstrap from a snapshot, not built yet) and says so in its log.
+//! An entry it cannot apply safely (an entry it cannot read, a store failure) stops it
+//! for good and makes the node not ready: guessing would let this node drift from the
+//! others for ever. A sequence gap (the stream cut after a snapshot) re-bootstraps the
+//! instance from the latest snapshot when a snapshot store is configured
+//! (`rebootstrap.rs`), else stops it too.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -144,7 +146,12 @@ impl Applier {
             .unwrap_or(Ok(Vec::new())))
     }
 
-    fn stop(&self, reason: String) {
+    /// Stops applying for now, with the reason (a re-bootstrap under way).
+    pub(super) fn hold(&self, reason: String) {
+        self.position.send_modify(|p| p.stopped = Some(reason));
+    }
+
+    pub(super) fn stop(&self, reason: String) {
         tracing::error!(instance = %self.name, %reason, "replication stopped on this node: it will not apply this instance's log any more and reports not ready; give it a fresh copy of the instance");
         self.position.send_modify(|p| p.stopped = Some(reason));
     }
@@ -165,13 +172,21 @@ impl Applier {
     }
 
     /// Applies entries until the consumer fails or an entry stops the applier.
-    async fn consume(self: &Arc<Self>, replica: &Replica) -> Result<()> {
+    async fn consume(self: &Arc<Self>, replica: &Arc<Replica>) -> Result<()> {
         let log = |e: &dyn std::fmt::Display| ReplicaError::Log(e.to_string());
         let stream = replica.stream(&self.name).await?;
         let start = self.position.borrow().applied + 1;
         let mut messages = super::entries_from(&stream, start).await?;
-        while let Some(message) = messages.next().await {
-            let message = message.map_err(|e| log(&e))?;
+        // A message read ahead while batching, handled first.
+        let mut held = None;
+        loop {
+            let message = match held.take() {
+                Some(message) => message,
+                None => match messages.next().await {
+                    Some(message) => message.map_err(|e| log(&e))?,
+                    None => break,
+                },
+            };
             let info = message.info().map_err(|e| log(&e))?;
             let (sequence, published) = (info.stream_sequence, info.published);
             if !replica.is_current(self) {
@@ -182,7 +197,7 @@ impl Applier {
                 continue;
             }
             if sequence != applied + 1 {
-                self.stop(format!("the log skips from sequence {applied} to {sequence} (entries removed from the stream)"));
+                replica.on_gap(self, applied, sequence);
                 return Ok(());
             }
             let change = match entry::open(&message.payload) {
@@ -192,6 +207,19 @@ impl Applier {
                     return Ok(());
                 }
             };
+            if let Change::Add { .. } = change {
+                let mut adds = vec![(sequence, published, change)];
+                let (next, failed) = batch::take_following(&mut messages, &mut adds);
+                if let Err(e) = self.apply_batch(adds).await {
+                    self.stop(e.to_string());
+                    return Ok(());
+                }
+                if let Some(e) = failed {
+                    return Err(log(&e));
+                }
+                held = next;
+                continue;
+            }
             let kind = change.kind();
             let this = self.clone();
             let applied = tokio::task::spawn_blocking(move || this.apply(sequence, change)).await;
@@ -300,6 +328,9 @@ impl Applier {
         }
     }
 }
+
+#[path = "applier_batch.rs"]
+mod batch;
 
 #[cfg(test)]
 #[path = "applier_tests.rs"]

@@ -128,3 +128,50 @@ fn a_waiting_request_gets_its_outcome_or_a_reason() {
     assert!(matches!(stopped, ReplicaError::Stopped(..)), "{stopped}");
     assert_eq!(a.lag().stopped.as_deref(), Some("test"));
 }
+
+#[test]
+fn consecutive_adds_commit_once_with_the_last_sequence_and_each_its_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_engine, a) = applier(dir.path(), 2);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let logged = time::OffsetDateTime::now_utc();
+    let batch: Vec<batch::Pending> = vec![
+        (1, logged, add(&a, "p", "a", 1)),
+        (2, logged, add(&a, "p", "b", 2)),
+        // Over capacity: its own failure, the others stored.
+        (3, logged, add(&a, "q", "c", 3)),
+        // The same name again in the batch: replaces, as on one node.
+        (4, logged, add(&a, "p", "a", 4)),
+    ];
+    runtime.block_on(a.apply_batch(batch)).unwrap();
+    assert_eq!(stored_mark(&a.instance), Some(4));
+    assert_eq!(a.lag().applied, 4);
+    assert_eq!(a.instance.info().total_count, 2);
+    let short = Duration::from_millis(50);
+    assert!(runtime.block_on(a.wait(1, short)).unwrap().is_ok());
+    let full = runtime.block_on(a.wait(3, short)).unwrap();
+    assert!(
+        matches!(full, Err(EngineError::OverQuota { .. })),
+        "{full:?}"
+    );
+    assert!(runtime.block_on(a.wait(4, short)).unwrap().is_ok());
+    // A batch that cannot be stored leaves neither pictures nor the mark.
+    let wrong = Change::Add {
+        record: Record {
+            product_id: "r".into(),
+            pic_name: "x".into(),
+            ..Record::default()
+        },
+        vector: vec![1.0; 3],
+        thumbnail: None,
+        local_features: None,
+    };
+    let failed = runtime
+        .block_on(a.apply_batch(vec![(5, logged, add(&a, "p", "d", 5)), (6, logged, wrong)]));
+    assert!(failed.is_err());
+    assert_eq!(stored_mark(&a.instance), Some(4));
+    assert_eq!(a.lag().applied, 4);
+}

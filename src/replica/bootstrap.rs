@@ -78,6 +78,13 @@ pub fn record_metrics() {
         .set(BOOTSTRAP_MILLIS.load(Ordering::Relaxed) as f64 / 1000.0);
 }
 
+/// Counts one bootstrap (at start or of one instance on a running node).
+pub(super) fn count(bytes: u64, seconds: f64) {
+    BOOTSTRAPS.fetch_add(1, Ordering::Relaxed);
+    BOOTSTRAP_BYTES.fetch_add(bytes, Ordering::Relaxed);
+    BOOTSTRAP_MILLIS.fetch_add((seconds * 1000.0) as u64, Ordering::Relaxed);
+}
+
 /// Opens `--snapshot-store` when given and, for a cluster node whose data directory is
 /// missing or empty, bootstraps it from the latest snapshot (with `restore(from, to)`).
 pub async fn prepare<T, E>(
@@ -140,9 +147,7 @@ where
     let _ = std::fs::remove_dir_all(&local);
     restored?;
     let seconds = started.elapsed().as_secs_f64();
-    BOOTSTRAPS.fetch_add(1, Ordering::Relaxed);
-    BOOTSTRAP_BYTES.fetch_add(current.bytes(), Ordering::Relaxed);
-    BOOTSTRAP_MILLIS.fetch_add((seconds * 1000.0) as u64, Ordering::Relaxed);
+    count(current.bytes(), seconds);
     tracing::info!(id = %current.id, bytes = current.bytes(), download_s = download_seconds, restore_s = seconds - download_seconds, applied = ?current.applied, "bootstrapped from the snapshot; now applying each stream's tail");
     Ok(Some(Bootstrapped {
         current,
@@ -153,24 +158,33 @@ where
 
 /// A new hidden folder beside `data_dir` for the download (leftovers of dead
 /// processes removed).
-fn download_folder(data_dir: &Path) -> Result<PathBuf, BootstrapError> {
+pub(super) fn download_folder(data_dir: &Path) -> Result<PathBuf, BootstrapError> {
+    let folder = hidden_beside(data_dir, ".download-")?;
+    std::fs::create_dir(&folder).map_err(|source| BootstrapError::Local {
+        path: folder.clone(),
+        source,
+    })?;
+    Ok(folder)
+}
+
+/// The path `.<data dir name><marker><pid>` beside `data_dir` (not made; an old one of
+/// this pid removed, and those of dead processes).
+pub(super) fn hidden_beside(data_dir: &Path, marker: &str) -> Result<PathBuf, BootstrapError> {
     let parent = match data_dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let local = |source| BootstrapError::Local {
+    std::fs::create_dir_all(&parent).map_err(|source| BootstrapError::Local {
         path: parent.clone(),
         source,
-    };
-    std::fs::create_dir_all(&parent).map_err(local)?;
-    crate::engine::snapshot::remove_dead_leftovers(&parent, ".download-");
+    })?;
+    crate::engine::snapshot::remove_dead_leftovers(&parent, marker);
     let name = data_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "data".into());
-    let folder = parent.join(format!(".{name}.download-{}", std::process::id()));
+    let folder = parent.join(format!(".{name}{marker}{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&folder);
-    std::fs::create_dir(&folder).map_err(local)?;
     Ok(folder)
 }
 

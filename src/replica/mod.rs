@@ -19,6 +19,7 @@ mod catalog;
 pub mod current;
 pub mod entry;
 pub mod object_store;
+mod rebootstrap;
 pub mod snapshots;
 mod task_writes;
 mod writes;
@@ -34,6 +35,7 @@ use thiserror::Error;
 pub use applier::{InstanceLag, APPLIED_SOURCE};
 pub use catalog::{CatalogEntry, CATALOG_STREAM};
 pub use entry::Change;
+pub use rebootstrap::{Rebootstrap, Restore};
 
 use crate::engine::{Engine, EngineError};
 
@@ -74,6 +76,9 @@ pub struct ClusterConfig {
     pub node_id: String,
     /// Entries a node may be behind and still be ready.
     pub max_lag: u64,
+    /// Where an instance whose log was cut past this node re-bootstraps from; `None`:
+    /// its applier stops.
+    pub rebootstrap: Option<Rebootstrap>,
 }
 
 /// Longest a write waits for the log (publish retries included) and then for this node
@@ -89,6 +94,9 @@ pub struct Replica {
     config: ClusterConfig,
     appliers: parking_lot::RwLock<BTreeMap<String, Arc<applier::Applier>>>,
     catalog: catalog::Catalog,
+    engine: Arc<Engine>,
+    /// Held by the one re-bootstrap under way (they share the download folder).
+    rebootstrapping: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Replica {
@@ -149,6 +157,8 @@ impl Replica {
             config,
             appliers: Default::default(),
             catalog: catalog::Catalog::load(&engine)?,
+            engine: engine.clone(),
+            rebootstrapping: Default::default(),
         });
         replica.catch_up_catalog(&engine).await;
         replica.follow_instances(&engine)?;

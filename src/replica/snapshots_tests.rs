@@ -45,7 +45,7 @@ fn store_at(dir: &std::path::Path) -> SnapshotStore {
 }
 
 fn restore(from: &std::path::Path, to: &std::path::Path) -> crate::offline::Result<()> {
-    crate::offline::restore(from, to).map(drop)
+    crate::offline::restore_moving(from, to).map(drop)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

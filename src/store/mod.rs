@@ -37,6 +37,7 @@ mod stamp;
 mod teardown;
 #[cfg(test)]
 mod tests;
+mod transplant;
 mod writes;
 
 pub use error::{Result, StoreError};

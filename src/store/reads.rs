@@ -203,7 +203,7 @@ impl Store {
     /// pass `fill_cache = false`: their blocks are read once and would only push the
     /// blocks lookups need out of the cache (and, as files are rewritten, keep dead
     /// files' blocks in it).
-    fn prefix_iter<'a>(
+    pub(super) fn prefix_iter<'a>(
         &'a self,
         cf: &str,
         prefix: &[u8],

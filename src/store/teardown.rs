@@ -15,6 +15,12 @@ impl Store {
     /// in one synced batch. Ids are never reused, so the range deletions cannot hide a
     /// later instance's keys.
     pub fn delete_instance(&self, meta: &InstanceMeta) -> Result<()> {
+        let batch = self.instance_deletion(meta)?;
+        self.sync_write(batch)
+    }
+
+    /// The batch that deletes `meta`'s settings and every key under its id.
+    pub(super) fn instance_deletion(&self, meta: &InstanceMeta) -> Result<WriteBatch> {
         let instances = self.cf(CF_INSTANCES);
         if !self
             .instances()?
@@ -35,16 +41,17 @@ impl Store {
         for name in COLUMN_FAMILIES.into_iter().filter(|n| *n != CF_INSTANCES) {
             batch.delete_range_cf(self.cf(name), &from, &to);
         }
-        self.sync_write(batch)
+        Ok(batch)
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::store::{AddBatch, Record, StoreMode};
 
-    fn meta(name: &str) -> InstanceMeta {
+    /// Settings of a small test instance.
+    pub(in crate::store) fn meta(name: &str) -> InstanceMeta {
         InstanceMeta {
             id: 0,
             name: name.into(),

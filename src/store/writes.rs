@@ -50,15 +50,7 @@ impl Store {
             return Err(StoreError::InstanceExists(meta.name));
         }
         let counters = self.cf(CF_COUNTERS);
-        let next = match self.db.get_cf(counters, keys::NEXT_INSTANCE_KEY)? {
-            Some(bytes) => u32::from_be_bytes(
-                bytes
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("instance counter".into()))?,
-            ),
-            None => 1,
-        };
+        let next = self.next_instance_id()?;
         meta.id = next;
         let mut batch = WriteBatch::default();
         batch.put_cf(cf, meta.name.as_bytes(), encode_meta(&meta));

@@ -26,6 +26,8 @@ pub struct Cluster {
     pub dir: PathBuf,
     pub processes: Vec<Process>,
     pub restarted: Vec<Child>,
+    /// The environment the processes were started with (restarts get it too).
+    pub envs: Vec<(String, String)>,
 }
 
 impl Drop for Cluster {
@@ -78,6 +80,10 @@ impl Cluster {
             dir: dir.to_path_buf(),
             processes: Vec::new(),
             restarted: Vec::new(),
+            envs: envs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         assert!(status.success(), "up.sh failed");
         let table = std::fs::read_to_string(dir.join("nodes.tsv")).expect("nodes.tsv");
@@ -119,15 +125,15 @@ impl Cluster {
         self.restart(id);
     }
 
-    /// SIGKILLs a process (and gives it time to go).
-    pub fn kill(&mut self, id: &str) {
+    /// SIGKILLs a process (and gives the kernel a moment to release its ports).
+    pub fn kill(&self, id: &str) {
         let process = self.process(id);
         // SAFETY: kill(2) has no memory effects.
         unsafe { libc::kill(process.pid, libc::SIGKILL) };
         std::thread::sleep(Duration::from_millis(500));
     }
 
-    /// Starts a killed process again as up.sh did.
+    /// Starts a killed process again as up.sh did (same data directory and address).
     pub fn restart(&mut self, id: &str) {
         let log = std::fs::OpenOptions::new()
             .append(true)
@@ -136,6 +142,7 @@ impl Cluster {
             .expect("log");
         let child = Command::new("bash")
             .arg(self.dir.join("run").join(format!("{id}.sh")))
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

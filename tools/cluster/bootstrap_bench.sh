@@ -4,7 +4,7 @@
 # snapshot of it to a file:// object store (serve --snapshot-store, POST
 # /admin/snapshot/upload), then starts a node with --cluster (one local NATS server) on an
 # empty data directory and times it until /readyz answers. Prints the seconds per phase:
-# upload, download (with SHA-256 checks), restore (copy, verify, rename), open + stream
+# upload, download (with SHA-256 checks), restore (hash or copy, verify, rename), open + stream
 # tail, and the total to ready.
 #
 #   tools/cluster/bootstrap_bench.sh DIR [PICTURES]      (PICTURES defaults to 1000000)
@@ -75,7 +75,7 @@ ready = t3 - t2
 print(f"pictures {pictures}, snapshot {size / 1e6:.0f} MB")
 print(f"upload                 {t1 - t0:7.2f} s")
 print(f"download + SHA-256     {download:7.2f} s")
-print(f"restore (copy, verify) {restore:7.2f} s")
+print(f"restore (verify)       {restore:7.2f} s")
 print(f"open + stream tail     {ready - download - restore:7.2f} s")
 print(f"new node ready         {ready:7.2f} s")
 PY

@@ -230,4 +230,17 @@ impl Instance {
         writer.retired = true;
         Ok(())
     }
+
+    /// Points this instance's name at `copy` (its keys copied in under a new id) and
+    /// drops this instance's keys, in one synced batch; this instance then refuses writes.
+    pub(in crate::engine) fn replace_in_store(
+        &self,
+        copy: &crate::store::InstanceMeta,
+    ) -> Result<()> {
+        let _upkeep = self.upkeep.lock();
+        let mut writer = self.write_lock()?;
+        self.store.swap_instance(&self.meta, copy)?;
+        writer.retired = true;
+        Ok(())
+    }
 }
