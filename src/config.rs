@@ -120,12 +120,13 @@ pub struct ServeConfig {
     #[arg(long, env = "IMGSEARCH_COMPACT_MIN_DEAD_ROWS",
           default_value_t = crate::engine::DEFAULT_MIN_DEAD_ROWS)]
     pub compact_min_dead_rows: u64,
-    /// SearchImageByPic with Crop on a busy scene (a shelf, a street) also searches with
-    /// up to 12 segment proposals, each the segment's silhouette on white as a catalogue
-    /// shot shows it: finds catalogue products photographed in a scene (copy benchmark
-    /// scenes R@1 0.13 -> 0.76 built-in), costs ~50-120 ms and 12 extractions more per
-    /// such search and a little on shelf photos of the catalogue's own kind.
-    #[arg(long, env = "IMGSEARCH_SCENE_PROPOSALS", default_value_t = false,
+    /// SearchImageByPic with Crop on a busy scene (a shelf, a street) whose whole-picture
+    /// ranking is not decisive also searches with up to 12 segment proposals, each the
+    /// segment's silhouette on white as a catalogue shot shows it: finds catalogue
+    /// products photographed in a scene (copy benchmark scenes R@1 0.13 -> 0.76
+    /// built-in), costs ~50-120 ms and 12 extractions more per such search and a little
+    /// on shelf photos of the catalogue's own kind. On by default.
+    #[arg(long, env = "IMGSEARCH_SCENE_PROPOSALS", default_value_t = true,
           action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub scene_proposals: bool,
     /// PEM certificate chain (the server's certificate first): serve HTTPS instead of
@@ -493,6 +494,24 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("bogus"));
+    }
+
+    #[test]
+    fn scene_proposals_are_on_unless_switched_off() {
+        #[derive(clap::Parser)]
+        struct Serve {
+            #[command(flatten)]
+            config: ServeConfig,
+        }
+        let parse = |args: &[&str]| {
+            <Serve as clap::Parser>::try_parse_from(args)
+                .unwrap()
+                .config
+                .scene_proposals
+        };
+        assert!(parse(&["serve"]));
+        assert!(!parse(&["serve", "--scene-proposals", "false"]));
+        assert!(parse(&["serve", "--scene-proposals"]));
     }
 
     #[test]

@@ -120,11 +120,12 @@ enum InstanceCommand {
         capacity: u64,
         #[command(flatten)]
         extractor: imgsearch::offline::ExtractorArgs,
-        /// Keep local features (keypoints) of every picture and re-rank the top
-        /// candidates of each search by picture with them: finds copies, crops and
-        /// products pasted on scenes; ~10 KB more per picture, ~7 ms more per add and
-        /// ~0.25 s more CPU per search by picture (see README, "Search quality").
-        #[arg(long, default_value_t = false)]
+        /// Keep local features (keypoints) of every picture and re-rank the search
+        /// candidates the vector ranking does not settle with them: finds copies, crops
+        /// and products pasted on scenes; ~9 KB stored and ~14 KB of memory more per
+        /// picture, ~8 ms more CPU per add (see docs/quality.md). On by default.
+        #[arg(long, default_value_t = imgsearch::engine::DEFAULT_LOCAL_FEATURES,
+              action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
         local_features: bool,
         #[command(flatten)]
         online: OnlineArgs,

@@ -80,6 +80,8 @@ fn import_serve_verify_export_and_reimport() {
     std::fs::write(shop.join("notes.txt"), "not a picture").unwrap();
     let out = run(&data, &["instance", "create", "demoinstance"]);
     assert!(out.status.success(), "{}", text(&out));
+    // Local features are on unless switched off.
+    assert!(text(&out).contains(", local features)"), "{}", text(&out));
     let out = run(&data, &["import", "demoinstance", shop.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(count(&out, "added"), FOLDER_PICTURES, "{}", text(&out));

@@ -52,7 +52,9 @@ fn search(server: &Server, seed: u64, extra: &[(&str, &str)]) -> Value {
 #[test]
 fn filters_paging_distinct_threshold_update_and_filter_actions() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"));
+    // Paging is checked on the vector ranking alone: the proposals' extra views are
+    // each searched only as deep as the page reaches.
+    let server = Server::start_with(&dir.path().join("data"), &["--scene-proposals", "false"]);
     for seed in 0..20 {
         add(&server, seed, None);
     }
@@ -345,9 +347,21 @@ fn searches_over_the_instance_qps_are_denied_with_retry_after() {
     // The vendor's tiers are an opt-in emulation: an instance created with --qps 10.
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = run_cli(&data, &["instance", "create", "tiered", "--qps", "10"]);
+    // The costly stages off: searches quick enough for 40 to arrive within a second.
+    let out = run_cli(
+        &data,
+        &[
+            "instance",
+            "create",
+            "tiered",
+            "--qps",
+            "10",
+            "--local-features",
+            "false",
+        ],
+    );
     assert!(out.status.success(), "{}", output_text(&out));
-    let server = Server::start(&data);
+    let server = Server::start_with(&data, &["--scene-proposals", "false"]);
     let content = b64(&picture(1));
     let url = format!("http://{}/?Action=SearchImageByPic", server.addr);
     let mut denied = None;

@@ -17,7 +17,7 @@
 //! one `Instance::add` (wall times while the tool keeps every core busy, as a loaded
 //! server would) and `config`: `defaults` with `--defaults`, which runs exactly what
 //! `imgsearch instance create NAME` + `imgsearch serve` give a user today (scan mode,
-//! batch window, scene proposals, previews, no local features, Crop on; see
+//! batch window, scene proposals, previews, local features, Crop on; see
 //! [`options`]), else `options` (the stage flags as given). For example
 //! `imgsearch-eval copy --limit 200 --defaults` next to the same run with the flags of a
 //! proposed default gives the before/after of a change of defaults.

@@ -10,7 +10,7 @@
 //!                                                        LocalFeatures, Pictures, Whitened}]}
 //! POST /admin/instance/create  InstanceName, ServiceType (name or 0..6, default product),
 //!      Qps (0 = unlimited), Capacity (1000000), Extractor (builtin | onnx + Model),
-//!      LocalFeatures (false)                         -> {"Instance":{...}}
+//!      LocalFeatures (true)                          -> {"Instance":{...}}
 //! POST /admin/instance/show    InstanceName          -> {"Instance":{...}}
 //! POST /admin/instance/spec    InstanceName          -> {"Spec":{...}} (`instance spec`)
 //! POST /admin/instance/delete  InstanceName          -> {"Message":"deleted"}
@@ -99,7 +99,7 @@ fn spec_of(params: &Params) -> Result<(InstanceSpec, ExtractorChoice), ApiError>
         service_type,
         qps,
         capacity,
-        local_features: params.boolean("LocalFeatures", false)?,
+        local_features: params.boolean("LocalFeatures", crate::engine::DEFAULT_LOCAL_FEATURES)?,
     };
     Ok((spec, choice))
 }

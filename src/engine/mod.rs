@@ -46,7 +46,9 @@ pub use category::{ServiceType, CATEGORY_OTHER, PRODUCT_CATEGORIES};
 pub use error::{EngineError, Result};
 pub use extractors::ExtractorChoice;
 pub use instance::compaction::{CompactionPolicy, DEFAULT_DEAD_SHARE, DEFAULT_MIN_DEAD_ROWS};
-pub use instance::votes::{VoteIndexSize, DEFAULT_VOTE_CANDIDATES, VOTE_DISTANCE, VOTE_RATIO};
+pub use instance::votes::{
+    VoteIndexSize, DEFAULT_VOTE_CANDIDATES, VOTE_DISTANCE, VOTE_POINTS, VOTE_RATIO,
+};
 pub(crate) use instance::whitening::stored as stored_projection;
 pub use instance::whitening::{Projection, Whitening, WhiteningError, WhiteningParams};
 pub use instance::{
@@ -56,7 +58,7 @@ pub use instance::{
 };
 pub use registry::{
     rebuild_offline, require_data_dir, Engine, InstanceSpec, RecordedExtractor, DEFAULT_INSTANCE,
-    INSTANCES_DIR, STORE_DIR,
+    DEFAULT_LOCAL_FEATURES, INSTANCES_DIR, STORE_DIR,
 };
 pub use search::{verified_score, FilterOutcome, Found, SearchOutcome, SearchQuery, MIN_INLIERS};
 pub use snapshot::{SnapshotError, SnapshotInfo};

@@ -37,6 +37,11 @@ pub struct RecordedExtractor {
     pub dimension: u32,
 }
 
+/// Whether a new instance keeps local features when its creator does not say
+/// (`instance create`, CreateInstance): on, since the cascade made them cheap enough.
+/// Instances stored without the setting keep theirs (off).
+pub const DEFAULT_LOCAL_FEATURES: bool = true;
+
 /// Settings of a new instance.
 #[derive(Debug, Clone)]
 pub struct InstanceSpec {
@@ -505,6 +510,33 @@ pub(super) fn validate_name(name: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instances_stored_with_local_features_off_keep_them_off_after_an_upgrade() {
+        // New instances get them from the callers' default (`instance create`,
+        // CreateInstance, `DEFAULT_LOCAL_FEATURES`); what is stored is never re-read
+        // through that default.
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let engine = Engine::open(dir.path()).unwrap();
+            engine
+                .create_instance(&InstanceSpec::product("old"))
+                .unwrap();
+            engine
+                .create_instance(&InstanceSpec {
+                    local_features: true,
+                    ..InstanceSpec::product("new")
+                })
+                .unwrap();
+        }
+        let engine = Engine::open(dir.path()).unwrap();
+        let old = engine.instance("old").unwrap();
+        assert!(!old.summary().local_features);
+        assert!(old.vote_index_size().is_none());
+        let new = engine.instance("new").unwrap();
+        assert!(new.summary().local_features);
+        assert!(new.vote_index_size().is_some());
+    }
 
     #[test]
     fn names_are_checked() {

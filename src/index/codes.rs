@@ -48,6 +48,16 @@ fn substring(code: &Code, t: usize) -> usize {
     ((code[bit / 64] >> (bit % 64)) & (BUCKETS as u64 - 1)) as usize
 }
 
+/// Pushes onto a bucket growing it by an eighth (at least one) when full, not by
+/// doubling: the buckets are most of the memory, and a doubled one is half empty.
+#[inline]
+fn push_compact(bucket: &mut Vec<u32>, slot: u32) {
+    if bucket.len() == bucket.capacity() {
+        bucket.reserve_exact((bucket.len() / 8).max(1));
+    }
+    bucket.push(slot);
+}
+
 /// Ids with their codes, searchable by Hamming distance (see the module doc).
 ///
 /// Codes live in slots; a removed id's slots are reused. Memory: 32 bytes per code, its
@@ -115,7 +125,7 @@ impl CodeIndex {
                 }
             };
             for (t, table) in self.tables.iter_mut().enumerate() {
-                table[substring(code, t)].push(slot);
+                push_compact(&mut table[substring(code, t)], slot);
             }
             mine.push(slot);
         }
@@ -265,6 +275,24 @@ impl CodeIndex {
         ranked
     }
 
+    /// Gives back the slack of every bucket and list (after a bulk load: a bucket
+    /// grown by pushes holds up to twice its entries).
+    pub fn shrink_to_fit(&mut self) {
+        for table in &mut self.tables {
+            table.iter_mut().for_each(Vec::shrink_to_fit);
+        }
+        self.codes.shrink_to_fit();
+        self.owners.shrink_to_fit();
+        self.slots.values_mut().for_each(Vec::shrink_to_fit);
+        self.slots.shrink_to_fit();
+    }
+
+    /// Of [`Self::memory_bytes`], the empty buckets' headers: the same whatever the
+    /// number of codes.
+    pub fn fixed_bytes(&self) -> usize {
+        self.tables.len() * BUCKETS * std::mem::size_of::<Vec<u32>>()
+    }
+
     /// Bytes held (codes, owners, table entries and bucket headers), for reports.
     pub fn memory_bytes(&self) -> usize {
         let entries: usize = self
@@ -273,11 +301,10 @@ impl CodeIndex {
             .flat_map(|t| t.iter())
             .map(|b| b.capacity() * 4)
             .sum();
-        let headers = self.tables.len() * BUCKETS * std::mem::size_of::<Vec<u32>>();
         self.codes.capacity() * 32
             + self.owners.capacity() * 8
             + entries
-            + headers
+            + self.fixed_bytes()
             + self
                 .slots
                 .values()

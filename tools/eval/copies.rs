@@ -239,12 +239,15 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
         if let Some(size) = instance.vote_index_size() {
             let started = Instant::now();
             instance.reload()?;
+            let reloaded = instance.vote_index_size().unwrap_or(size);
             println!(
-                "vote index: {} pictures, {} codes, {:.1} MB ({:.0} bytes per picture); reload (vote index from the store + vector index) {:.0} ms",
+                "vote index: {} pictures, {} codes, {:.1} MB of which {:.1} MB fixed; {:.0} bytes per picture after the adds, {:.0} after a reload (fixed part left out); reload (vote index from the store + vector index) {:.0} ms",
                 size.pictures,
                 size.codes,
                 size.bytes as f64 / 1e6,
-                size.bytes as f64 / size.pictures.max(1) as f64,
+                size.fixed_bytes as f64 / 1e6,
+                size.bytes_per_picture(),
+                reloaded.bytes_per_picture(),
                 started.elapsed().as_secs_f64() * 1000.0
             );
         }

@@ -104,12 +104,12 @@ impl RunOptions {
         let serve = <ServeDefaults as clap::Parser>::try_parse_from(["serve"])
             .context("reading the serve defaults")?
             .config;
-        let created = InstanceSpec::product(INSTANCE);
         self.crop = API_CROP;
         self.windows = false;
         self.proposals = false;
         self.exhaustive = false;
-        self.local_features = created.local_features;
+        // The engine's scene proposals are set from `serve` (`open_instance`).
+        self.local_features = imgsearch::engine::DEFAULT_LOCAL_FEATURES;
         self.rerank_k = DEFAULT_RERANK_CANDIDATES;
         self.votes = DEFAULT_VOTE_CANDIDATES;
         self.scan = vec![serve.scan];

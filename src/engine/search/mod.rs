@@ -77,8 +77,17 @@ impl Instance {
         let mut candidates = self.search_views_or_vector(&views, subject.clone(), &wide)?;
         // A page further down says nothing of the first results: never decisive.
         let decisive = |c: &SearchOutcome| wide.start == 0 && cascade::decisive(&c.results);
+        // The query's keypoints, when computed beside the proposals.
+        let mut early_features = None;
         if proposals && !query.exhaustive && picture.scene && !decisive(&candidates) {
-            views.extend(self.proposal_views(&picture));
+            // A scene the proposals are run for is rarely settled by them: its keypoints
+            // are found at the same time, on the other core.
+            let (proposed, features) = rayon::join(
+                || self.proposal_views(&picture),
+                || local.then(|| self.query_local_features(&picture, crop)),
+            );
+            views.extend(proposed);
+            early_features = features;
             candidates = self.search_views_or_vector(&views, subject, &wide)?;
         }
         if !local {
@@ -87,7 +96,8 @@ impl Instance {
         if !query.exhaustive && decisive(&candidates) {
             return self.rerank(candidates, Vec::new(), &[], query);
         }
-        let Some(features) = self.query_local_features(&picture, crop) else {
+        let features = early_features.unwrap_or_else(|| self.query_local_features(&picture, crop));
+        let Some(features) = features else {
             return self.rerank(candidates, Vec::new(), &[], query);
         };
         let head = candidates.results.len().min(k);

@@ -119,15 +119,18 @@ mod tests {
             .collect()
     }
 
-    /// The vote index holds exactly the stored features: as many pictures and codes as
-    /// the `local_features` column family.
+    /// The vote index holds exactly the stored features: as many pictures as the
+    /// `local_features` column family, and the first `VOTE_POINTS` codes of each.
     fn assert_consistent(instance: &Instance) {
         let (mut pictures, mut codes) = (0, 0);
         instance
             .store
             .for_each_local_features(instance.meta.id, |_, bytes| {
                 pictures += 1;
-                codes += LocalFeatures::from_bytes(bytes).unwrap().len();
+                codes += LocalFeatures::from_bytes(bytes)
+                    .unwrap()
+                    .len()
+                    .min(crate::engine::VOTE_POINTS);
                 Ok(())
             })
             .unwrap();
@@ -163,10 +166,14 @@ mod tests {
                 instance.vote_index_size().unwrap().pictures,
                 PICTURES as usize
             );
-            // The vote stage alone puts the source first.
-            let voted = instance.voted(&local, 5).unwrap();
-            assert_eq!(voted[0].0.product_id, "p7", "{voted:?}");
-            assert!(voted.len() < 2 || voted[0].1 > voted[1].1);
+            // The vote stage alone puts the source among its first three (only the
+            // strongest `VOTE_POINTS` codes of a picture vote: these synthetic textures
+            // share corners, so another picture may gather more).
+            let top3 = |voted: Vec<(crate::store::Record, u32)>| -> Vec<String> {
+                voted.into_iter().take(3).map(|v| v.0.product_id).collect()
+            };
+            let voted = top3(instance.voted(&local, 5).unwrap());
+            assert!(voted.contains(&"p7".to_string()), "{voted:?}");
 
             // Verifying only the vector search's first candidate misses it.
             instance.set_rerank_candidates(1);
@@ -227,12 +234,8 @@ mod tests {
             add(&instance, "p3", 103, 0);
             instance.delete("p11", None).unwrap();
             assert_consistent(&instance);
-            assert_eq!(
-                instance.voted(&features(&pasted(103)), 1).unwrap()[0]
-                    .0
-                    .product_id,
-                "p3"
-            );
+            let voted = top3(instance.voted(&features(&pasted(103)), 3).unwrap());
+            assert!(voted.contains(&"p3".to_string()), "{voted:?}");
             for old in [3, 11] {
                 let voted = instance.voted(&features(&pasted(old)), 3).unwrap();
                 assert!(voted.iter().all(|(r, _)| r.product_id != format!("p{old}")));

@@ -69,6 +69,9 @@ pub(super) fn extract(rgb: &RgbImage, max_points: usize) -> LocalFeatures {
     // quotas, and scaling small pictures up first, were tried: fewer inliers on scenes.
     let ratio = 1.0 / (LEVEL_SCALE * LEVEL_SCALE);
     let total: f32 = (0..LEVELS).map(|l| ratio.powi(l as i32)).sum();
+    // Per keypoint: its rank within its level, to order the result strongest first
+    // across levels (see `strongest_first`).
+    let mut ranks: Vec<f32> = Vec::new();
     for level in 0..LEVELS {
         let factor = LEVEL_SCALE.powi(level as i32);
         let (w, h) = (
@@ -90,6 +93,7 @@ pub(super) fn extract(rgb: &RgbImage, max_points: usize) -> LocalFeatures {
         }
         let smooth = smoothed(&image);
         let (sx, sy) = (w0 as f32 / w as f32, h0 as f32 / h as f32);
+        ranks.extend((0..corners.len()).map(|i| i as f32));
         for c in corners {
             let angle = orientation(&image, c.x, c.y);
             features
@@ -98,7 +102,23 @@ pub(super) fn extract(rgb: &RgbImage, max_points: usize) -> LocalFeatures {
             features.points.push([c.x as f32 * sx, c.y as f32 * sy]);
         }
     }
-    features
+    strongest_first(features, &ranks)
+}
+
+/// The keypoints reordered by their rank within their level (stable: finest level
+/// first among equals): the strongest of every level, then the second of every level,
+/// and so on. The vote index keeps only a prefix of a picture's stored keypoints
+/// (`engine/instance/votes.rs`), and a product pasted small on a scene matches the
+/// coarse levels, which a prefix in the levels' own proportions (most points at the
+/// finest) nearly leaves out.
+fn strongest_first(features: LocalFeatures, ranks: &[f32]) -> LocalFeatures {
+    let mut order: Vec<usize> = (0..ranks.len()).collect();
+    order.sort_by(|&a, &b| ranks[a].total_cmp(&ranks[b]));
+    LocalFeatures {
+        points: order.iter().map(|&i| features.points[i]).collect(),
+        descriptors: order.iter().map(|&i| features.descriptors[i]).collect(),
+        side: features.side,
+    }
 }
 
 /// The picture in grey, scaled down to [`WORK_SIDE`] when larger.

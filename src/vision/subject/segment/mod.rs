@@ -34,6 +34,7 @@ mod pixels;
 mod tests;
 
 use image::{Rgb, RgbImage};
+use rayon::prelude::*;
 
 use crate::vision::picture::region::Region;
 use crate::vision::picture::resample::{area_resize, fit_longest, Raster};
@@ -162,27 +163,33 @@ pub fn propose(rgb: &RgbImage, max: usize) -> Vec<Proposal> {
     let lab = to_lab(&blur(&raster));
     let grads = gradients(&lab, sw, sh);
     let total = sw * sh;
-    let mut scored: Vec<Candidate> = Vec::new();
-    for k in FH_SCALES {
-        let labels = felzenszwalb(&lab, sw, sh, k);
-        let mut leaf_pixels: Vec<Vec<usize>> = Vec::new();
-        for (i, l) in labels.iter().enumerate() {
-            let l = *l as usize;
-            if l >= leaf_pixels.len() {
-                leaf_pixels.resize_with(l + 1, Vec::new);
-            }
-            leaf_pixels[l].push(i);
-        }
-        for members in group(&labels, &lab, &grads, sw, sh) {
-            let mut mask = vec![false; total];
-            for m in members {
-                for &p in &leaf_pixels[m as usize] {
-                    mask[p] = true;
+    // The scales are independent: segmented on every core, gathered in scale order.
+    let per_scale: Vec<Vec<Candidate>> = FH_SCALES
+        .into_par_iter()
+        .map(|k| {
+            let labels = felzenszwalb(&lab, sw, sh, k);
+            let mut leaf_pixels: Vec<Vec<usize>> = Vec::new();
+            for (i, l) in labels.iter().enumerate() {
+                let l = *l as usize;
+                if l >= leaf_pixels.len() {
+                    leaf_pixels.resize_with(l + 1, Vec::new);
                 }
+                leaf_pixels[l].push(i);
             }
-            scored.extend(candidate(mask, &lab, (sw, sh)));
-        }
-    }
+            let mut scored = Vec::new();
+            for members in group(&labels, &lab, &grads, sw, sh) {
+                let mut mask = vec![false; total];
+                for m in members {
+                    for &p in &leaf_pixels[m as usize] {
+                        mask[p] = true;
+                    }
+                }
+                scored.extend(candidate(mask, &lab, (sw, sh)));
+            }
+            scored
+        })
+        .collect();
+    let mut scored: Vec<Candidate> = per_scale.into_iter().flatten().collect();
     // Best first; ties (and exact repeats) keep a fixed order.
     scored.sort_by(|a, b| {
         b.score
