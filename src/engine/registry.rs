@@ -166,10 +166,12 @@ impl Engine {
     pub fn ensure_default_instance(&self) -> Result<()> {
         let _admin = self.admin.lock();
         if self.instances.read().is_empty() && self.store.instances()?.is_empty() {
-            self.create_instance_locked(
-                &InstanceSpec::product(DEFAULT_INSTANCE),
-                &ExtractorChoice::Builtin,
-            )?;
+            // The ready instance of a fresh server is what `instance create` gives.
+            let spec = InstanceSpec {
+                local_features: DEFAULT_LOCAL_FEATURES,
+                ..InstanceSpec::product(DEFAULT_INSTANCE)
+            };
+            self.create_instance_locked(&spec, &ExtractorChoice::Builtin)?;
         }
         Ok(())
     }
