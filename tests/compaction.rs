@@ -53,16 +53,17 @@ fn wait_idle(instance: &Instance) {
     }
 }
 
-/// Vector files in the instance's folder, with their sizes.
+/// Vector files in the instance's folder, with their sizes. A file a running
+/// compaction removes between the listing and its size is left out.
 fn vector_files(dir: &Path) -> Vec<(String, u64)> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().to_string())
         .filter(|n| n.ends_with(".vec"))
-        .map(|n| {
-            let len = std::fs::metadata(dir.join(&n)).unwrap().len();
-            (n, len)
+        .filter_map(|n| {
+            let len = std::fs::metadata(dir.join(&n)).ok()?.len();
+            Some((n, len))
         })
         .collect();
     files.sort();
