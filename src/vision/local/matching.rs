@@ -153,28 +153,29 @@ unsafe fn nearest_two_avx512(stored: &[[u64; 4]], query: &[[u64; 4]]) -> Vec<(u3
             // best's index is the lowest among the lanes holding the smallest.
             let mut all: Vec<u64> = firsts.iter().chain(&seconds).copied().collect();
             all.sort_unstable();
-            let (mut best, mut next) = (all[0] as u32, all[1] as u32);
-            let mut best_at = (0..8)
+            let best_at = (0..8)
                 .filter(|&lane| firsts[lane] == all[0])
                 .map(|lane| ats[lane] as usize)
                 .min()
                 .unwrap_or(0);
-            if blocks == 0 {
-                best_at = 0;
-            }
+            let mut two = (all[0] as u32, all[1] as u32, best_at);
             for (q, e) in query.iter().enumerate().skip(blocks * 8) {
-                let dist = hamming(d, e);
-                if dist < best {
-                    next = best;
-                    best = dist;
-                    best_at = q;
-                } else if dist < next {
-                    next = dist;
-                }
+                keep_two(&mut two, hamming(d, e), q);
             }
-            (best, next, best_at)
+            two
         })
         .collect()
+}
+
+/// Takes distance `dist` of query `q` into (best, second best, index of the best): the
+/// first index wins a tie for the best.
+#[inline(always)]
+fn keep_two(two: &mut (u32, u32, usize), dist: u32, q: usize) {
+    if dist < two.0 {
+        *two = (dist, two.0, q);
+    } else if dist < two.1 {
+        two.1 = dist;
+    }
 }
 
 #[inline(always)]
@@ -182,18 +183,11 @@ fn nearest_two_portable(stored: &[[u64; 4]], query: &[[u64; 4]]) -> Vec<(u32, u3
     stored
         .iter()
         .map(|d| {
-            let (mut first, mut second, mut at) = (u32::MAX, u32::MAX, 0usize);
+            let mut two = (u32::MAX, u32::MAX, 0usize);
             for (q, e) in query.iter().enumerate() {
-                let dist = hamming(d, e);
-                if dist < first {
-                    second = first;
-                    first = dist;
-                    at = q;
-                } else if dist < second {
-                    second = dist;
-                }
+                keep_two(&mut two, hamming(d, e), q);
             }
-            (first, second, at)
+            two
         })
         .collect()
 }
