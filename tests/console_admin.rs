@@ -49,6 +49,11 @@ fn console_creates_fills_searches_and_deletes() {
     let mut tab = browser.open(&server, "/console");
     tab.wait_for("document.getElementById('app').dataset.state === 'ready'");
 
+    // The form offers what `instance create` gives: local features on.
+    assert_eq!(
+        tab.eval("document.getElementById('new-local').checked"),
+        Value::Bool(true)
+    );
     // Create: generic, QPS 0 (unlimited), capacity 500, local features on.
     let created = create(
         &mut tab,
@@ -285,7 +290,9 @@ fn create(tab: &mut Tab, name: &str, fields: &[(&str, &str)], local_features: bo
     for (selector, value) in fields {
         tab.fill(selector, value);
     }
-    if local_features {
+    // The box starts ticked, as `instance create` defaults local features on.
+    let ticked = tab.eval("document.getElementById('new-local').checked");
+    if ticked.as_bool() != Some(local_features) {
         tab.click("#new-local");
     }
     tab.click("#create-button");
