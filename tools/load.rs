@@ -10,8 +10,11 @@
 //!    `$IMGSEARCH_SHARED/datasets/grocery-store`, else `../shared/datasets/grocery-store`
 //!    beside the checkout) at each concurrency, with and without a filter, and prints
 //!    p50/p99 latency and QPS per level, the server's resident memory after the level
-//!    (VmRSS), and the server's own mean time per stage (decode, subject, extract, scan,
-//!    fetch, and the rest of the request), read from `/metrics` before and after each level.
+//!    (VmRSS), the server process's CPU time per request over the level (user + system,
+//!    from `/proc`: on a shared machine the figure to compare, as wall times there measure
+//!    the neighbours), and the server's own mean time per stage (decode, subject, extract,
+//!    scan, fetch, and the rest of the request), read from `/metrics` before and after each
+//!    level.
 //!
 //! With `--model [FILE]` the instance (`load-model`) is created with the ONNX extractor of
 //! that file, as `imgsearch instance create --model` does, and filled with generated unit
@@ -202,13 +205,14 @@ fn main() -> Result<()> {
         queries.len()
     );
     println!(
-        "{:<12} {:>5} {:>9} {:>9} {:>8} {:>7}   server mean ms: {}",
+        "{:<12} {:>5} {:>9} {:>9} {:>8} {:>7} {:>8}   server mean ms: {}",
         "filter",
         "conc",
         "p50 ms",
         "p99 ms",
         "QPS",
         "RSS MB",
+        "CPU ms",
         STAGES
             .iter()
             .chain(&["other"])
@@ -231,9 +235,14 @@ fn main() -> Result<()> {
             .collect();
         for &c in &cli.concurrency {
             let before = stage_sums(&addr)?;
+            let cpu = cpu_seconds(pid);
             let (latencies, elapsed) = run_level(&addr, SEARCH_PATH, &bodies, c, cli.requests)?;
+            let cpu = cpu_ms_per(pid, cpu, latencies.len());
             let after = stage_sums(&addr)?;
-            let level = peer::Level::from_latencies(c, latencies, elapsed);
+            let level = peer::Level {
+                cpu_ms: cpu,
+                ..peer::Level::from_latencies(c, latencies, elapsed)
+            };
             let n = (after.requests.1 - before.requests.1).max(1.0);
             let mut staged = 0.0;
             let mut means = String::new();
@@ -246,13 +255,14 @@ fn main() -> Result<()> {
             let total = (after.requests.0 - before.requests.0) / n * 1e3;
             means.push_str(&format!("{:>7.2}", (total - staged).max(0.0)));
             println!(
-                "{:<12} {:>5} {:>9.2} {:>9.2} {:>8.1} {:>7.0}   {means}",
+                "{:<12} {:>5} {:>9.2} {:>9.2} {:>8.1} {:>7.0} {:>8.2}   {means}",
                 filter.unwrap_or("none"),
                 c,
                 level.p50,
                 level.p99,
                 level.qps,
                 resident_mb(pid),
+                level.cpu_ms,
             );
             if filter.is_none() {
                 unfiltered.push(level);
@@ -265,7 +275,7 @@ fn main() -> Result<()> {
         Vec::new()
     };
     let added = if cli.add_clients > 0 {
-        let level = add::measure(&addr, &adds, cli.add_clients)?;
+        let level = add::measure(&addr, &adds, cli.add_clients, pid)?;
         add::print("imgsearch", &level);
         Some(level)
     } else {
@@ -318,6 +328,30 @@ fn resident_mb(pid: u32) -> f64 {
             Some(kb / 1024.0)
         })
         .unwrap_or(f64::NAN)
+}
+
+/// The CPU time process `pid` has used so far (user + system), in seconds; NaN when
+/// unreadable.
+fn cpu_seconds(pid: u32) -> f64 {
+    // SAFETY: sysconf only reads a system constant.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // Fields after the command name (which may hold spaces), from the 3rd on:
+            // utime and stime are the 14th and 15th.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let mut fields = rest.split_whitespace().skip(11);
+            let user: f64 = fields.next()?.parse().ok()?;
+            let system: f64 = fields.next()?.parse().ok()?;
+            Some((user + system) / ticks)
+        })
+        .unwrap_or(f64::NAN)
+}
+
+/// Process `pid`'s CPU milliseconds per request since it had used `since` seconds.
+fn cpu_ms_per(pid: u32, since: f64, requests: usize) -> f64 {
+    (cpu_seconds(pid) - since) * 1e3 / requests.max(1) as f64
 }
 
 /// Makes instance `name` (created with `choice` and room for `capacity` pictures if

@@ -10,7 +10,7 @@ use anyhow::Result;
 use base64::Engine as _;
 
 use super::peer::Level;
-use super::run_level;
+use super::{cpu_ms_per, cpu_seconds, run_level};
 
 /// The instance pictures are added to (kept between runs, each adding new names).
 pub const INSTANCE: &str = "load-add";
@@ -44,28 +44,38 @@ pub fn bodies(instance: &str, jpegs: &[Vec<u8>], crop: bool, pictures: usize) ->
         .collect()
 }
 
-/// Sends every body once from `clients` connections; returns the level's figures (QPS is
-/// pictures added per second).
-pub fn measure(addr: &str, bodies: &[String], clients: usize) -> Result<Level> {
+/// Sends every body once from `clients` connections to the server of process `pid`;
+/// returns the level's figures (QPS is pictures added per second).
+pub fn measure(addr: &str, bodies: &[String], clients: usize, pid: u32) -> Result<Level> {
+    let cpu = cpu_seconds(pid);
     let (latencies, elapsed) = run_level(addr, ADD_PATH, bodies, clients, bodies.len())?;
-    Ok(Level::from_latencies(clients, latencies, elapsed))
+    let cpu = cpu_ms_per(pid, cpu, latencies.len());
+    Ok(Level {
+        cpu_ms: cpu,
+        ..Level::from_latencies(clients, latencies, elapsed)
+    })
 }
 
 /// Prints one server's AddImage figures.
 pub fn print(who: &str, level: &Level) {
     println!(
-        "AddImage {who:<10} {:>3} clients: {:>7.1} pictures/s, p50 {:.2} ms, p99 {:.2} ms",
-        level.clients, level.qps, level.p50, level.p99
+        "AddImage {who:<10} {:>3} clients: {:>7.1} pictures/s, p50 {:.2} ms, p99 {:.2} ms, \
+         server CPU {:.2} ms per picture",
+        level.clients, level.qps, level.p50, level.p99, level.cpu_ms
     );
 }
 
 /// Prints imgsearch's AddImage rate over the peer's.
 pub fn print_ratio(ours: &Level, peer: &Level) {
     println!(
-        "AddImage imgsearch / hand-built peer, {} clients: {:.1} / {:.1} pictures/s = {:.2}",
+        "AddImage imgsearch / hand-built peer, {} clients: {:.1} / {:.1} pictures/s = {:.2}; \
+         server CPU per picture {:.2} / {:.2} ms = {:.2}",
         ours.clients,
         ours.qps,
         peer.qps,
-        ours.qps / peer.qps
+        ours.qps / peer.qps,
+        ours.cpu_ms,
+        peer.cpu_ms,
+        ours.cpu_ms / peer.cpu_ms
     );
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use super::{add, run_level, wait_ready, Server, SEARCH_PATH};
+use super::{add, cpu_ms_per, cpu_seconds, run_level, wait_ready, Server, SEARCH_PATH};
 
 /// The peer server's script, beside this tool's source.
 pub fn default_script() -> PathBuf {
@@ -25,6 +25,8 @@ pub struct Level {
     pub p99: f64,
     /// Requests per second over the level.
     pub qps: f64,
+    /// The server process's CPU time per request over the level, ms (NaN: not measured).
+    pub cpu_ms: f64,
 }
 
 impl Level {
@@ -38,6 +40,7 @@ impl Level {
             p50: pct(0.5),
             p99: pct(0.99),
             qps: latencies.len() as f64 / elapsed,
+            cpu_ms: f64::NAN,
         }
     }
 }
@@ -93,24 +96,30 @@ pub fn measure(
     );
     // A first picture through the model outside the timings, as for imgsearch.
     run_level(&addr, SEARCH_PATH, &bodies[..1], 1, 1)?;
+    let pid = child.0.id();
     let mut levels = Vec::new();
     for &c in clients {
+        let cpu = cpu_seconds(pid);
         let (latencies, elapsed) = run_level(&addr, SEARCH_PATH, bodies, c, requests)?;
-        let level = Level::from_latencies(c, latencies, elapsed);
+        let level = Level {
+            cpu_ms: cpu_ms_per(pid, cpu, latencies.len()),
+            ..Level::from_latencies(c, latencies, elapsed)
+        };
         println!(
-            "{:<12} {:>5} {:>9.2} {:>9.2} {:>8.1} {:>7.0}",
+            "{:<12} {:>5} {:>9.2} {:>9.2} {:>8.1} {:>7.0} {:>8.2}",
             "peer",
             c,
             level.p50,
             level.p99,
             level.qps,
-            super::resident_mb(child.0.id()),
+            super::resident_mb(pid),
+            level.cpu_ms,
         );
         levels.push(level);
     }
     let added = match adds {
         Some((bodies, clients)) => {
-            let level = add::measure(&addr, bodies, clients)?;
+            let level = add::measure(&addr, bodies, clients, pid)?;
             add::print("peer", &level);
             Some(level)
         }
@@ -124,19 +133,31 @@ pub fn measure(
 pub fn print_ratios(ours: &[Level], peer: &[Level]) {
     println!("imgsearch / hand-built peer, no filter:");
     println!(
-        "{:>5} {:>10} {:>10} {:>7} {:>10} {:>10} {:>7}",
-        "conc", "QPS", "peer QPS", "ratio", "p50 ms", "peer p50", "ratio"
+        "{:>5} {:>10} {:>10} {:>7} {:>10} {:>10} {:>7} {:>8} {:>8} {:>7}",
+        "conc",
+        "QPS",
+        "peer QPS",
+        "ratio",
+        "p50 ms",
+        "peer p50",
+        "ratio",
+        "CPU ms",
+        "peer CPU",
+        "ratio"
     );
     for (o, p) in ours.iter().zip(peer) {
         println!(
-            "{:>5} {:>10.1} {:>10.1} {:>7.2} {:>10.2} {:>10.2} {:>7.2}",
+            "{:>5} {:>10.1} {:>10.1} {:>7.2} {:>10.2} {:>10.2} {:>7.2} {:>8.2} {:>8.2} {:>7.2}",
             o.clients,
             o.qps,
             p.qps,
             o.qps / p.qps,
             o.p50,
             p.p50,
-            o.p50 / p.p50
+            o.p50 / p.p50,
+            o.cpu_ms,
+            p.cpu_ms,
+            o.cpu_ms / p.cpu_ms
         );
     }
 }

@@ -10,12 +10,14 @@
 //! catalogue pictures and index the same way. Downstream code (subject
 //! detection, extractors) therefore deals with exactly one pixel layout.
 
-use image::{DynamicImage, ImageFormat, RgbImage};
+use image::{ColorType, DynamicImage, ImageDecoder, ImageFormat, RgbImage};
 
+use super::buffers::POOL;
 use super::validate::{from_image_error, open_checked, PixelLimits};
-use crate::vision::error::Result;
+use crate::vision::error::{Result, VisionError};
 
-/// A decoded picture: upright 8-bit RGB pixels plus the format they came in.
+/// A decoded picture: upright 8-bit RGB pixels plus the format they came in. Dropped, it
+/// gives its pixel buffer back for the next decode (`buffers.rs`).
 #[derive(Debug, Clone)]
 pub struct Picture {
     width: u32,
@@ -51,16 +53,33 @@ impl Picture {
 
     /// Gives up the pixels without copying them.
     #[must_use]
-    pub fn into_rgb(self) -> RgbImage {
-        self.rgb
+    pub fn into_rgb(mut self) -> RgbImage {
+        std::mem::take(&mut self.rgb)
+    }
+}
+
+impl Drop for Picture {
+    fn drop(&mut self) {
+        POOL.give_back(std::mem::take(&mut self.rgb).into_raw());
     }
 }
 
 /// Decodes untrusted bytes into a [`Picture`], refusing anything outside `limits`.
 pub fn decode(bytes: &[u8], limits: &PixelLimits) -> Result<Picture> {
     let (decoder, format) = open_checked(bytes, limits)?;
-    let image = DynamicImage::from_decoder(decoder).map_err(from_image_error)?;
-    let rgb = flatten_on_white(image);
+    let rgb = if decoder.color_type() == ColorType::Rgb8 {
+        // Most pictures (every colour JPEG): straight into a kept buffer.
+        let (width, height) = decoder.dimensions();
+        let mut pixels = POOL.take(decoder.total_bytes() as usize);
+        if let Err(e) = decoder.read_image(&mut pixels) {
+            POOL.give_back(pixels);
+            return Err(from_image_error(e));
+        }
+        RgbImage::from_raw(width, height, pixels)
+            .ok_or_else(|| VisionError::Corrupt("the decoder's size disagrees".into()))?
+    } else {
+        flatten_on_white(DynamicImage::from_decoder(decoder).map_err(from_image_error)?)
+    };
     Ok(Picture {
         width: rgb.width(),
         height: rgb.height(),
@@ -195,6 +214,19 @@ mod tests {
         assert_eq!(pic.rgb().get_pixel(0, 0).0, [255, 255, 255]);
         assert_eq!(pic.rgb().get_pixel(50, 0).0, [127, 127, 127]);
         assert_eq!(pic.into_rgb().get_pixel(100, 0).0, [200, 100, 50]);
+    }
+
+    #[test]
+    fn pixels_decoded_into_a_kept_buffer_are_the_pictures_own() {
+        // Each picture over the smallest kept buffer, the second smaller than the first,
+        // so that its decode may land in the first one's buffer, full of other pixels.
+        let first = jpeg_bytes(&scene(31, 420, 320), 90);
+        let second = jpeg_bytes(&scene(32, 400, 300), 90);
+        for bytes in [&first, &second, &first, &second] {
+            let pic = decode(bytes, &limits()).unwrap();
+            let fresh = image::load_from_memory(bytes).unwrap().to_rgb8();
+            assert_eq!(pic.rgb(), &fresh);
+        }
     }
 
     #[test]

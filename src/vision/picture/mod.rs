@@ -2,11 +2,13 @@
 //! later stage shares.
 //!
 //! `header.rs` and `validate.rs` gate the bytes (size, format, declared dimensions,
-//! orientation) before `decode.rs` pays for a full decode; `region.rs` is the box callers
+//! orientation) before `decode.rs` pays for a full decode, into a pixel buffer
+//! `buffers.rs` kept from an earlier picture; `region.rs` is the box callers
 //! and detectors talk in, `resample.rs` the area-averaging grid the detectors and
 //! extractors work on, `thumbnail.rs` the stored preview. This is the bottom of `vision`:
 //! it imports nothing from `subject/`, `extract/` or `local/`, so they can all build on it.
 
+pub(crate) mod buffers;
 pub(crate) mod decode;
 pub(crate) mod header;
 pub(crate) mod region;
