@@ -54,6 +54,16 @@ impl Picture {
     pub fn into_rgb(self) -> RgbImage {
         self.rgb
     }
+
+    /// The same picture (format) with other pixels, e.g. corrected ones.
+    pub(in crate::vision) fn with_rgb(&self, rgb: RgbImage) -> Picture {
+        Picture {
+            width: rgb.width(),
+            height: rgb.height(),
+            format: self.format,
+            rgb,
+        }
+    }
 }
 
 /// Decodes untrusted bytes into a [`Picture`], refusing anything outside `limits`.

@@ -4,10 +4,12 @@
 //! `header.rs` and `validate.rs` gate the bytes (size, format, declared dimensions,
 //! orientation) before `decode.rs` pays for a full decode; `region.rs` is the box callers
 //! and detectors talk in, `resample.rs` the area-averaging grid the detectors and
-//! extractors work on, `thumbnail.rs` the stored preview. This is the bottom of `vision`:
+//! extractors work on, `thumbnail.rs` the stored preview, `exposure.rs` the undoing of a dimmed or tinted plain
+//! background. This is the bottom of `vision`:
 //! it imports nothing from `subject/`, `extract/` or `local/`, so they can all build on it.
 
 pub(crate) mod decode;
+pub(crate) mod exposure;
 pub(crate) mod header;
 pub(crate) mod region;
 pub(crate) mod resample;
