@@ -78,15 +78,19 @@ fn create_named(data: &Path, model: &Path, name: &str, extra: &[&str]) {
 
 /// The vector dimension and fused colour weight `instance spec NAME` reports.
 fn dimension_and_colour(data: &Path, name: &str) -> (u64, f64) {
-    let (ok, out) = imgsearch(&[
-        "instance",
-        "spec",
-        name,
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]);
-    assert!(ok, "{out}");
-    let spec: serde_json::Value = serde_json::from_str(&out).expect("spec JSON");
+    let out = Command::new(env!("CARGO_BIN_EXE_imgsearch"))
+        .args([
+            "instance",
+            "spec",
+            name,
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
+        .output()
+        .expect("run imgsearch");
+    assert!(out.status.success(), "{out:?}");
+    // The spec is on stdout (logs go to stderr).
+    let spec: serde_json::Value = serde_json::from_slice(&out.stdout).expect("spec JSON");
     let extractor = &spec["extractor"];
     (
         extractor["dimension"].as_u64().expect("dimension"),
