@@ -54,19 +54,50 @@ fn imgsearch(args: &[&str]) -> (bool, String) {
 }
 
 fn create(data: &Path, model: &Path) {
-    let (ok, out) = imgsearch(&[
+    create_named(data, model, INSTANCE, &[]);
+}
+
+/// `instance create NAME --extractor onnx --model MODEL EXTRA...`.
+fn create_named(data: &Path, model: &Path, name: &str, extra: &[&str]) {
+    let mut args = vec![
         "instance",
         "create",
-        INSTANCE,
+        name,
         "--data-dir",
         data.to_str().unwrap(),
         "--extractor",
         "onnx",
         "--model",
         model.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let (ok, out) = imgsearch(&args);
     assert!(ok, "{out}");
     assert!(out.contains("onnx-v1"), "{out}");
+}
+
+/// The vector dimension and fused colour weight `instance spec NAME` reports.
+fn dimension_and_colour(data: &Path, name: &str) -> (u64, f64) {
+    let out = Command::new(env!("CARGO_BIN_EXE_imgsearch"))
+        .args([
+            "instance",
+            "spec",
+            name,
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
+        .output()
+        .expect("run imgsearch");
+    assert!(out.status.success(), "{out:?}");
+    // The spec is on stdout (logs go to stderr).
+    let spec: serde_json::Value = serde_json::from_slice(&out.stdout).expect("spec JSON");
+    let extractor = &spec["extractor"];
+    (
+        extractor["dimension"].as_u64().expect("dimension"),
+        extractor["model"]["colour_weight"]
+            .as_f64()
+            .expect("colour weight"),
+    )
 }
 
 /// A GroceryStore photo when the dataset is here (real product pictures), else a
@@ -156,6 +187,45 @@ fn mobilenet_v2_adds_searches_and_predicts_categories() {
 #[test]
 fn mobilenet_v1_adds_and_searches() {
     add_and_search("mobilenet_v1_1.0_224_embedding.onnx", false);
+}
+
+#[test]
+fn new_model_instances_fuse_colour_unless_told_and_each_keeps_its_own() {
+    let Some(v1) = model("mobilenet_v1_1.0_224_embedding.onnx") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    create(&data, &v1);
+    // `--model-colour-weight 0`: the embedding alone, as every model instance was
+    // created before the fusion became the default.
+    create_named(&data, &v1, "plain", &["--model-colour-weight", "0"]);
+    let fused = dimension_and_colour(&data, INSTANCE);
+    let plain = dimension_and_colour(&data, "plain");
+    assert_eq!(
+        fused.1,
+        f64::from(imgsearch::engine::DEFAULT_MODEL_COLOUR_WEIGHT)
+    );
+    assert_eq!(plain.1, 0.0);
+    // The built-in descriptor (256 values) rides on the embedding.
+    assert_eq!(fused.0, plain.0 + 256, "{fused:?} {plain:?}");
+
+    // Reopened by a server, each keeps its own and searches with it.
+    let mut server = Server::start(&data);
+    for name in [INSTANCE, "plain"] {
+        server.add_image(name, "p3", "3.png", &picture(3), &[]);
+        server.add_image(name, "p4", "4.png", &picture(4), &[]);
+        let content = b64(&picture(3));
+        let (status, reply) = server.call(
+            "SearchImageByPic",
+            &[("InstanceName", name), ("PicContent", &content)],
+        );
+        assert_eq!(status, 200, "{reply}");
+        assert_eq!(auctions(&reply)[0].1, "3.png", "{name}: {reply}");
+    }
+    server.stop();
+    assert_eq!(dimension_and_colour(&data, INSTANCE), fused);
+    assert_eq!(dimension_and_colour(&data, "plain"), plain);
 }
 
 #[test]

@@ -299,13 +299,7 @@ fn measure(
         engine.set_scan_mode(mode);
         instance.build_scan_copy();
         let started = Instant::now();
-        let (ranked, search_ms) = query_all(
-            instance,
-            index,
-            queries,
-            (run.crop, run.windows, run.proposals),
-            leave_one_out,
-        )?;
+        let (ranked, search_ms) = query_all(instance, index, queries, run, leave_one_out)?;
         println!(
             "scan {mode:?}: searched {} in {:.1} s",
             queries.len(),
@@ -389,7 +383,7 @@ fn query_all(
     instance: &Instance,
     index: &[Item],
     queries: &[Item],
-    (crop, windows, proposals): (bool, bool, bool),
+    run: &RunOptions,
     leave_one_out: bool,
 ) -> Result<(Vec<Option<Ranked>>, Vec<f64>)> {
     let mut relevant = std::collections::HashMap::<&str, usize>::new();
@@ -425,12 +419,14 @@ fn query_all(
             let started = Instant::now();
             let searched = instance.search_by_picture(
                 &bytes,
-                crop,
+                run.crop,
                 None,
                 &SearchQuery {
                     num,
-                    scene_windows: windows,
-                    scene_proposals: proposals,
+                    scene_windows: run.windows,
+                    scene_proposals: run.proposals,
+                    exhaustive: run.exhaustive,
+                    query_expansion: run.query_expansion,
                     ..SearchQuery::default()
                 },
             );

@@ -9,7 +9,8 @@
 //!                                                        Capacity, Extractor, Dimension,
 //!                                                        LocalFeatures, Pictures, Whitened}]}
 //! POST /admin/instance/create  InstanceName, ServiceType (name or 0..6, default product),
-//!      Qps (0 = unlimited), Capacity (1000000), Extractor (builtin | onnx + Model),
+//!      Qps (0 = unlimited), Capacity (1000000), Extractor (builtin | onnx + Model:
+//!      fused with the built-in descriptor at `DEFAULT_MODEL_COLOUR_WEIGHT`),
 //!      LocalFeatures (true)                          -> {"Instance":{...}}
 //! POST /admin/instance/show    InstanceName          -> {"Instance":{...}}
 //! POST /admin/instance/spec    InstanceName          -> {"Spec":{...}} (`instance spec`)
@@ -30,7 +31,6 @@ use super::AppState;
 use crate::api::VendorCode;
 use crate::engine::{EngineError, ExtractorChoice, InstanceSpec, ServiceType};
 use crate::replica::ReplicaError;
-use crate::vision::ModelOptions;
 
 /// Default capacity of an instance created through the admin route.
 pub const DEFAULT_CAPACITY: u64 = 1_000_000;
@@ -84,7 +84,7 @@ fn spec_of(params: &Params) -> Result<(InstanceSpec, ExtractorChoice), ApiError>
         ("builtin", Some(_)) => {
             return Err(ApiError::bad_request("Model needs Extractor=onnx"));
         }
-        ("onnx", Some(path)) => ExtractorChoice::Onnx(ModelOptions::new(path)),
+        ("onnx", Some(path)) => ExtractorChoice::model(path),
         ("onnx", None) => {
             return Err(ApiError::missing("Model"));
         }

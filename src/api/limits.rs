@@ -212,6 +212,7 @@ pub fn search_query(params: &Params) -> Result<SearchQuery, ApiError> {
         scene_windows: false,
         scene_proposals: false,
         exhaustive: false,
+        query_expansion: 0,
     })
 }
 

@@ -15,7 +15,6 @@ use crate::engine::{
     Engine, EngineError, ExtractionSpec, ExtractorChoice, InstanceSpec, InstanceSummary,
     WhiteningParams,
 };
-use crate::vision::ModelOptions;
 
 /// `--server`, `--access-key-id`, `--access-key-secret`, `--tls-ca` of the commands with an
 /// online mode.
@@ -178,7 +177,8 @@ pub fn create(
             ];
             let model;
             if let ExtractorChoice::Onnx(options) = choice {
-                if *options != ModelOptions::new(options.path.clone()) {
+                // The server applies the defaults of a new model instance to a bare path.
+                if *choice != ExtractorChoice::model(options.path.clone()) {
                     return Err(CommandError::Invalid(
                         "a running server is given only --model; stop it to create an instance \
                          with other --model-* options"

@@ -44,7 +44,7 @@ pub use crate::index::ScanMode;
 pub use analyser::{Analyser, Analysis, Extras, STORED_LOCAL_POINTS};
 pub use category::{ServiceType, CATEGORY_OTHER, PRODUCT_CATEGORIES};
 pub use error::{EngineError, Result};
-pub use extractors::ExtractorChoice;
+pub use extractors::{ExtractorChoice, DEFAULT_MODEL_COLOUR_WEIGHT};
 pub use instance::compaction::{CompactionPolicy, DEFAULT_DEAD_SHARE, DEFAULT_MIN_DEAD_ROWS};
 pub use instance::votes::{
     VoteIndexSize, DEFAULT_VOTE_CANDIDATES, VOTE_DISTANCE, VOTE_POINTS, VOTE_RATIO,

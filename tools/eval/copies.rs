@@ -63,6 +63,10 @@ pub struct CopyArgs {
     /// the vote stage's R@20/50/100 per transform, its time, and the index's memory.
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     pub votes_alone: bool,
+    /// Also list every query whose first result is not its source: the source, the
+    /// transform, the source's rank and the first result with its score.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub misses: bool,
 }
 
 /// One transformed query.
@@ -270,7 +274,7 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
     let step = (cases.len() / 10).max(1);
     // Rank (0-based) of the source picture among the first COPY_NUM results, and the
     // search's time in milliseconds.
-    let ranked: Vec<(Option<usize>, f64)> = cases
+    let ranked: Vec<(Option<usize>, f64, String)> = cases
         .par_iter()
         .map(|case| {
             let region = if args.given_region {
@@ -288,6 +292,7 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
                     scene_windows: run.windows,
                     scene_proposals: run.proposals,
                     exhaustive: run.exhaustive,
+                    query_expansion: run.query_expansion,
                     ..SearchQuery::default()
                 },
             );
@@ -297,24 +302,41 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
                 println!("  searched {d}/{}", cases.len());
             }
             let want = case.source.to_string();
-            let rank = match found {
-                Ok(found) => found
-                    .results
-                    .iter()
-                    .position(|f| f.record.product_id == want),
+            let (rank, first) = match found {
+                Ok(found) => (
+                    found
+                        .results
+                        .iter()
+                        .position(|f| f.record.product_id == want),
+                    found.results.first().map_or_else(String::new, |f| {
+                        format!("{} ({:.4})", f.record.product_id, f.score)
+                    }),
+                ),
                 Err(e) => {
                     eprintln!(
                         "query {} {} failed: {e}",
                         case.source,
                         case.transform.name()
                     );
-                    None
+                    (None, String::new())
                 }
             };
-            (rank, ms)
+            (rank, ms, first)
         })
         .collect();
-    let (ranks, search_ms): (Vec<Option<usize>>, Vec<f64>) = ranked.into_iter().unzip();
+    if args.misses {
+        for (case, (rank, _, first)) in cases.iter().zip(&ranked) {
+            if *rank != Some(0) {
+                println!(
+                    "miss: source {} {}: rank {rank:?}, first {first}",
+                    case.source,
+                    case.transform.name()
+                );
+            }
+        }
+    }
+    let (ranks, search_ms): (Vec<Option<usize>>, Vec<f64>) =
+        ranked.into_iter().map(|(r, ms, _)| (r, ms)).unzip();
     println!(
         "searched {} in {:.1} s, CPU {:.1} ms per search ({:.1} ms per query x {} threads)",
         cases.len(),

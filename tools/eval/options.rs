@@ -43,6 +43,11 @@ pub struct RunOptions {
     /// before of the cascade's before/after.
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     pub exhaustive: bool,
+    /// Average query expansion (`SearchQuery::query_expansion`): an undecided
+    /// single-view ranking is searched again with the mean of the query and its first K
+    /// results' vectors (0: off).
+    #[arg(long, default_value_t = 0)]
+    pub query_expansion: usize,
     /// Candidates re-ranked with local features.
     #[arg(long, default_value_t = imgsearch::engine::DEFAULT_RERANK_CANDIDATES)]
     pub rerank_k: usize,
@@ -108,6 +113,7 @@ impl RunOptions {
         self.windows = false;
         self.proposals = false;
         self.exhaustive = false;
+        // `--query-expansion` is kept: the same defaults with expansion on top.
         // The engine's scene proposals are set from `serve` (`open_instance`).
         self.local_features = imgsearch::engine::DEFAULT_LOCAL_FEATURES;
         self.rerank_k = DEFAULT_RERANK_CANDIDATES;

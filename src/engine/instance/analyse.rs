@@ -58,6 +58,22 @@ pub(in crate::engine) struct QueryPicture {
     pub scene: bool,
 }
 
+impl QueryPicture {
+    /// The product shot with its dimmed or tinted plain background brought back to
+    /// white ([`vision::Picture::exposure_balanced`]); `None` for a scene or a picture
+    /// that needs nothing.
+    pub(in crate::engine) fn exposure_balanced(&self) -> Option<QueryPicture> {
+        if self.scene {
+            return None;
+        }
+        let picture = self.picture.exposure_balanced()?;
+        Some(QueryPicture {
+            picture,
+            scene: false,
+        })
+    }
+}
+
 impl std::ops::Deref for QueryPicture {
     type Target = vision::Picture;
 

@@ -48,7 +48,7 @@ use crate::index::{ScanCopy, ScanMode, Snapshot, VectorIndex};
 use crate::store::{InstanceMeta, Record, Store};
 use crate::vision::{self, Extractor};
 
-pub(in crate::engine) use self::analyse::View;
+pub(in crate::engine) use self::analyse::{QueryPicture, View};
 pub use self::analyse::{Subject, QUERY_LOCAL_POINTS, SCENE_PROPOSALS};
 pub use self::batch::{PictureParts, PreparedPicture, Stored};
 pub use self::upkeep::WhitenOutcome;

@@ -13,9 +13,13 @@
 //! `engine/batcher.rs`, which answers a group in one pass); with local features the
 //! keypoint vote stage (`votes.rs`) adds candidates and geometric verification re-ranks
 //! them (`rerank.rs`). The costly stages run only while the vector ranking does not
-//! decide (`cascade.rs`). What a search is asked and answers is `query.rs`.
+//! decide (`cascade.rs`); so does the exposure-balanced view of a product shot on a
+//! dimmed background (`exposure.rs`) and, on request, average query expansion
+//! (`expansion.rs`). What a search is asked and answers is `query.rs`.
 
 mod cascade;
+mod expansion;
+mod exposure;
 mod query;
 mod rerank;
 mod vector;
@@ -47,7 +51,7 @@ impl Instance {
         query: &SearchQuery,
     ) -> Result<SearchOutcome> {
         let proposals = crop && (query.scene_proposals || self.scene_proposals());
-        let (mut views, subject, picture) = self.analyse_views(
+        let (mut views, subject, mut picture) = self.analyse_views(
             bytes,
             (crop && query.scene_windows, proposals && query.exhaustive),
             crop,
@@ -77,6 +81,20 @@ impl Instance {
         let mut candidates = self.search_views_or_vector(&views, subject.clone(), &wide)?;
         // A page further down says nothing of the first results: never decisive.
         let decisive = |c: &SearchOutcome| wide.start == 0 && cascade::decisive(&c.results);
+        // A product shot on a dimmed background: its balanced copy is one more view and
+        // gives the keypoints (`exposure.rs`).
+        if query.exhaustive || !decisive(&candidates) {
+            if let Some((outcome, balanced)) = self.exposure_balanced_search(
+                &picture,
+                &mut views,
+                (crop, region),
+                &subject,
+                &wide,
+            )? {
+                candidates = outcome;
+                picture = balanced;
+            }
+        }
         // The query's keypoints, when computed beside the proposals.
         let mut early_features = None;
         if proposals && !query.exhaustive && picture.scene && !decisive(&candidates) {
@@ -88,7 +106,12 @@ impl Instance {
             );
             views.extend(proposed);
             early_features = features;
-            candidates = self.search_views_or_vector(&views, subject, &wide)?;
+            candidates = self.search_views_or_vector(&views, subject.clone(), &wide)?;
+        }
+        if let [view] = views.as_slice() {
+            if query.query_expansion > 0 && !decisive(&candidates) {
+                candidates = self.expanded_search(&view.vector, candidates, subject, &wide)?;
+            }
         }
         if !local {
             return Ok(candidates);

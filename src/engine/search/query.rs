@@ -34,6 +34,10 @@ pub struct SearchQuery {
     /// Run every stage the instance and query allow, even when the vector ranking
     /// already decides (no cascade; `imgsearch-eval --exhaustive true`, for comparison).
     pub exhaustive: bool,
+    /// Average query expansion: an undecided single-view ranking is searched again with
+    /// the mean of the query and its first this-many results' vectors (0: off;
+    /// `expansion.rs`, `imgsearch-eval --query-expansion K`).
+    pub query_expansion: usize,
 }
 
 /// One search result.

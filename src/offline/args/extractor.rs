@@ -41,7 +41,7 @@ pub struct ExtractorArgs {
     #[arg(long, default_value_t = 1.0)]
     pub model_power: f32,
     /// Weight of the built-in colour/texture descriptor fused with the embedding (0 = none).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = crate::engine::DEFAULT_MODEL_COLOUR_WEIGHT)]
     pub model_colour_weight: f32,
     /// Also embed the mirror image and average.
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
@@ -181,6 +181,20 @@ mod tests {
         assert_eq!(o.input_type, Some(InputType::F32));
         assert_eq!(o.mean, Some([0.5; 3]));
         assert!(o.flip);
+        // New model instances fuse the built-in descriptor unless told not to.
+        assert_eq!(o.colour_weight, crate::engine::DEFAULT_MODEL_COLOUR_WEIGHT);
+        assert!(o.colour_weight > 0.0);
+        let Ok(ExtractorChoice::Onnx(plain)) = parse(&[
+            "--extractor",
+            "onnx",
+            "--model",
+            "m.onnx",
+            "--model-colour-weight",
+            "0",
+        ]) else {
+            panic!("not onnx");
+        };
+        assert_eq!(plain.colour_weight, 0.0);
         assert!(parse(&["--extractor", "onnx"]).is_err());
         assert!(parse(&["--extractor", "onnx", "--model", "m", "--model-size", "big"]).is_err());
         assert!(parse(&["--extractor", "magic"]).is_err());

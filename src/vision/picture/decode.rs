@@ -62,6 +62,16 @@ impl Drop for Picture {
     fn drop(&mut self) {
         POOL.give_back(std::mem::take(&mut self.rgb).into_raw());
     }
+
+    /// The same picture (format) with other pixels, e.g. corrected ones.
+    pub(in crate::vision) fn with_rgb(&self, rgb: RgbImage) -> Picture {
+        Picture {
+            width: rgb.width(),
+            height: rgb.height(),
+            format: self.format,
+            rgb,
+        }
+    }
 }
 
 /// Decodes untrusted bytes into a [`Picture`], refusing anything outside `limits`.
