@@ -5,20 +5,25 @@
 
 use super::ivf::IvfRows;
 use super::quantized_tests::{data, index_of, other_generation, recall, unit, Rng};
-use crate::index::kernels;
+use crate::index::{kernels, VectorIndex};
 
-#[test]
-fn recall_at_10_on_clustered_data_and_exact_scores() {
+/// 40,000 rows of 300 clusters in 64 dimensions (row i in cluster i % 300), their
+/// partition, and 50 queries: fresh members of the clusters, drawn with the rows.
+fn clustered_partition() -> (tempfile::TempDir, VectorIndex, IvfRows, Vec<Vec<f32>>) {
     kernels::init();
     let mut rng = Rng(0x9e3779b97f4a7c15);
-    let dim = 64;
-    // The queries are fresh members of the rows' clusters (drawn with them).
-    let mut vs = data(40_050, dim, 300, 0.0, &mut rng);
+    let mut vs = data(40_050, 64, 300, 0.0, &mut rng);
     let queries = vs.split_off(40_000);
     let dir = tempfile::tempdir().unwrap();
     let index = index_of(&vs, dir.path());
+    let ivf = IvfRows::build(&index.snapshot(), 0);
+    (dir, index, ivf, queries)
+}
+
+#[test]
+fn recall_at_10_on_clustered_data_and_exact_scores() {
+    let (_dir, index, ivf, queries) = clustered_partition();
     let snap = index.snapshot();
-    let ivf = IvfRows::build(&snap, 0);
     assert_eq!(ivf.rows(), 40_000);
     assert!((300..500).contains(&ivf.lists()), "{} lists", ivf.lists());
     assert_eq!(ivf.starts[ivf.lists()], 40_000);
@@ -237,15 +242,8 @@ fn docs_found_from_words_is_exact_with_tombstones_and_appends() {
 
 #[test]
 fn a_filter_keeping_whole_clusters_keeps_recall() {
-    kernels::init();
-    let mut rng = Rng(0x9e3779b97f4a7c15);
-    let dim = 64;
-    let mut vs = data(40_050, dim, 300, 0.0, &mut rng);
-    let queries = vs.split_off(40_000);
-    let dir = tempfile::tempdir().unwrap();
-    let index = index_of(&vs, dir.path());
+    let (_dir, index, ivf, queries) = clustered_partition();
     let snap = index.snapshot();
-    let ivf = IvfRows::build(&snap, 0);
     // Row i belongs to cluster i % 300: this keeps 30 whole clusters, mostly not the
     // query's own, so the lists nearest most queries hold no kept row.
     let accept = |row: usize| row % 10 == 3;
