@@ -227,8 +227,13 @@ fn run_set(set: &RowSet, rows: usize, cli: &Cli, latency: bool) -> Result<()> {
     }
     writer.commit()?;
     drop(chunk);
-    let index = VectorIndex::open(&dir, dim as u32, 0, u64::MAX)?;
+    // Column 1 (the first IntAttr, as the server numbers them) holds `row % 10`, so the
+    // partition's 10 % filter is `int_attr=3` compiled as the server compiles it.
+    let index = VectorIndex::open(&dir, dim as u32, 1 + ivf::FILTER_COLUMN, u64::MAX)?;
     let snap = index.snapshot();
+    if let Some(column) = snap.column(ivf::FILTER_COLUMN) {
+        (0..rows).for_each(|r| column.set(r, (r % 10) as u32));
+    }
     println!(
         "\n== {} x {dim}: {} ({} rows written in {:.1} s)",
         rows,

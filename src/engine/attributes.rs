@@ -172,6 +172,23 @@ impl AttributeSource for RowAttributes<'_> {
     fn lookup_str(&self, attr: usize, value: &str) -> Option<u32> {
         self.dictionaries.lookup(attr, value)
     }
+
+    fn ints(&self, attr: usize, first: usize, out: &mut [i32; 64]) {
+        let mut values = [0u32; 64];
+        if let Some(c) = self.snapshot.column(COLUMN_INT + attr) {
+            c.read(first, &mut values);
+        }
+        for (o, v) in out.iter_mut().zip(values) {
+            *o = v as i32;
+        }
+    }
+
+    fn str_ids(&self, attr: usize, first: usize, out: &mut [u32; 64]) {
+        out.fill(0);
+        if let Some(c) = self.snapshot.column(COLUMN_STR + attr) {
+            c.read(first, out);
+        }
+    }
 }
 
 #[cfg(test)]

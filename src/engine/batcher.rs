@@ -298,6 +298,7 @@ fn scan_group<L: Deref<Target = VectorIndex>>(
         // Each search was found not selective before it queued.
         collect: false,
         narrowed: gate.narrows(),
+        words: Some(&|word| gate.accepts_word(word)),
     };
     crate::index::scan(&snap, source.scan_copy, &request)
 }

@@ -62,4 +62,25 @@ impl<'a> RowGate<'a> {
             .as_ref()
             .is_none_or(|f| f.matches(&self.source, row))
     }
+
+    /// [`Self::accepts`] for rows `64·word..64·word + 64` at once (bit `i`: row
+    /// `64·word + i`), read from the columns 64 values at a time.
+    pub(in crate::engine) fn accepts_word(&self, word: usize) -> u64 {
+        let first = word * 64;
+        let mut kept = u64::MAX;
+        if let (Some(c), Some(column)) = (self.category, self.snap.column(COLUMN_CATEGORY)) {
+            let mut values = [0u32; 64];
+            column.read(first, &mut values);
+            kept = values
+                .iter()
+                .enumerate()
+                .fold(0, |w, (i, &v)| w | (u64::from(v == c) << i));
+        }
+        if kept != 0 {
+            if let Some(f) = &self.filter {
+                kept &= f.matches_word(&self.source, first);
+            }
+        }
+        kept
+    }
 }

@@ -18,6 +18,19 @@ pub trait AttributeSource: Sync {
     fn str_id(&self, attr: usize, row: usize) -> u32;
     /// Dictionary id of a string value for StrAttr number `attr`, if any row ever had it.
     fn lookup_str(&self, attr: usize, value: &str) -> Option<u32>;
+    /// IntAttr number `attr` of rows `first..first + 64` (a source with columns reads
+    /// them in one go; this default asks row by row).
+    fn ints(&self, attr: usize, first: usize, out: &mut [i32; 64]) {
+        for (i, v) in out.iter_mut().enumerate() {
+            *v = self.int(attr, first + i);
+        }
+    }
+    /// Dictionary ids of StrAttr number `attr` of rows `first..first + 64`.
+    fn str_ids(&self, attr: usize, first: usize, out: &mut [u32; 64]) {
+        for (i, v) in out.iter_mut().enumerate() {
+            *v = self.str_id(attr, first + i);
+        }
+    }
 }
 
 /// Lists up to this long are scanned linearly; longer ones are binary-searched.
@@ -26,12 +39,12 @@ const LINEAR_LIST: usize = 8;
 /// An [`Expr`] with values resolved, ready to test rows of one [`AttributeSource`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompiledFilter {
-    root: Node,
+    pub(super) root: Node,
 }
 
 /// One step of a compiled filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Node {
+pub(super) enum Node {
     /// Holds for every row, or for none.
     Const(bool),
     /// `lo <= int <= hi`: every comparison except `!=`.
@@ -111,7 +124,7 @@ fn eval(node: &Node, source: &dyn AttributeSource, row: usize) -> bool {
 
 /// Membership in a sorted list.
 #[inline]
-fn contains<T: Ord + Copy>(sorted: &[T], value: T) -> bool {
+pub(super) fn contains<T: Ord + Copy>(sorted: &[T], value: T) -> bool {
     if sorted.len() <= LINEAR_LIST {
         sorted.contains(&value)
     } else {

@@ -37,6 +37,7 @@ mod lexer;
 mod parser;
 #[cfg(test)]
 mod proptests;
+mod word;
 
 pub use ast::{CmpOp, Expr, Field, IntField, StrField, NUM_ATTRS};
 pub use compile::{AttributeSource, CompiledFilter};

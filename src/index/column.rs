@@ -31,6 +31,17 @@ impl U32Column {
         self.values.get(i).map_or(0, |v| v.load(Ordering::Relaxed))
     }
 
+    /// Values of rows `first..first + out.len()` into `out` (0 beyond capacity): a scan
+    /// deciding a filter for many rows at once reads them here.
+    #[inline]
+    pub fn read(&self, first: usize, out: &mut [u32]) {
+        let values = self.values.get(first..).unwrap_or(&[]);
+        out.fill(0);
+        for (o, v) in out.iter_mut().zip(values) {
+            *o = v.load(Ordering::Relaxed);
+        }
+    }
+
     /// Sets row `i`; out of range is ignored (the caller grows first).
     pub fn set(&self, i: usize, value: u32) {
         if let Some(v) = self.values.get(i) {
@@ -66,5 +77,10 @@ mod tests {
         c.set(9, 1); // ignored
         let g = c.grown(10);
         assert_eq!((g.get(1), g.get(9), g.capacity()), (7, 0, 10));
+        let mut out = [9u32; 4];
+        g.read(8, &mut out);
+        assert_eq!(out, [0, 0, 0, 0]);
+        g.read(0, &mut out);
+        assert_eq!(out, [0, 7, 0, 0]);
     }
 }

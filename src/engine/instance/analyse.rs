@@ -266,6 +266,7 @@ impl Instance {
             accept: &|_| true,
             collect: false,
             narrowed: false,
+            words: None,
         };
         let near = crate::index::scan(&snap, &self.scan_copy, &request)
             .pop()

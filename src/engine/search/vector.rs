@@ -43,6 +43,7 @@ impl Instance {
         let timer = StageTimer::start();
         let queries = [ScanQuery { vector, k }];
         let accept = |row: usize| gate.accepts(row);
+        let words = |word: usize| gate.accepts_word(word);
         let request = ScanRequest {
             queries: &queries,
             min_score: query.min_score,
@@ -50,6 +51,7 @@ impl Instance {
             // Only a category or a filter can keep few rows: sample them once.
             collect: gate.narrows() && crate::index::selective(&snap, &accept),
             narrowed: gate.narrows(),
+            words: Some(&words),
         };
         let scan_alone = || {
             crate::index::scan(&snap, &self.scan_copy, &request)

@@ -248,6 +248,7 @@ fn the_bits_mode_answers_singles_on_bits_and_batches_on_its_i8_copy() {
         accept: &accept,
         collect: false,
         narrowed: true,
+        words: None,
     };
     // One query (the 1-bit path) and six together (the i8 panels): exact answers here.
     for (i, q) in asked.iter().enumerate() {

@@ -1,39 +1,181 @@
 //! Search through the coarse partition ([`IvfRows`]):
 //!
-//! 1. the query is scored against every centroid and the `nprobe` best lists are chosen;
+//! 1. with a predicate, the rows it keeps are decided once for the whole partition into
+//!    one bit per row ([`Gate`]): 64 rows per call when the caller can decide a word of
+//!    rows from its columns (`words`, a vectorised pass over the columns the filter
+//!    reads), else row by row; tombstones are folded in, so the count of set bits is
+//!    DocsFound without a threshold, and the probes test one bit per row;
+//! 2. the query is scored against every centroid and the `nprobe` best lists are chosen;
 //!    with a threshold, so is every list whose bound `<q, c> + |q| · radius` reaches it
 //!    (no other list can hold a row that does);
-//! 2. the chosen lists' i8 codes are scanned (one sequential read per list), tombstones
-//!    and the predicate are checked for rows that may be kept or counted, and the best
+//! 3. the chosen lists' i8 codes are scanned (one sequential read per list; where the
+//!    predicate refuses most of a run of rows only its kept rows are scored) and the best
 //!    `max(k · oversample, 64)` estimates are kept;
-//! 3. those are scored exactly in f32 with the rows appended after the build
+//! 4. with a predicate, when the scanned lists held fewer kept rows than the filter's
+//!    share promises (half of it: a filter keeping whole clusters leaves the lists near
+//!    the query empty), the next lists by centroid score are scanned too, doubling the
+//!    lists each round, up to every list: the flat filtered i8 scan, which only scores
+//!    the kept rows;
+//! 5. the candidates are scored exactly in f32 with the rows appended after the build
 //!    (`quantized::rerank`).
 //!
 //! `matched` (DocsFound) is exact: without a threshold it is the number of accepted live
-//! rows (without a predicate the live rows, counted by the tombstones; with one, a pass
-//! over the predicate, which at 10M rows costs more than the probes); with a threshold,
+//! rows (the gate's bits, or the live rows counted by the tombstones); with a threshold,
 //! rows of the scanned lists count as in an i8 search (estimates within the i8 error
 //! bound of the threshold decided in f32), and rows of the other lists cannot reach it.
 
 use rayon::prelude::*;
 
+use super::code_i8::I8Query;
 use super::ivf::IvfRows;
 use super::quantized::{rerank, Code, DEFAULT_OVERSAMPLE};
 use super::topk::{Scored, TopK};
-use super::ScanResult;
+use super::{AcceptWords, ScanResult};
 use crate::index::kernels;
 use crate::index::Snapshot;
 
 /// Candidates kept from the i8 stage at least.
 const MIN_CANDIDATES: usize = 64;
 
-/// Rows per task of the unthresholded count.
-const COUNT_ROWS: usize = 64 * 1024;
+/// Words of the gate per parallel task (64k rows).
+const GATE_WORDS: usize = 1024;
+
+/// A filter whose share of kept rows in the first lists is under its overall share
+/// divided by this refuses the query's neighbourhood: every list is scanned.
+const ANTI_SHARE: f64 = 4.0;
+
+/// Below this share of kept rows in a run of 64, only the kept rows are scored.
+const SPARSE_RUN: u32 = 16;
+
+/// Which rows of the partition a search may return.
+pub(super) enum Gate {
+    /// Every live row.
+    Live,
+    /// The accepted live rows: bit `r % 64` of word `r / 64`, `count` of them.
+    Kept { bits: Vec<u64>, count: usize },
+}
+
+impl Gate {
+    /// Whether `row` (of the partition) may be returned.
+    #[inline]
+    fn keeps(&self, snap: &Snapshot, row: usize) -> bool {
+        match self {
+            Gate::Live => !snap.is_tombstone(row),
+            Gate::Kept { bits, .. } => bits[row / 64] >> (row % 64) & 1 == 1,
+        }
+    }
+}
+
+/// One query's scan of some lists: what it needs and what it found.
+pub(super) struct ListScan<'a> {
+    pub(super) ivf: &'a IvfRows,
+    pub(super) snap: &'a Snapshot,
+    pub(super) query: &'a [f32],
+    pub(super) prepared: I8Query,
+    pub(super) min_score: f32,
+    pub(super) margin: f32,
+    pub(super) wanted: usize,
+    pub(super) gate: &'a Gate,
+}
+
+/// What scanning lists found: the best estimates, rows reaching the threshold, and kept
+/// rows seen.
+pub(super) struct Found {
+    pub(super) best: TopK,
+    pub(super) matched: usize,
+    pub(super) kept: usize,
+}
+
+impl Found {
+    pub(super) fn new(wanted: usize) -> Self {
+        Found {
+            best: TopK::new(wanted),
+            matched: 0,
+            kept: 0,
+        }
+    }
+
+    pub(super) fn merge(self, other: Found) -> Found {
+        Found {
+            best: self.best.merge(other.best),
+            matched: self.matched + other.matched,
+            kept: self.kept + other.kept,
+        }
+    }
+}
+
+impl ListScan<'_> {
+    fn thresholded(&self) -> bool {
+        self.min_score != f32::NEG_INFINITY
+    }
+
+    /// Offers `row` of approximate `score` to `found`.
+    #[inline]
+    pub(super) fn offer(&self, row: usize, score: f32, found: &mut Found) {
+        let keep = score >= found.best.floor();
+        if self.thresholded() && score >= self.min_score - self.margin {
+            let passes = score - self.min_score > self.margin
+                || kernels::dot(self.query, self.snap.vector_at(row)) >= self.min_score;
+            found.matched += usize::from(passes);
+        }
+        if keep {
+            found.best.push(Scored { score, row });
+        }
+    }
+
+    /// Scans list `l`.
+    fn list(&self, l: usize) -> Found {
+        let ivf = self.ivf;
+        let dim = ivf.dimension;
+        let mut found = Found::new(self.wanted);
+        let mut scores = [0f32; 64];
+        let (start, end) = (ivf.starts[l], ivf.starts[l + 1]);
+        let mut pos = start;
+        while pos < end {
+            let n = (end - pos).min(64);
+            let rows = &ivf.order[pos..pos + n];
+            let kept = rows.iter().enumerate().fold(0u64, |w, (i, &r)| {
+                w | u64::from(self.gate.keeps(self.snap, r as usize)) << i
+            });
+            found.kept += kept.count_ones() as usize;
+            if kept.count_ones() < SPARSE_RUN {
+                // Few kept rows: score them alone.
+                let mut rest = kept;
+                while rest != 0 {
+                    let i = rest.trailing_zeros() as usize;
+                    rest &= rest - 1;
+                    let code = &ivf.codes[(pos + i) * dim..];
+                    <i8 as Code>::score_rows(code, &self.prepared, &mut scores[..1]);
+                    self.offer(rows[i] as usize, scores[0], &mut found);
+                }
+            } else {
+                let scores = &mut scores[..n];
+                <i8 as Code>::score_rows(&ivf.codes[pos * dim..], &self.prepared, scores);
+                for (i, (&row, &score)) in rows.iter().zip(scores.iter()).enumerate() {
+                    if kept >> i & 1 == 1 {
+                        self.offer(row as usize, score, &mut found);
+                    }
+                }
+            }
+            pos += n;
+        }
+        found
+    }
+
+    /// Scans `lists` in parallel.
+    fn lists(&self, lists: &[usize]) -> Found {
+        lists
+            .par_iter()
+            .map(|&l| self.list(l))
+            .reduce(|| Found::new(self.wanted), Found::merge)
+    }
+}
 
 impl IvfRows {
     /// The `k` best live rows accepted by `accept` (`None`: every live row) with an exact
-    /// score of at least `min_score`, found in the `nprobe` lists nearest the query (see
-    /// the module documentation); hits carry exact f32 scores.
+    /// score of at least `min_score`, found in the `nprobe` lists nearest the query and
+    /// more when the predicate keeps few rows there (see the module documentation);
+    /// hits carry exact f32 scores.
     pub fn search(
         &self,
         snap: &Snapshot,
@@ -43,93 +185,146 @@ impl IvfRows {
         nprobe: usize,
         accept: Option<&(dyn Fn(usize) -> bool + Sync)>,
     ) -> ScanResult {
+        self.search_words(snap, query, k, min_score, nprobe, accept, None)
+    }
+
+    /// [`IvfRows::search`] with `accept` also given 64 rows at a time (`words(w)`: the
+    /// accepted rows of `64w..64w + 64` as bits), which decides the rows of a large
+    /// partition many times faster than row by row.
+    #[allow(clippy::too_many_arguments)]
+    pub fn search_words(
+        &self,
+        snap: &Snapshot,
+        query: &[f32],
+        k: usize,
+        min_score: f32,
+        nprobe: usize,
+        accept: Option<&(dyn Fn(usize) -> bool + Sync)>,
+        words: Option<AcceptWords<'_>>,
+    ) -> ScanResult {
         let every = |_: usize| true;
-        let predicate = accept.is_some();
-        let accept = accept.unwrap_or(&every);
         if query.len() != snap.dimension() || snap.rows() == 0 {
             return ScanResult::default();
         }
         if !self.serves(snap) {
-            return snap.search(query, k, min_score, accept);
+            return snap.search(query, k, min_score, accept.unwrap_or(&every));
         }
-        let thresholded = min_score != f32::NEG_INFINITY;
-        let probed = self.probed_lists(query, nprobe, thresholded.then_some(min_score));
+        let gate = match accept {
+            Some(accept) => self.gate(snap, accept, words),
+            None => Gate::Live,
+        };
+        let scan = self.list_scan(snap, query, k, min_score, &gate);
+        let mut scored = self.centroid_scores(query);
+        let first = self.probed_lists(&mut scored, query, nprobe, min_score);
+        let mut found = scan.lists(&first);
+        if let Gate::Kept { count, .. } = gate {
+            let share = count as f64 / snap.live_rows().max(1) as f64;
+            let first_rows: usize = first
+                .iter()
+                .map(|&l| self.starts[l + 1] - self.starts[l])
+                .sum();
+            // The kept rows a filter of this share leaves in the first lists.
+            let target = ((share * first_rows as f64) as usize).max(scan.wanted.min(count));
+            let mut scanned = vec![false; self.lists()];
+            first.iter().for_each(|&l| scanned[l] = true);
+            let mut rest: Vec<(f32, usize)> =
+                scored.into_iter().filter(|&(_, l)| !scanned[l]).collect();
+            rest.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+            let mut rest = rest.into_iter().map(|(_, l)| l);
+            // Far fewer kept rows near the query than elsewhere: the filter refuses its
+            // neighbourhood and the kept neighbours lie anywhere, so scan every list
+            // (the flat filtered scan, scoring the kept rows only).
+            let mut round = if (found.kept as f64) < share * first_rows as f64 / ANTI_SHARE {
+                self.lists()
+            } else {
+                first.len().max(1)
+            };
+            while found.kept < target {
+                let next: Vec<usize> = rest.by_ref().take(round).collect();
+                if next.is_empty() {
+                    break;
+                }
+                found = found.merge(scan.lists(&next));
+                round *= 2;
+            }
+        }
+        let matched = self.matched(snap, &gate, &scan, found.matched);
+        let accept = accept.unwrap_or(&every);
+        rerank(
+            self.rows, snap, query, k, min_score, found.best, matched, accept,
+        )
+    }
+
+    /// The scan of lists for one query (candidates kept, error margin).
+    pub(super) fn list_scan<'a>(
+        &'a self,
+        snap: &'a Snapshot,
+        query: &'a [f32],
+        k: usize,
+        min_score: f32,
+        gate: &'a Gate,
+    ) -> ListScan<'a> {
         let prepared = <i8 as Code>::prepare(&self.fit, query);
-        let margin = if thresholded {
+        let margin = if min_score != f32::NEG_INFINITY {
             <i8 as Code>::error_bound(&self.fit, self.dimension, query, &prepared)
         } else {
             0.0
         };
-        let wanted = k
-            .saturating_mul(DEFAULT_OVERSAMPLE)
-            .max(MIN_CANDIDATES.min(k.saturating_mul(64)));
-        let dim = self.dimension;
-        let scan_list = |l: usize| -> (TopK, usize) {
-            let mut best = TopK::new(wanted);
-            let mut matched = 0;
-            let mut scores = [0f32; 64];
-            let (start, end) = (self.starts[l], self.starts[l + 1]);
-            let mut pos = start;
-            while pos < end {
-                let n = (end - pos).min(64);
-                let scores = &mut scores[..n];
-                <i8 as Code>::score_rows(&self.codes[pos * dim..], &prepared, scores);
-                for (&row, &score) in self.order[pos..pos + n].iter().zip(scores.iter()) {
-                    let row = row as usize;
-                    let keep = score >= best.floor();
-                    let near = thresholded && score >= min_score - margin;
-                    if !(keep || near) || snap.is_tombstone(row) || !accept(row) {
-                        continue;
-                    }
-                    if near {
-                        let passes = if score - min_score <= margin {
-                            kernels::dot(query, snap.vector_at(row)) >= min_score
-                        } else {
-                            true
-                        };
-                        matched += usize::from(passes);
-                    }
-                    if keep {
-                        best.push(Scored { score, row });
-                    }
-                }
-                pos += n;
-            }
-            (best, matched)
-        };
-        let (candidates, matched) = probed.into_par_iter().map(scan_list).reduce(
-            || (TopK::new(wanted), 0),
-            |(a, n), (b, m)| (a.merge(b), n + m),
-        );
-        let matched = if thresholded {
-            matched
-        } else if predicate {
-            self.accepted_live(snap, accept)
-        } else {
-            // Live rows of the snapshot less those appended after the build (`rerank`
-            // counts those).
-            let appended = (self.rows..snap.rows())
-                .filter(|&r| !snap.is_tombstone(r))
-                .count();
-            snap.live_rows().saturating_sub(appended)
-        };
-        rerank(
-            self.rows, snap, query, k, min_score, candidates, matched, accept,
-        )
+        ListScan {
+            ivf: self,
+            snap,
+            query,
+            prepared,
+            min_score,
+            margin,
+            wanted: k
+                .saturating_mul(DEFAULT_OVERSAMPLE)
+                .max(MIN_CANDIDATES.min(k.saturating_mul(64))),
+            gate,
+        }
     }
 
-    /// The `nprobe` lists of best centroid score, and with a threshold every list whose
-    /// bound reaches it.
-    fn probed_lists(&self, query: &[f32], nprobe: usize, threshold: Option<f32>) -> Vec<usize> {
-        let dim = self.dimension;
-        let mut scored: Vec<(f32, usize)> = self
-            .centroids
-            .chunks_exact(dim)
+    /// DocsFound of the partition's rows (`rerank` adds the appended ones): with a
+    /// threshold, `thresholded` (counted by the scan); else the gate's rows.
+    pub(super) fn matched(
+        &self,
+        snap: &Snapshot,
+        gate: &Gate,
+        scan: &ListScan<'_>,
+        thresholded: usize,
+    ) -> usize {
+        match gate {
+            _ if scan.thresholded() => thresholded,
+            Gate::Kept { count, .. } => *count,
+            Gate::Live => {
+                let appended = (self.rows..snap.rows())
+                    .filter(|&r| !snap.is_tombstone(r))
+                    .count();
+                snap.live_rows().saturating_sub(appended)
+            }
+        }
+    }
+
+    /// `(score, list)` of every centroid.
+    pub(super) fn centroid_scores(&self, query: &[f32]) -> Vec<(f32, usize)> {
+        self.centroids
+            .chunks_exact(self.dimension)
             .enumerate()
             .map(|(l, c)| (kernels::dot(query, c), l))
-            .collect();
+            .collect()
+    }
+
+    /// The `nprobe` lists of best centroid score (moved to the front of `scored`), and
+    /// with a threshold every list whose bound reaches it.
+    pub(super) fn probed_lists(
+        &self,
+        scored: &mut [(f32, usize)],
+        query: &[f32],
+        nprobe: usize,
+        min_score: f32,
+    ) -> Vec<usize> {
         let mut lists = Vec::new();
-        if let Some(min_score) = threshold {
+        if min_score != f32::NEG_INFINITY {
             let norm = kernels::dot(query, query).sqrt();
             // Slack for the f32 rounding of the bound's terms.
             let slack = 1e-4 * (1.0 + norm);
@@ -150,16 +345,39 @@ impl IvfRows {
         lists
     }
 
-    /// Live rows of the partition accepted by `accept`.
-    fn accepted_live(&self, snap: &Snapshot, accept: &(dyn Fn(usize) -> bool + Sync)) -> usize {
-        (0..self.rows.div_ceil(COUNT_ROWS))
-            .into_par_iter()
-            .map(|b| {
-                let rows = b * COUNT_ROWS..((b + 1) * COUNT_ROWS).min(self.rows);
-                let mut n = 0;
-                snap.for_each_accepted(rows, accept, |_| n += 1);
-                n
+    /// The accepted live rows of the partition, decided 64 at a time through `words`
+    /// when given, else row by row through `accept`.
+    pub(super) fn gate(
+        &self,
+        snap: &Snapshot,
+        accept: &(dyn Fn(usize) -> bool + Sync),
+        words: Option<AcceptWords<'_>>,
+    ) -> Gate {
+        let mut bits = vec![0u64; self.rows.div_ceil(64)];
+        let rows = self.rows;
+        let count = bits
+            .par_chunks_mut(GATE_WORDS)
+            .enumerate()
+            .map(|(c, chunk)| {
+                let mut count = 0;
+                for (i, bits) in chunk.iter_mut().enumerate() {
+                    let w = c * GATE_WORDS + i;
+                    let mut live = !snap.tombstones().word(w);
+                    if rows - w * 64 < 64 {
+                        live &= (1u64 << (rows - w * 64)) - 1;
+                    }
+                    *bits = match words {
+                        _ if live == 0 => 0,
+                        Some(words) => words(w) & live,
+                        None => (0..64).fold(0, |kept, i| {
+                            kept | u64::from(live >> i & 1 == 1 && accept(w * 64 + i)) << i
+                        }),
+                    };
+                    count += bits.count_ones() as usize;
+                }
+                count
             })
-            .sum()
+            .sum();
+        Gate::Kept { bits, count }
     }
 }

@@ -1,23 +1,29 @@
 //! Tests of the coarse partition: recall against the exact scan on clustered data, exact
-//! scores, `matched` with and without a threshold, tombstones, predicates, appended rows,
-//! partitions of another generation, and the `ivf` scan mode.
+//! scores, `matched` with and without a threshold, tombstones, predicates (also decided
+//! 64 rows at a time), appended rows, partitions of another generation, a filter keeping
+//! whole clusters, and the `ivf` scan mode.
 
 use super::ivf::IvfRows;
 use super::quantized_tests::{data, index_of, other_generation, recall, unit, Rng};
-use crate::index::kernels;
+use crate::index::{kernels, VectorIndex};
 
-#[test]
-fn recall_at_10_on_clustered_data_and_exact_scores() {
+/// 40,000 rows of 300 clusters in 64 dimensions (row i in cluster i % 300), their
+/// partition, and 50 queries: fresh members of the clusters, drawn with the rows.
+fn clustered_partition() -> (tempfile::TempDir, VectorIndex, IvfRows, Vec<Vec<f32>>) {
     kernels::init();
     let mut rng = Rng(0x9e3779b97f4a7c15);
-    let dim = 64;
-    // The queries are fresh members of the rows' clusters (drawn with them).
-    let mut vs = data(40_050, dim, 300, 0.0, &mut rng);
+    let mut vs = data(40_050, 64, 300, 0.0, &mut rng);
     let queries = vs.split_off(40_000);
     let dir = tempfile::tempdir().unwrap();
     let index = index_of(&vs, dir.path());
+    let ivf = IvfRows::build(&index.snapshot(), 0);
+    (dir, index, ivf, queries)
+}
+
+#[test]
+fn recall_at_10_on_clustered_data_and_exact_scores() {
+    let (_dir, index, ivf, queries) = clustered_partition();
     let snap = index.snapshot();
-    let ivf = IvfRows::build(&snap, 0);
     assert_eq!(ivf.rows(), 40_000);
     assert!((300..500).contains(&ivf.lists()), "{} lists", ivf.lists());
     assert_eq!(ivf.starts[ivf.lists()], 40_000);
@@ -153,6 +159,7 @@ fn the_ivf_mode_partitions_large_instances_and_answers_through_the_scan() {
             accept: &accept,
             collect: false,
             narrowed: true,
+            words: None,
         };
         let got = scan(&snap, &copy, &request).pop().unwrap();
         assert_eq!(got.matched, want.matched);
@@ -182,9 +189,83 @@ fn the_ivf_mode_partitions_large_instances_and_answers_through_the_scan() {
         accept: &accept,
         collect: false,
         narrowed: true,
+        words: None,
     };
     assert_eq!(
         scan(&snap, &copy, &request),
         vec![snap.search(&queries[0], 5, f32::NEG_INFINITY, &accept)]
+    );
+}
+
+/// `accept` decided 64 rows at a time, as a caller reading its columns does.
+fn words_of(accept: impl Fn(usize) -> bool + Sync) -> impl Fn(usize) -> u64 + Sync {
+    move |w| (0..64).fold(0, |word, i| word | u64::from(accept(w * 64 + i)) << i)
+}
+
+#[test]
+fn docs_found_from_words_is_exact_with_tombstones_and_appends() {
+    kernels::init();
+    let mut rng = Rng(11);
+    let dim = 32;
+    let dir = tempfile::tempdir().unwrap();
+    let vs = data(9_001, dim, 40, 0.0, &mut rng);
+    let index = index_of(&vs, dir.path());
+    let ivf = IvfRows::build(&index.snapshot(), 48);
+    // One whole word of rows deleted, scattered ones, and rows appended after the build.
+    for row in (640..704).chain([3, 10, 8_999, 9_000]) {
+        index.tombstone_row(row);
+    }
+    for i in 0..70u64 {
+        let v = unit(rng.vector(dim));
+        index.append(&[(1_000_000 + i, &v, &[])]).unwrap();
+    }
+    index.publish();
+    let snap = index.snapshot();
+    for accept in [
+        &(|row: usize| row % 7 == 3) as &(dyn Fn(usize) -> bool + Sync),
+        &|row: usize| row.is_multiple_of(2) || row > 9_000,
+        &|_: usize| true,
+    ] {
+        let words = words_of(accept);
+        for (q, min_score) in [(&vs[3], f32::NEG_INFINITY), (&vs[12], 0.5), (&vs[700], 0.2)] {
+            let want = snap.search(q, 10, min_score, accept);
+            let got = ivf.search_words(&snap, q, 10, min_score, 4, Some(accept), Some(&words));
+            assert_eq!(got.matched, want.matched, "at {min_score}");
+            assert_eq!(got, ivf.search(&snap, q, 10, min_score, 4, Some(accept)));
+            assert!(got
+                .hits
+                .iter()
+                .all(|h| accept(h.row) && !snap.is_tombstone(h.row)));
+        }
+    }
+}
+
+#[test]
+fn a_filter_keeping_whole_clusters_keeps_recall() {
+    let (_dir, index, ivf, queries) = clustered_partition();
+    let snap = index.snapshot();
+    // Row i belongs to cluster i % 300: this keeps 30 whole clusters, mostly not the
+    // query's own, so the lists nearest most queries hold no kept row.
+    let accept = |row: usize| row % 10 == 3;
+    let words = words_of(accept);
+    let mut total = 0.0;
+    for q in &queries {
+        let want = snap.search(q, 10, f32::NEG_INFINITY, &accept);
+        let got = ivf.search_words(
+            &snap,
+            q,
+            10,
+            f32::NEG_INFINITY,
+            16,
+            Some(&accept),
+            Some(&words),
+        );
+        assert_eq!(got.matched, want.matched);
+        total += recall(&got, &want);
+    }
+    let mean = total / queries.len() as f64;
+    assert!(
+        mean >= 0.93,
+        "recall {mean} with a filter keeping whole clusters"
     );
 }

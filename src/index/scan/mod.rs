@@ -71,6 +71,10 @@ const SELECTIVE_SHARE: f64 = 0.02;
 /// (`imgsearch-scan-compare`), so fewer queries are scanned one by one.
 const MIN_BATCH: usize = 4;
 
+/// A row predicate decided 64 rows at a time: bit `i` of `words(w)` tells whether row
+/// `64·w + i` is accepted (tombstones aside), read from the columns the predicate tests.
+pub type AcceptWords<'a> = &'a (dyn Fn(usize) -> u64 + Sync);
+
 /// One search result row.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hit {
@@ -115,6 +119,9 @@ pub struct ScanRequest<'a> {
     /// Whether `accept` may refuse live rows (a category or a filter); when not, a
     /// partition counts DocsFound from the tombstones instead of calling it on every row.
     pub narrowed: bool,
+    /// `accept` 64 rows at a time, when the caller can decide it so (a partition decides
+    /// its rows, and counts DocsFound, with it).
+    pub words: Option<AcceptWords<'a>>,
 }
 
 /// Whether `accept` keeps so few rows of `snap` (a 1024-row sample) that collecting them
@@ -140,8 +147,10 @@ pub fn scan(snap: &Snapshot, copy: &ScanCopy, request: &ScanRequest<'_>) -> Vec<
         min_score,
         accept,
         narrowed,
+        words,
         ..
     } = *request;
+    let narrowed = narrowed.then_some(words);
     if request.collect {
         // Few rows pass: collect them from the columns and score only those.
         let rows = snap.accepted_rows(accept);

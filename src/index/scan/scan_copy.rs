@@ -34,7 +34,7 @@ use super::code_bits::BitsRows;
 use super::ivf::{IvfRows, DEFAULT_NPROBE};
 use super::quantized::{F16Rows, I8Rows, DEFAULT_OVERSAMPLE};
 use super::scan_mode::ScanMode;
-use super::{ScanQuery, ScanResult};
+use super::{AcceptWords, ScanQuery, ScanResult};
 use crate::index::Snapshot;
 
 /// Rows appended past the copy before it is rebuilt, at least (and an eighth of it).
@@ -46,12 +46,6 @@ const MIN_CANDIDATES: usize = 64;
 
 /// Rows shortlisted on a 1-bit copy per search at least.
 const MIN_SHORTLIST: usize = 400;
-
-/// Rows sampled to estimate a predicate's share before probing a partition.
-const PROBE_SAMPLES: usize = 256;
-
-/// Probes of a filtered search on a partition, in [`DEFAULT_NPROBE`]s, at most.
-const MAX_PROBE_GROWTH: f64 = 4.0;
 
 /// Rows from which `--scan ivf` partitions an instance (below, it keeps an i8 copy).
 pub const IVF_MIN_ROWS: usize = 200_000;
@@ -316,7 +310,7 @@ impl ScanCopy {
         queries: &[ScanQuery<'_>],
         min_score: f32,
         accept: &(dyn Fn(usize) -> bool + Sync),
-        narrowed: bool,
+        narrowed: Option<Option<AcceptWords<'_>>>,
     ) -> Option<Vec<ScanResult>> {
         let built = self.built.load();
         let b = built
@@ -369,7 +363,7 @@ impl ScanCopy {
         k: usize,
         min_score: f32,
         accept: &(dyn Fn(usize) -> bool + Sync),
-        narrowed: bool,
+        narrowed: Option<Option<AcceptWords<'_>>>,
     ) -> ScanResult {
         let built = self.built.load();
         let usable = built
@@ -394,8 +388,9 @@ fn shortlist(k: usize) -> usize {
     DEFAULT_SHORTLIST.max(MIN_SHORTLIST.div_ceil(k))
 }
 
-/// A search of a partition: [`DEFAULT_NPROBE`] lists, and when `narrowed` (`accept` may
-/// refuse rows) more of them (see [`probes`]) and the predicate passed on.
+/// A search of a partition at [`DEFAULT_NPROBE`] lists (more when a predicate keeps few
+/// rows near the query), with the predicate when `narrowed` (`accept` may refuse rows;
+/// inside, how to decide it 64 rows at a time when the caller can).
 fn search_partition(
     partition: &IvfRows,
     snap: &Snapshot,
@@ -403,23 +398,20 @@ fn search_partition(
     k: usize,
     min_score: f32,
     accept: &(dyn Fn(usize) -> bool + Sync),
-    narrowed: bool,
+    narrowed: Option<Option<AcceptWords<'_>>>,
 ) -> ScanResult {
-    if narrowed {
-        let nprobe = probes(snap, accept);
-        partition.search(snap, query, k, min_score, nprobe, Some(accept))
-    } else {
-        partition.search(snap, query, k, min_score, DEFAULT_NPROBE, None)
+    match narrowed {
+        Some(words) => partition.search_words(
+            snap,
+            query,
+            k,
+            min_score,
+            DEFAULT_NPROBE,
+            Some(accept),
+            words,
+        ),
+        None => partition.search(snap, query, k, min_score, DEFAULT_NPROBE, None),
     }
-}
-
-/// Lists probed in a partition: [`DEFAULT_NPROBE`], times `√(1 / share)` (at most
-/// [`MAX_PROBE_GROWTH`]) when `accept` keeps a share of the rows only, since the best
-/// accepted rows then lie further from the query (a filter of 10 %: 3.2 times the lists).
-fn probes(snap: &Snapshot, accept: &(dyn Fn(usize) -> bool + Sync)) -> usize {
-    let share = snap.accepted_share(accept, PROBE_SAMPLES).max(1e-6);
-    let growth = (1.0 / share).sqrt().min(MAX_PROBE_GROWTH);
-    (DEFAULT_NPROBE as f64 * growth).round() as usize
 }
 
 /// Candidates per wanted hit for a search of `k > 0` hits.
