@@ -56,12 +56,6 @@ impl Picture {
     pub fn into_rgb(mut self) -> RgbImage {
         std::mem::take(&mut self.rgb)
     }
-}
-
-impl Drop for Picture {
-    fn drop(&mut self) {
-        POOL.give_back(std::mem::take(&mut self.rgb).into_raw());
-    }
 
     /// The same picture (format) with other pixels, e.g. corrected ones.
     pub(in crate::vision) fn with_rgb(&self, rgb: RgbImage) -> Picture {
@@ -71,6 +65,12 @@ impl Drop for Picture {
             format: self.format,
             rgb,
         }
+    }
+}
+
+impl Drop for Picture {
+    fn drop(&mut self) {
+        POOL.give_back(std::mem::take(&mut self.rgb).into_raw());
     }
 }
 
