@@ -95,3 +95,33 @@ fn plain_pictures_have_no_keypoints_and_the_cap_holds() {
         assert!(inside > 5, "quarter ({qx},{qy}): {inside}");
     }
 }
+
+#[test]
+fn the_screen_drops_strangers_and_leaves_copies_as_matched_whole() {
+    let original = textured(7, 300, 260);
+    let stored = LocalFeatures::extract(&original, POINTS);
+    assert!(stored.len() > matching::SCREEN_POINTS, "{}", stored.len());
+    let screen = LocalFeatures {
+        points: stored.points[..matching::SCREEN_POINTS].to_vec(),
+        descriptors: stored.descriptors[..matching::SCREEN_POINTS].to_vec(),
+        side: stored.side,
+    };
+    // A copy passes the screen: the answer is the whole match's, more inliers than
+    // the screen's own.
+    let copy = LocalFeatures::extract(&rotated(&original, 12.0), 1000);
+    let screened = verify(&screen, &copy);
+    assert!(
+        screened.inliers >= matching::SCREEN_MIN_INLIERS,
+        "{screened:?}"
+    );
+    let v = verify(&stored, &copy);
+    assert!(v.inliers > screened.inliers, "{v:?} against {screened:?}");
+    // A stranger stops at the screen: its answer is the screen's.
+    let stranger = LocalFeatures::extract(&textured(21, 400, 300), 1000);
+    let screened = verify(&screen, &stranger);
+    assert!(
+        screened.inliers < matching::SCREEN_MIN_INLIERS,
+        "{screened:?}"
+    );
+    assert_eq!(verify(&stored, &stranger), screened);
+}
