@@ -64,6 +64,8 @@ impl Instance {
         // geometric verification, then paged.
         let k = self.rerank_candidates();
         let wanted = query.start + query.num;
+        // Every page is cut from the ranking from the first result, so whether the
+        // costly stages run (a decision on the first results) is the same for all pages.
         let wide = if local {
             SearchQuery {
                 start: 0,
@@ -76,11 +78,14 @@ impl Instance {
                 ..query.clone()
             }
         } else {
-            query.clone()
+            SearchQuery {
+                start: 0,
+                num: wanted,
+                ..query.clone()
+            }
         };
         let mut candidates = self.search_views_or_vector(&views, subject.clone(), &wide)?;
-        // A page further down says nothing of the first results: never decisive.
-        let decisive = |c: &SearchOutcome| wide.start == 0 && cascade::decisive(&c.results);
+        let decisive = |c: &SearchOutcome| cascade::decisive(&c.results);
         // A product shot on a dimmed background: its balanced copy is one more view and
         // gives the keypoints (`exposure.rs`).
         if query.exhaustive || !decisive(&candidates) {
@@ -114,6 +119,9 @@ impl Instance {
             }
         }
         if !local {
+            candidates
+                .results
+                .drain(..query.start.min(candidates.results.len()));
             return Ok(candidates);
         }
         if !query.exhaustive && decisive(&candidates) {
@@ -125,18 +133,19 @@ impl Instance {
         };
         let head = candidates.results.len().min(k);
         let docs: Vec<u64> = candidates.results[..head].iter().map(|f| f.doc).collect();
-        // The first candidates alone, then the rest only when none of them is a copy
-        // beyond doubt.
-        let first = if query.exhaustive {
-            head
+        // Down the vector order in growing batches, stopping at a copy beyond doubt.
+        let mut inliers = Vec::with_capacity(head);
+        let batches: Vec<std::ops::Range<usize>> = if query.exhaustive {
+            std::iter::once(0..head).collect()
         } else {
-            head.min(cascade::FIRST_VERIFIED)
+            cascade::verification_batches(head).collect()
         };
-        let mut inliers = self.verify_docs(&docs[..first], &features)?;
-        if inliers.iter().any(|&n| n >= cascade::CONFIRMED_INLIERS) {
-            return self.rerank(candidates, Vec::new(), &inliers, query);
+        for batch in batches {
+            inliers.extend(self.verify_docs(&docs[batch], &features)?);
+            if !query.exhaustive && inliers.iter().any(|&n| n >= cascade::CONFIRMED_INLIERS) {
+                return self.rerank(candidates, Vec::new(), &inliers, query);
+            }
         }
-        inliers.extend(self.verify_docs(&docs[first..], &features)?);
         let category = self
             .service
             .has_categories()
@@ -238,5 +247,7 @@ impl Instance {
     }
 }
 
+#[cfg(test)]
+mod paging_tests;
 #[cfg(test)]
 mod tests;

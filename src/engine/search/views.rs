@@ -34,16 +34,9 @@ impl Instance {
         let mut best: HashMap<(String, String), (Found, Region)> = HashMap::new();
         let mut docs_found = 0;
         for view in views {
-            let outcome = self.search_vector(&view.vector, subject.clone(), &wide)?;
+            let outcome = self.view_results(view, &subject, &wide)?;
             docs_found = docs_found.max(outcome.docs_found);
-            for mut found in outcome.results {
-                if view.silhouette {
-                    found.score =
-                        silhouette_score(found.score, &view.region, found.record.region.as_deref());
-                    if found.score < f64::from(query.min_score) {
-                        continue;
-                    }
-                }
+            for found in outcome.results {
                 let key = (
                     found.record.product_id.clone(),
                     found.record.pic_name.clone(),
@@ -86,7 +79,56 @@ impl Instance {
             results,
         })
     }
+
+    /// One view's results for the first `wide.num` of the merged ranking, silhouette
+    /// scores lowered ([`silhouette_score`]) and those then under ScoreThreshold left
+    /// out. A plain view's first `wide.num` hold every picture that view can place
+    /// there (a picture's merged score is its best view's). A silhouette's lowering
+    /// reorders its results, so it is searched deeper until its `wide.num`-th lowered
+    /// score is above the last raw score fetched, which no picture left unfetched can
+    /// then pass: pages of a search with proposals cut one ranking, whatever their
+    /// Start and Num.
+    fn view_results(
+        &self,
+        view: &View,
+        subject: &Subject,
+        wide: &SearchQuery,
+    ) -> Result<SearchOutcome> {
+        if !view.silhouette {
+            return self.search_vector(&view.vector, subject.clone(), wide);
+        }
+        let mut depth = wide.num.max(1);
+        loop {
+            let deeper = SearchQuery {
+                num: depth,
+                ..wide.clone()
+            };
+            let mut outcome = self.search_vector(&view.vector, subject.clone(), &deeper)?;
+            let complete = outcome.results.len() < depth;
+            let last_raw = outcome.results.last().map_or(0.0, |f| f.score);
+            for found in &mut outcome.results {
+                found.score =
+                    silhouette_score(found.score, &view.region, found.record.region.as_deref());
+            }
+            outcome
+                .results
+                .retain(|f| f.score >= f64::from(wide.min_score));
+            let mut lowered: Vec<f64> = outcome.results.iter().map(|f| f.score).collect();
+            lowered.sort_by(|a, b| b.total_cmp(a));
+            let settled = lowered
+                .get(wide.num.max(1) - 1)
+                .is_some_and(|&s| s > last_raw);
+            if complete || settled {
+                return Ok(outcome);
+            }
+            depth *= VIEW_DEPTH_GROWTH;
+        }
+    }
 }
+
+/// How much deeper a silhouette view is searched each time its first results do not
+/// settle its share of a page ([`Instance::view_results`]).
+const VIEW_DEPTH_GROWTH: usize = 4;
 
 /// Score lost per unit of |ln| of the ratio between a silhouette's aspect ratio and the
 /// stored subject box's. Garments of one colour and cut differ mostly in their outline

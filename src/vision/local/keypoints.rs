@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 use image::imageops::{self, FilterType};
 use image::{GrayImage, RgbImage};
+use rayon::prelude::*;
 
 use super::LocalFeatures;
 
@@ -69,40 +70,70 @@ pub(super) fn extract(rgb: &RgbImage, max_points: usize) -> LocalFeatures {
     // quotas, and scaling small pictures up first, were tried: fewer inliers on scenes.
     let ratio = 1.0 / (LEVEL_SCALE * LEVEL_SCALE);
     let total: f32 = (0..LEVELS).map(|l| ratio.powi(l as i32)).sum();
+    // The levels are independent (each is resized from the working frame): a lone
+    // search gets its keypoints on every core; joined in level order, so the result
+    // is the same as one level after another.
+    let levels: Vec<LevelPoints> = (0..LEVELS)
+        .into_par_iter()
+        .filter_map(|level| {
+            let quota = (max_points as f32 * ratio.powi(level as i32) / total).ceil() as usize;
+            level_points(&grey, level, quota)
+        })
+        .collect();
     // Per keypoint: its rank within its level, to order the result strongest first
     // across levels (see `strongest_first`).
     let mut ranks: Vec<f32> = Vec::new();
-    for level in 0..LEVELS {
-        let factor = LEVEL_SCALE.powi(level as i32);
-        let (w, h) = (
-            (w0 as f32 / factor).round() as u32,
-            (h0 as f32 / factor).round() as u32,
-        );
-        if w.min(h) < MIN_LEVEL_SIDE {
-            break;
-        }
-        let image = if level == 0 {
-            grey.clone()
-        } else {
-            imageops::resize(&grey, w, h, FilterType::Triangle)
-        };
-        let quota = (max_points as f32 * ratio.powi(level as i32) / total).ceil() as usize;
-        let corners = spread(fast_corners(&image), w, h, quota);
-        if corners.is_empty() {
-            continue;
-        }
-        let smooth = smoothed(&image);
-        let (sx, sy) = (w0 as f32 / w as f32, h0 as f32 / h as f32);
-        ranks.extend((0..corners.len()).map(|i| i as f32));
-        for c in corners {
-            let angle = orientation(&image, c.x, c.y);
-            features
-                .descriptors
-                .push(describe(&smooth, w as usize, c.x, c.y, angle));
-            features.points.push([c.x as f32 * sx, c.y as f32 * sy]);
-        }
+    for level in levels {
+        ranks.extend((0..level.points.len()).map(|i| i as f32));
+        features.points.extend(level.points);
+        features.descriptors.extend(level.descriptors);
     }
     strongest_first(features, &ranks)
+}
+
+/// The keypoints of one pyramid level, strongest first, in working-frame coordinates.
+struct LevelPoints {
+    points: Vec<[f32; 2]>,
+    descriptors: Vec<[u64; 4]>,
+}
+
+/// The `quota` strongest keypoints of pyramid level `level` of the working frame
+/// `grey`; `None` when the level is too small to hold any or holds none.
+fn level_points(grey: &GrayImage, level: usize, quota: usize) -> Option<LevelPoints> {
+    let (w0, h0) = grey.dimensions();
+    let factor = LEVEL_SCALE.powi(level as i32);
+    let (w, h) = (
+        (w0 as f32 / factor).round() as u32,
+        (h0 as f32 / factor).round() as u32,
+    );
+    if w.min(h) < MIN_LEVEL_SIDE {
+        return None;
+    }
+    let resized;
+    let image = if level == 0 {
+        grey
+    } else {
+        resized = imageops::resize(grey, w, h, FilterType::Triangle);
+        &resized
+    };
+    let corners = spread(fast_corners(image), w, h, quota);
+    if corners.is_empty() {
+        return None;
+    }
+    let smooth = smoothed(image);
+    let (sx, sy) = (w0 as f32 / w as f32, h0 as f32 / h as f32);
+    let mut found = LevelPoints {
+        points: Vec::with_capacity(corners.len()),
+        descriptors: Vec::with_capacity(corners.len()),
+    };
+    for c in corners {
+        let angle = orientation(image, c.x, c.y);
+        found
+            .descriptors
+            .push(describe(&smooth, w as usize, c.x, c.y, angle));
+        found.points.push([c.x as f32 * sx, c.y as f32 * sy]);
+    }
+    Some(found)
 }
 
 /// The keypoints reordered by their rank within their level (stable: finest level
@@ -313,15 +344,17 @@ fn smoothed(image: &GrayImage) -> Vec<u16> {
 /// One 5-tap box average along `step` (1: rows, w: columns), edges clamped.
 fn box_pass(src: &[u16], dst: &mut [u16], w: usize, h: usize, step: usize, across: usize) {
     let (len, lines) = if step == 1 { (w, h) } else { (h, w) };
+    let last = len as isize - 1;
     for line in 0..lines {
         let base = line * across;
+        let at = |j: isize| u32::from(src[base + j.clamp(0, last) as usize * step]);
+        // A running sum of the five (edge-clamped) neighbours: the same sums as adding
+        // them up at every pixel, in two reads instead of five.
+        let mut sum: u32 = (-2..=2).map(at).sum();
         for i in 0..len {
-            let mut sum = 0u32;
-            for d in -2i32..=2 {
-                let j = (i as i32 + d).clamp(0, len as i32 - 1) as usize;
-                sum += u32::from(src[base + j * step]);
-            }
             dst[base + i * step] = (sum / 5) as u16;
+            let i = i as isize;
+            sum = sum + at(i + 3) - at(i - 2);
         }
     }
 }
@@ -367,8 +400,8 @@ fn pattern() -> &'static [[f32; 4]; 256] {
 fn describe(smooth: &[u16], width: usize, x: i32, y: i32, angle: f32) -> [u64; 4] {
     let (sin, cos) = angle.sin_cos();
     let at = |px: f32, py: f32| {
-        let u = x + (px * cos - py * sin).round() as i32;
-        let v = y + (px * sin + py * cos).round() as i32;
+        let u = x + round(px * cos - py * sin);
+        let v = y + round(px * sin + py * cos);
         smooth[v as usize * width + u as usize]
     };
     let mut d = [0u64; 4];
@@ -378,4 +411,62 @@ fn describe(smooth: &[u16], width: usize, x: i32, y: i32, angle: f32) -> [u64; 4
         }
     }
     d
+}
+
+/// `v.round() as i32` (half away from zero) for the small offsets of the sampling
+/// pattern, without the library call `f32::round` is on CPUs targeted without SSE4.1
+/// (it was the single costliest call of describing a keypoint).
+#[inline(always)]
+fn round(v: f32) -> i32 {
+    let t = v as i32;
+    // Exact: `t` is `v` without its fraction, and |v| is far below 2^23.
+    let fraction = v - t as f32;
+    if fraction >= 0.5 {
+        t + 1
+    } else if fraction <= -0.5 {
+        t - 1
+    } else {
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_is_the_library_round_on_pattern_offsets() {
+        let mut v = -40.0f32;
+        while v <= 40.0 {
+            for x in [v, v.next_up(), v.next_down()] {
+                assert_eq!(round(x), x.round() as i32, "{x}");
+            }
+            v += 0.125;
+        }
+        for x in [0.49999997f32, -0.49999997, 2.5, -2.5, 0.0, -0.0] {
+            assert_eq!(round(x), x.round() as i32, "{x}");
+        }
+    }
+
+    #[test]
+    fn running_box_sums_are_the_plain_sums() {
+        let (w, h) = (13usize, 7usize);
+        let src: Vec<u16> = (0..w * h).map(|i| ((i * 7919) % 4081) as u16).collect();
+        for (step, across) in [(1, w), (w, 1)] {
+            let mut got = vec![0u16; w * h];
+            box_pass(&src, &mut got, w, h, step, across);
+            let (len, lines) = if step == 1 { (w, h) } else { (h, w) };
+            for line in 0..lines {
+                for i in 0..len {
+                    let sum: u32 = (-2i32..=2)
+                        .map(|d| {
+                            let j = (i as i32 + d).clamp(0, len as i32 - 1) as usize;
+                            u32::from(src[line * across + j * step])
+                        })
+                        .sum();
+                    assert_eq!(got[line * across + i * step], (sum / 5) as u16);
+                }
+            }
+        }
+    }
 }

@@ -95,3 +95,50 @@ fn plain_pictures_have_no_keypoints_and_the_cap_holds() {
         assert!(inside > 5, "quarter ({qx},{qy}): {inside}");
     }
 }
+
+#[test]
+fn the_screen_drops_strangers_and_leaves_copies_as_matched_whole() {
+    let original = textured(7, 300, 260);
+    let stored = LocalFeatures::extract(&original, POINTS);
+    assert!(stored.len() > matching::SCREEN_POINTS, "{}", stored.len());
+    let screen = LocalFeatures {
+        points: stored.points[..matching::SCREEN_POINTS].to_vec(),
+        descriptors: stored.descriptors[..matching::SCREEN_POINTS].to_vec(),
+        side: stored.side,
+    };
+    // A copy passes the screen: the answer is the whole match's, more inliers than
+    // the screen's own.
+    let copy = LocalFeatures::extract(&rotated(&original, 12.0), 1000);
+    let screened = verify(&screen, &copy);
+    assert!(
+        screened.inliers >= matching::SCREEN_MIN_INLIERS,
+        "{screened:?}"
+    );
+    let v = verify(&stored, &copy);
+    assert!(v.inliers > screened.inliers, "{v:?} against {screened:?}");
+    // A query holding the stored picture's keypoints past the screen, scattered at
+    // random places: matched whole, nearly all of them would match (same descriptors);
+    // the screen finds no geometry among its own keypoints and stops there.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % 10_000) as f32 / 10_000.0
+    };
+    let rest = LocalFeatures {
+        points: (matching::SCREEN_POINTS..stored.len())
+            .map(|_| [next() * stored.side, next() * stored.side])
+            .collect(),
+        descriptors: stored.descriptors[matching::SCREEN_POINTS..].to_vec(),
+        side: stored.side,
+    };
+    let screened = verify(&screen, &rest);
+    assert!(
+        screened.inliers < matching::SCREEN_MIN_INLIERS,
+        "{screened:?}"
+    );
+    let v = verify(&stored, &rest);
+    assert_eq!(v, screened);
+    assert!(v.matches * 2 < rest.len(), "{v:?} of {}", rest.len());
+}
