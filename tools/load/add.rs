@@ -10,7 +10,8 @@ use anyhow::Result;
 use base64::Engine as _;
 
 use super::peer::Level;
-use super::{cpu_ms_per, cpu_seconds, run_level};
+use super::process::{cpu_ms_per, cpu_seconds};
+use super::run_level;
 
 /// The instance pictures are added to (kept between runs, each adding new names).
 pub const INSTANCE: &str = "load-add";

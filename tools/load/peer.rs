@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use super::{add, cpu_ms_per, cpu_seconds, run_level, wait_ready, Server, SEARCH_PATH};
+use super::process::{cpu_ms_per, cpu_seconds, resident_mb, Server};
+use super::{add, run_level, wait_ready, SEARCH_PATH};
 
 /// The peer server's script, beside this tool's source.
 pub fn default_script() -> PathBuf {
@@ -112,7 +113,7 @@ pub fn measure(
             level.p50,
             level.p99,
             level.qps,
-            super::resident_mb(pid),
+            resident_mb(pid),
             level.cpu_ms,
         );
         levels.push(level);
