@@ -84,3 +84,62 @@ impl<'a> RowGate<'a> {
         kept
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::RowGate;
+    use crate::engine::{AddPicture, Attributes, Engine, InstanceSpec};
+    use crate::vision::testkit;
+
+    /// The 64-row answer (what the coarse partition decides filters with) agrees with the
+    /// per-row one for a category, a filter and both, on rows spread over three words.
+    #[test]
+    fn a_word_holds_the_rows_the_gate_accepts() {
+        crate::index::kernels::init();
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        let instance = engine
+            .create_instance(&InstanceSpec {
+                local_features: false,
+                ..InstanceSpec::product("gate")
+            })
+            .unwrap();
+        let rows = 150;
+        for i in 0..rows {
+            let mut attributes = Attributes::default();
+            attributes.int_attrs[0] = Some(i as i32 % 5);
+            attributes.str_attrs[0] = Some(["red", "blue"][i % 2].to_string());
+            instance
+                .add(AddPicture {
+                    product_id: format!("p{i}"),
+                    pic_name: "a.jpg".into(),
+                    picture: testkit::jpeg_bytes(&testkit::textured(i as u64, 120, 100), 90),
+                    category_id: Some(i as u32 % 3),
+                    crop: false,
+                    region: None,
+                    attributes,
+                })
+                .unwrap();
+        }
+        let snap = instance.snapshot();
+        assert_eq!(snap.rows(), rows);
+        let filter = crate::filter::parse("int_attr>=2 AND str_attr=\"red\"", 4096).unwrap();
+        for (category, filter) in [
+            (Some(1), None),
+            (None, Some(&filter)),
+            (Some(2), Some(&filter)),
+        ] {
+            let gate = RowGate::new(&instance.dictionaries, &snap, category, filter);
+            let mut kept = 0;
+            for word in 0..rows.div_ceil(64) {
+                let bits = gate.accepts_word(word);
+                for row in word * 64..(word * 64 + 64).min(rows) {
+                    let bit = bits >> (row - word * 64) & 1 == 1;
+                    assert_eq!(bit, gate.accepts(row), "{category:?} {filter:?} row {row}");
+                    kept += usize::from(bit);
+                }
+            }
+            assert!(kept > 0 && kept < rows, "{category:?} {filter:?}: {kept}");
+        }
+    }
+}
