@@ -139,6 +139,16 @@ impl ScanRequest<'_> {
     }
 }
 
+/// What a search through the copy is told of the predicate (the coarse partition
+/// counts DocsFound and probes more lists by it).
+#[derive(Clone, Copy)]
+pub(super) enum Narrowing<'a> {
+    /// Every live row passes: the predicate need not run.
+    Everything,
+    /// The predicate may refuse rows; given, the words decide them 64 at a time.
+    Rows(Option<AcceptWords<'a>>),
+}
+
 /// Answers `request` on `snap`, through `copy` when it holds a copy of the snapshot's
 /// generation: result `i` holds the best rows for `request.queries[i]`.
 pub fn scan(snap: &Snapshot, copy: &ScanCopy, request: &ScanRequest<'_>) -> Vec<ScanResult> {
@@ -150,7 +160,11 @@ pub fn scan(snap: &Snapshot, copy: &ScanCopy, request: &ScanRequest<'_>) -> Vec<
         words,
         ..
     } = *request;
-    let narrowed = narrowed.then_some(words);
+    let narrowed = if narrowed {
+        Narrowing::Rows(words)
+    } else {
+        Narrowing::Everything
+    };
     if request.collect {
         // Few rows pass: collect them from the columns and score only those.
         let rows = snap.accepted_rows(accept);

@@ -34,7 +34,7 @@ use super::code_bits::BitsRows;
 use super::ivf::{IvfRows, DEFAULT_NPROBE};
 use super::quantized::{F16Rows, I8Rows, DEFAULT_OVERSAMPLE};
 use super::scan_mode::ScanMode;
-use super::{AcceptWords, ScanQuery, ScanResult};
+use super::{Narrowing, ScanQuery, ScanResult};
 use crate::index::Snapshot;
 
 /// Rows appended past the copy before it is rebuilt, at least (and an eighth of it).
@@ -310,7 +310,7 @@ impl ScanCopy {
         queries: &[ScanQuery<'_>],
         min_score: f32,
         accept: &(dyn Fn(usize) -> bool + Sync),
-        narrowed: Option<Option<AcceptWords<'_>>>,
+        narrowed: Narrowing<'_>,
     ) -> Option<Vec<ScanResult>> {
         let built = self.built.load();
         let b = built
@@ -363,7 +363,7 @@ impl ScanCopy {
         k: usize,
         min_score: f32,
         accept: &(dyn Fn(usize) -> bool + Sync),
-        narrowed: Option<Option<AcceptWords<'_>>>,
+        narrowed: Narrowing<'_>,
     ) -> ScanResult {
         let built = self.built.load();
         let usable = built
@@ -398,10 +398,10 @@ fn search_partition(
     k: usize,
     min_score: f32,
     accept: &(dyn Fn(usize) -> bool + Sync),
-    narrowed: Option<Option<AcceptWords<'_>>>,
+    narrowed: Narrowing<'_>,
 ) -> ScanResult {
     match narrowed {
-        Some(words) => partition.search_words(
+        Narrowing::Rows(words) => partition.search_words(
             snap,
             query,
             k,
@@ -410,7 +410,7 @@ fn search_partition(
             Some(accept),
             words,
         ),
-        None => partition.search(snap, query, k, min_score, DEFAULT_NPROBE, None),
+        Narrowing::Everything => partition.search(snap, query, k, min_score, DEFAULT_NPROBE, None),
     }
 }
 
