@@ -8,12 +8,17 @@
 //!   answered, split into the instance's open stages (`Instance::open_stages`) and the
 //!   rest (the store's own open); then the scan copy's build, which runs in the
 //!   background in a server (searches scan f32 until it is ready). Last, open 0: the
-//!   saved columns removed, the open walks the records as every open did before them;
+//!   saved columns removed, the open walks the records as every open did before them.
+//!   With `--scan ivf` the mode is set as the engine opens (as `serve --scan ivf` does)
+//!   and each open is also timed to its coarse partition answering: the first open
+//!   builds it and saves it beside the vector file, the next ones read it back;
 //! * **compaction**: an admin rebuild (the path automatic compactions take) of the
 //!   instance with its dead rows, while a writer thread adds one picture every
 //!   `--write-every-ms`; it prints the rebuild's time and the writes' latencies (the
 //!   longest is the stall) beside those of the same writer alone just before (a synced
-//!   commit's own spread on this disk), and checks every write survived.
+//!   commit's own spread on this disk), and checks every write survived (with `--scan
+//!   ivf`, then also that the new generation's partition is built and saved, the old
+//!   one's file gone).
 //!
 //! ```text
 //! cargo run --release --bin imgsearch-startup -- --rows 1000000 --dir /tmp/startup
@@ -63,6 +68,10 @@ struct Args {
     /// Time between two writes during the compaction, in milliseconds.
     #[arg(long, default_value_t = 5)]
     write_every_ms: u64,
+    /// Scan mode of the opens: `i8` times the copy's build after the first search; `ivf`
+    /// is set at open and timed to the coarse partition answering (built or read back).
+    #[arg(long, default_value = "i8")]
+    scan: ScanMode,
 }
 
 fn main() -> Result<()> {
@@ -197,9 +206,13 @@ fn ms(d: Duration) -> f64 {
 /// Opens the engine and answers one search; prints the split; returns the time to the
 /// first answer in milliseconds.
 fn open_to_first_search(args: &Args, pass: usize) -> Result<f64> {
+    let saved_before = saved_partitions(args)?;
     let started = Instant::now();
     let engine = Engine::open(&args.dir)?;
     let opened = started.elapsed();
+    if args.scan == ScanMode::Ivf {
+        engine.set_scan_mode(ScanMode::Ivf);
+    }
     let instance = engine.instance(INSTANCE)?;
     let query = SearchQuery {
         num: 10,
@@ -239,15 +252,68 @@ fn open_to_first_search(args: &Args, pass: usize) -> Result<f64> {
         "store open and the rest",
         ms(opened.saturating_sub(in_instance))
     );
+    if args.scan == ScanMode::Ivf {
+        wait_for(|| instance.scan_partition_rows().is_some());
+        let ready = started.elapsed();
+        let through = Instant::now();
+        let outcome = instance.search_by_name("p24", "99.jpg", &query)?;
+        let through = through.elapsed();
+        ensure!(!outcome.results.is_empty(), "the partition found nothing");
+        println!(
+            "    {:<28} {:8.1} ms after the open began ({}), then a search through it {:.1} ms",
+            "coarse partition answers",
+            ms(ready),
+            if saved_before.is_empty() {
+                "built: no saved file"
+            } else {
+                "saved file read back"
+            },
+            ms(through)
+        );
+        if saved_before.is_empty() {
+            let saving = Instant::now();
+            wait_for(|| saved_partitions(args).is_ok_and(|s| !s.is_empty()));
+            println!(
+                "    {:<28} {:8.1} ms after it answered",
+                "partition saved",
+                ms(saving.elapsed())
+            );
+        }
+        return Ok(ms(to_first));
+    }
     let started = Instant::now();
-    instance.set_scan_mode(ScanMode::I8);
+    instance.set_scan_mode(args.scan);
     instance.build_scan_copy();
     println!(
         "    {:<28} {:8.1} ms (background in a server)",
-        "i8 scan copy build",
+        format!("{} scan copy build", args.scan),
         ms(started.elapsed())
     );
     Ok(ms(to_first))
+}
+
+/// Waits until `done`, polling every millisecond.
+fn wait_for(done: impl Fn() -> bool) {
+    while !done() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The saved coarse partitions in the instance's folder (file names).
+fn saved_partitions(args: &Args) -> Result<Vec<String>> {
+    let dir = args
+        .dir
+        .join(imgsearch::engine::INSTANCES_DIR)
+        .join(INSTANCE);
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name().to_string_lossy().to_string();
+        if imgsearch::index::scan::partition_generation_of(&name).is_some() {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
 }
 
 /// Adds one picture every `every` until `stop`; returns each add's latency.
@@ -330,6 +396,36 @@ fn compaction_stall(args: &Args) -> Result<()> {
         rows as u64 - live,
         ms(rebuilt),
         spread(&mut during)
+    );
+    if args.scan == ScanMode::Ivf {
+        partition_after_compaction(args, &engine, &instance)?;
+    }
+    Ok(())
+}
+
+/// The compacted generation's partition: built and saved, and the only one left.
+fn partition_after_compaction(
+    args: &Args,
+    engine: &Engine,
+    instance: &imgsearch::engine::Instance,
+) -> Result<()> {
+    let started = Instant::now();
+    engine.set_scan_mode(ScanMode::Ivf);
+    let generation = instance.snapshot().generation();
+    let wanted = imgsearch::index::scan::partition_file_name(generation);
+    wait_for(|| saved_partitions(args).is_ok_and(|s| s.contains(&wanted)));
+    let saved = saved_partitions(args)?;
+    ensure!(
+        saved == [wanted.clone()],
+        "partition files after the compaction: {saved:?}, expected only {wanted}"
+    );
+    ensure!(
+        instance.scan_partition_rows() == Some(instance.snapshot().rows()),
+        "the partition does not cover the compacted rows"
+    );
+    println!(
+        "compacted generation {generation}: partition built and saved in {:.0} ms, the old one's file gone",
+        ms(started.elapsed())
     );
     Ok(())
 }

@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 
 use super::generation::next_generation;
 use super::manifest::{Manifest, MANIFEST_FILE};
+use super::scan::partition_generation_of;
 use super::vector_file::{Header, VectorFile, HEADER_BYTES};
 use super::{AtomicBitset, IndexError, Result, U32Column};
 
@@ -361,14 +362,17 @@ impl VectorIndex {
     }
 }
 
-/// Deletes vector files of generations other than `keep` (superseded or abandoned).
+/// Deletes vector files and saved partitions of generations other than `keep`
+/// (superseded or abandoned).
 fn remove_other_generations(dir: &Path, keep: u64) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
+        // A saved partition goes with its generation; one half written is never read.
         let stale = Manifest::generation_of(&name).is_some_and(|g| g != keep)
+            || partition_generation_of(&name).is_some_and(|g| g != keep || name.ends_with(".tmp"))
             || name == format!("{MANIFEST_FILE}.tmp");
         if stale {
             if let Err(e) = fs::remove_file(entry.path()) {

@@ -227,7 +227,7 @@ impl Instance {
             group: CommitGroup::default(),
             live: AtomicU64::new(reconciled.live),
             settings: ArcSwap::from_pointee(InstanceSettings::default()),
-            scan_copy: ScanCopy::new(&meta_name),
+            scan_copy: ScanCopy::saved_in(&meta_name, index_dir),
             batcher: Batcher::default(),
             compaction: Compaction::default(),
             votes,
@@ -416,6 +416,11 @@ impl Instance {
         if self.scan_copy.rows_for(&snap) != Some(snap.rows()) {
             self.scan_copy.build_now(&snap);
         }
+    }
+
+    /// Rows covered by a coarse partition usable by searches now (`None`: none).
+    pub fn scan_partition_rows(&self) -> Option<usize> {
+        self.scan_copy.partition_rows(&self.snapshot())
     }
 
     /// Rows covered by a quantised copy usable by searches now (`None`: f32 scans).

@@ -24,6 +24,24 @@ pub struct I8Fit {
     max_l1: f32,
 }
 
+impl I8Fit {
+    /// The offsets, steps and largest row Σ|code| (what a saved partition keeps).
+    pub(super) fn parts(&self) -> (&[f32], &[f32], f32) {
+        (&self.offset, &self.step, self.max_l1)
+    }
+
+    /// The fit of saved [`I8Fit::parts`].
+    pub(super) fn from_parts(offset: Vec<f32>, step: Vec<f32>, max_l1: f32) -> Self {
+        let inverse = step.iter().map(|s| 1.0 / s).collect();
+        I8Fit {
+            offset,
+            step,
+            inverse,
+            max_l1,
+        }
+    }
+}
+
 /// A query prepared for an i8 copy.
 pub struct I8Query {
     pub(super) weights: Vec<i8>,
@@ -54,13 +72,7 @@ impl Code for i8 {
                 }
             })
             .collect();
-        let inverse = step.iter().map(|s| 1.0 / s).collect();
-        I8Fit {
-            offset,
-            step,
-            inverse,
-            max_l1: 0.0,
-        }
+        I8Fit::from_parts(offset, step, 0.0)
     }
 
     #[inline]

@@ -20,8 +20,13 @@
 //! rows is poor). The partition takes minutes to build at 10M rows: an i8 copy is built
 //! first and answers until it is ready (held both for the build: twice the i8 bytes).
 //! Rows appended since the build are scanned in f32 until the next one.
+//!
+//! A copy made for an instance ([`ScanCopy::saved_in`]) saves each partition it builds
+//! beside the generation's vector file (`ivf_saved.rs`) and reads it back instead of
+//! building when it opens again: no i8 copy in between then, and no minutes of k-means.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
@@ -32,6 +37,7 @@ use super::batch_i8::BatchQuery;
 use super::bits_search::DEFAULT_SHORTLIST;
 use super::code_bits::BitsRows;
 use super::ivf::{IvfRows, DEFAULT_NPROBE};
+use super::ivf_saved::{load_partition, save_partition};
 use super::quantized::{F16Rows, I8Rows, DEFAULT_OVERSAMPLE};
 use super::scan_mode::ScanMode;
 use super::{Narrowing, ScanQuery, ScanResult};
@@ -131,17 +137,39 @@ pub struct ScanCopy {
     pending: Mutex<Pending>,
     /// Instance name, for logs and metrics.
     name: String,
+    /// Where partitions are saved and read back (the index folder); none: memory only.
+    dir: Option<PathBuf>,
+    /// Partitions read back from a saved file so far.
+    loaded: AtomicU64,
 }
 
 impl ScanCopy {
     /// No copy yet; f32 scans until a mode is set.
     pub fn new(name: &str) -> Arc<Self> {
+        Self::with_dir(name, None)
+    }
+
+    /// [`ScanCopy::new`] that saves its partitions in the index folder `dir` and reads
+    /// them back (see the module documentation).
+    pub fn saved_in(name: &str, dir: &std::path::Path) -> Arc<Self> {
+        Self::with_dir(name, Some(dir.to_path_buf()))
+    }
+
+    fn with_dir(name: &str, dir: Option<PathBuf>) -> Arc<Self> {
         Arc::new(ScanCopy {
             mode: AtomicU8::new(ScanMode::F32.code()),
             built: ArcSwapOption::empty(),
             pending: Mutex::new(Pending::default()),
             name: name.to_string(),
+            dir,
+            loaded: AtomicU64::new(0),
         })
+    }
+
+    /// Partitions read back from a saved file so far (tools and tests tell a read from
+    /// a build by it).
+    pub fn partitions_loaded(&self) -> u64 {
+        self.loaded.load(Ordering::Relaxed)
     }
 
     /// The scan mode.
@@ -232,25 +260,53 @@ impl ScanCopy {
             .load()
             .as_ref()
             .is_some_and(|b| b.copy.answers(mode) && b.generation == snap.generation());
-        if mode == ScanMode::Ivf && snap.rows() >= IVF_MIN_ROWS && !answering {
-            // The partition takes minutes at 10M rows: an i8 copy answers meanwhile.
-            self.store(
-                mode,
-                snap,
-                Compact::I8(I8Rows::build(snap)),
-                std::time::Instant::now(),
-            );
+        if mode == ScanMode::Ivf && snap.rows() >= IVF_MIN_ROWS {
+            let started = std::time::Instant::now();
+            if let Some(saved) = self.saved_partition(snap) {
+                self.loaded.fetch_add(1, Ordering::Relaxed);
+                self.store(mode, snap, Compact::Ivf(saved), started);
+                return;
+            }
+            if !answering {
+                // The partition takes minutes at 10M rows: an i8 copy answers meanwhile.
+                self.store(mode, snap, Compact::I8(I8Rows::build(snap)), started);
+            }
         }
         let started = std::time::Instant::now();
         let Some(copy) = Compact::build(mode, snap) else {
             self.built.store(None);
             return;
         };
-        self.store(mode, snap, copy, started);
+        let built = self.store(mode, snap, copy, started);
+        if let (Compact::Ivf(partition), Some(dir)) = (&built.copy, &self.dir) {
+            save_partition(partition, snap, dir, &self.name);
+        }
     }
 
-    /// Publishes `copy` of `snap`, built since `started`, unless a newer one is there.
-    fn store(&self, mode: ScanMode, snap: &Snapshot, copy: Compact, started: std::time::Instant) {
+    /// The saved partition of `snap`'s generation, when there is one worth reading: it
+    /// covers more rows than the partition held now and leaves no stale tail.
+    fn saved_partition(&self, snap: &Snapshot) -> Option<IvfRows> {
+        let dir = self.dir.as_ref()?;
+        let held = match self.built.load().as_ref() {
+            Some(b) if b.generation == snap.generation() && b.copy.mode() == ScanMode::Ivf => {
+                b.copy.rows() + 1
+            }
+            _ => 0,
+        };
+        let rows = snap.rows();
+        let fresh = (rows * 8).div_ceil(9).min(rows.saturating_sub(STALE_ROWS));
+        load_partition(snap, dir, fresh.max(held), &self.name)
+    }
+
+    /// Publishes `copy` of `snap`, built since `started`, unless a newer one is there;
+    /// returns it.
+    fn store(
+        &self,
+        mode: ScanMode,
+        snap: &Snapshot,
+        copy: Compact,
+        started: std::time::Instant,
+    ) -> Arc<Built> {
         tracing::info!(
             instance = %self.name,
             mode = ?mode,
@@ -278,6 +334,7 @@ impl ScanCopy {
             Some(c) if c.copy.answers(mode) && rank(c) > rank(&built) => Some(c.clone()),
             _ => Some(built.clone()),
         });
+        built
     }
 
     /// Rows held by the copy usable for `snap` (`None`: searches scan f32).
@@ -285,6 +342,15 @@ impl ScanCopy {
         let built = self.built.load();
         let b = built.as_ref()?;
         (b.copy.answers(self.mode()) && b.generation == snap.generation()).then(|| b.copy.rows())
+    }
+
+    /// Rows held by the coarse partition usable for `snap` (`None`: none yet, e.g. while
+    /// an i8 copy answers for `--scan ivf`).
+    pub fn partition_rows(&self, snap: &Snapshot) -> Option<usize> {
+        let built = self.built.load();
+        let b = built.as_ref()?;
+        (matches!(b.copy, Compact::Ivf(_)) && b.generation == snap.generation())
+            .then(|| b.copy.rows())
     }
 
     /// Whether concurrent searches of `snap` are worth batching: with no usable copy
