@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 
 use super::generation::next_generation;
 use super::manifest::{Manifest, MANIFEST_FILE};
-use super::scan::partition_generation_of;
+use super::scan::stale_partition_file;
 use super::vector_file::{Header, VectorFile, HEADER_BYTES};
 use super::{AtomicBitset, IndexError, Result, U32Column};
 
@@ -372,7 +372,7 @@ fn remove_other_generations(dir: &Path, keep: u64) {
         let name = entry.file_name().to_string_lossy().to_string();
         // A saved partition goes with its generation; one half written is never read.
         let stale = Manifest::generation_of(&name).is_some_and(|g| g != keep)
-            || partition_generation_of(&name).is_some_and(|g| g != keep || name.ends_with(".tmp"))
+            || stale_partition_file(&name, keep)
             || name == format!("{MANIFEST_FILE}.tmp");
         if stale {
             if let Err(e) = fs::remove_file(entry.path()) {

@@ -57,13 +57,22 @@ pub fn partition_file_name(generation: u64) -> String {
     format!("gen-{generation:06}{SUFFIX}")
 }
 
-/// Whether `name` is a saved partition or one being written, and of which generation.
+/// The generation whose saved partition `name` is (`gen-<N>.ivf`), the inverse of
+/// [`partition_file_name`].
 pub fn partition_generation_of(name: &str) -> Option<u64> {
-    let name = name.strip_suffix(".tmp").unwrap_or(name);
     name.strip_prefix("gen-")?
         .strip_suffix(SUFFIX)?
         .parse()
         .ok()
+}
+
+/// Whether `name` is a saved partition of a generation other than `keep`, or one left
+/// half written (an open deletes both).
+pub fn stale_partition_file(name: &str, keep: u64) -> bool {
+    match name.strip_suffix(".tmp") {
+        Some(written) => partition_generation_of(written).is_some(),
+        None => partition_generation_of(name).is_some_and(|g| g != keep),
+    }
 }
 
 /// Plain values whose bytes are written as they lie in memory (the host is

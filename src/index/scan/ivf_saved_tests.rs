@@ -127,11 +127,19 @@ fn a_file_of_other_rows_or_another_generation_is_refused() {
         .map(|r| (snap.doc_at(r), snap.vector_at(r).to_vec()))
         .collect();
     drop(index);
+    let half_written = dir
+        .path()
+        .join(partition_file_name(snap.generation() + 1) + ".tmp");
+    fs::write(&half_written, &saved[..100]).unwrap();
     let next = write_generation(dir.path(), 32, rows.iter().map(|(d, v)| (*d, &v[..]))).unwrap();
     let reopened = VectorIndex::open(dir.path(), 32, 0, u64::MAX).unwrap();
     assert!(
         !built.saved_path(dir.path()).exists(),
         "the old generation's partition is removed with it"
+    );
+    assert!(
+        !half_written.exists(),
+        "a half-written partition is removed"
     );
     fs::write(dir.path().join(partition_file_name(next)), &saved).unwrap();
     let err = refused(&reopened.snapshot(), dir.path(), "next generation");

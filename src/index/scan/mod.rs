@@ -57,7 +57,7 @@ pub use code_bits::BitsRows;
 pub use code_f16::F16Fit;
 pub use code_i8::{I8Fit, I8Query};
 pub use ivf::{default_lists, IvfRows, DEFAULT_NPROBE};
-pub use ivf_saved::{partition_file_name, partition_generation_of};
+pub use ivf_saved::{partition_file_name, partition_generation_of, stale_partition_file};
 pub use quantized::{Code, F16Rows, I8Rows, QuantizedRows, DEFAULT_OVERSAMPLE};
 pub use scan_copy::{ScanCopy, IVF_MIN_ROWS};
 pub use scan_mode::{ScanMode, UnknownScanMode};
