@@ -18,6 +18,7 @@
 use rayon::prelude::*;
 
 use super::code_i8::I8Fit;
+use super::ivf_saved::ListCodes;
 use super::kmeans::{mix, TwoLevel};
 use super::quantized::Code;
 use crate::index::Snapshot;
@@ -48,7 +49,7 @@ pub struct IvfRows {
     /// Row numbers, list by list.
     pub(super) order: Vec<u32>,
     /// i8 codes of `order`'s rows, in that order.
-    pub(super) codes: Vec<i8>,
+    pub(super) codes: ListCodes,
     pub(super) fit: I8Fit,
 }
 
@@ -131,7 +132,7 @@ impl IvfRows {
             radius,
             starts,
             order,
-            codes,
+            codes: ListCodes::Built(codes),
             fit,
         }
     }

@@ -33,10 +33,14 @@
 //! ```
 //!
 //! Written to `gen-<N>.ivf.tmp`, synced, renamed, folder synced: a reader sees a whole
-//! file or none. The vector index deletes the files of other generations with theirs.
+//! file or none. A reader maps the file (the i8 codes, most of
+//! it, are searched where they lie in the page cache: an open neither zeroes nor copies
+//! them), checks the body's CRC on all cores and copies the small sections out. The vector index deletes the files of other generations with theirs.
 
 use std::fs;
 use std::io::{BufWriter, Read, Write};
+
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
 use super::code_i8::I8Fit;
@@ -131,7 +135,7 @@ impl IvfRows {
             bytes_of(&self.radius),
             bytes_of(&starts),
             bytes_of(&self.order),
-            bytes_of(&self.codes),
+            bytes_of(&self.codes[..]),
         ];
         let mut body_crc = crc32fast::Hasher::new();
         sections.iter().for_each(|s| body_crc.update(s));
@@ -213,29 +217,35 @@ impl IvfRows {
             return Err(corrupt("length does not match the header"));
         }
         let lists = lists as usize;
-        let mut crc = crc32fast::Hasher::new();
-        let mut read = |bytes: &mut [u8]| -> Result<()> {
-            file.read_exact(bytes)
-                .map_err(|e| IndexError::io(&path, e))?;
-            crc.update(bytes);
-            Ok(())
-        };
+        // Mapped, not read: the i8 codes (most of the file) are used where they lie, in
+        // page-cache pages, so an open neither zeroes nor copies them.
+        // SAFETY: a saved partition is only ever replaced by a rename, never written in
+        // place, so the mapped bytes do not change under the map.
+        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }
+            .map_err(|e| IndexError::io(&path, e))?;
+        if map.len() as u64 != length {
+            return Err(corrupt("length changed while opening"));
+        }
+        if parallel_crc(&map[HEADER..]) != u32_at(56) {
+            return Err(corrupt("body checksum mismatch"));
+        }
         let mut offset = vec![0f32; dimension];
         let mut step = vec![0f32; dimension];
         let mut centroids = vec![0f32; lists * dimension];
         let mut radius = vec![0f32; lists];
         let mut starts = vec![0u64; lists + 1];
         let mut order = vec![0u32; rows];
-        let mut codes = vec![0i8; rows * dimension];
-        read(bytes_of_mut(&mut offset))?;
-        read(bytes_of_mut(&mut step))?;
-        read(bytes_of_mut(&mut centroids))?;
-        read(bytes_of_mut(&mut radius))?;
-        read(bytes_of_mut(&mut starts))?;
-        read(bytes_of_mut(&mut order))?;
-        read(bytes_of_mut(&mut codes))?;
-        if crc.finalize() != u32_at(56) {
-            return Err(corrupt("body checksum mismatch"));
+        let mut at = HEADER;
+        for section in [
+            bytes_of_mut(&mut offset),
+            bytes_of_mut(&mut step),
+            bytes_of_mut(&mut centroids),
+            bytes_of_mut(&mut radius),
+            bytes_of_mut(&mut starts),
+            bytes_of_mut(&mut order),
+        ] {
+            section.copy_from_slice(&map[at..at + section.len()]);
+            at += section.len();
         }
         // The checksum vouches for the bytes; these keep a search in bounds whatever.
         let bounded = starts.first() == Some(&0)
@@ -253,9 +263,55 @@ impl IvfRows {
             radius,
             starts: starts.into_iter().map(|s| s as usize).collect(),
             order,
-            codes,
+            codes: ListCodes::Mapped { map, start: at },
             fit: I8Fit::from_parts(offset, step, f32::from_bits(u32_at(44))),
         }))
+    }
+}
+
+/// CRC-32 of `bytes`, its 16 MB pieces hashed on all cores and combined in order.
+fn parallel_crc(bytes: &[u8]) -> u32 {
+    bytes
+        .par_chunks(16 << 20)
+        .map(|piece| {
+            let mut crc = crc32fast::Hasher::new();
+            crc.update(piece);
+            crc
+        })
+        .reduce_with(|mut first, then| {
+            first.combine(&then);
+            first
+        })
+        .map_or(0, |crc| crc.finalize())
+}
+
+/// The i8 codes of a partition, list by list: built in memory, or mapped from the
+/// partition's saved file.
+pub(super) enum ListCodes {
+    /// Encoded by [`IvfRows::build`].
+    Built(Vec<i8>),
+    /// The codes section of a saved file, from byte `start` to the end.
+    Mapped {
+        /// The whole file.
+        map: memmap2::Mmap,
+        /// Where the codes begin.
+        start: usize,
+    },
+}
+
+impl std::ops::Deref for ListCodes {
+    type Target = [i8];
+
+    fn deref(&self) -> &[i8] {
+        match self {
+            ListCodes::Built(codes) => codes,
+            ListCodes::Mapped { map, start } => {
+                let bytes = &map[*start..];
+                // SAFETY: i8 and u8 have the same size and alignment, and any byte is a
+                // valid i8.
+                unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<i8>(), bytes.len()) }
+            }
+        }
     }
 }
 

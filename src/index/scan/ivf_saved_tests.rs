@@ -31,7 +31,7 @@ fn same_partition(a: &IvfRows, b: &IvfRows) {
     assert_eq!(a.radius, b.radius);
     assert_eq!(a.starts, b.starts);
     assert_eq!(a.order, b.order);
-    assert_eq!(a.codes, b.codes);
+    assert_eq!(a.codes[..], b.codes[..]);
     assert_eq!(a.fit.parts(), b.fit.parts());
 }
 
