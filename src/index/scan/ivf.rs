@@ -18,8 +18,8 @@
 use rayon::prelude::*;
 
 use super::code_i8::I8Fit;
-use super::ivf_saved::ListCodes;
 use super::kmeans::{mix, TwoLevel};
+use super::list_codes::ListCodes;
 use super::quantized::Code;
 use crate::index::Snapshot;
 

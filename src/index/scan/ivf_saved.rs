@@ -45,6 +45,7 @@ use std::path::{Path, PathBuf};
 
 use super::code_i8::I8Fit;
 use super::ivf::IvfRows;
+use super::list_codes::ListCodes;
 use crate::index::manifest::sync_dir;
 use crate::index::{IndexError, Manifest, Result, Snapshot};
 
@@ -283,36 +284,6 @@ fn parallel_crc(bytes: &[u8]) -> u32 {
             first
         })
         .map_or(0, |crc| crc.finalize())
-}
-
-/// The i8 codes of a partition, list by list: built in memory, or mapped from the
-/// partition's saved file.
-pub(super) enum ListCodes {
-    /// Encoded by [`IvfRows::build`].
-    Built(Vec<i8>),
-    /// The codes section of a saved file, from byte `start` to the end.
-    Mapped {
-        /// The whole file.
-        map: memmap2::Mmap,
-        /// Where the codes begin.
-        start: usize,
-    },
-}
-
-impl std::ops::Deref for ListCodes {
-    type Target = [i8];
-
-    fn deref(&self) -> &[i8] {
-        match self {
-            ListCodes::Built(codes) => codes,
-            ListCodes::Mapped { map, start } => {
-                let bytes = &map[*start..];
-                // SAFETY: i8 and u8 have the same size and alignment, and any byte is a
-                // valid i8.
-                unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<i8>(), bytes.len()) }
-            }
-        }
-    }
 }
 
 /// [`IvfRows::load`] for instance `name`, a refused file logged (the caller builds).

@@ -40,6 +40,7 @@ mod ivf_search;
 #[cfg(test)]
 mod ivf_tests;
 mod kmeans;
+mod list_codes;
 mod quantized;
 #[cfg(test)]
 mod quantized_tests;
