@@ -57,7 +57,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use rayon::prelude::*;
 
-use imgsearch::engine::{AddPicture, Engine, Instance, Reciprocal, SearchQuery, ServiceType};
+use imgsearch::engine::{AddPicture, Engine, Instance, Reciprocal, ServiceType};
 use imgsearch::vision::{self, Extractor, PixelLimits};
 
 #[path = "eval/category.rs"]
@@ -424,15 +424,7 @@ fn query_all(
                 &bytes,
                 run.crop,
                 None,
-                &SearchQuery {
-                    num,
-                    scene_windows: run.windows,
-                    scene_proposals: run.proposals,
-                    exhaustive: run.exhaustive,
-                    query_expansion: run.query_expansion,
-                    reciprocal,
-                    ..SearchQuery::default()
-                },
+                &run.search_query(num, reciprocal),
             );
             record_ms(&search_ms, started);
             let found = match searched {

@@ -288,15 +288,7 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
                     &case.query.bytes,
                     run.crop,
                     region,
-                    &SearchQuery {
-                        num: k,
-                        scene_windows: run.windows,
-                        scene_proposals: run.proposals,
-                        exhaustive: run.exhaustive,
-                        query_expansion: run.query_expansion,
-                        reciprocal,
-                        ..SearchQuery::default()
-                    },
+                    &run.search_query(k, reciprocal),
                 );
                 let ms = searching.elapsed().as_secs_f64() * 1e3;
                 let d = done.fetch_add(1, Ordering::Relaxed) + 1;

@@ -16,8 +16,8 @@ use clap::Args;
 
 use imgsearch::config::ServeConfig;
 use imgsearch::engine::{
-    Engine, Instance, InstanceSpec, Reciprocal, ScanMode, ServiceType, WhiteningParams,
-    DEFAULT_RERANK_CANDIDATES, DEFAULT_VOTE_CANDIDATES, SERVER_RECIPROCAL,
+    Engine, Instance, InstanceSpec, Reciprocal, ScanMode, SearchQuery, ServiceType,
+    WhiteningParams, DEFAULT_RERANK_CANDIDATES, DEFAULT_VOTE_CANDIDATES, SERVER_RECIPROCAL,
 };
 
 /// Name of the evaluation instance.
@@ -144,6 +144,20 @@ impl RunOptions {
             .iter()
             .map(|spec| Ok((format!("reciprocal {spec}: "), reciprocal_setting(spec)?)))
             .collect()
+    }
+
+    /// What each search of this run asks: `num` results, the stage options, and
+    /// k-reciprocal re-ranking as `reciprocal` says.
+    pub fn search_query(&self, num: usize, reciprocal: Option<Reciprocal>) -> SearchQuery {
+        SearchQuery {
+            num,
+            scene_windows: self.windows,
+            scene_proposals: self.proposals,
+            exhaustive: self.exhaustive,
+            query_expansion: self.query_expansion,
+            reciprocal,
+            ..SearchQuery::default()
+        }
     }
 
     /// How the result lines name this configuration.
