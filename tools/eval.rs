@@ -57,7 +57,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use rayon::prelude::*;
 
-use imgsearch::engine::{AddPicture, Engine, Instance, SearchQuery, ServiceType};
+use imgsearch::engine::{AddPicture, Engine, Instance, Reciprocal, ServiceType};
 use imgsearch::vision::{self, Extractor, PixelLimits};
 
 #[path = "eval/category.rs"]
@@ -268,19 +268,22 @@ fn evaluate(index: &[Item], queries: &[Item], run: &RunOptions, leave_one_out: b
     } else {
         run.whiten.iter().map(|s| Some(s.as_str())).collect()
     };
+    let reciprocal = run.reciprocal_settings()?;
     for setting in settings {
         let label = match setting {
             Some(spec) => format!("{}: ", apply_whitening(&instance, spec)?),
             None => String::new(),
         };
-        measure(
-            (&engine, &instance),
-            (index, queries),
-            run,
-            leave_one_out,
-            (added, add_ms, extract_ms),
-            &label,
-        )?;
+        for (reciprocal_label, reranking) in &reciprocal {
+            measure(
+                (&engine, &instance),
+                (index, queries),
+                (run, *reranking),
+                leave_one_out,
+                (added, add_ms, extract_ms),
+                &format!("{label}{reciprocal_label}"),
+            )?;
+        }
     }
     Ok(())
 }
@@ -289,7 +292,7 @@ fn evaluate(index: &[Item], queries: &[Item], run: &RunOptions, leave_one_out: b
 fn measure(
     (engine, instance): (&Engine, &Instance),
     (index, queries): (&[Item], &[Item]),
-    run: &RunOptions,
+    (run, reciprocal): (&RunOptions, Option<Reciprocal>),
     leave_one_out: bool,
     (added, add_ms, extract_ms): (usize, f64, f64),
     label: &str,
@@ -299,7 +302,8 @@ fn measure(
         engine.set_scan_mode(mode);
         instance.build_scan_copy();
         let started = Instant::now();
-        let (ranked, search_ms) = query_all(instance, index, queries, run, leave_one_out)?;
+        let (ranked, search_ms) =
+            query_all(instance, (index, queries), (run, reciprocal), leave_one_out)?;
         println!(
             "scan {mode:?}: searched {} in {:.1} s",
             queries.len(),
@@ -381,9 +385,8 @@ fn elapsed_ns(started: Instant) -> u64 {
 /// not scored), in query order; also returns each search's time in milliseconds.
 fn query_all(
     instance: &Instance,
-    index: &[Item],
-    queries: &[Item],
-    run: &RunOptions,
+    (index, queries): (&[Item], &[Item]),
+    (run, reciprocal): (&RunOptions, Option<Reciprocal>),
     leave_one_out: bool,
 ) -> Result<(Vec<Option<Ranked>>, Vec<f64>)> {
     let mut relevant = std::collections::HashMap::<&str, usize>::new();
@@ -421,14 +424,7 @@ fn query_all(
                 &bytes,
                 run.crop,
                 None,
-                &SearchQuery {
-                    num,
-                    scene_windows: run.windows,
-                    scene_proposals: run.proposals,
-                    exhaustive: run.exhaustive,
-                    query_expansion: run.query_expansion,
-                    ..SearchQuery::default()
-                },
+                &run.search_query(num, reciprocal),
             );
             record_ms(&search_ms, started);
             let found = match searched {

@@ -60,7 +60,10 @@ pub use registry::{
     rebuild_offline, require_data_dir, Engine, InstanceSpec, RecordedExtractor, DEFAULT_INSTANCE,
     DEFAULT_LOCAL_FEATURES, INSTANCES_DIR, STORE_DIR,
 };
-pub use search::{verified_score, FilterOutcome, Found, SearchOutcome, SearchQuery, MIN_INLIERS};
+pub use search::{
+    verified_score, FilterOutcome, Found, Reciprocal, SearchOutcome, SearchQuery, MIN_INLIERS,
+    SERVER_RECIPROCAL,
+};
 pub use snapshot::{SnapshotError, SnapshotInfo};
 pub use spec::{ExtractionSpec, ExtractorSpec, SpecError, SPEC_VERSION};
 pub use summary::{summary_table, InstanceSummary};

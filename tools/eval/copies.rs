@@ -268,99 +268,97 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
     // A running server has built its quantised copy by the time searches come.
     instance.build_scan_copy();
 
-    let started = Instant::now();
-    let cpu = process_cpu_ms();
-    let done = AtomicUsize::new(0);
-    let step = (cases.len() / 10).max(1);
-    // Rank (0-based) of the source picture among the first COPY_NUM results, and the
-    // search's time in milliseconds.
-    let ranked: Vec<(Option<usize>, f64, String)> = cases
-        .par_iter()
-        .map(|case| {
-            let region = if args.given_region {
-                case.query.product_box
-            } else {
-                None
-            };
-            let searching = Instant::now();
-            let found = instance.search_by_picture(
-                &case.query.bytes,
-                run.crop,
-                region,
-                &SearchQuery {
-                    num: k,
-                    scene_windows: run.windows,
-                    scene_proposals: run.proposals,
-                    exhaustive: run.exhaustive,
-                    query_expansion: run.query_expansion,
-                    ..SearchQuery::default()
-                },
-            );
-            let ms = searching.elapsed().as_secs_f64() * 1e3;
-            let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if d.is_multiple_of(step) {
-                println!("  searched {d}/{}", cases.len());
-            }
-            let want = case.source.to_string();
-            let (rank, first) = match found {
-                Ok(found) => (
-                    found
-                        .results
-                        .iter()
-                        .position(|f| f.record.product_id == want),
-                    found.results.first().map_or_else(String::new, |f| {
-                        format!("{} ({:.4})", f.record.product_id, f.score)
-                    }),
-                ),
-                Err(e) => {
-                    eprintln!(
-                        "query {} {} failed: {e}",
+    for (label, reciprocal) in run.reciprocal_settings()? {
+        let started = Instant::now();
+        let cpu = process_cpu_ms();
+        let done = AtomicUsize::new(0);
+        let step = (cases.len() / 10).max(1);
+        // Rank (0-based) of the source picture among the first COPY_NUM results, and the
+        // search's time in milliseconds.
+        let ranked: Vec<(Option<usize>, f64, String)> = cases
+            .par_iter()
+            .map(|case| {
+                let region = if args.given_region {
+                    case.query.product_box
+                } else {
+                    None
+                };
+                let searching = Instant::now();
+                let found = instance.search_by_picture(
+                    &case.query.bytes,
+                    run.crop,
+                    region,
+                    &run.search_query(k, reciprocal),
+                );
+                let ms = searching.elapsed().as_secs_f64() * 1e3;
+                let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if d.is_multiple_of(step) {
+                    println!("  searched {d}/{}", cases.len());
+                }
+                let want = case.source.to_string();
+                let (rank, first) = match found {
+                    Ok(found) => (
+                        found
+                            .results
+                            .iter()
+                            .position(|f| f.record.product_id == want),
+                        found.results.first().map_or_else(String::new, |f| {
+                            format!("{} ({:.4})", f.record.product_id, f.score)
+                        }),
+                    ),
+                    Err(e) => {
+                        eprintln!(
+                            "query {} {} failed: {e}",
+                            case.source,
+                            case.transform.name()
+                        );
+                        (None, String::new())
+                    }
+                };
+                (rank, ms, first)
+            })
+            .collect();
+        if args.misses {
+            for (case, (rank, _, first)) in cases.iter().zip(&ranked) {
+                if *rank != Some(0) {
+                    println!(
+                        "miss: source {} {}: rank {rank:?}, first {first}",
                         case.source,
                         case.transform.name()
                     );
-                    (None, String::new())
                 }
-            };
-            (rank, ms, first)
-        })
-        .collect();
-    if args.misses {
-        for (case, (rank, _, first)) in cases.iter().zip(&ranked) {
-            if *rank != Some(0) {
-                println!(
-                    "miss: source {} {}: rank {rank:?}, first {first}",
-                    case.source,
-                    case.transform.name()
-                );
             }
         }
+        let (ranks, search_ms): (Vec<Option<usize>>, Vec<f64>) =
+            ranked.into_iter().map(|(r, ms, _)| (r, ms)).unzip();
+        println!(
+            "searched {} in {:.1} s, CPU {:.1} ms per search ({:.1} ms per query x {} threads)",
+            cases.len(),
+            started.elapsed().as_secs_f64(),
+            (process_cpu_ms() - cpu) / cases.len().max(1) as f64,
+            started.elapsed().as_secs_f64() * 1000.0 / cases.len().max(1) as f64
+                * rayon::current_num_threads() as f64,
+            rayon::current_num_threads()
+        );
+        if !label.is_empty() {
+            println!("{label}");
+        }
+        println!("| transform | queries | R@1 | R@10 | R@{k} | search p50 ms | search p95 ms | add mean ms | config |");
+        println!("|---|---|---|---|---|---|---|---|---|");
+        let timing = Timing {
+            search_ms: &search_ms,
+            add_ms,
+            config: run.config_name(),
+        };
+        recall_rows(
+            &cases,
+            &ranks,
+            &transforms,
+            &[1, 10, k],
+            true,
+            Some(&timing),
+        );
     }
-    let (ranks, search_ms): (Vec<Option<usize>>, Vec<f64>) =
-        ranked.into_iter().map(|(r, ms, _)| (r, ms)).unzip();
-    println!(
-        "searched {} in {:.1} s, CPU {:.1} ms per search ({:.1} ms per query x {} threads)",
-        cases.len(),
-        started.elapsed().as_secs_f64(),
-        (process_cpu_ms() - cpu) / cases.len().max(1) as f64,
-        started.elapsed().as_secs_f64() * 1000.0 / cases.len().max(1) as f64
-            * rayon::current_num_threads() as f64,
-        rayon::current_num_threads()
-    );
-    println!("| transform | queries | R@1 | R@10 | R@{k} | search p50 ms | search p95 ms | add mean ms | config |");
-    println!("|---|---|---|---|---|---|---|---|---|");
-    let timing = Timing {
-        search_ms: &search_ms,
-        add_ms,
-        config: run.config_name(),
-    };
-    recall_rows(
-        &cases,
-        &ranks,
-        &transforms,
-        &[1, 10, k],
-        true,
-        Some(&timing),
-    );
     if args.votes_alone && run.local_features {
         votes_report(&instance, &cases, &transforms)?;
     }

@@ -16,8 +16,8 @@ use clap::Args;
 
 use imgsearch::config::ServeConfig;
 use imgsearch::engine::{
-    Engine, Instance, InstanceSpec, ScanMode, ServiceType, WhiteningParams,
-    DEFAULT_RERANK_CANDIDATES, DEFAULT_VOTE_CANDIDATES,
+    Engine, Instance, InstanceSpec, Reciprocal, ScanMode, SearchQuery, ServiceType,
+    WhiteningParams, DEFAULT_RERANK_CANDIDATES, DEFAULT_VOTE_CANDIDATES, SERVER_RECIPROCAL,
 };
 
 /// Name of the evaluation instance.
@@ -48,6 +48,12 @@ pub struct RunOptions {
     /// results' vectors (0: off).
     #[arg(long, default_value_t = 0)]
     pub query_expansion: usize,
+    /// k-reciprocal re-ranking of undecided, unverified shortlists
+    /// (`SearchQuery::reciprocal`): `off`, `default`, or `k1=K,k2=K,lambda=L` (any of
+    /// them); each `--reciprocal` is one setting, measured in turn on the same index
+    /// (`copy` takes the first). Without it: the server's with `--defaults`, else off.
+    #[arg(long)]
+    pub reciprocal: Vec<String>,
     /// Candidates re-ranked with local features.
     #[arg(long, default_value_t = imgsearch::engine::DEFAULT_RERANK_CANDIDATES)]
     pub rerank_k: usize,
@@ -124,6 +130,36 @@ impl RunOptions {
         Ok(())
     }
 
+    /// The `--reciprocal` settings to measure in turn, each with its label.
+    pub fn reciprocal_settings(&self) -> Result<Vec<(String, Option<Reciprocal>)>> {
+        if self.reciprocal.is_empty() {
+            let server = if self.defaults {
+                SERVER_RECIPROCAL
+            } else {
+                None
+            };
+            return Ok(vec![(String::new(), server)]);
+        }
+        self.reciprocal
+            .iter()
+            .map(|spec| Ok((format!("reciprocal {spec}: "), reciprocal_setting(spec)?)))
+            .collect()
+    }
+
+    /// What each search of this run asks: `num` results, the stage options, and
+    /// k-reciprocal re-ranking as `reciprocal` says.
+    pub fn search_query(&self, num: usize, reciprocal: Option<Reciprocal>) -> SearchQuery {
+        SearchQuery {
+            num,
+            scene_windows: self.windows,
+            scene_proposals: self.proposals,
+            exhaustive: self.exhaustive,
+            query_expansion: self.query_expansion,
+            reciprocal,
+            ..SearchQuery::default()
+        }
+    }
+
     /// How the result lines name this configuration.
     pub fn config_name(&self) -> &'static str {
         if self.defaults {
@@ -132,6 +168,29 @@ impl RunOptions {
             "options"
         }
     }
+}
+
+/// A `--reciprocal` setting: `off`, `default` or `k1=K,k2=K,lambda=L` (any of them,
+/// the others from the default).
+pub fn reciprocal_setting(spec: &str) -> Result<Option<Reciprocal>> {
+    match spec {
+        "off" => return Ok(None),
+        "default" => return Ok(Some(Reciprocal::DEFAULT)),
+        _ => {}
+    }
+    let mut settings = Reciprocal::DEFAULT;
+    for part in spec.split(',') {
+        let (key, value) = part
+            .split_once('=')
+            .with_context(|| format!("--reciprocal {spec}: expected key=value"))?;
+        match key {
+            "k1" => settings.k1 = value.parse()?,
+            "k2" => settings.k2 = value.parse()?,
+            "lambda" => settings.lambda = value.parse()?,
+            _ => bail!("--reciprocal {spec}: unknown setting {key}"),
+        }
+    }
+    Ok(Some(settings))
 }
 
 /// A `--whiten` setting: `None` removes the whitening.

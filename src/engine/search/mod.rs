@@ -18,9 +18,11 @@
 //! (`expansion.rs`). What a search is asked and answers is `query.rs`.
 
 mod cascade;
+mod clipped;
 mod expansion;
 mod exposure;
 mod query;
+mod reciprocal;
 mod rerank;
 mod vector;
 mod views;
@@ -37,6 +39,7 @@ use crate::store::Record;
 use crate::vision::Region;
 
 pub use self::query::{FilterOutcome, Found, SearchOutcome, SearchQuery};
+pub use self::reciprocal::{Reciprocal, SERVER_RECIPROCAL};
 pub use self::rerank::{verified_score, MIN_INLIERS};
 
 impl Instance {
@@ -119,6 +122,9 @@ impl Instance {
             }
         }
         if !local {
+            if !decisive(&candidates) {
+                self.unverified_rerank(&mut candidates, &[], query)?;
+            }
             candidates
                 .results
                 .drain(..query.start.min(candidates.results.len()));
@@ -129,6 +135,8 @@ impl Instance {
         }
         let features = early_features.unwrap_or_else(|| self.query_local_features(&picture, crop));
         let Some(features) = features else {
+            self.unverified_rerank(&mut candidates, &[], query)?;
+            self.clipped_rerank(&mut candidates, &picture, &[])?;
             return self.rerank(candidates, Vec::new(), &[], query);
         };
         let head = candidates.results.len().min(k);
@@ -157,6 +165,8 @@ impl Instance {
         timer.lap("votes");
         let voted_docs: Vec<u64> = voted.iter().map(|f| f.doc).collect();
         inliers.extend(self.verify_docs(&voted_docs, &features)?);
+        self.unverified_rerank(&mut candidates, &inliers, query)?;
+        self.clipped_rerank(&mut candidates, &picture, &inliers)?;
         self.rerank(candidates, voted, &inliers, query)
     }
 

@@ -38,6 +38,9 @@ pub struct SearchQuery {
     /// the mean of the query and its first this-many results' vectors (0: off;
     /// `expansion.rs`, `imgsearch-eval --query-expansion K`).
     pub query_expansion: usize,
+    /// k-reciprocal re-ranking of a shortlist neither decisive nor verified
+    /// (`reciprocal.rs`; `None`: off). The server asks [`super::Reciprocal::DEFAULT`].
+    pub reciprocal: Option<super::Reciprocal>,
 }
 
 /// One search result.

@@ -5,9 +5,10 @@
 //! orientation) before `decode.rs` pays for a full decode, into a pixel buffer
 //! `buffers.rs` kept from an earlier picture; `region.rs` is the box callers
 //! and detectors talk in, `resample.rs` the area-averaging grid the detectors and
-//! extractors work on, `thumbnail.rs` the stored preview, `exposure.rs` the undoing of a dimmed or tinted plain
-//! background. This is the bottom of `vision`:
-//! it imports nothing from `subject/`, `extract/` or `local/`, so they can all build on it.
+//! extractors work on, `thumbnail.rs` the stored preview, `exposure.rs` the undoing of a
+//! dimmed or tinted plain background, `tone.rs` whether a picture is a stored preview
+//! through a tone curve. This is the bottom of `vision`: it imports nothing from
+//! `subject/`, `extract/` or `local/`, so they can all build on it.
 
 pub(crate) mod buffers;
 pub(crate) mod decode;
@@ -16,4 +17,5 @@ pub(crate) mod header;
 pub(crate) mod region;
 pub(crate) mod resample;
 pub(crate) mod thumbnail;
+pub(crate) mod tone;
 pub(crate) mod validate;

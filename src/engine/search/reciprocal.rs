@@ -1,0 +1,227 @@
+//! k-reciprocal re-ranking of an undecided search's shortlist (Zhong et al. 2017), over
+//! the shortlist's own stored vectors.
+//!
+//! Photos of one product taken apart (a shelf, a hand, a bag) are often less alike than
+//! a photo and another product's picture in its colours, so the vector order mixes them.
+//! The right pictures are, however, each other's near neighbours: a picture that the
+//! query ranks high *and* that ranks the query (and the query's other neighbours) high
+//! is more likely the same product than one that is only near the query. Each candidate
+//! is described by its k-reciprocal neighbours within the shortlist (query included),
+//! weighted by closeness and averaged over its own first neighbours; the query's
+//! Jaccard distance to each candidate in that description, blended with the vector
+//! distance, gives the new order. It runs on the shortlist alone (the first
+//! `SearchQuery::num`-or-more results, ~100 vectors read and 100² dot products), only for
+//! a ranking that neither decided (`cascade.rs`) nor verified any copy (`rerank.rs`),
+//! and leaves its first result where it is: a copy keeps the result that found it.
+
+use super::query::{Found, SearchOutcome, SearchQuery};
+use crate::engine::instance::Instance;
+use crate::engine::stage_timer::StageTimer;
+use crate::engine::Result;
+
+/// The settings of k-reciprocal re-ranking.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reciprocal {
+    /// Neighbours each node's k-reciprocal set is taken from (k1 of the paper).
+    pub k1: usize,
+    /// Neighbours whose descriptions are averaged into each node's (k2; 1: none).
+    pub k2: usize,
+    /// Weight of the vector distance beside the Jaccard distance (λ).
+    pub lambda: f32,
+}
+
+impl Reciprocal {
+    /// The settings measured best on GroceryStore val (docs/quality.md).
+    pub const DEFAULT: Reciprocal = Reciprocal {
+        k1: 20,
+        k2: 6,
+        lambda: 0.3,
+    };
+}
+
+/// What the server's searches by picture ask (`SearchQuery::reciprocal`).
+pub const SERVER_RECIPROCAL: Option<Reciprocal> = None;
+
+impl Instance {
+    /// Re-ranks the shortlist ([`Self::reciprocal_rerank`]) when `query` asks for it and
+    /// no candidate was verified (`inliers`: those of the verified candidates, any order).
+    pub(super) fn unverified_rerank(
+        &self,
+        candidates: &mut SearchOutcome,
+        inliers: &[usize],
+        query: &SearchQuery,
+    ) -> Result<()> {
+        let Some(settings) = query.reciprocal else {
+            return Ok(());
+        };
+        if inliers.iter().any(|&n| n >= super::MIN_INLIERS) {
+            return Ok(());
+        }
+        let head = self.rerank_candidates().max(query.start + query.num);
+        self.reciprocal_rerank(candidates, head, settings)
+    }
+
+    /// Re-orders the first `head` results of `candidates` (a search by picture's
+    /// shortlist, best first) but the first by k-reciprocal distance. Scores stay the ones of the
+    /// ranks: the picture placed at rank r reports the r-th best score of the
+    /// shortlist, so scores still fall down the list.
+    pub(super) fn reciprocal_rerank(
+        &self,
+        candidates: &mut SearchOutcome,
+        head: usize,
+        settings: Reciprocal,
+    ) -> Result<()> {
+        let head = head.min(candidates.results.len());
+        if head < 3 {
+            return Ok(());
+        }
+        // The first result stays: whether it is the one is the vector ranking's and
+        // verification's call (a copy missed by both is still most often first);
+        // re-ordering it cost GroceryStore val P@1 and the copies' scenes R@1.
+        let shortlist = &mut candidates.results[1..];
+        let head = head - 1;
+        let timer = StageTimer::start();
+        let (_, projection) = self.layer();
+        let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(head);
+        for found in &shortlist[..head] {
+            let Some(raw) = self.store.vector(self.meta.id, found.doc)? else {
+                // A picture deleted since the scan: leave the order as it is.
+                return Ok(());
+            };
+            vectors.push(projection.apply(&raw)?.into_owned());
+        }
+        let to_query: Vec<f32> = shortlist[..head].iter().map(|f| f.score as f32).collect();
+        let mut pairs = vec![0.0f32; head * head];
+        for i in 0..head {
+            for j in i..head {
+                let s = crate::index::kernels::dot(&vectors[i], &vectors[j]);
+                pairs[i * head + j] = s;
+                pairs[j * head + i] = s;
+            }
+        }
+        let order = reciprocal_order(&to_query, &pairs, settings);
+        let scores: Vec<f64> = shortlist[..head].iter().map(|f| f.score).collect();
+        let mut taken: Vec<Option<Found>> = shortlist[..head].iter().cloned().map(Some).collect();
+        let reordered: Vec<Found> = order
+            .iter()
+            .zip(&scores)
+            .filter_map(|(&i, &score)| taken[i].take().map(|found| Found { score, ..found }))
+            .collect();
+        for (slot, found) in shortlist.iter_mut().zip(reordered) {
+            *slot = found;
+        }
+        timer.lap("reciprocal");
+        Ok(())
+    }
+}
+
+/// The new order of `n` candidates (indices, nearest first) from their similarities to
+/// the query (`to_query`, n) and to each other (`pairs`, n × n row-major, 1 on the
+/// diagonal). Node 0 is the query, node i + 1 candidate i.
+pub(super) fn reciprocal_order(
+    to_query: &[f32],
+    pairs: &[f32],
+    settings: Reciprocal,
+) -> Vec<usize> {
+    let n = to_query.len();
+    let nodes = n + 1;
+    let similarity = |a: usize, b: usize| -> f32 {
+        match (a, b) {
+            (0, 0) => 1.0,
+            (0, c) | (c, 0) => to_query[c - 1],
+            (a, b) => pairs[(a - 1) * n + (b - 1)],
+        }
+    };
+    // Squared distance of unit vectors, each row scaled by its largest (as the paper).
+    let mut distance = vec![0.0f32; nodes * nodes];
+    for a in 0..nodes {
+        let row = &mut distance[a * nodes..(a + 1) * nodes];
+        for (b, d) in row.iter_mut().enumerate() {
+            *d = (2.0 - 2.0 * similarity(a, b)).max(0.0);
+        }
+        let largest = row.iter().copied().fold(0.0f32, f32::max);
+        if largest > 0.0 {
+            row.iter_mut().for_each(|d| *d /= largest);
+        }
+    }
+    let ranked: Vec<Vec<usize>> = (0..nodes)
+        .map(|a| {
+            let row = &distance[a * nodes..(a + 1) * nodes];
+            let mut order: Vec<usize> = (0..nodes).collect();
+            // Itself first, then nearest first; ties by index for a fixed order.
+            order.sort_by(|&x, &y| {
+                (x != a)
+                    .cmp(&(y != a))
+                    .then(row[x].total_cmp(&row[y]))
+                    .then(x.cmp(&y))
+            });
+            order
+        })
+        .collect();
+    let reciprocal = |a: usize, k: usize| -> Vec<usize> {
+        let k = (k + 1).min(nodes);
+        ranked[a][..k]
+            .iter()
+            .copied()
+            .filter(|&b| ranked[b][..k].contains(&a))
+            .collect()
+    };
+    let k1 = settings.k1.max(1);
+    let half = (k1 as f32 / 2.0).round().max(1.0) as usize;
+    let mut weights = vec![0.0f32; nodes * nodes];
+    for a in 0..nodes {
+        let own = reciprocal(a, k1);
+        let mut expanded = own.clone();
+        // A neighbour's own (half-size) set joins when most of it is already here.
+        for &b in &own {
+            let theirs = reciprocal(b, half);
+            let shared = theirs.iter().filter(|c| own.contains(c)).count();
+            if 3 * shared > 2 * theirs.len() {
+                expanded.extend(theirs);
+            }
+        }
+        expanded.sort_unstable();
+        expanded.dedup();
+        let row = &mut weights[a * nodes..(a + 1) * nodes];
+        for &b in &expanded {
+            row[b] = (-distance[a * nodes + b]).exp();
+        }
+        let sum: f32 = row.iter().sum();
+        if sum > 0.0 {
+            row.iter_mut().for_each(|w| *w /= sum);
+        }
+    }
+    // Each description averaged over the node's first k2 neighbours (itself included).
+    let k2 = settings.k2.clamp(1, nodes);
+    if k2 > 1 {
+        let mut averaged = vec![0.0f32; nodes * nodes];
+        for a in 0..nodes {
+            for &b in &ranked[a][..k2] {
+                for c in 0..nodes {
+                    averaged[a * nodes + c] += weights[b * nodes + c] / k2 as f32;
+                }
+            }
+        }
+        weights = averaged;
+    }
+    let query = &weights[..nodes];
+    let lambda = settings.lambda.clamp(0.0, 1.0);
+    let mut blended: Vec<(f32, usize)> = (1..nodes)
+        .map(|b| {
+            let theirs = &weights[b * nodes..(b + 1) * nodes];
+            let (low, high) = query
+                .iter()
+                .zip(theirs)
+                .fold((0.0f32, 0.0f32), |(l, h), (&x, &y)| {
+                    (l + x.min(y), h + x.max(y))
+                });
+            let jaccard = if high > 0.0 { 1.0 - low / high } else { 1.0 };
+            ((1.0 - lambda) * jaccard + lambda * distance[b], b - 1)
+        })
+        .collect();
+    blended.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+    blended.into_iter().map(|(_, i)| i).collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,157 @@
+//! Tone agreement of a picture with a stored preview: whether one is the other through
+//! a per-channel tone curve (brightness, gamma, clipping), pixel for pixel.
+//!
+//! A copy taken much brighter than its catalogue shot clips a pale garment to white:
+//! nearly every pixel is 255, only the darker details (a print, seams, the outline's
+//! shadow) are left. The vector, the subject box and the keypoints then say little, and
+//! every near-white catalogue shot scores alike. The few pixels left still sit exactly
+//! where the source's darker pixels are: the copy's value is a function of the source's
+//! value at the same place. How well the source's preview predicts the copy's pixels
+//! through *some* tone curve ([`Picture::tone_mismatch`], the correlation ratio's
+//! complement) tells the source from other white shots, whatever the curve was.
+
+use image::RgbImage;
+
+use super::decode::Picture;
+use super::thumbnail::thumbnail_source_size;
+
+/// A channel value at or above this counts as clipped white.
+const CLIPPED_VALUE: u8 = 250;
+/// Stored values per bin of the tone curve fitted (256 / 8 = 32 bins a channel).
+const BIN_SHIFT: u8 = 3;
+/// Largest relative difference of aspect ratios for a preview to be the same framing.
+const ASPECT_TOLERANCE: f64 = 0.02;
+/// Least spread of the picture's values (variance summed over channels) worth comparing:
+/// a picture of one colour agrees with every preview.
+const LEAST_VARIANCE: f64 = 4.0;
+
+impl Picture {
+    /// Share of the pixels clipped to white in every channel.
+    #[must_use]
+    pub fn clipped_share(&self) -> f32 {
+        let rgb = self.rgb();
+        let total = (rgb.width() as usize * rgb.height() as usize).max(1);
+        let clipped = rgb
+            .pixels()
+            .filter(|p| p.0.iter().all(|&c| c >= CLIPPED_VALUE))
+            .count();
+        clipped as f32 / total as f32
+    }
+
+    /// How badly a per-channel tone curve of the stored preview `preview` (a JPEG made by
+    /// [`super::thumbnail::thumbnail`]) predicts this picture at the preview's size: the
+    /// share of this picture's variance left unexplained, 0 (a tone-mapped copy) to 1
+    /// (unrelated). `None` when the preview cannot be read, frames another aspect ratio,
+    /// or this picture is one flat colour.
+    #[must_use]
+    pub fn tone_mismatch(&self, preview: &[u8]) -> Option<f64> {
+        let rgb = self.rgb();
+        let (sw, sh) = thumbnail_source_size(preview)?;
+        let aspect = |w: u32, h: u32| f64::from(w.max(1)) / f64::from(h.max(1));
+        let (mine, theirs) = (aspect(rgb.width(), rgb.height()), aspect(sw, sh));
+        if (mine / theirs - 1.0).abs() > ASPECT_TOLERANCE {
+            return None;
+        }
+        let stored = image::load_from_memory_with_format(preview, image::ImageFormat::Jpeg)
+            .ok()?
+            .to_rgb8();
+        let query = image::imageops::thumbnail(rgb, stored.width(), stored.height());
+        unexplained_share(&query, &stored)
+    }
+}
+
+/// Within-bin variance of `query` given `stored`'s value at the same pixel, over the
+/// total variance of `query`, summed over the channels (1 − correlation ratio).
+fn unexplained_share(query: &RgbImage, stored: &RgbImage) -> Option<f64> {
+    let bins = 256 >> BIN_SHIFT;
+    let (mut within, mut total) = (0.0f64, 0.0f64);
+    for channel in 0..3 {
+        // Per bin: count, sum and sum of squares of the query's values.
+        let mut moments = vec![(0.0f64, 0.0f64, 0.0f64); bins];
+        let (mut n, mut sum, mut squares) = (0.0f64, 0.0f64, 0.0f64);
+        for (q, s) in query.pixels().zip(stored.pixels()) {
+            let v = f64::from(q.0[channel]);
+            let m = &mut moments[usize::from(s.0[channel] >> BIN_SHIFT)];
+            m.0 += 1.0;
+            m.1 += v;
+            m.2 += v * v;
+            n += 1.0;
+            sum += v;
+            squares += v * v;
+        }
+        if n == 0.0 {
+            return None;
+        }
+        total += squares - sum * sum / n;
+        within += moments
+            .iter()
+            .filter(|m| m.0 > 0.0)
+            .map(|m| m.2 - m.1 * m.1 / m.0)
+            .sum::<f64>();
+    }
+    let pixels = (query.width() as usize * query.height() as usize) as f64;
+    if total / pixels.max(1.0) < LEAST_VARIANCE {
+        return None;
+    }
+    Some((within / total).clamp(0.0, 1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use image::Rgb;
+
+    use super::*;
+    use crate::vision::testkit;
+    use crate::vision::thumbnail;
+
+    /// A pale garment with darker stripes and a dark print, on white.
+    fn shot(shade: u8, stripe_every: u32, print: (u32, u32)) -> RgbImage {
+        let mut img =
+            testkit::product(200, 240, Rgb([255; 3]), Rgb([shade; 3]), (40, 160, 30, 210));
+        testkit::fill(
+            &mut img,
+            |x, y| {
+                (40..160).contains(&x)
+                    && (30..210).contains(&y)
+                    && (y / stripe_every).is_multiple_of(3)
+            },
+            Rgb([shade - 40; 3]),
+        );
+        testkit::fill(
+            &mut img,
+            |x, y| (print.0..print.0 + 30).contains(&x) && (print.1..print.1 + 20).contains(&y),
+            Rgb([70, 40, 40]),
+        );
+        img
+    }
+
+    /// `img` brightened by `gain` and clipped, as an over-exposed copy.
+    fn brighter(img: &RgbImage, gain: f32) -> Picture {
+        let out = RgbImage::from_fn(img.width(), img.height(), |x, y| {
+            Rgb(img
+                .get_pixel(x, y)
+                .0
+                .map(|c| (f32::from(c) * gain).min(255.0) as u8))
+        });
+        let bytes = testkit::jpeg_bytes(&out, 60);
+        crate::vision::decode(&bytes, &crate::vision::PixelLimits::default()).unwrap()
+    }
+
+    #[test]
+    fn an_over_exposed_copy_agrees_with_its_source_s_preview_only() {
+        let source = shot(225, 10, (60, 60));
+        let others = [shot(228, 14, (100, 140)), shot(222, 7, (70, 150))];
+        let copy = brighter(&source, 1.45);
+        assert!(copy.clipped_share() > 0.8, "{}", copy.clipped_share());
+        let preview = |img: &RgbImage| thumbnail(img, 160).unwrap();
+        let own = copy.tone_mismatch(&preview(&source)).unwrap();
+        for other in &others {
+            let theirs = copy.tone_mismatch(&preview(other)).unwrap();
+            assert!(own * 3.0 < theirs, "own {own}, other {theirs}");
+        }
+        assert!(own < 0.2, "{own}");
+        // Another framing is not compared.
+        let wide = testkit::product(300, 150, Rgb([255; 3]), Rgb([200; 3]), (20, 280, 20, 130));
+        assert_eq!(copy.tone_mismatch(&preview(&wide)), None);
+    }
+}
