@@ -19,6 +19,7 @@
 
 mod cascade;
 mod clipped;
+mod confirm;
 mod expansion;
 mod exposure;
 mod query;
@@ -103,17 +104,22 @@ impl Instance {
                 picture = balanced;
             }
         }
-        // The query's keypoints, when computed beside the proposals.
-        let mut early_features = None;
+        // The query's keypoints and what they verified, when found before the proposals.
+        let (mut early_features, mut known) = (None, confirm::Verified::default());
         if proposals && !query.exhaustive && picture.scene && !decisive(&candidates) {
-            // A scene the proposals are run for is rarely settled by them: its keypoints
-            // are found at the same time, on the other core.
-            let (proposed, features) = rayon::join(
-                || self.proposal_views(&picture),
-                || local.then(|| self.query_local_features(&picture, crop)),
-            );
-            views.extend(proposed);
-            early_features = features;
+            // The first candidates are verified first: a scene they confirm needs no
+            // proposals (`confirm.rs`).
+            if local {
+                let features = self.query_local_features(&picture, crop);
+                if let Some(features) = &features {
+                    known = self.verify_before_proposals(&candidates, features, k)?;
+                    if known.confirmed() {
+                        return self.rerank(candidates, Vec::new(), &known.in_order, query);
+                    }
+                }
+                early_features = Some(features);
+            }
+            views.extend(self.proposal_views(&picture));
             candidates = self.search_views_or_vector(&views, subject.clone(), &wide)?;
         }
         if let [view] = views.as_slice() {
@@ -149,7 +155,7 @@ impl Instance {
             cascade::verification_batches(head).collect()
         };
         for batch in batches {
-            inliers.extend(self.verify_docs(&docs[batch], &features)?);
+            inliers.extend(self.verify_unknown_docs(&docs[batch], &features, &known)?);
             if !query.exhaustive && inliers.iter().any(|&n| n >= cascade::CONFIRMED_INLIERS) {
                 return self.rerank(candidates, Vec::new(), &inliers, query);
             }

@@ -1,13 +1,13 @@
 //! Multi-scale FAST-9 corners ranked by their Harris response, spread over the picture,
 //! oriented by the intensity centroid and described by rotated BRIEF (ORB, Rublee et al.
-//! 2011), on a grey pyramid of the picture.
+//! 2011, `brief.rs`), on a grey pyramid of the picture (`pyramid.rs`).
 
 use std::sync::OnceLock;
 
-use image::imageops::{self, FilterType};
 use image::{GrayImage, RgbImage};
 use rayon::prelude::*;
 
+use super::brief::describe;
 use super::LocalFeatures;
 
 /// Longest side of the working frame: larger pictures are scaled down first (corners of
@@ -21,9 +21,9 @@ const LEVEL_SCALE: f32 = 1.25;
 /// FAST intensity threshold.
 const FAST_THRESHOLD: i16 = 18;
 /// Radius of the orientation disc and of the descriptor pattern (ORB's 31×31 patch).
-const PATCH_RADIUS: i32 = 15;
+pub(super) const PATCH_RADIUS: i32 = 15;
 /// Pattern points lie within this radius so that, rotated, they stay in the patch.
-const PATTERN_RADIUS: f32 = 13.0;
+pub(super) const PATTERN_RADIUS: f32 = 13.0;
 /// Pixels kept clear of the border: the patch plus the smoothing.
 const BORDER: i32 = PATCH_RADIUS + 2;
 /// Grid cells per side used to spread the keypoints of a level.
@@ -113,7 +113,7 @@ fn level_points(grey: &GrayImage, level: usize, quota: usize) -> Option<LevelPoi
     let image = if level == 0 {
         grey
     } else {
-        resized = imageops::resize(grey, w, h, FilterType::Triangle);
+        resized = super::pyramid::resize(grey, w, h);
         &resized
     };
     let corners = spread(fast_corners(image), w, h, quota);
@@ -168,7 +168,7 @@ fn work_frame(rgb: &RgbImage) -> GrayImage {
         ((w as f32 * s).round() as u32).max(1),
         ((h as f32 * s).round() as u32).max(1),
     );
-    imageops::resize(&grey, nw, nh, FilterType::Triangle)
+    super::pyramid::resize(&grey, nw, nh)
 }
 
 /// FAST-9 corners after 3×3 non-maximum suppression of the FAST score, each with its
@@ -311,13 +311,25 @@ fn spread(mut corners: Vec<Corner>, w: u32, h: u32, quota: usize) -> Vec<Corner>
         .collect()
 }
 
+/// Half the width of the orientation disc on each of its rows, top to bottom (a square
+/// root each, computed once rather than per keypoint).
+fn disc_half_widths() -> &'static [i32; 2 * PATCH_RADIUS as usize + 1] {
+    static HALVES: OnceLock<[i32; 2 * PATCH_RADIUS as usize + 1]> = OnceLock::new();
+    HALVES.get_or_init(|| {
+        let mut halves = [0; 2 * PATCH_RADIUS as usize + 1];
+        for (half, dy) in halves.iter_mut().zip(-PATCH_RADIUS..=PATCH_RADIUS) {
+            *half = ((PATCH_RADIUS * PATCH_RADIUS - dy * dy) as f32).sqrt() as i32;
+        }
+        halves
+    })
+}
+
 /// Angle of the intensity centroid of the disc around (x, y), radians.
 fn orientation(image: &GrayImage, x: i32, y: i32) -> f32 {
     let w = image.width() as i32;
     let px = image.as_raw();
     let (mut m10, mut m01) = (0i64, 0i64);
-    for dy in -PATCH_RADIUS..=PATCH_RADIUS {
-        let half = ((PATCH_RADIUS * PATCH_RADIUS - dy * dy) as f32).sqrt() as i32;
+    for (dy, &half) in (-PATCH_RADIUS..=PATCH_RADIUS).zip(disc_half_widths()) {
         let row = ((y + dy) * w) as usize;
         for dx in -half..=half {
             let v = i64::from(px[row + (x + dx) as usize]);
@@ -359,65 +371,11 @@ fn box_pass(src: &[u16], dst: &mut [u16], w: usize, h: usize, step: usize, acros
     }
 }
 
-/// The 256 point pairs of the descriptor: Gaussian around the centre (σ = patch/5, as
-/// BRIEF's best pattern), drawn once from a fixed seed so every picture uses the same.
-fn pattern() -> &'static [[f32; 4]; 256] {
-    static PATTERN: OnceLock<[[f32; 4]; 256]> = OnceLock::new();
-    PATTERN.get_or_init(|| {
-        let mut state = 0x5eed_0b1e_u64;
-        let mut uniform = move || {
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            ((z ^ (z >> 31)) >> 11) as f32 / (1u64 << 53) as f32
-        };
-        let sigma = (2 * PATCH_RADIUS + 1) as f32 / 5.0;
-        let mut point = move || loop {
-            // Box–Muller; points outside the pattern radius are drawn again.
-            let (u, v) = (uniform().max(1e-9), uniform());
-            let r = sigma * (-2.0 * u.ln()).sqrt();
-            let (x, y) = (
-                r * (std::f32::consts::TAU * v).cos(),
-                r * (std::f32::consts::TAU * v).sin(),
-            );
-            if x.hypot(y) <= PATTERN_RADIUS {
-                return [x, y];
-            }
-        };
-        let mut pairs = [[0f32; 4]; 256];
-        for pair in &mut pairs {
-            let (p, q) = (point(), point());
-            *pair = [p[0], p[1], q[0], q[1]];
-        }
-        pairs
-    })
-}
-
-/// Rotated BRIEF: bit i says whether the smoothed level (`width` pixels a row) is
-/// darker at the pair's first point than at its second, both rotated by the keypoint's
-/// angle.
-fn describe(smooth: &[u16], width: usize, x: i32, y: i32, angle: f32) -> [u64; 4] {
-    let (sin, cos) = angle.sin_cos();
-    let at = |px: f32, py: f32| {
-        let u = x + round(px * cos - py * sin);
-        let v = y + round(px * sin + py * cos);
-        smooth[v as usize * width + u as usize]
-    };
-    let mut d = [0u64; 4];
-    for (i, [ax, ay, bx, by]) in pattern().iter().enumerate() {
-        if at(*ax, *ay) < at(*bx, *by) {
-            d[i / 64] |= 1 << (i % 64);
-        }
-    }
-    d
-}
-
-/// `v.round() as i32` (half away from zero) for the small offsets of the sampling
-/// pattern, without the library call `f32::round` is on CPUs targeted without SSE4.1
-/// (it was the single costliest call of describing a keypoint).
+/// `v.round() as i32` (half away from zero) for small values (the sampling pattern's
+/// offsets, the pyramid's pixels), without the library call `f32::round` is on CPUs
+/// targeted without SSE4.1 (it was the single costliest call of describing a keypoint).
 #[inline(always)]
-fn round(v: f32) -> i32 {
+pub(super) fn round(v: f32) -> i32 {
     let t = v as i32;
     // Exact: `t` is `v` without its fraction, and |v| is far below 2^23.
     let fraction = v - t as f32;

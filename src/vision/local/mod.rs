@@ -9,8 +9,10 @@
 //! the matches one similarity explains (`matching.rs`); [`LocalFeatures::to_bytes`] is
 //! the stored form. Nothing here knows about storage or ranking.
 
+mod brief;
 mod keypoints;
 mod matching;
+mod pyramid;
 
 pub use matching::{verify, Verification};
 

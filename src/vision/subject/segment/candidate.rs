@@ -8,21 +8,41 @@ use super::{
     RING_BINS,
 };
 
-/// A grouping region's silhouette as a ranked candidate, `None` when its size or shape
-/// is implausible for a product.
+/// Whether a region with bounding box `b` on a `w` × `h` raster may be a product's
+/// whatever its holes: its box not too elongated nor too small to hold
+/// [`MIN_AREA`] of the picture. Settles most regions before their mask is drawn.
+pub(super) fn plausible_box(b: &Bounds, (w, h): (usize, usize)) -> bool {
+    let (bw, bh) = (b.x2 - b.x1, b.y2 - b.y1);
+    let aspect = bw.max(bh) as f32 / bw.min(bh).max(1) as f32;
+    let box_share = (bw * bh) as f32 / (w * h) as f32;
+    aspect <= MAX_ASPECT && box_share >= MIN_AREA
+}
+
+/// A grouping region's silhouette (`mask`, its bounding box `b`) as a ranked candidate,
+/// `None` when its size or shape is implausible for a product.
 pub(super) fn candidate(
     mut mask: Vec<bool>,
+    b: Bounds,
     lab: &[[f32; 3]],
     (w, h): (usize, usize),
 ) -> Option<Candidate> {
-    let b = bounds(&mask, w)?;
+    if !plausible_box(&b, (w, h)) {
+        return None;
+    }
     fill_holes(&mut mask, w, &b);
-    let area = mask.iter().filter(|m| **m).count();
+    // Nothing of the mask lies outside its box.
+    let area: usize = (b.y1..b.y2)
+        .map(|y| {
+            mask[y * w + b.x1..y * w + b.x2]
+                .iter()
+                .filter(|m| **m)
+                .count()
+        })
+        .sum();
     let share = area as f32 / (w * h) as f32;
     let (bw, bh) = (b.x2 - b.x1, b.y2 - b.y1);
-    let aspect = bw.max(bh) as f32 / bw.min(bh).max(1) as f32;
     let fill = area as f32 / (bw * bh).max(1) as f32;
-    if !(MIN_AREA..=MAX_AREA).contains(&share) || aspect > MAX_ASPECT || fill < MIN_FILL {
+    if !(MIN_AREA..=MAX_AREA).contains(&share) || fill < MIN_FILL {
         return None;
     }
     // A region that shades into its surroundings (a gradient's band, a shadow) is no
@@ -95,6 +115,7 @@ pub(super) struct Bounds {
 }
 
 /// Bounding box of a mask, `None` when empty.
+#[cfg(test)]
 pub(super) fn bounds(mask: &[bool], w: usize) -> Option<Bounds> {
     let mut b: Option<Bounds> = None;
     for (i, _) in mask.iter().enumerate().filter(|(_, m)| **m) {

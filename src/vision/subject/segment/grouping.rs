@@ -17,14 +17,14 @@ struct Group {
 
 /// Selective search's hierarchical grouping over the segments `labels`: every region
 /// the greedy merging passes through (the segments themselves included) whose size may
-/// be a product's, as the segments it is made of.
+/// be a product's, as the segments it is made of and their bounding box.
 pub(super) fn group(
     labels: &[u32],
     lab: &[[f32; 3]],
     grads: &[[(u8, f32); 3]],
     w: usize,
     h: usize,
-) -> Vec<Vec<u32>> {
+) -> Vec<(Vec<u32>, Bounds)> {
     let n = labels.iter().max().map_or(0, |m| *m as usize + 1);
     let mut groups: Vec<Group> = (0..n)
         .map(|i| Group {
@@ -145,7 +145,7 @@ pub(super) fn group(
     groups
         .into_iter()
         .filter(|g| (min..=max).contains(&g.size))
-        .map(|g| g.members)
+        .map(|g| (g.members, g.bounds))
         .collect()
 }
 

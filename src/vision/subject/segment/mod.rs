@@ -39,8 +39,8 @@ use rayon::prelude::*;
 use crate::vision::picture::region::Region;
 use crate::vision::picture::resample::{area_resize, fit_longest, Raster};
 
-use candidate::{candidate, Bounds, Candidate};
-use felzenszwalb::felzenszwalb;
+use candidate::{candidate, plausible_box, Bounds, Candidate};
+use felzenszwalb::{felzenszwalb, Graph};
 use grouping::group;
 use pixels::{blur, gradients, to_lab};
 
@@ -116,11 +116,12 @@ impl Proposal {
         if sw == 0 || sh == 0 || w == 0 || h == 0 {
             return 0.0;
         }
-        let fx = ((x as f32 + 0.5) * sw as f32 / w as f32 - 0.5).clamp(0.0, (sw - 1) as f32);
-        let fy = ((y as f32 + 0.5) * sh as f32 / h as f32 - 0.5).clamp(0.0, (sh - 1) as f32);
-        let (x0, y0) = (fx.floor() as usize, fy.floor() as usize);
-        let (x1, y1) = ((x0 + 1).min(sw - 1), (y0 + 1).min(sh - 1));
-        let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
+        self.alpha_at(&axis_sample(x, sw, w), &axis_sample(y, sh, h))
+    }
+
+    /// [`Self::alpha`] from the pixel's column and row on the working raster.
+    fn alpha_at(&self, &(x0, x1, tx): &AxisSample, &(y0, y1, ty): &AxisSample) -> f32 {
+        let sw = self.work.0;
         let m = |x: usize, y: usize| f32::from(u8::from(self.mask[y * sw + x]));
         let top = m(x0, y0) * (1.0 - tx) + m(x1, y0) * tx;
         let bottom = m(x0, y1) * (1.0 - tx) + m(x1, y1) * tx;
@@ -136,20 +137,46 @@ impl Proposal {
         let pad = |len: u32| (len as f32 * COMPOSITE_PAD).round() as u32;
         let (px, py) = (pad(r.width()), pad(r.height()));
         let (ow, oh) = (r.width() + 2 * px, r.height() + 2 * py);
-        RgbImage::from_fn(ow.max(1), oh.max(1), |ox, oy| {
-            let (x, y) = ((r.x1 + ox).checked_sub(px), (r.y1 + oy).checked_sub(py));
-            let (Some(x), Some(y)) = (x, y) else {
-                return Rgb([255, 255, 255]);
-            };
-            if x >= r.x2 || y >= r.y2 || x >= rgb.width() || y >= rgb.height() {
-                return Rgb([255, 255, 255]);
+        let mut out = RgbImage::from_pixel(ow.max(1), oh.max(1), Rgb([255, 255, 255]));
+        let (sw, sh) = self.work;
+        let (w, h) = self.size;
+        if sw == 0 || sh == 0 || w == 0 || h == 0 {
+            return out;
+        }
+        // The picture's pixels the composite shows: from the margin before the box
+        // (blended by the mask as any other) to the box's end, within the picture.
+        let (x1, y1) = (r.x1.saturating_sub(px), r.y1.saturating_sub(py));
+        let (x2, y2) = (r.x2.min(rgb.width()), r.y2.min(rgb.height()));
+        // Each column's and row's place on the working raster, once (not per pixel).
+        let columns: Vec<AxisSample> = (x1..x2).map(|x| axis_sample(x, sw, w)).collect();
+        for y in y1..y2 {
+            let row = axis_sample(y, sh, h);
+            for (x, column) in (x1..x2).zip(&columns) {
+                let a = self.alpha_at(column, &row);
+                let p = rgb.get_pixel(x, y);
+                // Non-negative: adding a half and truncating rounds.
+                let mix = |c: u8| (f32::from(c) * a + 255.0 * (1.0 - a) + 0.5) as u8;
+                out.put_pixel(
+                    x + px - r.x1,
+                    y + py - r.y1,
+                    Rgb([mix(p[0]), mix(p[1]), mix(p[2])]),
+                );
             }
-            let a = self.alpha(x, y);
-            let p = rgb.get_pixel(x, y);
-            let mix = |c: u8| (f32::from(c) * a + 255.0 * (1.0 - a)).round() as u8;
-            Rgb([mix(p[0]), mix(p[1]), mix(p[2])])
-        })
+        }
+        out
     }
+}
+
+/// Where a picture's pixel falls on one axis of the working raster: the two working
+/// pixels around it and the weight of the second.
+type AxisSample = (usize, usize, f32);
+
+/// [`AxisSample`] of pixel `p` on an axis of `full` pixels, `work` on the raster.
+fn axis_sample(p: u32, work: usize, full: u32) -> AxisSample {
+    let f = ((p as f32 + 0.5) * work as f32 / full as f32 - 0.5).clamp(0.0, (work - 1) as f32);
+    // Non-negative: truncation is the floor.
+    let p0 = f as usize;
+    (p0, (p0 + 1).min(work - 1), f - p0 as f32)
 }
 
 /// Up to `max` object proposals of a (busy) picture, best first.
@@ -163,11 +190,12 @@ pub fn propose(rgb: &RgbImage, max: usize) -> Vec<Proposal> {
     let lab = to_lab(&blur(&raster));
     let grads = gradients(&lab, sw, sh);
     let total = sw * sh;
+    let graph = Graph::new(&lab, sw, sh);
     // The scales are independent: segmented on every core, gathered in scale order.
     let per_scale: Vec<Vec<Candidate>> = FH_SCALES
         .into_par_iter()
         .map(|k| {
-            let labels = felzenszwalb(&lab, sw, sh, k);
+            let labels = felzenszwalb(&graph, k);
             let mut leaf_pixels: Vec<Vec<usize>> = Vec::new();
             for (i, l) in labels.iter().enumerate() {
                 let l = *l as usize;
@@ -177,14 +205,17 @@ pub fn propose(rgb: &RgbImage, max: usize) -> Vec<Proposal> {
                 leaf_pixels[l].push(i);
             }
             let mut scored = Vec::new();
-            for members in group(&labels, &lab, &grads, sw, sh) {
+            for (members, bounds) in group(&labels, &lab, &grads, sw, sh) {
+                if !plausible_box(&bounds, (sw, sh)) {
+                    continue;
+                }
                 let mut mask = vec![false; total];
                 for m in members {
                     for &p in &leaf_pixels[m as usize] {
                         mask[p] = true;
                     }
                 }
-                scored.extend(candidate(mask, &lab, (sw, sh)));
+                scored.extend(candidate(mask, bounds, &lab, (sw, sh)));
             }
             scored
         })

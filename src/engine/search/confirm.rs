@@ -1,0 +1,91 @@
+//! A busy scene's first vector candidates verified before its segment proposals are made.
+//!
+//! Proposals (a segmentation at three scales and an extraction per silhouette) were the
+//! costliest stage of a scene query after its keypoints, and a product pasted on a
+//! scene is often already among the first candidates of the whole picture and its
+//! windows: its keypoints then confirm it beyond doubt
+//! ([`cascade::CONFIRMED_INLIERS`]), which no proposal can change (unrelated pictures
+//! stay far below). So the query's keypoints come first, the first
+//! [`PRE_PROPOSAL_VERIFIED`] candidates are verified in the cascade's growing batches,
+//! and the proposals run only when none is confirmed. What was verified is kept
+//! ([`Verified`]) so the later verification does not repeat it.
+
+use std::collections::HashMap;
+
+use super::cascade;
+use super::query::SearchOutcome;
+use crate::engine::instance::Instance;
+use crate::engine::Result;
+use crate::vision::LocalFeatures;
+
+/// Vector candidates of a scene verified at most before its proposals are made (the
+/// cascade's batches 2, 2, 4, 8, 16).
+pub(super) const PRE_PROPOSAL_VERIFIED: usize = 32;
+
+/// Inliers already counted for one query's keypoints.
+#[derive(Debug, Default)]
+pub(super) struct Verified {
+    /// Per stored picture.
+    by_doc: HashMap<u64, usize>,
+    /// Of the first candidates, in their order.
+    pub(super) in_order: Vec<usize>,
+}
+
+impl Verified {
+    /// Whether a picture verified so far is a copy beyond doubt.
+    pub(super) fn confirmed(&self) -> bool {
+        self.in_order
+            .iter()
+            .any(|&n| n >= cascade::CONFIRMED_INLIERS)
+    }
+}
+
+impl Instance {
+    /// Verifies the first [`PRE_PROPOSAL_VERIFIED`] of the first `k` candidates in the
+    /// cascade's batches, stopping at the first batch holding a copy beyond doubt; the
+    /// inliers found come back whether or not one was confirmed.
+    pub(super) fn verify_before_proposals(
+        &self,
+        candidates: &SearchOutcome,
+        features: &LocalFeatures,
+        k: usize,
+    ) -> Result<Verified> {
+        let head = candidates.results.len().min(k).min(PRE_PROPOSAL_VERIFIED);
+        let docs: Vec<u64> = candidates.results[..head].iter().map(|f| f.doc).collect();
+        let mut verified = Verified::default();
+        for batch in cascade::verification_batches(head) {
+            let inliers = self.verify_docs(&docs[batch.clone()], features)?;
+            verified
+                .by_doc
+                .extend(docs[batch].iter().copied().zip(inliers.iter().copied()));
+            verified.in_order.extend(inliers);
+            if verified.confirmed() {
+                break;
+            }
+        }
+        Ok(verified)
+    }
+
+    /// [`Self::verify_docs`] for the pictures not in `known`, the known ones' inliers
+    /// taken from it; in the order of `docs`.
+    pub(super) fn verify_unknown_docs(
+        &self,
+        docs: &[u64],
+        features: &LocalFeatures,
+        known: &Verified,
+    ) -> Result<Vec<usize>> {
+        let unknown: Vec<u64> = docs
+            .iter()
+            .copied()
+            .filter(|d| !known.by_doc.contains_key(d))
+            .collect();
+        let mut fresh = self.verify_docs(&unknown, features)?.into_iter();
+        Ok(docs
+            .iter()
+            .map(|d| match known.by_doc.get(d) {
+                Some(&n) => n,
+                None => fresh.next().unwrap_or(0),
+            })
+            .collect())
+    }
+}
