@@ -5,14 +5,10 @@
 
 use super::ivf::IvfRows;
 use super::ivf_batch::IvfFilter;
-use super::quantized_tests::{data, index_of, other_generation, recall, unit, Rng};
+use super::ivf_tests::{filtered_recall, words_of};
+use super::quantized_tests::{data, index_of, other_generation, unit, Rng};
 use super::ScanQuery;
 use crate::index::kernels;
-
-/// `accept` decided 64 rows at a time, as a caller reading its columns does.
-fn words_of(accept: impl Fn(usize) -> bool + Sync) -> impl Fn(usize) -> u64 + Sync {
-    move |w| (0..64).fold(0, |word, i| word | u64::from(accept(w * 64 + i)) << i)
-}
 
 #[test]
 fn a_batch_answers_each_query_as_alone() {
@@ -113,25 +109,9 @@ fn a_sparse_filter_near_the_query_widens_the_search_and_keeps_recall() {
             member % 50 < 9
         }
     };
-    let words = words_of(accept);
-    let mut total = 0.0;
-    for q in &queries {
-        let want = snap.search(q, 10, f32::NEG_INFINITY, &accept);
-        // Two lists of a sparse cluster hold a few kept rows: the rule adds the lists
-        // that hold what a 10 % filter promises, at the share measured in them.
-        let got = ivf.search_words(
-            &snap,
-            q,
-            10,
-            f32::NEG_INFINITY,
-            2,
-            Some(&accept),
-            Some(&words),
-        );
-        assert_eq!(got.matched, want.matched);
-        total += recall(&got, &want);
-    }
-    let mean = total / queries.len() as f64;
+    // Two lists of a sparse cluster hold a few kept rows: the rule adds the lists that
+    // hold what a 10 % filter promises, at the share measured in them.
+    let mean = filtered_recall(&ivf, &snap, &queries, &accept, 2);
     assert!(
         mean >= 0.95,
         "recall {mean} with a filter sparse near half the queries"
