@@ -32,6 +32,9 @@ mod data;
 mod data_root;
 #[path = "bits_bench/ivf.rs"]
 mod ivf;
+#[path = "load/process.rs"]
+#[allow(dead_code)]
+mod process;
 #[path = "bits_bench/reference.rs"]
 mod reference;
 
@@ -98,6 +101,9 @@ struct Cli {
     /// Probes of the partition's latency figures.
     #[arg(long, default_value_t = DEFAULT_NPROBE)]
     nprobe: usize,
+    /// Runs of each way of answering the queries together on the partition.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
     /// Skip the coarse partition.
     #[arg(long)]
     no_ivf: bool,
@@ -269,6 +275,7 @@ fn run_set(set: &RowSet, rows: usize, cli: &Cli, latency: bool) -> Result<()> {
             sweep: &cli.nprobes,
             nprobe: cli.nprobe,
             k: cli.k,
+            rounds: cli.rounds,
         };
         ivf::run(&snap, &queries, &exact, &exact_tenth, &plan);
     }

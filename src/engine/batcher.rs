@@ -21,8 +21,10 @@
 //! `vpdpbusd` with VNNI, else `vpmaddwd`; each query keeps its own k and candidates, and
 //! its candidates are re-ranked in f32 as alone); without a copy it is
 //! `index::search_batch_above` over the f32 rows with the largest `k` of the group, cut
-//! per query (the best `k` are a prefix of the best `k' > k`). An f16 copy has no
-//! multi-query kernel: its searches are not batched.
+//! per query (the best `k` are a prefix of the best `k' > k`). With a coarse partition
+//! (`--scan ivf`) it is `IvfRows::search_batch`: the filter decided and the centroids
+//! scored once for the group, each probed list read once for the queries that probe it.
+//! An f16 copy has no multi-query kernel: its searches are not batched.
 //!
 //! The batcher is given what a group pass needs ([`BatchSource`]: the instance's
 //! current index, its dictionaries to compile the group's filter, its scan copy) and

@@ -54,8 +54,8 @@ pub use manifest::{Manifest, MANIFEST_FILE};
 pub use reader::{RowCheck, VectorFileReader};
 pub use scan::{
     scan, search_batch, search_batch_above, selective, AcceptWords, BatchQuery, BitsRows, F16Rows,
-    Hit, I8Rows, IvfRows, ScanCopy, ScanMode, ScanQuery, ScanRequest, ScanResult, UnknownScanMode,
-    DEFAULT_NPROBE, DEFAULT_OVERSAMPLE, DEFAULT_SHORTLIST,
+    Hit, I8Rows, IvfFilter, IvfRows, ScanCopy, ScanMode, ScanQuery, ScanRequest, ScanResult,
+    UnknownScanMode, DEFAULT_NPROBE, DEFAULT_OVERSAMPLE, DEFAULT_SHORTLIST,
 };
 pub use vector_file::{Header, VectorFile, HEADER_BYTES};
 pub use vector_index::{Snapshot, VectorIndex};

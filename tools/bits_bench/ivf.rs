@@ -1,7 +1,8 @@
 //! The coarse partition's figures in `imgsearch-bits-bench` (`IvfRows`), on the same rows
 //! and queries as the 1-bit copy: build time and memory, recall@10 against exact and p50
-//! per probe count, and at the default probes the 10 % filter and 64 queries answered
-//! concurrently (one task each) against one at a time. The filter is `int_attr=3` over a
+//! per probe count, and at the default probes 64 queries answered concurrently (one task
+//! each) and in one batch (`IvfRows::search_batch`) against one at a time, also with the
+//! 10 % filter. The filter is `int_attr=3` over a
 //! column holding `row % 10`, compiled as the server compiles it, decided row by row (as
 //! before the partition took words) and 64 rows at a time from the column.
 
@@ -10,8 +11,9 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use imgsearch::filter::{self, AttributeSource, CompiledFilter};
-use imgsearch::index::{IvfRows, ScanResult, Snapshot};
+use imgsearch::index::{IvfFilter, IvfRows, ScanQuery, ScanResult, Snapshot};
 
+use super::process::cpu_seconds;
 use super::{measure, recall_at, timed};
 
 /// The index column holding `row % 10` (the server's first IntAttr column).
@@ -56,6 +58,8 @@ pub struct IvfPlan<'a> {
     pub nprobe: usize,
     /// Hits per query.
     pub k: usize,
+    /// Runs of each way of answering the queries together (best wall, mean CPU).
+    pub rounds: usize,
 }
 
 /// Builds the partition of `snap`, prints its figures, drops it.
@@ -110,33 +114,111 @@ pub fn run(
          as with a filter): p50 {:.2} ms",
         counted.1
     );
-    let (one_by_one, _) = timed(|| {
+    let batch: Vec<ScanQuery<'_>> = queries.iter().map(|q| ScanQuery { vector: q, k }).collect();
+    let tenth_filter = IvfFilter {
+        accept: &tenth,
+        words: Some(&words),
+    };
+    let rounds = plan.rounds.max(1);
+    let n = queries.len();
+    let one_by_one = Rounds::of(rounds, || {
         queries
             .iter()
             .map(|q| ivf.search(snap, q, k, neg, p, None))
             .collect()
     });
-    let (concurrent, got) = timed(|| {
+    let concurrent = Rounds::of(rounds, || {
         queries
             .par_iter()
             .map(|q| ivf.search(snap, q, k, neg, p, None))
             .collect()
     });
-    let recall = got
-        .iter()
-        .zip(exact)
-        .map(|(g, w)| recall_at(g, w))
-        .sum::<f64>()
-        / got.len().max(1) as f64;
-    let n = queries.len();
+    let batched = Rounds::of(rounds, || ivf.search_batch(snap, &batch, neg, p, None));
+    let tenth_one_by_one = Rounds::of(rounds, || {
+        queries
+            .iter()
+            .map(|q| ivf.search_words(snap, q, k, neg, p, Some(&tenth), Some(&words)))
+            .collect()
+    });
+    let tenth_batched = Rounds::of(rounds, || {
+        ivf.search_batch(snap, &batch, neg, p, Some(tenth_filter))
+    });
+    let (rows_one_by_one, rows_once) = ivf.probed_rows(&batch, p);
     println!(
-        "ivf at {p} probes: {n} one by one {one_by_one:.1} ms, {n} concurrent {concurrent:.1} ms \
-         ({:.2}x, recall@10 {recall:.4}); resident {} MB anonymous, peak {} MB with mapped \
-         files",
-        one_by_one / concurrent,
+        "ivf at {p} probes, {n} queries, best wall / mean CPU ms of {rounds} rounds \
+         (ratios against one by one); rows of the probed lists: {rows_one_by_one} one by one, \
+         {rows_once} read once by the batch ({:.2}x shared)",
+        rows_one_by_one as f64 / rows_once.max(1) as f64
+    );
+    for (name, r, base, exact) in [
+        ("one by one", &one_by_one, &one_by_one, exact),
+        ("concurrent (a task each)", &concurrent, &one_by_one, exact),
+        ("batched", &batched, &one_by_one, exact),
+        (
+            "10 % filter one by one",
+            &tenth_one_by_one,
+            &tenth_one_by_one,
+            exact_tenth,
+        ),
+        (
+            "10 % filter batched",
+            &tenth_batched,
+            &tenth_one_by_one,
+            exact_tenth,
+        ),
+    ] {
+        println!(
+            "  {name:<26} wall {:>8.1} ms ({:>5.2}x)  CPU {:>8.1} ms ({:>5.2}x)  recall@10 {:.4}",
+            r.wall_ms,
+            base.wall_ms / r.wall_ms,
+            r.cpu_ms,
+            base.cpu_ms / r.cpu_ms,
+            mean_recall(&r.results, exact)
+        );
+    }
+    println!(
+        "  resident {} MB anonymous, peak {} MB with mapped files",
         status_mb("RssAnon:"),
         status_mb("VmHWM:")
     );
+}
+
+/// Repeated runs of one way of answering the queries.
+struct Rounds {
+    /// Fastest wall time of a run (the one least disturbed by other load).
+    wall_ms: f64,
+    /// CPU time of this process per run, averaged.
+    cpu_ms: f64,
+    /// What the last run returned.
+    results: Vec<ScanResult>,
+}
+
+impl Rounds {
+    fn of(rounds: usize, run: impl Fn() -> Vec<ScanResult>) -> Self {
+        let cpu_before = cpu_seconds(std::process::id());
+        let mut wall_ms = f64::INFINITY;
+        let mut results = Vec::new();
+        for _ in 0..rounds {
+            let (ms, got) = timed(&run);
+            wall_ms = wall_ms.min(ms);
+            results = got;
+        }
+        let cpu_ms = (cpu_seconds(std::process::id()) - cpu_before) * 1e3 / rounds as f64;
+        Rounds {
+            wall_ms,
+            cpu_ms,
+            results,
+        }
+    }
+}
+
+/// Mean recall@10 of `got` against `exact`.
+fn mean_recall(got: &[ScanResult], exact: &[ScanResult]) -> f64 {
+    got.iter()
+        .zip(exact)
+        .map(|(g, w)| recall_at(g, w))
+        .sum::<f64>()
+        / got.len().max(1) as f64
 }
 
 /// A size line of `/proc/self/status` (kB there), MB.

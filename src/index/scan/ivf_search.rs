@@ -12,9 +12,10 @@
 //!    predicate refuses most of a run of rows only its kept rows are scored) and the best
 //!    `max(k · oversample, 64)` estimates are kept;
 //! 4. with a predicate, when the scanned lists held fewer kept rows than the filter's
-//!    share promises (half of it: a filter keeping whole clusters leaves the lists near
-//!    the query empty), the next lists by centroid score are scanned too, doubling the
-//!    lists each round, up to every list: the flat filtered i8 scan, which only scores
+//!    share promises, the next lists by centroid score are scanned too, as many as hold
+//!    the missing kept rows at the kept share measured so far (again while short); when
+//!    they held under a quarter of it (a filter keeping whole clusters leaves the lists
+//!    near the query empty), every list: the flat filtered i8 scan, which only scores
 //!    the kept rows;
 //! 5. the candidates are scored exactly in f32 with the rows appended after the build
 //!    (`quantized::rerank`).
@@ -58,7 +59,7 @@ pub(super) enum Gate {
 impl Gate {
     /// Whether `row` (of the partition) may be returned.
     #[inline]
-    fn keeps(&self, snap: &Snapshot, row: usize) -> bool {
+    pub(super) fn keeps(&self, snap: &Snapshot, row: usize) -> bool {
         match self {
             Gate::Live => !snap.is_tombstone(row),
             Gate::Kept { bits, .. } => bits[row / 64] >> (row % 64) & 1 == 1,
@@ -74,6 +75,7 @@ pub(super) struct ListScan<'a> {
     pub(super) prepared: I8Query,
     pub(super) min_score: f32,
     pub(super) margin: f32,
+    pub(super) k: usize,
     pub(super) wanted: usize,
     pub(super) gate: &'a Gate,
 }
@@ -105,7 +107,7 @@ impl Found {
 }
 
 impl ListScan<'_> {
-    fn thresholded(&self) -> bool {
+    pub(super) fn thresholded(&self) -> bool {
         self.min_score != f32::NEG_INFINITY
     }
 
@@ -123,11 +125,11 @@ impl ListScan<'_> {
         }
     }
 
-    /// Scans list `l`.
-    fn list(&self, l: usize) -> Found {
+    /// Scans list `l` into `found` (which keeps its floor from the lists before it, so
+    /// that few rows of a later list enter the selection).
+    pub(super) fn list(&self, l: usize, found: &mut Found) {
         let ivf = self.ivf;
         let dim = ivf.dimension;
-        let mut found = Found::new(self.wanted);
         let mut scores = [0f32; 64];
         let (start, end) = (ivf.starts[l], ivf.starts[l + 1]);
         let mut pos = start;
@@ -146,27 +148,32 @@ impl ListScan<'_> {
                     rest &= rest - 1;
                     let code = &ivf.codes[(pos + i) * dim..];
                     <i8 as Code>::score_rows(code, &self.prepared, &mut scores[..1]);
-                    self.offer(rows[i] as usize, scores[0], &mut found);
+                    self.offer(rows[i] as usize, scores[0], found);
                 }
             } else {
                 let scores = &mut scores[..n];
                 <i8 as Code>::score_rows(&ivf.codes[pos * dim..], &self.prepared, scores);
                 for (i, (&row, &score)) in rows.iter().zip(scores.iter()).enumerate() {
                     if kept >> i & 1 == 1 {
-                        self.offer(row as usize, score, &mut found);
+                        self.offer(row as usize, score, found);
                     }
                 }
             }
             pos += n;
         }
-        found
     }
 
-    /// Scans `lists` in parallel.
+    /// Scans `lists` in parallel, each task's lists into one selection.
     fn lists(&self, lists: &[usize]) -> Found {
         lists
             .par_iter()
-            .map(|&l| self.list(l))
+            .fold(
+                || Found::new(self.wanted),
+                |mut found, &l| {
+                    self.list(l, &mut found);
+                    found
+                },
+            )
             .reduce(|| Found::new(self.wanted), Found::merge)
     }
 }
@@ -216,42 +223,84 @@ impl IvfRows {
         let scan = self.list_scan(snap, query, k, min_score, &gate);
         let mut scored = self.centroid_scores(query);
         let first = self.probed_lists(&mut scored, query, nprobe, min_score);
-        let mut found = scan.lists(&first);
-        if let Gate::Kept { count, .. } = gate {
-            let share = count as f64 / snap.live_rows().max(1) as f64;
-            let first_rows: usize = first
-                .iter()
-                .map(|&l| self.starts[l + 1] - self.starts[l])
-                .sum();
-            // The kept rows a filter of this share leaves in the first lists.
-            let target = ((share * first_rows as f64) as usize).max(scan.wanted.min(count));
-            let mut scanned = vec![false; self.lists()];
-            first.iter().for_each(|&l| scanned[l] = true);
-            let mut rest: Vec<(f32, usize)> =
-                scored.into_iter().filter(|&(_, l)| !scanned[l]).collect();
-            rest.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
-            let mut rest = rest.into_iter().map(|(_, l)| l);
-            // Far fewer kept rows near the query than elsewhere: the filter refuses its
-            // neighbourhood and the kept neighbours lie anywhere, so scan every list
-            // (the flat filtered scan, scoring the kept rows only).
-            let mut round = if (found.kept as f64) < share * first_rows as f64 / ANTI_SHARE {
-                self.lists()
-            } else {
-                first.len().max(1)
-            };
-            while found.kept < target {
-                let next: Vec<usize> = rest.by_ref().take(round).collect();
-                if next.is_empty() {
-                    break;
-                }
-                found = found.merge(scan.lists(&next));
-                round *= 2;
-            }
+        let found = scan.lists(&first);
+        let found = self.widen(snap, &scan, scored, &first, found);
+        self.finish(snap, &scan, found, accept.unwrap_or(&every))
+    }
+
+    /// With a predicate, `found` (the scan of the `first` lists) grown by the next lists
+    /// by centroid score (`scored`) until they hold the kept rows the filter's share
+    /// promises: each step takes the lists that hold the kept rows still missing at the
+    /// kept share measured so far (one step where the share near the query is steady,
+    /// instead of doubling the lists and re-deciding), or every list when the filter
+    /// refuses the query's neighbourhood.
+    pub(super) fn widen(
+        &self,
+        snap: &Snapshot,
+        scan: &ListScan<'_>,
+        scored: Vec<(f32, usize)>,
+        first: &[usize],
+        mut found: Found,
+    ) -> Found {
+        let Gate::Kept { count, .. } = *scan.gate else {
+            return found;
+        };
+        let members = |l: usize| self.starts[l + 1] - self.starts[l];
+        let share = count as f64 / snap.live_rows().max(1) as f64;
+        let first_rows: usize = first.iter().map(|&l| members(l)).sum();
+        // The kept rows a filter of this share leaves in the first lists.
+        let target = ((share * first_rows as f64) as usize).max(scan.wanted.min(count));
+        let mut scanned = vec![false; self.lists()];
+        first.iter().for_each(|&l| scanned[l] = true);
+        let mut rest: Vec<(f32, usize)> =
+            scored.into_iter().filter(|&(_, l)| !scanned[l]).collect();
+        rest.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+        let mut rest = rest.into_iter().map(|(_, l)| l);
+        // Far fewer kept rows near the query than elsewhere: the filter refuses its
+        // neighbourhood and the kept neighbours lie anywhere, so scan every list (the
+        // flat filtered scan, scoring the kept rows only).
+        if (found.kept as f64) < share * first_rows as f64 / ANTI_SHARE {
+            let every: Vec<usize> = rest.collect();
+            return found.merge(scan.lists(&every));
         }
-        let matched = self.matched(snap, &gate, &scan, found.matched);
-        let accept = accept.unwrap_or(&every);
+        let mut scanned_rows = first_rows;
+        while found.kept < target {
+            let density = found.kept.max(1) as f64 / scanned_rows.max(1) as f64;
+            let wanted_rows = ((target - found.kept) as f64 / density).ceil() as usize;
+            let mut next = Vec::new();
+            let mut rows = 0;
+            while rows < wanted_rows {
+                let Some(l) = rest.next() else { break };
+                rows += members(l);
+                next.push(l);
+            }
+            if next.is_empty() {
+                break;
+            }
+            found = found.merge(scan.lists(&next));
+            scanned_rows += rows;
+        }
+        found
+    }
+
+    /// The end of one query's search: DocsFound and the exact re-rank of `found`.
+    pub(super) fn finish(
+        &self,
+        snap: &Snapshot,
+        scan: &ListScan<'_>,
+        found: Found,
+        accept: &(dyn Fn(usize) -> bool + Sync),
+    ) -> ScanResult {
+        let matched = self.matched(snap, scan.gate, scan, found.matched);
         rerank(
-            self.rows, snap, query, k, min_score, found.best, matched, accept,
+            self.rows,
+            snap,
+            scan.query,
+            scan.k,
+            scan.min_score,
+            found.best,
+            matched,
+            accept,
         )
     }
 
@@ -277,6 +326,7 @@ impl IvfRows {
             prepared,
             min_score,
             margin,
+            k,
             wanted: k
                 .saturating_mul(DEFAULT_OVERSAMPLE)
                 .max(MIN_CANDIDATES.min(k.saturating_mul(64))),

@@ -14,6 +14,8 @@
 //! * the coarse partition (`ivf.rs`, `ivf_search.rs`, `--scan ivf`): the i8 codes of
 //!   the lists nearest the query only, re-scored in f32 (approximate), saved beside
 //!   the generation's vector file (`ivf_saved.rs`) so that an open reads it back;
+//!   four or more queries share the centroid pass and each probed list's read
+//!   (`ivf_batch.rs`);
 //! * a blocked batch (`tiles.rs`, one driver over f32 panels in `batch_f32.rs` and i8
 //!   panels in `batch_i8.rs`): four or more queries in one pass over the rows.
 //!
@@ -33,6 +35,9 @@ mod code_f16;
 mod code_i8;
 mod flat;
 mod ivf;
+mod ivf_batch;
+#[cfg(test)]
+mod ivf_batch_tests;
 mod ivf_saved;
 #[cfg(test)]
 mod ivf_saved_tests;
@@ -58,6 +63,7 @@ pub use code_bits::BitsRows;
 pub use code_f16::F16Fit;
 pub use code_i8::{I8Fit, I8Query};
 pub use ivf::{default_lists, IvfRows, DEFAULT_NPROBE};
+pub use ivf_batch::IvfFilter;
 pub use ivf_saved::{partition_file_name, partition_generation_of, stale_partition_file};
 pub use quantized::{Code, F16Rows, I8Rows, QuantizedRows, DEFAULT_OVERSAMPLE};
 pub use scan_copy::{ScanCopy, IVF_MIN_ROWS};

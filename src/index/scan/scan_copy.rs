@@ -31,12 +31,12 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 use parking_lot::Mutex;
-use rayon::prelude::*;
 
 use super::batch_i8::BatchQuery;
 use super::bits_search::DEFAULT_SHORTLIST;
 use super::code_bits::BitsRows;
 use super::ivf::{IvfRows, DEFAULT_NPROBE};
+use super::ivf_batch::IvfFilter;
 use super::ivf_saved::{load_partition, save_partition};
 use super::quantized::{F16Rows, I8Rows, DEFAULT_OVERSAMPLE};
 use super::scan_mode::ScanMode;
@@ -354,13 +354,13 @@ impl ScanCopy {
     }
 
     /// Whether concurrent searches of `snap` are worth batching: with no usable copy
-    /// (f32 panels) or an i8 or 1-bit copy (i8 panels); an f16 copy has no multi-query
-    /// kernel.
+    /// (f32 panels), an i8 or 1-bit copy (i8 panels) or a partition (shared lists, i8
+    /// panels); an f16 copy has no multi-query kernel.
     pub(super) fn batchable(&self, snap: &Snapshot) -> bool {
         let built = self.built.load();
         match built.as_ref() {
             Some(b) if b.copy.answers(self.mode()) && b.generation == snap.generation() => {
-                matches!(b.copy, Compact::I8(_) | Compact::Bits(_))
+                matches!(b.copy, Compact::I8(_) | Compact::Bits(_) | Compact::Ivf(_))
             }
             _ => true,
         }
@@ -407,15 +407,14 @@ impl ScanCopy {
                 )
             }
             Compact::F16(_) => None,
-            // Few lists per query: concurrent searches run side by side.
-            Compact::Ivf(copy) => Some(
-                queries
-                    .par_iter()
-                    .map(|q| {
-                        search_partition(copy, snap, q.vector, q.k, min_score, accept, narrowed)
-                    })
-                    .collect(),
-            ),
+            // Each probed list read once for the queries that probe it.
+            Compact::Ivf(copy) => Some(copy.search_batch(
+                snap,
+                queries,
+                min_score,
+                DEFAULT_NPROBE,
+                ivf_filter(accept, narrowed),
+            )),
         }
     }
 
@@ -466,17 +465,28 @@ fn search_partition(
     accept: &(dyn Fn(usize) -> bool + Sync),
     narrowed: Narrowing<'_>,
 ) -> ScanResult {
-    match narrowed {
-        Narrowing::Rows(words) => partition.search_words(
+    match ivf_filter(accept, narrowed) {
+        Some(f) => partition.search_words(
             snap,
             query,
             k,
             min_score,
             DEFAULT_NPROBE,
-            Some(accept),
-            words,
+            Some(f.accept),
+            f.words,
         ),
-        Narrowing::Everything => partition.search(snap, query, k, min_score, DEFAULT_NPROBE, None),
+        None => partition.search(snap, query, k, min_score, DEFAULT_NPROBE, None),
+    }
+}
+
+/// The predicate a partition is told of (none when every live row passes).
+fn ivf_filter<'a>(
+    accept: &'a (dyn Fn(usize) -> bool + Sync),
+    narrowed: Narrowing<'a>,
+) -> Option<IvfFilter<'a>> {
+    match narrowed {
+        Narrowing::Rows(words) => Some(IvfFilter { accept, words }),
+        Narrowing::Everything => None,
     }
 }
 
