@@ -129,6 +129,13 @@ pub struct ServeConfig {
     #[arg(long, env = "IMGSEARCH_SCENE_PROPOSALS", default_value_t = true,
           action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub scene_proposals: bool,
+    /// Re-rank the first 100 results of a search by picture whose ranking neither decided
+    /// nor verified a copy by k-reciprocal neighbours (the first result stays): on shelf
+    /// photos mAP@100 rises (GroceryStore val 0.317 -> 0.361 built-in) but top-5 recall falls
+    /// (0.764 -> 0.709). Off by default.
+    #[arg(long, env = "IMGSEARCH_RECIPROCAL_RERANK", default_value_t = false,
+          action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub reciprocal_rerank: bool,
     /// PEM certificate chain (the server's certificate first): serve HTTPS instead of
     /// plain HTTP. Needs --tls-key.
     #[arg(long, env = "IMGSEARCH_TLS_CERT", value_name = "FILE")]
@@ -279,6 +286,8 @@ pub struct ConfigFile {
     pub compact_min_dead_rows: Option<u64>,
     /// `--scene-proposals`.
     pub scene_proposals: Option<bool>,
+    /// `--reciprocal-rerank`.
+    pub reciprocal_rerank: Option<bool>,
     /// `--tls-cert`.
     pub tls_cert: Option<PathBuf>,
     /// `--tls-key`.
@@ -375,6 +384,9 @@ impl ServeConfig {
         if let (Some(on), false) = (file.scene_proposals, explicit("scene_proposals")) {
             self.scene_proposals = on;
         }
+        if let (Some(on), false) = (file.reciprocal_rerank, explicit("reciprocal_rerank")) {
+            self.reciprocal_rerank = on;
+        }
         if let (Some(cert), false) = (&file.tls_cert, explicit("tls_cert")) {
             self.tls_cert = Some(cert.clone());
         }
@@ -452,6 +464,7 @@ mod tests {
             compact_dead_share: crate::engine::DEFAULT_DEAD_SHARE,
             compact_min_dead_rows: crate::engine::DEFAULT_MIN_DEAD_ROWS,
             scene_proposals: false,
+            reciprocal_rerank: false,
             tls_cert: None,
             tls_key: None,
             cluster: None,

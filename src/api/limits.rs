@@ -213,7 +213,8 @@ pub fn search_query(params: &Params) -> Result<SearchQuery, ApiError> {
         scene_proposals: false,
         exhaustive: false,
         query_expansion: 0,
-        reciprocal: crate::engine::SERVER_RECIPROCAL,
+        // The instance's (`serve --reciprocal-rerank`).
+        reciprocal: None,
     })
 }
 

@@ -62,7 +62,6 @@ pub use registry::{
 };
 pub use search::{
     verified_score, FilterOutcome, Found, Reciprocal, SearchOutcome, SearchQuery, MIN_INLIERS,
-    SERVER_RECIPROCAL,
 };
 pub use snapshot::{SnapshotError, SnapshotInfo};
 pub use spec::{ExtractionSpec, ExtractorSpec, SpecError, SPEC_VERSION};

@@ -86,6 +86,7 @@ pub struct Engine {
     /// Search batching window (`--batch-window-us`), for new instances too.
     batch_window: parking_lot::Mutex<std::time::Duration>,
     scene_proposals: std::sync::atomic::AtomicBool,
+    reciprocal_rerank: std::sync::atomic::AtomicBool,
     /// When instances compact their vector files (`--compact-dead-share`), for new
     /// instances too.
     compaction: parking_lot::Mutex<CompactionPolicy>,
@@ -121,6 +122,7 @@ impl Engine {
             scan_mode: parking_lot::Mutex::new(ScanMode::F32),
             batch_window: parking_lot::Mutex::new(std::time::Duration::ZERO),
             scene_proposals: std::sync::atomic::AtomicBool::new(false),
+            reciprocal_rerank: std::sync::atomic::AtomicBool::new(false),
             compaction: parking_lot::Mutex::new(CompactionPolicy::default()),
             admin: parking_lot::Mutex::new(()),
         };
@@ -370,6 +372,11 @@ impl Engine {
         instance.set_scan_mode(*self.scan_mode.lock());
         instance.set_batch_window(*self.batch_window.lock());
         instance.set_scene_proposals(self.scene_proposals.load(Relaxed));
+        instance.set_reciprocal(
+            self.reciprocal_rerank
+                .load(Relaxed)
+                .then_some(super::Reciprocal::DEFAULT),
+        );
         instance.set_compaction(*self.compaction.lock());
     }
 
@@ -423,6 +430,16 @@ impl Engine {
             .store(on, std::sync::atomic::Ordering::Relaxed);
         for instance in self.instances() {
             instance.set_scene_proposals(on);
+        }
+    }
+
+    /// Sets whether every instance re-ranks undecided, unverified searches by picture by
+    /// k-reciprocal neighbours (`--reciprocal-rerank`; off in a new engine).
+    pub fn set_reciprocal_rerank(&self, on: bool) {
+        self.reciprocal_rerank
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+        for instance in self.instances() {
+            instance.set_reciprocal(on.then_some(super::Reciprocal::DEFAULT));
         }
     }
 

@@ -54,6 +54,7 @@ pub fn serve(config: ServeConfig) -> anyhow::Result<()> {
         engine.set_batch_window(std::time::Duration::from_micros(config.batch_window_us));
         engine.set_compaction(config.compaction());
         engine.set_scene_proposals(config.scene_proposals);
+        engine.set_reciprocal_rerank(config.reciprocal_rerank);
         imgsearch::allocator::start_trimming(imgsearch::allocator::TRIM_EVERY);
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

@@ -17,7 +17,7 @@ use clap::Args;
 use imgsearch::config::ServeConfig;
 use imgsearch::engine::{
     Engine, Instance, InstanceSpec, Reciprocal, ScanMode, SearchQuery, ServiceType,
-    WhiteningParams, DEFAULT_RERANK_CANDIDATES, DEFAULT_VOTE_CANDIDATES, SERVER_RECIPROCAL,
+    WhiteningParams, DEFAULT_RERANK_CANDIDATES, DEFAULT_VOTE_CANDIDATES,
 };
 
 /// Name of the evaluation instance.
@@ -133,11 +133,12 @@ impl RunOptions {
     /// The `--reciprocal` settings to measure in turn, each with its label.
     pub fn reciprocal_settings(&self) -> Result<Vec<(String, Option<Reciprocal>)>> {
         if self.reciprocal.is_empty() {
-            let server = if self.defaults {
-                SERVER_RECIPROCAL
-            } else {
-                None
-            };
+            // `serve --reciprocal-rerank`'s default.
+            let server = self
+                .serve
+                .as_ref()
+                .filter(|serve| serve.reciprocal_rerank)
+                .map(|_| Reciprocal::DEFAULT);
             return Ok(vec![(String::new(), server)]);
         }
         self.reciprocal

@@ -65,6 +65,9 @@ pub struct InstanceSettings {
     pub thumbnail_side: u32,
     /// Busy scenes searched with Crop also try segment proposals (`serve --scene-proposals`).
     pub scene_proposals: bool,
+    /// k-reciprocal re-ranking of undecided, unverified rankings (`serve
+    /// --reciprocal-rerank`; a query's own setting wins).
+    pub reciprocal: Option<crate::engine::Reciprocal>,
     /// Candidates re-checked with local features (instances that keep them; at least 1).
     pub rerank_candidates: usize,
     /// Pictures with most keypoint votes verified besides the vector candidates.
@@ -79,6 +82,7 @@ impl Default for InstanceSettings {
         InstanceSettings {
             thumbnail_side: vision::DEFAULT_THUMBNAIL_SIDE,
             scene_proposals: false,
+            reciprocal: None,
             rerank_candidates: DEFAULT_RERANK_CANDIDATES,
             vote_candidates: DEFAULT_VOTE_CANDIDATES,
             batch_window: Duration::ZERO,
@@ -346,6 +350,17 @@ impl Instance {
     /// Whether every search of a busy scene with Crop tries segment proposals.
     pub fn scene_proposals(&self) -> bool {
         self.settings().scene_proposals
+    }
+
+    /// Sets the k-reciprocal re-ranking every search by picture gets unless its query
+    /// sets its own (`serve --reciprocal-rerank`).
+    pub fn set_reciprocal(&self, settings: Option<crate::engine::Reciprocal>) {
+        self.change_settings(|s| s.reciprocal = settings);
+    }
+
+    /// The k-reciprocal re-ranking searches get unless their query sets their own.
+    pub fn reciprocal(&self) -> Option<crate::engine::Reciprocal> {
+        self.settings().reciprocal
     }
 
     /// Sets when the vector file is compacted automatically (`--compact-dead-share`).

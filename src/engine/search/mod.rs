@@ -40,7 +40,7 @@ use crate::store::Record;
 use crate::vision::Region;
 
 pub use self::query::{FilterOutcome, Found, SearchOutcome, SearchQuery};
-pub use self::reciprocal::{Reciprocal, SERVER_RECIPROCAL};
+pub use self::reciprocal::Reciprocal;
 pub use self::rerank::{verified_score, MIN_INLIERS};
 
 impl Instance {
@@ -68,6 +68,9 @@ impl Instance {
         // geometric verification, then paged.
         let k = self.rerank_candidates();
         let wanted = query.start + query.num;
+        // k-reciprocal re-ranking re-orders the first K whatever the page, so it needs
+        // them all (`reciprocal.rs`).
+        let reciprocal = query.reciprocal.or(self.reciprocal());
         // Every page is cut from the ranking from the first result, so whether the
         // costly stages run (a decision on the first results) is the same for all pages.
         let wide = if local {
@@ -84,7 +87,11 @@ impl Instance {
         } else {
             SearchQuery {
                 start: 0,
-                num: wanted,
+                num: if reciprocal.is_some() {
+                    k.max(wanted)
+                } else {
+                    wanted
+                },
                 ..query.clone()
             }
         };
@@ -134,6 +141,7 @@ impl Instance {
             candidates
                 .results
                 .drain(..query.start.min(candidates.results.len()));
+            candidates.results.truncate(query.num);
             return Ok(candidates);
         }
         if !query.exhaustive && decisive(&candidates) {

@@ -55,7 +55,7 @@ fn page(instance: &Instance, bytes: &[u8], start: usize, num: usize) -> Vec<Stri
         .collect()
 }
 
-fn pages_cut_one_ranking(local_features: bool) {
+fn pages_cut_one_ranking(local_features: bool, reciprocal: bool) {
     crate::index::kernels::init();
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(dir.path()).unwrap();
@@ -65,6 +65,9 @@ fn pages_cut_one_ranking(local_features: bool) {
             ..InstanceSpec::product("pages")
         })
         .unwrap();
+    if reciprocal {
+        instance.set_reciprocal(Some(crate::engine::Reciprocal::DEFAULT));
+    }
     for i in 0..8 {
         add(&instance, &format!("shelf{i}"), &shelf(100 + i));
     }
@@ -104,16 +107,25 @@ fn pages_cut_one_ranking(local_features: bool) {
             paged.iter().all(|n| seen.insert(n.clone())),
             "{name}: {paged:?}"
         );
-        assert_eq!(paged, whole, "{name}, local features {local_features}");
+        assert_eq!(
+            paged, whole,
+            "{name}, local features {local_features}, reciprocal {reciprocal}"
+        );
     }
 }
 
 #[test]
 fn pages_of_a_proposals_search_cut_one_ranking() {
-    pages_cut_one_ranking(false);
+    pages_cut_one_ranking(false, false);
 }
 
 #[test]
 fn pages_of_a_verified_proposals_search_cut_one_ranking() {
-    pages_cut_one_ranking(true);
+    pages_cut_one_ranking(true, false);
+}
+
+#[test]
+fn pages_of_a_reciprocal_reranked_search_cut_one_ranking() {
+    pages_cut_one_ranking(false, true);
+    pages_cut_one_ranking(true, true);
 }

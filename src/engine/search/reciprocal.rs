@@ -9,10 +9,13 @@
 //! is described by its k-reciprocal neighbours within the shortlist (query included),
 //! weighted by closeness and averaged over its own first neighbours; the query's
 //! Jaccard distance to each candidate in that description, blended with the vector
-//! distance, gives the new order. It runs on the shortlist alone (the first
-//! `SearchQuery::num`-or-more results, ~100 vectors read and 100² dot products), only for
+//! distance, gives the new order. It runs on the shortlist alone (the first K results,
+//! K the instance's re-rank candidates: ~100 vectors read, 100² dot products), only for
 //! a ranking that neither decided (`cascade.rs`) nor verified any copy (`rerank.rs`),
 //! and leaves its first result where it is: a copy keeps the result that found it.
+//! Off unless a query asks (`SearchQuery::reciprocal`) or the server was started with
+//! `--reciprocal-rerank` (the instance's setting); it re-orders the same first K
+//! whatever the page, so pages still cut one ranking.
 
 use super::query::{Found, SearchOutcome, SearchQuery};
 use crate::engine::instance::Instance;
@@ -39,9 +42,6 @@ impl Reciprocal {
     };
 }
 
-/// What the server's searches by picture ask (`SearchQuery::reciprocal`).
-pub const SERVER_RECIPROCAL: Option<Reciprocal> = None;
-
 impl Instance {
     /// Re-ranks the shortlist ([`Self::reciprocal_rerank`]) when `query` asks for it and
     /// no candidate was verified (`inliers`: those of the verified candidates, any order).
@@ -51,14 +51,14 @@ impl Instance {
         inliers: &[usize],
         query: &SearchQuery,
     ) -> Result<()> {
-        let Some(settings) = query.reciprocal else {
+        let Some(settings) = query.reciprocal.or(self.reciprocal()) else {
             return Ok(());
         };
         if inliers.iter().any(|&n| n >= super::MIN_INLIERS) {
             return Ok(());
         }
-        let head = self.rerank_candidates().max(query.start + query.num);
-        self.reciprocal_rerank(candidates, head, settings)
+        // The same first K whatever the page, so that pages cut one ranking.
+        self.reciprocal_rerank(candidates, self.rerank_candidates(), settings)
     }
 
     /// Re-orders the first `head` results of `candidates` (a search by picture's
