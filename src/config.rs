@@ -525,12 +525,20 @@ mod tests {
         assert!(parse(&["serve"]));
         assert!(!parse(&["serve", "--scene-proposals", "false"]));
         assert!(parse(&["serve", "--scene-proposals"]));
+        let reciprocal = |args: &[&str]| {
+            <Serve as clap::Parser>::try_parse_from(args)
+                .unwrap()
+                .config
+                .reciprocal_rerank
+        };
+        assert!(!reciprocal(&["serve"]));
+        assert!(reciprocal(&["serve", "--reciprocal-rerank"]));
     }
 
     #[test]
     fn file_settings_fill_what_flags_left_at_default() {
         let file: ConfigFile = toml::from_str(
-            "data_dir = \"/srv/img\"\nlisten = \"0.0.0.0:9000\"\nwrite_qps = 7\nlog_format = \"json\"\nscan = \"f16\"\nbatch_window_us = 0\ncompact_dead_share = 0.5\nscene_proposals = true\ntls_key = \"/etc/k.pem\"\ntls_cert = \"/file/c.pem\"\n[buckets]\ncat = \"/srv/cat\"\n",
+            "data_dir = \"/srv/img\"\nlisten = \"0.0.0.0:9000\"\nwrite_qps = 7\nlog_format = \"json\"\nscan = \"f16\"\nbatch_window_us = 0\ncompact_dead_share = 0.5\nscene_proposals = true\nreciprocal_rerank = true\ntls_key = \"/etc/k.pem\"\ntls_cert = \"/file/c.pem\"\n[buckets]\ncat = \"/srv/cat\"\n",
         )
         .unwrap();
         assert_eq!(file.log_format, Some(LogFormat::Json));
@@ -562,6 +570,7 @@ mod tests {
         assert_eq!(config.batch_window_us, 0);
         assert_eq!(config.compaction().dead_share, 0.5);
         assert!(config.scene_proposals);
+        assert!(config.reciprocal_rerank);
         assert_eq!(
             config.compaction().min_dead_rows,
             crate::engine::DEFAULT_MIN_DEAD_ROWS
