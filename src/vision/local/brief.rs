@@ -6,7 +6,12 @@
 
 use std::sync::OnceLock;
 
-use super::keypoints::{round, PATCH_RADIUS, PATTERN_RADIUS};
+use super::rounding::round;
+
+/// Radius of the orientation disc and of the descriptor pattern (ORB's 31×31 patch).
+pub(super) const PATCH_RADIUS: i32 = 15;
+/// Pattern points lie within this radius so that, rotated, they stay in the patch.
+pub(super) const PATTERN_RADIUS: f32 = 13.0;
 
 /// The 256 point pairs of the descriptor: Gaussian around the centre (σ = patch/5, as
 /// BRIEF's best pattern), drawn once from a fixed seed so every picture uses the same.

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use image::{GrayImage, RgbImage};
 use rayon::prelude::*;
 
-use super::brief::describe;
+use super::brief::{describe, PATCH_RADIUS};
 use super::LocalFeatures;
 
 /// Longest side of the working frame: larger pictures are scaled down first (corners of
@@ -20,10 +20,6 @@ const LEVELS: usize = 8;
 const LEVEL_SCALE: f32 = 1.25;
 /// FAST intensity threshold.
 const FAST_THRESHOLD: i16 = 18;
-/// Radius of the orientation disc and of the descriptor pattern (ORB's 31×31 patch).
-pub(super) const PATCH_RADIUS: i32 = 15;
-/// Pattern points lie within this radius so that, rotated, they stay in the patch.
-pub(super) const PATTERN_RADIUS: f32 = 13.0;
 /// Pixels kept clear of the border: the patch plus the smoothing.
 const BORDER: i32 = PATCH_RADIUS + 2;
 /// Grid cells per side used to spread the keypoints of a level.
@@ -371,40 +367,9 @@ fn box_pass(src: &[u16], dst: &mut [u16], w: usize, h: usize, step: usize, acros
     }
 }
 
-/// `v.round() as i32` (half away from zero) for small values (the sampling pattern's
-/// offsets, the pyramid's pixels), without the library call `f32::round` is on CPUs
-/// targeted without SSE4.1 (it was the single costliest call of describing a keypoint).
-#[inline(always)]
-pub(super) fn round(v: f32) -> i32 {
-    let t = v as i32;
-    // Exact: `t` is `v` without its fraction, and |v| is far below 2^23.
-    let fraction = v - t as f32;
-    if fraction >= 0.5 {
-        t + 1
-    } else if fraction <= -0.5 {
-        t - 1
-    } else {
-        t
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn round_is_the_library_round_on_pattern_offsets() {
-        let mut v = -40.0f32;
-        while v <= 40.0 {
-            for x in [v, v.next_up(), v.next_down()] {
-                assert_eq!(round(x), x.round() as i32, "{x}");
-            }
-            v += 0.125;
-        }
-        for x in [0.49999997f32, -0.49999997, 2.5, -2.5, 0.0, -0.0] {
-            assert_eq!(round(x), x.round() as i32, "{x}");
-        }
-    }
 
     #[test]
     fn running_box_sums_are_the_plain_sums() {

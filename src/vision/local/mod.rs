@@ -13,6 +13,7 @@ mod brief;
 mod keypoints;
 mod matching;
 mod pyramid;
+mod rounding;
 
 pub use matching::{verify, Verification};
 
