@@ -87,6 +87,10 @@ pub fn run(
     let compiled = CompiledFilter::compile(&expr, &columns);
     let tenth = |row: usize| compiled.matches(&columns, row);
     let words = |w: usize| compiled.matches_word(&columns, w * 64);
+    let tenth_filter = IvfFilter {
+        accept: &tenth,
+        words: Some(&words),
+    };
     println!(
         "{:<24} {:>10} {:>10} {:>14} {:>10} {:>14}",
         "copy", "recall@10", "p50 ms", "10 % recall", "10 % ms", "row by row ms"
@@ -97,7 +101,7 @@ pub fn run(
             ivf.search(snap, q, k, neg, p, Some(&tenth))
         });
         let filtered = measure(queries, exact_tenth, |q| {
-            ivf.search_words(snap, q, k, neg, p, Some(&tenth), Some(&words))
+            ivf.search_words(snap, q, k, neg, p, Some(tenth_filter))
         });
         let name = format!("ivf, {p} probes");
         println!(
@@ -115,10 +119,6 @@ pub fn run(
         counted.1
     );
     let batch: Vec<ScanQuery<'_>> = queries.iter().map(|q| ScanQuery { vector: q, k }).collect();
-    let tenth_filter = IvfFilter {
-        accept: &tenth,
-        words: Some(&words),
-    };
     let rounds = plan.rounds.max(1);
     let n = queries.len();
     let one_by_one = Rounds::of(rounds, || {
@@ -137,7 +137,7 @@ pub fn run(
     let tenth_one_by_one = Rounds::of(rounds, || {
         queries
             .iter()
-            .map(|q| ivf.search_words(snap, q, k, neg, p, Some(&tenth), Some(&words)))
+            .map(|q| ivf.search_words(snap, q, k, neg, p, Some(tenth_filter)))
             .collect()
     });
     let tenth_batched = Rounds::of(rounds, || {

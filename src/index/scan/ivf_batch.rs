@@ -25,9 +25,9 @@
 use rayon::prelude::*;
 
 use super::ivf::IvfRows;
-use super::ivf_search::{Found, Gate, ListScan};
+use super::ivf_search::{Found, Gate, IvfFilter, ListScan};
 use super::tiles::answerable;
-use super::{AcceptWords, ScanQuery, ScanResult};
+use super::{ScanQuery, ScanResult};
 use crate::index::kernels;
 use crate::index::Snapshot;
 
@@ -40,19 +40,10 @@ const CENTROID_BLOCK: usize = 128;
 /// the second time).
 const PANEL_QUERIES: usize = 3;
 
-/// The predicate of a batch's queries (none: every live row).
-#[derive(Clone, Copy)]
-pub struct IvfFilter<'a> {
-    /// Which live rows may be hits.
-    pub accept: &'a (dyn Fn(usize) -> bool + Sync),
-    /// `accept` 64 rows at a time, when the caller can decide it so.
-    pub words: Option<AcceptWords<'a>>,
-}
-
 impl IvfRows {
     /// [`IvfRows::search_words`] for every query at `nprobe` probes, with the work they
     /// share done once (see the module documentation): result `i` is what
-    /// `search_words(snap, q.vector, q.k, min_score, nprobe, accept, words)` returns for
+    /// `search_words(snap, q.vector, q.k, min_score, nprobe, filter)` returns for
     /// `q = queries[i]`.
     pub fn search_batch(
         &self,

@@ -4,7 +4,7 @@
 //! length, and through `scan`; and of the rule that widens a filtered search.
 
 use super::ivf::IvfRows;
-use super::ivf_batch::IvfFilter;
+use super::ivf_search::IvfFilter;
 use super::ivf_tests::{filtered_recall, words_of};
 use super::quantized_tests::{data, index_of, other_generation, unit, Rng};
 use super::ScanQuery;
@@ -66,11 +66,7 @@ fn a_batch_answers_each_query_as_alone() {
             let got = ivf.search_batch(&snap, &queries, min_score, nprobe, filter);
             assert_eq!(got.len(), queries.len());
             for (q, r) in queries.iter().zip(&got) {
-                let (accept, words) = match filter {
-                    Some(f) => (Some(f.accept), f.words),
-                    None => (None, None),
-                };
-                let want = ivf.search_words(&snap, q.vector, q.k, min_score, nprobe, accept, words);
+                let want = ivf.search_words(&snap, q.vector, q.k, min_score, nprobe, filter);
                 assert_eq!(*r, want, "k {} threshold {min_score} probes {nprobe}", q.k);
                 listed += r.hits.len();
             }

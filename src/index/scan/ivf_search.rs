@@ -178,6 +178,15 @@ impl ListScan<'_> {
     }
 }
 
+/// The predicate a partition search is told of (none: every live row).
+#[derive(Clone, Copy)]
+pub struct IvfFilter<'a> {
+    /// Which live rows may be hits.
+    pub accept: &'a (dyn Fn(usize) -> bool + Sync),
+    /// `accept` 64 rows at a time, when the caller can decide it so.
+    pub words: Option<AcceptWords<'a>>,
+}
+
 impl IvfRows {
     /// The `k` best live rows accepted by `accept` (`None`: every live row) with an exact
     /// score of at least `min_score`, found in the `nprobe` lists nearest the query and
@@ -192,13 +201,16 @@ impl IvfRows {
         nprobe: usize,
         accept: Option<&(dyn Fn(usize) -> bool + Sync)>,
     ) -> ScanResult {
-        self.search_words(snap, query, k, min_score, nprobe, accept, None)
+        let filter = accept.map(|accept| IvfFilter {
+            accept,
+            words: None,
+        });
+        self.search_words(snap, query, k, min_score, nprobe, filter)
     }
 
-    /// [`IvfRows::search`] with `accept` also given 64 rows at a time (`words(w)`: the
-    /// accepted rows of `64w..64w + 64` as bits), which decides the rows of a large
-    /// partition many times faster than row by row.
-    #[allow(clippy::too_many_arguments)]
+    /// [`IvfRows::search`] with the predicate possibly also given 64 rows at a time
+    /// (`words(w)`: the accepted rows of `64w..64w + 64` as bits), which decides the rows
+    /// of a large partition many times faster than row by row.
     pub fn search_words(
         &self,
         snap: &Snapshot,
@@ -206,18 +218,18 @@ impl IvfRows {
         k: usize,
         min_score: f32,
         nprobe: usize,
-        accept: Option<&(dyn Fn(usize) -> bool + Sync)>,
-        words: Option<AcceptWords<'_>>,
+        filter: Option<IvfFilter<'_>>,
     ) -> ScanResult {
         let every = |_: usize| true;
+        let accept = filter.map(|f| f.accept);
         if query.len() != snap.dimension() || snap.rows() == 0 {
             return ScanResult::default();
         }
         if !self.serves(snap) {
             return snap.search(query, k, min_score, accept.unwrap_or(&every));
         }
-        let gate = match accept {
-            Some(accept) => self.gate(snap, accept, words),
+        let gate = match filter {
+            Some(f) => self.gate(snap, f.accept, f.words),
             None => Gate::Live,
         };
         let scan = self.list_scan(snap, query, k, min_score, &gate);

@@ -4,7 +4,9 @@
 //! whole clusters, and the `ivf` scan mode.
 
 use super::ivf::IvfRows;
+use super::ivf_search::IvfFilter;
 use super::quantized_tests::{data, index_of, other_generation, recall, unit, Rng};
+use super::AcceptWords;
 use crate::index::{kernels, VectorIndex};
 
 /// 40,000 rows of 300 clusters in 64 dimensions (row i in cluster i % 300), their
@@ -250,7 +252,7 @@ fn docs_found_from_words_is_exact_with_tombstones_and_appends() {
         let words = words_of(accept);
         for (q, min_score) in [(&vs[3], f32::NEG_INFINITY), (&vs[12], 0.5), (&vs[700], 0.2)] {
             let want = snap.search(q, 10, min_score, accept);
-            let got = ivf.search_words(&snap, q, 10, min_score, 4, Some(accept), Some(&words));
+            let got = ivf.search_words(&snap, q, 10, min_score, 4, words_filter(accept, &words));
             assert_eq!(got.matched, want.matched, "at {min_score}");
             assert_eq!(got, ivf.search(&snap, q, 10, min_score, 4, Some(accept)));
             assert!(got
@@ -294,11 +296,21 @@ pub(super) fn filtered_recall(
             10,
             f32::NEG_INFINITY,
             nprobe,
-            Some(accept),
-            Some(&words),
+            words_filter(accept, &words),
         );
         assert_eq!(got.matched, want.matched);
         total += recall(&got, &want);
     }
     total / queries.len() as f64
+}
+
+/// `accept`, also given 64 rows at a time by `words`, as a partition search is told it.
+fn words_filter<'a>(
+    accept: &'a (dyn Fn(usize) -> bool + Sync),
+    words: AcceptWords<'a>,
+) -> Option<IvfFilter<'a>> {
+    Some(IvfFilter {
+        accept,
+        words: Some(words),
+    })
 }

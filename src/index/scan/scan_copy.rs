@@ -36,8 +36,8 @@ use super::batch_i8::BatchQuery;
 use super::bits_search::DEFAULT_SHORTLIST;
 use super::code_bits::BitsRows;
 use super::ivf::{IvfRows, DEFAULT_NPROBE};
-use super::ivf_batch::IvfFilter;
 use super::ivf_saved::{load_partition, save_partition};
+use super::ivf_search::IvfFilter;
 use super::quantized::{F16Rows, I8Rows, DEFAULT_OVERSAMPLE};
 use super::scan_mode::ScanMode;
 use super::{Narrowing, ScanQuery, ScanResult};
@@ -465,18 +465,8 @@ fn search_partition(
     accept: &(dyn Fn(usize) -> bool + Sync),
     narrowed: Narrowing<'_>,
 ) -> ScanResult {
-    match ivf_filter(accept, narrowed) {
-        Some(f) => partition.search_words(
-            snap,
-            query,
-            k,
-            min_score,
-            DEFAULT_NPROBE,
-            Some(f.accept),
-            f.words,
-        ),
-        None => partition.search(snap, query, k, min_score, DEFAULT_NPROBE, None),
-    }
+    let filter = ivf_filter(accept, narrowed);
+    partition.search_words(snap, query, k, min_score, DEFAULT_NPROBE, filter)
 }
 
 /// The predicate a partition is told of (none when every live row passes).
