@@ -33,6 +33,7 @@ mod row_gate;
 #[cfg(test)]
 mod scan_mode_tests;
 mod search;
+mod settings;
 pub mod snapshot;
 mod spec;
 mod stage_timer;

@@ -9,10 +9,9 @@ use parking_lot::RwLock;
 use super::category::ServiceType;
 use super::clock::now_ms;
 use super::extractors::ExtractorChoice;
-use super::instance::compaction::CompactionPolicy;
 use super::instance::Instance;
+use super::settings::ServerSettings;
 use super::{EngineError, Result};
-use crate::index::ScanMode;
 use crate::store::{InstanceMeta, Store, StoreError, StoreMode};
 
 /// Folder of the RocksDB database inside the data directory.
@@ -79,17 +78,8 @@ pub struct Engine {
     instances: RwLock<BTreeMap<String, Arc<Instance>>>,
     /// DumpMeta and IncreaseInstance tasks, and the buckets increases read (`tasks/`).
     pub(super) tasks: Arc<super::tasks::TaskRegistry>,
-    /// Longest side of the pictures' previews (`--thumbnail-size`), for new instances too.
-    thumbnail_side: std::sync::atomic::AtomicU32,
-    /// Which rows searches scan (`--scan`), for new instances too.
-    scan_mode: parking_lot::Mutex<ScanMode>,
-    /// Search batching window (`--batch-window-us`), for new instances too.
-    batch_window: parking_lot::Mutex<std::time::Duration>,
-    scene_proposals: std::sync::atomic::AtomicBool,
-    reciprocal_rerank: std::sync::atomic::AtomicBool,
-    /// When instances compact their vector files (`--compact-dead-share`), for new
-    /// instances too.
-    compaction: parking_lot::Mutex<CompactionPolicy>,
+    /// What the server's flags set in every instance, kept for instances opened later.
+    pub(super) settings: ServerSettings,
     /// Orders instance creations and deletions (a name deleted and created again must
     /// not meet its old folder).
     admin: parking_lot::Mutex<()>,
@@ -118,12 +108,7 @@ impl Engine {
             instances: RwLock::new(BTreeMap::new()),
             // After the store: its lock makes this process the list's only writer.
             tasks: Arc::new(super::tasks::TaskRegistry::open(data_dir)?),
-            thumbnail_side: crate::vision::DEFAULT_THUMBNAIL_SIDE.into(),
-            scan_mode: parking_lot::Mutex::new(ScanMode::F32),
-            batch_window: parking_lot::Mutex::new(std::time::Duration::ZERO),
-            scene_proposals: std::sync::atomic::AtomicBool::new(false),
-            reciprocal_rerank: std::sync::atomic::AtomicBool::new(false),
-            compaction: parking_lot::Mutex::new(CompactionPolicy::default()),
+            settings: ServerSettings::default(),
             admin: parking_lot::Mutex::new(()),
         };
         let metas = engine.store.instances()?;
@@ -227,7 +212,7 @@ impl Engine {
             tracing::warn!(instance = %name, error = %e, "the snapshot's vector files could not be moved into place: rebuilding them from the store");
         }
         let instance = Instance::open(self.store.clone(), meta, &index_dir)?.into_shared();
-        self.apply_settings(&instance);
+        self.settings.apply_to(&instance);
         tracing::info!(instance = %name, keys, pictures = instance.info().total_count, "instance replaced by the snapshot's copy");
         self.instances
             .write()
@@ -358,26 +343,11 @@ impl Engine {
             extractor,
         )?
         .into_shared();
-        self.apply_settings(&instance);
+        self.settings.apply_to(&instance);
         self.instances
             .write()
             .insert(spec.name.clone(), instance.clone());
         Ok(instance)
-    }
-
-    /// Gives a newly opened instance the server settings every instance has.
-    fn apply_settings(&self, instance: &Instance) {
-        use std::sync::atomic::Ordering::Relaxed;
-        instance.set_thumbnail_side(self.thumbnail_side.load(Relaxed));
-        instance.set_scan_mode(*self.scan_mode.lock());
-        instance.set_batch_window(*self.batch_window.lock());
-        instance.set_scene_proposals(self.scene_proposals.load(Relaxed));
-        instance.set_reciprocal(
-            self.reciprocal_rerank
-                .load(Relaxed)
-                .then_some(super::Reciprocal::DEFAULT),
-        );
-        instance.set_compaction(*self.compaction.lock());
     }
 
     /// The instance of that name.
@@ -392,76 +362,6 @@ impl Engine {
     /// Every instance, by name.
     pub fn instances(&self) -> Vec<Arc<Instance>> {
         self.instances.read().values().cloned().collect()
-    }
-
-    /// Sets the longest side of the previews made at AddImage time, in every instance
-    /// (0 = none; at most [`crate::vision::MAX_THUMBNAIL_SIDE`]).
-    pub fn set_thumbnail_size(&self, side: u32) {
-        let side = side.min(crate::vision::MAX_THUMBNAIL_SIDE);
-        self.thumbnail_side
-            .store(side, std::sync::atomic::Ordering::Relaxed);
-        for instance in self.instances() {
-            instance.set_thumbnail_side(side);
-        }
-    }
-
-    /// Sets which rows every instance's searches scan (`--scan`); quantised copies are
-    /// built in the background. Engines start with [`ScanMode::F32`].
-    pub fn set_scan_mode(&self, mode: ScanMode) {
-        *self.scan_mode.lock() = mode;
-        for instance in self.instances() {
-            instance.set_scan_mode(mode);
-        }
-    }
-
-    /// Sets how long a search of any instance waits for concurrent searches to share
-    /// one scan (`--batch-window-us`; zero, the default of an engine: never).
-    pub fn set_batch_window(&self, window: std::time::Duration) {
-        *self.batch_window.lock() = window;
-        for instance in self.instances() {
-            instance.set_batch_window(window);
-        }
-    }
-
-    /// Sets whether searches of busy scenes with Crop also try segment proposals in
-    /// every instance (`--scene-proposals`; off in a new engine).
-    pub fn set_scene_proposals(&self, on: bool) {
-        self.scene_proposals
-            .store(on, std::sync::atomic::Ordering::Relaxed);
-        for instance in self.instances() {
-            instance.set_scene_proposals(on);
-        }
-    }
-
-    /// Sets whether every instance re-ranks undecided, unverified searches by picture by
-    /// k-reciprocal neighbours (`--reciprocal-rerank`; off in a new engine).
-    pub fn set_reciprocal_rerank(&self, on: bool) {
-        self.reciprocal_rerank
-            .store(on, std::sync::atomic::Ordering::Relaxed);
-        for instance in self.instances() {
-            instance.set_reciprocal(on.then_some(super::Reciprocal::DEFAULT));
-        }
-    }
-
-    /// Sets when every instance rewrites its vector file without dead rows
-    /// (`--compact-dead-share`, `--compact-min-dead-rows`). Engines start with
-    /// [`CompactionPolicy::default`].
-    pub fn set_compaction(&self, policy: CompactionPolicy) {
-        *self.compaction.lock() = policy;
-        for instance in self.instances() {
-            instance.set_compaction(policy);
-        }
-    }
-
-    /// Which rows searches scan.
-    pub fn scan_mode(&self) -> ScanMode {
-        *self.scan_mode.lock()
-    }
-
-    /// The longest side of the previews made at AddImage time (0 = none).
-    pub fn thumbnail_size(&self) -> u32 {
-        self.thumbnail_side
-            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// What the record store holds in memory now (`/metrics`).
