@@ -9,9 +9,11 @@ use parking_lot::RwLock;
 use super::category::ServiceType;
 use super::clock::now_ms;
 use super::extractors::ExtractorChoice;
+use super::instance::compaction::CompactionPolicy;
 use super::instance::Instance;
 use super::settings::ServerSettings;
 use super::{EngineError, Result};
+use crate::index::ScanMode;
 use crate::store::{InstanceMeta, Store, StoreError, StoreMode};
 
 /// Folder of the RocksDB database inside the data directory.
@@ -362,6 +364,53 @@ impl Engine {
     /// Every instance, by name.
     pub fn instances(&self) -> Vec<Arc<Instance>> {
         self.instances.read().values().cloned().collect()
+    }
+
+    /// Sets the longest side of the previews made at AddImage time, in every instance
+    /// (0 = none; at most [`crate::vision::MAX_THUMBNAIL_SIDE`]).
+    pub fn set_thumbnail_size(&self, side: u32) {
+        self.settings.set_thumbnail_size(side, &self.instances());
+    }
+
+    /// Sets which rows every instance's searches scan (`--scan`); quantised copies are
+    /// built in the background. Engines start with [`ScanMode::F32`].
+    pub fn set_scan_mode(&self, mode: ScanMode) {
+        self.settings.set_scan_mode(mode, &self.instances());
+    }
+
+    /// Sets how long a search of any instance waits for concurrent searches to share
+    /// one scan (`--batch-window-us`; zero, the default of an engine: never).
+    pub fn set_batch_window(&self, window: std::time::Duration) {
+        self.settings.set_batch_window(window, &self.instances());
+    }
+
+    /// Sets whether searches of busy scenes with Crop also try segment proposals in
+    /// every instance (`--scene-proposals`; off in a new engine).
+    pub fn set_scene_proposals(&self, on: bool) {
+        self.settings.set_scene_proposals(on, &self.instances());
+    }
+
+    /// Sets whether every instance re-ranks undecided, unverified searches by picture by
+    /// k-reciprocal neighbours (`--reciprocal-rerank`; off in a new engine).
+    pub fn set_reciprocal_rerank(&self, on: bool) {
+        self.settings.set_reciprocal_rerank(on, &self.instances());
+    }
+
+    /// Sets when every instance rewrites its vector file without dead rows
+    /// (`--compact-dead-share`, `--compact-min-dead-rows`). Engines start with
+    /// [`CompactionPolicy::default`].
+    pub fn set_compaction(&self, policy: CompactionPolicy) {
+        self.settings.set_compaction(policy, &self.instances());
+    }
+
+    /// Which rows searches scan.
+    pub fn scan_mode(&self) -> ScanMode {
+        self.settings.scan_mode()
+    }
+
+    /// The longest side of the previews made at AddImage time (0 = none).
+    pub fn thumbnail_size(&self) -> u32 {
+        self.settings.thumbnail_size()
     }
 
     /// What the record store holds in memory now (`/metrics`).

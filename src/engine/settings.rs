@@ -4,13 +4,13 @@
 //! created while the server runs searches like the others.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 
 use super::instance::compaction::CompactionPolicy;
 use super::instance::Instance;
-use super::registry::Engine;
 use super::Reciprocal;
 use crate::index::ScanMode;
 
@@ -46,6 +46,65 @@ impl Default for ServerSettings {
 }
 
 impl ServerSettings {
+    /// Sets the previews' longest side (capped) (also for later instances) in `instances`.
+    pub(super) fn set_thumbnail_size(&self, side: u32, instances: &[Arc<Instance>]) {
+        let side = side.min(crate::vision::MAX_THUMBNAIL_SIDE);
+        self.thumbnail_side.store(side, Relaxed);
+        for instance in instances {
+            instance.set_thumbnail_side(side);
+        }
+    }
+
+    /// Sets the scan mode (also for later instances) in `instances`.
+    pub(super) fn set_scan_mode(&self, mode: ScanMode, instances: &[Arc<Instance>]) {
+        *self.scan_mode.lock() = mode;
+        for instance in instances {
+            instance.set_scan_mode(mode);
+        }
+    }
+
+    /// Sets the batching window (also for later instances) in `instances`.
+    pub(super) fn set_batch_window(&self, window: Duration, instances: &[Arc<Instance>]) {
+        *self.batch_window.lock() = window;
+        for instance in instances {
+            instance.set_batch_window(window);
+        }
+    }
+
+    /// Sets whether scenes get segment proposals (also for later instances) in `instances`.
+    pub(super) fn set_scene_proposals(&self, on: bool, instances: &[Arc<Instance>]) {
+        self.scene_proposals.store(on, Relaxed);
+        for instance in instances {
+            instance.set_scene_proposals(on);
+        }
+    }
+
+    /// Sets whether undecided searches are re-ranked (also for later instances) in `instances`.
+    pub(super) fn set_reciprocal_rerank(&self, on: bool, instances: &[Arc<Instance>]) {
+        self.reciprocal_rerank.store(on, Relaxed);
+        for instance in instances {
+            instance.set_reciprocal(on.then_some(Reciprocal::DEFAULT));
+        }
+    }
+
+    /// Sets the compaction policy (also for later instances) in `instances`.
+    pub(super) fn set_compaction(&self, policy: CompactionPolicy, instances: &[Arc<Instance>]) {
+        *self.compaction.lock() = policy;
+        for instance in instances {
+            instance.set_compaction(policy);
+        }
+    }
+
+    /// The scan mode last set.
+    pub(super) fn scan_mode(&self) -> ScanMode {
+        *self.scan_mode.lock()
+    }
+
+    /// The longest side of the previews made at AddImage time (0 = none).
+    pub(super) fn thumbnail_size(&self) -> u32 {
+        self.thumbnail_side.load(Relaxed)
+    }
+
     /// Gives a newly opened instance the settings every instance has.
     pub(super) fn apply_to(&self, instance: &Instance) {
         instance.set_thumbnail_side(self.thumbnail_side.load(Relaxed));
@@ -58,73 +117,5 @@ impl ServerSettings {
                 .then_some(Reciprocal::DEFAULT),
         );
         instance.set_compaction(*self.compaction.lock());
-    }
-}
-
-impl Engine {
-    /// Sets the longest side of the previews made at AddImage time, in every instance
-    /// (0 = none; at most [`crate::vision::MAX_THUMBNAIL_SIDE`]).
-    pub fn set_thumbnail_size(&self, side: u32) {
-        let side = side.min(crate::vision::MAX_THUMBNAIL_SIDE);
-        self.settings.thumbnail_side.store(side, Relaxed);
-        for instance in self.instances() {
-            instance.set_thumbnail_side(side);
-        }
-    }
-
-    /// Sets which rows every instance's searches scan (`--scan`); quantised copies are
-    /// built in the background. Engines start with [`ScanMode::F32`].
-    pub fn set_scan_mode(&self, mode: ScanMode) {
-        *self.settings.scan_mode.lock() = mode;
-        for instance in self.instances() {
-            instance.set_scan_mode(mode);
-        }
-    }
-
-    /// Sets how long a search of any instance waits for concurrent searches to share
-    /// one scan (`--batch-window-us`; zero, the default of an engine: never).
-    pub fn set_batch_window(&self, window: Duration) {
-        *self.settings.batch_window.lock() = window;
-        for instance in self.instances() {
-            instance.set_batch_window(window);
-        }
-    }
-
-    /// Sets whether searches of busy scenes with Crop also try segment proposals in
-    /// every instance (`--scene-proposals`; off in a new engine).
-    pub fn set_scene_proposals(&self, on: bool) {
-        self.settings.scene_proposals.store(on, Relaxed);
-        for instance in self.instances() {
-            instance.set_scene_proposals(on);
-        }
-    }
-
-    /// Sets whether every instance re-ranks undecided, unverified searches by picture by
-    /// k-reciprocal neighbours (`--reciprocal-rerank`; off in a new engine).
-    pub fn set_reciprocal_rerank(&self, on: bool) {
-        self.settings.reciprocal_rerank.store(on, Relaxed);
-        for instance in self.instances() {
-            instance.set_reciprocal(on.then_some(Reciprocal::DEFAULT));
-        }
-    }
-
-    /// Sets when every instance rewrites its vector file without dead rows
-    /// (`--compact-dead-share`, `--compact-min-dead-rows`). Engines start with
-    /// [`CompactionPolicy::default`].
-    pub fn set_compaction(&self, policy: CompactionPolicy) {
-        *self.settings.compaction.lock() = policy;
-        for instance in self.instances() {
-            instance.set_compaction(policy);
-        }
-    }
-
-    /// Which rows searches scan.
-    pub fn scan_mode(&self) -> ScanMode {
-        *self.settings.scan_mode.lock()
-    }
-
-    /// The longest side of the previews made at AddImage time (0 = none).
-    pub fn thumbnail_size(&self) -> u32 {
-        self.settings.thumbnail_side.load(Relaxed)
     }
 }
