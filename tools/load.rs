@@ -30,8 +30,14 @@
 //! (AddImage) from N clients, on imgsearch and on the peer, and the pictures/s ratio is
 //! printed.
 //!
+//! With `--catalogue [DIR]` it measures the real case instead (`load/catalogue.rs`): a
+//! fresh instance and server with the defaults of `instance create` and `serve`, the
+//! catalogue (by default the fashion products under the data root) added over HTTP, then
+//! searched with its own pictures and with the evaluation's copy queries, kind by kind.
+//!
 //! ```text
 //! cargo build --release --bins
+//! target/release/imgsearch-load --catalogue --queries 60 --clients 8
 //! target/release/imgsearch-load --data-dir /tmp/load --pictures 100000
 //! target/release/imgsearch-load --model --pictures 20000 --concurrency 1,8 --crop false \
 //!     --peer-python "$(tools/peers/setup.sh | tail -1)"
@@ -53,12 +59,20 @@ use imgsearch::vision::ModelOptions;
 
 #[path = "load/add.rs"]
 mod add;
+#[path = "load/catalogue.rs"]
+mod catalogue;
 #[path = "data_root.rs"]
 mod data_root;
+#[path = "eval/lists.rs"]
+#[allow(dead_code)]
+mod lists;
 #[path = "load/peer.rs"]
 mod peer;
 #[path = "load/process.rs"]
 mod process;
+#[path = "eval/transform.rs"]
+#[allow(dead_code)]
+mod transform;
 
 use process::{cpu_ms_per, cpu_seconds, resident_mb, Server};
 
@@ -137,6 +151,23 @@ struct Cli {
     /// Pictures added per server with `--add-clients`.
     #[arg(long, default_value_t = 400)]
     add_pictures: usize,
+    /// The real case instead: a fresh instance and server with the defaults of
+    /// `instance create` and `serve`, this folder's pictures added over HTTP, then
+    /// searched with themselves and with the evaluation's copy queries, kind by kind, at
+    /// one client and at `--clients` (`--data-dir` is emptied first; `--model` applies).
+    /// (default folder: `datasets/fashion-products` under the data root).
+    #[arg(long, value_name = "DIR", num_args = 0..=1)]
+    catalogue: Option<Option<PathBuf>>,
+    /// With `--catalogue`: catalogue pictures turned into queries of each kind.
+    #[arg(long, default_value_t = 60)]
+    queries: usize,
+    /// With `--catalogue`: clients of the throughput runs.
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    /// With `--catalogue`: the query kinds measured, comma-separated (`catalogue` and the
+    /// copy transforms' names; default: all).
+    #[arg(long, value_delimiter = ',')]
+    kinds: Vec<String>,
 }
 
 fn main() -> Result<()> {
@@ -154,6 +185,28 @@ fn main() -> Result<()> {
     if cli.peer_python.is_some() && model.is_none() {
         bail!("--peer-python needs --model: the peer runs the same model");
     }
+    let server = cli.server.clone().unwrap_or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(|d| d.join("imgsearch")))
+            .unwrap_or_else(|| "imgsearch".into())
+    });
+    if let Some(folder) = &cli.catalogue {
+        let folder = folder
+            .clone()
+            .unwrap_or_else(|| data_root::dataset("fashion-products"));
+        return catalogue::run(&catalogue::CatalogueRun {
+            catalogue: &folder,
+            grocery: &cli.grocery,
+            data_dir: cli.data_dir.join("catalogue"),
+            server: &server,
+            model: model.as_deref(),
+            queries: cli.queries,
+            clients: cli.clients,
+            kinds: &cli.kinds,
+            port: cli.port,
+        });
+    }
     let rows = fill(
         &cli.data_dir,
         instance,
@@ -166,12 +219,6 @@ fn main() -> Result<()> {
         fill(&cli.data_dir, add::INSTANCE, &choice, 0, add::CAPACITY)?;
     }
     let queries = query_pictures(&cli.grocery, cli.query_pictures)?;
-    let server = cli.server.clone().unwrap_or_else(|| {
-        std::env::current_exe()
-            .ok()
-            .and_then(|p| p.parent().map(|d| d.join("imgsearch")))
-            .unwrap_or_else(|| "imgsearch".into())
-    });
     let addr = format!("127.0.0.1:{}", cli.port);
     let mut child = Server(
         Command::new(&server)
