@@ -43,8 +43,6 @@
 //!     --peer-python "$(tools/peers/setup.sh | tail -1)"
 //! ```
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -61,6 +59,8 @@ use imgsearch::vision::ModelOptions;
 mod add;
 #[path = "load/catalogue.rs"]
 mod catalogue;
+#[path = "load/client.rs"]
+mod client;
 #[path = "data_root.rs"]
 mod data_root;
 #[path = "eval/lists.rs"]
@@ -74,6 +74,7 @@ mod process;
 #[allow(dead_code)]
 mod transform;
 
+use client::Client;
 use process::{cpu_ms_per, cpu_seconds, resident_mb, Server};
 
 /// Name of the benchmark instance with the built-in extractor.
@@ -473,56 +474,6 @@ fn body(instance: &str, jpeg: &[u8], crop: bool, filter: Option<&str>) -> String
         form.append_pair("Filter", f);
     }
     form.finish()
-}
-
-/// One keep-alive HTTP/1.1 connection.
-struct Client {
-    reader: BufReader<TcpStream>,
-}
-
-impl Client {
-    fn connect(addr: &str) -> Result<Self> {
-        let stream = TcpStream::connect(addr)?;
-        stream.set_nodelay(true)?;
-        Ok(Client {
-            reader: BufReader::new(stream),
-        })
-    }
-
-    /// Sends a request and returns the status and body.
-    fn request(&mut self, method: &str, path: &str, body: &str) -> Result<(u16, Vec<u8>)> {
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: load\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        let stream = self.reader.get_mut();
-        stream.write_all(head.as_bytes())?;
-        stream.write_all(body.as_bytes())?;
-        let mut line = String::new();
-        self.reader.read_line(&mut line)?;
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .with_context(|| format!("bad status line {line:?}"))?;
-        let mut length = 0usize;
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line)?;
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = l.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse()?;
-                }
-            }
-        }
-        let mut out = vec![0u8; length];
-        self.reader.read_exact(&mut out)?;
-        Ok((status, out))
-    }
 }
 
 /// Waits for `/readyz`.

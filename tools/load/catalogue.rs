@@ -17,11 +17,12 @@ use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use rayon::prelude::*;
 
+use super::client::Client;
 use super::lists::{folder_pictures, grocery_split, spaced, Item};
 use super::peer::Level;
 use super::process::{cpu_ms_per, cpu_seconds, resident_mb, Server};
 use super::transform::{self, Rng, Transform};
-use super::{wait_ready, Client, SEARCH_PATH};
+use super::{wait_ready, SEARCH_PATH};
 
 /// The instance the catalogue is added to.
 const INSTANCE: &str = "catalogue";
