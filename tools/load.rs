@@ -30,15 +30,19 @@
 //! (AddImage) from N clients, on imgsearch and on the peer, and the pictures/s ratio is
 //! printed.
 //!
+//! With `--catalogue [DIR]` it measures the real case instead (`load/catalogue.rs`): a
+//! fresh instance and server with the defaults of `instance create` and `serve`, the
+//! catalogue (by default the fashion products under the data root) added over HTTP, then
+//! searched with its own pictures and with the evaluation's copy queries, kind by kind.
+//!
 //! ```text
 //! cargo build --release --bins
+//! target/release/imgsearch-load --catalogue --queries 60 --clients 8
 //! target/release/imgsearch-load --data-dir /tmp/load --pictures 100000
 //! target/release/imgsearch-load --model --pictures 20000 --concurrency 1,8 --crop false \
 //!     --peer-python "$(tools/peers/setup.sh | tail -1)"
 //! ```
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -53,13 +57,24 @@ use imgsearch::vision::ModelOptions;
 
 #[path = "load/add.rs"]
 mod add;
+#[path = "load/catalogue.rs"]
+mod catalogue;
+#[path = "load/client.rs"]
+mod client;
 #[path = "data_root.rs"]
 mod data_root;
+#[path = "eval/lists.rs"]
+#[allow(dead_code)]
+mod lists;
 #[path = "load/peer.rs"]
 mod peer;
 #[path = "load/process.rs"]
 mod process;
+#[path = "eval/transform.rs"]
+#[allow(dead_code)]
+mod transform;
 
+use client::Client;
 use process::{cpu_ms_per, cpu_seconds, resident_mb, Server};
 
 /// Name of the benchmark instance with the built-in extractor.
@@ -137,6 +152,23 @@ struct Cli {
     /// Pictures added per server with `--add-clients`.
     #[arg(long, default_value_t = 400)]
     add_pictures: usize,
+    /// The real case instead: a fresh instance and server with the defaults of
+    /// `instance create` and `serve`, this folder's pictures added over HTTP, then
+    /// searched with themselves and with the evaluation's copy queries, kind by kind, at
+    /// one client and at `--clients` (`--data-dir` is emptied first; `--model` applies).
+    /// (default folder: `datasets/fashion-products` under the data root).
+    #[arg(long, value_name = "DIR", num_args = 0..=1)]
+    catalogue: Option<Option<PathBuf>>,
+    /// With `--catalogue`: catalogue pictures turned into queries of each kind.
+    #[arg(long, default_value_t = 60)]
+    queries: usize,
+    /// With `--catalogue`: clients of the throughput runs.
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    /// With `--catalogue`: the query kinds measured, comma-separated (`catalogue` and the
+    /// copy transforms' names; default: all).
+    #[arg(long, value_delimiter = ',')]
+    kinds: Vec<String>,
 }
 
 fn main() -> Result<()> {
@@ -154,6 +186,28 @@ fn main() -> Result<()> {
     if cli.peer_python.is_some() && model.is_none() {
         bail!("--peer-python needs --model: the peer runs the same model");
     }
+    let server = cli.server.clone().unwrap_or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(|d| d.join("imgsearch")))
+            .unwrap_or_else(|| "imgsearch".into())
+    });
+    if let Some(folder) = &cli.catalogue {
+        let folder = folder
+            .clone()
+            .unwrap_or_else(|| data_root::dataset("fashion-products"));
+        return catalogue::run(&catalogue::CatalogueRun {
+            catalogue: &folder,
+            grocery: &cli.grocery,
+            data_dir: cli.data_dir.join("catalogue"),
+            server: &server,
+            model: model.as_deref(),
+            queries: cli.queries,
+            clients: cli.clients,
+            kinds: &cli.kinds,
+            port: cli.port,
+        });
+    }
     let rows = fill(
         &cli.data_dir,
         instance,
@@ -166,12 +220,6 @@ fn main() -> Result<()> {
         fill(&cli.data_dir, add::INSTANCE, &choice, 0, add::CAPACITY)?;
     }
     let queries = query_pictures(&cli.grocery, cli.query_pictures)?;
-    let server = cli.server.clone().unwrap_or_else(|| {
-        std::env::current_exe()
-            .ok()
-            .and_then(|p| p.parent().map(|d| d.join("imgsearch")))
-            .unwrap_or_else(|| "imgsearch".into())
-    });
     let addr = format!("127.0.0.1:{}", cli.port);
     let mut child = Server(
         Command::new(&server)
@@ -426,56 +474,6 @@ fn body(instance: &str, jpeg: &[u8], crop: bool, filter: Option<&str>) -> String
         form.append_pair("Filter", f);
     }
     form.finish()
-}
-
-/// One keep-alive HTTP/1.1 connection.
-struct Client {
-    reader: BufReader<TcpStream>,
-}
-
-impl Client {
-    fn connect(addr: &str) -> Result<Self> {
-        let stream = TcpStream::connect(addr)?;
-        stream.set_nodelay(true)?;
-        Ok(Client {
-            reader: BufReader::new(stream),
-        })
-    }
-
-    /// Sends a request and returns the status and body.
-    fn request(&mut self, method: &str, path: &str, body: &str) -> Result<(u16, Vec<u8>)> {
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: load\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        let stream = self.reader.get_mut();
-        stream.write_all(head.as_bytes())?;
-        stream.write_all(body.as_bytes())?;
-        let mut line = String::new();
-        self.reader.read_line(&mut line)?;
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .with_context(|| format!("bad status line {line:?}"))?;
-        let mut length = 0usize;
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line)?;
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = l.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse()?;
-                }
-            }
-        }
-        let mut out = vec![0u8; length];
-        self.reader.read_exact(&mut out)?;
-        Ok((status, out))
-    }
 }
 
 /// Waits for `/readyz`.

@@ -22,6 +22,8 @@ pub struct Level {
     pub clients: usize,
     /// Median latency, ms.
     pub p50: f64,
+    /// 95th percentile latency, ms.
+    pub p95: f64,
     /// 99th percentile latency, ms.
     pub p99: f64,
     /// Requests per second over the level.
@@ -39,6 +41,7 @@ impl Level {
         Level {
             clients,
             p50: pct(0.5),
+            p95: pct(0.95),
             p99: pct(0.99),
             qps: latencies.len() as f64 / elapsed,
             cpu_ms: f64::NAN,

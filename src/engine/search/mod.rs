@@ -25,6 +25,7 @@ mod exposure;
 mod query;
 mod reciprocal;
 mod rerank;
+mod shot;
 mod vector;
 mod views;
 mod votes;
@@ -146,6 +147,12 @@ impl Instance {
         }
         if !query.exhaustive && decisive(&candidates) {
             return self.rerank(candidates, Vec::new(), &[], query);
+        }
+        // A product shot: a few keypoints first, often enough to confirm (`shot.rs`).
+        if early_features.is_none() && !query.exhaustive && crop && !picture.scene {
+            if let Some(inliers) = self.confirmed_with_few_points(&picture, &candidates, k)? {
+                return self.rerank(candidates, Vec::new(), &inliers, query);
+            }
         }
         let features = early_features.unwrap_or_else(|| self.query_local_features(&picture, crop));
         let Some(features) = features else {

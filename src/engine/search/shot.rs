@@ -1,0 +1,99 @@
+//! A product shot's copy confirmed with a few of its keypoints before all are made.
+//!
+//! A query Crop finds to be a product shot (no busy scene) whose vector ranking does not
+//! settle it gets `QUERY_SHOT_POINTS` (1,000) keypoints, and making them (an orientation and a
+//! BRIEF descriptor per point) was most of such a search's CPU through the API. Most of
+//! these queries are copies of their first vector candidate, which a fraction of the
+//! points already confirms beyond doubt ([`cascade::CONFIRMED_INLIERS`]): so the first
+//! [`cascade::FIRST_VERIFIED`] candidates are verified with [`FEW_SHOT_POINTS`] first,
+//! and only a query none of them confirms goes on to every point and the rest of the
+//! cascade, exactly as before (nothing of the first try is kept: its inlier counts are
+//! on fewer points).
+
+use super::cascade;
+use super::query::SearchOutcome;
+use crate::engine::instance::{Instance, QueryPicture};
+use crate::engine::stage_timer::StageTimer;
+use crate::engine::Result;
+use crate::vision::LocalFeatures;
+
+/// Keypoints of a product shot's first try: as many as a stored picture keeps.
+pub(super) const FEW_SHOT_POINTS: usize = 400;
+
+impl Instance {
+    /// The inliers of the first [`cascade::FIRST_VERIFIED`] of the first `k` candidates
+    /// with [`FEW_SHOT_POINTS`] keypoints of `picture`, when one of them is a copy beyond
+    /// doubt; `None` otherwise.
+    pub(super) fn confirmed_with_few_points(
+        &self,
+        picture: &QueryPicture,
+        candidates: &SearchOutcome,
+        k: usize,
+    ) -> Result<Option<Vec<usize>>> {
+        let head = candidates.results.len().min(k).min(cascade::FIRST_VERIFIED);
+        if head == 0 {
+            return Ok(None);
+        }
+        let timer = StageTimer::start();
+        let features = LocalFeatures::extract(picture.rgb(), FEW_SHOT_POINTS);
+        timer.lap("local_features");
+        let docs: Vec<u64> = candidates.results[..head].iter().map(|f| f.doc).collect();
+        let inliers = self.verify_docs(&docs, &features)?;
+        Ok(inliers
+            .iter()
+            .any(|&n| n >= cascade::CONFIRMED_INLIERS)
+            .then_some(inliers))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::search::cascade::CONFIRMED_INLIERS;
+    use crate::engine::search::query::SearchQuery;
+    use crate::engine::search::rerank::tests::add;
+    use crate::engine::{Engine, InstanceSpec, ServiceType};
+    use crate::vision::testkit::{jpeg_bytes, scaled, textured};
+
+    #[test]
+    fn a_resized_copy_is_confirmed_with_few_points_and_a_stranger_is_not() {
+        crate::index::kernels::init();
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        let instance = engine
+            .create_instance(&InstanceSpec {
+                service_type: ServiceType::Generic,
+                local_features: true,
+                ..InstanceSpec::product("shot")
+            })
+            .unwrap();
+        for i in 0..12 {
+            add(&instance, &format!("p{i}"), "a.jpg", i, 0);
+        }
+        let wide = SearchQuery {
+            num: 10,
+            ..SearchQuery::default()
+        };
+        // The first vector candidate and what the few points confirm of the first ones.
+        let confirm = |bytes: &[u8]| {
+            let (views, subject, picture) = instance
+                .analyse_views(bytes, (false, false), false, None, None)
+                .unwrap();
+            let candidates = instance
+                .search_vector(&views[0].vector, subject, &wide)
+                .unwrap();
+            let first = candidates.results[0].record.product_id.clone();
+            let inliers = instance
+                .confirmed_with_few_points(&picture, &candidates, 10)
+                .unwrap();
+            (first, inliers)
+        };
+        let copy = jpeg_bytes(&scaled(&textured(7, 260, 220), 0.8), 80);
+        let (first, inliers) = confirm(&copy);
+        assert_eq!(first, "p7");
+        let inliers = inliers.expect("the copy is confirmed");
+        assert!(inliers[0] >= CONFIRMED_INLIERS, "{inliers:?}");
+        // A picture that is in no stored one is left to the full cascade.
+        let (_, inliers) = confirm(&jpeg_bytes(&textured(999, 260, 220), 90));
+        assert!(inliers.is_none(), "{inliers:?}");
+    }
+}
