@@ -25,9 +25,9 @@
 use rayon::prelude::*;
 
 use super::ivf::IvfRows;
-use super::ivf_search::{Found, Gate, IvfFilter, ListScan};
+use super::ivf_search::{Found, ListScan};
 use super::tiles::answerable;
-use super::{ScanQuery, ScanResult};
+use super::{RowFilter, ScanQuery, ScanResult};
 use crate::index::kernels;
 use crate::index::Snapshot;
 
@@ -51,13 +51,9 @@ impl IvfRows {
         queries: &[ScanQuery<'_>],
         min_score: f32,
         nprobe: usize,
-        filter: Option<IvfFilter<'_>>,
+        filter: Option<RowFilter<'_>>,
     ) -> Vec<ScanResult> {
-        let every = |_: usize| true;
-        let accept: &(dyn Fn(usize) -> bool + Sync) = match &filter {
-            Some(f) => f.accept,
-            None => &every,
-        };
+        let accept = RowFilter::accept_of(filter);
         let (mut results, valid) = answerable(snap, queries.iter().map(|q| q.vector.len()));
         if valid.is_empty() {
             return results;
@@ -69,10 +65,7 @@ impl IvfRows {
             }
             return results;
         }
-        let gate = match filter {
-            Some(f) => self.gate(snap, f.accept, f.words),
-            None => Gate::Live,
-        };
+        let gate = self.gate(snap, filter);
         let batch: Vec<ScanQuery<'_>> = valid.iter().map(|&i| queries[i]).collect();
         let scans: Vec<ListScan<'_>> = batch
             .iter()
