@@ -160,37 +160,29 @@ pub fn run(
     let batch: Vec<ScanQuery<'_>> = queries.iter().map(|q| ScanQuery { vector: q, k }).collect();
     let rounds = plan.rounds.max(1);
     let n = queries.len();
-    let one_by_one = Rounds::of(rounds, || {
-        queries
-            .iter()
-            .map(|q| ivf.search(snap, q, k, neg, p, None))
-            .collect()
-    });
+    let one_by_one_with = |filter: Option<RowFilter<'_>>| {
+        Rounds::of(rounds, || {
+            queries
+                .iter()
+                .map(|q| ivf.search_words(snap, q, k, neg, p, filter))
+                .collect()
+        })
+    };
+    let batched_with = |filter: Option<RowFilter<'_>>| {
+        Rounds::of(rounds, || ivf.search_batch(snap, &batch, neg, p, filter))
+    };
+    let one_by_one = one_by_one_with(None);
     let concurrent = Rounds::of(rounds, || {
         queries
             .par_iter()
             .map(|q| ivf.search(snap, q, k, neg, p, None))
             .collect()
     });
-    let batched = Rounds::of(rounds, || ivf.search_batch(snap, &batch, neg, p, None));
-    let tenth_one_by_one = Rounds::of(rounds, || {
-        queries
-            .iter()
-            .map(|q| ivf.search_words(snap, q, k, neg, p, Some(tenth_filter)))
-            .collect()
-    });
-    let tenth_batched = Rounds::of(rounds, || {
-        ivf.search_batch(snap, &batch, neg, p, Some(tenth_filter))
-    });
-    let kept_one_by_one = Rounds::of(rounds, || {
-        queries
-            .iter()
-            .map(|q| ivf.search_words(snap, q, k, neg, p, Some(kept_filter)))
-            .collect()
-    });
-    let kept_batched = Rounds::of(rounds, || {
-        ivf.search_batch(snap, &batch, neg, p, Some(kept_filter))
-    });
+    let batched = batched_with(None);
+    let tenth_one_by_one = one_by_one_with(Some(tenth_filter));
+    let tenth_batched = batched_with(Some(tenth_filter));
+    let kept_one_by_one = one_by_one_with(Some(kept_filter));
+    let kept_batched = batched_with(Some(kept_filter));
     let (rows_one_by_one, rows_once) = ivf.probed_rows(&batch, p);
     println!(
         "ivf at {p} probes, {n} queries, best wall / mean CPU ms of {rounds} rounds \

@@ -26,7 +26,7 @@ use rayon::prelude::*;
 
 use super::ivf::IvfRows;
 use super::ivf_search::{Found, ListScan};
-use super::tiles::answerable;
+use super::tiles::answerable_by_copy;
 use super::{RowFilter, ScanQuery, ScanResult};
 use crate::index::kernels;
 use crate::index::Snapshot;
@@ -54,15 +54,10 @@ impl IvfRows {
         filter: Option<RowFilter<'_>>,
     ) -> Vec<ScanResult> {
         let accept = RowFilter::accept_of(filter);
-        let (mut results, valid) = answerable(snap, queries.iter().map(|q| q.vector.len()));
+        let asked = queries.iter().map(|q| (q.vector, q.k));
+        let (mut results, valid) =
+            answerable_by_copy(snap, self.serves(snap), asked, min_score, accept);
         if valid.is_empty() {
-            return results;
-        }
-        if !self.serves(snap) {
-            for &i in &valid {
-                let q = &queries[i];
-                results[i] = snap.search(q.vector, q.k, min_score, accept);
-            }
             return results;
         }
         let gate = self.gate(snap, filter);

@@ -4,43 +4,48 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use tempfile::TempDir;
+
 use super::ivf::IvfRows;
 use super::ivf_gates::GATES;
 use super::ivf_tests::words_of;
 use super::quantized_tests::{data, Rng};
 use super::{RowFilter, ScanQuery, ScanResult};
-use crate::index::{kernels, write_generation, VectorIndex};
+use crate::index::{kernels, write_generation, Snapshot, VectorIndex};
 
 const DIM: usize = 32;
 
-/// An index of `vs` with one column holding `row % 10`, and its partition.
-fn partitioned(vs: &[Vec<f32>], dir: &std::path::Path) -> (VectorIndex, IvfRows) {
+/// A partitioned index of 6,000 clustered rows (seeded by `seed`) with one column
+/// holding `row % 10`, and the rows.
+fn partitioned(seed: u64) -> (TempDir, Vec<Vec<f32>>, VectorIndex, IvfRows) {
+    kernels::init();
+    let dir = tempfile::tempdir().unwrap();
+    let vs = data(6_000, DIM, 30, 0.0, &mut Rng(seed));
     write_generation(
-        dir,
+        dir.path(),
         DIM as u32,
         vs.iter()
             .enumerate()
             .map(|(i, v)| (i as u64 * 2, v.as_slice())),
     )
     .unwrap();
-    let index = VectorIndex::open(dir, DIM as u32, 1, u64::MAX).unwrap();
+    let index = VectorIndex::open(dir.path(), DIM as u32, 1, u64::MAX).unwrap();
     for row in 0..vs.len() {
         index.set_column(row, 0, (row % 10) as u32);
     }
     let ivf = IvfRows::build(&index.snapshot(), 40);
-    (index, ivf)
+    (dir, vs, index, ivf)
 }
 
-/// A filtered search of the current snapshot for rows whose column holds `value`,
-/// under `key` (none: decided afresh); `decided` counts the words decided.
-fn search(
+/// `search` of the current snapshot with the filter "the column holds `value`" under
+/// `key` (none: decided afresh); `decided` counts the words decided.
+fn filtered<R>(
     index: &VectorIndex,
-    ivf: &IvfRows,
-    q: &[f32],
     value: u32,
     key: Option<&str>,
     decided: &AtomicUsize,
-) -> ScanResult {
+    search: impl FnOnce(&Snapshot, RowFilter<'_>) -> R,
+) -> R {
     let snap = index.snapshot();
     let column = snap.column(0).unwrap();
     let accept = |row: usize| column.get(row) == value;
@@ -54,7 +59,21 @@ fn search(
         words: Some(&counted),
         key,
     };
-    ivf.search_words(&snap, q, 10, f32::NEG_INFINITY, 8, Some(filter))
+    search(&snap, filter)
+}
+
+/// A filtered search of the partition (see [`filtered`]).
+fn search(
+    index: &VectorIndex,
+    ivf: &IvfRows,
+    q: &[f32],
+    value: u32,
+    key: Option<&str>,
+    decided: &AtomicUsize,
+) -> ScanResult {
+    filtered(index, value, key, decided, |snap, filter| {
+        ivf.search_words(snap, q, 10, f32::NEG_INFINITY, 8, Some(filter))
+    })
 }
 
 /// The exact answer: every row scored.
@@ -66,11 +85,7 @@ fn exact(index: &VectorIndex, q: &[f32], value: u32) -> ScanResult {
 
 #[test]
 fn a_kept_gate_is_never_stale_after_an_update_a_delete_or_an_add() {
-    kernels::init();
-    let mut rng = Rng(23);
-    let dir = tempfile::tempdir().unwrap();
-    let vs = data(6_000, DIM, 30, 0.0, &mut rng);
-    let (index, ivf) = partitioned(&vs, dir.path());
+    let (_dir, vs, index, ivf) = partitioned(23);
     let decided = AtomicUsize::new(0);
     let fresh = AtomicUsize::new(0);
     let key = Some("int_attr=3");
@@ -139,11 +154,7 @@ fn exact_page(index: &VectorIndex, q: &[f32], value: u32, got: &ScanResult) -> S
 
 #[test]
 fn two_filters_never_share_a_gate_and_few_are_kept() {
-    kernels::init();
-    let mut rng = Rng(29);
-    let dir = tempfile::tempdir().unwrap();
-    let vs = data(6_000, DIM, 30, 0.0, &mut rng);
-    let (index, ivf) = partitioned(&vs, dir.path());
+    let (_dir, vs, index, ivf) = partitioned(29);
     let decided = AtomicUsize::new(0);
     let q = vs[17].as_slice();
     let three = search(&index, &ivf, q, 3, Some("int_attr=3"), &decided);
@@ -169,11 +180,7 @@ fn two_filters_never_share_a_gate_and_few_are_kept() {
 
 #[test]
 fn a_batch_uses_the_kept_gate_as_a_search_alone() {
-    kernels::init();
-    let mut rng = Rng(31);
-    let dir = tempfile::tempdir().unwrap();
-    let vs = data(6_000, DIM, 30, 0.0, &mut rng);
-    let (index, ivf) = partitioned(&vs, dir.path());
+    let (_dir, vs, index, ivf) = partitioned(31);
     let decided = AtomicUsize::new(0);
     let queries: Vec<ScanQuery<'_>> = (0..6)
         .map(|i| ScanQuery {
@@ -182,21 +189,10 @@ fn a_batch_uses_the_kept_gate_as_a_search_alone() {
         })
         .collect();
     let batch = |value: u32, decided: &AtomicUsize| {
-        let snap = index.snapshot();
-        let column = snap.column(0).unwrap();
-        let accept = |row: usize| column.get(row) == value;
-        let words = words_of(accept);
-        let counted = |w: usize| {
-            decided.fetch_add(1, Ordering::Relaxed);
-            words(w)
-        };
         let key = format!("int_attr={value}");
-        let filter = RowFilter {
-            accept: &accept,
-            words: Some(&counted),
-            key: Some(&key),
-        };
-        ivf.search_batch(&snap, &queries, f32::NEG_INFINITY, 8, Some(filter))
+        filtered(&index, value, Some(&key), decided, |snap, filter| {
+            ivf.search_batch(snap, &queries, f32::NEG_INFINITY, 8, Some(filter))
+        })
     };
     let first = batch(5, &decided);
     assert!(decided.load(Ordering::Relaxed) > 0);
