@@ -60,7 +60,7 @@ impl IvfRows {
         if valid.is_empty() {
             return results;
         }
-        let gate = self.gate(snap, filter);
+        let gate = self.gates.gate(snap, self.rows, filter);
         let batch: Vec<ScanQuery<'_>> = valid.iter().map(|&i| queries[i]).collect();
         let scans: Vec<ListScan<'_>> = batch
             .iter()

@@ -24,8 +24,6 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use rayon::prelude::*;
 
-use super::ivf::IvfRows;
-use super::ivf_search::Gate;
 use super::RowFilter;
 use crate::index::Snapshot;
 
@@ -35,6 +33,25 @@ pub(super) const GATES: usize = 8;
 
 /// Words of the gate per parallel task (64k rows).
 const GATE_WORDS: usize = 1024;
+
+/// Which rows of the partition a search may return.
+pub(super) enum Gate {
+    /// Every live row.
+    Live,
+    /// The accepted live rows: bit `r % 64` of word `r / 64`, `count` of them.
+    Kept { bits: Vec<u64>, count: usize },
+}
+
+impl Gate {
+    /// Whether `row` (of the partition) may be returned.
+    #[inline]
+    pub(super) fn keeps(&self, snap: &Snapshot, row: usize) -> bool {
+        match self {
+            Gate::Live => !snap.is_tombstone(row),
+            Gate::Kept { bits, .. } => bits[row / 64] >> (row % 64) & 1 == 1,
+        }
+    }
+}
 
 /// A filter's accepted rows of a partition (tombstones not folded in): bit `r % 64` of
 /// word `r / 64`.
@@ -88,27 +105,18 @@ impl GateCache {
         bits
     }
 
-    /// Gates kept now (tests).
-    #[cfg(test)]
-    pub(super) fn len(&self) -> usize {
-        self.kept.lock().len()
-    }
-}
-
-impl IvfRows {
     /// The rows of the partition a search may return: with a filter, its accepted rows
     /// (kept for its key, else decided now) with the tombstones folded in.
-    pub(super) fn gate(&self, snap: &Snapshot, filter: Option<RowFilter<'_>>) -> Gate {
+    pub(super) fn gate(&self, snap: &Snapshot, rows: usize, filter: Option<RowFilter<'_>>) -> Gate {
         let Some(filter) = filter else {
             return Gate::Live;
         };
         let accepted = match filter.key {
             Some(key) => {
                 let stamp = snap.column_stamp();
-                self.gates
-                    .get_or_decide(key, stamp, || self.accepted(filter))
+                self.get_or_decide(key, stamp, || accepted(rows, filter))
             }
-            None => Arc::new(self.accepted(filter)),
+            None => Arc::new(accepted(rows, filter)),
         };
         let mut bits = vec![0u64; accepted.len()];
         let count = bits
@@ -127,30 +135,34 @@ impl IvfRows {
         Gate::Kept { bits, count }
     }
 
-    /// The rows of the partition `filter` accepts, tombstones aside: 64 at a time
-    /// through its words when given, else row by row.
-    fn accepted(&self, filter: RowFilter<'_>) -> Vec<u64> {
-        let rows = self.rows;
-        let mut bits = vec![0u64; rows.div_ceil(64)];
-        bits.par_chunks_mut(GATE_WORDS)
-            .enumerate()
-            .for_each(|(c, chunk)| {
-                for (i, bits) in chunk.iter_mut().enumerate() {
-                    let w = c * GATE_WORDS + i;
-                    let inside = if rows - w * 64 < 64 {
-                        (1u64 << (rows - w * 64)) - 1
-                    } else {
-                        u64::MAX
-                    };
-                    *bits = match filter.words {
-                        Some(words) => words(w) & inside,
-                        None => (0..64).fold(0, |kept, i| {
-                            kept | u64::from(inside >> i & 1 == 1 && (filter.accept)(w * 64 + i))
-                                << i
-                        }),
-                    };
-                }
-            });
-        bits
+    /// Gates kept now (tests).
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.kept.lock().len()
     }
+}
+
+/// Rows `0..rows` (a partition's) that `filter` accepts, tombstones aside: 64 at a time
+/// through its words when given, else row by row.
+fn accepted(rows: usize, filter: RowFilter<'_>) -> Vec<u64> {
+    let mut bits = vec![0u64; rows.div_ceil(64)];
+    bits.par_chunks_mut(GATE_WORDS)
+        .enumerate()
+        .for_each(|(c, chunk)| {
+            for (i, bits) in chunk.iter_mut().enumerate() {
+                let w = c * GATE_WORDS + i;
+                let inside = if rows - w * 64 < 64 {
+                    (1u64 << (rows - w * 64)) - 1
+                } else {
+                    u64::MAX
+                };
+                *bits = match filter.words {
+                    Some(words) => words(w) & inside,
+                    None => (0..64).fold(0, |kept, i| {
+                        kept | u64::from(inside >> i & 1 == 1 && (filter.accept)(w * 64 + i)) << i
+                    }),
+                };
+            }
+        });
+    bits
 }

@@ -31,6 +31,7 @@ use rayon::prelude::*;
 
 use super::code_i8::I8Query;
 use super::ivf::IvfRows;
+use super::ivf_gates::Gate;
 use super::quantized::{rerank, Code, DEFAULT_OVERSAMPLE};
 use super::topk::{Scored, TopK};
 use super::{RowFilter, ScanResult};
@@ -46,25 +47,6 @@ const ANTI_SHARE: f64 = 4.0;
 
 /// Below this share of kept rows in a run of 64, only the kept rows are scored.
 const SPARSE_RUN: u32 = 16;
-
-/// Which rows of the partition a search may return.
-pub(super) enum Gate {
-    /// Every live row.
-    Live,
-    /// The accepted live rows: bit `r % 64` of word `r / 64`, `count` of them.
-    Kept { bits: Vec<u64>, count: usize },
-}
-
-impl Gate {
-    /// Whether `row` (of the partition) may be returned.
-    #[inline]
-    pub(super) fn keeps(&self, snap: &Snapshot, row: usize) -> bool {
-        match self {
-            Gate::Live => !snap.is_tombstone(row),
-            Gate::Kept { bits, .. } => bits[row / 64] >> (row % 64) & 1 == 1,
-        }
-    }
-}
 
 /// One query's scan of some lists: what it needs and what it found.
 pub(super) struct ListScan<'a> {
@@ -218,7 +200,7 @@ impl IvfRows {
         if !self.serves(snap) {
             return snap.search(query, k, min_score, accept);
         }
-        let gate = self.gate(snap, filter);
+        let gate = self.gates.gate(snap, self.rows, filter);
         let scan = self.list_scan(snap, query, k, min_score, &gate);
         let mut scored = self.centroid_scores(query);
         let first = self.probed_lists(&mut scored, query, nprobe, min_score);
