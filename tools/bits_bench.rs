@@ -236,10 +236,8 @@ fn run_set(set: &RowSet, rows: usize, cli: &Cli, latency: bool) -> Result<()> {
     // Column 1 (the first IntAttr, as the server numbers them) holds `row % 10`, so the
     // partition's 10 % filter is `int_attr=3` compiled as the server compiles it.
     let index = VectorIndex::open(&dir, dim as u32, 1 + ivf::FILTER_COLUMN, u64::MAX)?;
+    (0..rows).for_each(|r| index.set_column(r, ivf::FILTER_COLUMN, (r % 10) as u32));
     let snap = index.snapshot();
-    if let Some(column) = snap.column(ivf::FILTER_COLUMN) {
-        (0..rows).for_each(|r| column.set(r, (r % 10) as u32));
-    }
     println!(
         "\n== {} x {dim}: {} ({} rows written in {:.1} s)",
         rows,

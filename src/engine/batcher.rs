@@ -44,7 +44,7 @@ use parking_lot::{Condvar, Mutex};
 use super::attributes::Dictionaries;
 use super::row_gate::RowGate;
 use crate::filter::Expr;
-use crate::index::{ScanCopy, ScanQuery, ScanRequest, ScanResult, VectorIndex};
+use crate::index::{RowFilter, ScanCopy, ScanQuery, ScanRequest, ScanResult, VectorIndex};
 
 /// Queries gathered in one batch at most (the panel kernels' cost per row grows with it).
 const MAX_BATCH: usize = 128;
@@ -293,14 +293,18 @@ fn scan_group<L: Deref<Target = VectorIndex>>(
             k: j.k,
         })
         .collect();
+    let accept = |row| gate.accepts(row);
+    let words = |word| gate.accepts_word(word);
     let request = ScanRequest {
         queries: &queries,
         min_score: first.min_score,
-        accept: &|row| gate.accepts(row),
+        filter: gate.narrows().then_some(RowFilter {
+            accept: &accept,
+            words: Some(&words),
+            key: Some(gate.key()),
+        }),
         // Each search was found not selective before it queued.
         collect: false,
-        narrowed: gate.narrows(),
-        words: Some(&|word| gate.accepts_word(word)),
     };
     crate::index::scan(&snap, source.scan_copy, &request)
 }

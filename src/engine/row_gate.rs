@@ -16,6 +16,9 @@ pub(in crate::engine) struct RowGate<'a> {
     source: RowAttributes<'a>,
     category: Option<u32>,
     filter: Option<CompiledFilter>,
+    /// The category and the filter's canonical text: equal keys accept the same rows of
+    /// the same columns.
+    key: String,
 }
 
 impl<'a> RowGate<'a> {
@@ -31,13 +34,24 @@ impl<'a> RowGate<'a> {
             snapshot: snap,
             dictionaries,
         };
+        let key = match filter {
+            Some(f) => format!("{category:?}|{f}"),
+            None => format!("{category:?}|"),
+        };
         let filter = filter.map(|f| CompiledFilter::compile(f, &source));
         RowGate {
             snap,
             source,
             category,
             filter,
+            key,
         }
+    }
+
+    /// The predicate's canonical text (category, then the filter as printed): a coarse
+    /// partition keeps the rows it accepts under it until the columns change.
+    pub(in crate::engine) fn key(&self) -> &str {
+        &self.key
     }
 
     /// Whether no row can pass (the filter is false whatever the row).
@@ -124,6 +138,7 @@ mod tests {
         let snap = instance.snapshot();
         assert_eq!(snap.rows(), rows);
         let filter = crate::filter::parse("int_attr>=2 AND str_attr=\"red\"", 4096).unwrap();
+        let mut keys = Vec::new();
         for (category, filter) in [
             (Some(1), None),
             (None, Some(&filter)),
@@ -140,6 +155,18 @@ mod tests {
                 }
             }
             assert!(kept > 0 && kept < rows, "{category:?} {filter:?}: {kept}");
+            keys.push(gate.key().to_string());
         }
+        // A partition keeps a filter's rows under its key: the three predicates have
+        // three keys, and a filter spelled otherwise has its canonical one.
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), 3, "{keys:?}");
+        let respelled = crate::filter::parse("intAttr1 >= 2 and str_attr = \"red\"", 4096).unwrap();
+        let gate = RowGate::new(&instance.dictionaries, &snap, None, Some(&respelled));
+        assert!(keys.iter().any(|k| k == gate.key()), "{}", gate.key());
+        let other = crate::filter::parse("int_attr>=3 AND str_attr=\"red\"", 4096).unwrap();
+        let gate = RowGate::new(&instance.dictionaries, &snap, None, Some(&other));
+        assert!(!keys.iter().any(|k| k == gate.key()), "{}", gate.key());
     }
 }

@@ -42,15 +42,17 @@ impl U32Column {
         }
     }
 
-    /// Sets row `i`; out of range is ignored (the caller grows first).
-    pub fn set(&self, i: usize, value: u32) {
+    /// Sets row `i`; out of range is ignored (the caller grows first). Only the index
+    /// writes, so that it stamps every change of a published row
+    /// ([`super::Snapshot::column_stamp`]).
+    pub(super) fn set(&self, i: usize, value: u32) {
         if let Some(v) = self.values.get(i) {
             v.store(value, Ordering::Relaxed);
         }
     }
 
     /// Sets rows `0..values.len()` at once (values past the capacity are ignored).
-    pub fn fill(&self, values: &[u32]) {
+    pub(super) fn fill(&self, values: &[u32]) {
         for (v, value) in self.values.iter().zip(values) {
             v.store(*value, Ordering::Relaxed);
         }

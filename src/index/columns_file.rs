@@ -88,11 +88,7 @@ impl PersistedColumns {
     pub fn restore_into(&self, index: &VectorIndex) -> usize {
         let snapshot = index.snapshot();
         snapshot.tombstones().set_words(&self.tombstones);
-        for (c, values) in self.columns.iter().enumerate() {
-            if let Some(col) = snapshot.column(c) {
-                col.fill(values);
-            }
-        }
+        index.fill_columns(&self.columns);
         snapshot.live_rows()
     }
 

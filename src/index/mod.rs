@@ -54,7 +54,7 @@ pub use manifest::{Manifest, MANIFEST_FILE};
 pub use reader::{RowCheck, VectorFileReader};
 pub use scan::{
     scan, search_batch, search_batch_above, selective, AcceptWords, BatchQuery, BitsRows, F16Rows,
-    Hit, I8Rows, IvfFilter, IvfRows, ScanCopy, ScanMode, ScanQuery, ScanRequest, ScanResult,
+    Hit, I8Rows, IvfRows, RowFilter, ScanCopy, ScanMode, ScanQuery, ScanRequest, ScanResult,
     UnknownScanMode, DEFAULT_NPROBE, DEFAULT_OVERSAMPLE, DEFAULT_SHORTLIST,
 };
 pub use vector_file::{Header, VectorFile, HEADER_BYTES};

@@ -3,6 +3,7 @@
 use std::fs;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -23,6 +24,15 @@ compile_error!(
 /// Rows of room a map starts with, so that small instances never remap.
 const MIN_CAPACITY_ROWS: u64 = 4096;
 
+/// The last column stamp handed out, process-wide: a stamp names one state of one
+/// index's columns, never two (an index reopened on the same generation starts anew).
+static LAST_COLUMN_STAMP: AtomicU64 = AtomicU64::new(0);
+
+/// A column stamp no index has held yet.
+fn fresh_column_stamp() -> u64 {
+    LAST_COLUMN_STAMP.fetch_add(1, Ordering::Relaxed) + 1
+}
+
 /// What searches read: the rows, tombstones and columns as of one moment.
 #[derive(Clone)]
 pub struct Snapshot {
@@ -33,6 +43,9 @@ pub struct Snapshot {
     generation: u64,
     tombstones: Arc<AtomicBitset>,
     columns: Arc<Vec<U32Column>>,
+    /// Changes whenever a published row's column value is set (shared by every
+    /// snapshot of the index).
+    column_stamp: Arc<AtomicU64>,
 }
 
 impl Snapshot {
@@ -115,6 +128,14 @@ impl Snapshot {
     /// Column `c` (as numbered when the index was opened).
     pub fn column(&self, c: usize) -> Option<&U32Column> {
         self.columns.get(c)
+    }
+
+    /// The state of the published rows' column values: equal stamps (read before and
+    /// after deciding a predicate from the columns) mean no value of a published row
+    /// changed in between, so what was decided from them still holds. Appends (rows
+    /// past every published one) and tombstones leave it.
+    pub fn column_stamp(&self) -> u64 {
+        self.column_stamp.load(Ordering::Acquire)
     }
 
     /// The row holding `doc`, if any (ids are sorted, so this is a binary search).
@@ -239,6 +260,7 @@ impl VectorIndex {
                     .map(|_| U32Column::with_capacity(capacity as usize))
                     .collect(),
             ),
+            column_stamp: Arc::new(AtomicU64::new(fresh_column_stamp())),
         };
         Ok(VectorIndex {
             dir: dir.to_path_buf(),
@@ -340,9 +362,11 @@ impl VectorIndex {
     /// Sets a column value of a published row (attribute updates).
     pub fn set_column(&self, row: usize, column: usize, value: u32) {
         let _writer = self.writer.lock();
-        if let Some(c) = self.current.load().columns.get(column) {
+        let snap = self.current.load();
+        if let Some(c) = snap.columns.get(column) {
             c.set(row, value);
         }
+        Self::stamp_columns(&snap);
     }
 
     /// Sets every column value of a published row at once (reconciliation at open: one
@@ -353,6 +377,25 @@ impl VectorIndex {
         for (c, value) in snap.columns.iter().zip(values) {
             c.set(row, *value);
         }
+        Self::stamp_columns(&snap);
+    }
+
+    /// Fills the columns of the published rows from `values` (one per column, row by
+    /// row): the persisted columns read back at open.
+    pub(super) fn fill_columns(&self, values: &[Vec<u32>]) {
+        let _writer = self.writer.lock();
+        let snap = self.current.load();
+        for (c, values) in snap.columns.iter().zip(values) {
+            c.fill(values);
+        }
+        Self::stamp_columns(&snap);
+    }
+
+    /// A new column stamp for `snap`'s columns, after their values changed (the caller
+    /// holds the writer lock, so stamps follow the writes in order).
+    fn stamp_columns(snap: &Snapshot) {
+        snap.column_stamp
+            .store(fresh_column_stamp(), Ordering::Release);
     }
 
     /// Marks a row deleted by row number (reconciliation at open).

@@ -4,14 +4,18 @@
 //! each) and in one batch (`IvfRows::search_batch`) against one at a time, also with the
 //! 10 % filter. The filter is `int_attr=3` over a
 //! column holding `row % 10`, compiled as the server compiles it, decided row by row (as
-//! before the partition took words) and 64 rows at a time from the column.
+//! before the partition took words), 64 rows at a time from the column on every search
+//! (as before the partition kept gates), and named as the server names it: `cold` is the
+//! first search of a filter (a name not used before: decided and kept), `kept` the
+//! searches after it (the kept gate, tombstones folded in).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use rayon::prelude::*;
 
 use imgsearch::filter::{self, AttributeSource, CompiledFilter};
-use imgsearch::index::{IvfFilter, IvfRows, ScanQuery, ScanResult, Snapshot};
+use imgsearch::index::{IvfRows, RowFilter, ScanQuery, ScanResult, Snapshot};
 
 use super::process::cpu_seconds;
 use super::{measure, recall_at, timed};
@@ -87,13 +91,36 @@ pub fn run(
     let compiled = CompiledFilter::compile(&expr, &columns);
     let tenth = |row: usize| compiled.matches(&columns, row);
     let words = |w: usize| compiled.matches_word(&columns, w * 64);
-    let tenth_filter = IvfFilter {
+    let tenth_filter = RowFilter {
         accept: &tenth,
         words: Some(&words),
+        key: None,
+    };
+    // Named as the server names it: the partition keeps its rows for the next searches.
+    let kept_filter = RowFilter {
+        key: Some("None|int_attr=3"),
+        ..tenth_filter
+    };
+    // A name no search used before: the first search of a filter (a cold gate).
+    let fresh_keys = AtomicUsize::new(0);
+    let cold = |q: &[f32], p: usize| {
+        let key = format!("cold {}", fresh_keys.fetch_add(1, Ordering::Relaxed));
+        let filter = RowFilter {
+            key: Some(&key),
+            ..tenth_filter
+        };
+        ivf.search_words(snap, q, k, neg, p, Some(filter))
     };
     println!(
-        "{:<24} {:>10} {:>10} {:>14} {:>10} {:>14}",
-        "copy", "recall@10", "p50 ms", "10 % recall", "10 % ms", "row by row ms"
+        "{:<24} {:>10} {:>10} {:>14} {:>10} {:>10} {:>10} {:>14}",
+        "copy",
+        "recall@10",
+        "p50 ms",
+        "10 % recall",
+        "10 % ms",
+        "cold ms",
+        "kept ms",
+        "row by row ms"
     );
     for &p in plan.sweep {
         let one = measure(queries, exact, |q| ivf.search(snap, q, k, neg, p, None));
@@ -103,10 +130,22 @@ pub fn run(
         let filtered = measure(queries, exact_tenth, |q| {
             ivf.search_words(snap, q, k, neg, p, Some(tenth_filter))
         });
+        let first = measure(queries, exact_tenth, |q| cold(q, p));
+        let kept = measure(queries, exact_tenth, |q| {
+            ivf.search_words(snap, q, k, neg, p, Some(kept_filter))
+        });
         let name = format!("ivf, {p} probes");
         println!(
-            "{name:<24} {:>10.4} {:>10.2} {:>14.4} {:>10.2} {:>14.2}",
-            one.0, one.1, filtered.0, filtered.1, rows.1
+            "{name:<24} {:>10.4} {:>10.2} {:>14.4} {:>10.2} {:>10.2} {:>10.2} {:>14.2}",
+            one.0, one.1, filtered.0, filtered.1, first.1, kept.1, rows.1
+        );
+        println!(
+            "{:<24} 10 % recall@10 cold {:.4}, kept {:.4}; kept gate {:.2}x the gate decided \
+             per search",
+            "",
+            first.0,
+            kept.0,
+            filtered.1 / kept.1
         );
     }
     let p = plan.nprobe;
@@ -121,28 +160,29 @@ pub fn run(
     let batch: Vec<ScanQuery<'_>> = queries.iter().map(|q| ScanQuery { vector: q, k }).collect();
     let rounds = plan.rounds.max(1);
     let n = queries.len();
-    let one_by_one = Rounds::of(rounds, || {
-        queries
-            .iter()
-            .map(|q| ivf.search(snap, q, k, neg, p, None))
-            .collect()
-    });
+    let one_by_one_with = |filter: Option<RowFilter<'_>>| {
+        Rounds::of(rounds, || {
+            queries
+                .iter()
+                .map(|q| ivf.search_words(snap, q, k, neg, p, filter))
+                .collect()
+        })
+    };
+    let batched_with = |filter: Option<RowFilter<'_>>| {
+        Rounds::of(rounds, || ivf.search_batch(snap, &batch, neg, p, filter))
+    };
+    let one_by_one = one_by_one_with(None);
     let concurrent = Rounds::of(rounds, || {
         queries
             .par_iter()
             .map(|q| ivf.search(snap, q, k, neg, p, None))
             .collect()
     });
-    let batched = Rounds::of(rounds, || ivf.search_batch(snap, &batch, neg, p, None));
-    let tenth_one_by_one = Rounds::of(rounds, || {
-        queries
-            .iter()
-            .map(|q| ivf.search_words(snap, q, k, neg, p, Some(tenth_filter)))
-            .collect()
-    });
-    let tenth_batched = Rounds::of(rounds, || {
-        ivf.search_batch(snap, &batch, neg, p, Some(tenth_filter))
-    });
+    let batched = batched_with(None);
+    let tenth_one_by_one = one_by_one_with(Some(tenth_filter));
+    let tenth_batched = batched_with(Some(tenth_filter));
+    let kept_one_by_one = one_by_one_with(Some(kept_filter));
+    let kept_batched = batched_with(Some(kept_filter));
     let (rows_one_by_one, rows_once) = ivf.probed_rows(&batch, p);
     println!(
         "ivf at {p} probes, {n} queries, best wall / mean CPU ms of {rounds} rounds \
@@ -163,6 +203,18 @@ pub fn run(
         (
             "10 % filter batched",
             &tenth_batched,
+            &tenth_one_by_one,
+            exact_tenth,
+        ),
+        (
+            "10 % kept gate one by one",
+            &kept_one_by_one,
+            &tenth_one_by_one,
+            exact_tenth,
+        ),
+        (
+            "10 % kept gate batched",
+            &kept_batched,
             &tenth_one_by_one,
             exact_tenth,
         ),

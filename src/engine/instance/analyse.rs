@@ -263,10 +263,8 @@ impl Instance {
         let request = ScanRequest {
             queries: &query,
             min_score: f32::MIN,
-            accept: &|_| true,
+            filter: None,
             collect: false,
-            narrowed: false,
-            words: None,
         };
         let near = crate::index::scan(&snap, &self.scan_copy, &request)
             .pop()

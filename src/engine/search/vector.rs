@@ -11,7 +11,7 @@ use crate::engine::instance::{Instance, Subject};
 use crate::engine::row_gate::RowGate;
 use crate::engine::stage_timer::StageTimer;
 use crate::engine::Result;
-use crate::index::{ScanQuery, ScanRequest};
+use crate::index::{RowFilter, ScanQuery, ScanRequest};
 
 impl Instance {
     /// Searches with an extractor's (raw) vector: it is projected as the rows of the
@@ -47,11 +47,13 @@ impl Instance {
         let request = ScanRequest {
             queries: &queries,
             min_score: query.min_score,
-            accept: &accept,
+            filter: gate.narrows().then_some(RowFilter {
+                accept: &accept,
+                words: Some(&words),
+                key: Some(gate.key()),
+            }),
             // Only a category or a filter can keep few rows: sample them once.
             collect: gate.narrows() && crate::index::selective(&snap, &accept),
-            narrowed: gate.narrows(),
-            words: Some(&words),
         };
         let scan_alone = || {
             crate::index::scan(&snap, &self.scan_copy, &request)

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 
 use super::code_i8::I8Query;
 use super::quantized::{rerank, I8Rows};
-use super::tiles::{answerable, scan_tiles, Panels};
+use super::tiles::{answerable_by_copy, scan_tiles, Panels};
 use super::topk::{Scored, TopK};
 use super::ScanResult;
 use crate::index::kernels;
@@ -46,15 +46,10 @@ impl I8Rows {
         accept: &(dyn Fn(usize) -> bool + Sync),
     ) -> Vec<ScanResult> {
         let dim = snap.dimension();
-        let (mut results, valid) = answerable(snap, queries.iter().map(|q| q.vector.len()));
+        let asked = queries.iter().map(|q| (q.vector, q.k));
+        let (mut results, valid) =
+            answerable_by_copy(snap, self.serves(snap), asked, min_score, accept);
         if valid.is_empty() {
-            return results;
-        }
-        if !self.serves(snap) {
-            for &i in &valid {
-                let q = &queries[i];
-                results[i] = snap.search(q.vector, q.k, min_score, accept);
-            }
             return results;
         }
         let batch: Vec<BatchQuery<'_>> = valid.iter().map(|&i| queries[i]).collect();

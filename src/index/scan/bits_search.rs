@@ -26,7 +26,7 @@ use super::code_bits::{chunk_estimates, BitsQuery, BitsRows, CHUNK_ROWS};
 use super::code_i8::I8Query;
 use super::quantized::{rerank, DEFAULT_OVERSAMPLE};
 use super::shortlist::Shortlist;
-use super::tiles::answerable;
+use super::tiles::answerable_by_copy;
 use super::topk::{Scored, TopK};
 use super::ScanResult;
 use crate::index::kernels;
@@ -114,12 +114,10 @@ impl BitsRows {
         min_score: f32,
         accept: &(dyn Fn(usize) -> bool + Sync),
     ) -> Vec<ScanResult> {
-        let (mut results, valid) = answerable(snap, queries.iter().map(|q| q.vector.len()));
-        if !self.serves(snap) {
-            for &i in &valid {
-                let q = &queries[i];
-                results[i] = snap.search(q.vector, q.k, min_score, accept);
-            }
+        let asked = queries.iter().map(|q| (q.vector, q.k));
+        let (mut results, valid) =
+            answerable_by_copy(snap, self.serves(snap), asked, min_score, accept);
+        if valid.is_empty() {
             return results;
         }
         let thresholded = min_score != f32::NEG_INFINITY;

@@ -218,7 +218,7 @@ fn tombstones_predicate_threshold_appends_and_stale_copies() {
 
 #[test]
 fn the_bits_mode_answers_singles_on_bits_and_batches_on_its_i8_copy() {
-    use super::{scan, ScanCopy, ScanMode, ScanQuery, ScanRequest};
+    use super::{scan, RowFilter, ScanCopy, ScanMode, ScanQuery, ScanRequest};
     kernels::init();
     assert_eq!("bits".parse::<ScanMode>(), Ok(ScanMode::Bits));
     assert_eq!(ScanMode::Bits.to_string(), "bits");
@@ -245,10 +245,12 @@ fn the_bits_mode_answers_singles_on_bits_and_batches_on_its_i8_copy() {
     let request = |queries| ScanRequest {
         queries,
         min_score: f32::NEG_INFINITY,
-        accept: &accept,
+        filter: Some(RowFilter {
+            accept: &accept,
+            words: None,
+            key: None,
+        }),
         collect: false,
-        narrowed: true,
-        words: None,
     };
     // One query (the 1-bit path) and six together (the i8 panels): exact answers here.
     for (i, q) in asked.iter().enumerate() {

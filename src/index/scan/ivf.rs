@@ -12,12 +12,15 @@
 //! reaching the threshold, which keeps `matched` (DocsFound) exact.
 //!
 //! Rows appended after the build (the snapshot has more rows than the partition) are
-//! scanned flat in f32; tombstones and the caller's predicate come from the snapshot at
-//! search time. A partition built on another generation is not used.
+//! scanned flat in f32; tombstones come from the snapshot at search time, the caller's
+//! predicate from the snapshot's columns too, decided once per predicate and column
+//! state for the partition's rows (`ivf_gates.rs`). A partition built on another
+//! generation is not used.
 
 use rayon::prelude::*;
 
 use super::code_i8::I8Fit;
+use super::ivf_gates::GateCache;
 use super::kmeans::{mix, TwoLevel};
 use super::list_codes::ListCodes;
 use super::quantized::Code;
@@ -51,6 +54,8 @@ pub struct IvfRows {
     /// i8 codes of `order`'s rows, in that order.
     pub(super) codes: ListCodes,
     pub(super) fit: I8Fit,
+    /// The accepted rows of the last filters searched (`ivf_gates.rs`).
+    pub(super) gates: GateCache,
 }
 
 /// The number of lists for `rows` rows when none is asked: `2·√rows`.
@@ -134,6 +139,7 @@ impl IvfRows {
             order,
             codes: ListCodes::Built(codes),
             fit,
+            gates: GateCache::default(),
         }
     }
 

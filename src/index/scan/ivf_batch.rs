@@ -25,9 +25,9 @@
 use rayon::prelude::*;
 
 use super::ivf::IvfRows;
-use super::ivf_search::{Found, Gate, IvfFilter, ListScan};
-use super::tiles::answerable;
-use super::{ScanQuery, ScanResult};
+use super::ivf_search::{Found, ListScan};
+use super::tiles::answerable_by_copy;
+use super::{RowFilter, ScanQuery, ScanResult};
 use crate::index::kernels;
 use crate::index::Snapshot;
 
@@ -51,28 +51,16 @@ impl IvfRows {
         queries: &[ScanQuery<'_>],
         min_score: f32,
         nprobe: usize,
-        filter: Option<IvfFilter<'_>>,
+        filter: Option<RowFilter<'_>>,
     ) -> Vec<ScanResult> {
-        let every = |_: usize| true;
-        let accept: &(dyn Fn(usize) -> bool + Sync) = match &filter {
-            Some(f) => f.accept,
-            None => &every,
-        };
-        let (mut results, valid) = answerable(snap, queries.iter().map(|q| q.vector.len()));
+        let accept = RowFilter::accept_of(filter);
+        let asked = queries.iter().map(|q| (q.vector, q.k));
+        let (mut results, valid) =
+            answerable_by_copy(snap, self.serves(snap), asked, min_score, accept);
         if valid.is_empty() {
             return results;
         }
-        if !self.serves(snap) {
-            for &i in &valid {
-                let q = &queries[i];
-                results[i] = snap.search(q.vector, q.k, min_score, accept);
-            }
-            return results;
-        }
-        let gate = match filter {
-            Some(f) => self.gate(snap, f.accept, f.words),
-            None => Gate::Live,
-        };
+        let gate = self.gates.gate(snap, self.rows, filter);
         let batch: Vec<ScanQuery<'_>> = valid.iter().map(|&i| queries[i]).collect();
         let scans: Vec<ListScan<'_>> = batch
             .iter()

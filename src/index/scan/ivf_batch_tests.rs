@@ -4,10 +4,9 @@
 //! length, and through `scan`; and of the rule that widens a filtered search.
 
 use super::ivf::IvfRows;
-use super::ivf_search::IvfFilter;
 use super::ivf_tests::{filtered_recall, words_of};
 use super::quantized_tests::{data, index_of, other_generation, unit, Rng};
-use super::ScanQuery;
+use super::{RowFilter, ScanQuery};
 use crate::index::kernels;
 
 #[test]
@@ -45,19 +44,22 @@ fn a_batch_answers_each_query_as_alone() {
     let tenth = |row: usize| row % 10 == 3;
     let most = |row: usize| row % 7 != 2;
     let (tenth_words, most_words) = (words_of(tenth), words_of(most));
-    let filters: [Option<IvfFilter<'_>>; 4] = [
+    let filters: [Option<RowFilter<'_>>; 4] = [
         None,
-        Some(IvfFilter {
+        Some(RowFilter {
             accept: &tenth,
             words: Some(&tenth_words),
+            key: None,
         }),
-        Some(IvfFilter {
+        Some(RowFilter {
             accept: &most,
             words: Some(&most_words),
+            key: None,
         }),
-        Some(IvfFilter {
+        Some(RowFilter {
             accept: &tenth,
             words: None,
+            key: None,
         }),
     ];
     let mut listed = 0;

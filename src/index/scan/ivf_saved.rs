@@ -45,6 +45,7 @@ use std::path::{Path, PathBuf};
 
 use super::code_i8::I8Fit;
 use super::ivf::IvfRows;
+use super::ivf_gates::GateCache;
 use super::list_codes::ListCodes;
 use crate::index::manifest::sync_dir;
 use crate::index::{IndexError, Manifest, Result, Snapshot};
@@ -266,6 +267,7 @@ impl IvfRows {
             order,
             codes: ListCodes::Mapped { map, start: at },
             fit: I8Fit::from_parts(offset, step, f32::from_bits(u32_at(44))),
+            gates: GateCache::default(),
         }))
     }
 }

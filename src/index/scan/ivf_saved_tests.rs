@@ -158,10 +158,8 @@ fn through(copy: &ScanCopy, snap: &Snapshot, query: &[f32]) -> ScanResult {
     let request = ScanRequest {
         queries: &asked,
         min_score: f32::NEG_INFINITY,
-        accept: &|_| true,
+        filter: None,
         collect: false,
-        narrowed: false,
-        words: None,
     };
     scan(snap, copy, &request).pop().unwrap()
 }

@@ -1,10 +1,12 @@
 //! Search through the coarse partition ([`IvfRows`]):
 //!
-//! 1. with a predicate, the rows it keeps are decided once for the whole partition into
-//!    one bit per row ([`Gate`]): 64 rows per call when the caller can decide a word of
-//!    rows from its columns (`words`, a vectorised pass over the columns the filter
-//!    reads), else row by row; tombstones are folded in, so the count of set bits is
-//!    DocsFound without a threshold, and the probes test one bit per row;
+//! 1. with a predicate, the rows it keeps are decided for the whole partition into one
+//!    bit per row ([`Gate`]): 64 rows per call when the caller can decide a word of rows
+//!    from its columns (`words`, a vectorised pass over the columns the filter reads),
+//!    else row by row, and only once per predicate and column state when the caller
+//!    names the predicate (`key`, kept in `ivf_gates.rs`); tombstones are folded in per
+//!    search, so the count of set bits is DocsFound without a threshold, and the probes
+//!    test one bit per row;
 //! 2. the query is scored against every centroid and the `nprobe` best lists are chosen;
 //!    with a threshold, so is every list whose bound `<q, c> + |q| · radius` reaches it
 //!    (no other list can hold a row that does);
@@ -29,17 +31,15 @@ use rayon::prelude::*;
 
 use super::code_i8::I8Query;
 use super::ivf::IvfRows;
+use super::ivf_gates::Gate;
 use super::quantized::{rerank, Code, DEFAULT_OVERSAMPLE};
 use super::topk::{Scored, TopK};
-use super::{AcceptWords, ScanResult};
+use super::{RowFilter, ScanResult};
 use crate::index::kernels;
 use crate::index::Snapshot;
 
 /// Candidates kept from the i8 stage at least.
 const MIN_CANDIDATES: usize = 64;
-
-/// Words of the gate per parallel task (64k rows).
-const GATE_WORDS: usize = 1024;
 
 /// A filter whose share of kept rows in the first lists is under its overall share
 /// divided by this refuses the query's neighbourhood: every list is scanned.
@@ -47,25 +47,6 @@ const ANTI_SHARE: f64 = 4.0;
 
 /// Below this share of kept rows in a run of 64, only the kept rows are scored.
 const SPARSE_RUN: u32 = 16;
-
-/// Which rows of the partition a search may return.
-pub(super) enum Gate {
-    /// Every live row.
-    Live,
-    /// The accepted live rows: bit `r % 64` of word `r / 64`, `count` of them.
-    Kept { bits: Vec<u64>, count: usize },
-}
-
-impl Gate {
-    /// Whether `row` (of the partition) may be returned.
-    #[inline]
-    pub(super) fn keeps(&self, snap: &Snapshot, row: usize) -> bool {
-        match self {
-            Gate::Live => !snap.is_tombstone(row),
-            Gate::Kept { bits, .. } => bits[row / 64] >> (row % 64) & 1 == 1,
-        }
-    }
-}
 
 /// One query's scan of some lists: what it needs and what it found.
 pub(super) struct ListScan<'a> {
@@ -178,15 +159,6 @@ impl ListScan<'_> {
     }
 }
 
-/// The predicate a partition search is told of (none: every live row).
-#[derive(Clone, Copy)]
-pub struct IvfFilter<'a> {
-    /// Which live rows may be hits.
-    pub accept: &'a (dyn Fn(usize) -> bool + Sync),
-    /// `accept` 64 rows at a time, when the caller can decide it so.
-    pub words: Option<AcceptWords<'a>>,
-}
-
 impl IvfRows {
     /// The `k` best live rows accepted by `accept` (`None`: every live row) with an exact
     /// score of at least `min_score`, found in the `nprobe` lists nearest the query and
@@ -201,9 +173,10 @@ impl IvfRows {
         nprobe: usize,
         accept: Option<&(dyn Fn(usize) -> bool + Sync)>,
     ) -> ScanResult {
-        let filter = accept.map(|accept| IvfFilter {
+        let filter = accept.map(|accept| RowFilter {
             accept,
             words: None,
+            key: None,
         });
         self.search_words(snap, query, k, min_score, nprobe, filter)
     }
@@ -218,26 +191,22 @@ impl IvfRows {
         k: usize,
         min_score: f32,
         nprobe: usize,
-        filter: Option<IvfFilter<'_>>,
+        filter: Option<RowFilter<'_>>,
     ) -> ScanResult {
-        let every = |_: usize| true;
-        let accept = filter.map(|f| f.accept);
+        let accept = RowFilter::accept_of(filter);
         if query.len() != snap.dimension() || snap.rows() == 0 {
             return ScanResult::default();
         }
         if !self.serves(snap) {
-            return snap.search(query, k, min_score, accept.unwrap_or(&every));
+            return snap.search(query, k, min_score, accept);
         }
-        let gate = match filter {
-            Some(f) => self.gate(snap, f.accept, f.words),
-            None => Gate::Live,
-        };
+        let gate = self.gates.gate(snap, self.rows, filter);
         let scan = self.list_scan(snap, query, k, min_score, &gate);
         let mut scored = self.centroid_scores(query);
         let first = self.probed_lists(&mut scored, query, nprobe, min_score);
         let found = scan.lists(&first);
         let found = self.widen(snap, &scan, scored, &first, found);
-        self.finish(snap, &scan, found, accept.unwrap_or(&every))
+        self.finish(snap, &scan, found, accept)
     }
 
     /// With a predicate, `found` (the scan of the `first` lists) grown by the next lists
@@ -405,41 +374,5 @@ impl IvfRows {
         lists.sort_unstable();
         lists.dedup();
         lists
-    }
-
-    /// The accepted live rows of the partition, decided 64 at a time through `words`
-    /// when given, else row by row through `accept`.
-    pub(super) fn gate(
-        &self,
-        snap: &Snapshot,
-        accept: &(dyn Fn(usize) -> bool + Sync),
-        words: Option<AcceptWords<'_>>,
-    ) -> Gate {
-        let mut bits = vec![0u64; self.rows.div_ceil(64)];
-        let rows = self.rows;
-        let count = bits
-            .par_chunks_mut(GATE_WORDS)
-            .enumerate()
-            .map(|(c, chunk)| {
-                let mut count = 0;
-                for (i, bits) in chunk.iter_mut().enumerate() {
-                    let w = c * GATE_WORDS + i;
-                    let mut live = !snap.tombstones().word(w);
-                    if rows - w * 64 < 64 {
-                        live &= (1u64 << (rows - w * 64)) - 1;
-                    }
-                    *bits = match words {
-                        _ if live == 0 => 0,
-                        Some(words) => words(w) & live,
-                        None => (0..64).fold(0, |kept, i| {
-                            kept | u64::from(live >> i & 1 == 1 && accept(w * 64 + i)) << i
-                        }),
-                    };
-                    count += bits.count_ones() as usize;
-                }
-                count
-            })
-            .sum();
-        Gate::Kept { bits, count }
     }
 }

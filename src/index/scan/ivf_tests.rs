@@ -4,9 +4,8 @@
 //! whole clusters, and the `ivf` scan mode.
 
 use super::ivf::IvfRows;
-use super::ivf_search::IvfFilter;
 use super::quantized_tests::{data, index_of, other_generation, recall, unit, Rng};
-use super::AcceptWords;
+use super::{AcceptWords, RowFilter};
 use crate::index::{kernels, VectorIndex};
 
 /// 40,000 rows of 300 clusters in 64 dimensions (row i in cluster i % 300), their
@@ -158,10 +157,12 @@ fn the_ivf_mode_partitions_large_instances_and_answers_through_the_scan() {
         let request = ScanRequest {
             queries: &asked,
             min_score: f32::NEG_INFINITY,
-            accept: &accept,
+            filter: Some(RowFilter {
+                accept: &accept,
+                words: None,
+                key: None,
+            }),
             collect: false,
-            narrowed: true,
-            words: None,
         };
         let got = scan(&snap, &copy, &request).pop().unwrap();
         assert_eq!(got.matched, want.matched);
@@ -181,10 +182,12 @@ fn the_ivf_mode_partitions_large_instances_and_answers_through_the_scan() {
     let request = ScanRequest {
         queries: &asked,
         min_score: f32::NEG_INFINITY,
-        accept: &accept,
+        filter: Some(RowFilter {
+            accept: &accept,
+            words: None,
+            key: None,
+        }),
         collect: false,
-        narrowed: true,
-        words: None,
     };
     assert!(request.joins_batches(&snap, &copy));
     for (q, together) in asked.iter().zip(scan(&snap, &copy, &request)) {
@@ -209,10 +212,12 @@ fn the_ivf_mode_partitions_large_instances_and_answers_through_the_scan() {
     let request = ScanRequest {
         queries: &asked,
         min_score: f32::NEG_INFINITY,
-        accept: &accept,
+        filter: Some(RowFilter {
+            accept: &accept,
+            words: None,
+            key: None,
+        }),
         collect: false,
-        narrowed: true,
-        words: None,
     };
     assert_eq!(
         scan(&snap, &copy, &request),
@@ -308,9 +313,10 @@ pub(super) fn filtered_recall(
 fn words_filter<'a>(
     accept: &'a (dyn Fn(usize) -> bool + Sync),
     words: AcceptWords<'a>,
-) -> Option<IvfFilter<'a>> {
-    Some(IvfFilter {
+) -> Option<RowFilter<'a>> {
+    Some(RowFilter {
         accept,
         words: Some(words),
+        key: None,
     })
 }

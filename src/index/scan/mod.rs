@@ -38,6 +38,9 @@ mod ivf;
 mod ivf_batch;
 #[cfg(test)]
 mod ivf_batch_tests;
+mod ivf_gates;
+#[cfg(test)]
+mod ivf_gates_tests;
 mod ivf_saved;
 #[cfg(test)]
 mod ivf_saved_tests;
@@ -64,7 +67,6 @@ pub use code_f16::F16Fit;
 pub use code_i8::{I8Fit, I8Query};
 pub use ivf::{default_lists, IvfRows, DEFAULT_NPROBE};
 pub use ivf_saved::{partition_file_name, partition_generation_of, stale_partition_file};
-pub use ivf_search::IvfFilter;
 pub use quantized::{Code, F16Rows, I8Rows, QuantizedRows, DEFAULT_OVERSAMPLE};
 pub use scan_copy::{ScanCopy, IVF_MIN_ROWS};
 pub use scan_mode::{ScanMode, UnknownScanMode};
@@ -116,6 +118,30 @@ pub struct ScanQuery<'a> {
     pub k: usize,
 }
 
+/// A row predicate (category, filter) as the scans take it.
+#[derive(Clone, Copy)]
+pub struct RowFilter<'a> {
+    /// Which live rows may be hits.
+    pub accept: &'a (dyn Fn(usize) -> bool + Sync),
+    /// `accept` 64 rows at a time, when the caller can decide it so (a partition decides
+    /// its rows, and counts DocsFound, with it).
+    pub words: Option<AcceptWords<'a>>,
+    /// The predicate's canonical text, when the caller can name it: a partition keeps
+    /// the rows it accepts for the next searches with the same key (`ivf_gates.rs`), so
+    /// two predicates that may accept different rows must never share a key.
+    pub key: Option<&'a str>,
+}
+
+impl<'a> RowFilter<'a> {
+    /// The rows `filter` accepts, as one predicate (none: every row).
+    pub fn accept_of(filter: Option<RowFilter<'a>>) -> &'a (dyn Fn(usize) -> bool + Sync) {
+        fn every(_: usize) -> bool {
+            true
+        }
+        filter.map_or(&every, |f| f.accept)
+    }
+}
+
 /// Queries that share one threshold and one row predicate.
 #[derive(Clone, Copy)]
 pub struct ScanRequest<'a> {
@@ -123,17 +149,12 @@ pub struct ScanRequest<'a> {
     pub queries: &'a [ScanQuery<'a>],
     /// Hits score at least this.
     pub min_score: f32,
-    /// Which live rows may be hits (category, filter).
-    pub accept: &'a (dyn Fn(usize) -> bool + Sync),
+    /// Which live rows may be hits; none: every live row (a partition then counts
+    /// DocsFound from the tombstones instead of deciding every row).
+    pub filter: Option<RowFilter<'a>>,
     /// Answer from the accepted rows alone, collected from the columns: the caller found
     /// the predicate [`selective`] (sampled once per search, not again here).
     pub collect: bool,
-    /// Whether `accept` may refuse live rows (a category or a filter); when not, a
-    /// partition counts DocsFound from the tombstones instead of calling it on every row.
-    pub narrowed: bool,
-    /// `accept` 64 rows at a time, when the caller can decide it so (a partition decides
-    /// its rows, and counts DocsFound, with it).
-    pub words: Option<AcceptWords<'a>>,
 }
 
 /// Whether `accept` keeps so few rows of `snap` (a 1024-row sample) that collecting them
@@ -151,32 +172,16 @@ impl ScanRequest<'_> {
     }
 }
 
-/// What a search through the copy is told of the predicate (the coarse partition
-/// counts DocsFound and probes more lists by it).
-#[derive(Clone, Copy)]
-pub(super) enum Narrowing<'a> {
-    /// Every live row passes: the predicate need not run.
-    Everything,
-    /// The predicate may refuse rows; given, the words decide them 64 at a time.
-    Rows(Option<AcceptWords<'a>>),
-}
-
 /// Answers `request` on `snap`, through `copy` when it holds a copy of the snapshot's
 /// generation: result `i` holds the best rows for `request.queries[i]`.
 pub fn scan(snap: &Snapshot, copy: &ScanCopy, request: &ScanRequest<'_>) -> Vec<ScanResult> {
     let ScanRequest {
         queries,
         min_score,
-        accept,
-        narrowed,
-        words,
+        filter,
         ..
     } = *request;
-    let narrowed = if narrowed {
-        Narrowing::Rows(words)
-    } else {
-        Narrowing::Everything
-    };
+    let accept = RowFilter::accept_of(filter);
     if request.collect {
         // Few rows pass: collect them from the columns and score only those.
         let rows = snap.accepted_rows(accept);
@@ -188,10 +193,10 @@ pub fn scan(snap: &Snapshot, copy: &ScanCopy, request: &ScanRequest<'_>) -> Vec<
     if queries.len() < MIN_BATCH {
         return queries
             .iter()
-            .map(|q| copy.search(snap, q.vector, q.k, min_score, accept, narrowed))
+            .map(|q| copy.search(snap, q.vector, q.k, min_score, filter))
             .collect();
     }
-    if let Some(results) = copy.search_batch(snap, queries, min_score, accept, narrowed) {
+    if let Some(results) = copy.search_batch(snap, queries, min_score, filter) {
         return results;
     }
     let k = queries.iter().map(|q| q.k).max().unwrap_or(0);

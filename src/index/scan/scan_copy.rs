@@ -37,10 +37,9 @@ use super::bits_search::DEFAULT_SHORTLIST;
 use super::code_bits::BitsRows;
 use super::ivf::{IvfRows, DEFAULT_NPROBE};
 use super::ivf_saved::{load_partition, save_partition};
-use super::ivf_search::IvfFilter;
 use super::quantized::{F16Rows, I8Rows, DEFAULT_OVERSAMPLE};
 use super::scan_mode::ScanMode;
-use super::{Narrowing, ScanQuery, ScanResult};
+use super::{RowFilter, ScanQuery, ScanResult};
 use crate::index::Snapshot;
 
 /// Rows appended past the copy before it is rebuilt, at least (and an eighth of it).
@@ -375,8 +374,7 @@ impl ScanCopy {
         snap: &Snapshot,
         queries: &[ScanQuery<'_>],
         min_score: f32,
-        accept: &(dyn Fn(usize) -> bool + Sync),
-        narrowed: Narrowing<'_>,
+        filter: Option<RowFilter<'_>>,
     ) -> Option<Vec<ScanResult>> {
         let built = self.built.load();
         let b = built
@@ -385,6 +383,7 @@ impl ScanCopy {
         if queries.iter().any(|q| q.k == 0) {
             return None;
         }
+        let accept = RowFilter::accept_of(filter);
         let batch = |per_hit: fn(usize) -> usize| -> Vec<BatchQuery<'_>> {
             queries
                 .iter()
@@ -408,13 +407,9 @@ impl ScanCopy {
             }
             Compact::F16(_) => None,
             // Each probed list read once for the queries that probe it.
-            Compact::Ivf(copy) => Some(copy.search_batch(
-                snap,
-                queries,
-                min_score,
-                DEFAULT_NPROBE,
-                ivf_filter(accept, narrowed),
-            )),
+            Compact::Ivf(copy) => {
+                Some(copy.search_batch(snap, queries, min_score, DEFAULT_NPROBE, filter))
+            }
         }
     }
 
@@ -427,9 +422,9 @@ impl ScanCopy {
         query: &[f32],
         k: usize,
         min_score: f32,
-        accept: &(dyn Fn(usize) -> bool + Sync),
-        narrowed: Narrowing<'_>,
+        filter: Option<RowFilter<'_>>,
     ) -> ScanResult {
+        let accept = RowFilter::accept_of(filter);
         let built = self.built.load();
         let usable = built
             .as_ref()
@@ -442,7 +437,8 @@ impl ScanCopy {
             Compact::I8(c) => c.search(snap, query, k, min_score, oversample, accept),
             Compact::F16(c) => c.search(snap, query, k, min_score, oversample, accept),
             Compact::Bits(c) => c.search(snap, query, k, min_score, shortlist(k), accept),
-            Compact::Ivf(c) => search_partition(c, snap, query, k, min_score, accept, narrowed),
+            // At the default probes, more when a predicate keeps few rows near the query.
+            Compact::Ivf(c) => c.search_words(snap, query, k, min_score, DEFAULT_NPROBE, filter),
         }
     }
 }
@@ -451,33 +447,6 @@ impl ScanCopy {
 /// get at least `MIN_SHORTLIST` rows).
 fn shortlist(k: usize) -> usize {
     DEFAULT_SHORTLIST.max(MIN_SHORTLIST.div_ceil(k))
-}
-
-/// A search of a partition at [`DEFAULT_NPROBE`] lists (more when a predicate keeps few
-/// rows near the query), with the predicate when `narrowed` (`accept` may refuse rows;
-/// inside, how to decide it 64 rows at a time when the caller can).
-fn search_partition(
-    partition: &IvfRows,
-    snap: &Snapshot,
-    query: &[f32],
-    k: usize,
-    min_score: f32,
-    accept: &(dyn Fn(usize) -> bool + Sync),
-    narrowed: Narrowing<'_>,
-) -> ScanResult {
-    let filter = ivf_filter(accept, narrowed);
-    partition.search_words(snap, query, k, min_score, DEFAULT_NPROBE, filter)
-}
-
-/// The predicate a partition is told of (none when every live row passes).
-fn ivf_filter<'a>(
-    accept: &'a (dyn Fn(usize) -> bool + Sync),
-    narrowed: Narrowing<'a>,
-) -> Option<IvfFilter<'a>> {
-    match narrowed {
-        Narrowing::Rows(words) => Some(IvfFilter { accept, words }),
-        Narrowing::Everything => None,
-    }
 }
 
 /// Candidates per wanted hit for a search of `k > 0` hits.

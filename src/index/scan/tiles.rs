@@ -127,6 +127,29 @@ pub(super) fn answerable(
     (results, valid)
 }
 
+/// [`answerable`] for a batch through a copy of the rows (`(vector, k)` per query): when
+/// the copy does not serve `snap` (`serves` false: another generation), the valid
+/// queries are answered by the exact scan, as a search alone would, and none is left to
+/// scan.
+pub(super) fn answerable_by_copy<'a>(
+    snap: &Snapshot,
+    serves: bool,
+    queries: impl ExactSizeIterator<Item = (&'a [f32], usize)> + Clone,
+    min_score: f32,
+    accept: &(dyn Fn(usize) -> bool + Sync),
+) -> (Vec<ScanResult>, Vec<usize>) {
+    let (mut results, valid) = answerable(snap, queries.clone().map(|(v, _)| v.len()));
+    if serves || valid.is_empty() {
+        return (results, valid);
+    }
+    let queries: Vec<(&[f32], usize)> = queries.collect();
+    for &i in &valid {
+        let (vector, k) = queries[i];
+        results[i] = snap.search(vector, k, min_score, accept);
+    }
+    (results, Vec::new())
+}
+
 /// Scans rows `0..panels.rows()` of `snap` accepted by `accept`, keeping `wanted[q]` rows
 /// for query `q`.
 pub(super) fn scan_tiles<P: Panels>(
