@@ -22,6 +22,7 @@ mod clipped;
 mod confirm;
 mod expansion;
 mod exposure;
+mod product_vote;
 mod query;
 mod reciprocal;
 mod rerank;
@@ -90,7 +91,8 @@ impl Instance {
                 num: if reciprocal.is_some() {
                     k.max(wanted)
                 } else {
-                    wanted
+                    // The product vote's voters, whatever the page.
+                    wanted.max(product_vote::VOTERS)
                 },
                 ..query.clone()
             }
@@ -136,7 +138,7 @@ impl Instance {
         }
         if !local {
             if !decisive(&candidates) {
-                self.unverified_rerank(&mut candidates, &[], query)?;
+                self.undecided_rerank(&mut candidates, &[], query)?;
             }
             candidates
                 .results
@@ -149,7 +151,7 @@ impl Instance {
         }
         let features = early_features.unwrap_or_else(|| self.query_local_features(&picture, crop));
         let Some(features) = features else {
-            self.unverified_rerank(&mut candidates, &[], query)?;
+            self.undecided_rerank(&mut candidates, &[], query)?;
             self.clipped_rerank(&mut candidates, &picture, &[])?;
             return self.rerank(candidates, Vec::new(), &[], query);
         };
@@ -179,7 +181,7 @@ impl Instance {
         timer.lap("votes");
         let voted_docs: Vec<u64> = voted.iter().map(|f| f.doc).collect();
         inliers.extend(self.verify_docs(&voted_docs, &features)?);
-        self.unverified_rerank(&mut candidates, &inliers, query)?;
+        self.undecided_rerank(&mut candidates, &inliers, query)?;
         self.clipped_rerank(&mut candidates, &picture, &inliers)?;
         self.rerank(candidates, voted, &inliers, query)
     }
