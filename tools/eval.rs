@@ -335,12 +335,6 @@ fn measure(
             latency.add_mean_ms,
             run.config_name(),
         );
-        let voted: Vec<&[bool]> = ranked
-            .iter()
-            .flatten()
-            .map(|r| r.voted.as_slice())
-            .collect();
-        vote::report(label, &voted);
         first.get_or_insert(ranked);
     }
     Ok(())

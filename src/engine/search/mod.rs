@@ -29,6 +29,7 @@ mod rerank;
 mod vector;
 mod views;
 mod votes;
+mod weak_copy;
 
 use std::collections::HashSet;
 
@@ -181,7 +182,12 @@ impl Instance {
         timer.lap("votes");
         let voted_docs: Vec<u64> = voted.iter().map(|f| f.doc).collect();
         inliers.extend(self.verify_docs(&voted_docs, &features)?);
+        let verified: Vec<u64> = docs.iter().chain(&voted_docs).copied().collect();
+        let weak = weak_copy::leader(&verified, &inliers);
         self.undecided_rerank(&mut candidates, &inliers, query)?;
+        if let Some(doc) = weak {
+            weak_copy::move_doc_first(&mut candidates, doc);
+        }
         self.clipped_rerank(&mut candidates, &picture, &inliers)?;
         self.rerank(candidates, voted, &inliers, query)
     }

@@ -43,9 +43,8 @@ impl Instance {
 }
 
 /// Moves first the best picture of the product the first [`VOTERS`] results of
-/// `candidates` elect, unless a candidate was verified (`inliers`, any order); the
-/// moved picture takes the first score and those it passes move down one rank each,
-/// taking the next scores.
+/// `candidates` elect ([`move_first`]), unless a candidate was verified (`inliers`, any
+/// order).
 pub(super) fn vote_first(candidates: &mut SearchOutcome, inliers: &[usize]) {
     if inliers.iter().any(|&n| n >= super::MIN_INLIERS) {
         return;
@@ -53,15 +52,18 @@ pub(super) fn vote_first(candidates: &mut SearchOutcome, inliers: &[usize]) {
     let Some(elected) = elected(&candidates.results) else {
         return;
     };
-    if elected == 0 {
+    move_first(candidates, elected);
+}
+
+/// Moves the result at `at` first: it takes the first score and those it passes move
+/// down one rank each, taking the next scores (scores still fall down the list).
+pub(super) fn move_first(candidates: &mut SearchOutcome, at: usize) {
+    let Some(moved) = candidates.results.get_mut(..=at) else {
         return;
-    }
-    let scores: Vec<f64> = candidates.results[..=elected]
-        .iter()
-        .map(|f| f.score)
-        .collect();
-    candidates.results[..=elected].rotate_right(1);
-    for (found, score) in candidates.results[..=elected].iter_mut().zip(scores) {
+    };
+    let scores: Vec<f64> = moved.iter().map(|f| f.score).collect();
+    moved.rotate_right(1);
+    for (found, score) in moved.iter_mut().zip(scores) {
         found.score = score;
     }
 }
