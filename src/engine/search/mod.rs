@@ -14,8 +14,9 @@
 //! keypoint vote stage (`votes.rs`) adds candidates and geometric verification re-ranks
 //! them (`rerank.rs`). The costly stages run only while the vector ranking does not
 //! decide (`cascade.rs`); so does the exposure-balanced view of a product shot on a
-//! dimmed background (`exposure.rs`) and, on request, average query expansion
-//! (`expansion.rs`). What a search is asked and answers is `query.rs`.
+//! dimmed background (`exposure.rs`), the product vote for the first result of a
+//! ranking nothing verified (`product_vote.rs`) and, on request, average query
+//! expansion (`expansion.rs`). What a search is asked and answers is `query.rs`.
 
 mod cascade;
 mod clipped;
@@ -29,7 +30,6 @@ mod rerank;
 mod vector;
 mod views;
 mod votes;
-mod weak_copy;
 
 use std::collections::HashSet;
 
@@ -182,12 +182,7 @@ impl Instance {
         timer.lap("votes");
         let voted_docs: Vec<u64> = voted.iter().map(|f| f.doc).collect();
         inliers.extend(self.verify_docs(&voted_docs, &features)?);
-        let verified: Vec<u64> = docs.iter().chain(&voted_docs).copied().collect();
-        let weak = weak_copy::leader(&verified, &inliers);
         self.undecided_rerank(&mut candidates, &inliers, query)?;
-        if let Some(doc) = weak {
-            weak_copy::move_doc_first(&mut candidates, doc);
-        }
         self.clipped_rerank(&mut candidates, &picture, &inliers)?;
         self.rerank(candidates, voted, &inliers, query)
     }

@@ -57,7 +57,7 @@ pub(super) fn vote_first(candidates: &mut SearchOutcome, inliers: &[usize]) {
 
 /// Moves the result at `at` first: it takes the first score and those it passes move
 /// down one rank each, taking the next scores (scores still fall down the list).
-pub(super) fn move_first(candidates: &mut SearchOutcome, at: usize) {
+fn move_first(candidates: &mut SearchOutcome, at: usize) {
     let Some(moved) = candidates.results.get_mut(..=at) else {
         return;
     };
