@@ -57,7 +57,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use rayon::prelude::*;
 
-use imgsearch::engine::{AddPicture, Engine, Instance, Reciprocal, ServiceType};
+use imgsearch::engine::{AddPicture, Engine, Instance, ServiceType};
 use imgsearch::vision::{self, Extractor, PixelLimits};
 
 #[path = "eval/category.rs"]
@@ -79,7 +79,7 @@ mod transform;
 
 use lists::{folder_pictures, grocery_split, labelled, pic_name, spaced, Item};
 use metrics::{overlap_at_10, score, Latency, Ranked, Scores};
-use options::{apply_whitening, open_instance, RunOptions};
+use options::{apply_whitening, open_instance, Reranking, RunOptions};
 
 /// Results asked of every search (the vendor's largest Num).
 const NUM: usize = 100;
@@ -292,7 +292,7 @@ fn evaluate(index: &[Item], queries: &[Item], run: &RunOptions, leave_one_out: b
 fn measure(
     (engine, instance): (&Engine, &Instance),
     (index, queries): (&[Item], &[Item]),
-    (run, reciprocal): (&RunOptions, Option<Reciprocal>),
+    (run, reciprocal): (&RunOptions, Reranking),
     leave_one_out: bool,
     (added, add_ms, extract_ms): (usize, f64, f64),
     label: &str,
@@ -386,7 +386,7 @@ fn elapsed_ns(started: Instant) -> u64 {
 fn query_all(
     instance: &Instance,
     (index, queries): (&[Item], &[Item]),
-    (run, reciprocal): (&RunOptions, Option<Reciprocal>),
+    (run, reciprocal): (&RunOptions, Reranking),
     leave_one_out: bool,
 ) -> Result<(Vec<Option<Ranked>>, Vec<f64>)> {
     let mut relevant = std::collections::HashMap::<&str, usize>::new();

@@ -215,6 +215,7 @@ pub fn search_query(params: &Params) -> Result<SearchQuery, ApiError> {
         query_expansion: 0,
         // The instance's (`serve --reciprocal-rerank`).
         reciprocal: None,
+        keep_first: false,
     })
 }
 

@@ -272,6 +272,11 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
     // A running server has built its quantised copy by the time searches come.
     instance.build_scan_copy();
 
+    let names: Vec<String> = index
+        .iter()
+        .enumerate()
+        .map(|(i, item)| pic_name(i, item))
+        .collect();
     for (label, reciprocal) in run.reciprocal_settings()? {
         let started = Instant::now();
         let cpu = process_cpu_ms();
@@ -305,7 +310,12 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
                         .iter()
                         .position(|f| f.record.product_id == want),
                     found.results.first().map_or_else(String::new, |f| {
-                        format!("{} ({:.4})", f.record.product_id, f.score)
+                        let inliers = if args.misses && f.record.product_id != want {
+                            miss_inliers(&instance, case, &f.record, &names)
+                        } else {
+                            String::new()
+                        };
+                        format!("{} ({:.4}){inliers}", f.record.product_id, f.score)
                     }),
                 ),
                 Err(e) => {
@@ -375,11 +385,6 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
         votes_report(&instance, &cases, &transforms)?;
     }
     if args.inliers && run.local_features {
-        let names: Vec<String> = index
-            .iter()
-            .enumerate()
-            .map(|(i, item)| pic_name(i, item))
-            .collect();
         inlier_report(&instance, &cases, &transforms, &names)?;
     }
     Ok(())
@@ -480,6 +485,31 @@ fn recall_rows(
         ranks,
         timing.map(|t| t.search_ms.to_vec()).unwrap_or_default(),
     );
+}
+
+/// For a miss's line: the inliers of the query (its keypoints as a scene's) with its
+/// source and with the wrong first result, when the instance keeps local features.
+fn miss_inliers(
+    instance: &imgsearch::engine::Instance,
+    case: &Case,
+    first: &imgsearch::store::Record,
+    names: &[String],
+) -> String {
+    let Ok(picture) = vision::decode(&case.query.bytes, &PixelLimits::default()) else {
+        return String::new();
+    };
+    let query =
+        vision::LocalFeatures::extract(picture.rgb(), imgsearch::engine::QUERY_LOCAL_POINTS);
+    let inliers = |product: &str, pic: &str| {
+        instance
+            .local_features(product, pic)
+            .ok()
+            .flatten()
+            .map_or(0, |f| vision::verify(&f, &query).inliers)
+    };
+    let own = inliers(&case.source.to_string(), &names[case.source]);
+    let wrong = inliers(&first.product_id, &first.pic_name);
+    format!(", inliers source {own} first {wrong}")
 }
 
 /// Inliers of each query with its own source and the most any other of its first

@@ -54,6 +54,11 @@ pub struct RunOptions {
     /// (`copy` takes the first). Without it: the server's with `--defaults`, else off.
     #[arg(long)]
     pub reciprocal: Vec<String>,
+    /// The product vote for the first result of undecided searches
+    /// (`SearchQuery::keep_first` off): `--product-vote false` keeps the vector
+    /// ranking's first; each value is measured in turn with every `--reciprocal`.
+    #[arg(long, value_delimiter = ',', default_value = "true", action = clap::ArgAction::Append)]
+    pub product_vote: Vec<bool>,
     /// Candidates re-ranked with local features.
     #[arg(long, default_value_t = imgsearch::engine::DEFAULT_RERANK_CANDIDATES)]
     pub rerank_k: usize,
@@ -130,33 +135,57 @@ impl RunOptions {
         Ok(())
     }
 
-    /// The `--reciprocal` settings to measure in turn, each with its label.
-    pub fn reciprocal_settings(&self) -> Result<Vec<(String, Option<Reciprocal>)>> {
-        if self.reciprocal.is_empty() {
+    /// The `--reciprocal` x `--product-vote` settings to measure in turn, each with its
+    /// label.
+    pub fn reciprocal_settings(&self) -> Result<Vec<(String, Reranking)>> {
+        let reciprocal: Vec<(String, Option<Reciprocal>)> = if self.reciprocal.is_empty() {
             // `serve --reciprocal-rerank`'s default.
             let server = self
                 .serve
                 .as_ref()
                 .filter(|serve| serve.reciprocal_rerank)
                 .map(|_| Reciprocal::DEFAULT);
-            return Ok(vec![(String::new(), server)]);
-        }
-        self.reciprocal
+            vec![(String::new(), server)]
+        } else {
+            self.reciprocal
+                .iter()
+                .map(|spec| Ok((format!("reciprocal {spec}: "), reciprocal_setting(spec)?)))
+                .collect::<Result<_>>()?
+        };
+        let labelled = self.product_vote.len() > 1;
+        Ok(self
+            .product_vote
             .iter()
-            .map(|spec| Ok((format!("reciprocal {spec}: "), reciprocal_setting(spec)?)))
-            .collect()
+            .flat_map(|&vote| {
+                reciprocal.iter().map(move |(label, reciprocal)| {
+                    let vote_label = if labelled {
+                        format!("product vote {vote}: ")
+                    } else {
+                        String::new()
+                    };
+                    (
+                        format!("{vote_label}{label}"),
+                        Reranking {
+                            reciprocal: *reciprocal,
+                            keep_first: !vote,
+                        },
+                    )
+                })
+            })
+            .collect())
     }
 
     /// What each search of this run asks: `num` results, the stage options, and
-    /// k-reciprocal re-ranking as `reciprocal` says.
-    pub fn search_query(&self, num: usize, reciprocal: Option<Reciprocal>) -> SearchQuery {
+    /// the re-ranking of undecided searches as `reranking` says.
+    pub fn search_query(&self, num: usize, reranking: Reranking) -> SearchQuery {
         SearchQuery {
             num,
             scene_windows: self.windows,
             scene_proposals: self.proposals,
             exhaustive: self.exhaustive,
             query_expansion: self.query_expansion,
-            reciprocal,
+            reciprocal: reranking.reciprocal,
+            keep_first: reranking.keep_first,
             ..SearchQuery::default()
         }
     }
@@ -169,6 +198,15 @@ impl RunOptions {
             "options"
         }
     }
+}
+
+/// How an undecided search is re-ranked in one measured setting.
+#[derive(Debug, Clone, Copy)]
+pub struct Reranking {
+    /// k-reciprocal re-ranking (`None`: off).
+    pub reciprocal: Option<Reciprocal>,
+    /// `SearchQuery::keep_first`: no product vote.
+    pub keep_first: bool,
 }
 
 /// A `--reciprocal` setting: `off`, `default` or `k1=K,k2=K,lambda=L` (any of them,

@@ -14,14 +14,16 @@
 //! keypoint vote stage (`votes.rs`) adds candidates and geometric verification re-ranks
 //! them (`rerank.rs`). The costly stages run only while the vector ranking does not
 //! decide (`cascade.rs`); so does the exposure-balanced view of a product shot on a
-//! dimmed background (`exposure.rs`) and, on request, average query expansion
-//! (`expansion.rs`). What a search is asked and answers is `query.rs`.
+//! dimmed background (`exposure.rs`), the product vote for the first result of a
+//! ranking nothing verified (`product_vote.rs`) and, on request, average query
+//! expansion (`expansion.rs`). What a search is asked and answers is `query.rs`.
 
 mod cascade;
 mod clipped;
 mod confirm;
 mod expansion;
 mod exposure;
+mod product_vote;
 mod query;
 mod reciprocal;
 mod rerank;
@@ -91,7 +93,8 @@ impl Instance {
                 num: if reciprocal.is_some() {
                     k.max(wanted)
                 } else {
-                    wanted
+                    // The product vote's voters, whatever the page.
+                    wanted.max(product_vote::VOTERS)
                 },
                 ..query.clone()
             }
@@ -137,7 +140,7 @@ impl Instance {
         }
         if !local {
             if !decisive(&candidates) {
-                self.unverified_rerank(&mut candidates, &[], query)?;
+                self.undecided_rerank(&mut candidates, &[], query)?;
             }
             candidates
                 .results
@@ -156,7 +159,7 @@ impl Instance {
         }
         let features = early_features.unwrap_or_else(|| self.query_local_features(&picture, crop));
         let Some(features) = features else {
-            self.unverified_rerank(&mut candidates, &[], query)?;
+            self.undecided_rerank(&mut candidates, &[], query)?;
             self.clipped_rerank(&mut candidates, &picture, &[])?;
             return self.rerank(candidates, Vec::new(), &[], query);
         };
@@ -186,7 +189,7 @@ impl Instance {
         timer.lap("votes");
         let voted_docs: Vec<u64> = voted.iter().map(|f| f.doc).collect();
         inliers.extend(self.verify_docs(&voted_docs, &features)?);
-        self.unverified_rerank(&mut candidates, &inliers, query)?;
+        self.undecided_rerank(&mut candidates, &inliers, query)?;
         self.clipped_rerank(&mut candidates, &picture, &inliers)?;
         self.rerank(candidates, voted, &inliers, query)
     }

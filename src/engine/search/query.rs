@@ -41,6 +41,10 @@ pub struct SearchQuery {
     /// k-reciprocal re-ranking of a shortlist neither decisive nor verified
     /// (`reciprocal.rs`; `None`: off). The server asks [`super::Reciprocal::DEFAULT`].
     pub reciprocal: Option<super::Reciprocal>,
+    /// Keep the vector ranking's first result of a search that neither decided nor
+    /// verified, instead of the best picture of the product its first results vote for
+    /// (`product_vote.rs`; `imgsearch-eval --product-vote false`, the before).
+    pub keep_first: bool,
 }
 
 /// One search result.
