@@ -72,6 +72,8 @@ mod lists;
 mod metrics;
 #[path = "eval/options.rs"]
 mod options;
+#[path = "eval/stages.rs"]
+mod stages;
 #[path = "eval/subject.rs"]
 mod subject;
 #[path = "eval/transform.rs"]

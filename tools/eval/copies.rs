@@ -71,6 +71,9 @@ pub struct CopyArgs {
     /// a lone client's.
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     pub one_client: bool,
+    /// Also print each engine stage's wall time per search (`imgsearch_stage_seconds`).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub stages: bool,
 }
 
 /// One transformed query.
@@ -277,7 +280,12 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
         .enumerate()
         .map(|(i, item)| pic_name(i, item))
         .collect();
+    let recorder = args
+        .stages
+        .then(super::stages::StageRecorder::install)
+        .flatten();
     for (label, reciprocal) in run.reciprocal_settings()? {
+        let stage_sums = recorder.as_ref().map(super::stages::StageRecorder::sums);
         let started = Instant::now();
         let cpu = process_cpu_ms();
         let done = AtomicUsize::new(0);
@@ -362,6 +370,9 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
             started.elapsed().as_secs_f64() * 1000.0 / cases.len().max(1) as f64 * clients as f64,
             clients
         );
+        if let (Some(recorder), Some(before)) = (&recorder, &stage_sums) {
+            super::stages::report(before, &recorder.sums(), cases.len());
+        }
         if !label.is_empty() {
             println!("{label}");
         }

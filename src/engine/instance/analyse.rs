@@ -192,12 +192,35 @@ impl Instance {
     /// One view per segment proposal of a busy scene ([`vision::propose`]: its silhouette
     /// composited on white, as a catalogue shot would show it); none for a product shot.
     pub(in crate::engine) fn proposal_views(&self, picture: &QueryPicture) -> Vec<View> {
+        self.views_of_proposals(picture, self.segment_proposals(picture))
+    }
+
+    /// The segment proposals of a busy scene ([`vision::propose`]); none for a product
+    /// shot: the half of [`Self::proposal_views`] that runs no extractor.
+    pub(in crate::engine) fn segment_proposals(
+        &self,
+        picture: &QueryPicture,
+    ) -> Vec<vision::Proposal> {
         if !picture.scene {
             return Vec::new();
         }
         let timer = StageTimer::start();
+        let found = vision::propose(picture.rgb(), SCENE_PROPOSALS);
+        timer.lap("segment");
+        found
+    }
+
+    /// One view per proposal `found` on `picture`, extracted on every core.
+    pub(in crate::engine) fn views_of_proposals(
+        &self,
+        picture: &QueryPicture,
+        found: Vec<vision::Proposal>,
+    ) -> Vec<View> {
+        if found.is_empty() {
+            return Vec::new();
+        }
+        let timer = StageTimer::start();
         let rgb = picture.rgb();
-        let found = vision::propose(rgb, SCENE_PROPOSALS);
         let views = found
             .into_par_iter()
             .map(|p| View {

@@ -27,6 +27,7 @@ mod product_vote;
 mod query;
 mod reciprocal;
 mod rerank;
+mod scene;
 mod shot;
 mod vector;
 mod views;
@@ -118,19 +119,21 @@ impl Instance {
         // The query's keypoints and what they verified, when found before the proposals.
         let (mut early_features, mut known) = (None, confirm::Verified::default());
         if proposals && !query.exhaustive && picture.scene && !decisive(&candidates) {
-            // The first candidates are verified first: a scene they confirm needs no
-            // proposals (`confirm.rs`).
-            if local {
-                let features = self.query_local_features(&picture, crop);
-                if let Some(features) = &features {
-                    known = self.verify_before_proposals(&candidates, features, k)?;
-                    if known.confirmed() {
-                        return self.rerank(candidates, Vec::new(), &known.in_order, query);
-                    }
+            // The first candidates are verified beside the proposals: a scene they
+            // confirm needs no proposals (`confirm.rs`, `scene.rs`).
+            match self.scene_stage(&picture, crop, local, &candidates, k)? {
+                scene::SceneStage::Confirmed(verified) => {
+                    return self.rerank(candidates, Vec::new(), &verified.in_order, query);
                 }
-                early_features = Some(features);
+                scene::SceneStage::Proposed {
+                    views: proposed,
+                    features,
+                    known: verified,
+                } => {
+                    views.extend(proposed);
+                    (early_features, known) = (features, verified);
+                }
             }
-            views.extend(self.proposal_views(&picture));
             candidates = self.search_views_or_vector(&views, subject.clone(), &wide)?;
         }
         if let [view] = views.as_slice() {

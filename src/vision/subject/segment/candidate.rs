@@ -24,6 +24,7 @@ pub(super) fn candidate(
     mut mask: Vec<bool>,
     b: Bounds,
     lab: &[[f32; 3]],
+    ring_bins: &[[u8; 3]],
     (w, h): (usize, usize),
 ) -> Option<Candidate> {
     if !plausible_box(&b, (w, h)) {
@@ -55,8 +56,9 @@ pub(super) fn candidate(
         .iter()
         .filter(|t| **t)
         .count() as f32;
-    let score =
-        surround_contrast(&mask, lab, w, h, &b) * fill.sqrt() * (1.0 - BORDER_PENALTY * touching);
+    let score = surround_contrast(&mask, ring_bins, w, h, &b)
+        * fill.sqrt()
+        * (1.0 - BORDER_PENALTY * touching);
     Some(Candidate {
         score,
         area,
@@ -220,8 +222,9 @@ fn outline_contrast(mask: &[bool], lab: &[[f32; 3]], w: usize, h: usize, b: &Bou
 /// How different the mask's colours are from those around it: one minus the
 /// intersection of the Lab histograms of the mask and of the ring of its box grown by
 /// [`RING`] (0: same colours, 1: none shared). A product stands apart from the shelf
-/// around it; a piece of the shelf does not.
-fn surround_contrast(mask: &[bool], lab: &[[f32; 3]], w: usize, h: usize, b: &Bounds) -> f32 {
+/// around it; a piece of the shelf does not. `ring_bins` holds each pixel's bins
+/// ([`ring_bins`]).
+fn surround_contrast(mask: &[bool], ring_bins: &[[u8; 3]], w: usize, h: usize, b: &Bounds) -> f32 {
     let grow = |len: usize| ((len as f32 * RING).ceil() as usize).max(2);
     let (gx, gy) = (grow(b.x2 - b.x1), grow(b.y2 - b.y1));
     let (x1, y1) = (b.x1.saturating_sub(gx), b.y1.saturating_sub(gy));
@@ -232,8 +235,8 @@ fn surround_contrast(mask: &[bool], lab: &[[f32; 3]], w: usize, h: usize, b: &Bo
         for x in x1..x2 {
             let i = y * w + x;
             let hist = if mask[i] { &mut inside } else { &mut around };
-            for (c, v) in lab[i].iter().enumerate() {
-                hist[c * RING_BINS + bin(c, *v, RING_BINS)] += 1.0;
+            for (c, &k) in ring_bins[i].iter().enumerate() {
+                hist[c * RING_BINS + usize::from(k)] += 1.0;
             }
         }
     }
@@ -241,4 +244,16 @@ fn surround_contrast(mask: &[bool], lab: &[[f32; 3]], w: usize, h: usize, b: &Bo
     normalise(&mut around);
     let shared: f32 = inside.iter().zip(&around).map(|(p, q)| p.min(*q)).sum();
     1.0 - shared / 3.0
+}
+
+/// Each pixel's [`RING_BINS`] bin per Lab channel, once per picture: every candidate's
+/// ring comparison counts them again, and a pixel lies in the rings of many regions of
+/// the hierarchy.
+pub(super) fn ring_bins(lab: &[[f32; 3]]) -> Vec<[u8; 3]> {
+    lab.iter()
+        .map(|p| {
+            // RING_BINS is far below 256.
+            [0, 1, 2].map(|c| bin(c, p[c], RING_BINS) as u8)
+        })
+        .collect()
 }

@@ -39,7 +39,7 @@ use rayon::prelude::*;
 use crate::vision::picture::region::Region;
 use crate::vision::picture::resample::{area_resize, fit_longest, Raster};
 
-use candidate::{candidate, plausible_box, Bounds, Candidate};
+use candidate::{candidate, plausible_box, ring_bins, Bounds, Candidate};
 use felzenszwalb::{felzenszwalb, Graph};
 use grouping::group;
 use pixels::{blur, gradients, to_lab};
@@ -191,6 +191,7 @@ pub fn propose(rgb: &RgbImage, max: usize) -> Vec<Proposal> {
     let grads = gradients(&lab, sw, sh);
     let total = sw * sh;
     let graph = Graph::new(&lab, sw, sh);
+    let ring = ring_bins(&lab);
     // The scales are independent: segmented on every core, gathered in scale order.
     let per_scale: Vec<Vec<Candidate>> = FH_SCALES
         .into_par_iter()
@@ -215,7 +216,7 @@ pub fn propose(rgb: &RgbImage, max: usize) -> Vec<Proposal> {
                         mask[p] = true;
                     }
                 }
-                scored.extend(candidate(mask, bounds, &lab, (sw, sh)));
+                scored.extend(candidate(mask, bounds, &lab, &ring, (sw, sh)));
             }
             scored
         })

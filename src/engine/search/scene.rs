@@ -1,0 +1,74 @@
+//! A busy scene's undecided search: its query keypoints and first verifications beside
+//! the segmentation of its proposals, on both cores.
+//!
+//! A lone client's scene search used to run its costly stages one after the other: the
+//! query's keypoints, the first candidates verified (`confirm.rs`), then, when none was
+//! confirmed, the segmentation and one extraction per proposal. Each stage spreads over
+//! the cores only in part (keypoint levels of unequal size, verification batches of two,
+//! three segmentation scales on two cores, serial set-up in each), so the second core
+//! idled for much of the search. The segmentation does not depend on the keypoints, so
+//! it runs speculatively beside them ([`rayon::join`]); the proposals' extractions (the
+//! costly part with a model, itself spread over the cores) wait for the verification and
+//! run only when it confirmed nothing. A confirmed search wastes its segmentation.
+
+use super::confirm::Verified;
+use super::query::SearchOutcome;
+use crate::engine::instance::{Instance, QueryPicture, View};
+use crate::engine::Result;
+use crate::vision::LocalFeatures;
+
+/// What the scene stage found.
+pub(super) enum SceneStage {
+    /// The first candidates hold a copy beyond doubt: proposals are not needed.
+    Confirmed(Verified),
+    /// No copy confirmed: the proposals' views, the query's keypoints (the outer `None`:
+    /// not computed, an instance without local features; the inner: the picture has
+    /// none) and what was verified.
+    Proposed {
+        views: Vec<View>,
+        features: Option<Option<LocalFeatures>>,
+        known: Verified,
+    },
+}
+
+impl Instance {
+    /// The proposals of the busy scene `picture` and, with `local` features, the query's
+    /// keypoints and the first of the first `k` `candidates` verified
+    /// ([`Self::verify_before_proposals`]) beside the segmentation.
+    pub(super) fn scene_stage(
+        &self,
+        picture: &QueryPicture,
+        crop: bool,
+        local: bool,
+        candidates: &SearchOutcome,
+        k: usize,
+    ) -> Result<SceneStage> {
+        if !local {
+            return Ok(SceneStage::Proposed {
+                views: self.proposal_views(picture),
+                features: None,
+                known: Verified::default(),
+            });
+        }
+        let (verified, found) = rayon::join(
+            || -> Result<(Option<LocalFeatures>, Verified)> {
+                let features = self.query_local_features(picture, crop);
+                let known = match &features {
+                    Some(found) => self.verify_before_proposals(candidates, found, k)?,
+                    None => Verified::default(),
+                };
+                Ok((features, known))
+            },
+            || self.segment_proposals(picture),
+        );
+        let (features, known) = verified?;
+        if known.confirmed() {
+            return Ok(SceneStage::Confirmed(known));
+        }
+        Ok(SceneStage::Proposed {
+            views: self.views_of_proposals(picture, found),
+            features: Some(features),
+            known,
+        })
+    }
+}
