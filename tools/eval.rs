@@ -64,6 +64,8 @@ use imgsearch::vision::{self, Extractor, PixelLimits};
 mod category;
 #[path = "eval/copies.rs"]
 mod copies;
+#[path = "eval/copy_report.rs"]
+mod copy_report;
 #[path = "data_root.rs"]
 mod data_root;
 #[path = "eval/lists.rs"]
