@@ -83,12 +83,21 @@ pub(crate) mod testkit {
     /// A new engine in a temporary directory holding one empty generic instance `name`
     /// (SIMD kernels probed). Bind all three: the directory must outlive the engine.
     pub(crate) fn generic_instance(name: &str) -> (tempfile::TempDir, Engine, Arc<Instance>) {
+        generic_instance_keeping(name, false)
+    }
+
+    /// [`generic_instance`] keeping local features (keypoints) of its pictures or not.
+    pub(crate) fn generic_instance_keeping(
+        name: &str,
+        local_features: bool,
+    ) -> (tempfile::TempDir, Engine, Arc<Instance>) {
         crate::index::kernels::init();
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::open(dir.path()).unwrap();
         let instance = engine
             .create_instance(&InstanceSpec {
                 service_type: ServiceType::Generic,
+                local_features,
                 ..InstanceSpec::product(name)
             })
             .unwrap();

@@ -51,21 +51,12 @@ mod tests {
     use crate::engine::search::cascade::CONFIRMED_INLIERS;
     use crate::engine::search::query::SearchQuery;
     use crate::engine::search::rerank::tests::add;
-    use crate::engine::{Engine, InstanceSpec, ServiceType};
+    use crate::engine::testkit::generic_instance_keeping;
     use crate::vision::testkit::{jpeg_bytes, scaled, textured};
 
     #[test]
     fn a_resized_copy_is_confirmed_with_few_points_and_a_stranger_is_not() {
-        crate::index::kernels::init();
-        let dir = tempfile::tempdir().unwrap();
-        let engine = Engine::open(dir.path()).unwrap();
-        let instance = engine
-            .create_instance(&InstanceSpec {
-                service_type: ServiceType::Generic,
-                local_features: true,
-                ..InstanceSpec::product("shot")
-            })
-            .unwrap();
+        let (_dir, _engine, instance) = generic_instance_keeping("shot", true);
         for i in 0..12 {
             add(&instance, &format!("p{i}"), "a.jpg", i, 0);
         }
