@@ -43,17 +43,23 @@ impl Verified {
 impl Instance {
     /// Verifies the first [`PRE_PROPOSAL_VERIFIED`] of the first `k` candidates in the
     /// cascade's batches, stopping at the first batch holding a copy beyond doubt; the
-    /// inliers found come back whether or not one was confirmed.
+    /// inliers found come back whether or not one was confirmed. `from` holds the first
+    /// candidates verified already (in order, whole batches): their batches are skipped.
     pub(super) fn verify_before_proposals(
         &self,
         candidates: &SearchOutcome,
         features: &LocalFeatures,
         k: usize,
+        from: Verified,
     ) -> Result<Verified> {
         let head = candidates.results.len().min(k).min(PRE_PROPOSAL_VERIFIED);
         let docs: Vec<u64> = candidates.results[..head].iter().map(|f| f.doc).collect();
-        let mut verified = Verified::default();
-        for batch in cascade::verification_batches(head) {
+        let mut verified = from;
+        if verified.confirmed() {
+            return Ok(verified);
+        }
+        let done = verified.in_order.len();
+        for batch in cascade::verification_batches(head).filter(|b| b.end > done) {
             let inliers = self.verify_docs(&docs[batch.clone()], features)?;
             verified
                 .by_doc
