@@ -1,19 +1,19 @@
-//! A busy scene's undecided search: its query keypoints and first verifications beside
-//! the segmentation of its proposals, on both cores.
+//! A busy scene's undecided search: its query keypoints and first verifications, then
+//! the later verifications beside the segmentation of its proposals, on both cores.
 //!
 //! A lone client's scene search used to run its costly stages one after the other: the
 //! query's keypoints, the first candidates verified (`confirm.rs`), then, when none was
 //! confirmed, the segmentation and one extraction per proposal. Each stage spreads over
 //! the cores only in part (keypoint levels of unequal size, verification batches of two,
 //! three segmentation scales on two cores, serial set-up in each), so the second core
-//! idled for much of the search. The segmentation does not depend on the keypoints, so
-//! it runs speculatively beside them ([`rayon::join`]); the proposals' extractions (the
-//! costly part with a model, itself spread over the cores) wait for the verification and
-//! run only when it confirmed nothing. The keypoints and the first
-//! [`FIRST_VERIFIED`] candidates' verification come before the segmentation starts: a
-//! busy picture that is a plain copy (a crop) is mostly confirmed there, and
-//! segmenting it beside them cost more wall time than they take (11 against ~4 ms).
-//! A scene confirmed by the later batches wastes its segmentation.
+//! idled for much of the search. The keypoints and the first [`FIRST_VERIFIED`]
+//! candidates' verification come first: a busy picture that is a plain copy (a crop) is
+//! mostly confirmed there, in less time than a segmentation (~4 against 11 ms). The
+//! segmentation does not depend on the later verification batches, so it runs
+//! speculatively beside them ([`rayon::join`]); the proposals' extractions (the costly
+//! part with a model, itself spread over the cores) wait for the verification and run
+//! only when it confirmed nothing. A scene confirmed by the later batches wastes its
+//! segmentation.
 
 use super::confirm::Verified;
 use super::query::SearchOutcome;
