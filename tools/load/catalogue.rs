@@ -17,6 +17,7 @@ use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use rayon::prelude::*;
 
+use super::add::ADD_PATH;
 use super::client::Client;
 use super::lists::{folder_pictures, grocery_split, spaced, Item};
 use super::peer::Level;
@@ -179,7 +180,7 @@ fn query_kinds(run: &CatalogueRun<'_>, paths: &[PathBuf]) -> Result<Vec<Kind>> {
         name: "catalogue",
         bodies: sources
             .iter()
-            .map(|&s| Ok((s, body(&std::fs::read(&paths[s])?))))
+            .map(|&s| Ok((s, search_body(&std::fs::read(&paths[s])?))))
             .collect::<Result<_>>()?,
     }];
     for t in Transform::ALL {
@@ -200,7 +201,7 @@ fn query_kinds(run: &CatalogueRun<'_>, paths: &[PathBuf]) -> Result<Vec<Kind>> {
                     None
                 };
                 let query = transform::make(&picture, t, &mut rng, scene.as_ref())?;
-                Ok((source, body(&query.bytes)))
+                Ok((source, search_body(&query.bytes)))
             })
             .collect::<Result<_>>()?;
         kinds.push(Kind {
@@ -217,16 +218,9 @@ fn query_kinds(run: &CatalogueRun<'_>, paths: &[PathBuf]) -> Result<Vec<Kind>> {
     Ok(kinds)
 }
 
-/// A SearchImageByPic form body with the API's defaults (Num 10 is the caller's choice).
-fn body(picture: &[u8]) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .append_pair("InstanceName", INSTANCE)
-        .append_pair(
-            "PicContent",
-            &base64::engine::general_purpose::STANDARD.encode(picture),
-        )
-        .append_pair("Num", "10")
-        .finish()
+/// A SearchImageByPic body for `picture` as a user's SDK sends it (Crop on, its default).
+fn search_body(picture: &[u8]) -> String {
+    super::body(INSTANCE, picture, true, None)
 }
 
 /// Adds picture `i` of `paths` as ProductId `i`, from two clients; prints the rate and the
@@ -250,7 +244,7 @@ fn add_catalogue(addr: &str, paths: &[PathBuf], pid: u32) -> Result<()> {
         })
         .collect::<Result<_>>()?;
     let cpu = cpu_seconds(pid);
-    let (level, _) = send(addr, "/?Action=AddImage", &bodies, 2)?;
+    let (level, _) = send(addr, ADD_PATH, &bodies, 2)?;
     println!(
         "AddImage: {} pictures, 2 clients, {:.1} pictures/s, server CPU {:.2} ms per picture",
         bodies.len(),

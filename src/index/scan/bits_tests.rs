@@ -245,11 +245,7 @@ fn the_bits_mode_answers_singles_on_bits_and_batches_on_its_i8_copy() {
     let request = |queries| ScanRequest {
         queries,
         min_score: f32::NEG_INFINITY,
-        filter: Some(RowFilter {
-            accept: &accept,
-            words: None,
-            key: None,
-        }),
+        filter: Some(RowFilter::rows(&accept)),
         collect: false,
     };
     // One query (the 1-bit path) and six together (the i8 panels): exact answers here.

@@ -56,11 +56,7 @@ fn a_batch_answers_each_query_as_alone() {
             words: Some(&most_words),
             key: None,
         }),
-        Some(RowFilter {
-            accept: &tenth,
-            words: None,
-            key: None,
-        }),
+        Some(RowFilter::rows(&tenth)),
     ];
     let mut listed = 0;
     for filter in filters {

@@ -173,11 +173,7 @@ impl IvfRows {
         nprobe: usize,
         accept: Option<&(dyn Fn(usize) -> bool + Sync)>,
     ) -> ScanResult {
-        let filter = accept.map(|accept| RowFilter {
-            accept,
-            words: None,
-            key: None,
-        });
+        let filter = accept.map(RowFilter::rows);
         self.search_words(snap, query, k, min_score, nprobe, filter)
     }
 

@@ -157,11 +157,7 @@ fn the_ivf_mode_partitions_large_instances_and_answers_through_the_scan() {
         let request = ScanRequest {
             queries: &asked,
             min_score: f32::NEG_INFINITY,
-            filter: Some(RowFilter {
-                accept: &accept,
-                words: None,
-                key: None,
-            }),
+            filter: Some(RowFilter::rows(&accept)),
             collect: false,
         };
         let got = scan(&snap, &copy, &request).pop().unwrap();
@@ -182,11 +178,7 @@ fn the_ivf_mode_partitions_large_instances_and_answers_through_the_scan() {
     let request = ScanRequest {
         queries: &asked,
         min_score: f32::NEG_INFINITY,
-        filter: Some(RowFilter {
-            accept: &accept,
-            words: None,
-            key: None,
-        }),
+        filter: Some(RowFilter::rows(&accept)),
         collect: false,
     };
     assert!(request.joins_batches(&snap, &copy));
@@ -212,11 +204,7 @@ fn the_ivf_mode_partitions_large_instances_and_answers_through_the_scan() {
     let request = ScanRequest {
         queries: &asked,
         min_score: f32::NEG_INFINITY,
-        filter: Some(RowFilter {
-            accept: &accept,
-            words: None,
-            key: None,
-        }),
+        filter: Some(RowFilter::rows(&accept)),
         collect: false,
     };
     assert_eq!(

@@ -133,6 +133,15 @@ pub struct RowFilter<'a> {
 }
 
 impl<'a> RowFilter<'a> {
+    /// A predicate decided row by row only, with no key to keep its rows under.
+    pub fn rows(accept: &'a (dyn Fn(usize) -> bool + Sync)) -> Self {
+        RowFilter {
+            accept,
+            words: None,
+            key: None,
+        }
+    }
+
     /// The rows `filter` accepts, as one predicate (none: every row).
     pub fn accept_of(filter: Option<RowFilter<'a>>) -> &'a (dyn Fn(usize) -> bool + Sync) {
         fn every(_: usize) -> bool {
