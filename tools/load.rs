@@ -43,7 +43,7 @@
 //!     --peer-python "$(tools/peers/setup.sh | tail -1)"
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -51,8 +51,7 @@ use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use clap::Parser;
 
-use imgsearch::engine::{Engine, ExtractorChoice, InstanceSpec, ScanMode, ServiceType};
-use imgsearch::store::Record;
+use imgsearch::engine::{ExtractorChoice, ScanMode};
 use imgsearch::vision::ModelOptions;
 
 #[path = "load/add.rs"]
@@ -63,9 +62,13 @@ mod catalogue;
 mod client;
 #[path = "data_root.rs"]
 mod data_root;
+#[path = "load/generated.rs"]
+mod generated;
 #[path = "eval/lists.rs"]
 #[allow(dead_code)]
 mod lists;
+#[path = "load/metrics.rs"]
+mod metrics;
 #[path = "load/peer.rs"]
 mod peer;
 #[path = "load/process.rs"]
@@ -75,6 +78,8 @@ mod process;
 mod transform;
 
 use client::Client;
+use generated::{fill, query_pictures};
+use metrics::stage_sums;
 use process::{cpu_ms_per, cpu_seconds, resident_mb, Server};
 
 /// Name of the benchmark instance with the built-in extractor.
@@ -360,106 +365,6 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// Makes instance `name` (created with `choice` and room for `capacity` pictures if
-/// missing) hold `pictures` generated vectors of its dimension; returns how many it holds
-/// (more when filled earlier for more).
-fn fill(
-    data_dir: &Path,
-    name: &str,
-    choice: &ExtractorChoice,
-    pictures: usize,
-    capacity: u64,
-) -> Result<usize> {
-    let started = Instant::now();
-    let engine = Engine::open(data_dir).context("opening the data directory")?;
-    println!(
-        "engine open (map + reconcile with the store) in {:.2} s",
-        started.elapsed().as_secs_f64()
-    );
-    let instance = match engine.instance(name) {
-        Ok(i) => i,
-        Err(_) => engine.create_instance_with(
-            &InstanceSpec {
-                name: name.into(),
-                service_type: ServiceType::Generic,
-                qps: 0,
-                capacity,
-                local_features: false,
-            },
-            choice,
-        )?,
-    };
-    let have = instance.info().total_count as usize;
-    if have >= pictures {
-        return Ok(have);
-    }
-    let dim = instance.meta().dimension as usize;
-    let started = Instant::now();
-    let mut state = 0x9e3779b97f4a7c15u64 ^ have as u64;
-    let mut i = have;
-    while i < pictures {
-        let end = (i + 10_000).min(pictures);
-        let chunk: Vec<(Record, Vec<f32>)> = (i..end)
-            .map(|i| {
-                let v: Vec<f32> = (0..dim)
-                    .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
-                        ((state >> 40) as f32 / (1u64 << 24) as f32).powi(3)
-                    })
-                    .collect();
-                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-                let record = Record {
-                    product_id: format!("p{}", i / 4),
-                    pic_name: format!("{i}.jpg"),
-                    category_id: imgsearch::engine::CATEGORY_OTHER,
-                    int_attrs: [Some((i % 100) as i32), None, None, None],
-                    ..Record::default()
-                };
-                (record, v.iter().map(|x| x / norm).collect())
-            })
-            .collect();
-        instance.add_vectors(&chunk)?;
-        i = end;
-        println!(
-            "  filled {i}/{pictures} ({:.0} s)",
-            started.elapsed().as_secs_f64()
-        );
-    }
-    Ok(pictures)
-}
-
-/// The first `n` GroceryStore test pictures (spread over the list), scaled to 640×480
-/// and encoded as JPEG.
-fn query_pictures(root: &Path, n: usize) -> Result<Vec<Vec<u8>>> {
-    let dataset = root.join("dataset");
-    let list = std::fs::read_to_string(dataset.join("test.txt"))
-        .with_context(|| format!("reading {}/test.txt", dataset.display()))?;
-    let paths: Vec<&str> = list
-        .lines()
-        .filter_map(|l| l.split(',').next())
-        .filter(|p| !p.trim().is_empty())
-        .collect();
-    if paths.is_empty() {
-        bail!("no pictures listed in {}", dataset.display());
-    }
-    let step = (paths.len() / n.max(1)).max(1);
-    paths
-        .iter()
-        .step_by(step)
-        .take(n)
-        .map(|p| {
-            let img = image::open(dataset.join(p.trim()))?.to_rgb8();
-            let img =
-                image::imageops::resize(&img, 640, 480, image::imageops::FilterType::Triangle);
-            let mut out = Vec::new();
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85).encode_image(&img)?;
-            Ok(out)
-        })
-        .collect()
-}
-
 /// A SearchImageByPic form body.
 fn body(instance: &str, jpeg: &[u8], crop: bool, filter: Option<&str>) -> String {
     let mut form = form_urlencoded::Serializer::new(String::new());
@@ -531,41 +436,4 @@ fn run_level(
         all.extend(r?);
     }
     Ok((all, elapsed))
-}
-
-/// Sums (seconds) of the stage histograms and of SearchImageByPic request times, with
-/// the request count, from `/metrics`.
-struct Sums {
-    stages: [f64; STAGES.len()],
-    /// (seconds, count) of SearchImageByPic.
-    requests: (f64, f64),
-}
-
-fn stage_sums(addr: &str) -> Result<Sums> {
-    let (_, text) = Client::connect(addr)?.request("GET", "/metrics", "")?;
-    let text = String::from_utf8_lossy(&text);
-    let mut sums = Sums {
-        stages: [0.0; STAGES.len()],
-        requests: (0.0, 0.0),
-    };
-    for line in text.lines() {
-        let Some((name, value)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let value: f64 = value.parse().unwrap_or(0.0);
-        if name.starts_with("imgsearch_stage_seconds_sum") {
-            for (i, s) in STAGES.iter().enumerate() {
-                if name.contains(&format!("stage=\"{s}\"")) {
-                    sums.stages[i] += value;
-                }
-            }
-        } else if name.contains("SearchImageByPic") {
-            if name.starts_with("imgsearch_request_seconds_sum") {
-                sums.requests.0 += value;
-            } else if name.starts_with("imgsearch_request_seconds_count") {
-                sums.requests.1 += value;
-            }
-        }
-    }
-    Ok(sums)
 }

@@ -1,0 +1,112 @@
+//! The synthetic benchmark's data: an instance filled with generated unit vectors (kept
+//! between runs: filling is the slow part) and real query pictures (GroceryStore test
+//! photos scaled to 640×480), so the server's decode and extraction are real while the
+//! instance can be grown to any size without extracting a million pictures.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+use imgsearch::engine::{Engine, ExtractorChoice, InstanceSpec, ServiceType};
+use imgsearch::store::Record;
+
+/// Makes instance `name` (created with `choice` and room for `capacity` pictures if
+/// missing) hold `pictures` generated vectors of its dimension; returns how many it holds
+/// (more when filled earlier for more).
+pub fn fill(
+    data_dir: &Path,
+    name: &str,
+    choice: &ExtractorChoice,
+    pictures: usize,
+    capacity: u64,
+) -> Result<usize> {
+    let started = Instant::now();
+    let engine = Engine::open(data_dir).context("opening the data directory")?;
+    println!(
+        "engine open (map + reconcile with the store) in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    let instance = match engine.instance(name) {
+        Ok(i) => i,
+        Err(_) => engine.create_instance_with(
+            &InstanceSpec {
+                name: name.into(),
+                service_type: ServiceType::Generic,
+                qps: 0,
+                capacity,
+                local_features: false,
+            },
+            choice,
+        )?,
+    };
+    let have = instance.info().total_count as usize;
+    if have >= pictures {
+        return Ok(have);
+    }
+    let dim = instance.meta().dimension as usize;
+    let started = Instant::now();
+    let mut state = 0x9e3779b97f4a7c15u64 ^ have as u64;
+    let mut i = have;
+    while i < pictures {
+        let end = (i + 10_000).min(pictures);
+        let chunk: Vec<(Record, Vec<f32>)> = (i..end)
+            .map(|i| {
+                let v: Vec<f32> = (0..dim)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        ((state >> 40) as f32 / (1u64 << 24) as f32).powi(3)
+                    })
+                    .collect();
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                let record = Record {
+                    product_id: format!("p{}", i / 4),
+                    pic_name: format!("{i}.jpg"),
+                    category_id: imgsearch::engine::CATEGORY_OTHER,
+                    int_attrs: [Some((i % 100) as i32), None, None, None],
+                    ..Record::default()
+                };
+                (record, v.iter().map(|x| x / norm).collect())
+            })
+            .collect();
+        instance.add_vectors(&chunk)?;
+        i = end;
+        println!(
+            "  filled {i}/{pictures} ({:.0} s)",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(pictures)
+}
+
+/// The first `n` GroceryStore test pictures (spread over the list), scaled to 640×480
+/// and encoded as JPEG.
+pub fn query_pictures(root: &Path, n: usize) -> Result<Vec<Vec<u8>>> {
+    let dataset = root.join("dataset");
+    let list = std::fs::read_to_string(dataset.join("test.txt"))
+        .with_context(|| format!("reading {}/test.txt", dataset.display()))?;
+    let paths: Vec<&str> = list
+        .lines()
+        .filter_map(|l| l.split(',').next())
+        .filter(|p| !p.trim().is_empty())
+        .collect();
+    if paths.is_empty() {
+        bail!("no pictures listed in {}", dataset.display());
+    }
+    let step = (paths.len() / n.max(1)).max(1);
+    paths
+        .iter()
+        .step_by(step)
+        .take(n)
+        .map(|p| {
+            let img = image::open(dataset.join(p.trim()))?.to_rgb8();
+            let img =
+                image::imageops::resize(&img, 640, 480, image::imageops::FilterType::Triangle);
+            let mut out = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85).encode_image(&img)?;
+            Ok(out)
+        })
+        .collect()
+}
