@@ -22,16 +22,21 @@ const SMALL: Reciprocal = Reciprocal {
     kept: 1,
 };
 
-#[test]
-fn a_product_s_mutual_neighbours_rise_above_a_picture_only_near_the_query() {
-    // 0, 2, 3: one product, alike among themselves; 1: a lookalike near the query only;
-    // 4, 5: unrelated.
+/// 0, 2, 3: one product, alike among themselves; 1: a lookalike near the query only;
+/// 4, 5: unrelated. Similarities to the query, then among the candidates.
+fn lookalike() -> ([f32; 6], Vec<f32>) {
     let to_query = [0.90, 0.85, 0.80, 0.78, 0.60, 0.55];
     let m = pairs(
         6,
         0.2,
         &[(0, 2, 0.92), (0, 3, 0.91), (2, 3, 0.93), (4, 5, 0.7)],
     );
+    (to_query, m)
+}
+
+#[test]
+fn a_product_s_mutual_neighbours_rise_above_a_picture_only_near_the_query() {
+    let (to_query, m) = lookalike();
     let order = reciprocal_order(&to_query, &m, SMALL);
     assert_eq!(order.len(), 6);
     assert_eq!(order[0], 0);
@@ -66,14 +71,8 @@ fn all_vector_distance_is_the_vector_order() {
 
 #[test]
 fn the_kept_first_results_stay_and_the_rest_follow_in_reciprocal_order() {
-    // As in the first test: 2 (the query's product) passes the lookalike 1 unless 1 is
-    // among the kept.
-    let to_query = [0.90, 0.85, 0.80, 0.78, 0.60, 0.55];
-    let m = pairs(
-        6,
-        0.2,
-        &[(0, 2, 0.92), (0, 3, 0.91), (2, 3, 0.93), (4, 5, 0.7)],
-    );
+    // 2 (the query's product) passes the lookalike 1 unless 1 is among the kept.
+    let (to_query, m) = lookalike();
     let one = reciprocal_placement(&to_query, &m, SMALL);
     assert_eq!(one[0], 0);
     let rank = |order: &[usize], i: usize| order.iter().position(|&x| x == i).unwrap();
