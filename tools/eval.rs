@@ -30,8 +30,12 @@
 //! Inputs: `grocery` reads the GroceryStore layout (`dataset/{train,val,test}.txt`,
 //! lines `path, fine_class, coarse_class`; the label is the fine class), `list`
 //! reads `path,label` lines (paths relative to the list file) or a folder with
-//! one sub-folder per label. Without `--queries`, `list` runs leave-one-out:
-//! every indexed picture is a query and its own hit is ignored. A missing
+//! one sub-folder per label. Leave-one-out (`list` without `--queries`, `grocery` with
+//! `--queries` the `--index` split, e.g. `--index train --queries train`): every indexed
+//! picture is a query searched against the others, its own picture kept out by a filter
+//! (each indexed picture's IntAttr4 is its position, the query asks `int_attr4!=i`), so
+//! the search runs as it would for a picture not in the index: its own copy would
+//! otherwise decide the search (`cascade.rs`) and skip every re-ranking. A missing
 //! dataset is reported and skipped with exit status 0, so scripts can call the
 //! tool on machines without the data.
 //!
@@ -57,7 +61,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use rayon::prelude::*;
 
-use imgsearch::engine::{AddPicture, Engine, Instance, ServiceType};
+use imgsearch::engine::{AddPicture, Attributes, Engine, Instance, ServiceType};
 use imgsearch::vision::{self, Extractor, PixelLimits};
 
 #[path = "eval/category.rs"]
@@ -82,7 +86,7 @@ mod subject;
 mod transform;
 
 use lists::{folder_pictures, grocery_split, labelled, pic_name, spaced, Item};
-use metrics::{overlap_at_10, score, Latency, Ranked, Scores};
+use metrics::{overlap_at_10, process_cpu_ms, score, Latency, Ranked, Scores};
 use options::{apply_whitening, open_instance, Reranking, RunOptions};
 
 /// Results asked of every search (the vendor's largest Num).
@@ -182,7 +186,9 @@ fn main() -> Result<()> {
                 return Ok(());
             }
             let read = |split: &str| grocery_split(&dataset, split);
-            (read(&index)?, read(&queries)?, run, false)
+            // The same split both ways: each picture against the rest of it.
+            let leave_one_out = index == queries;
+            (read(&index)?, read(&queries)?, run, leave_one_out)
         }
         Command::Copy { copies, run } => return copies::copy(&copies, &run),
         Command::Subject { copies, limit } => return subject::subject(&copies, limit),
@@ -259,9 +265,11 @@ fn evaluate(index: &[Item], queries: &[Item], run: &RunOptions, leave_one_out: b
     );
 
     let started = Instant::now();
-    let (added, add_ms) = add_all(&instance, index, run.crop)?;
+    let cpu = process_cpu_ms();
+    let (added, add_ms) = add_all(&instance, index, run.crop, leave_one_out)?;
+    let add_cpu_ms = (process_cpu_ms() - cpu) / index.len().max(1) as f64;
     println!(
-        "added {added}/{} in {:.1} s",
+        "added {added}/{} in {:.1} s, CPU {add_cpu_ms:.1} ms per add",
         index.len(),
         started.elapsed().as_secs_f64()
     );
@@ -306,8 +314,10 @@ fn measure(
         engine.set_scan_mode(mode);
         instance.build_scan_copy();
         let started = Instant::now();
+        let cpu = process_cpu_ms();
         let (ranked, search_ms) =
             query_all(instance, (index, queries), (run, reciprocal), leave_one_out)?;
+        let search_cpu_ms = (process_cpu_ms() - cpu) / queries.len().max(1) as f64;
         println!(
             "scan {mode:?}: searched {} in {:.1} s",
             queries.len(),
@@ -329,7 +339,7 @@ fn measure(
             ),
         };
         println!(
-            "{label}scan {mode:?}: P@1 {:.3}  R@5 {:.3}  mAP@100 {:.3}  ({} queries, index {added} pictures, extract p50 {extract_ms:.2} ms){overlap}  search p50 {:.1} ms  p95 {:.1} ms  add mean {:.1} ms  config {}",
+            "{label}scan {mode:?}: P@1 {:.3}  R@5 {:.3}  mAP@100 {:.3}  ({} queries, index {added} pictures, extract p50 {extract_ms:.2} ms){overlap}  search p50 {:.1} ms  p95 {:.1} ms  CPU {search_cpu_ms:.1} ms  add mean {:.1} ms  config {}",
             mean(|s| s.p1),
             mean(|s| s.r5),
             mean(|s| s.ap),
@@ -344,9 +354,15 @@ fn measure(
     Ok(())
 }
 
-/// Adds every index picture through `Instance::add`; returns how many were stored and
-/// the mean time of one add in milliseconds.
-fn add_all(instance: &Instance, index: &[Item], crop: bool) -> Result<(usize, f64)> {
+/// Adds every index picture through `Instance::add` (with `leave_one_out`, its position
+/// as IntAttr4, the attribute a query's own picture is filtered out by); returns how
+/// many were stored and the mean time of one add in milliseconds.
+fn add_all(
+    instance: &Instance,
+    index: &[Item],
+    crop: bool,
+    leave_one_out: bool,
+) -> Result<(usize, f64)> {
     let adding_ns = AtomicU64::new(0);
     let done = AtomicUsize::new(0);
     let failed = AtomicUsize::new(0);
@@ -361,7 +377,10 @@ fn add_all(instance: &Instance, index: &[Item], crop: bool) -> Result<(usize, f6
             category_id: None,
             crop,
             region: None,
-            attributes: Default::default(),
+            attributes: Attributes {
+                int_attrs: [None, None, None, leave_one_out.then(|| position(i))],
+                ..Attributes::default()
+            },
         };
         let started = Instant::now();
         let added = instance.add(add);
@@ -401,15 +420,12 @@ fn query_all(
     let done = AtomicUsize::new(0);
     let no_relevant = AtomicUsize::new(0);
     let search_ms = std::sync::Mutex::new(Vec::with_capacity(queries.len()));
-    // Leave-one-out asks one more result, as the query itself comes back first.
-    let num = if leave_one_out { NUM + 1 } else { NUM };
     let results: Vec<Option<Ranked>> = queries
         .par_iter()
         .enumerate()
         .map(|(qi, query)| {
             let bytes = std::fs::read(&query.path)
                 .with_context(|| format!("reading {}", query.path.display()))?;
-            let own = leave_one_out.then(|| pic_name(qi, query));
             let total = relevant
                 .get(query.label.as_str())
                 .copied()
@@ -423,13 +439,14 @@ fn query_all(
                 no_relevant.fetch_add(1, Ordering::Relaxed);
                 return anyhow::Ok(None);
             }
+            let mut search = run.search_query(NUM, reciprocal);
+            if leave_one_out {
+                // Its own picture is not searched: the query is a picture the index lacks.
+                let others = format!("int_attr4!={}", position(qi));
+                search.filter = Some(imgsearch::filter::parse(&others, others.len())?);
+            }
             let started = Instant::now();
-            let searched = instance.search_by_picture(
-                &bytes,
-                run.crop,
-                None,
-                &run.search_query(num, reciprocal),
-            );
+            let searched = instance.search_by_picture(&bytes, run.crop, None, &search);
             record_ms(&search_ms, started);
             let found = match searched {
                 Ok(found) => found,
@@ -438,12 +455,7 @@ fn query_all(
                     return Ok(None);
                 }
             };
-            let kept: Vec<_> = found
-                .results
-                .iter()
-                .filter(|f| own.as_deref() != Some(f.record.pic_name.as_str()))
-                .take(NUM)
-                .collect();
+            let kept: Vec<_> = found.results.iter().take(NUM).collect();
             let hits: Vec<bool> = kept
                 .iter()
                 .map(|f| f.record.product_id == query.label)
@@ -460,6 +472,11 @@ fn query_all(
     }
     let search_ms = search_ms.into_inner().unwrap_or_else(|e| e.into_inner());
     Ok((results, search_ms))
+}
+
+/// The IntAttr4 that marks the `i`-th indexed picture in leave-one-out runs.
+fn position(i: usize) -> i32 {
+    i32::try_from(i).unwrap_or(i32::MAX)
 }
 
 /// Appends the milliseconds since `started` to `times`.

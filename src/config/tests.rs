@@ -85,8 +85,9 @@ fn scene_proposals_are_on_unless_switched_off() {
             .config
             .reciprocal_rerank
     };
-    assert!(!reciprocal(&["serve"]));
+    assert!(reciprocal(&["serve"]));
     assert!(reciprocal(&["serve", "--reciprocal-rerank"]));
+    assert!(!reciprocal(&["serve", "--reciprocal-rerank", "false"]));
 }
 
 #[test]

@@ -218,7 +218,7 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
     );
     let started = Instant::now();
     let cpu = process_cpu_ms();
-    let (added, add_ms) = add_all(&instance, &index, run.crop)?;
+    let (added, add_ms) = add_all(&instance, &index, run.crop, false)?;
     println!(
         "added {added}/{} in {:.1} s, CPU {:.1} ms per add",
         index.len(),

@@ -49,7 +49,7 @@ pub struct RunOptions {
     #[arg(long, default_value_t = 0)]
     pub query_expansion: usize,
     /// k-reciprocal re-ranking of undecided, unverified shortlists
-    /// (`SearchQuery::reciprocal`): `off`, `default`, or `k1=K,k2=K,lambda=L` (any of
+    /// (`SearchQuery::reciprocal`): `off`, `default`, or `k1=K,k2=K,lambda=L,kept=N` (any of
     /// them); each `--reciprocal` is one setting, measured in turn on the same index
     /// (`copy` takes the first). Without it: the server's with `--defaults`, else off.
     #[arg(long)]
@@ -209,7 +209,7 @@ pub struct Reranking {
     pub keep_first: bool,
 }
 
-/// A `--reciprocal` setting: `off`, `default` or `k1=K,k2=K,lambda=L` (any of them,
+/// A `--reciprocal` setting: `off`, `default` or `k1=K,k2=K,lambda=L,kept=N` (any of them,
 /// the others from the default).
 pub fn reciprocal_setting(spec: &str) -> Result<Option<Reciprocal>> {
     match spec {
@@ -226,6 +226,7 @@ pub fn reciprocal_setting(spec: &str) -> Result<Option<Reciprocal>> {
             "k1" => settings.k1 = value.parse()?,
             "k2" => settings.k2 = value.parse()?,
             "lambda" => settings.lambda = value.parse()?,
+            "kept" => settings.kept = value.parse()?,
             _ => bail!("--reciprocal {spec}: unknown setting {key}"),
         }
     }

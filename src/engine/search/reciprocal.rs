@@ -12,10 +12,14 @@
 //! distance, gives the new order. It runs on the shortlist alone (the first K results,
 //! K the instance's re-rank candidates: ~100 vectors read, 100² dot products), only for
 //! a ranking that neither decided (`cascade.rs`) nor verified any copy (`rerank.rs`),
-//! and leaves its first result where it is: a copy keeps the result that found it.
-//! Off unless a query asks (`SearchQuery::reciprocal`) or the server was started with
-//! `--reciprocal-rerank` (the instance's setting); it re-orders the same first K
-//! whatever the page, so pages still cut one ranking.
+//! and leaves its first [`Reciprocal::kept`] results where they are: the first is a
+//! copy's or the product vote's (`product_vote.rs`), and keeping the first five keeps
+//! top-5 recall as it was while the places after them gather most of the mAP the
+//! re-ranking brings (GroceryStore val built-in 0.318 → 0.360 with five kept, 0.366
+//! with one, whose R@5 falls 0.764 → 0.682; docs/quality.md, 2026-12-05, seventh).
+//! On in the server by default (`serve --reciprocal-rerank`, `false` turns it off; the
+//! instance's setting) or when a query asks (`SearchQuery::reciprocal`); it re-orders
+//! the same first K whatever the page, so pages still cut one ranking.
 
 use super::query::{Found, SearchOutcome, SearchQuery};
 use crate::engine::instance::Instance;
@@ -31,6 +35,9 @@ pub struct Reciprocal {
     pub k2: usize,
     /// Weight of the vector distance beside the Jaccard distance (λ).
     pub lambda: f32,
+    /// First results left in place (at least 1): 5 keeps the first five, so top-5
+    /// recall, as they were.
+    pub kept: usize,
 }
 
 impl Reciprocal {
@@ -39,6 +46,7 @@ impl Reciprocal {
         k1: 20,
         k2: 6,
         lambda: 0.3,
+        kept: 5,
     };
 }
 
@@ -62,9 +70,10 @@ impl Instance {
     }
 
     /// Re-orders the first `head` results of `candidates` (a search by picture's
-    /// shortlist, best first) but the first by k-reciprocal distance. Scores stay the ones of the
-    /// ranks: the picture placed at rank r reports the r-th best score of the
-    /// shortlist, so scores still fall down the list.
+    /// shortlist, best first) by k-reciprocal distance, but for the first
+    /// `settings.kept`, which stay where they are. Scores stay the ones of the ranks:
+    /// the picture placed at rank r reports the r-th best score of the shortlist, so
+    /// scores still fall down the list.
     pub(super) fn reciprocal_rerank(
         &self,
         candidates: &mut SearchOutcome,
@@ -72,25 +81,26 @@ impl Instance {
         settings: Reciprocal,
     ) -> Result<()> {
         let head = head.min(candidates.results.len());
-        if head < 3 {
+        // The first result stays whatever the setting: whether it is the one is the
+        // vector ranking's, the product vote's and verification's call (a copy missed
+        // by both is still most often first); re-ordering it cost GroceryStore val P@1
+        // and the copies' scenes R@1.
+        let kept = settings.kept.max(1);
+        if head < kept + 2 {
             return Ok(());
         }
-        // The first result stays: whether it is the one is the vector ranking's and
-        // verification's call (a copy missed by both is still most often first);
-        // re-ordering it cost GroceryStore val P@1 and the copies' scenes R@1.
-        let shortlist = &mut candidates.results[1..];
-        let head = head - 1;
+        let shortlist = &mut candidates.results[..head];
         let timer = StageTimer::start();
         let (_, projection) = self.layer();
         let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(head);
-        for found in &shortlist[..head] {
+        for found in shortlist.iter() {
             let Some(raw) = self.store.vector(self.meta.id, found.doc)? else {
                 // A picture deleted since the scan: leave the order as it is.
                 return Ok(());
             };
             vectors.push(projection.apply(&raw)?.into_owned());
         }
-        let to_query: Vec<f32> = shortlist[..head].iter().map(|f| f.score as f32).collect();
+        let to_query: Vec<f32> = shortlist.iter().map(|f| f.score as f32).collect();
         let mut pairs = vec![0.0f32; head * head];
         for i in 0..head {
             for j in i..head {
@@ -99,20 +109,36 @@ impl Instance {
                 pairs[j * head + i] = s;
             }
         }
-        let order = reciprocal_order(&to_query, &pairs, settings);
-        let scores: Vec<f64> = shortlist[..head].iter().map(|f| f.score).collect();
-        let mut taken: Vec<Option<Found>> = shortlist[..head].iter().cloned().map(Some).collect();
-        let reordered: Vec<Found> = order
+        let placed = reciprocal_placement(&to_query, &pairs, settings);
+        let scores: Vec<f64> = shortlist.iter().map(|f| f.score).collect();
+        let reordered: Vec<Found> = placed
             .iter()
-            .zip(&scores)
-            .filter_map(|(&i, &score)| taken[i].take().map(|found| Found { score, ..found }))
+            .zip(scores)
+            .map(|(&i, score)| Found {
+                score,
+                ..shortlist[i].clone()
+            })
             .collect();
-        for (slot, found) in shortlist.iter_mut().zip(reordered) {
-            *slot = found;
-        }
+        shortlist.clone_from_slice(&reordered);
         timer.lap("reciprocal");
         Ok(())
     }
+}
+
+/// The new order of `n` candidates (indices, first first): the first `settings.kept`
+/// (at least one) where they are, the rest after them in [`reciprocal_order`]. The kept
+/// results are nodes of every neighbourhood all the same: most often they are the
+/// query's product, whose other pictures they help to find.
+pub(super) fn reciprocal_placement(
+    to_query: &[f32],
+    pairs: &[f32],
+    settings: Reciprocal,
+) -> Vec<usize> {
+    let kept = settings.kept.max(1).min(to_query.len());
+    let order = reciprocal_order(to_query, pairs, settings);
+    (0..kept)
+        .chain(order.into_iter().filter(|&i| i >= kept))
+        .collect()
 }
 
 /// The new order of `n` candidates (indices, nearest first) from their similarities to

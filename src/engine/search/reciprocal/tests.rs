@@ -19,18 +19,24 @@ const SMALL: Reciprocal = Reciprocal {
     k1: 3,
     k2: 1,
     lambda: 0.3,
+    kept: 1,
 };
 
-#[test]
-fn a_product_s_mutual_neighbours_rise_above_a_picture_only_near_the_query() {
-    // 0, 2, 3: one product, alike among themselves; 1: a lookalike near the query only;
-    // 4, 5: unrelated.
+/// 0, 2, 3: one product, alike among themselves; 1: a lookalike near the query only;
+/// 4, 5: unrelated. Similarities to the query, then among the candidates.
+fn lookalike() -> ([f32; 6], Vec<f32>) {
     let to_query = [0.90, 0.85, 0.80, 0.78, 0.60, 0.55];
     let m = pairs(
         6,
         0.2,
         &[(0, 2, 0.92), (0, 3, 0.91), (2, 3, 0.93), (4, 5, 0.7)],
     );
+    (to_query, m)
+}
+
+#[test]
+fn a_product_s_mutual_neighbours_rise_above_a_picture_only_near_the_query() {
+    let (to_query, m) = lookalike();
     let order = reciprocal_order(&to_query, &m, SMALL);
     assert_eq!(order.len(), 6);
     assert_eq!(order[0], 0);
@@ -61,4 +67,29 @@ fn all_vector_distance_is_the_vector_order() {
         ..SMALL
     };
     assert_eq!(reciprocal_order(&to_query, &m, plain), [0, 1, 2, 3]);
+}
+
+#[test]
+fn the_kept_first_results_stay_and_the_rest_follow_in_reciprocal_order() {
+    // 2 (the query's product) passes the lookalike 1 unless 1 is among the kept.
+    let (to_query, m) = lookalike();
+    let one = reciprocal_placement(&to_query, &m, SMALL);
+    assert_eq!(one[0], 0);
+    let rank = |order: &[usize], i: usize| order.iter().position(|&x| x == i).unwrap();
+    assert!(rank(&one, 2) < rank(&one, 1), "{one:?}");
+    let two = reciprocal_placement(&to_query, &m, Reciprocal { kept: 2, ..SMALL });
+    assert_eq!(two[..2], [0, 1]);
+    assert!(rank(&two, 2) < rank(&two, 4), "{two:?}");
+    // Kept 0 is kept 1 (the first always stays); kept past the end keeps all.
+    assert_eq!(
+        reciprocal_placement(&to_query, &m, Reciprocal { kept: 0, ..SMALL }),
+        one
+    );
+    let all = reciprocal_placement(&to_query, &m, Reciprocal { kept: 9, ..SMALL });
+    assert_eq!(all, [0, 1, 2, 3, 4, 5]);
+    for order in [one, two] {
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, [0, 1, 2, 3, 4, 5]);
+    }
 }
