@@ -175,9 +175,14 @@ impl Instance {
         } else {
             cascade::verification_batches(head).collect()
         };
+        let confirmed = if picture.scene {
+            confirm::SCENE_CONFIRMED_INLIERS
+        } else {
+            cascade::CONFIRMED_INLIERS
+        };
         for batch in batches {
             inliers.extend(self.verify_unknown_docs(&docs[batch], &features, &known)?);
-            if !query.exhaustive && inliers.iter().any(|&n| n >= cascade::CONFIRMED_INLIERS) {
+            if !query.exhaustive && inliers.iter().any(|&n| n >= confirmed) {
                 return self.rerank(candidates, Vec::new(), &inliers, query);
             }
         }

@@ -1,6 +1,7 @@
 //! Multi-scale FAST-9 corners ranked by their Harris response, spread over the picture,
 //! oriented by the intensity centroid and described by rotated BRIEF (ORB, Rublee et al.
-//! 2011, `brief.rs`), on a grey pyramid of the picture (`pyramid.rs`).
+//! 2011, `brief.rs`, on the level smoothed by `smoothing.rs`), on a grey pyramid of the
+//! picture (`pyramid.rs`).
 
 use std::sync::OnceLock;
 
@@ -8,6 +9,7 @@ use image::{GrayImage, RgbImage};
 use rayon::prelude::*;
 
 use super::brief::{describe, PATCH_RADIUS};
+use super::smoothing::smoothed;
 use super::LocalFeatures;
 
 /// Longest side of the working frame: larger pictures are scaled down first (corners of
@@ -189,19 +191,17 @@ fn fast_corners(image: &GrayImage) -> Vec<Corner> {
             if bright < 2 && dark < 2 {
                 continue;
             }
-            let (mut bright_mask, mut dark_mask, mut sum) = (0u32, 0u32, 0u32);
+            // Without a branch per ring pixel: brighter or darker is a coin flip on a
+            // busy picture, and the mispredictions were most of the detection's cost.
+            let (mut bright_mask, mut dark_mask, mut sum) = (0u32, 0u32, 0i32);
             for k in 0..16 {
                 let v = ring(k);
-                if v > hi {
-                    bright_mask |= 1 << k;
-                    sum += (v - hi) as u32;
-                } else if v < lo {
-                    dark_mask |= 1 << k;
-                    sum += (lo - v) as u32;
-                }
+                bright_mask |= u32::from(v > hi) << k;
+                dark_mask |= u32::from(v < lo) << k;
+                sum += i32::from((v - hi).max(0)) + i32::from((lo - v).max(0));
             }
             if has_arc(bright_mask) || has_arc(dark_mask) {
-                score[i] = sum.clamp(1, u32::from(u16::MAX)) as u16;
+                score[i] = sum.clamp(1, i32::from(u16::MAX)) as u16;
             }
         }
     }
@@ -334,62 +334,4 @@ fn orientation(image: &GrayImage, x: i32, y: i32) -> f32 {
         }
     }
     (m01 as f32).atan2(m10 as f32)
-}
-
-/// The level smoothed by two 5-wide box passes each way (close to a Gaussian of σ ≈ 2),
-/// which BRIEF's pixel comparisons need to be stable under noise and JPEG.
-fn smoothed(image: &GrayImage) -> Vec<u16> {
-    let (w, h) = (image.width() as usize, image.height() as usize);
-    let mut a: Vec<u16> = image.as_raw().iter().map(|v| u16::from(*v) * 16).collect();
-    let mut b = vec![0u16; w * h];
-    for _ in 0..2 {
-        box_pass(&a, &mut b, w, h, 1, w);
-        box_pass(&b, &mut a, w, h, w, 1);
-    }
-    a
-}
-
-/// One 5-tap box average along `step` (1: rows, w: columns), edges clamped.
-fn box_pass(src: &[u16], dst: &mut [u16], w: usize, h: usize, step: usize, across: usize) {
-    let (len, lines) = if step == 1 { (w, h) } else { (h, w) };
-    let last = len as isize - 1;
-    for line in 0..lines {
-        let base = line * across;
-        let at = |j: isize| u32::from(src[base + j.clamp(0, last) as usize * step]);
-        // A running sum of the five (edge-clamped) neighbours: the same sums as adding
-        // them up at every pixel, in two reads instead of five.
-        let mut sum: u32 = (-2..=2).map(at).sum();
-        for i in 0..len {
-            dst[base + i * step] = (sum / 5) as u16;
-            let i = i as isize;
-            sum = sum + at(i + 3) - at(i - 2);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn running_box_sums_are_the_plain_sums() {
-        let (w, h) = (13usize, 7usize);
-        let src: Vec<u16> = (0..w * h).map(|i| ((i * 7919) % 4081) as u16).collect();
-        for (step, across) in [(1, w), (w, 1)] {
-            let mut got = vec![0u16; w * h];
-            box_pass(&src, &mut got, w, h, step, across);
-            let (len, lines) = if step == 1 { (w, h) } else { (h, w) };
-            for line in 0..lines {
-                for i in 0..len {
-                    let sum: u32 = (-2i32..=2)
-                        .map(|d| {
-                            let j = (i as i32 + d).clamp(0, len as i32 - 1) as usize;
-                            u32::from(src[line * across + j * step])
-                        })
-                        .sum();
-                    assert_eq!(got[line * across + i * step], (sum / 5) as u16);
-                }
-            }
-        }
-    }
 }

@@ -136,11 +136,12 @@ unsafe fn nearest_two_popcnt(stored: &[[u64; 4]], query: &[[u64; 4]]) -> Vec<(u3
 /// [`nearest_two_portable`], eight query descriptors at a time: lane `j` keeps the two
 /// best of the queries `8b + j`, the lanes are merged, then the queries past the last
 /// full block are taken one by one. Same results, ties included (a 2,500-keypoint scene
-/// query against 120 candidates spent most of its CPU in the one-at-a-time loop).
+/// query against 120 candidates spent most of its CPU in the one-at-a-time loop). Two
+/// stored descriptors share each pass over the queries: the query planes (80 KB for
+/// 2,500 keypoints) outgrow the first-level cache, so their loads were the bound.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vpopcntdq")]
 unsafe fn nearest_two_avx512(stored: &[[u64; 4]], query: &[[u64; 4]]) -> Vec<(u32, u32, usize)> {
-    use std::arch::x86_64::*;
     let blocks = query.len() / 8;
     // Word w of the queries of block b side by side: planes[4 * b + w].
     let mut planes = vec![[0u64; 8]; blocks * 4];
@@ -149,54 +150,99 @@ unsafe fn nearest_two_avx512(stored: &[[u64; 4]], query: &[[u64; 4]]) -> Vec<(u3
             planes[4 * (i / 8) + w][i % 8] = *word;
         }
     }
-    let none = u64::from(u32::MAX);
-    stored
-        .iter()
-        .map(|d| {
-            let s = d.map(|word| _mm512_set1_epi64(word as i64));
-            let mut first = _mm512_set1_epi64(none as i64);
-            let mut second = first;
-            let mut at = _mm512_setzero_si512();
-            let mut index = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
-            let eight = _mm512_set1_epi64(8);
-            for block in planes.chunks_exact(4) {
-                let mut dist = _mm512_setzero_si512();
-                for (plane, word) in block.iter().zip(&s) {
-                    // SAFETY: a plane is 8 u64, one unaligned 512-bit load.
-                    let q = unsafe { _mm512_loadu_si512(plane.as_ptr().cast()) };
-                    dist = _mm512_add_epi64(dist, _mm512_popcnt_epi64(_mm512_xor_si512(q, *word)));
-                }
-                let below_first = _mm512_cmplt_epu64_mask(dist, first);
-                let below_second = _mm512_cmplt_epu64_mask(dist, second);
-                second = _mm512_mask_blend_epi64(below_second, second, dist);
-                second = _mm512_mask_blend_epi64(below_first, second, first);
-                first = _mm512_mask_blend_epi64(below_first, first, dist);
-                at = _mm512_mask_blend_epi64(below_first, at, index);
-                index = _mm512_add_epi64(index, eight);
+    let mut found = Vec::with_capacity(stored.len());
+    let mut pairs = stored.chunks_exact(2);
+    for two in &mut pairs {
+        // SAFETY: the caller checked the CPU features this function enables.
+        let lanes = unsafe { lanes_avx512([two[0], two[1]], &planes) };
+        for (d, lanes) in two.iter().zip(&lanes) {
+            found.push(merged(d, lanes, query, blocks * 8));
+        }
+    }
+    for d in pairs.remainder() {
+        // SAFETY: as above.
+        let [lanes] = unsafe { lanes_avx512([*d], &planes) };
+        found.push(merged(d, &lanes, query, blocks * 8));
+    }
+    found
+}
+
+/// Per lane (see [`nearest_two_avx512`]) of each of `stored`: the best distance, the
+/// second best and the index of the best among the query `planes`.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f,avx512vpopcntdq")]
+unsafe fn lanes_avx512<const S: usize>(
+    stored: [[u64; 4]; S],
+    planes: &[[u64; 8]],
+) -> [[[u64; 8]; 3]; S] {
+    use std::arch::x86_64::*;
+    let none = _mm512_set1_epi64(i64::from(u32::MAX));
+    let mut words = [[_mm512_setzero_si512(); 4]; S];
+    for (broadcast, d) in words.iter_mut().zip(&stored) {
+        for (b, word) in broadcast.iter_mut().zip(d) {
+            *b = _mm512_set1_epi64(*word as i64);
+        }
+    }
+    let (mut first, mut second, mut at) = ([none; S], [none; S], [_mm512_setzero_si512(); S]);
+    let mut index = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    let eight = _mm512_set1_epi64(8);
+    for block in planes.chunks_exact(4) {
+        let mut q = [_mm512_setzero_si512(); 4];
+        for (loaded, plane) in q.iter_mut().zip(block) {
+            // SAFETY: a plane is 8 u64, one unaligned 512-bit load.
+            *loaded = unsafe { _mm512_loadu_si512(plane.as_ptr().cast()) };
+        }
+        for k in 0..S {
+            let mut dist = _mm512_setzero_si512();
+            for (plane, word) in q.iter().zip(&words[k]) {
+                dist = _mm512_add_epi64(dist, _mm512_popcnt_epi64(_mm512_xor_si512(*plane, *word)));
             }
-            let (mut firsts, mut seconds, mut ats) = ([0u64; 8], [0u64; 8], [0u64; 8]);
-            // SAFETY: each array is 8 u64, one unaligned 512-bit store.
-            unsafe {
-                _mm512_storeu_si512(firsts.as_mut_ptr().cast(), first);
-                _mm512_storeu_si512(seconds.as_mut_ptr().cast(), second);
-                _mm512_storeu_si512(ats.as_mut_ptr().cast(), at);
-            }
-            // The two smallest of all lanes are among their firsts and seconds; the
-            // best's index is the lowest among the lanes holding the smallest.
-            let mut all: Vec<u64> = firsts.iter().chain(&seconds).copied().collect();
-            all.sort_unstable();
-            let best_at = (0..8)
-                .filter(|&lane| firsts[lane] == all[0])
-                .map(|lane| ats[lane] as usize)
-                .min()
-                .unwrap_or(0);
-            let mut two = (all[0] as u32, all[1] as u32, best_at);
-            for (q, e) in query.iter().enumerate().skip(blocks * 8) {
-                keep_two(&mut two, hamming(d, e), q);
-            }
-            two
-        })
-        .collect()
+            let below_first = _mm512_cmplt_epu64_mask(dist, first[k]);
+            let below_second = _mm512_cmplt_epu64_mask(dist, second[k]);
+            second[k] = _mm512_mask_blend_epi64(below_second, second[k], dist);
+            second[k] = _mm512_mask_blend_epi64(below_first, second[k], first[k]);
+            first[k] = _mm512_mask_blend_epi64(below_first, first[k], dist);
+            at[k] = _mm512_mask_blend_epi64(below_first, at[k], index);
+        }
+        index = _mm512_add_epi64(index, eight);
+    }
+    let mut lanes = [[[0u64; 8]; 3]; S];
+    for (k, out) in lanes.iter_mut().enumerate() {
+        // SAFETY: each array is 8 u64, one unaligned 512-bit store.
+        unsafe {
+            _mm512_storeu_si512(out[0].as_mut_ptr().cast(), first[k]);
+            _mm512_storeu_si512(out[1].as_mut_ptr().cast(), second[k]);
+            _mm512_storeu_si512(out[2].as_mut_ptr().cast(), at[k]);
+        }
+    }
+    lanes
+}
+
+/// The best two of stored descriptor `d` from its lanes' firsts, seconds and indices
+/// (`lanes`), then the queries from `tail` on one by one.
+#[cfg(target_arch = "x86_64")]
+fn merged(
+    d: &[u64; 4],
+    lanes: &[[u64; 8]; 3],
+    query: &[[u64; 4]],
+    tail: usize,
+) -> (u32, u32, usize) {
+    let [firsts, seconds, ats] = lanes;
+    // The two smallest of all lanes are among their firsts and seconds; the best's
+    // index is the lowest among the lanes holding the smallest.
+    let mut all: Vec<u64> = firsts.iter().chain(seconds).copied().collect();
+    all.sort_unstable();
+    let best_at = (0..8)
+        .filter(|&lane| firsts[lane] == all[0])
+        .map(|lane| ats[lane] as usize)
+        .min()
+        .unwrap_or(0);
+    let mut two = (all[0] as u32, all[1] as u32, best_at);
+    for (q, e) in query.iter().enumerate().skip(tail) {
+        keep_two(&mut two, hamming(d, e), q);
+    }
+    two
 }
 
 /// Takes distance `dist` of query `q` into (best, second best, index of the best): the

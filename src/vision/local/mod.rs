@@ -14,6 +14,7 @@ mod keypoints;
 mod matching;
 mod pyramid;
 mod rounding;
+mod smoothing;
 
 pub use matching::{verify, Verification};
 

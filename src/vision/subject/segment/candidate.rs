@@ -229,17 +229,23 @@ fn surround_contrast(mask: &[bool], ring_bins: &[[u8; 3]], w: usize, h: usize, b
     let (gx, gy) = (grow(b.x2 - b.x1), grow(b.y2 - b.y1));
     let (x1, y1) = (b.x1.saturating_sub(gx), b.y1.saturating_sub(gy));
     let (x2, y2) = ((b.x2 + gx).min(w), (b.y2 + gy).min(h));
-    let mut inside = vec![0.0f32; 3 * RING_BINS];
-    let mut around = vec![0.0f32; 3 * RING_BINS];
+    // Counts (around, then inside) picked by the mask rather than by a branch: whether
+    // a pixel of the ring is the region's is a coin flip along its outline.
+    let mut counts = [[0u32; 3 * RING_BINS]; 2];
     for y in y1..y2 {
-        for x in x1..x2 {
-            let i = y * w + x;
-            let hist = if mask[i] { &mut inside } else { &mut around };
-            for (c, &k) in ring_bins[i].iter().enumerate() {
-                hist[c * RING_BINS + usize::from(k)] += 1.0;
+        let row = y * w;
+        for (&on, bins) in mask[row + x1..row + x2]
+            .iter()
+            .zip(&ring_bins[row + x1..row + x2])
+        {
+            let hist = &mut counts[usize::from(on)];
+            for (c, &k) in bins.iter().enumerate() {
+                hist[c * RING_BINS + usize::from(k)] += 1;
             }
         }
     }
+    // Counts below 2^24: exact as floats.
+    let [mut around, mut inside] = counts.map(|hist| hist.map(|n| n as f32));
     normalise(&mut inside);
     normalise(&mut around);
     let shared: f32 = inside.iter().zip(&around).map(|(p, q)| p.min(*q)).sum();

@@ -1,6 +1,9 @@
 //! Selective search's hierarchical grouping: the two most similar neighbouring regions
 //! merged again and again, every region passed through a candidate.
 
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
 use super::candidate::Bounds;
 use super::pixels::{bin, normalise};
 use super::{COLOUR_BINS, MAX_AREA, MIN_AREA, TEXTURE_BINS};
@@ -84,18 +87,25 @@ pub(super) fn group(
             + (1.0 - (a.size + b.size) as f32 / total)
             + (1.0 - (box_area - (a.size + b.size) as f32) / total)
     };
-    let mut pairs: Vec<(f32, u32, u32)> = neighbours
-        .into_iter()
-        .map(|(a, b)| (similarity(&groups[a as usize], &groups[b as usize]), a, b))
-        .collect();
+    // Every pair of neighbouring live regions is in the heap; a pair whose region was
+    // merged since is dropped when it comes up (the same order as picking the best of
+    // a fresh list at every step, without scanning and rebuilding it per merge).
+    let mut adjacent: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut pairs: BinaryHeap<Pair> = BinaryHeap::with_capacity(2 * neighbours.len());
+    for (a, b) in neighbours {
+        adjacent[a as usize].push(b);
+        adjacent[b as usize].push(a);
+        pairs.push(Pair {
+            similarity: similarity(&groups[a as usize], &groups[b as usize]),
+            a,
+            b,
+        });
+    }
     let mut alive = vec![true; n];
-    while let Some(best) = (0..pairs.len()).max_by(|&i, &j| {
-        pairs[i]
-            .0
-            .total_cmp(&pairs[j].0)
-            .then_with(|| (pairs[j].1, pairs[j].2).cmp(&(pairs[i].1, pairs[i].2)))
-    }) {
-        let (_, a, b) = pairs[best];
+    while let Some(Pair { a, b, .. }) = pairs.pop() {
+        if !alive[a as usize] || !alive[b as usize] {
+            continue;
+        }
         let (ga, gb) = (&groups[a as usize], &groups[b as usize]);
         let size = ga.size + gb.size;
         let mix = |p: &[f32], q: &[f32]| {
@@ -116,29 +126,26 @@ pub(super) fn group(
         alive[b as usize] = false;
         alive.push(true);
         groups.push(merged);
-        // The merged region inherits both parts' neighbours.
-        let mut next: Vec<(f32, u32, u32)> = Vec::with_capacity(pairs.len());
-        let mut touched: std::collections::BTreeSet<u32> = Default::default();
-        for &(s, p, q) in &pairs {
-            let hits = [p == a || p == b, q == a || q == b];
-            match hits {
-                [false, false] => next.push((s, p, q)),
-                [true, true] => {}
-                [true, false] => {
-                    touched.insert(q);
-                }
-                [false, true] => {
-                    touched.insert(p);
-                }
-            }
+        // The merged region inherits both parts' live neighbours.
+        let mut touched: Vec<u32> = adjacent[a as usize]
+            .iter()
+            .chain(&adjacent[b as usize])
+            .copied()
+            .filter(|&t| alive[t as usize])
+            .collect();
+        touched.sort_unstable();
+        touched.dedup();
+        for &t in &touched {
+            pairs.push(Pair {
+                similarity: similarity(&groups[t as usize], &groups[id as usize]),
+                a: t,
+                b: id,
+            });
+            adjacent[t as usize].push(id);
         }
-        for t in touched {
-            if alive[t as usize] {
-                let s = similarity(&groups[t as usize], &groups[id as usize]);
-                next.push((s, t, id));
-            }
-        }
-        pairs = next;
+        adjacent[a as usize] = Vec::new();
+        adjacent[b as usize] = Vec::new();
+        adjacent.push(touched);
     }
     let min = (MIN_AREA * total) as usize;
     let max = (MAX_AREA * total) as usize;
@@ -148,6 +155,36 @@ pub(super) fn group(
         .map(|g| (g.members, g.bounds))
         .collect()
 }
+
+/// Two neighbouring regions (`a` < `b`) and their similarity, ordered as the merge
+/// takes them: most similar first, equal ones by their regions, lowest first.
+struct Pair {
+    similarity: f32,
+    a: u32,
+    b: u32,
+}
+
+impl Ord for Pair {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.similarity
+            .total_cmp(&other.similarity)
+            .then_with(|| (other.a, other.b).cmp(&(self.a, self.b)))
+    }
+}
+
+impl PartialOrd for Pair {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Pair {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Pair {}
 
 /// The smallest box holding both.
 fn union(a: &Bounds, b: &Bounds) -> Bounds {
