@@ -86,8 +86,11 @@ impl Instance {
         let vectors: Option<Vec<&[f32]>> = screened.iter().map(|s| s.vector.as_deref()).collect();
         let chosen: Vec<usize> = match vectors {
             Some(vectors) => {
+                // One after the other: a search may queue behind the instance's batcher,
+                // and a rayon thread blocked there while the scan it waits for runs
+                // lower on its own stack would never wake.
                 let best = vectors
-                    .par_iter()
+                    .iter()
                     .zip(&screened)
                     .map(|(v, s)| self.best_screened_score(v, &s.region, subject, &shallow))
                     .collect::<Result<Vec<f64>>>()?;
