@@ -1,8 +1,8 @@
 //! ONNX extractor end to end, with the MobileNets of `../shared/models` (skipped when
 //! that folder is absent): `instance create --extractor onnx --model`, AddImage and
 //! SearchImageByPic over HTTP, a category predicted from the model's classes, and the
-//! refusal to open an instance whose model file went missing or changed.
-//! Needs the `onnx` feature (on by default); without it this file has no tests.
+//! refusal to open an instance whose model file went missing or changed, and the fused
+//! extractor's screening vector (its built-in part alone). Needs the `onnx` feature (on by default); without it this file has no tests.
 
 #![cfg(feature = "onnx")]
 
@@ -11,7 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{auctions, b64, picture, Server};
+use common::{auctions, b64, picture, picture_rgb, Server};
 
 const INSTANCE: &str = "shop";
 
@@ -280,4 +280,38 @@ fn missing_or_changed_model_is_refused() {
     assert!(!ok && out.contains("/nonexistent/model.onnx"), "{out}");
     let (_, out) = list(&data);
     assert!(!out.contains("other"), "{out}");
+}
+
+#[test]
+fn the_screening_vector_scores_by_the_fused_builtin_part_alone() {
+    use imgsearch::vision::{dot, BuiltinExtractor, Extractor, ModelOptions, OnnxExtractor};
+    let Some(model) = model("mobilenet_v1_1.0_224_embedding.onnx") else {
+        return;
+    };
+    let plain = OnnxExtractor::create(&ModelOptions::new(&model)).expect("model");
+    assert!(plain.screening_vector(&picture_rgb(1), None).is_none());
+    let fused = OnnxExtractor::create(&ModelOptions {
+        colour_weight: 2.0,
+        ..ModelOptions::new(&model)
+    })
+    .expect("model");
+    let builtin = BuiltinExtractor::new();
+    let pictures: Vec<_> = (0..4).map(picture_rgb).collect();
+    for query in &pictures {
+        let screening = fused.screening_vector(query, None).expect("fused");
+        assert_eq!(screening.len(), fused.dimension());
+        for stored in &pictures {
+            // The score of a stored vector is the cosine of the two built-in parts, the
+            // network's part of the query being all zeros.
+            let score = dot(&screening, &fused.extract(stored, None));
+            let builtin_cosine = dot(
+                &builtin.extract(query, None),
+                &builtin.extract(stored, None),
+            );
+            assert!(
+                (score - builtin_cosine).abs() < 1e-4,
+                "{score} against {builtin_cosine}"
+            );
+        }
+    }
 }

@@ -140,6 +140,22 @@ impl Analyser {
         region: Option<Region>,
         category: Option<u32>,
     ) -> Result<Analysis> {
+        self.analyse_picture_beside(picture, crop, region, category, |_, _| ())
+            .map(|(analysis, ())| analysis)
+    }
+
+    /// [`Self::analyse_picture`], with `beside` given the subject regions found and
+    /// whether Crop met a busy scene, and run beside the extraction on another core: a
+    /// model runs one picture on one core, so a search's further views of a busy scene
+    /// (`Instance::analyse_views`) would otherwise wait for it with a core idle.
+    pub fn analyse_picture_beside<T: Send>(
+        &self,
+        picture: &vision::Picture,
+        crop: bool,
+        region: Option<Region>,
+        category: Option<u32>,
+        beside: impl FnOnce(&[Region], bool) -> T + Send,
+    ) -> Result<(Analysis, T)> {
         let timer = StageTimer::start();
         let mut scene = false;
         let (region, multi_region) = match region {
@@ -165,10 +181,16 @@ impl Analyser {
             None => (Region::full(picture.width(), picture.height()), Vec::new()),
         };
         let timer = timer.lap("subject");
-        let (vector, classes) = self
-            .extractor
-            .extract_with_classes(picture.rgb(), Some(&region));
-        timer.lap("extract");
+        let ((vector, classes), beside) = rayon::join(
+            || {
+                let extracted = self
+                    .extractor
+                    .extract_with_classes(picture.rgb(), Some(&region));
+                timer.lap("extract");
+                extracted
+            },
+            || beside(&multi_region, scene),
+        );
         let category_id = match category {
             Some(c) => Some(c),
             None if !self.service.has_categories() => Some(CATEGORY_OTHER),
@@ -176,13 +198,14 @@ impl Analyser {
                 .as_deref()
                 .and_then(crate::engine::imagenet::category_of),
         };
-        Ok(Analysis {
+        let analysis = Analysis {
             vector,
             region,
             multi_region,
             category_id,
             scene,
-        })
+        };
+        Ok((analysis, beside))
     }
 }
 

@@ -7,6 +7,7 @@
 //! a guess); a search of such a scene tries the guess, and optionally search windows and
 //! segment proposals, as further [`View`]s.
 
+use image::RgbImage;
 use rayon::prelude::*;
 
 use super::Instance;
@@ -154,19 +155,16 @@ impl Instance {
     ) -> Result<(Vec<View>, Subject, QueryPicture)> {
         let category = self.check_category(category)?;
         let picture = self.analyser.decode(bytes)?;
-        let analysis = self
-            .analyser
-            .analyse_picture(&picture, crop, region, category)?;
-        let (vector, subject, scene) = self.with_category(analysis);
         let full = Region::full(picture.width(), picture.height());
-        let mut views = vec![View::of_box(vector, subject.region)];
         // A cropped search of a busy scene was analysed whole (see `analyse_picture`); the
-        // detector's guess is a second view, and with `windows` so is every search window.
-        let picture = QueryPicture { picture, scene };
-        if scene {
+        // detector's guess is a second view, and with `windows` so is every search window,
+        // extracted beside the whole picture's vector.
+        let further = |regions: &[Region], scene: bool| {
+            if !scene {
+                return Vec::new();
+            }
             let timer = StageTimer::start();
-            let mut extra: Vec<Region> = subject
-                .multi_region
+            let mut extra: Vec<Region> = regions
                 .first()
                 .copied()
                 .filter(|r| *r != full)
@@ -176,15 +174,22 @@ impl Instance {
                 extra.extend(vision::search_windows(picture.width(), picture.height()));
             }
             let rgb = picture.rgb();
-            views.par_extend(
-                extra
-                    .into_par_iter()
-                    .map(|w| View::of_box(self.analyser.extractor().extract(rgb, Some(&w)), w)),
-            );
+            let views: Vec<View> = extra
+                .into_par_iter()
+                .map(|w| View::of_box(self.analyser.extractor().extract(rgb, Some(&w)), w))
+                .collect();
             timer.lap("windows");
-            if proposals {
-                views.extend(self.proposal_views(&picture));
-            }
+            views
+        };
+        let (analysis, further) = self
+            .analyser
+            .analyse_picture_beside(&picture, crop, region, category, further)?;
+        let (vector, subject, scene) = self.with_category(analysis);
+        let mut views = vec![View::of_box(vector, subject.region)];
+        views.extend(further);
+        let picture = QueryPicture { picture, scene };
+        if scene && proposals {
+            views.extend(self.proposal_views(&picture));
         }
         Ok((views, subject, picture))
     }
@@ -223,14 +228,19 @@ impl Instance {
         let rgb = picture.rgb();
         let views = found
             .into_par_iter()
-            .map(|p| View {
-                vector: self.analyser.extractor().extract(&p.composite(rgb), None),
-                region: p.region,
-                silhouette: true,
-            })
+            .map(|p| self.proposal_view(&p.composite(rgb), p.region))
             .collect();
         timer.lap("proposals");
         views
+    }
+
+    /// The view of a proposal in `region`, given its silhouette on white (`composite`).
+    pub(in crate::engine) fn proposal_view(&self, composite: &RgbImage, region: Region) -> View {
+        View {
+            vector: self.analyser.extractor().extract(composite, None),
+            region,
+            silhouette: true,
+        }
     }
 
     /// The query's local features when the instance keeps them: [`QUERY_LOCAL_POINTS`]

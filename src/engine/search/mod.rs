@@ -28,6 +28,7 @@ mod query;
 mod reciprocal;
 mod rerank;
 mod scene;
+mod screened;
 mod shot;
 mod vector;
 mod views;
@@ -121,7 +122,7 @@ impl Instance {
         if proposals && !query.exhaustive && picture.scene && !decisive(&candidates) {
             // The first candidates are verified beside the proposals: a scene they
             // confirm needs no proposals (`confirm.rs`, `scene.rs`).
-            match self.scene_stage(&picture, crop, local, &candidates, k)? {
+            match self.scene_stage(&picture, (crop, local), &candidates, k, &wide)? {
                 scene::SceneStage::Confirmed(verified) => {
                     return self.rerank(candidates, Vec::new(), &verified.in_order, query);
                 }

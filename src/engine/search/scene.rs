@@ -16,7 +16,7 @@
 //! segmentation.
 
 use super::confirm::Verified;
-use super::query::SearchOutcome;
+use super::query::{SearchOutcome, SearchQuery};
 use crate::engine::instance::{Instance, QueryPicture, View};
 use crate::engine::Result;
 use crate::vision::LocalFeatures;
@@ -39,20 +39,22 @@ pub(super) enum SceneStage {
 }
 
 impl Instance {
-    /// The proposals of the busy scene `picture` and, with `local` features, the query's
-    /// keypoints and the first of the first `k` `candidates` verified
-    /// ([`Self::verify_before_proposals`]) beside the segmentation.
+    /// The proposals of the busy scene `picture` (screened for a search `query`,
+    /// `screened.rs`) and, with `local` features, the query's keypoints and the first of
+    /// the first `k` `candidates` verified ([`Self::verify_before_proposals`]) beside the
+    /// segmentation.
     pub(super) fn scene_stage(
         &self,
         picture: &QueryPicture,
-        crop: bool,
-        local: bool,
+        (crop, local): (bool, bool),
         candidates: &SearchOutcome,
         k: usize,
+        query: &SearchQuery,
     ) -> Result<SceneStage> {
         if !local {
+            let found = self.segment_proposals(picture);
             return Ok(SceneStage::Proposed {
-                views: self.proposal_views(picture),
+                views: self.screened_proposal_views(picture, found, &candidates.subject, query)?,
                 features: None,
                 known: Verified::default(),
             });
@@ -82,7 +84,7 @@ impl Instance {
             return Ok(SceneStage::Confirmed(known));
         }
         Ok(SceneStage::Proposed {
-            views: self.views_of_proposals(picture, found),
+            views: self.screened_proposal_views(picture, found, &candidates.subject, query)?,
             features: Some(features),
             known,
         })

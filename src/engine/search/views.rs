@@ -143,7 +143,7 @@ pub(super) const SHAPE_DISAGREEMENT: f64 = 0.03;
 /// silhouette's box `view` and the picture's stored subject region (`x1,x2,y1,y2`;
 /// unchanged without one). Pictures added with Crop store their product's box; those
 /// added without it store the whole picture's, whose shape says less.
-fn silhouette_score(score: f64, view: &Region, stored: Option<&str>) -> f64 {
+pub(super) fn silhouette_score(score: f64, view: &Region, stored: Option<&str>) -> f64 {
     let Some(stored) = stored.and_then(|text| Region::parse(text).ok()) else {
         return score;
     };

@@ -34,6 +34,14 @@ pub trait Extractor: Send + Sync {
         (self.extract(rgb, region), None)
     }
 
+    /// A cheap first-pass query in this extractor's space: its dot product with any
+    /// vector this extractor made ranks them by a cheaper descriptor of theirs alone (the
+    /// built-in part of a model fused with it), so a search can pick the few regions
+    /// worth the full extraction. `None` when the extractor has no cheaper part.
+    fn screening_vector(&self, _rgb: &RgbImage, _region: Option<&Region>) -> Option<Vec<f32>> {
+        None
+    }
+
     /// What executes it, for reports: `None` for plain Rust code, the model runtime
     /// (`tract`, `onnxruntime (LIBRARY)`) for a model.
     fn runtime(&self) -> Option<String> {

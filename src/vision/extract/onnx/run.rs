@@ -276,6 +276,21 @@ impl Extractor for OnnxExtractor {
         self.extract_with_classes(rgb, region).0
     }
 
+    /// The fused built-in part alone. A stored vector is `[e, w·b] / √(1 + w²)` with the
+    /// embedding `e` and the built-in `b` of unit length, so the query `[0, b'·√(1 + w²)/w]`
+    /// scores every stored vector by the cosine `b·b'` of the built-in parts, ordered as a
+    /// built-in instance would order them, without running the network.
+    fn screening_vector(&self, rgb: &RgbImage, region: Option<&Region>) -> Option<Vec<f32>> {
+        let weight = self.spec.colour_weight;
+        if weight <= 0.0 {
+            return None;
+        }
+        let scale = (1.0 + weight * weight).sqrt() / weight;
+        let mut vector = vec![0.0f32; self.spec.embedding_dimension];
+        vector.extend(self.builtin.extract(rgb, region).iter().map(|x| x * scale));
+        Some(vector)
+    }
+
     fn extract_with_classes(
         &self,
         rgb: &RgbImage,
