@@ -183,7 +183,10 @@ impl Batcher {
         source: &BatchSource<'_, L>,
         alone: impl Fn() -> ScanResult,
     ) -> ScanResult {
-        if window.is_zero() {
+        // A search from a rayon worker must not queue: while its scan waits for stolen
+        // work, a worker runs other tasks on its own stack, so a queued search there can
+        // wait for the very scan it sits above (the screened proposals hung so).
+        if window.is_zero() || rayon::current_thread_index().is_some() {
             return alone();
         }
         let slot = Arc::new(Slot::default());
@@ -423,5 +426,24 @@ mod tests {
             instance.batched_searches() > 0,
             "{mode:?}: no search was batched"
         );
+
+        // Searches from a rayon pool's workers never queue (a worker waiting for stolen
+        // work runs other tasks on its own stack, so a queued search there could wait
+        // for the very scan it sits above): they run alone, whatever the overlap.
+        let before = instance.batched_searches();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for _ in 0..20 {
+            pool.install(|| {
+                use rayon::prelude::*;
+                searches.par_iter().enumerate().for_each(|(i, (v, q))| {
+                    let found = instance.search_vector(v, subject.clone(), q).unwrap();
+                    assert_eq!(found, sequential[i], "{mode:?} search {i} from a worker");
+                });
+            });
+        }
+        assert_eq!(instance.batched_searches(), before, "{mode:?}");
     }
 }
