@@ -64,6 +64,8 @@ mod client;
 mod data_root;
 #[path = "load/generated.rs"]
 mod generated;
+#[path = "grocery_jpegs.rs"]
+mod grocery_jpegs;
 #[path = "eval/lists.rs"]
 #[allow(dead_code)]
 mod lists;
@@ -78,7 +80,8 @@ mod process;
 mod transform;
 
 use client::Client;
-use generated::{fill, query_pictures};
+use generated::fill;
+use grocery_jpegs::grocery_jpegs;
 use metrics::stage_sums;
 use process::{cpu_ms_per, cpu_seconds, resident_mb, Server};
 
@@ -224,7 +227,7 @@ fn main() -> Result<()> {
         // Its own instance with room to grow: the searched one is full.
         fill(&cli.data_dir, add::INSTANCE, &choice, 0, add::CAPACITY)?;
     }
-    let queries = query_pictures(&cli.grocery, cli.query_pictures)?;
+    let queries = grocery_jpegs(&cli.grocery, cli.query_pictures, 85)?;
     let addr = format!("127.0.0.1:{}", cli.port);
     let mut child = Server(
         Command::new(&server)

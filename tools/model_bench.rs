@@ -15,14 +15,11 @@
 //! and skipped with exit status 0. onnxruntime comes from `--onnxruntime`,
 //! `ORT_DYLIB_PATH` or `tools/fetch-onnxruntime.sh`'s cache, and needs `--features ort`.
 
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use image::codecs::jpeg::JpegEncoder;
-use image::imageops::FilterType;
 
 use imgsearch::vision::{
     self, dot, Extractor, ModelOptions, ModelRuntime, OnnxExtractor, PixelLimits, RuntimeSettings,
@@ -30,6 +27,10 @@ use imgsearch::vision::{
 
 #[path = "data_root.rs"]
 mod data_root;
+#[path = "grocery_jpegs.rs"]
+mod grocery_jpegs;
+
+use grocery_jpegs::grocery_jpegs;
 
 #[derive(Parser)]
 #[command(
@@ -106,7 +107,7 @@ fn main() -> Result<()> {
     } else {
         pin_to_one_cpu()
     };
-    let jpegs = make_jpegs(&cli.grocery, &list, cli.pictures)?;
+    let jpegs = grocery_jpegs(&cli.grocery, cli.pictures, 90)?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(&models)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "onnx"))
@@ -204,32 +205,6 @@ fn bench_model(file: &Path, jpegs: &[Vec<u8>], cli: &Cli) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// `n` GroceryStore test photos, evenly spaced, scaled to 640×480 and encoded as JPEG (q 90).
-fn make_jpegs(root: &Path, list: &Path, n: usize) -> Result<Vec<Vec<u8>>> {
-    let text = std::fs::read_to_string(list)?;
-    let paths: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.split(',').next())
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect();
-    let step = (paths.len() / n.max(1)).max(1);
-    paths
-        .iter()
-        .step_by(step)
-        .take(n)
-        .map(|p| {
-            let img = image::open(root.join("dataset").join(p))
-                .with_context(|| format!("reading {p}"))?
-                .resize_exact(640, 480, FilterType::Triangle)
-                .into_rgb8();
-            let mut out = Vec::new();
-            JpegEncoder::new_with_quality(Cursor::new(&mut out), 90).encode_image(&img)?;
-            Ok(out)
-        })
-        .collect()
 }
 
 /// Pins the process to the first CPU it may run on; returns that CPU.

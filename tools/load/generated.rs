@@ -1,12 +1,11 @@
-//! The synthetic benchmark's data: an instance filled with generated unit vectors (kept
-//! between runs: filling is the slow part) and real query pictures (GroceryStore test
-//! photos scaled to 640×480), so the server's decode and extraction are real while the
-//! instance can be grown to any size without extracting a million pictures.
+//! The synthetic benchmark's instance: filled with generated unit vectors (kept between
+//! runs: filling is the slow part), so it can be grown to any size without extracting a
+//! million pictures, while the queries are real photos (`grocery_jpegs.rs`).
 
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use imgsearch::engine::{Engine, ExtractorChoice, InstanceSpec, ServiceType};
 use imgsearch::store::Record;
@@ -79,34 +78,4 @@ pub fn fill(
         );
     }
     Ok(pictures)
-}
-
-/// The first `n` GroceryStore test pictures (spread over the list), scaled to 640×480
-/// and encoded as JPEG.
-pub fn query_pictures(root: &Path, n: usize) -> Result<Vec<Vec<u8>>> {
-    let dataset = root.join("dataset");
-    let list = std::fs::read_to_string(dataset.join("test.txt"))
-        .with_context(|| format!("reading {}/test.txt", dataset.display()))?;
-    let paths: Vec<&str> = list
-        .lines()
-        .filter_map(|l| l.split(',').next())
-        .filter(|p| !p.trim().is_empty())
-        .collect();
-    if paths.is_empty() {
-        bail!("no pictures listed in {}", dataset.display());
-    }
-    let step = (paths.len() / n.max(1)).max(1);
-    paths
-        .iter()
-        .step_by(step)
-        .take(n)
-        .map(|p| {
-            let img = image::open(dataset.join(p.trim()))?.to_rgb8();
-            let img =
-                image::imageops::resize(&img, 640, 480, image::imageops::FilterType::Triangle);
-            let mut out = Vec::new();
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85).encode_image(&img)?;
-            Ok(out)
-        })
-        .collect()
 }
