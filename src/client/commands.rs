@@ -28,17 +28,9 @@ pub struct OnlineArgs {
     /// works beside one; the others then refuse because the directory is in use).
     #[arg(long)]
     pub offline: bool,
-    /// Access key id to sign requests to the server with (servers with access keys).
-    #[arg(long, env = "IMGSEARCH_ACCESS_KEY_ID", requires = "access_key_secret")]
-    pub access_key_id: Option<String>,
-    /// The secret of --access-key-id.
-    #[arg(
-        long,
-        env = "IMGSEARCH_ACCESS_KEY_SECRET",
-        requires = "access_key_id",
-        hide_env_values = true
-    )]
-    pub access_key_secret: Option<String>,
+    /// The access key to sign requests to the server with (servers with access keys).
+    #[command(flatten)]
+    pub access_key: crate::config::AccessKeyArgs,
     /// PEM file of the CA (or the self-signed certificate) to verify an https server
     /// against, instead of the public web roots.
     #[arg(long, env = "IMGSEARCH_TLS_CA", value_name = "FILE")]
@@ -58,7 +50,10 @@ impl OnlineArgs {
     /// The server named by `--server`, else the one running on `data_dir`, else offline;
     /// an error only when `--tls-ca` cannot be used.
     pub fn target(&self, data_dir: &Path) -> std::result::Result<Target, ClientError> {
-        let key = match (&self.access_key_id, &self.access_key_secret) {
+        let key = match (
+            &self.access_key.access_key_id,
+            &self.access_key.access_key_secret,
+        ) {
             (Some(id), Some(secret)) => Some(SigningKey {
                 id: id.clone(),
                 secret: secret.clone(),

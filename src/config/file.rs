@@ -183,7 +183,10 @@ impl ServeConfig {
     /// Every access key from the flags and the configuration file.
     pub fn access_keys(&self) -> Result<AccessKeys, ConfigError> {
         let mut keys = Vec::new();
-        if let (Some(id), Some(secret)) = (&self.access_key_id, &self.access_key_secret) {
+        if let (Some(id), Some(secret)) = (
+            &self.access_key.access_key_id,
+            &self.access_key.access_key_secret,
+        ) {
             keys.push(AccessKey::new(id.clone(), secret.clone()));
         }
         if let Some(path) = &self.config {

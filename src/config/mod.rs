@@ -61,6 +61,24 @@ pub const PID_FILE: &str = "imgsearch.pid";
 /// beside [`PID_FILE`]: how the CLI finds the server of a data directory.
 pub const ADDR_FILE: &str = "imgsearch.addr";
 
+/// One access key given as flags or environment variables: the server's (requests must
+/// then be signed with it) or the command-line client's (it signs with it).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AccessKeyArgs {
+    /// An access key id (with --access-key-secret): a server then requires signed
+    /// requests, a client signs its requests with it.
+    #[arg(long, env = "IMGSEARCH_ACCESS_KEY_ID", requires = "access_key_secret")]
+    pub access_key_id: Option<String>,
+    /// The secret of --access-key-id.
+    #[arg(
+        long,
+        env = "IMGSEARCH_ACCESS_KEY_SECRET",
+        requires = "access_key_id",
+        hide_env_values = true
+    )]
+    pub access_key_secret: Option<String>,
+}
+
 /// Settings of `imgsearch serve`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeConfig {
@@ -75,17 +93,9 @@ pub struct ServeConfig {
     /// Searches are limited by each instance's own QPS (unlimited unless created with --qps).
     #[arg(long, env = "IMGSEARCH_WRITE_QPS", default_value_t = crate::api::DEFAULT_WRITE_QPS)]
     pub write_qps: u32,
-    /// An access key id (with --access-key-secret); requests must then be signed.
-    #[arg(long, env = "IMGSEARCH_ACCESS_KEY_ID", requires = "access_key_secret")]
-    pub access_key_id: Option<String>,
-    /// The secret of --access-key-id.
-    #[arg(
-        long,
-        env = "IMGSEARCH_ACCESS_KEY_SECRET",
-        requires = "access_key_id",
-        hide_env_values = true
-    )]
-    pub access_key_secret: Option<String>,
+    /// An access key from the flags or the environment: requests must then be signed.
+    #[command(flatten)]
+    pub access_key: AccessKeyArgs,
     /// TOML file with settings; today `[[access_keys]]` tables (id, secret, optional instances).
     #[arg(long, env = "IMGSEARCH_CONFIG")]
     pub config: Option<PathBuf>,

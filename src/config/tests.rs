@@ -8,8 +8,7 @@ fn serve_defaults() -> ServeConfig {
         data_dir: DEFAULT_DATA_DIR.into(),
         listen: DEFAULT_LISTEN.parse().unwrap(),
         write_qps: 0,
-        access_key_id: None,
-        access_key_secret: None,
+        access_key: AccessKeyArgs::default(),
         config: None,
         buckets: Vec::new(),
         thumbnail_size: 0,
@@ -41,8 +40,10 @@ fn config_file_keys_merge_with_flags() {
     .unwrap();
     let config = ServeConfig {
         data_dir: "data".into(),
-        access_key_id: Some("c".into()),
-        access_key_secret: Some("u".into()),
+        access_key: AccessKeyArgs {
+            access_key_id: Some("c".into()),
+            access_key_secret: Some("u".into()),
+        },
         config: Some(path.clone()),
         ..serve_defaults()
     };

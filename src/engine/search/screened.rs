@@ -86,9 +86,9 @@ impl Instance {
         let vectors: Option<Vec<&[f32]>> = screened.iter().map(|s| s.vector.as_deref()).collect();
         let chosen: Vec<usize> = match vectors {
             Some(vectors) => {
-                // One after the other: a search may queue behind the instance's batcher,
-                // and a rayon thread blocked there while the scan it waits for runs
-                // lower on its own stack would never wake.
+                // One after the other on the request's thread, so they may join the
+                // instance's batches (from rayon workers they would scan alone,
+                // `batcher.rs`); each is a short scan.
                 let best = vectors
                     .iter()
                     .zip(&screened)
