@@ -227,6 +227,11 @@ instances = ["signedshop"]
     tab.wait_for(ready);
     let created = create(&mut tab, "signedshop", &[], false);
     assert_eq!(created[0], "ok", "{created:?}");
+    assert_eq!(
+        tab.eval("document.getElementById('instance-details').dataset.name"),
+        "signedshop",
+        "the page says created before it selected the new instance"
+    );
     let made = show(&server, Some(&key), "signedshop").expect("created");
     assert_eq!(
         (&made["ServiceType"], &made["Qps"], &made["LocalFeatures"]),

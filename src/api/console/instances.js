@@ -163,11 +163,13 @@ async function createInstance() {
   try {
     const reply = await callAdmin('/admin/instance/create', params);
     const made = reply.Instance || { Name: name };
-    createStatus('ok', 'Created ' + made.Name + ' (' + (made.Extractor || extractor) + ', '
-      + (made.Dimension || '?') + '-d' + (made.LocalFeatures ? ', local features' : '') + ').');
     $('new-name').value = '';
+    // Selected before the status says so: pictures added once "ok" shows go to the new
+    // instance, not to the one selected before.
     await refreshInstances();
     selectInstance(made.Name);
+    createStatus('ok', 'Created ' + made.Name + ' (' + (made.Extractor || extractor) + ', '
+      + (made.Dimension || '?') + '-d' + (made.LocalFeatures ? ', local features' : '') + ').');
   } catch (e) {
     const error = asVendorError(e);
     createStatus('error', error.Code + ': ' + error.Message, error.Code);
