@@ -246,4 +246,29 @@ fn increase_and_manifest_import_through_one_node_reach_every_node() {
     assert_eq!(exports[0], exports[1], "node1 and node2 differ");
     assert_eq!(exports[0], exports[2], "node1 and node3 differ");
     assert_eq!(exports[0].lines().count() as u64, LINES - 1 + ROWS);
+
+    // With the replication log out of reach, a node cannot know whether an instance it
+    // lacks was created through another node: it says so as a failure to retry, not as
+    // "no such instance"; an instance it holds still answers from its own copy.
+    for nats in ["nats1", "nats2", "nats3"] {
+        cluster.kill(nats);
+    }
+    let params = [
+        ("InstanceName", "made-elsewhere"),
+        ("ProductId", "p"),
+        ("PicName", "p.png"),
+    ];
+    let (status, reply) = common::call(&nodes[0].addr, "SearchImageByName", &params);
+    assert_eq!(
+        (status, reply["Code"].as_str()),
+        (500, Some("InternalError")),
+        "{reply}"
+    );
+    assert!(
+        reply["Message"]
+            .as_str()
+            .is_some_and(|m| m.contains("catalog could not be brought up to date")),
+        "{reply}"
+    );
+    assert_eq!(found(&nodes[0].addr, "m0", "m0/0.png"), 200);
 }

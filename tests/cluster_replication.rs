@@ -288,7 +288,9 @@ fn by_name(pic: &str) -> [(&'static str, &str); 3] {
 /// Adds `pic` to instance `later` through `writer`, then finds it through `reader`. The
 /// creation is answered once the taking node applied it; a node that has not applied it
 /// yet (its catalog consumer made again after a NATS leader election) reads the missing
-/// catalog entries itself before it answers, so the first AddImage succeeds.
+/// catalog entries itself before it answers, so the first AddImage succeeds, or, when the
+/// log cannot be read in time (NATS still electing on a loaded machine), fails with a
+/// retryable InternalError, never with InvalidInstance.
 fn add_then_find(writer: &str, reader: &str, pic: &str) {
     let content = common::b64(&common::picture(pic.len() as u64));
     let add = [
@@ -297,7 +299,19 @@ fn add_then_find(writer: &str, reader: &str, pic: &str) {
         ("PicName", pic),
         ("PicContent", content.as_str()),
     ];
-    let (status, reply) = common::call(writer, "AddImage", &add);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (status, reply) = loop {
+        let (status, reply) = common::call(writer, "AddImage", &add);
+        let unsettled = status == 500
+            && reply["Code"] == "InternalError"
+            && reply["Message"]
+                .as_str()
+                .is_some_and(|m| m.contains("instance catalog could not be brought up to date"));
+        if !unsettled || Instant::now() > deadline {
+            break (status, reply);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     assert_eq!(
         status, 200,
         "AddImage to the new instance on {writer}: {reply}"

@@ -249,8 +249,8 @@ impl Replica {
     /// request naming an instance unknown here may name one just created through
     /// another node. The follower gets [`FOLLOWER_GRACE`] to get there; a follower that
     /// lags (its consumer made again after a NATS leader change) is overtaken by reading
-    /// the missing entries directly.
-    pub async fn settle_catalog(self: &Arc<Self>, engine: &Arc<Engine>) {
+    /// the missing entries directly. Returns whether the catalog reached the end.
+    pub async fn settle_catalog(self: &Arc<Self>, engine: &Arc<Engine>) -> bool {
         let settled = tokio::time::timeout(SETTLE_WITHIN, async {
             let end = self.catalog_end().await?;
             if self.catalog.reach(end, FOLLOWER_GRACE).await.is_ok() {
@@ -260,10 +260,11 @@ impl Replica {
         })
         .await;
         match settled {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => return true,
             Ok(Err(e)) => tracing::warn!(error = %e, "catalog not settled"),
             Err(_) => tracing::warn!("catalog not settled within {SETTLE_WITHIN:?}"),
         }
+        false
     }
 
     /// The catalog's last sequence, for catching up at start.

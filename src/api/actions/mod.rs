@@ -38,8 +38,17 @@ pub async fn dispatch(
     started: Instant,
 ) -> Result<Fields, ApiError> {
     if let (Some(replica), Some(name)) = (&state.config.replica, params.optional("InstanceName")) {
-        if state.engine.instance(name).is_err() {
-            replica.settle_catalog(&state.engine).await;
+        // An instance this node does not know may have been created through another
+        // node; when the catalog cannot be brought up to date (the log unreachable or
+        // slow), "no such instance" may be false, so the answer is a failure to retry.
+        if state.engine.instance(name).is_err()
+            && !replica.settle_catalog(&state.engine).await
+            && state.engine.instance(name).is_err()
+        {
+            return Err(ApiError::internal(format!(
+                "instance {name} is unknown on this node and its instance catalog could \
+                 not be brought up to date from the replication log; try again"
+            )));
         }
     }
     match action {
