@@ -349,8 +349,37 @@ fn measure(
             latency.add_mean_ms,
             run.config_name(),
         );
+        if let Some(path) = &run.dump {
+            dump_rankings(path, label, queries, &ranked)?;
+        }
         first.get_or_insert(ranked);
     }
+    Ok(())
+}
+
+/// Appends `ranked` (in query order) to the `--dump` file after a `# label` line.
+fn dump_rankings(
+    path: &std::path::Path,
+    label: &str,
+    queries: &[Item],
+    ranked: &[Option<Ranked>],
+) -> Result<()> {
+    use std::fmt::Write as _;
+    let mut text = format!("# {label}\n");
+    for (qi, (query, r)) in queries.iter().zip(ranked).enumerate() {
+        let Some(r) = r else { continue };
+        let _ = write!(text, "{qi}\t{}\t", query.label);
+        for (product, score) in &r.products {
+            let _ = write!(text, "{product}:{score} ");
+        }
+        text.push('\n');
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    std::io::Write::write_all(&mut file, text.as_bytes())?;
     Ok(())
 }
 
@@ -463,6 +492,10 @@ fn query_all(
             Ok(Some(Ranked {
                 scores: score(&hits, total),
                 names: kept.iter().map(|f| f.record.pic_name.clone()).collect(),
+                products: kept
+                    .iter()
+                    .map(|f| (f.record.product_id.clone(), f.score))
+                    .collect(),
             }))
         })
         .collect::<Result<_>>()?;

@@ -7,6 +7,8 @@ use super::NUM;
 pub struct Ranked {
     pub scores: Scores,
     pub names: Vec<String>,
+    /// The ranking's ProductIds and scores (`--dump`).
+    pub products: Vec<(String, f64)>,
 }
 
 /// Per-query measures.

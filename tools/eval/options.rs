@@ -66,6 +66,11 @@ pub struct RunOptions {
     /// features; 0: none).
     #[arg(long, default_value_t = imgsearch::engine::DEFAULT_VOTE_CANDIDATES)]
     pub votes: usize,
+    /// Write every query's ranking here (one line per query: its position, label, then
+    /// `product:score` per result), for studying re-ranking rules offline; each measured
+    /// setting appends its rankings after a `# label` line.
+    #[arg(long)]
+    pub dump: Option<PathBuf>,
     /// Use at most N pictures of each list, evenly spaced (quick runs).
     #[arg(long)]
     pub limit: Option<usize>,
