@@ -22,6 +22,7 @@
 
 use std::f32::consts::{FRAC_PI_2, PI};
 
+use super::colour::floor;
 use crate::vision::picture::resample::centre_window;
 
 /// Codes of the rotation-invariant uniform LBP: 0..=8 bits set, or "not uniform".
@@ -141,8 +142,21 @@ pub(crate) fn atan2_approx(y: f32, x: f32) -> f32 {
 fn cell_bins(x: usize, len: usize, n: usize) -> (usize, usize, f32) {
     let last = (n - 1) as f32;
     let p = ((x as f32 + 0.5) * n as f32 / len as f32 - 0.5).clamp(0.0, last);
-    let lo = p.floor();
+    let lo = floor(p);
     (lo as usize, (lo + 1.0).min(last) as usize, p - lo)
+}
+
+/// `x.rem_euclid(m)` (`m` > 0) without the C library's `fmodf` for `x` strictly between
+/// `-m` and `m` (every orientation's): there `x % m` is `x`, exactly.
+#[inline]
+fn rem_euclid(x: f32, m: f32) -> f32 {
+    if (0.0..m).contains(&x) {
+        x
+    } else if x > -m && x < 0.0 {
+        x + m
+    } else {
+        x.rem_euclid(m)
+    }
 }
 
 /// Strength-weighted histogram of unsigned gradient orientations on a 2x2 grid.
@@ -169,8 +183,8 @@ pub(crate) fn gradient_histogram(luma: &[f32], w: usize, h: usize) -> [f32; GRAD
             if theta < 0.0 {
                 theta += PI;
             }
-            let p = (theta / PI * bins - 0.5).rem_euclid(bins);
-            let lo = p.floor();
+            let p = rem_euclid(theta / PI * bins - 0.5, bins);
+            let lo = floor(p);
             let frac = p - lo;
             let b0 = (lo as usize) % GRADIENT_BINS;
             let b1 = (b0 + 1) % GRADIENT_BINS;
@@ -202,6 +216,21 @@ mod tests {
             .flat_map(|y| (0..w).map(move |x| (x, y)))
             .map(|(x, y)| f(x, y))
             .collect()
+    }
+
+    #[test]
+    fn rem_euclid_is_the_library_one() {
+        let mut x = -20.0f32;
+        while x < 20.0 {
+            for v in [x, x.next_up(), x.next_down(), -0.0, -8.0, 8.0] {
+                assert_eq!(
+                    rem_euclid(v, 8.0).to_bits(),
+                    v.rem_euclid(8.0).to_bits(),
+                    "{v}"
+                );
+            }
+            x += 0.0625;
+        }
     }
 
     #[test]

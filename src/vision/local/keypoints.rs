@@ -1,4 +1,4 @@
-//! Multi-scale FAST-9 corners ranked by their Harris response, spread over the picture,
+//! Multi-scale FAST-9 corners (`fast.rs`) ranked by their Harris response, spread over the picture,
 //! oriented by the intensity centroid and described by rotated BRIEF (ORB, Rublee et al.
 //! 2011, `brief.rs`, on the level smoothed by `smoothing.rs`), on a grey pyramid of the
 //! picture (`pyramid.rs`).
@@ -21,33 +21,13 @@ pub(super) const WORK_SIDE: u32 = 640;
 const LEVELS: usize = 8;
 const LEVEL_SCALE: f32 = 1.25;
 /// FAST intensity threshold.
-const FAST_THRESHOLD: i16 = 18;
+const FAST_THRESHOLD: u8 = 18;
 /// Pixels kept clear of the border: the patch plus the smoothing.
 const BORDER: i32 = PATCH_RADIUS + 2;
 /// Grid cells per side used to spread the keypoints of a level.
 const GRID: usize = 8;
 /// Level smaller than this on a side holds no keypoints.
 const MIN_LEVEL_SIDE: u32 = 2 * BORDER as u32 + 8;
-
-/// The 16 pixels of the radius-3 Bresenham circle, clockwise from the top.
-const CIRCLE: [(i32, i32); 16] = [
-    (0, -3),
-    (1, -3),
-    (2, -2),
-    (3, -1),
-    (3, 0),
-    (3, 1),
-    (2, 2),
-    (1, 3),
-    (0, 3),
-    (-1, 3),
-    (-2, 2),
-    (-3, 1),
-    (-3, 0),
-    (-3, -1),
-    (-2, -2),
-    (-1, -3),
-];
 
 /// A corner found on one level.
 struct Corner {
@@ -153,10 +133,13 @@ fn strongest_first(features: LocalFeatures, ranks: &[f32]) -> LocalFeatures {
 /// The picture in grey, scaled down to [`WORK_SIDE`] when larger.
 fn work_frame(rgb: &RgbImage) -> GrayImage {
     let (w, h) = rgb.dimensions();
-    let grey = GrayImage::from_fn(w, h, |x, y| {
-        let [r, g, b] = rgb.get_pixel(x, y).0;
-        image::Luma([((77 * u32::from(r) + 150 * u32::from(g) + 29 * u32::from(b)) >> 8) as u8])
-    });
+    // Straight over the bytes (not pixel by pixel through the image's accessors).
+    let luma: Vec<u8> = rgb
+        .as_raw()
+        .chunks_exact(3)
+        .map(|p| ((77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2])) >> 8) as u8)
+        .collect();
+    let grey = GrayImage::from_raw(w, h, luma).unwrap_or_else(|| GrayImage::new(w, h));
     let long = w.max(h);
     if long <= WORK_SIDE {
         return grey;
@@ -175,36 +158,7 @@ fn fast_corners(image: &GrayImage) -> Vec<Corner> {
     let (w, h) = (image.width() as i32, image.height() as i32);
     let px = image.as_raw();
     let at = |x: i32, y: i32| i16::from(px[(y * w + x) as usize]);
-    let offsets: Vec<i32> = CIRCLE.iter().map(|(dx, dy)| dy * w + dx).collect();
-    let t = FAST_THRESHOLD;
-    let mut score = vec![0u16; (w * h) as usize];
-    for y in BORDER..h - BORDER {
-        for x in BORDER..w - BORDER {
-            let i = (y * w + x) as usize;
-            let p = i16::from(px[i]);
-            let (hi, lo) = (p + t, p - t);
-            let ring = |k: usize| i16::from(px[(i as i32 + offsets[k]) as usize]);
-            // A 9-pixel arc covers at least two of the four compass pixels.
-            let compass = [ring(0), ring(4), ring(8), ring(12)];
-            let bright = compass.iter().filter(|v| **v > hi).count();
-            let dark = compass.iter().filter(|v| **v < lo).count();
-            if bright < 2 && dark < 2 {
-                continue;
-            }
-            // Without a branch per ring pixel: brighter or darker is a coin flip on a
-            // busy picture, and the mispredictions were most of the detection's cost.
-            let (mut bright_mask, mut dark_mask, mut sum) = (0u32, 0u32, 0i32);
-            for k in 0..16 {
-                let v = ring(k);
-                bright_mask |= u32::from(v > hi) << k;
-                dark_mask |= u32::from(v < lo) << k;
-                sum += i32::from((v - hi).max(0)) + i32::from((lo - v).max(0));
-            }
-            if has_arc(bright_mask) || has_arc(dark_mask) {
-                score[i] = sum.clamp(1, i32::from(u16::MAX)) as u16;
-            }
-        }
-    }
+    let score = super::fast::scores(px, w as usize, h as usize, BORDER as usize, FAST_THRESHOLD);
     let mut corners = Vec::new();
     for y in BORDER..h - BORDER {
         for x in BORDER..w - BORDER {
@@ -237,29 +191,22 @@ fn fast_corners(image: &GrayImage) -> Vec<Corner> {
     corners
 }
 
-/// Whether a 16-bit circular mask has 9 consecutive set bits.
-fn has_arc(mask: u32) -> bool {
-    let doubled = mask | (mask << 16);
-    let mut run = doubled;
-    for k in 1..9 {
-        run &= doubled >> k;
-    }
-    run != 0
-}
-
-/// Harris corner response on a 7×7 window.
+/// Harris corner response on a 7×7 window. The sums are of integers below 2^24 (49
+/// products of differences of bytes), so summed as integers they are the float sums
+/// exactly, whatever the order.
 fn harris(at: &impl Fn(i32, i32) -> i16, x: i32, y: i32) -> f32 {
-    let (mut a, mut b, mut c) = (0f32, 0f32, 0f32);
+    let (mut a, mut b, mut c) = (0i32, 0i32, 0i32);
     for dy in -3..=3 {
         for dx in -3..=3 {
             let (u, v) = (x + dx, y + dy);
-            let ix = f32::from(at(u + 1, v) - at(u - 1, v));
-            let iy = f32::from(at(u, v + 1) - at(u, v - 1));
+            let ix = i32::from(at(u + 1, v) - at(u - 1, v));
+            let iy = i32::from(at(u, v + 1) - at(u, v - 1));
             a += ix * ix;
             b += iy * iy;
             c += ix * iy;
         }
     }
+    let (a, b, c) = (a as f32, b as f32, c as f32);
     a * b - c * c - 0.04 * (a + b) * (a + b)
 }
 
@@ -324,14 +271,84 @@ fn disc_half_widths() -> &'static [i32; 2 * PATCH_RADIUS as usize + 1] {
 fn orientation(image: &GrayImage, x: i32, y: i32) -> f32 {
     let w = image.width() as i32;
     let px = image.as_raw();
-    let (mut m10, mut m01) = (0i64, 0i64);
+    // In 32 bits: at most 961 pixels of at most 255 times at most 15 (the moments of
+    // 64-bit sums, exactly), and a row's pixels summed before their common `dy`.
+    let (mut m10, mut m01) = (0i32, 0i32);
     for (dy, &half) in (-PATCH_RADIUS..=PATCH_RADIUS).zip(disc_half_widths()) {
-        let row = ((y + dy) * w) as usize;
-        for dx in -half..=half {
-            let v = i64::from(px[row + (x + dx) as usize]);
-            m10 += i64::from(dx) * v;
-            m01 += i64::from(dy) * v;
+        let row = ((y + dy) * w + x) as usize;
+        let line = &px[row - half as usize..=row + half as usize];
+        let (mut moment, mut sum) = (0i32, 0i32);
+        for (dx, &v) in (-half..=half).zip(line) {
+            moment += dx * i32::from(v);
+            sum += i32::from(v);
         }
+        m10 += moment;
+        m01 += dy * sum;
     }
     (m01 as f32).atan2(m10 as f32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A grey level of noise, flat patches and saturated specks.
+    fn level(w: u32, h: u32) -> GrayImage {
+        GrayImage::from_fn(w, h, |x, y| {
+            let v = (x * 7919 + y * 104_729 + x * x * y) % 251;
+            image::Luma([match (x / 9 + y / 7) % 4 {
+                0 => 128,
+                1 => [0, 255][(v % 2) as usize],
+                _ => v as u8,
+            }])
+        })
+    }
+
+    #[test]
+    fn moments_and_harris_sums_in_integers_are_the_wider_and_float_ones() {
+        let image = level(90, 70);
+        let px = image.as_raw();
+        let w = 90;
+        let at = |x: i32, y: i32| i16::from(px[(y * w + x) as usize]);
+        for y in PATCH_RADIUS..70 - PATCH_RADIUS {
+            for x in PATCH_RADIUS..90 - PATCH_RADIUS {
+                // As first written: 64-bit moments, float Harris sums.
+                let (mut m10, mut m01) = (0i64, 0i64);
+                for (dy, &half) in (-PATCH_RADIUS..=PATCH_RADIUS).zip(disc_half_widths()) {
+                    for dx in -half..=half {
+                        let v = i64::from(at(x + dx, y + dy));
+                        m10 += i64::from(dx) * v;
+                        m01 += i64::from(dy) * v;
+                    }
+                }
+                let angle = (m01 as f32).atan2(m10 as f32);
+                assert_eq!(orientation(&image, x, y).to_bits(), angle.to_bits());
+                let (mut a, mut b, mut c) = (0f32, 0f32, 0f32);
+                for dy in -3..=3 {
+                    for dx in -3..=3 {
+                        let (u, v) = (x + dx, y + dy);
+                        let ix = f32::from(at(u + 1, v) - at(u - 1, v));
+                        let iy = f32::from(at(u, v + 1) - at(u, v - 1));
+                        a += ix * ix;
+                        b += iy * iy;
+                        c += ix * iy;
+                    }
+                }
+                let response = a * b - c * c - 0.04 * (a + b) * (a + b);
+                assert_eq!(harris(&at, x, y).to_bits(), response.to_bits());
+            }
+        }
+    }
+
+    #[test]
+    fn the_grey_frame_is_the_per_pixel_one() {
+        let rgb = RgbImage::from_fn(61, 47, |x, y| {
+            image::Rgb([(x * 5 + y) as u8, (y * 11) as u8, (x ^ (y * 3)) as u8])
+        });
+        let want = GrayImage::from_fn(61, 47, |x, y| {
+            let [r, g, b] = rgb.get_pixel(x, y).0;
+            image::Luma([((77 * u32::from(r) + 150 * u32::from(g) + 29 * u32::from(b)) >> 8) as u8])
+        });
+        assert_eq!(work_frame(&rgb), want);
+    }
 }

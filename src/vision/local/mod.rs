@@ -10,6 +10,7 @@
 //! the stored form. Nothing here knows about storage or ranking.
 
 mod brief;
+mod fast;
 mod keypoints;
 mod matching;
 mod pyramid;

@@ -1,5 +1,6 @@
 //! The smoothing BRIEF compares pixels on: two 5-wide box passes each way over a
-//! pyramid level, in integers (running sums; the column pass a whole row at a time).
+//! pyramid level, in 16-bit integers (the row pass five reads a pixel, the column pass
+//! running sums a whole row at a time: both on the vector unit).
 
 use image::GrayImage;
 
@@ -21,18 +22,35 @@ fn box_pass(src: &[u16], dst: &mut [u16], w: usize, h: usize, step: usize, acros
     if step != 1 {
         return column_pass(src, dst, w, h);
     }
-    let last = w as isize - 1;
     for line in 0..h {
         let base = line * across;
-        let at = |j: isize| u32::from(src[base + j.clamp(0, last) as usize]);
-        // A running sum of the five (edge-clamped) neighbours: the same sums as adding
-        // them up at every pixel, in two reads instead of five.
-        let mut sum: u32 = (-2..=2).map(at).sum();
-        for i in 0..w {
-            dst[base + i] = (sum / 5) as u16;
-            let i = i as isize;
-            sum = sum + at(i + 3) - at(i - 2);
+        row_pass(&src[base..base + w], &mut dst[base..base + w]);
+    }
+}
+
+/// [`box_pass`] along one row: the five (edge-clamped) neighbours summed at every
+/// pixel. The sums fit 16 bits (five values of at most 16 × 255), and five reads a
+/// pixel without a running sum's dependence from one pixel to the next let the compiler
+/// use the vector unit: the same sums as a running sum, several pixels at a time.
+fn row_pass(src: &[u16], dst: &mut [u16]) {
+    let w = src.len();
+    let last = w as isize - 1;
+    let clamped = |i: usize| {
+        let at = |j: isize| src[j.clamp(0, last) as usize];
+        let i = i as isize;
+        (at(i - 2) + at(i - 1) + at(i) + at(i + 1) + at(i + 2)) / 5
+    };
+    if w < 5 {
+        for (i, out) in dst.iter_mut().enumerate() {
+            *out = clamped(i);
         }
+        return;
+    }
+    for i in [0, 1, w - 2, w - 1] {
+        dst[i] = clamped(i);
+    }
+    for (out, five) in dst[2..w - 2].iter_mut().zip(src.windows(5)) {
+        *out = (five[0] + five[1] + five[2] + five[3] + five[4]) / 5;
     }
 }
 
@@ -45,19 +63,21 @@ fn column_pass(src: &[u16], dst: &mut [u16], w: usize, h: usize) {
     }
     let last = h as isize - 1;
     let row = |j: isize| &src[j.clamp(0, last) as usize * w..][..w];
-    let mut sums = vec![0u32; w];
+    // Five values of at most 16 × 255 each: the sums fit 16 bits (a narrower lane,
+    // twice as many a vector).
+    let mut sums = vec![0u16; w];
     for j in -2..=2 {
         for (sum, &v) in sums.iter_mut().zip(row(j)) {
-            *sum += u32::from(v);
+            *sum += v;
         }
     }
     for (i, out) in dst.chunks_exact_mut(w).take(h).enumerate() {
         for (o, &sum) in out.iter_mut().zip(&sums) {
-            *o = (sum / 5) as u16;
+            *o = sum / 5;
         }
         let i = i as isize;
         for ((sum, &add), &drop) in sums.iter_mut().zip(row(i + 3)).zip(row(i - 2)) {
-            *sum = *sum + u32::from(add) - u32::from(drop);
+            *sum = *sum + add - drop;
         }
     }
 }
@@ -67,9 +87,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn running_box_sums_are_the_plain_sums() {
-        let (w, h) = (13usize, 7usize);
-        let src: Vec<u16> = (0..w * h).map(|i| ((i * 7919) % 4081) as u16).collect();
+    fn box_sums_are_the_plain_sums() {
+        // Pixels of up to 16 × 255, the most a level's can be; rows and columns shorter
+        // than the five taps too.
+        for (w, h) in [(13usize, 7usize), (3, 4), (5, 2), (40, 1)] {
+            sums_are_the_plain_sums(w, h);
+        }
+    }
+
+    fn sums_are_the_plain_sums(w: usize, h: usize) {
+        let src: Vec<u16> = (0..w * h)
+            .map(|i| {
+                if i % 3 == 0 {
+                    4080
+                } else {
+                    ((i * 7919) % 4081) as u16
+                }
+            })
+            .collect();
         for (step, across) in [(1, w), (w, 1)] {
             let mut got = vec![0u16; w * h];
             box_pass(&src, &mut got, w, h, step, across);

@@ -43,7 +43,12 @@ pub(super) fn group(
             members: vec![i as u32],
         })
         .collect();
-    let mut neighbours: std::collections::BTreeSet<(u32, u32)> = Default::default();
+    // Every neighbouring pair of segments, as (lower, higher) in one u64, repeats
+    // included: sorted and deduplicated once after the scan (the same pairs in the same
+    // order as an ordered set, without a tree insertion per pixel). A pixel mostly
+    // repeats its left neighbour's pairs: those are not pushed again.
+    let mut neighbours: Vec<u64> = Vec::new();
+    let mut last = [u64::MAX; 2];
     for y in 0..h {
         for x in 0..w {
             let i = y * w + x;
@@ -59,17 +64,19 @@ pub(super) fn group(
             for (c, (bin, mag)) in grads[i].iter().enumerate() {
                 g.texture[c * TEXTURE_BINS + usize::from(*bin)] += mag;
             }
-            let mut pair = |j: usize| {
+            let mut pair = |j: usize, last: &mut u64| {
                 let (a, b) = (labels[i], labels[j]);
-                if a != b {
-                    neighbours.insert((a.min(b), a.max(b)));
+                let key = (u64::from(a.min(b)) << 32) | u64::from(a.max(b));
+                if a != b && key != *last {
+                    neighbours.push(key);
+                    *last = key;
                 }
             };
             if x + 1 < w {
-                pair(i + 1);
+                pair(i + 1, &mut last[0]);
             }
             if y + 1 < h {
-                pair(i + w);
+                pair(i + w, &mut last[1]);
             }
         }
     }
@@ -90,9 +97,11 @@ pub(super) fn group(
     // Every pair of neighbouring live regions is in the heap; a pair whose region was
     // merged since is dropped when it comes up (the same order as picking the best of
     // a fresh list at every step, without scanning and rebuilding it per merge).
+    neighbours.sort_unstable();
+    neighbours.dedup();
     let mut adjacent: Vec<Vec<u32>> = vec![Vec::new(); n];
     let mut pairs: BinaryHeap<Pair> = BinaryHeap::with_capacity(2 * neighbours.len());
-    for (a, b) in neighbours {
+    for (a, b) in neighbours.into_iter().map(|k| ((k >> 32) as u32, k as u32)) {
         adjacent[a as usize].push(b);
         adjacent[b as usize].push(a);
         pairs.push(Pair {

@@ -149,21 +149,46 @@ impl Proposal {
         let (x2, y2) = (r.x2.min(rgb.width()), r.y2.min(rgb.height()));
         // Each column's and row's place on the working raster, once (not per pixel).
         let columns: Vec<AxisSample> = (x1..x2).map(|x| axis_sample(x, sw, w)).collect();
+        let (src, src_stride) = (rgb.as_raw(), rgb.width() as usize * 3);
+        let out_stride = ow.max(1) as usize * 3;
+        let out_raw: &mut [u8] = &mut out;
         for y in y1..y2 {
             let row = axis_sample(y, sh, h);
-            for (x, column) in (x1..x2).zip(&columns) {
-                let a = self.alpha_at(column, &row);
-                let p = rgb.get_pixel(x, y);
-                // Non-negative: adding a half and truncating rounds.
-                let mix = |c: u8| (f32::from(c) * a + 255.0 * (1.0 - a) + 0.5) as u8;
-                out.put_pixel(
-                    x + px - r.x1,
-                    y + py - r.y1,
-                    Rgb([mix(p[0]), mix(p[1]), mix(p[2])]),
-                );
+            let line = &src[y as usize * src_stride..][x1 as usize * 3..x2 as usize * 3];
+            let at = (y + py - r.y1) as usize * out_stride + (x1 + px - r.x1) as usize * 3;
+            let dst = &mut out_raw[at..at + line.len()];
+            for ((p, o), column) in line
+                .chunks_exact(3)
+                .zip(dst.chunks_exact_mut(3))
+                .zip(&columns)
+            {
+                match self.settled_alpha(column, &row) {
+                    // Inside the silhouette the blend gives the pixel back, outside white
+                    // (the same bytes as blending: see `settled_alpha`).
+                    Some(true) => o.copy_from_slice(p),
+                    Some(false) => {}
+                    None => {
+                        let a = self.alpha_at(column, &row);
+                        // Non-negative: adding a half and truncating rounds.
+                        let mix = |c: u8| (f32::from(c) * a + 255.0 * (1.0 - a) + 0.5) as u8;
+                        o.copy_from_slice(&[mix(p[0]), mix(p[1]), mix(p[2])]);
+                    }
+                }
             }
         }
         out
+    }
+
+    /// Whether the four working pixels around a picture pixel are all in the
+    /// silhouette (`Some(true)`) or all out of it (`Some(false)`); `None` on its edge.
+    /// Away from the edge [`Self::alpha_at`] is 0 exactly or 1 to within a few ulps,
+    /// and [`Self::composite`]'s blend, rounded, then gives white or the pixel itself:
+    /// most of a composite is copied rather than blended.
+    fn settled_alpha(&self, &(x0, x1, _): &AxisSample, &(y0, y1, _): &AxisSample) -> Option<bool> {
+        let sw = self.work.0;
+        let m = |x: usize, y: usize| self.mask[y * sw + x];
+        let first = m(x0, y0);
+        (m(x1, y0) == first && m(x0, y1) == first && m(x1, y1) == first).then_some(first)
     }
 }
 

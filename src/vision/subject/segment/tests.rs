@@ -186,3 +186,140 @@ fn holes_are_filled_and_duplicates_recognised() {
     // One column over: 35 of 49 pixels shared, IoU 0.71.
     assert!(!a.repeats(&cand(shifted), w));
 }
+
+/// [`Proposal::composite`] as first written: every pixel blended by its alpha.
+fn composite_blending_every_pixel(p: &Proposal, rgb: &RgbImage) -> RgbImage {
+    let r = p.region;
+    let pad = |len: u32| (len as f32 * COMPOSITE_PAD).round() as u32;
+    let (px, py) = (pad(r.width()), pad(r.height()));
+    let (ow, oh) = (r.width() + 2 * px, r.height() + 2 * py);
+    let mut out = RgbImage::from_pixel(ow.max(1), oh.max(1), Rgb([255, 255, 255]));
+    let (x1, y1) = (r.x1.saturating_sub(px), r.y1.saturating_sub(py));
+    let (x2, y2) = (r.x2.min(rgb.width()), r.y2.min(rgb.height()));
+    for y in y1..y2 {
+        for x in x1..x2 {
+            let a = p.alpha(x, y);
+            let q = rgb.get_pixel(x, y);
+            let mix = |c: u8| (f32::from(c) * a + 255.0 * (1.0 - a) + 0.5) as u8;
+            out.put_pixel(
+                x + px - r.x1,
+                y + py - r.y1,
+                Rgb([mix(q[0]), mix(q[1]), mix(q[2])]),
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn composites_copy_the_inside_and_blend_the_edge_as_blending_every_pixel() {
+    let mut rng = Rng::new(17);
+    for (w, h, sw, sh) in [(512, 384, 192, 144), (333, 517, 124, 192), (97, 61, 97, 61)] {
+        let img = RgbImage::from_fn(w, h, |x, y| {
+            Rgb([(x * 7 + y) as u8, (y * 13 + x * x) as u8, (x ^ y) as u8])
+        });
+        // Blobs of several sizes, so that masks have wide insides and ragged edges.
+        let mut mask = vec![false; sw * sh];
+        for _ in 0..6 {
+            let (cx, cy, rad) = (
+                rng.below(sw as u32),
+                rng.below(sh as u32),
+                3 + rng.below(30),
+            );
+            for y in 0..sh {
+                for x in 0..sw {
+                    let (dx, dy) = (x as i64 - i64::from(cx), y as i64 - i64::from(cy));
+                    if dx * dx + dy * dy <= i64::from(rad * rad) {
+                        mask[y * sw + x] = true;
+                    }
+                }
+            }
+        }
+        let Some(b) = bounds(&mask, sw) else { continue };
+        let proposal = Proposal {
+            region: scale_back(&b, (sw, sh), (w, h)),
+            score: 1.0,
+            mask,
+            work: (sw, sh),
+            size: (w, h),
+        };
+        let got = proposal.composite(&img);
+        assert_eq!(
+            got,
+            composite_blending_every_pixel(&proposal, &img),
+            "{w}x{h}"
+        );
+        // Both kinds of pixel are there: copied ones and white ones.
+        assert!(got.pixels().any(|p| p.0 == [255, 255, 255]));
+        assert!(got.pixels().any(|p| p.0 != [255, 255, 255]));
+    }
+}
+
+/// [`fill_holes`] as first written: a pixel flood fill from the box's free edge pixels.
+fn fill_holes_by_flood(mask: &mut [bool], w: usize, b: &Bounds) {
+    let (bw, bh) = (b.x2 - b.x1, b.y2 - b.y1);
+    let mut outside = vec![false; bw * bh];
+    let mut stack: Vec<(usize, usize)> = Vec::new();
+    let free = |x: usize, y: usize, mask: &[bool]| !mask[(b.y1 + y) * w + b.x1 + x];
+    for y in 0..bh {
+        for x in 0..bw {
+            let edge = x == 0 || y == 0 || x + 1 == bw || y + 1 == bh;
+            if edge && free(x, y, mask) && !outside[y * bw + x] {
+                outside[y * bw + x] = true;
+                stack.push((x, y));
+            }
+        }
+    }
+    while let Some((x, y)) = stack.pop() {
+        let mut visit = |nx: usize, ny: usize| {
+            if nx < bw && ny < bh && !outside[ny * bw + nx] && free(nx, ny, mask) {
+                outside[ny * bw + nx] = true;
+                stack.push((nx, ny));
+            }
+        };
+        visit(x + 1, y);
+        visit(x, y + 1);
+        if x > 0 {
+            visit(x - 1, y);
+        }
+        if y > 0 {
+            visit(x, y - 1);
+        }
+    }
+    for y in 0..bh {
+        for x in 0..bw {
+            if !outside[y * bw + x] {
+                mask[(b.y1 + y) * w + b.x1 + x] = true;
+            }
+        }
+    }
+}
+
+#[test]
+fn holes_filled_by_runs_are_those_of_a_flood_fill() {
+    let mut rng = Rng::new(29);
+    let (w, h) = (70usize, 50usize);
+    for round in 0..300 {
+        // Rings, blobs and speckle at several densities: holes of every shape, some
+        // reaching the box's edge through a one-pixel gap, some through a diagonal only.
+        let density = 20 + rng.below(70);
+        let mut mask: Vec<bool> = (0..w * h).map(|_| rng.below(100) < density).collect();
+        if round % 3 == 0 {
+            for (i, m) in mask.iter_mut().enumerate() {
+                let (x, y) = ((i % w) as i32 - 35, (i / w) as i32 - 25);
+                let r2 = x * x + y * y;
+                *m = *m || (100..=196).contains(&r2);
+            }
+        }
+        let b = Bounds {
+            x1: rng.below(10) as usize,
+            y1: rng.below(10) as usize,
+            x2: w - rng.below(10) as usize,
+            y2: h - rng.below(10) as usize,
+        };
+        let (mut got, mut want) = (mask.clone(), mask);
+        fill_holes(&mut got, w, &b);
+        fill_holes_by_flood(&mut want, w, &b);
+        assert_eq!(got, want, "round {round}");
+    }
+}
