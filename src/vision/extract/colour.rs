@@ -99,8 +99,15 @@ pub(crate) fn histogram(raster: &Raster) -> [f32; HISTOGRAM_LEN] {
         centre_window(h, CENTRE_SIGMA),
     );
     let mut total = 0.0f32;
-    for (i, px) in raster.pixels().enumerate() {
-        let weight = wx.get(i % w).copied().unwrap_or(0.0) * wy.get(i / w).copied().unwrap_or(0.0);
+    // The column and row are counted along, not divided out of the index per pixel.
+    let (mut x, mut y) = (0usize, 0usize);
+    for px in raster.pixels() {
+        let weight = wx.get(x).copied().unwrap_or(0.0) * wy.get(y).copied().unwrap_or(0.0);
+        x += 1;
+        if x == w {
+            x = 0;
+            y += 1;
+        }
         total += weight;
         let [r, g, b] = [0, 1, 2].map(|c| (px[c] * gains[c]).min(255.0) / 255.0);
         let intensity = (r + g + b) / 3.0;

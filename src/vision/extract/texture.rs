@@ -169,6 +169,8 @@ pub(crate) fn gradient_histogram(luma: &[f32], w: usize, h: usize) -> [f32; GRAD
         return out;
     }
     let bins = GRADIENT_BINS as f32;
+    let columns: Vec<(usize, usize, f32)> =
+        (0..w).map(|x| cell_bins(x, w, GRADIENT_GRID)).collect();
     for y in 1..h - 1 {
         let (cy0, cy1, fy) = cell_bins(y, h, GRADIENT_GRID);
         for x in 1..w - 1 {
@@ -188,7 +190,7 @@ pub(crate) fn gradient_histogram(luma: &[f32], w: usize, h: usize) -> [f32; GRAD
             let frac = p - lo;
             let b0 = (lo as usize) % GRADIENT_BINS;
             let b1 = (b0 + 1) % GRADIENT_BINS;
-            let (cx0, cx1, fx) = cell_bins(x, w, GRADIENT_GRID);
+            let (cx0, cx1, fx) = columns[x];
             for (cy, wy) in [(cy0, 1.0 - fy), (cy1, fy)] {
                 for (cx, wx) in [(cx0, 1.0 - fx), (cx1, fx)] {
                     let base = (cy * GRADIENT_GRID + cx) * GRADIENT_BINS;
