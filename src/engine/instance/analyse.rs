@@ -57,6 +57,9 @@ pub(in crate::engine) struct QueryPicture {
     picture: vision::Picture,
     /// Crop met a busy scene: the subject box is a guess.
     pub scene: bool,
+    /// These pixels are an exposure-balanced copy of the query's
+    /// ([`Self::exposure_balanced`]): its tone was not a catalogue shot's.
+    pub balanced: bool,
 }
 
 impl QueryPicture {
@@ -71,6 +74,7 @@ impl QueryPicture {
         Some(QueryPicture {
             picture,
             scene: false,
+            balanced: true,
         })
     }
 }
@@ -187,7 +191,11 @@ impl Instance {
         let (vector, subject, scene) = self.with_category(analysis);
         let mut views = vec![View::of_box(vector, subject.region)];
         views.extend(further);
-        let picture = QueryPicture { picture, scene };
+        let picture = QueryPicture {
+            picture,
+            scene,
+            balanced: false,
+        };
         if scene && proposals {
             views.extend(self.proposal_views(&picture));
         }

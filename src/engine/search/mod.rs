@@ -164,7 +164,15 @@ impl Instance {
         let features = early_features.unwrap_or_else(|| self.query_local_features(&picture, crop));
         let Some(features) = features else {
             self.undecided_rerank(&mut candidates, &[], query)?;
-            self.clipped_rerank(&mut candidates, &picture, &[])?;
+            let subject = candidates.subject.clone();
+            let further = |num| {
+                let longer = SearchQuery {
+                    num,
+                    ..wide.clone()
+                };
+                self.search_views_or_vector(&views, subject, &longer)
+            };
+            self.tone_rerank(&mut candidates, &picture, &[], further)?;
             return self.rerank(candidates, Vec::new(), &[], query);
         };
         let head = candidates.results.len().min(k);
@@ -199,7 +207,15 @@ impl Instance {
         let voted_docs: Vec<u64> = voted.iter().map(|f| f.doc).collect();
         inliers.extend(self.verify_docs(&voted_docs, &features)?);
         self.undecided_rerank(&mut candidates, &inliers, query)?;
-        self.clipped_rerank(&mut candidates, &picture, &inliers)?;
+        let subject = candidates.subject.clone();
+        let further = |num| {
+            let longer = SearchQuery {
+                num,
+                ..wide.clone()
+            };
+            self.search_views_or_vector(&views, subject, &longer)
+        };
+        self.tone_rerank(&mut candidates, &picture, &inliers, further)?;
         self.rerank(candidates, voted, &inliers, query)
     }
 

@@ -45,7 +45,33 @@ impl Picture {
     /// or this picture is one flat colour.
     #[must_use]
     pub fn tone_mismatch(&self, preview: &[u8]) -> Option<f64> {
-        let rgb = self.rgb();
+        self.tone_comparer().mismatch(preview)
+    }
+
+    /// A comparer of this picture with many previews ([`ToneComparer::mismatch`]): this
+    /// picture is scaled down once per preview size, not once per preview.
+    #[must_use]
+    pub(crate) fn tone_comparer(&self) -> ToneComparer<'_> {
+        ToneComparer {
+            picture: self,
+            scaled: None,
+        }
+    }
+}
+
+/// [`Picture::tone_mismatch`] against many previews, keeping the picture scaled to the
+/// last preview size (a catalogue's previews of one framing share their size).
+pub(crate) struct ToneComparer<'a> {
+    /// The picture compared.
+    picture: &'a Picture,
+    /// The picture at the last preview size compared.
+    scaled: Option<RgbImage>,
+}
+
+impl ToneComparer<'_> {
+    /// [`Picture::tone_mismatch`] of the picture with `preview`.
+    pub(crate) fn mismatch(&mut self, preview: &[u8]) -> Option<f64> {
+        let rgb = self.picture.rgb();
         let (sw, sh) = thumbnail_source_size(preview)?;
         let aspect = |w: u32, h: u32| f64::from(w.max(1)) / f64::from(h.max(1));
         let (mine, theirs) = (aspect(rgb.width(), rgb.height()), aspect(sw, sh));
@@ -55,8 +81,13 @@ impl Picture {
         let stored = image::load_from_memory_with_format(preview, image::ImageFormat::Jpeg)
             .ok()?
             .to_rgb8();
-        let query = image::imageops::thumbnail(rgb, stored.width(), stored.height());
-        unexplained_share(&query, &stored)
+        let query = match self.scaled.take() {
+            Some(scaled) if scaled.dimensions() == stored.dimensions() => scaled,
+            _ => image::imageops::thumbnail(rgb, stored.width(), stored.height()),
+        };
+        let share = unexplained_share(&query, &stored);
+        self.scaled = Some(query);
+        share
     }
 }
 
@@ -150,6 +181,12 @@ mod tests {
             assert!(own * 3.0 < theirs, "own {own}, other {theirs}");
         }
         assert!(own < 0.2, "{own}");
+        // One comparer over many previews gives the one-off figures.
+        let mut comparer = copy.tone_comparer();
+        for img in [&others[0], &source, &others[1], &source] {
+            let p = preview(img);
+            assert_eq!(comparer.mismatch(&p), copy.tone_mismatch(&p));
+        }
         // Another framing is not compared.
         let wide = testkit::product(300, 150, Rgb([255; 3]), Rgb([200; 3]), (20, 280, 20, 130));
         assert_eq!(copy.tone_mismatch(&preview(&wide)), None);
