@@ -21,6 +21,8 @@
 
 use std::collections::HashSet;
 
+use rayon::prelude::*;
+
 use super::query::{Found, SearchOutcome};
 use crate::engine::instance::{Instance, QueryPicture};
 use crate::engine::stage_timer::StageTimer;
@@ -100,13 +102,18 @@ impl Instance {
         results: &[Found],
         picture: &QueryPicture,
     ) -> Result<Vec<Option<f64>>> {
-        let mut comparer = picture.tone_comparer();
+        // The previews are independent: compared on every core, each worker keeping its
+        // own copy of the query scaled to the preview size (the stage's wall time is the
+        // slowest searches' share).
         results
-            .iter()
-            .map(|found| {
-                let preview = self.store.thumbnail(self.meta.id, found.doc)?;
-                Ok(preview.and_then(|p| comparer.mismatch(&p)))
-            })
+            .par_iter()
+            .map_init(
+                || picture.tone_comparer(),
+                |comparer, found| {
+                    let preview = self.store.thumbnail(self.meta.id, found.doc)?;
+                    Ok(preview.and_then(|p| comparer.mismatch(&p)))
+                },
+            )
             .collect()
     }
 }

@@ -164,14 +164,7 @@ impl Instance {
         let features = early_features.unwrap_or_else(|| self.query_local_features(&picture, crop));
         let Some(features) = features else {
             self.undecided_rerank(&mut candidates, &[], query)?;
-            let subject = candidates.subject.clone();
-            let further = |num| {
-                let longer = SearchQuery {
-                    num,
-                    ..wide.clone()
-                };
-                self.search_views_or_vector(&views, subject, &longer)
-            };
+            let further = self.further_ranking(&views, candidates.subject.clone(), &wide);
             self.tone_rerank(&mut candidates, &picture, &[], further)?;
             return self.rerank(candidates, Vec::new(), &[], query);
         };
@@ -207,19 +200,28 @@ impl Instance {
         let voted_docs: Vec<u64> = voted.iter().map(|f| f.doc).collect();
         inliers.extend(self.verify_docs(&voted_docs, &features)?);
         self.undecided_rerank(&mut candidates, &inliers, query)?;
-        let subject = candidates.subject.clone();
-        let further = |num| {
-            let longer = SearchQuery {
-                num,
-                ..wide.clone()
-            };
-            self.search_views_or_vector(&views, subject, &longer)
-        };
+        let further = self.further_ranking(&views, candidates.subject.clone(), &wide);
         self.tone_rerank(&mut candidates, &picture, &inliers, further)?;
         self.rerank(candidates, voted, &inliers, query)
     }
 
     /// One vector: a plain search; several (scene windows): [`Self::search_views`].
+    /// The vector ranking's first `num` (asked by the tone check for a longer list).
+    fn further_ranking<'a>(
+        &'a self,
+        views: &'a [View],
+        subject: Subject,
+        wide: &'a SearchQuery,
+    ) -> impl FnOnce(usize) -> Result<SearchOutcome> + 'a {
+        move |num| {
+            let longer = SearchQuery {
+                num,
+                ..wide.clone()
+            };
+            self.search_views_or_vector(views, subject, &longer)
+        }
+    }
+
     fn search_views_or_vector(
         &self,
         views: &[View],

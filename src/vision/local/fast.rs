@@ -210,13 +210,8 @@ mod tests {
 
     #[test]
     fn the_vector_scores_are_the_scalar_ones() {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = crate::vision::testkit::Rng::new(7);
+        let mut next = move || rng.next();
         // Blocks of flat grey, dark and bright specks, saturated pixels and noise, in
         // widths that leave row tails of every length.
         for (w, h) in [(97usize, 41usize), (64, 20), (160, 33), (37, 37), (6, 6)] {

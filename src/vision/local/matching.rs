@@ -352,13 +352,8 @@ mod tests {
 
     #[test]
     fn every_nearest_two_kernel_gives_the_portable_answer_ties_included() {
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = crate::vision::testkit::Rng::new(7);
+        let mut next = move || rng.next();
         // Few distinct bits, so many distances tie.
         let mut descriptor = || [next() & 0xff, next() & 0x0f, 0, next() >> 60];
         let stored: Vec<[u64; 4]> = (0..40).map(|_| descriptor()).collect();

@@ -159,13 +159,8 @@ mod tests {
 
     #[test]
     fn the_radix_order_is_a_stable_sort_by_weight() {
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = crate::vision::testkit::Rng::new(7);
+        let mut next = move || rng.next();
         for n in [0usize, 1, 7, 3000] {
             // Few distinct weights (many ties), zeros, and wide ones.
             let edges: Vec<(f32, u32, u32)> = (0..n)
