@@ -173,7 +173,7 @@ pub(crate) fn gradient_histogram(luma: &[f32], w: usize, h: usize) -> [f32; GRAD
         (0..w).map(|x| cell_bins(x, w, GRADIENT_GRID)).collect();
     for y in 1..h - 1 {
         let (cy0, cy1, fy) = cell_bins(y, h, GRADIENT_GRID);
-        for x in 1..w - 1 {
+        for (x, &(cx0, cx1, fx)) in columns.iter().enumerate().take(w - 1).skip(1) {
             let gx = at(luma, w, x + 1, y) - at(luma, w, x - 1, y);
             let gy = at(luma, w, x, y + 1) - at(luma, w, x, y - 1);
             let mag = (gx * gx + gy * gy).sqrt();
@@ -190,7 +190,6 @@ pub(crate) fn gradient_histogram(luma: &[f32], w: usize, h: usize) -> [f32; GRAD
             let frac = p - lo;
             let b0 = (lo as usize) % GRADIENT_BINS;
             let b1 = (b0 + 1) % GRADIENT_BINS;
-            let (cx0, cx1, fx) = columns[x];
             for (cy, wy) in [(cy0, 1.0 - fy), (cy1, fy)] {
                 for (cx, wx) in [(cx0, 1.0 - fx), (cx1, fx)] {
                     let base = (cy * GRADIENT_GRID + cx) * GRADIENT_BINS;
