@@ -19,7 +19,6 @@
 //! expansion (`expansion.rs`). What a search is asked and answers is `query.rs`.
 
 mod cascade;
-mod clipped;
 mod confirm;
 mod expansion;
 mod exposure;
@@ -30,6 +29,7 @@ mod rerank;
 mod scene;
 mod screened;
 mod shot;
+mod tone_check;
 mod vector;
 mod views;
 mod votes;
