@@ -18,6 +18,7 @@ mod error;
 mod extract;
 mod local;
 mod picture;
+mod rounding;
 mod subject;
 #[cfg(test)]
 pub(crate) mod testkit;

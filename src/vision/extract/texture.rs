@@ -22,8 +22,8 @@
 
 use std::f32::consts::{FRAC_PI_2, PI};
 
-use super::colour::floor;
 use crate::vision::picture::resample::centre_window;
+use crate::vision::rounding::{floor, rem_euclid};
 
 /// Codes of the rotation-invariant uniform LBP: 0..=8 bits set, or "not uniform".
 pub(crate) const LBP_LEN: usize = 10;
@@ -146,19 +146,6 @@ fn cell_bins(x: usize, len: usize, n: usize) -> (usize, usize, f32) {
     (lo as usize, (lo + 1.0).min(last) as usize, p - lo)
 }
 
-/// `x.rem_euclid(m)` (`m` > 0) without the C library's `fmodf` for `x` strictly between
-/// `-m` and `m` (every orientation's): there `x % m` is `x`, exactly.
-#[inline]
-fn rem_euclid(x: f32, m: f32) -> f32 {
-    if (0.0..m).contains(&x) {
-        x
-    } else if x > -m && x < 0.0 {
-        x + m
-    } else {
-        x.rem_euclid(m)
-    }
-}
-
 /// Strength-weighted histogram of unsigned gradient orientations on a 2x2 grid.
 ///
 /// Values are mean gradient magnitudes per pixel (luma 0..1 per pixel), so a
@@ -217,21 +204,6 @@ mod tests {
             .flat_map(|y| (0..w).map(move |x| (x, y)))
             .map(|(x, y)| f(x, y))
             .collect()
-    }
-
-    #[test]
-    fn rem_euclid_is_the_library_one() {
-        let mut x = -20.0f32;
-        while x < 20.0 {
-            for v in [x, x.next_up(), x.next_down(), -0.0, -8.0, 8.0] {
-                assert_eq!(
-                    rem_euclid(v, 8.0).to_bits(),
-                    v.rem_euclid(8.0).to_bits(),
-                    "{v}"
-                );
-            }
-            x += 0.0625;
-        }
     }
 
     #[test]

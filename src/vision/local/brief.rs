@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use super::rounding::round;
+use crate::vision::rounding::round;
 
 /// Radius of the orientation disc and of the descriptor pattern (ORB's 31×31 patch).
 pub(super) const PATCH_RADIUS: i32 = 15;

@@ -14,7 +14,6 @@ mod fast;
 mod keypoints;
 mod matching;
 mod pyramid;
-mod rounding;
 mod smoothing;
 
 pub use matching::{verify, Verification};

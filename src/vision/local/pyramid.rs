@@ -5,7 +5,7 @@
 
 use image::GrayImage;
 
-use super::rounding::round;
+use crate::vision::rounding::round;
 
 /// The input pixels one output pixel of an axis is made of: the first one's index and
 /// the normalised weights of it and those after it.
