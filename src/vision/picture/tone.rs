@@ -24,6 +24,11 @@ const ASPECT_TOLERANCE: f64 = 0.02;
 /// Least spread of the picture's values (variance summed over channels) worth comparing:
 /// a picture of one colour agrees with every preview.
 const LEAST_VARIANCE: f64 = 4.0;
+/// Most share of a picture's pixels left below white for its darkest pixels to be
+/// compared with a preview's ([`ToneAgreement::dark_overlap`]).
+const MOST_SURVIVING: f64 = 0.2;
+/// Fewest pixels left below white worth comparing (at the preview size).
+const LEAST_SURVIVING: usize = 8;
 
 impl Picture {
     /// Share of the pixels clipped to white in every channel.
@@ -64,13 +69,19 @@ impl Picture {
 pub(crate) struct ToneComparer<'a> {
     /// The picture compared.
     picture: &'a Picture,
-    /// The picture at the last preview size compared.
-    scaled: Option<RgbImage>,
+    /// The picture at the last preview size compared, and its pixels left below white.
+    scaled: Option<(RgbImage, Option<Vec<bool>>)>,
 }
 
 impl ToneComparer<'_> {
     /// [`Picture::tone_mismatch`] of the picture with `preview`.
     pub(crate) fn mismatch(&mut self, preview: &[u8]) -> Option<f64> {
+        self.compare(preview).and_then(|a| a.unexplained)
+    }
+
+    /// Both agreements of the picture with `preview` (decoded once); `None` when the
+    /// preview cannot be read or frames another aspect ratio.
+    pub(crate) fn compare(&mut self, preview: &[u8]) -> Option<ToneAgreement> {
         let rgb = self.picture.rgb();
         let (sw, sh) = thumbnail_source_size(preview)?;
         let aspect = |w: u32, h: u32| f64::from(w.max(1)) / f64::from(h.max(1));
@@ -81,14 +92,85 @@ impl ToneComparer<'_> {
         let stored = image::load_from_memory_with_format(preview, image::ImageFormat::Jpeg)
             .ok()?
             .to_rgb8();
-        let query = match self.scaled.take() {
-            Some(scaled) if scaled.dimensions() == stored.dimensions() => scaled,
-            _ => image::imageops::thumbnail(rgb, stored.width(), stored.height()),
+        let (query, left) = match self.scaled.take() {
+            Some(scaled) if scaled.0.dimensions() == stored.dimensions() => scaled,
+            _ => {
+                let query = image::imageops::thumbnail(rgb, stored.width(), stored.height());
+                let left = left_below_white(&query);
+                (query, left)
+            }
         };
-        let share = unexplained_share(&query, &stored);
-        self.scaled = Some(query);
-        share
+        let agreement = ToneAgreement {
+            unexplained: unexplained_share(&query, &stored),
+            dark_overlap: left.as_deref().map(|left| dark_overlap(left, &stored)),
+        };
+        self.scaled = Some((query, left));
+        Some(agreement)
     }
+}
+
+/// How a preview agrees with a picture through a tone curve ([`ToneComparer::compare`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ToneAgreement {
+    /// Share of the picture's variance a fitted curve of the preview leaves unexplained
+    /// (`None`: the picture is one flat colour).
+    pub unexplained: Option<f64>,
+    /// Share of the picture's surviving pixels among the preview's darkest as many
+    /// (`None`: the picture is not mostly clipped to white).
+    pub dark_overlap: Option<f64>,
+}
+
+/// Per pixel of `scaled` (the picture at a preview's size), whether it is left below
+/// white in any channel. `None` unless at least [`LEAST_SURVIVING`] and at most
+/// [`MOST_SURVIVING`] of the pixels are: a picture not mostly clipped, or all but blank.
+fn left_below_white(scaled: &RgbImage) -> Option<Vec<bool>> {
+    let left: Vec<bool> = scaled
+        .pixels()
+        .map(|p| p.0.iter().any(|&c| c < CLIPPED_VALUE))
+        .collect();
+    let k = left.iter().filter(|&&l| l).count();
+    (k >= LEAST_SURVIVING && k as f64 <= left.len() as f64 * MOST_SURVIVING).then_some(left)
+}
+
+/// Of the pixels `left` below white in a mostly clipped picture, the share that are
+/// among `stored`'s as many darkest (by their darkest channel), ties shared out.
+///
+/// Gain, gamma and clipping are monotone: the pixels a brighter copy leaves below white
+/// are exactly its source's darkest, wherever they are and whatever the curve was, so
+/// the comparison needs no fitted curve and holds with only a few pixels left (where
+/// the fitted curve's variance is JPEG noise).
+fn dark_overlap(left: &[bool], stored: &RgbImage) -> f64 {
+    let values: Vec<u8> = stored
+        .pixels()
+        .map(|p| p.0.iter().copied().min().unwrap_or(0))
+        .collect();
+    let k = left.iter().filter(|&&l| l).count();
+    // The k-th darkest value: pixels below it are all among the k darkest, those at it
+    // share the places left.
+    let mut counts = [0usize; 256];
+    for &v in &values {
+        counts[usize::from(v)] += 1;
+    }
+    let (mut below, mut cut) = (0usize, 255usize);
+    for (v, &c) in counts.iter().enumerate() {
+        if below + c >= k {
+            cut = v;
+            break;
+        }
+        below += c;
+    }
+    let at_weight = (k - below) as f64 / counts[cut].max(1) as f64;
+    let shared: f64 = values
+        .iter()
+        .zip(left)
+        .filter(|(_, &l)| l)
+        .map(|(&v, _)| match usize::from(v).cmp(&cut) {
+            std::cmp::Ordering::Less => 1.0,
+            std::cmp::Ordering::Equal => at_weight,
+            std::cmp::Ordering::Greater => 0.0,
+        })
+        .sum();
+    shared / k.max(1) as f64
 }
 
 /// Within-bin variance of `query` given `stored`'s value at the same pixel, over the
@@ -190,5 +272,31 @@ mod tests {
         // Another framing is not compared.
         let wide = testkit::product(300, 150, Rgb([255; 3]), Rgb([200; 3]), (20, 280, 20, 130));
         assert_eq!(copy.tone_mismatch(&preview(&wide)), None);
+    }
+
+    #[test]
+    fn a_clipped_copy_s_pixels_left_are_its_source_s_darkest() {
+        let source = shot(225, 10, (60, 60));
+        let others = [shot(228, 14, (100, 140)), shot(222, 7, (70, 150))];
+        let preview = |img: &RgbImage| thumbnail(img, 160).unwrap();
+        // 1.5 times brighter: garment and stripes clipped, only the print left.
+        let copy = brighter(&source, 1.5);
+        let overlap = |img: &RgbImage| {
+            copy.tone_comparer()
+                .compare(&preview(img))
+                .and_then(|a| a.dark_overlap)
+                .unwrap()
+        };
+        let own = overlap(&source);
+        assert!(own > 0.8, "{own}");
+        for other in &others {
+            let theirs = overlap(other);
+            assert!(theirs + 0.5 < own, "own {own}, other {theirs}");
+        }
+        // A copy with most of its pixels left is not compared by its darkest.
+        let darker = brighter(&source, 0.7);
+        let agreement = darker.tone_comparer().compare(&preview(&source)).unwrap();
+        assert_eq!(agreement.dark_overlap, None);
+        assert!(agreement.unexplained.unwrap() < 0.2);
     }
 }
