@@ -7,16 +7,14 @@ use crate::common::{b64, picture};
 /// Every parameter case: each must be refused with its vendor code.
 pub(crate) fn cases() -> Vec<Case> {
     let good = b64(&picture(1));
-    let mut cases = Vec::new();
-
     // Actions and parameters.
-    cases.push(case(
+    let mut cases = vec![case(
         "unknown Action",
         "NoSuchAction",
         &[("InstanceName", INSTANCE)],
         404,
         "InvalidApi.NotFound",
-    ));
+    )];
     cases.push(case(
         "missing InstanceName",
         "SearchImageByPic",
