@@ -193,3 +193,58 @@ impl Instance {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::{SearchQuery, Subject};
+    use crate::store::Record;
+    use crate::vision::Region;
+
+    #[test]
+    fn several_vectors_in_one_scan_find_what_each_finds_alone() {
+        let (_dir, _engine, instance) = crate::engine::testkit::generic_instance("many");
+        let dim = instance.meta().dimension as usize;
+        let vs = crate::index::testkit::unit_vectors(200, dim, 0xabc, |u| u.powi(2));
+        for (i, v) in vs.iter().enumerate() {
+            let record = Record {
+                product_id: format!("p{i}"),
+                pic_name: "a.jpg".into(),
+                category_id: crate::engine::CATEGORY_OTHER,
+                ..Record::default()
+            };
+            instance.add_vector(&record, v).unwrap();
+        }
+        let subject = Subject {
+            category_id: crate::engine::CATEGORY_OTHER,
+            region: Region::full(10, 10),
+            multi_region: Vec::new(),
+        };
+        let query = SearchQuery {
+            num: 5,
+            ..SearchQuery::default()
+        };
+        // Enough queries for the blocked multi-query pass, and a one-query request.
+        for n in [7, 1] {
+            let queries: Vec<&[f32]> = vs.iter().step_by(13).take(n).map(Vec::as_slice).collect();
+            let together = instance.search_vectors(&queries, &subject, &query).unwrap();
+            assert_eq!(together.len(), n);
+            for (vector, outcome) in queries.iter().zip(&together) {
+                let alone = instance
+                    .search_vector(vector, subject.clone(), &query)
+                    .unwrap();
+                let docs = |o: &super::SearchOutcome| -> Vec<(u64, String)> {
+                    o.results
+                        .iter()
+                        .map(|f| (f.doc, f.record.product_id.clone()))
+                        .collect()
+                };
+                assert_eq!(docs(outcome), docs(&alone));
+                assert_eq!(outcome.results.len(), 5);
+                for (a, b) in outcome.results.iter().zip(&alone.results) {
+                    assert!((a.score - b.score).abs() < 1e-6, "{} {}", a.score, b.score);
+                }
+                assert_eq!(outcome.docs_found, alone.docs_found);
+            }
+        }
+    }
+}
