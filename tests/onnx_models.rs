@@ -2,7 +2,7 @@
 //! that folder is absent): `instance create --extractor onnx --model`, AddImage and
 //! SearchImageByPic over HTTP, a category predicted from the model's classes, and the
 //! refusal to open an instance whose model file went missing or changed, and the fused
-//! extractor's screening vector (its built-in part alone). Needs the `onnx` feature (on by default); without it this file has no tests.
+//! extractor's screening (its built-in part alone, reused by the full extraction). Needs the `onnx` feature (on by default); without it this file has no tests.
 
 #![cfg(feature = "onnx")]
 
@@ -289,7 +289,7 @@ fn the_screening_vector_scores_by_the_fused_builtin_part_alone() {
         return;
     };
     let plain = OnnxExtractor::create(&ModelOptions::new(&model)).expect("model");
-    assert!(plain.screening_vector(&picture_rgb(1), None).is_none());
+    assert!(plain.screening(&picture_rgb(1), None).is_none());
     let fused = OnnxExtractor::create(&ModelOptions {
         colour_weight: 2.0,
         ..ModelOptions::new(&model)
@@ -298,12 +298,17 @@ fn the_screening_vector_scores_by_the_fused_builtin_part_alone() {
     let builtin = BuiltinExtractor::new();
     let pictures: Vec<_> = (0..4).map(picture_rgb).collect();
     for query in &pictures {
-        let screening = fused.screening_vector(query, None).expect("fused");
-        assert_eq!(screening.len(), fused.dimension());
+        let screening = fused.screening(query, None).expect("fused");
+        assert_eq!(screening.vector.len(), fused.dimension());
+        // The full extraction reusing the screening's built-in part is the same vector.
+        assert_eq!(
+            fused.extract_screened(query, None, &screening),
+            fused.extract(query, None)
+        );
         for stored in &pictures {
             // The score of a stored vector is the cosine of the two built-in parts, the
             // network's part of the query being all zeros.
-            let score = dot(&screening, &fused.extract(stored, None));
+            let score = dot(&screening.vector, &fused.extract(stored, None));
             let builtin_cosine = dot(
                 &builtin.extract(query, None),
                 &builtin.extract(stored, None),

@@ -25,7 +25,7 @@ pub(crate) mod testkit;
 
 pub use error::{ModelError, Result, VisionError};
 pub use extract::builtin::{BuiltinExtractor, BUILTIN_DIMENSION};
-pub use extract::extractor::{dot, l2_normalize, Extractor};
+pub use extract::extractor::{dot, l2_normalize, Extractor, Screening};
 pub use extract::onnx::{ModelOptions, ModelRunError, ModelSpec, OnnxExtractor, ONNX_EXTRACTOR};
 pub use extract::onnx_input::{InputType, Layout};
 pub use extract::runtime::{

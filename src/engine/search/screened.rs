@@ -5,14 +5,17 @@
 //! silhouettes cost a network run (MobileNetV1 takes one picture a run), two thirds of
 //! a model scene search's wall time. A fused model instance stores `[e, w·b] / √(1 + w²)`:
 //! the embedding `e` and the built-in descriptor `b`, both of unit length, so the
-//! extractor's [`screening_vector`](crate::vision::Extractor::screening_vector) (zeros in
-//! the embedding part) ranks the stored pictures by built-in similarity alone with a
-//! plain scan, as a built-in instance would. Every proposal is described that way and
-//! scanned; the model then runs on the segmentation's first proposal and the best
-//! screened other (its best stored picture's score, shape penalty included), one run
-//! per core ([`MODEL_PROPOSALS`]), and those views are searched as the others are. An
-//! extractor without a cheaper part, an instance with a whitening (which mixes the two
-//! parts) or a scene with few proposals keep the extraction of every proposal.
+//! extractor's [`screening`](crate::vision::Extractor::screening) (zeros in the
+//! embedding part) ranks the stored pictures by built-in similarity alone with a plain
+//! scan, as a built-in instance would. Every proposal but the segmentation's first is
+//! described that way, and all are scanned in one multi-query pass (one scan each,
+//! one after the other, cost as much as the descriptors); the model then runs on the
+//! segmentation's first proposal and the best screened other (its best stored
+//! picture's score, shape penalty included), one run per core ([`MODEL_PROPOSALS`]),
+//! the latter's built-in part taken from its screening rather than computed again, and
+//! those views are searched as the others are. An extractor without a cheaper part, an
+//! instance with a whitening (which mixes the two parts) or a scene with few proposals
+//! keep the extraction of every proposal.
 
 use image::RgbImage;
 use rayon::prelude::*;
@@ -22,7 +25,7 @@ use super::views::silhouette_score;
 use crate::engine::instance::{Instance, QueryPicture, Subject, View};
 use crate::engine::stage_timer::StageTimer;
 use crate::engine::Result;
-use crate::vision::{self, Region};
+use crate::vision::{self, Region, Screening};
 
 /// Proposals extracted with the model after screening: one round of a network run per
 /// core. Copy benchmark, model, pasted on a scene, R@1 with every proposal extracted:
@@ -39,18 +42,19 @@ const SEGMENTATION_FIRST: usize = 1;
 /// shape penalty can reorder its first few).
 const SCREEN_DEPTH: usize = 5;
 
-/// One proposal's silhouette on white, its box, and its screening vector.
+/// One proposal's silhouette on white, its box, and its screening (none for the
+/// segmentation's first, which the model runs on whatever it would score).
 struct Screened {
     composite: RgbImage,
     region: Region,
-    vector: Option<Vec<f32>>,
+    screening: Option<Screening>,
 }
 
 impl Instance {
     /// The views of the proposals `found` on `picture` that a search with `subject` and
     /// `query` (its filter, category and threshold) should see: the [`MODEL_PROPOSALS`]
-    /// best by their screening vectors' scans, or every one when screening does not
-    /// apply (see the module header).
+    /// chosen by their screenings' scans, or every one when screening does not apply
+    /// (see the module header).
     pub(super) fn screened_proposal_views(
         &self,
         picture: &QueryPicture,
@@ -67,34 +71,31 @@ impl Instance {
         let extractor = self.analyser().extractor();
         let screened: Vec<Screened> = found
             .par_iter()
-            .map(|p| {
+            .enumerate()
+            .map(|(i, p)| {
                 let composite = p.composite(rgb);
-                let vector = extractor.screening_vector(&composite, None);
+                let screening = (i >= SEGMENTATION_FIRST)
+                    .then(|| extractor.screening(&composite, None))
+                    .flatten();
                 Screened {
                     composite,
                     region: p.region,
-                    vector,
+                    screening,
                 }
             })
             .collect();
-        let shallow = SearchQuery {
-            start: 0,
-            num: SCREEN_DEPTH,
-            distinct_product: false,
-            ..query.clone()
-        };
-        let vectors: Option<Vec<&[f32]>> = screened.iter().map(|s| s.vector.as_deref()).collect();
+        let others = &screened[SEGMENTATION_FIRST.min(screened.len())..];
+        let vectors: Option<Vec<&[f32]>> = others
+            .iter()
+            .map(|s| s.screening.as_ref().map(|s| s.vector.as_slice()))
+            .collect();
         let chosen: Vec<usize> = match vectors {
             Some(vectors) => {
-                // One after the other on the request's thread, so they may join the
-                // instance's batches (from rayon workers they would scan alone,
-                // `batcher.rs`); each is a short scan.
-                let best = vectors
-                    .iter()
-                    .zip(&screened)
-                    .map(|(v, s)| self.best_screened_score(v, &s.region, subject, &shallow))
-                    .collect::<Result<Vec<f64>>>()?;
-                chosen_proposals(&best)
+                let best = self.best_screened_scores(&vectors, others, subject, query)?;
+                // The segmentation's first are chosen anyway: they need no score.
+                let mut scores = vec![f64::INFINITY; screened.len() - others.len()];
+                scores.extend(best);
+                chosen_proposals(&scores)
             }
             None => (0..screened.len()).collect(),
         };
@@ -102,27 +103,55 @@ impl Instance {
         let timer = StageTimer::start();
         let views = chosen
             .into_par_iter()
-            .map(|i| self.proposal_view(&screened[i].composite, screened[i].region))
+            .map(|i| {
+                let Screened {
+                    composite,
+                    region,
+                    screening,
+                } = &screened[i];
+                let vector = match screening {
+                    Some(screening) => extractor.extract_screened(composite, None, screening),
+                    None => extractor.extract(composite, None),
+                };
+                View {
+                    vector,
+                    region: *region,
+                    silhouette: true,
+                }
+            })
             .collect();
         timer.lap("proposals");
         Ok(views)
     }
 
-    /// The best score, shape penalty included, of the first stored pictures a screening
-    /// `vector` of the silhouette in `region` finds.
-    fn best_screened_score(
+    /// The best score, shape penalty included, of the first [`SCREEN_DEPTH`] stored
+    /// pictures each screening vector of `vectors` (of the silhouettes `screened`)
+    /// finds; all scanned in one pass.
+    fn best_screened_scores(
         &self,
-        vector: &[f32],
-        region: &Region,
+        vectors: &[&[f32]],
+        screened: &[Screened],
         subject: &Subject,
-        shallow: &SearchQuery,
-    ) -> Result<f64> {
-        let outcome = self.search_vector(vector, subject.clone(), shallow)?;
-        Ok(outcome
-            .results
+        query: &SearchQuery,
+    ) -> Result<Vec<f64>> {
+        let shallow = SearchQuery {
+            start: 0,
+            num: SCREEN_DEPTH,
+            distinct_product: false,
+            ..query.clone()
+        };
+        let outcomes = self.search_vectors(vectors, subject, &shallow)?;
+        Ok(outcomes
             .iter()
-            .map(|f| silhouette_score(f.score, region, f.record.region.as_deref()))
-            .fold(f64::MIN, f64::max))
+            .zip(screened)
+            .map(|(outcome, s)| {
+                outcome
+                    .results
+                    .iter()
+                    .map(|f| silhouette_score(f.score, &s.region, f.record.region.as_deref()))
+                    .fold(f64::MIN, f64::max)
+            })
+            .collect())
     }
 }
 

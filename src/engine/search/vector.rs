@@ -1,7 +1,8 @@
 //! The search with one vector, the step every search by picture or name ends in:
 //! project the query as the snapshot's rows were, gate the rows by category and filter,
 //! scan (the accepted rows alone when few pass, else through the scan copy, alone or in
-//! a batch), fetch the records and cut the page.
+//! a batch), fetch the records and cut the page. Several vectors of one search (a
+//! scene's screened proposals) share one gate and one multi-query scan.
 
 use std::collections::HashSet;
 
@@ -11,7 +12,7 @@ use crate::engine::instance::{Instance, Subject};
 use crate::engine::row_gate::RowGate;
 use crate::engine::stage_timer::StageTimer;
 use crate::engine::Result;
-use crate::index::{RowFilter, ScanQuery, ScanRequest};
+use crate::index::{RowFilter, ScanQuery, ScanRequest, ScanResult};
 
 impl Instance {
     /// Searches with an extractor's (raw) vector: it is projected as the rows of the
@@ -113,5 +114,137 @@ impl Instance {
             docs_found,
             results,
         })
+    }
+
+    /// [`Self::search_vector`] for each of `vectors` under one `query` (start 0, no
+    /// distinct products): one gate and one multi-query scan instead of one scan each,
+    /// the records fetched at once; the outcomes in the order of `vectors`.
+    pub(in crate::engine) fn search_vectors(
+        &self,
+        vectors: &[&[f32]],
+        subject: &Subject,
+        query: &SearchQuery,
+    ) -> Result<Vec<SearchOutcome>> {
+        debug_assert!(query.start == 0 && !query.distinct_product);
+        let (snap, projection) = self.layer();
+        let projected = vectors
+            .iter()
+            .map(|v| projection.apply(v).map(|p| p.into_owned()))
+            .collect::<std::result::Result<Vec<Vec<f32>>, _>>()?;
+        let category = self.service.has_categories().then_some(subject.category_id);
+        let gate = RowGate::new(&self.dictionaries, &snap, category, query.filter.as_ref());
+        let outcome = |results| SearchOutcome {
+            subject: subject.clone(),
+            docs_found: 0,
+            results,
+        };
+        if gate.refuses_all() {
+            return Ok(vectors.iter().map(|_| outcome(Vec::new())).collect());
+        }
+        let timer = StageTimer::start();
+        let queries: Vec<ScanQuery> = projected
+            .iter()
+            .map(|vector| ScanQuery {
+                vector,
+                k: query.num,
+            })
+            .collect();
+        let accept = |row: usize| gate.accepts(row);
+        let words = |word: usize| gate.accepts_word(word);
+        let request = ScanRequest {
+            queries: &queries,
+            min_score: query.min_score,
+            filter: gate.narrows().then_some(RowFilter {
+                accept: &accept,
+                words: Some(&words),
+                key: Some(gate.key()),
+            }),
+            collect: gate.narrows() && crate::index::selective(&snap, &accept),
+        };
+        let scans: Vec<ScanResult> = crate::index::scan(&snap, &self.scan_copy, &request);
+        let timer = timer.lap("scan");
+        let docs: Vec<u64> = scans
+            .iter()
+            .flat_map(|s| s.hits.iter().map(|h| h.doc))
+            .collect();
+        let mut records = self.store.records(self.meta.id, &docs)?.into_iter();
+        timer.lap("fetch");
+        Ok(scans
+            .into_iter()
+            .map(|scan| {
+                let results = scan
+                    .hits
+                    .iter()
+                    .zip(records.by_ref())
+                    .filter_map(|(hit, record)| {
+                        // Deleted since the scan began: skipped.
+                        Some(Found {
+                            score: score_of(hit.score),
+                            doc: hit.doc,
+                            record: record?,
+                        })
+                    })
+                    .collect();
+                SearchOutcome {
+                    docs_found: scan.matched,
+                    ..outcome(results)
+                }
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::{SearchQuery, Subject};
+    use crate::store::Record;
+    use crate::vision::Region;
+
+    #[test]
+    fn several_vectors_in_one_scan_find_what_each_finds_alone() {
+        let (_dir, _engine, instance) = crate::engine::testkit::generic_instance("many");
+        let dim = instance.meta().dimension as usize;
+        let vs = crate::index::testkit::unit_vectors(200, dim, 0xabc, |u| u.powi(2));
+        for (i, v) in vs.iter().enumerate() {
+            let record = Record {
+                product_id: format!("p{i}"),
+                pic_name: "a.jpg".into(),
+                category_id: crate::engine::CATEGORY_OTHER,
+                ..Record::default()
+            };
+            instance.add_vector(&record, v).unwrap();
+        }
+        let subject = Subject {
+            category_id: crate::engine::CATEGORY_OTHER,
+            region: Region::full(10, 10),
+            multi_region: Vec::new(),
+        };
+        let query = SearchQuery {
+            num: 5,
+            ..SearchQuery::default()
+        };
+        // Enough queries for the blocked multi-query pass, and a one-query request.
+        for n in [7, 1] {
+            let queries: Vec<&[f32]> = vs.iter().step_by(13).take(n).map(Vec::as_slice).collect();
+            let together = instance.search_vectors(&queries, &subject, &query).unwrap();
+            assert_eq!(together.len(), n);
+            for (vector, outcome) in queries.iter().zip(&together) {
+                let alone = instance
+                    .search_vector(vector, subject.clone(), &query)
+                    .unwrap();
+                let docs = |o: &super::SearchOutcome| -> Vec<(u64, String)> {
+                    o.results
+                        .iter()
+                        .map(|f| (f.doc, f.record.product_id.clone()))
+                        .collect()
+                };
+                assert_eq!(docs(outcome), docs(&alone));
+                assert_eq!(outcome.results.len(), 5);
+                for (a, b) in outcome.results.iter().zip(&alone.results) {
+                    assert!((a.score - b.score).abs() < 1e-6, "{} {}", a.score, b.score);
+                }
+                assert_eq!(outcome.docs_found, alone.docs_found);
+            }
+        }
     }
 }

@@ -34,12 +34,26 @@ pub trait Extractor: Send + Sync {
         (self.extract(rgb, region), None)
     }
 
-    /// A cheap first-pass query in this extractor's space: its dot product with any
-    /// vector this extractor made ranks them by a cheaper descriptor of theirs alone (the
-    /// built-in part of a model fused with it), so a search can pick the few regions
-    /// worth the full extraction. `None` when the extractor has no cheaper part.
-    fn screening_vector(&self, _rgb: &RgbImage, _region: Option<&Region>) -> Option<Vec<f32>> {
+    /// A cheap first-pass description in this extractor's space ([`Screening`]): its
+    /// query vector's dot product with any vector this extractor made ranks them by a
+    /// cheaper descriptor of theirs alone (the built-in part of a model fused with it),
+    /// so a search can pick the few regions worth the full extraction. `None` when the
+    /// extractor has no cheaper part.
+    fn screening(&self, _rgb: &RgbImage, _region: Option<&Region>) -> Option<Screening> {
         None
+    }
+
+    /// [`Self::extract`] of the picture `screening` was made of (the same `rgb` and
+    /// `region`): the same vector, its cheaper part taken from `screening` instead of
+    /// being computed again.
+    fn extract_screened(
+        &self,
+        rgb: &RgbImage,
+        region: Option<&Region>,
+        screening: &Screening,
+    ) -> Vec<f32> {
+        let _ = screening;
+        self.extract(rgb, region)
     }
 
     /// What executes it, for reports: `None` for plain Rust code, the model runtime
@@ -47,6 +61,16 @@ pub trait Extractor: Send + Sync {
     fn runtime(&self) -> Option<String> {
         None
     }
+}
+
+/// A picture's cheap first-pass description ([`Extractor::screening`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Screening {
+    /// The query vector: zeros outside the cheaper part, scaled so its dot product with
+    /// a stored vector is the cosine of their cheaper parts.
+    pub vector: Vec<f32>,
+    /// The cheaper descriptor itself (unit length), as the full extraction fuses it.
+    pub part: Vec<f32>,
 }
 
 /// Scales `v` to unit L2 norm; an all-zero (or non-finite) vector becomes uniform.

@@ -4,7 +4,7 @@
 use image::RgbImage;
 use tract_onnx::prelude::*;
 
-use super::super::extractor::{l2_normalize, Extractor};
+use super::super::extractor::{l2_normalize, Extractor, Screening};
 use super::super::onnx_input::{InputData, InputSlice, Layout};
 use super::backend::Backend;
 use super::{ModelRunError, ModelSpec, OnnxExtractor, ONNX_EXTRACTOR};
@@ -280,15 +280,27 @@ impl Extractor for OnnxExtractor {
     /// embedding `e` and the built-in `b` of unit length, so the query `[0, b'·√(1 + w²)/w]`
     /// scores every stored vector by the cosine `b·b'` of the built-in parts, ordered as a
     /// built-in instance would order them, without running the network.
-    fn screening_vector(&self, rgb: &RgbImage, region: Option<&Region>) -> Option<Vec<f32>> {
+    fn screening(&self, rgb: &RgbImage, region: Option<&Region>) -> Option<Screening> {
         let weight = self.spec.colour_weight;
         if weight <= 0.0 {
             return None;
         }
         let scale = (1.0 + weight * weight).sqrt() / weight;
+        let part = self.builtin.extract(rgb, region);
         let mut vector = vec![0.0f32; self.spec.embedding_dimension];
-        vector.extend(self.builtin.extract(rgb, region).iter().map(|x| x * scale));
-        Some(vector)
+        vector.extend(part.iter().map(|x| x * scale));
+        Some(Screening { vector, part })
+    }
+
+    /// The network's embedding fused with the built-in part the screening computed.
+    fn extract_screened(
+        &self,
+        rgb: &RgbImage,
+        region: Option<&Region>,
+        screening: &Screening,
+    ) -> Vec<f32> {
+        let (embedding, _) = self.embedding(rgb, region);
+        self.fused(embedding, || screening.part.clone())
     }
 
     fn extract_with_classes(
@@ -296,6 +308,16 @@ impl Extractor for OnnxExtractor {
         rgb: &RgbImage,
         region: Option<&Region>,
     ) -> (Vec<f32>, Option<Vec<f32>>) {
+        let (embedding, classes) = self.embedding(rgb, region);
+        let vector = self.fused(embedding, || self.builtin.extract(rgb, region));
+        (vector, classes)
+    }
+}
+
+impl OnnxExtractor {
+    /// The network's pooled embedding of `rgb` (in `region`), of unit length, and the
+    /// first view's class scores when the model outputs them.
+    fn embedding(&self, rgb: &RgbImage, region: Option<&Region>) -> (Vec<f32>, Option<Vec<f32>>) {
         let mut embedding = vec![0.0f32; self.spec.embedding_dimension];
         let mut classes = None;
         for (i, view) in self.views(rgb, region).iter().enumerate() {
@@ -313,11 +335,17 @@ impl Extractor for OnnxExtractor {
         }
         power_law(&mut embedding, self.spec.power);
         l2_normalize(&mut embedding);
+        (embedding, classes)
+    }
+
+    /// `embedding` fused with the built-in descriptor (`colour`, asked only when the
+    /// spec fuses one): `[e, w·b] / √(1 + w²)`.
+    fn fused(&self, mut embedding: Vec<f32>, colour: impl FnOnce() -> Vec<f32>) -> Vec<f32> {
         if self.spec.colour_weight > 0.0 {
-            let colour = self.builtin.extract(rgb, region);
+            let colour = colour();
             embedding.extend(colour.iter().map(|x| x * self.spec.colour_weight));
             l2_normalize(&mut embedding);
         }
-        (embedding, classes)
+        embedding
     }
 }
