@@ -449,3 +449,40 @@ fn scores_are_clamped_and_rounded() {
     assert_eq!(score_of(-0.2), 0.0);
     assert_eq!(score_of(0.5), 0.5);
 }
+
+#[test]
+fn a_search_with_several_views_reads_each_record_once() {
+    let (_dir, _engine, instance) = crate::engine::testkit::generic_instance("memo");
+    let dim = instance.meta().dimension as usize;
+    let vs = crate::index::testkit::unit_vectors(40, dim, 0xbeef, |u| u.powi(2));
+    for (i, v) in vs.iter().enumerate() {
+        add_vector(&instance, &format!("p{i}"), &format!("{i}.jpg"), None, v);
+    }
+    let query = SearchQuery {
+        num: 10,
+        ..SearchQuery::default()
+    };
+    let plain = instance
+        .search_vector(&vs[3], whole(100, 100), &query)
+        .unwrap();
+    let mut memo = super::vector::RecordMemo::new();
+    let remembered = instance
+        .search_vector_with(&vs[3], whole(100, 100), &query, Some(&mut memo))
+        .unwrap();
+    assert_eq!(remembered, plain);
+    // Every fetched record is remembered, and a remembered one is not read again: the
+    // memo's (altered) copy is what the next view sees.
+    assert!(plain.results.iter().all(|f| memo.contains_key(&f.doc)));
+    let first = plain.results[0].doc;
+    if let Some(Some(record)) = memo.get_mut(&first) {
+        record.custom_content = Some("remembered".into());
+    }
+    let again = instance
+        .search_vector_with(&vs[3], whole(100, 100), &query, Some(&mut memo))
+        .unwrap();
+    assert_eq!(
+        again.results[0].record.custom_content.as_deref(),
+        Some("remembered")
+    );
+    assert_eq!(again.results[1..], plain.results[1..]);
+}

@@ -10,6 +10,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use super::query::{score_of, Found, SearchOutcome, SearchQuery};
+use super::vector::RecordMemo;
 use crate::engine::instance::{Instance, Subject, View};
 use crate::engine::Result;
 use crate::vision::Region;
@@ -33,8 +34,9 @@ impl Instance {
         };
         let mut best: HashMap<(String, String), (Found, Region)> = HashMap::new();
         let mut docs_found = 0;
+        let mut memo = RecordMemo::new();
         for view in views {
-            let outcome = self.view_results(view, &subject, &wide)?;
+            let outcome = self.view_results(view, &subject, &wide, &mut memo)?;
             docs_found = docs_found.max(outcome.docs_found);
             for found in outcome.results {
                 let key = (
@@ -87,15 +89,16 @@ impl Instance {
     /// reorders its results, so it is searched deeper until its `wide.num`-th lowered
     /// score is above the last raw score fetched, which no picture left unfetched can
     /// then pass: pages of a search with proposals cut one ranking, whatever their
-    /// Start and Num.
+    /// Start and Num. Records come through the search's `memo`.
     fn view_results(
         &self,
         view: &View,
         subject: &Subject,
         wide: &SearchQuery,
+        memo: &mut RecordMemo,
     ) -> Result<SearchOutcome> {
         if !view.silhouette {
-            return self.search_vector(&view.vector, subject.clone(), wide);
+            return self.search_vector_with(&view.vector, subject.clone(), wide, Some(memo));
         }
         let mut depth = wide.num.max(1);
         loop {
@@ -103,7 +106,8 @@ impl Instance {
                 num: depth,
                 ..wide.clone()
             };
-            let mut outcome = self.search_vector(&view.vector, subject.clone(), &deeper)?;
+            let mut outcome =
+                self.search_vector_with(&view.vector, subject.clone(), &deeper, Some(memo))?;
             let complete = outcome.results.len() < depth;
             let last_raw = outcome.results.last().map_or(0.0, |f| f.score);
             for found in &mut outcome.results {

@@ -72,6 +72,29 @@ fn grey_world_gains(raster: &Raster) -> [f32; 3] {
     mean.map(|m| if m < 1.0 { 1.0 } else { pow_3_8(grey / m) })
 }
 
+/// A pixel's two bins and their weights on each axis: intensity level, `u`, `v`.
+#[derive(Clone, Copy)]
+struct SoftBins {
+    level: [(usize, f32); 2],
+    u: [(usize, f32); 2],
+    v: [(usize, f32); 2],
+}
+
+/// [`SoftBins`] of the raster pixel `px` under the grey-world `gains`.
+fn soft_bins(px: [f32; 3], gains: [f32; 3]) -> SoftBins {
+    let [r, g, b] = [0, 1, 2].map(|c| (px[c] * gains[c]).min(255.0) / 255.0);
+    let intensity = (r + g + b) / 3.0;
+    let gain = CHROMA_GAIN * (0.5 / (intensity + DARK_OFFSET)).sqrt();
+    let u = squash((r - g) * 0.5 * gain);
+    let v = squash((r + g - 2.0 * b) * 0.25 * gain);
+    let pair = |(lo, hi, f): (usize, usize, f32)| [(lo, 1.0 - f), (hi, f)];
+    SoftBins {
+        level: pair(linear_bins(intensity, LEVELS)),
+        u: pair(linear_bins(u, PLANE)),
+        v: pair(linear_bins(v, PLANE)),
+    }
+}
+
 /// Soft-binned opponent-colour histogram, centre-weighted, summing to 1.
 pub(crate) fn histogram(raster: &Raster) -> [f32; HISTOGRAM_LEN] {
     let mut bins = [0.0f32; HISTOGRAM_LEN];
@@ -87,6 +110,9 @@ pub(crate) fn histogram(raster: &Raster) -> [f32; HISTOGRAM_LEN] {
     let mut total = 0.0f32;
     // The column and row are counted along, not divided out of the index per pixel.
     let (mut x, mut y) = (0usize, 0usize);
+    // The last pixel's soft bins: runs of one colour (the white around a silhouette's
+    // composite, most of a proposal's raster) are binned once per run.
+    let mut last: Option<([u32; 3], SoftBins)> = None;
     for px in raster.pixels() {
         let weight = wx.get(x).copied().unwrap_or(0.0) * wy.get(y).copied().unwrap_or(0.0);
         x += 1;
@@ -95,17 +121,18 @@ pub(crate) fn histogram(raster: &Raster) -> [f32; HISTOGRAM_LEN] {
             y += 1;
         }
         total += weight;
-        let [r, g, b] = [0, 1, 2].map(|c| (px[c] * gains[c]).min(255.0) / 255.0);
-        let intensity = (r + g + b) / 3.0;
-        let gain = CHROMA_GAIN * (0.5 / (intensity + DARK_OFFSET)).sqrt();
-        let u = squash((r - g) * 0.5 * gain);
-        let v = squash((r + g - 2.0 * b) * 0.25 * gain);
-        let (l0, l1, lf) = linear_bins(intensity, LEVELS);
-        let (u0, u1, uf) = linear_bins(u, PLANE);
-        let (v0, v1, vf) = linear_bins(v, PLANE);
-        for (l, lw) in [(l0, 1.0 - lf), (l1, lf)] {
-            for (ui, uw) in [(u0, 1.0 - uf), (u1, uf)] {
-                for (vi, vw) in [(v0, 1.0 - vf), (v1, vf)] {
+        let key = px.map(f32::to_bits);
+        let soft = match last {
+            Some((seen, soft)) if seen == key => soft,
+            _ => {
+                let soft = soft_bins(px, gains);
+                last = Some((key, soft));
+                soft
+            }
+        };
+        for (l, lw) in soft.level {
+            for (ui, uw) in soft.u {
+                for (vi, vw) in soft.v {
                     if let Some(bin) = bins.get_mut((l * PLANE + ui) * PLANE + vi) {
                         *bin += weight * lw * uw * vw;
                     }
@@ -243,5 +270,60 @@ mod tests {
         let (lo, hi, f) = linear_bins(0.5, 2);
         assert_eq!((lo, hi), (0, 1));
         assert!((f - 0.5).abs() < 1e-6);
+    }
+
+    /// The histogram as it was before runs were binned once: every pixel binned.
+    fn histogram_per_pixel(raster: &Raster) -> [f32; HISTOGRAM_LEN] {
+        let mut bins = [0.0f32; HISTOGRAM_LEN];
+        let (w, h) = (raster.width, raster.height);
+        let gains = grey_world_gains(raster);
+        let (wx, wy) = (
+            centre_window(w, CENTRE_SIGMA),
+            centre_window(h, CENTRE_SIGMA),
+        );
+        let mut total = 0.0f32;
+        for (i, px) in raster.pixels().enumerate() {
+            let weight = wx[i % w] * wy[i / w];
+            total += weight;
+            let [r, g, b] = [0, 1, 2].map(|c| (px[c] * gains[c]).min(255.0) / 255.0);
+            let intensity = (r + g + b) / 3.0;
+            let gain = CHROMA_GAIN * (0.5 / (intensity + DARK_OFFSET)).sqrt();
+            let u = squash((r - g) * 0.5 * gain);
+            let v = squash((r + g - 2.0 * b) * 0.25 * gain);
+            let (l0, l1, lf) = linear_bins(intensity, LEVELS);
+            let (u0, u1, uf) = linear_bins(u, PLANE);
+            let (v0, v1, vf) = linear_bins(v, PLANE);
+            for (l, lw) in [(l0, 1.0 - lf), (l1, lf)] {
+                for (ui, uw) in [(u0, 1.0 - uf), (u1, uf)] {
+                    for (vi, vw) in [(v0, 1.0 - vf), (v1, vf)] {
+                        bins[(l * PLANE + ui) * PLANE + vi] += weight * lw * uw * vw;
+                    }
+                }
+            }
+        }
+        bins.iter_mut().for_each(|b| *b *= 1.0 / total);
+        bins
+    }
+
+    #[test]
+    fn runs_of_one_colour_bin_as_every_pixel_did() {
+        // A silhouette's composite: white around, a noisy product inside, and runs of
+        // one colour within it.
+        let composite = raster(61, 47, |x, y| {
+            let seed = ((x * 131 + y * 7919) as u32)
+                .wrapping_mul(1_664_525)
+                .wrapping_add(1_013_904_223);
+            let inside = (12..50).contains(&x) && (9..40).contains(&y);
+            match (inside, x % 7 < 3) {
+                (false, _) => [255.0; 3],
+                (true, true) => [40.0, 90.5, 200.25],
+                (true, false) => [(seed >> 24) as f32, (seed >> 16 & 255) as f32, 17.75],
+            }
+        });
+        let bits = |h: [f32; HISTOGRAM_LEN]| h.map(f32::to_bits);
+        assert_eq!(
+            bits(histogram(&composite)),
+            bits(histogram_per_pixel(&composite))
+        );
     }
 }
