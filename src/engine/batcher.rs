@@ -44,7 +44,7 @@ use parking_lot::{Condvar, Mutex};
 use super::attributes::Dictionaries;
 use super::row_gate::RowGate;
 use crate::filter::Expr;
-use crate::index::{RowFilter, ScanCopy, ScanQuery, ScanRequest, ScanResult, VectorIndex};
+use crate::index::{ScanCopy, ScanQuery, ScanResult, VectorIndex};
 
 /// Queries gathered in one batch at most (the panel kernels' cost per row grows with it).
 const MAX_BATCH: usize = 128;
@@ -296,20 +296,10 @@ fn scan_group<L: Deref<Target = VectorIndex>>(
             k: j.k,
         })
         .collect();
-    let accept = |row| gate.accepts(row);
-    let words = |word| gate.accepts_word(word);
-    let request = ScanRequest {
-        queries: &queries,
-        min_score: first.min_score,
-        filter: gate.narrows().then_some(RowFilter {
-            accept: &accept,
-            words: Some(&words),
-            key: Some(gate.key()),
-        }),
-        // Each search was found not selective before it queued.
-        collect: false,
-    };
-    crate::index::scan(&snap, source.scan_copy, &request)
+    // Each search was found not selective before it queued: no sampling.
+    gate.scan_with(&queries, first.min_score, false, |request| {
+        crate::index::scan(&snap, source.scan_copy, request)
+    })
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 
 use super::attributes::{Dictionaries, RowAttributes, COLUMN_CATEGORY};
 use crate::filter::{CompiledFilter, Expr};
-use crate::index::Snapshot;
+use crate::index::{RowFilter, ScanQuery, ScanRequest, Snapshot};
 
 /// The rows a search may return: those of a snapshot in a category (when the instance
 /// has categories) that a filter, compiled against the snapshot's columns, matches.
@@ -75,6 +75,33 @@ impl<'a> RowGate<'a> {
         self.filter
             .as_ref()
             .is_none_or(|f| f.matches(&self.source, row))
+    }
+
+    /// Runs `scan` on the request of `queries` (hits scoring at least `min_score`) that
+    /// this gate filters; its rows are collected from the columns when `sample` and a
+    /// sample of them finds them few (sampled once per search, not again in the scan).
+    pub(in crate::engine) fn scan_with<R>(
+        &self,
+        queries: &[ScanQuery],
+        min_score: f32,
+        sample: bool,
+        scan: impl FnOnce(&ScanRequest) -> R,
+    ) -> R {
+        let accept = |row: usize| self.accepts(row);
+        let words = |word: usize| self.accepts_word(word);
+        let narrows = self.narrows();
+        let request = ScanRequest {
+            queries,
+            min_score,
+            filter: narrows.then_some(RowFilter {
+                accept: &accept,
+                words: Some(&words),
+                key: Some(self.key()),
+            }),
+            // Only a category or a filter can keep few rows.
+            collect: sample && narrows && crate::index::selective(self.snap, &accept),
+        };
+        scan(&request)
     }
 
     /// [`Self::accepts`] for rows `64·word..64·word + 64` at once (bit `i`: row

@@ -209,7 +209,7 @@ mod tests {
     use image::{Rgb, RgbImage};
 
     use super::LONGER_SHORTLIST;
-    use crate::engine::search::query::SearchQuery;
+    use crate::engine::search::query::{SearchOutcome, SearchQuery};
     use std::sync::Arc;
 
     use crate::engine::{AddPicture, Attributes, Engine, Instance};
@@ -264,6 +264,17 @@ mod tests {
         (dir, engine, instance)
     }
 
+    /// Moves the source (product "2") to the end of `out`'s results.
+    fn source_last(out: &mut SearchOutcome) {
+        let at = out
+            .results
+            .iter()
+            .position(|f| f.record.product_id == "2")
+            .unwrap();
+        let found = out.results.remove(at);
+        out.results.push(found);
+    }
+
     #[test]
     fn a_tone_changed_copy_s_source_is_moved_first_by_its_preview() {
         let prints = [(50, 40), (100, 150), (60, 160), (110, 60)];
@@ -282,13 +293,7 @@ mod tests {
                 .search_vector(&views[0].vector, subject, &query)
                 .unwrap();
             // The source last, as a tone-changed copy's vector may place it.
-            let at = out
-                .results
-                .iter()
-                .position(|f| f.record.product_id == "2")
-                .unwrap();
-            let found = out.results.remove(at);
-            out.results.push(found);
+            source_last(&mut out);
             let first_score = out.results[0].score;
             instance
                 .tone_rerank(&mut out, &picture, &[], |_| unreachable!())
@@ -398,13 +403,7 @@ mod tests {
             .search_vector(&views[0].vector, subject, &query)
             .unwrap();
         let mut out = all.clone();
-        let at = out
-            .results
-            .iter()
-            .position(|f| f.record.product_id == "2")
-            .unwrap();
-        let found = out.results.remove(at);
-        out.results.push(found);
+        source_last(&mut out);
         instance
             .tone_rerank(&mut out, &picture, &[], |_| Ok(all))
             .unwrap();

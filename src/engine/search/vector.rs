@@ -12,7 +12,7 @@ use crate::engine::instance::{Instance, Subject};
 use crate::engine::row_gate::RowGate;
 use crate::engine::stage_timer::StageTimer;
 use crate::engine::Result;
-use crate::index::{RowFilter, ScanQuery, ScanRequest, ScanResult};
+use crate::index::{ScanQuery, ScanResult};
 use crate::store::Record;
 
 /// Records already fetched during one search with several views, by doc (`None`: the
@@ -63,29 +63,17 @@ impl Instance {
         }
         let timer = StageTimer::start();
         let queries = [ScanQuery { vector, k }];
-        let accept = |row: usize| gate.accepts(row);
-        let words = |word: usize| gate.accepts_word(word);
-        let request = ScanRequest {
-            queries: &queries,
-            min_score: query.min_score,
-            filter: gate.narrows().then_some(RowFilter {
-                accept: &accept,
-                words: Some(&words),
-                key: Some(gate.key()),
-            }),
-            // Only a category or a filter can keep few rows: sample them once.
-            collect: gate.narrows() && crate::index::selective(&snap, &accept),
-        };
-        let scan_alone = || {
-            crate::index::scan(&snap, &self.scan_copy, &request)
-                .pop()
-                .unwrap_or_default()
-        };
-        let scan = if !request.joins_batches(&snap, &self.scan_copy) {
-            // A selective predicate (collected rows) or an f16 copy (no multi-query
-            // kernel): the search scans alone.
-            scan_alone()
-        } else {
+        let scan = gate.scan_with(&queries, query.min_score, true, |request| {
+            let scan_alone = || {
+                crate::index::scan(&snap, &self.scan_copy, request)
+                    .pop()
+                    .unwrap_or_default()
+            };
+            if !request.joins_batches(&snap, &self.scan_copy) {
+                // A selective predicate (collected rows) or an f16 copy (no multi-query
+                // kernel): the search scans alone.
+                return scan_alone();
+            }
             let job = ScanJob {
                 generation: snap.generation(),
                 vector: vector.to_vec(),
@@ -101,7 +89,7 @@ impl Instance {
             };
             self.batcher
                 .run(job, self.settings().batch_window, &source, scan_alone)
-        };
+        });
         let timer = timer.lap("scan");
         let docs: Vec<u64> = scan.hits.iter().map(|h| h.doc).collect();
         let records = match memo {
@@ -194,19 +182,9 @@ impl Instance {
                 k: query.num,
             })
             .collect();
-        let accept = |row: usize| gate.accepts(row);
-        let words = |word: usize| gate.accepts_word(word);
-        let request = ScanRequest {
-            queries: &queries,
-            min_score: query.min_score,
-            filter: gate.narrows().then_some(RowFilter {
-                accept: &accept,
-                words: Some(&words),
-                key: Some(gate.key()),
-            }),
-            collect: gate.narrows() && crate::index::selective(&snap, &accept),
-        };
-        let scans: Vec<ScanResult> = crate::index::scan(&snap, &self.scan_copy, &request);
+        let scans: Vec<ScanResult> = gate.scan_with(&queries, query.min_score, true, |request| {
+            crate::index::scan(&snap, &self.scan_copy, request)
+        });
         let timer = timer.lap("scan");
         let docs: Vec<u64> = scans
             .iter()

@@ -285,17 +285,10 @@ mod tests {
         for (i, px) in raster.pixels().enumerate() {
             let weight = wx[i % w] * wy[i / w];
             total += weight;
-            let [r, g, b] = [0, 1, 2].map(|c| (px[c] * gains[c]).min(255.0) / 255.0);
-            let intensity = (r + g + b) / 3.0;
-            let gain = CHROMA_GAIN * (0.5 / (intensity + DARK_OFFSET)).sqrt();
-            let u = squash((r - g) * 0.5 * gain);
-            let v = squash((r + g - 2.0 * b) * 0.25 * gain);
-            let (l0, l1, lf) = linear_bins(intensity, LEVELS);
-            let (u0, u1, uf) = linear_bins(u, PLANE);
-            let (v0, v1, vf) = linear_bins(v, PLANE);
-            for (l, lw) in [(l0, 1.0 - lf), (l1, lf)] {
-                for (ui, uw) in [(u0, 1.0 - uf), (u1, uf)] {
-                    for (vi, vw) in [(v0, 1.0 - vf), (v1, vf)] {
+            let soft = soft_bins(px, gains);
+            for (l, lw) in soft.level {
+                for (ui, uw) in soft.u {
+                    for (vi, vw) in soft.v {
                         bins[(l * PLANE + ui) * PLANE + vi] += weight * lw * uw * vw;
                     }
                 }
