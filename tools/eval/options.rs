@@ -52,7 +52,7 @@ pub struct RunOptions {
     /// (`SearchQuery::reciprocal`): `off`, `default`, or `k1=K,k2=K,lambda=L,kept=N` (any of
     /// them); each `--reciprocal` is one setting, measured in turn on the same index
     /// (`copy` takes the first). Without it: the server's with `--defaults`, else off.
-    #[arg(long)]
+    #[arg(long, value_parser = checked_reciprocal)]
     pub reciprocal: Vec<String>,
     /// The product vote for the first result of undecided searches
     /// (`SearchQuery::keep_first` off): `--product-vote false` keeps the vector
@@ -224,9 +224,9 @@ pub fn reciprocal_setting(spec: &str) -> Result<Option<Reciprocal>> {
     }
     let mut settings = Reciprocal::DEFAULT;
     for part in spec.split(',') {
-        let (key, value) = part
-            .split_once('=')
-            .with_context(|| format!("--reciprocal {spec}: expected key=value"))?;
+        let (key, value) = part.split_once('=').with_context(|| {
+            format!("--reciprocal {spec}: expected off, default or k1=K,k2=K,lambda=L,kept=N")
+        })?;
         match key {
             "k1" => settings.k1 = value.parse()?,
             "k2" => settings.k2 = value.parse()?,
@@ -236,6 +236,13 @@ pub fn reciprocal_setting(spec: &str) -> Result<Option<Reciprocal>> {
         }
     }
     Ok(Some(settings))
+}
+
+/// `--reciprocal` checked when the command line is read, not after the index is built.
+fn checked_reciprocal(spec: &str) -> std::result::Result<String, String> {
+    reciprocal_setting(spec)
+        .map(|_| spec.to_string())
+        .map_err(|e| format!("{e:#}"))
 }
 
 /// A `--whiten` setting: `None` removes the whitening.
@@ -336,4 +343,36 @@ pub fn open_instance(
     instance.set_rerank_candidates(run.rerank_k);
     instance.set_vote_candidates(run.votes);
     Ok((guard, engine, instance))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The run options as a command line would give them.
+    #[derive(clap::Parser)]
+    struct Line {
+        #[command(flatten)]
+        run: RunOptions,
+    }
+
+    fn parse(args: &[&str]) -> std::result::Result<Line, clap::Error> {
+        <Line as clap::Parser>::try_parse_from(std::iter::once("eval").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn a_bad_reciprocal_setting_is_refused_with_the_command_line() {
+        let refused = parse(&["--reciprocal", "true"]).err().unwrap().to_string();
+        assert!(
+            refused.contains("expected off, default or k1="),
+            "{refused}"
+        );
+        assert!(parse(&["--reciprocal", "k9=1"]).is_err());
+        let line = parse(&["--reciprocal", "off", "--reciprocal", "k1=10,kept=3"]).unwrap();
+        let settings = line.run.reciprocal_settings().unwrap();
+        assert_eq!(settings.len(), 2);
+        assert!(settings[0].1.reciprocal.is_none());
+        let custom = settings[1].1.reciprocal.unwrap();
+        assert_eq!((custom.k1, custom.kept), (10, 3));
+    }
 }
