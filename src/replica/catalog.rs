@@ -256,7 +256,15 @@ impl Replica {
             if self.catalog.reach(end, FOLLOWER_GRACE).await.is_ok() {
                 return Ok(());
             }
-            self.read_catalog_to(engine, end).await
+            self.read_catalog_to(engine, end).await?;
+            // A catalog stopped on the way (an entry it could not apply) did not get
+            // there: "no such instance" from it may be false.
+            match self.catalog.stopped() {
+                Some(reason) if self.catalog.applied() < end => {
+                    Err(ReplicaError::Stopped("(catalog)".into(), reason))
+                }
+                _ => Ok(()),
+            }
         })
         .await;
         match settled {
