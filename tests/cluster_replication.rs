@@ -207,9 +207,9 @@ fn writes_survive_node_and_leader_kills_and_every_node_ends_identical() {
     // An instance created through one node exists on all of them: written through
     // another, read through the third; deleted through one, gone everywhere; created
     // again under the same name, empty and writable.
-    admin(&nodes[1].addr, "create", "later");
-    add_then_find(&nodes[2].addr, &nodes[0].addr, "late.png");
-    admin(&nodes[0].addr, "delete", "later");
+    admin(&cluster, &nodes[1].addr, "create", "later");
+    add_then_find(&cluster, &nodes[2], &nodes[0], "late.png");
+    admin(&cluster, &nodes[0].addr, "delete", "later");
     for node in &nodes {
         let (status, reply) = answer_within_lag(&node.addr, "InvalidInstance");
         assert!(
@@ -218,7 +218,7 @@ fn writes_survive_node_and_leader_kills_and_every_node_ends_identical() {
             node.id
         );
     }
-    admin(&nodes[2].addr, "create", "later");
+    admin(&cluster, &nodes[2].addr, "create", "later");
     for node in &nodes {
         let (status, reply) = answer_within_lag(&node.addr, "PicNotExist");
         assert!(
@@ -227,7 +227,7 @@ fn writes_survive_node_and_leader_kills_and_every_node_ends_identical() {
             node.id
         );
     }
-    add_then_find(&nodes[0].addr, &nodes[1].addr, "again.png");
+    add_then_find(&cluster, &nodes[0], &nodes[1], "again.png");
 
     // Identical records everywhere, each write once.
     let exports: Vec<String> = nodes
@@ -254,12 +254,25 @@ fn writes_survive_node_and_leader_kills_and_every_node_ends_identical() {
 }
 
 /// `POST /admin/instance/{action}?InstanceName=name` through `addr`, which must succeed.
-fn admin(addr: &str, action: &str, name: &str) {
+fn admin(cluster: &Cluster, addr: &str, action: &str, name: &str) {
     let answer = ureq::post(&format!(
         "http://{addr}/admin/instance/{action}?InstanceName={name}"
     ))
     .call();
-    assert!(answer.is_ok(), "{action} {name} on {addr}: {answer:?}");
+    if let Err(e) = answer {
+        let reply = match e {
+            ureq::Error::Status(code, r) => {
+                format!("{code} {}", r.into_string().unwrap_or_default())
+            }
+            other => other.to_string(),
+        };
+        // The nodes' logs say which catalog entries each applied, and how.
+        let logs: Vec<String> = ["node1", "node2", "node3"]
+            .iter()
+            .map(|id| format!("---- {id}\n{}", cluster.log(id)))
+            .collect();
+        panic!("{action} {name} on {addr}: {reply}\n{}", logs.join("\n"));
+    }
 }
 
 /// SearchImageByName of `late.png` through `addr` until it answers `code` (a node that
@@ -291,7 +304,13 @@ fn by_name(pic: &str) -> [(&'static str, &str); 3] {
 /// catalog entries itself before it answers, so the first AddImage succeeds, or, when the
 /// log cannot be read in time (NATS still electing on a loaded machine), fails with a
 /// retryable InternalError, never with InvalidInstance.
-fn add_then_find(writer: &str, reader: &str, pic: &str) {
+fn add_then_find(
+    cluster: &Cluster,
+    writer: &cluster::Process,
+    reader: &cluster::Process,
+    pic: &str,
+) {
+    let (writer_id, writer, reader) = (&writer.id, writer.addr.as_str(), reader.addr.as_str());
     let content = common::b64(&common::picture(pic.len() as u64));
     let add = [
         ("InstanceName", "later"),
@@ -313,8 +332,10 @@ fn add_then_find(writer: &str, reader: &str, pic: &str) {
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_eq!(
-        status, 200,
-        "AddImage to the new instance on {writer}: {reply}"
+        status,
+        200,
+        "AddImage to the new instance on {writer}: {reply}\n{}",
+        cluster.log(writer_id)
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     while common::call(reader, "SearchImageByName", &by_name(pic)).0 != 200 {
