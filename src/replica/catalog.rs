@@ -219,6 +219,12 @@ impl Catalog {
         Ok(())
     }
 
+    /// Waits until no catalog entry is being applied; holding the answer keeps the next
+    /// one from starting.
+    pub(super) async fn between_entries(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.applying.lock().await
+    }
+
     fn stop(&self, reason: String) {
         tracing::error!(%reason, "this node stopped following the instance catalog and reports not ready");
         self.position.send_modify(|p| p.stopped = Some(reason));
@@ -257,14 +263,13 @@ impl Replica {
                 return Ok(());
             }
             self.read_catalog_to(engine, end).await?;
-            // A catalog stopped on the way (an entry it could not apply) did not get
-            // there: "no such instance" from it may be false.
-            match self.catalog.stopped() {
-                Some(reason) if self.catalog.applied() < end => {
-                    Err(ReplicaError::Stopped("(catalog)".into(), reason))
-                }
-                _ => Ok(()),
+            // Short of the end only when the catalog stopped on the way (an entry it could
+            // not apply): "no such instance" from it may be false.
+            if self.catalog.applied() < end {
+                let reason = self.catalog.stopped().unwrap_or_default();
+                return Err(ReplicaError::Stopped("(catalog)".into(), reason));
             }
+            Ok(())
         })
         .await;
         match settled {

@@ -110,3 +110,59 @@ fn the_applied_position_survives_a_reopen() {
     let engine = Engine::open(dir.path()).unwrap();
     assert_eq!(Catalog::load(&engine).unwrap().applied(), 41);
 }
+
+/// A replica whose log is unreachable (nothing listens on port 1): enough for what
+/// happens on this node between catalog entries.
+async fn offline_replica(engine: Arc<Engine>) -> Arc<Replica> {
+    let client = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect("nats://127.0.0.1:1")
+        .await
+        .unwrap();
+    Arc::new(Replica {
+        jetstream: async_nats::jetstream::new(client),
+        config: super::super::ClusterConfig {
+            urls: vec!["nats://127.0.0.1:1".into()],
+            node_id: "n".into(),
+            max_lag: 0,
+            rebootstrap: None,
+        },
+        appliers: Default::default(),
+        catalog: Catalog::load(&engine).unwrap(),
+        engine,
+        rebootstrapping: Default::default(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_to_an_instance_being_created_waits_for_its_applier() {
+    crate::index::kernels::init();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Arc::new(Engine::open(dir.path()).unwrap());
+    let replica = offline_replica(engine.clone()).await;
+
+    // A creation entry being applied: the engine shows the instance before the entry
+    // starts its applier.
+    let entry = replica.catalog.between_entries().await;
+    engine
+        .create_instance(&InstanceSpec::product("fresh"))
+        .unwrap();
+    let asking = tokio::spawn({
+        let replica = replica.clone();
+        async move { replica.applier("fresh").await.map(|a| a.name.clone()) }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !asking.is_finished(),
+        "answered before the entry was applied"
+    );
+    replica.follow_instances(&engine).unwrap();
+    drop(entry);
+    assert_eq!(asking.await.unwrap().unwrap(), "fresh");
+
+    // No entry under way and no such instance: the answer is at once "no such instance".
+    assert!(matches!(
+        replica.applier("absent").await,
+        Err(ReplicaError::Engine(EngineError::InstanceNotFound(_)))
+    ));
+}

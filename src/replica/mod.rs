@@ -185,6 +185,10 @@ impl Replica {
     async fn keep_following(self: Arc<Self>, engine: Arc<Engine>) {
         loop {
             tokio::time::sleep(FOLLOW_EVERY).await;
+            // Not while a catalog entry is applied: a deletion drops the instance's
+            // applier before the engine drops the instance, and an applier started in
+            // between would make its stream again.
+            let _between = self.catalog.between_entries().await;
             if let Err(e) = self.follow_instances(&engine) {
                 tracing::error!(error = %e, "cannot apply the log of a new instance");
             }
@@ -265,11 +269,16 @@ impl Replica {
         &self.config.node_id
     }
 
-    fn applier(&self, instance: &str) -> Result<Arc<applier::Applier>> {
-        self.appliers
-            .read()
-            .get(instance)
-            .cloned()
-            .ok_or_else(|| EngineError::InstanceNotFound(instance.to_string()).into())
+    /// The applier of `instance`. The engine shows an instance its catalog entry creates
+    /// a moment before the entry starts its applier, so a write that found the instance
+    /// but no applier waits for the entry being applied before it answers "no such
+    /// instance".
+    async fn applier(&self, instance: &str) -> Result<Arc<applier::Applier>> {
+        let current = || self.appliers.read().get(instance).cloned();
+        if let Some(applier) = current() {
+            return Ok(applier);
+        }
+        drop(self.catalog.between_entries().await);
+        current().ok_or_else(|| EngineError::InstanceNotFound(instance.to_string()).into())
     }
 }

@@ -50,7 +50,7 @@ impl TaskWrites {
             .map(|(key, change)| (format!("{name}/{key}"), change))
             .collect();
         let logged = self.runtime.block_on(async {
-            let applier = self.replica.applier(name)?;
+            let applier = self.replica.applier(name).await?;
             self.replica.write_all(&applier, changes).await
         });
         logged.map_err(|e| match e {

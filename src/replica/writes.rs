@@ -26,7 +26,7 @@ impl Replica {
         add: AddPicture,
         request: Option<&str>,
     ) -> Result<Subject> {
-        let applier = self.applier(&instance.meta().name)?;
+        let applier = self.applier(&instance.meta().name).await?;
         let (picture, subject) = tokio::task::spawn_blocking(move || instance.prepare(add))
             .await
             .map_err(|e| ReplicaError::Log(format!("the extraction task failed: {e}")))??;
@@ -50,7 +50,7 @@ impl Replica {
         attributes: Attributes,
         request: Option<&str>,
     ) -> Result<()> {
-        let applier = self.applier(&instance.meta().name)?;
+        let applier = self.applier(&instance.meta().name).await?;
         let change = Change::update(product_id, pic_name, attributes);
         self.write(&applier, &change, request).await.map(|_| ())
     }
@@ -64,7 +64,7 @@ impl Replica {
         pic_name: Option<String>,
         request: Option<&str>,
     ) -> Result<Vec<String>> {
-        let applier = self.applier(&instance.meta().name)?;
+        let applier = self.applier(&instance.meta().name).await?;
         let change = Change::Delete {
             product_id,
             pic_name,
@@ -79,7 +79,7 @@ impl Replica {
         filter: String,
         request: Option<&str>,
     ) -> Result<Vec<String>> {
-        let applier = self.applier(&instance.meta().name)?;
+        let applier = self.applier(&instance.meta().name).await?;
         self.write(&applier, &Change::DeleteByFilter { filter }, request)
             .await
     }

@@ -53,6 +53,12 @@ const DARK_AGREES: f64 = 0.35;
 /// first candidate's.
 const DARK_MARGIN: f64 = 0.2;
 
+/// Puts `moved` first with the first result's score (the ranking's scores stay in order).
+fn promote(results: &mut Vec<Found>, mut moved: Found) {
+    moved.score = results[0].score;
+    results.insert(0, moved);
+}
+
 impl Instance {
     /// Moves first the candidate whose preview a tone curve maps onto `picture` far
     /// better than the first's (else whose darkest pixels are `picture`'s few left below
@@ -78,9 +84,8 @@ impl Instance {
         let timer = timer.lap("tone");
         let first = Agreement::of(agreements[0]);
         if let Some(best) = first.best_by_curve(&agreements[1..]) {
-            let mut moved = candidates.results.remove(best + 1);
-            moved.score = candidates.results[0].score;
-            candidates.results.insert(0, moved);
+            let moved = candidates.results.remove(best + 1);
+            promote(&mut candidates.results, moved);
             return Ok(());
         }
         // A first candidate the curve explains, a query too flat to compare (or of
@@ -104,9 +109,7 @@ impl Instance {
             rest_agreements = self.tone_agreements(&rest, picture)?;
             timer.lap("tone_longer");
             if let Some(best) = first.best_by_curve(&rest_agreements) {
-                let mut moved = rest.swap_remove(best);
-                moved.score = candidates.results[0].score;
-                candidates.results.insert(0, moved);
+                promote(&mut candidates.results, rest.swap_remove(best));
                 return Ok(());
             }
         }
@@ -118,13 +121,12 @@ impl Instance {
             .copied()
             .collect();
         if let Some(best) = first.best_by_dark_pixels(&others) {
-            let mut moved = if best + 1 < head {
+            let moved = if best + 1 < head {
                 candidates.results.remove(best + 1)
             } else {
                 rest.swap_remove(best + 1 - head)
             };
-            moved.score = candidates.results[0].score;
-            candidates.results.insert(0, moved);
+            promote(&mut candidates.results, moved);
         }
         Ok(())
     }
