@@ -33,7 +33,6 @@ mod tone_check;
 mod vector;
 mod views;
 mod votes;
-mod zoom;
 
 use std::collections::HashSet;
 
@@ -185,15 +184,6 @@ impl Instance {
         };
         for batch in batches {
             inliers.extend(self.verify_unknown_docs(&docs[batch], &features, &known)?);
-            if !query.exhaustive && inliers.iter().any(|&n| n >= confirmed) {
-                return self.rerank(candidates, Vec::new(), &inliers, query);
-            }
-        }
-        // A model scene's chosen proposals zoomed to a catalogue shot's scale: a small
-        // pasted product meets more of its stored corners (`zoom.rs`). Built-in scenes
-        // are left as they were (their CPU bounds the mixed load).
-        if picture.scene && self.analyser().extractor().runtime().is_some() {
-            self.add_zoomed_inliers(picture.rgb(), &views, &docs, &mut inliers)?;
             if !query.exhaustive && inliers.iter().any(|&n| n >= confirmed) {
                 return self.rerank(candidates, Vec::new(), &inliers, query);
             }
