@@ -89,7 +89,8 @@ pub struct RunOptions {
     /// After indexing, fit a whitening on the indexed pictures and rebuild the index
     /// through it (`Instance::whiten`, as `imgsearch index whiten`), then measure; each
     /// `--whiten` is one setting, measured in turn on the same index: `off` (none), or
-    /// `power=P,shrink=S,dims=N` (any of them; `default` for the defaults).
+    /// `power=P,shrink=S,dims=N` (any of them; `default` for the defaults). Kept with
+    /// `--defaults` (`power=0` is the catalogue mean subtracted, nothing else).
     #[arg(long)]
     pub whiten: Vec<String>,
     /// Run the configuration a user gets today from `instance create` + `serve` (scan
@@ -135,7 +136,7 @@ impl RunOptions {
         self.rerank_k = DEFAULT_RERANK_CANDIDATES;
         self.votes = DEFAULT_VOTE_CANDIDATES;
         self.scan = vec![serve.scan];
-        self.whiten.clear();
+        // `--whiten` is kept: the same defaults on a whitened index.
         self.serve = Some(serve);
         Ok(())
     }
