@@ -38,7 +38,7 @@ pub use picture::region::Region;
 pub use picture::thumbnail::{
     thumbnail, thumbnail_source_size, DEFAULT_THUMBNAIL_SIDE, MAX_THUMBNAIL_SIDE,
 };
-pub(crate) use picture::tone::ToneAgreement;
+pub(crate) use picture::tone::{ScaledPictures, ToneAgreement};
 pub use picture::validate::PixelLimits;
 pub use subject::detect::{
     detect_subject, detect_subjects, find_subjects, is_cluttered, search_windows, Subjects,

@@ -34,7 +34,7 @@ use super::query::{Found, SearchOutcome};
 use crate::engine::instance::{Instance, QueryPicture};
 use crate::engine::stage_timer::StageTimer;
 use crate::engine::Result;
-use crate::vision::ToneAgreement;
+use crate::vision::{ScaledPictures, ToneAgreement};
 
 /// Least share of the query's pixels clipped to white for its tone to be known changed
 /// (a catalogue shot's white background alone is ~40–70 % of it).
@@ -138,13 +138,14 @@ impl Instance {
         results: &[Found],
         picture: &QueryPicture,
     ) -> Result<Vec<Option<ToneAgreement>>> {
-        // The previews are independent: compared on every core, each worker keeping its
-        // own copy of the query scaled to the preview size (the stage's wall time is the
-        // slowest searches' share).
+        // The previews are independent: compared on every core (the stage's wall time is
+        // the slowest searches' share), the query scaled to each preview size once for
+        // all the workers.
+        let scaled = ScaledPictures::default();
         results
             .par_iter()
             .map_init(
-                || picture.tone_comparer(),
+                || picture.shared_tone_comparer(&scaled),
                 |comparer, found| {
                     let preview = self.store.thumbnail(self.meta.id, found.doc)?;
                     Ok(preview.and_then(|p| comparer.compare(&p)))

@@ -229,16 +229,28 @@ fn merged(
     tail: usize,
 ) -> (u32, u32, usize) {
     let [firsts, seconds, ats] = lanes;
-    // The two smallest of all lanes are among their firsts and seconds; the best's
-    // index is the lowest among the lanes holding the smallest.
-    let mut all: Vec<u64> = firsts.iter().chain(seconds).copied().collect();
-    all.sort_unstable();
-    let best_at = (0..8)
-        .filter(|&lane| firsts[lane] == all[0])
-        .map(|lane| ats[lane] as usize)
-        .min()
-        .unwrap_or(0);
-    let mut two = (all[0] as u32, all[1] as u32, best_at);
+    // The two smallest of all lanes are among their firsts and seconds (a lane's second
+    // is never below its first); the best's index is the lowest among the lanes holding
+    // the smallest. Two passes over the 16 values, not a vector sorted per stored
+    // descriptor (its allocation and sort were most of a shot query's matching).
+    let best = firsts.iter().copied().min().unwrap_or(u64::MAX);
+    let mut best_at = usize::MAX;
+    let mut second = u64::MAX;
+    let mut best_seen = false;
+    for lane in 0..8 {
+        if firsts[lane] == best {
+            best_at = best_at.min(ats[lane] as usize);
+            // The smallest counted once; a second lane holding it is the second best.
+            if best_seen {
+                second = second.min(best);
+            }
+            best_seen = true;
+        } else {
+            second = second.min(firsts[lane]);
+        }
+        second = second.min(seconds[lane]);
+    }
+    let mut two = (best as u32, second as u32, best_at);
     for (q, e) in query.iter().enumerate().skip(tail) {
         keep_two(&mut two, hamming(d, e), q);
     }

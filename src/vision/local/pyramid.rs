@@ -71,14 +71,21 @@ pub(super) fn resize(grey: &GrayImage, width: u32, height: u32) -> GrayImage {
         }
     }
     let across = taps(w as u32, width);
-    let mut out = Vec::with_capacity(width_out * height as usize);
-    for row in columns.chunks_exact(w) {
-        for t in &across {
+    let mut out = vec![0u8; width_out * height as usize];
+    // A row's sums first, then all of them rounded in a loop of their own: rounding
+    // each as it was summed (and pushing it) was most of the resize's time, a chain of
+    // conversions per pixel the compiler could not run side by side.
+    let mut sums = vec![0f32; width_out];
+    for (row, line) in columns.chunks_exact(w).zip(out.chunks_exact_mut(width_out)) {
+        for (sum, t) in sums.iter_mut().zip(&across) {
             let mut acc = 0.0f32;
-            for (i, weight) in t.weights.iter().enumerate() {
-                acc += row[t.first + i] * weight;
+            for (&p, weight) in row[t.first..].iter().zip(&t.weights) {
+                acc += p * weight;
             }
-            out.push(round(acc.clamp(0.0, 255.0)) as u8);
+            *sum = acc;
+        }
+        for (o, sum) in line.iter_mut().zip(&sums) {
+            *o = round(sum.clamp(0.0, 255.0)) as u8;
         }
     }
     GrayImage::from_raw(width, height, out).unwrap_or_else(|| GrayImage::new(width, height))

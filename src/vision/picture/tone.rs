@@ -10,6 +10,8 @@
 //! through *some* tone curve ([`Picture::tone_mismatch`], the correlation ratio's
 //! complement) tells the source from other white shots, whatever the curve was.
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use image::RgbImage;
 
 use super::decode::Picture;
@@ -62,8 +64,35 @@ impl Picture {
         ToneComparer {
             picture: self,
             scaled: None,
+            shared: None,
         }
     }
+
+    /// [`Self::tone_comparer`] taking the picture scaled to a preview's size from
+    /// `shared` (and leaving it there), so that the comparers of one search's workers
+    /// scale it once per size between them.
+    #[must_use]
+    pub(crate) fn shared_tone_comparer<'a>(
+        &'a self,
+        shared: &'a ScaledPictures,
+    ) -> ToneComparer<'a> {
+        ToneComparer {
+            shared: Some(shared),
+            ..self.tone_comparer()
+        }
+    }
+}
+
+/// A picture at a preview's size and its pixels left below white.
+type Scaled = (RgbImage, Option<Vec<bool>>);
+
+/// One picture scaled to each preview size met, shared by the comparers of a search's
+/// workers ([`Picture::shared_tone_comparer`]). Rayon starts a comparer for each piece
+/// of work it splits off (`map_init`), and each scaled the query again: that area
+/// average of the whole query was the costliest part of a tone check.
+#[derive(Default)]
+pub(crate) struct ScaledPictures {
+    sizes: Mutex<Vec<Arc<Scaled>>>,
 }
 
 /// [`Picture::tone_mismatch`] against many previews, keeping the picture scaled to the
@@ -72,7 +101,9 @@ pub(crate) struct ToneComparer<'a> {
     /// The picture compared.
     picture: &'a Picture,
     /// The picture at the last preview size compared, and its pixels left below white.
-    scaled: Option<(RgbImage, Option<Vec<bool>>)>,
+    scaled: Option<Arc<Scaled>>,
+    /// Where the picture scaled to other sizes is shared with other comparers.
+    shared: Option<&'a ScaledPictures>,
 }
 
 impl ToneComparer<'_> {
@@ -94,20 +125,49 @@ impl ToneComparer<'_> {
         let stored = image::load_from_memory_with_format(preview, image::ImageFormat::Jpeg)
             .ok()?
             .into_rgb8();
-        let (query, left) = match self.scaled.take() {
+        let scaled = match self.scaled.take() {
             Some(scaled) if scaled.0.dimensions() == stored.dimensions() => scaled,
-            _ => {
-                let query = image::imageops::thumbnail(rgb, stored.width(), stored.height());
-                let left = left_below_white(&query);
-                (query, left)
-            }
+            _ => self.scaled_to(stored.dimensions()),
         };
+        let (query, left) = &*scaled;
         let agreement = ToneAgreement {
-            unexplained: unexplained_share(&query, &stored),
+            unexplained: unexplained_share(query, &stored),
             dark_overlap: left.as_deref().map(|left| dark_overlap(left, &stored)),
         };
-        self.scaled = Some((query, left));
+        self.scaled = Some(scaled);
         Some(agreement)
+    }
+
+    /// The picture scaled to `(w, h)`: from the shared sizes when another comparer made
+    /// it, else made (and shared). It is made outside the lock, so a worker is never
+    /// slower than on its own; two workers meeting a new size at once may both make it
+    /// (the same pixels), and the first one shared is kept.
+    fn scaled_to(&self, (w, h): (u32, u32)) -> Arc<Scaled> {
+        let make = || {
+            let query = image::imageops::thumbnail(self.picture.rgb(), w, h);
+            let left = left_below_white(&query);
+            Arc::new((query, left))
+        };
+        let Some(shared) = self.shared else {
+            return make();
+        };
+        let find = |sizes: &[Arc<Scaled>]| {
+            sizes
+                .iter()
+                .find(|s| s.0.dimensions() == (w, h))
+                .map(Arc::clone)
+        };
+        let lock = || shared.sizes.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = find(&lock()) {
+            return found;
+        }
+        let made = make();
+        let mut sizes = lock();
+        if let Some(found) = find(&sizes) {
+            return found;
+        }
+        sizes.push(Arc::clone(&made));
+        made
     }
 }
 
@@ -362,5 +422,35 @@ mod tests {
         let agreement = darker.tone_comparer().compare(&preview(&source)).unwrap();
         assert_eq!(agreement.dark_overlap, None);
         assert!(agreement.unexplained.unwrap() < 0.2);
+    }
+
+    #[test]
+    fn shared_comparers_scale_once_per_size_and_agree_with_a_lone_one() {
+        let shots = [
+            shot(225, 10, (60, 60)),
+            shot(228, 14, (100, 140)),
+            shot(222, 7, (70, 150)),
+        ];
+        let mut previews: Vec<Vec<u8>> = shots.iter().map(|s| thumbnail(s, 160).unwrap()).collect();
+        // A second size of the same framing.
+        previews.push(thumbnail(&shots[1], 120).unwrap());
+        let copy = brighter(&shots[0], 1.5);
+        let shared = ScaledPictures::default();
+        let (mut one, mut two) = (
+            copy.shared_tone_comparer(&shared),
+            copy.shared_tone_comparer(&shared),
+        );
+        for (i, p) in previews.iter().enumerate() {
+            let worker = if i % 2 == 0 { &mut one } else { &mut two };
+            let got = worker.compare(p);
+            assert!(got.is_some());
+            assert_eq!(got, copy.tone_comparer().compare(p), "preview {i}");
+            if i == 1 {
+                // The second comparer took the first's scaled picture rather than its own.
+                let (a, b) = (one.scaled.as_ref().unwrap(), two.scaled.as_ref().unwrap());
+                assert!(Arc::ptr_eq(a, b));
+            }
+        }
+        assert_eq!(shared.sizes.lock().unwrap().len(), 2);
     }
 }
