@@ -92,10 +92,7 @@ impl Instance {
         let chosen: Vec<usize> = match vectors {
             Some(vectors) => {
                 let best = self.best_screened_scores(&vectors, others, subject, query)?;
-                // The segmentation's first are chosen anyway: they need no score.
-                let mut scores = vec![f64::INFINITY; screened.len() - others.len()];
-                scores.extend(best);
-                chosen_proposals(&scores)
+                chosen_proposals(screened.len() - others.len(), &best)
             }
             None => (0..screened.len()).collect(),
         };
@@ -155,19 +152,13 @@ impl Instance {
     }
 }
 
-/// The proposals the model runs on, given each one's best screened score (in the
-/// segmentation's order): the segmentation's first [`SEGMENTATION_FIRST`], then the
-/// best screened others up to [`MODEL_PROPOSALS`].
-fn chosen_proposals(best: &[f64]) -> Vec<usize> {
-    let mut chosen: Vec<usize> = (0..SEGMENTATION_FIRST.min(best.len())).collect();
-    for i in strongest(best, best.len()) {
-        if chosen.len() >= MODEL_PROPOSALS {
-            break;
-        }
-        if !chosen.contains(&i) {
-            chosen.push(i);
-        }
-    }
+/// The proposals the model runs on: the segmentation's `first` (run whatever their
+/// score, so never screened), then the others by their best screened score
+/// (`others_best`, in the segmentation's order) up to [`MODEL_PROPOSALS`].
+fn chosen_proposals(first: usize, others_best: &[f64]) -> Vec<usize> {
+    let mut chosen: Vec<usize> = (0..first).collect();
+    let room = MODEL_PROPOSALS.saturating_sub(first);
+    chosen.extend(strongest(others_best, room).into_iter().map(|i| first + i));
     chosen
 }
 
@@ -186,10 +177,16 @@ mod tests {
 
     #[test]
     fn the_segmentation_first_then_the_best_screened() {
-        assert_eq!(chosen_proposals(&[0.2, 0.9, 0.5, 0.95]), [0, 3]);
-        // The first is also the best screened: the next best joins it.
-        assert_eq!(chosen_proposals(&[0.9, 0.2, 0.5]), [0, 2]);
-        assert_eq!(chosen_proposals(&[0.3]), [0]);
+        assert_eq!(chosen_proposals(1, &[0.9, 0.5, 0.95]), [0, 3]);
+        assert_eq!(chosen_proposals(1, &[0.2, 0.5]), [0, 2]);
+        assert_eq!(chosen_proposals(1, &[]), [0]);
+        // Nothing run unscreened: the best two screened.
+        assert_eq!(chosen_proposals(0, &[0.2, 0.9, 0.5]), [1, 2]);
+        // The first fill the room alone.
+        assert_eq!(
+            chosen_proposals(MODEL_PROPOSALS, &[0.9]),
+            (0..MODEL_PROPOSALS).collect::<Vec<_>>()
+        );
     }
 
     #[test]
