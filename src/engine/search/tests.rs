@@ -1,5 +1,5 @@
 //! Searches with several views: best score per picture, silhouettes, busy scenes and
-//! segment proposals; reported scores.
+//! segment proposals; several query vectors in one scan; reported scores.
 
 use super::query::score_of;
 use super::views::SHAPE_DISAGREEMENT;
@@ -485,4 +485,42 @@ fn a_search_with_several_views_reads_each_record_once() {
         Some("remembered")
     );
     assert_eq!(again.results[1..], plain.results[1..]);
+}
+
+#[test]
+fn several_vectors_in_one_scan_find_what_each_finds_alone() {
+    let (_dir, _engine, instance) = crate::engine::testkit::generic_instance("many");
+    let dim = instance.meta().dimension as usize;
+    let vs = crate::index::testkit::unit_vectors(200, dim, 0xabc, |u| u.powi(2));
+    for (i, v) in vs.iter().enumerate() {
+        add_vector(&instance, &format!("p{i}"), "a.jpg", None, v);
+    }
+    let subject = whole(10, 10);
+    let query = SearchQuery {
+        num: 5,
+        ..SearchQuery::default()
+    };
+    // Enough queries for the blocked multi-query pass, and a one-query request.
+    for n in [7, 1] {
+        let queries: Vec<&[f32]> = vs.iter().step_by(13).take(n).map(Vec::as_slice).collect();
+        let together = instance.search_vectors(&queries, &subject, &query).unwrap();
+        assert_eq!(together.len(), n);
+        for (vector, outcome) in queries.iter().zip(&together) {
+            let alone = instance
+                .search_vector(vector, subject.clone(), &query)
+                .unwrap();
+            let docs = |o: &super::SearchOutcome| -> Vec<(u64, String)> {
+                o.results
+                    .iter()
+                    .map(|f| (f.doc, f.record.product_id.clone()))
+                    .collect()
+            };
+            assert_eq!(docs(outcome), docs(&alone));
+            assert_eq!(outcome.results.len(), 5);
+            for (a, b) in outcome.results.iter().zip(&alone.results) {
+                assert!((a.score - b.score).abs() < 1e-6, "{} {}", a.score, b.score);
+            }
+            assert_eq!(outcome.docs_found, alone.docs_found);
+        }
+    }
 }

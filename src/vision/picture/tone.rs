@@ -10,9 +10,10 @@
 //! through *some* tone curve ([`Picture::tone_mismatch`], the correlation ratio's
 //! complement) tells the source from other white shots, whatever the curve was.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use image::RgbImage;
+use parking_lot::Mutex;
 
 use super::decode::Picture;
 use super::thumbnail::thumbnail_source_size;
@@ -157,12 +158,11 @@ impl ToneComparer<'_> {
                 .find(|s| s.0.dimensions() == (w, h))
                 .map(Arc::clone)
         };
-        let lock = || shared.sizes.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(found) = find(&lock()) {
+        if let Some(found) = find(&shared.sizes.lock()) {
             return found;
         }
         let made = make();
-        let mut sizes = lock();
+        let mut sizes = shared.sizes.lock();
         if let Some(found) = find(&sizes) {
             return found;
         }
@@ -451,6 +451,6 @@ mod tests {
                 assert!(Arc::ptr_eq(a, b));
             }
         }
-        assert_eq!(shared.sizes.lock().unwrap().len(), 2);
+        assert_eq!(shared.sizes.lock().len(), 2);
     }
 }
