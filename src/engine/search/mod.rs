@@ -18,6 +18,7 @@
 //! ranking nothing verified (`product_vote.rs`) and, on request, average query
 //! expansion (`expansion.rs`). What a search is asked and answers is `query.rs`.
 
+mod busy;
 mod cascade;
 mod confirm;
 mod expansion;
@@ -59,6 +60,7 @@ impl Instance {
         region: Option<Region>,
         query: &SearchQuery,
     ) -> Result<SearchOutcome> {
+        let _running = busy::Running::start();
         let proposals = crop && (query.scene_proposals || self.scene_proposals());
         let (mut views, subject, mut picture) = self.analyse_views(
             bytes,

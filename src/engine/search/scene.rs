@@ -13,8 +13,11 @@
 //! speculatively beside them ([`rayon::join`]); the proposals' extractions (the costly
 //! part with a model, itself spread over the cores) wait for the verification and run
 //! only when it confirmed nothing. A scene confirmed by the later batches wastes its
-//! segmentation.
+//! segmentation, so the segmentation is speculative only while a core idles
+//! (`busy.rs`): with as many searches under way as cores, it runs after the
+//! verification and only when that confirmed nothing (the same results either way).
 
+use super::busy;
 use super::confirm::Verified;
 use super::query::{SearchOutcome, SearchQuery};
 use crate::engine::instance::{Instance, QueryPicture, View};
@@ -72,21 +75,91 @@ impl Instance {
         if first.confirmed() {
             return Ok(SceneStage::Confirmed(first));
         }
-        let (verified, found) = rayon::join(
-            || match &features {
-                Some(found) => self.verify_before_proposals(candidates, found, k, first),
-                None => Ok(first),
-            },
-            || self.segment_proposals(picture),
-        );
+        // Speculation uses a core only while one idles (`busy.rs`); under load the
+        // segmentation waits for the verification and runs only when it confirmed
+        // nothing.
+        let later = |first| match &features {
+            Some(found) => self.verify_before_proposals(candidates, found, k, first),
+            None => Ok(first),
+        };
+        let (verified, found) = if busy::core_idles() {
+            let (verified, found) =
+                rayon::join(|| later(first), || self.segment_proposals(picture));
+            (verified, Some(found))
+        } else {
+            (later(first), None)
+        };
         let known = verified?;
         if known.confirmed() {
             return Ok(SceneStage::Confirmed(known));
         }
+        let found = found.unwrap_or_else(|| self.segment_proposals(picture));
         Ok(SceneStage::Proposed {
             views: self.screened_proposal_views(picture, found, &candidates.subject, query)?,
             features: Some(features),
             known,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::busy::Running;
+    use super::*;
+    use crate::engine::{Engine, InstanceSpec, ServiceType};
+    use crate::vision::testkit::{jpeg_bytes, scaled, textured};
+
+    /// Picture `seed` at 40 % of its size pasted on a busy scene.
+    fn pasted(seed: u64) -> Vec<u8> {
+        let mut scene = textured(500 + seed, 560, 420);
+        image::imageops::overlay(
+            &mut scene,
+            &scaled(&textured(seed, 260, 220), 0.4),
+            320,
+            180,
+        );
+        jpeg_bytes(&scene, 85)
+    }
+
+    #[test]
+    fn a_scene_searched_under_load_finds_what_it_finds_alone() {
+        crate::index::kernels::init();
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        let instance = engine
+            .create_instance(&InstanceSpec {
+                service_type: ServiceType::Generic,
+                local_features: true,
+                ..InstanceSpec::product("scenes")
+            })
+            .unwrap();
+        for i in 0..16 {
+            super::super::rerank::tests::add(&instance, &format!("p{i}"), "a.jpg", i, 0);
+        }
+        instance.set_scene_proposals(true);
+        let query = SearchQuery {
+            num: 10,
+            ..SearchQuery::default()
+        };
+        let ranking = |bytes: &[u8]| -> Vec<(String, f64)> {
+            instance
+                .search_by_picture(bytes, true, None, &query)
+                .unwrap()
+                .results
+                .into_iter()
+                .map(|f| (f.record.product_id, f.score))
+                .collect()
+        };
+        for seed in [3, 9, 14] {
+            let bytes = pasted(seed);
+            let alone = ranking(&bytes);
+            // Every core taken by a search: the segmentation waits for the verification.
+            let held: Vec<Running> = (0..rayon::current_num_threads())
+                .map(|_| Running::start())
+                .collect();
+            assert!(!busy::core_idles());
+            assert_eq!(ranking(&bytes), alone, "p{seed}");
+            drop(held);
+        }
     }
 }
