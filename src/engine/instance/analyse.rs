@@ -8,6 +8,7 @@
 //! segment proposals, as further [`View`]s.
 
 use image::RgbImage;
+use parking_lot::Mutex;
 use rayon::prelude::*;
 
 use super::Instance;
@@ -60,6 +61,9 @@ pub(in crate::engine) struct QueryPicture {
     /// These pixels are an exposure-balanced copy of the query's
     /// ([`Self::exposure_balanced`]): its tone was not a catalogue shot's.
     pub balanced: bool,
+    /// A busy scene's query keypoints when found ahead, beside its extraction (taken by
+    /// [`Instance::query_local_features`]).
+    keypoints: Mutex<Option<vision::LocalFeatures>>,
 }
 
 impl QueryPicture {
@@ -75,6 +79,7 @@ impl QueryPicture {
             picture,
             scene: false,
             balanced: true,
+            keypoints: Mutex::new(None),
         })
     }
 }
@@ -163,9 +168,13 @@ impl Instance {
         // A cropped search of a busy scene was analysed whole (see `analyse_picture`); the
         // detector's guess is a second view, and with `windows` so is every search window,
         // extracted beside the whole picture's vector.
+        // A model scene's keypoints (needed unless the vector ranking is decisive, which
+        // a busy scene's seldom is) are found beside its network runs rather than after.
+        let early_keypoints =
+            self.analyser.local_features() && self.analyser.extractor().runtime().is_some();
         let further = |regions: &[Region], scene: bool| {
             if !scene {
-                return Vec::new();
+                return (Vec::new(), None);
             }
             let timer = StageTimer::start();
             let mut extra: Vec<Region> = regions
@@ -178,14 +187,30 @@ impl Instance {
                 extra.extend(vision::search_windows(picture.width(), picture.height()));
             }
             let rgb = picture.rgb();
-            let views: Vec<View> = extra
-                .into_par_iter()
-                .map(|w| View::of_box(self.analyser.extractor().extract(rgb, Some(&w)), w))
-                .collect();
-            timer.lap("windows");
-            views
+            let (views, features) = rayon::join(
+                || {
+                    let views: Vec<View> = extra
+                        .into_par_iter()
+                        .map(|w| {
+                            let extract = || self.analyser.extractor().extract(rgb, Some(&w));
+                            View::of_box(vision::sharing_cores(extract), w)
+                        })
+                        .collect();
+                    timer.lap("windows");
+                    views
+                },
+                || {
+                    early_keypoints.then(|| {
+                        let timer = StageTimer::start();
+                        let features = vision::LocalFeatures::extract(rgb, QUERY_LOCAL_POINTS);
+                        timer.lap("local_features");
+                        features
+                    })
+                },
+            );
+            (views, features)
         };
-        let (analysis, further) = self
+        let (analysis, (further, keypoints)) = self
             .analyser
             .analyse_picture_beside(&picture, crop, region, category, further)?;
         let (vector, subject, scene) = self.with_category(analysis);
@@ -195,6 +220,7 @@ impl Instance {
             picture,
             scene,
             balanced: false,
+            keypoints: Mutex::new(keypoints),
         };
         if scene && proposals {
             views.extend(self.proposal_views(&picture));
@@ -260,6 +286,9 @@ impl Instance {
         crop: bool,
     ) -> Option<vision::LocalFeatures> {
         self.analyser.local_features().then(|| {
+            if let Some(found) = picture.keypoints.lock().take() {
+                return found;
+            }
             let timer = StageTimer::start();
             let points = if crop && !picture.scene {
                 QUERY_SHOT_POINTS
