@@ -60,9 +60,13 @@ impl Instance {
         query: &SearchQuery,
     ) -> Result<SearchOutcome> {
         let proposals = crop && (query.scene_proposals || self.scene_proposals());
-        let (mut views, subject, mut picture) = self.analyse_views(
+        let (mut views, subject, mut picture) = self.analyse_search_views(
             bytes,
-            (crop && query.scene_windows, proposals && query.exhaustive),
+            (
+                crop && query.scene_windows,
+                proposals && query.exhaustive,
+                proposals && !query.exhaustive,
+            ),
             crop,
             region,
             query.category_id,
