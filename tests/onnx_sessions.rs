@@ -2,16 +2,17 @@
 //! once make at most two sessions (the others wait for one) and get the same vectors as
 //! one thread alone. Needs the `ort` feature (on by default), onnxruntime's library
 //! (`tools/fetch-onnxruntime.sh`, `ORT_DYLIB_PATH`) and the MobileNetV1 model of
-//! `../shared/models`; skipped with a message when either is absent. One test in its own
-//! binary: the session limit is a process setting.
+//! `../shared/models`; skipped with a message when either is absent. A lone run spreads
+//! over every core unless its caller shares them with other work. In their own binary:
+//! the session limit is a process setting.
 
 #![cfg(feature = "ort")]
 
 use std::path::{Path, PathBuf};
 
 use imgsearch::vision::{
-    find_onnxruntime, set_model_runtime, set_model_sessions, Extractor, ModelOptions, ModelRuntime,
-    OnnxExtractor, RuntimeSettings,
+    find_onnxruntime, set_model_runtime, set_model_sessions, sharing_cores, Extractor,
+    ModelOptions, ModelRuntime, OnnxExtractor, RuntimeSettings,
 };
 
 /// The MobileNetV1 embedding model under `$IMGSEARCH_SHARED`, else `<repo>/../shared`.
@@ -94,4 +95,36 @@ fn eight_threads_share_two_sessions_and_get_the_same_vectors() {
             );
         }
     }
+}
+
+#[test]
+fn a_lone_run_sharing_the_cores_takes_one_core_and_gives_the_same_vector() {
+    let Some(model) = model() else {
+        eprintln!("skipped: ../shared/models not found (set IMGSEARCH_SHARED)");
+        return;
+    };
+    let Some(library) = find_onnxruntime(None) else {
+        eprintln!("skipped: onnxruntime's library not found (tools/fetch-onnxruntime.sh)");
+        return;
+    };
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    if cores < 2 {
+        eprintln!("skipped: one core, no session spread over several");
+        return;
+    }
+    set_model_runtime(RuntimeSettings {
+        runtime: ModelRuntime::Ort,
+        library: Some(library),
+    });
+    let extractor = OnnxExtractor::create(&ModelOptions::new(model)).expect("model");
+    let picture = picture(3);
+    let runs = || extractor.wide_runs().expect("onnxruntime");
+    let at_load = runs();
+    let wide = extractor.extract(&picture, None);
+    assert_eq!(runs(), at_load + 1, "a lone run takes every core");
+    let narrow = sharing_cores(|| extractor.extract(&picture, None));
+    assert_eq!(runs(), at_load + 1, "sharing the cores: one core");
+    assert_eq!(narrow, wide);
+    extractor.extract(&picture, None);
+    assert_eq!(runs(), at_load + 2, "every core again once out");
 }

@@ -183,9 +183,16 @@ impl Analyser {
         let timer = timer.lap("subject");
         let ((vector, classes), beside) = rayon::join(
             || {
-                let extracted = self
-                    .extractor
-                    .extract_with_classes(picture.rgb(), Some(&region));
+                let extract = || {
+                    self.extractor
+                        .extract_with_classes(picture.rgb(), Some(&region))
+                };
+                // A scene's further views run beside: one core each.
+                let extracted = if scene {
+                    vision::sharing_cores(extract)
+                } else {
+                    extract()
+                };
                 timer.lap("extract");
                 extracted
             },

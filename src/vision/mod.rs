@@ -30,7 +30,7 @@ pub use extract::onnx::{ModelOptions, ModelRunError, ModelSpec, OnnxExtractor, O
 pub use extract::onnx_input::{InputType, Layout};
 pub use extract::runtime::{
     find_onnxruntime, model_runtime, model_sessions, set_model_runtime, set_model_sessions,
-    ModelRuntime, RuntimeSettings, UnknownRuntime,
+    shares_cores, sharing_cores, ModelRuntime, RuntimeSettings, UnknownRuntime,
 };
 pub use local::{verify, LocalFeatures, Verification, LOCAL_POINT_BYTES};
 pub use picture::decode::{decode, Picture};

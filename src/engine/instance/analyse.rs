@@ -8,6 +8,7 @@
 //! segment proposals, as further [`View`]s.
 
 use image::RgbImage;
+use parking_lot::Mutex;
 use rayon::prelude::*;
 
 use super::Instance;
@@ -60,6 +61,12 @@ pub(in crate::engine) struct QueryPicture {
     /// These pixels are an exposure-balanced copy of the query's
     /// ([`Self::exposure_balanced`]): its tone was not a catalogue shot's.
     pub balanced: bool,
+    /// A busy scene's query keypoints when found ahead, beside its extraction (taken by
+    /// [`Instance::query_local_features`]).
+    keypoints: Mutex<Option<vision::LocalFeatures>>,
+    /// A busy scene's segment proposals when found ahead (taken by
+    /// [`Instance::segment_proposals`]).
+    segmented: Mutex<Option<Vec<vision::Proposal>>>,
 }
 
 impl QueryPicture {
@@ -75,6 +82,8 @@ impl QueryPicture {
             picture,
             scene: false,
             balanced: true,
+            keypoints: Mutex::new(None),
+            segmented: Mutex::new(None),
         })
     }
 }
@@ -85,6 +94,14 @@ impl std::ops::Deref for QueryPicture {
     fn deref(&self) -> &vision::Picture {
         &self.picture
     }
+}
+
+/// The segment proposals of the busy scene `rgb` ([`vision::propose`]), timed.
+fn segments(rgb: &RgbImage) -> Vec<vision::Proposal> {
+    let timer = StageTimer::start();
+    let found = vision::propose(rgb, SCENE_PROPOSALS);
+    timer.lap("segment");
+    found
 }
 
 /// Neighbours that vote on a predicted category.
@@ -141,6 +158,19 @@ impl Instance {
         Ok((vector, subject, extras))
     }
 
+    /// [`Self::analyse_search_views`] without segmenting ahead.
+    #[cfg(test)]
+    pub(in crate::engine) fn analyse_views(
+        &self,
+        bytes: &[u8],
+        (windows, proposals): (bool, bool),
+        crop: bool,
+        region: Option<Region>,
+        category: Option<u32>,
+    ) -> Result<(Vec<View>, Subject, QueryPicture)> {
+        self.analyse_search_views(bytes, (windows, proposals, false), crop, region, category)
+    }
+
     /// [`Self::analyse`] as a search sees it: the subject's vector first, then, when a
     /// cropped search finds a busy scene rather than a product shot (so the subject box is
     /// a guess), the detector's box, and with `windows` one vector per search window
@@ -149,10 +179,13 @@ impl Instance {
     /// fills one window well, or stands alone on white in one proposal. The decoded
     /// picture comes back too, so a search can add the costlier views and the query's
     /// local features only when the first vectors do not decide.
-    pub(in crate::engine) fn analyse_views(
+    /// With `segment_ahead` (the search would segment a busy scene later), a model
+    /// instance segments it now, beside the network runs, and the proposals wait in the
+    /// [`QueryPicture`] for [`Self::segment_proposals`]; so do the query's keypoints.
+    pub(in crate::engine) fn analyse_search_views(
         &self,
         bytes: &[u8],
-        (windows, proposals): (bool, bool),
+        (windows, proposals, segment_ahead): (bool, bool, bool),
         crop: bool,
         region: Option<Region>,
         category: Option<u32>,
@@ -163,9 +196,14 @@ impl Instance {
         // A cropped search of a busy scene was analysed whole (see `analyse_picture`); the
         // detector's guess is a second view, and with `windows` so is every search window,
         // extracted beside the whole picture's vector.
+        // A model scene's keypoints (needed unless the vector ranking is decisive, which
+        // a busy scene's seldom is) are found beside its network runs rather than after.
+        let network = self.analyser.extractor().runtime().is_some();
+        let early_keypoints = network && self.analyser.local_features();
+        let segment_ahead = network && segment_ahead;
         let further = |regions: &[Region], scene: bool| {
             if !scene {
-                return Vec::new();
+                return (Vec::new(), (None, None));
             }
             let timer = StageTimer::start();
             let mut extra: Vec<Region> = regions
@@ -178,14 +216,36 @@ impl Instance {
                 extra.extend(vision::search_windows(picture.width(), picture.height()));
             }
             let rgb = picture.rgb();
-            let views: Vec<View> = extra
-                .into_par_iter()
-                .map(|w| View::of_box(self.analyser.extractor().extract(rgb, Some(&w)), w))
-                .collect();
-            timer.lap("windows");
-            views
+            let (views, ahead) = rayon::join(
+                || {
+                    let views: Vec<View> = extra
+                        .into_par_iter()
+                        .map(|w| {
+                            let extract = || self.analyser.extractor().extract(rgb, Some(&w));
+                            View::of_box(vision::sharing_cores(extract), w)
+                        })
+                        .collect();
+                    timer.lap("windows");
+                    views
+                },
+                || {
+                    rayon::join(
+                        || {
+                            early_keypoints.then(|| {
+                                let timer = StageTimer::start();
+                                let features =
+                                    vision::LocalFeatures::extract(rgb, QUERY_LOCAL_POINTS);
+                                timer.lap("local_features");
+                                features
+                            })
+                        },
+                        || segment_ahead.then(|| segments(rgb)),
+                    )
+                },
+            );
+            (views, ahead)
         };
-        let (analysis, further) = self
+        let (analysis, (further, (keypoints, segmented))) = self
             .analyser
             .analyse_picture_beside(&picture, crop, region, category, further)?;
         let (vector, subject, scene) = self.with_category(analysis);
@@ -195,6 +255,8 @@ impl Instance {
             picture,
             scene,
             balanced: false,
+            keypoints: Mutex::new(keypoints),
+            segmented: Mutex::new(segmented),
         };
         if scene && proposals {
             views.extend(self.proposal_views(&picture));
@@ -217,10 +279,10 @@ impl Instance {
         if !picture.scene {
             return Vec::new();
         }
-        let timer = StageTimer::start();
-        let found = vision::propose(picture.rgb(), SCENE_PROPOSALS);
-        timer.lap("segment");
-        found
+        if let Some(found) = picture.segmented.lock().take() {
+            return found;
+        }
+        segments(picture.rgb())
     }
 
     /// One view per proposal `found` on `picture`, extracted on every core.
@@ -260,6 +322,9 @@ impl Instance {
         crop: bool,
     ) -> Option<vision::LocalFeatures> {
         self.analyser.local_features().then(|| {
+            if let Some(found) = picture.keypoints.lock().take() {
+                return found;
+            }
             let timer = StageTimer::start();
             let points = if crop && !picture.scene {
                 QUERY_SHOT_POINTS

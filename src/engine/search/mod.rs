@@ -62,9 +62,16 @@ impl Instance {
     ) -> Result<SearchOutcome> {
         let _running = busy::Running::start();
         let proposals = crop && (query.scene_proposals || self.scene_proposals());
-        let (mut views, subject, mut picture) = self.analyse_views(
+        // A model scene segments ahead, beside its network runs, only while a core idles:
+        // a scene decided before its proposals throws that segmentation away.
+        let segment_ahead = proposals && !query.exhaustive && busy::core_idles();
+        let (mut views, subject, mut picture) = self.analyse_search_views(
             bytes,
-            (crop && query.scene_windows, proposals && query.exhaustive),
+            (
+                crop && query.scene_windows,
+                proposals && query.exhaustive,
+                segment_ahead,
+            ),
             crop,
             region,
             query.category_id,

@@ -11,9 +11,12 @@
 //! described that way, and all are scanned in one multi-query pass (one scan each,
 //! one after the other, cost as much as the descriptors); the model then runs on the
 //! segmentation's first proposal and the best screened other (its best stored
-//! picture's score, shape penalty included), one run per core ([`MODEL_PROPOSALS`]),
-//! the latter's built-in part taken from its screening rather than computed again, and
-//! those views are searched as the others are. An extractor without a cheaper part, an
+//! picture's score, shape penalty included; [`MODEL_PROPOSALS`]), the latter's built-in
+//! part taken from its screening rather than computed again, and those views are
+//! searched as the others are. The first proposal's run does not wait for the screening:
+//! it takes one core ([`vision::sharing_cores`]) while the other screens the rest, and
+//! the best screened one follows on every core. One after the other (screening, then both
+//! runs, each waiting for the cores) they took ~30 ms of a lone model scene search. An extractor without a cheaper part, an
 //! instance with a whitening (which mixes the two parts) or a scene with few proposals
 //! keep the extraction of every proposal.
 
@@ -42,12 +45,11 @@ const SEGMENTATION_FIRST: usize = 1;
 /// shape penalty can reorder its first few).
 const SCREEN_DEPTH: usize = 5;
 
-/// One proposal's silhouette on white, its box, and its screening (none for the
-/// segmentation's first, which the model runs on whatever it would score).
+/// One proposal's silhouette on white, its box, and its screening.
 struct Screened {
     composite: RgbImage,
     region: Region,
-    screening: Option<Screening>,
+    screening: Screening,
 }
 
 impl Instance {
@@ -69,75 +71,89 @@ impl Instance {
         let timer = StageTimer::start();
         let rgb = picture.rgb();
         let extractor = self.analyser().extractor();
-        let screened: Vec<Screened> = found
-            .par_iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let composite = p.composite(rgb);
-                let screening = (i >= SEGMENTATION_FIRST)
-                    .then(|| extractor.screening(&composite, None))
-                    .flatten();
-                Screened {
-                    composite,
-                    region: p.region,
-                    screening,
-                }
-            })
-            .collect();
-        let others = &screened[SEGMENTATION_FIRST.min(screened.len())..];
-        let vectors: Option<Vec<&[f32]>> = others
-            .iter()
-            .map(|s| s.screening.as_ref().map(|s| s.vector.as_slice()))
-            .collect();
-        let chosen: Vec<usize> = match vectors {
-            Some(vectors) => {
-                let best = self.best_screened_scores(&vectors, others, subject, query)?;
-                chosen_proposals(screened.len() - others.len(), &best)
-            }
-            None => (0..screened.len()).collect(),
-        };
-        timer.lap("screening");
-        let timer = StageTimer::start();
-        let views = chosen
-            .into_par_iter()
-            .map(|i| {
-                let Screened {
-                    composite,
-                    region,
-                    screening,
-                } = &screened[i];
-                let vector = match screening {
-                    Some(screening) => extractor.extract_screened(composite, None, screening),
-                    None => extractor.extract(composite, None),
+        let first = SEGMENTATION_FIRST.min(found.len());
+        // The segmentation's first proposals run through the model whatever their score,
+        // so on one core each while the other cores screen the rest; only then does the
+        // best screened one run, on every core.
+        let (firsts, rest) = rayon::join(
+            || {
+                found[..first]
+                    .par_iter()
+                    .map(|p| {
+                        let composite = p.composite(rgb);
+                        let vector = vision::sharing_cores(|| extractor.extract(&composite, None));
+                        View {
+                            vector,
+                            region: p.region,
+                            silhouette: true,
+                        }
+                    })
+                    .collect::<Vec<View>>()
+            },
+            || -> Result<Option<(Vec<Screened>, Vec<usize>)>> {
+                let timer = StageTimer::start();
+                let screened: Option<Vec<Screened>> = found[first..]
+                    .par_iter()
+                    .map(|p| {
+                        let composite = p.composite(rgb);
+                        let screening = extractor.screening(&composite, None)?;
+                        Some(Screened {
+                            composite,
+                            region: p.region,
+                            screening,
+                        })
+                    })
+                    .collect();
+                let Some(screened) = screened else {
+                    return Ok(None);
                 };
+                let best = self.best_screened_scores(&screened, subject, query)?;
+                let chosen = strongest(&best, MODEL_PROPOSALS.saturating_sub(first));
+                timer.lap("screening");
+                Ok(Some((screened, chosen)))
+            },
+        );
+        let mut views = firsts;
+        match rest? {
+            Some((screened, chosen)) => views.par_extend(chosen.into_par_iter().map(|i| {
+                let s = &screened[i];
                 View {
-                    vector,
-                    region: *region,
+                    vector: extractor.extract_screened(&s.composite, None, &s.screening),
+                    region: s.region,
                     silhouette: true,
                 }
-            })
-            .collect();
+            })),
+            // An extractor without a cheaper part: every proposal through it.
+            None => views.par_extend(found[first..].par_iter().map(|p| View {
+                vector: extractor.extract(&p.composite(rgb), None),
+                region: p.region,
+                silhouette: true,
+            })),
+        }
         timer.lap("proposals");
         Ok(views)
     }
 
     /// The best score, shape penalty included, of the first [`SCREEN_DEPTH`] stored
-    /// pictures each screening vector of `vectors` (of the silhouettes `screened`)
-    /// finds; all scanned in one pass.
+    /// pictures each of the `screened` silhouettes' screening vectors finds; all scanned
+    /// in one pass.
     fn best_screened_scores(
         &self,
-        vectors: &[&[f32]],
         screened: &[Screened],
         subject: &Subject,
         query: &SearchQuery,
     ) -> Result<Vec<f64>> {
+        let vectors: Vec<&[f32]> = screened
+            .iter()
+            .map(|s| s.screening.vector.as_slice())
+            .collect();
         let shallow = SearchQuery {
             start: 0,
             num: SCREEN_DEPTH,
             distinct_product: false,
             ..query.clone()
         };
-        let outcomes = self.search_vectors(vectors, subject, &shallow)?;
+        let outcomes = self.search_vectors(&vectors, subject, &shallow)?;
         Ok(outcomes
             .iter()
             .zip(screened)
@@ -152,16 +168,6 @@ impl Instance {
     }
 }
 
-/// The proposals the model runs on: the segmentation's `first` (run whatever their
-/// score, so never screened), then the others by their best screened score
-/// (`others_best`, in the segmentation's order) up to [`MODEL_PROPOSALS`].
-fn chosen_proposals(first: usize, others_best: &[f64]) -> Vec<usize> {
-    let mut chosen: Vec<usize> = (0..first).collect();
-    let room = MODEL_PROPOSALS.saturating_sub(first);
-    chosen.extend(strongest(others_best, room).into_iter().map(|i| first + i));
-    chosen
-}
-
 /// The indices of the `n` highest of `scores`, highest first; equal scores keep their
 /// order (the segmentation's own ranking).
 fn strongest(scores: &[f64], n: usize) -> Vec<usize> {
@@ -174,20 +180,6 @@ fn strongest(scores: &[f64], n: usize) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_segmentation_first_then_the_best_screened() {
-        assert_eq!(chosen_proposals(1, &[0.9, 0.5, 0.95]), [0, 3]);
-        assert_eq!(chosen_proposals(1, &[0.2, 0.5]), [0, 2]);
-        assert_eq!(chosen_proposals(1, &[]), [0]);
-        // Nothing run unscreened: the best two screened.
-        assert_eq!(chosen_proposals(0, &[0.2, 0.9, 0.5]), [1, 2]);
-        // The first fill the room alone.
-        assert_eq!(
-            chosen_proposals(MODEL_PROPOSALS, &[0.9]),
-            (0..MODEL_PROPOSALS).collect::<Vec<_>>()
-        );
-    }
 
     #[test]
     fn the_strongest_come_first_and_ties_keep_their_order() {

@@ -16,7 +16,9 @@
 //! runner also keeps one *wide* session, whose intra-op pool spans every core. A call takes
 //! it when nothing else runs and nobody waits; while it runs, the other callers wait (its
 //! threads already hold the cores) and, once it is back, take the narrow ones as long as
-//! a queue remains: one request gets all cores, many get one core each. Its pool threads
+//! a queue remains: one request gets all cores, many get one core each. A caller that
+//! keeps the other cores busy itself (two runs side by side, or a run beside other work:
+//! [`super::runtime::sharing_cores`]) takes a narrow one even when alone. Its pool threads
 //! sleep rather than spin between runs, so they take no core from the narrow sessions.
 
 use std::path::{Path, PathBuf};
@@ -83,7 +85,8 @@ pub enum OrtError {
 pub(super) type Output = (Vec<f32>, Vec<usize>);
 
 /// The sessions of a model: the idle narrow ones, how many exist (idle or running), how
-/// many run, the wide one when idle, and the callers waiting.
+/// many run, the wide one when idle, the callers waiting, and how many runs took the
+/// wide one.
 struct Sessions {
     idle: Vec<Slot>,
     created: usize,
@@ -91,6 +94,7 @@ struct Sessions {
     wide: Option<Slot>,
     wide_running: bool,
     waiting: usize,
+    wide_runs: u64,
 }
 
 /// Which kind of session a caller holds.
@@ -200,6 +204,7 @@ impl OrtRunner {
                 wide: None,
                 wide_running: false,
                 waiting: 0,
+                wide_runs: 0,
             }),
             returned: Condvar::new(),
             limit: limit.max(1),
@@ -247,16 +252,24 @@ impl OrtRunner {
         self.sessions.lock().created
     }
 
-    /// The wide session when nothing runs and nobody else waits; else, unless the wide one
-    /// runs, an idle narrow session or a new one while fewer than the limit exist; else
+    /// How many runs took the wide session.
+    pub(super) fn wide_runs(&self) -> u64 {
+        self.sessions.lock().wide_runs
+    }
+
+    /// The wide session when nothing runs, nobody else waits and the caller does not
+    /// share the cores with other work ([`super::runtime::sharing_cores`]); else, unless
+    /// the wide one runs, an idle narrow session or a new one while fewer than the limit exist; else
     /// the next one put back.
     fn take(&self) -> Result<(Slot, Width), OrtError> {
+        let narrow_only = super::runtime::shares_cores();
         let mut sessions = self.sessions.lock();
         loop {
             if !sessions.wide_running {
-                if sessions.running == 0 && sessions.waiting == 0 {
+                if sessions.running == 0 && sessions.waiting == 0 && !narrow_only {
                     if let Some(slot) = sessions.wide.take() {
                         sessions.wide_running = true;
+                        sessions.wide_runs += 1;
                         return Ok((slot, Width::Wide));
                     }
                 }

@@ -7,6 +7,7 @@
 //! with one is searched with the other. `auto` takes onnxruntime when its library is
 //! found and loads, tract otherwise.
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -78,6 +79,34 @@ pub fn model_sessions() -> usize {
     }
 }
 
+thread_local! {
+    /// This thread's model runs share the cores with other work ([`sharing_cores`]).
+    static SHARING_CORES: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with the model runs it starts on this thread each on one core: the caller
+/// keeps the other cores busy meanwhile (another run, or work of its own). A lone run
+/// otherwise spreads over every core (onnxruntime's wide session), and a second run or
+/// other work started beside it would either wait for it or fight its threads for the
+/// cores; two one-core runs side by side finish sooner than two wide ones in turn.
+pub fn sharing_cores<T>(f: impl FnOnce() -> T) -> T {
+    /// Puts the flag back even when `f` panics.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SHARING_CORES.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(SHARING_CORES.with(|s| s.replace(true)));
+    f()
+}
+
+/// Whether this thread is inside [`sharing_cores`]: its model runs take one core.
+#[must_use]
+pub fn shares_cores() -> bool {
+    SHARING_CORES.with(Cell::get)
+}
+
 /// Sets the runtime used by models opened from now on in this process.
 pub fn set_model_runtime(settings: RuntimeSettings) {
     *SETTINGS.write() = settings;
@@ -130,6 +159,17 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("cuda"));
+    }
+
+    #[test]
+    fn sharing_cores_holds_within_its_call_only() {
+        assert!(!shares_cores());
+        let inside = sharing_cores(|| sharing_cores(shares_cores) && shares_cores());
+        assert!(inside);
+        assert!(!shares_cores());
+        let caught = std::panic::catch_unwind(|| sharing_cores(|| panic!("run failed")));
+        assert!(caught.is_err());
+        assert!(!shares_cores(), "a panic does not leave the flag set");
     }
 
     #[test]

@@ -52,6 +52,15 @@ impl Backend {
             Backend::Ort(runner) => Some(runner.sessions_created()),
         }
     }
+
+    /// How many runs took the session spread over every core; `None` on tract.
+    pub(super) fn wide_runs(&self) -> Option<u64> {
+        match self {
+            Backend::Tract(_) => None,
+            #[cfg(feature = "ort")]
+            Backend::Ort(runner) => Some(runner.wide_runs()),
+        }
+    }
 }
 
 /// The runtime `runtime` asks for, with the model loaded on it; returns it with the

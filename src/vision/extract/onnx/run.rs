@@ -25,6 +25,13 @@ impl OnnxExtractor {
         self.backend.sessions_created()
     }
 
+    /// How many runs took onnxruntime's session spread over every core (a lone run not
+    /// inside [`crate::vision::sharing_cores`]); `None` on tract. For tests and reports.
+    #[must_use]
+    pub fn wide_runs(&self) -> Option<u64> {
+        self.backend.wide_runs()
+    }
+
     /// Times one whole-picture view's two stages: the area resize into the input tensor's
     /// values, then the network run (those values copied in). For benchmarks.
     pub fn time_stages(
