@@ -27,6 +27,24 @@ fn model() -> Option<PathBuf> {
     .find(|p| p.is_file())
 }
 
+/// The model, with onnxruntime set as this process's runtime; `None` (and a message
+/// saying why the test is skipped) without the model or the library.
+fn model_on_onnxruntime() -> Option<PathBuf> {
+    let Some(model) = model() else {
+        eprintln!("skipped: ../shared/models not found (set IMGSEARCH_SHARED)");
+        return None;
+    };
+    let Some(library) = find_onnxruntime(None) else {
+        eprintln!("skipped: onnxruntime's library not found (tools/fetch-onnxruntime.sh)");
+        return None;
+    };
+    set_model_runtime(RuntimeSettings {
+        runtime: ModelRuntime::Ort,
+        library: Some(library),
+    });
+    Some(model)
+}
+
 /// A picture that differs with `seed`.
 fn picture(seed: u32) -> image::RgbImage {
     image::RgbImage::from_fn(320, 240, |x, y| {
@@ -40,18 +58,9 @@ fn picture(seed: u32) -> image::RgbImage {
 
 #[test]
 fn eight_threads_share_two_sessions_and_get_the_same_vectors() {
-    let Some(model) = model() else {
-        eprintln!("skipped: ../shared/models not found (set IMGSEARCH_SHARED)");
+    let Some(model) = model_on_onnxruntime() else {
         return;
     };
-    let Some(library) = find_onnxruntime(None) else {
-        eprintln!("skipped: onnxruntime's library not found (tools/fetch-onnxruntime.sh)");
-        return;
-    };
-    set_model_runtime(RuntimeSettings {
-        runtime: ModelRuntime::Ort,
-        library: Some(library),
-    });
     set_model_sessions(2);
     let extractor = OnnxExtractor::create(&ModelOptions::new(model)).expect("model");
     let at_load = extractor.sessions_created().expect("onnxruntime");
@@ -99,12 +108,7 @@ fn eight_threads_share_two_sessions_and_get_the_same_vectors() {
 
 #[test]
 fn a_lone_run_sharing_the_cores_takes_one_core_and_gives_the_same_vector() {
-    let Some(model) = model() else {
-        eprintln!("skipped: ../shared/models not found (set IMGSEARCH_SHARED)");
-        return;
-    };
-    let Some(library) = find_onnxruntime(None) else {
-        eprintln!("skipped: onnxruntime's library not found (tools/fetch-onnxruntime.sh)");
+    let Some(model) = model_on_onnxruntime() else {
         return;
     };
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
@@ -112,10 +116,6 @@ fn a_lone_run_sharing_the_cores_takes_one_core_and_gives_the_same_vector() {
         eprintln!("skipped: one core, no session spread over several");
         return;
     }
-    set_model_runtime(RuntimeSettings {
-        runtime: ModelRuntime::Ort,
-        library: Some(library),
-    });
     let extractor = OnnxExtractor::create(&ModelOptions::new(model)).expect("model");
     let picture = picture(3);
     let runs = || extractor.wide_runs().expect("onnxruntime");

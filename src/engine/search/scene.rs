@@ -106,7 +106,7 @@ impl Instance {
 mod tests {
     use super::super::busy::Running;
     use super::*;
-    use crate::engine::{Engine, InstanceSpec, ServiceType};
+    use crate::engine::testkit::generic_instance_keeping;
     use crate::vision::testkit::{jpeg_bytes, scaled, textured};
 
     /// Picture `seed` at 40 % of its size pasted on a busy scene.
@@ -123,16 +123,7 @@ mod tests {
 
     #[test]
     fn a_scene_searched_under_load_finds_what_it_finds_alone() {
-        crate::index::kernels::init();
-        let dir = tempfile::tempdir().unwrap();
-        let engine = Engine::open(dir.path()).unwrap();
-        let instance = engine
-            .create_instance(&InstanceSpec {
-                service_type: ServiceType::Generic,
-                local_features: true,
-                ..InstanceSpec::product("scenes")
-            })
-            .unwrap();
+        let (_dir, _engine, instance) = generic_instance_keeping("scenes", true);
         for i in 0..16 {
             super::super::rerank::tests::add(&instance, &format!("p{i}"), "a.jpg", i, 0);
         }
