@@ -165,6 +165,18 @@ pub(crate) fn scaled(img: &RgbImage, factor: f32) -> RgbImage {
     imageops::resize(img, w, h, FilterType::Triangle)
 }
 
+/// The catalogue-like picture `seed` (a 260×220 [`textured`] one) scaled by `factor` and
+/// pasted at `at` on `scene`, as JPEG: a shopper's photo of a product in a scene.
+pub(crate) fn pasted_jpeg(mut scene: RgbImage, seed: u64, factor: f32, at: (i64, i64)) -> Vec<u8> {
+    imageops::overlay(
+        &mut scene,
+        &scaled(&textured(seed, 260, 220), factor),
+        at.0,
+        at.1,
+    );
+    jpeg_bytes(&scene, 85)
+}
+
 /// The picture with `frac` of each dimension cut off, split between both sides.
 pub(crate) fn cropped(img: &RgbImage, frac: f32) -> RgbImage {
     let dx = (img.width() as f32 * frac / 2.0) as u32;

@@ -158,19 +158,6 @@ impl Instance {
         Ok((vector, subject, extras))
     }
 
-    /// [`Self::analyse_search_views`] without segmenting ahead.
-    #[cfg(test)]
-    pub(in crate::engine) fn analyse_views(
-        &self,
-        bytes: &[u8],
-        (windows, proposals): (bool, bool),
-        crop: bool,
-        region: Option<Region>,
-        category: Option<u32>,
-    ) -> Result<(Vec<View>, Subject, QueryPicture)> {
-        self.analyse_search_views(bytes, (windows, proposals, false), crop, region, category)
-    }
-
     /// [`Self::analyse`] as a search sees it: the subject's vector first, then, when a
     /// cropped search finds a busy scene rather than a product shot (so the subject box is
     /// a guess), the detector's box, and with `windows` one vector per search window
@@ -182,7 +169,7 @@ impl Instance {
     /// With `segment_ahead` (the search would segment a busy scene later), a model
     /// instance segments it now, beside the network runs, and the proposals wait in the
     /// [`QueryPicture`] for [`Self::segment_proposals`]; so do the query's keypoints.
-    pub(in crate::engine) fn analyse_search_views(
+    pub(in crate::engine) fn analyse_views(
         &self,
         bytes: &[u8],
         (windows, proposals, segment_ahead): (bool, bool, bool),

@@ -116,7 +116,7 @@ mod tests {
             assert_eq!(&out.results[0].record.product_id, name, "{name}");
             // The dimmed picture's own view alone scores its source lower.
             let (views, subject, picture) = instance
-                .analyse_views(&bytes, (false, false), true, None, Some(0))
+                .analyse_views(&bytes, (false, false, false), true, None, Some(0))
                 .unwrap();
             assert!(picture.exposure_balanced().is_some());
             let plain = instance
@@ -135,7 +135,7 @@ mod tests {
         let (_, _, picture) = instance
             .analyse_views(
                 &testkit::jpeg_bytes(&shots[0].1, 92),
-                (false, false),
+                (false, false, false),
                 true,
                 None,
                 Some(0),

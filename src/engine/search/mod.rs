@@ -65,7 +65,7 @@ impl Instance {
         // A model scene segments ahead, beside its network runs, only while a core idles:
         // a scene decided before its proposals throws that segmentation away.
         let segment_ahead = proposals && !query.exhaustive && busy::core_idles();
-        let (mut views, subject, mut picture) = self.analyse_search_views(
+        let (mut views, subject, mut picture) = self.analyse_views(
             bytes,
             (
                 crop && query.scene_windows,

@@ -90,7 +90,7 @@ fn pages_cut_one_ranking(local_features: bool, reciprocal: bool) {
     for (name, picture) in [("stored scene", shelf(103)), ("pasted shot", pasted)] {
         let bytes = testkit::jpeg_bytes(&picture, 92);
         let (views, _, _) = instance
-            .analyse_views(&bytes, (false, true), true, None, Some(0))
+            .analyse_views(&bytes, (false, true, false), true, None, Some(0))
             .unwrap();
         assert!(
             views.iter().any(|v| v.silhouette),

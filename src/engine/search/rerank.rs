@@ -151,7 +151,7 @@ impl Instance {
 pub(super) mod tests {
     use super::*;
     use crate::engine::{AddPicture, Attributes, Engine, InstanceSpec, ServiceType};
-    use crate::vision::testkit::{jpeg_bytes, scaled, textured};
+    use crate::vision::testkit::{jpeg_bytes, pasted_jpeg, textured};
 
     /// Catalogue pictures of the engine test.
     const PICTURES: u64 = 24;
@@ -182,14 +182,7 @@ pub(super) mod tests {
 
     /// Picture `seed` at 45 % of its size pasted on a busy scene, as a shopper's photo.
     fn pasted(seed: u64) -> Vec<u8> {
-        let mut scene = textured(1000 + seed, 520, 400);
-        image::imageops::overlay(
-            &mut scene,
-            &scaled(&textured(seed, 260, 220), 0.45),
-            300,
-            60,
-        );
-        jpeg_bytes(&scene, 85)
+        pasted_jpeg(textured(1000 + seed, 520, 400), seed, 0.45, (300, 60))
     }
 
     fn search(instance: &Instance, bytes: &[u8], query: &SearchQuery) -> SearchOutcome {

@@ -107,18 +107,11 @@ mod tests {
     use super::super::busy::Running;
     use super::*;
     use crate::engine::testkit::generic_instance_keeping;
-    use crate::vision::testkit::{jpeg_bytes, scaled, textured};
+    use crate::vision::testkit::{pasted_jpeg, textured};
 
     /// Picture `seed` at 40 % of its size pasted on a busy scene.
     fn pasted(seed: u64) -> Vec<u8> {
-        let mut scene = textured(500 + seed, 560, 420);
-        image::imageops::overlay(
-            &mut scene,
-            &scaled(&textured(seed, 260, 220), 0.4),
-            320,
-            180,
-        );
-        jpeg_bytes(&scene, 85)
+        pasted_jpeg(textured(500 + seed, 560, 420), seed, 0.4, (320, 180))
     }
 
     #[test]

@@ -67,7 +67,7 @@ mod tests {
         // The first vector candidate and what the few points confirm of the first ones.
         let confirm = |bytes: &[u8]| {
             let (views, subject, picture) = instance
-                .analyse_views(bytes, (false, false), false, None, None)
+                .analyse_views(bytes, (false, false, false), false, None, None)
                 .unwrap();
             let candidates = instance
                 .search_vector(&views[0].vector, subject, &wide)

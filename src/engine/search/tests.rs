@@ -290,7 +290,7 @@ fn crop_keeps_a_busy_scene_whole_and_tries_the_guess_as_a_second_view() {
         let (views, subject, _) = instance
             .analyse_views(
                 &testkit::jpeg_bytes(scene, 92),
-                (false, false),
+                (false, false, false),
                 true,
                 None,
                 None,
@@ -308,7 +308,7 @@ fn crop_keeps_a_busy_scene_whole_and_tries_the_guess_as_a_second_view() {
     let (views, _, _) = instance
         .analyse_views(
             &testkit::jpeg_bytes(&shot, 92),
-            (false, false),
+            (false, false, false),
             true,
             None,
             None,

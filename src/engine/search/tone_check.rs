@@ -290,7 +290,7 @@ mod tests {
         let first_after = |img: &RgbImage| {
             let bytes = testkit::jpeg_bytes(img, 60);
             let (views, subject, picture) = instance
-                .analyse_views(&bytes, (false, false), false, None, None)
+                .analyse_views(&bytes, (false, false, false), false, None, None)
                 .unwrap();
             let mut out = instance
                 .search_vector(&views[0].vector, subject, &query)
@@ -329,7 +329,7 @@ mod tests {
         let first_after = |img: &RgbImage, balance: bool| {
             let bytes = testkit::jpeg_bytes(img, 60);
             let (views, subject, picture) = instance
-                .analyse_views(&bytes, (false, false), false, None, None)
+                .analyse_views(&bytes, (false, false, false), false, None, None)
                 .unwrap();
             let picture = if balance {
                 picture.exposure_balanced().unwrap()
@@ -386,7 +386,7 @@ mod tests {
         let copy = toned(&shots[2], |c| c * 1.25);
         let bytes = testkit::jpeg_bytes(&copy, 60);
         let (views, subject, picture) = instance
-            .analyse_views(&bytes, (false, false), false, None, None)
+            .analyse_views(&bytes, (false, false, false), false, None, None)
             .unwrap();
         assert!(
             picture.clipped_share() > 0.99,

@@ -81,7 +81,7 @@ impl Instance {
 mod tests {
     use super::*;
     use crate::engine::{Engine, InstanceSpec, ServiceType};
-    use crate::vision::testkit::{jpeg_bytes, scaled, textured};
+    use crate::vision::testkit::{pasted_jpeg, textured};
 
     /// Catalogue pictures of the test.
     const PICTURES: u64 = 24;
@@ -94,14 +94,12 @@ mod tests {
     /// picture (same colours, other layout): the whole picture's vector finds that one
     /// first, and its keypoints do not match it.
     fn pasted(seed: u64) -> Vec<u8> {
-        let mut scene = textured((seed + 5) % PICTURES, 560, 420);
-        image::imageops::overlay(
-            &mut scene,
-            &scaled(&textured(seed, 260, 220), 0.35),
-            340,
-            200,
-        );
-        jpeg_bytes(&scene, 85)
+        pasted_jpeg(
+            textured((seed + 5) % PICTURES, 560, 420),
+            seed,
+            0.35,
+            (340, 200),
+        )
     }
 
     fn features(bytes: &[u8]) -> LocalFeatures {

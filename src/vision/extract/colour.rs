@@ -117,6 +117,15 @@ struct Lanes {
 }
 
 impl Lanes {
+    /// Every lane at zero.
+    fn zeroed() -> Self {
+        Lanes {
+            rgb: [[0.0; LANES]; 3],
+            floor: [[0.0; LANES]; 3],
+            frac: [[0.0; LANES]; 3],
+        }
+    }
+
     /// Each lane's intensity level, `u` and `v` bins and weights ([`SoftBins`]): the
     /// same values as `soft_bins` of the lane's pixel.
     fn soft(&self, i: usize) -> SoftBins {
@@ -199,11 +208,7 @@ pub(crate) fn histogram(raster: &Raster) -> [f32; HISTOGRAM_LEN] {
     let mut total = 0.0f32;
     // The column and row are counted along, not divided out of the index per pixel.
     let (mut x, mut y) = (0usize, 0usize);
-    let mut lanes = Lanes {
-        rgb: [[0.0; LANES]; 3],
-        floor: [[0.0; LANES]; 3],
-        frac: [[0.0; LANES]; 3],
-    };
+    let mut lanes = Lanes::zeroed();
     for chunk in raster.data.chunks(3 * LANES) {
         // Lanes past a short last chunk keep earlier pixels: computed, never read.
         for (i, px) in chunk.chunks_exact(3).enumerate() {
@@ -444,11 +449,7 @@ mod tests {
             );
             // The kernel compiled without AVX2 too.
             let gains = grey_world_gains(&picture);
-            let mut lanes = Lanes {
-                rgb: [[0.0; LANES]; 3],
-                floor: [[0.0; LANES]; 3],
-                frac: [[0.0; LANES]; 3],
-            };
+            let mut lanes = Lanes::zeroed();
             for (i, px) in samples.iter().take(LANES).enumerate() {
                 for (c, &v) in px.iter().enumerate() {
                     lanes.rgb[c][i] = v;
