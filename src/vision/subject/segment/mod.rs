@@ -215,9 +215,9 @@ pub fn propose(rgb: &RgbImage, max: usize) -> Vec<Proposal> {
     let lab = to_lab(&blur(&raster));
     let grads = gradients(&lab, sw, sh);
     let total = sw * sh;
-    let graph = Graph::new(&lab, sw, sh);
-    let ring = ring_bins(&lab);
     let steps = neighbour_steps(&lab, sw, sh);
+    let graph = Graph::new(&lab, &steps, sw, sh);
+    let ring = ring_bins(&lab);
     // The scales are independent: segmented on every core, gathered in scale order.
     let per_scale: Vec<Vec<Candidate>> = FH_SCALES
         .into_par_iter()
