@@ -85,7 +85,7 @@ pub(super) unsafe fn accumulate_avx2(
             continue;
         };
         let mut x = 1;
-        while x + 8 <= w - 1 {
+        while x + 8 < w {
             let lanes = Lanes {
                 luma,
                 w,
@@ -103,9 +103,7 @@ pub(super) unsafe fn accumulate_avx2(
                 }
                 None => {
                     store(out, sums);
-                    for x in x..x + 8 {
-                        add_gradient(out, luma, w, x, y, columns[x], row);
-                    }
+                    portable_span(out, luma, w, y, x..x + 8, columns, row);
                     sums = [
                         _mm256_loadu_ps(out.as_ptr()),
                         _mm256_loadu_ps(out.as_ptr().add(8)),
@@ -116,9 +114,7 @@ pub(super) unsafe fn accumulate_avx2(
         }
         if x < w - 1 {
             store(out, sums);
-            for x in x..w - 1 {
-                add_gradient(out, luma, w, x, y, columns[x], row);
-            }
+            portable_span(out, luma, w, y, x..w - 1, columns, row);
             sums = [
                 _mm256_loadu_ps(out.as_ptr()),
                 _mm256_loadu_ps(out.as_ptr().add(8)),
@@ -136,6 +132,22 @@ unsafe fn store(out: &mut [f32; GRADIENT_LEN], sums: [__m256; 2]) {
     unsafe {
         _mm256_storeu_ps(out.as_mut_ptr(), sums[0]);
         _mm256_storeu_ps(out.as_mut_ptr().add(8), sums[1]);
+    }
+}
+
+/// [`add_gradient`] for the pixels `xs` of row `y` (`row`: its [`cell_bins`]).
+#[cfg(target_arch = "x86_64")]
+fn portable_span(
+    out: &mut [f32; GRADIENT_LEN],
+    luma: &[f32],
+    w: usize,
+    y: usize,
+    xs: std::ops::Range<usize>,
+    columns: &[(usize, usize, f32)],
+    row: (usize, usize, f32),
+) {
+    for (x, column) in columns.iter().enumerate().take(xs.end).skip(xs.start) {
+        add_gradient(out, luma, w, x, y, *column, row);
     }
 }
 
@@ -347,8 +359,8 @@ mod tests {
         let columns = gradient_columns(w);
         for y in 1..h - 1 {
             let row = cell_bins(y, h, GRADIENT_GRID);
-            for x in 1..w - 1 {
-                add_gradient(&mut out, luma, w, x, y, columns[x], row);
+            for (x, column) in columns.iter().enumerate().take(w - 1).skip(1) {
+                add_gradient(&mut out, luma, w, x, y, *column, row);
             }
         }
         out
