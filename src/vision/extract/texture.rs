@@ -34,9 +34,9 @@ const LBP_MARGIN: f32 = 0.02;
 const LBP_SIGMA: f32 = 0.25;
 
 /// Cells per side of the gradient grid.
-const GRADIENT_GRID: usize = 2;
+pub(super) const GRADIENT_GRID: usize = 2;
 /// Orientation bins over 0..180 degrees.
-const GRADIENT_BINS: usize = 4;
+pub(super) const GRADIENT_BINS: usize = 4;
 /// Length of the gradient block.
 pub(crate) const GRADIENT_LEN: usize = GRADIENT_GRID * GRADIENT_GRID * GRADIENT_BINS;
 
@@ -139,7 +139,7 @@ pub(crate) fn atan2_approx(y: f32, x: f32) -> f32 {
 
 /// Position of `x` between the centres of `n` cells over `len` samples:
 /// lower cell, upper cell, upper weight (clamped at the outer centres).
-fn cell_bins(x: usize, len: usize, n: usize) -> (usize, usize, f32) {
+pub(super) fn cell_bins(x: usize, len: usize, n: usize) -> (usize, usize, f32) {
     let last = (n - 1) as f32;
     let p = ((x as f32 + 0.5) * n as f32 / len as f32 - 0.5).clamp(0.0, last);
     let lo = floor(p);
@@ -150,49 +150,82 @@ fn cell_bins(x: usize, len: usize, n: usize) -> (usize, usize, f32) {
 ///
 /// Values are mean gradient magnitudes per pixel (luma 0..1 per pixel), so a
 /// flat picture stays near zero and the caller can floor its normalisation.
+/// In vector lanes when the CPU has AVX2 ([`super::gradient_lanes`]), the same bits.
 pub(crate) fn gradient_histogram(luma: &[f32], w: usize, h: usize) -> [f32; GRADIENT_LEN] {
     let mut out = [0.0f32; GRADIENT_LEN];
     if w < 3 || h < 3 {
         return out;
     }
-    let bins = GRADIENT_BINS as f32;
-    let columns: Vec<(usize, usize, f32)> =
-        (0..w).map(|x| cell_bins(x, w, GRADIENT_GRID)).collect();
+    let columns = gradient_columns(w);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && luma.len() >= w * h {
+        // SAFETY: the CPU supports AVX2 and the plane holds `w` x `h` values, both
+        // checked just above.
+        unsafe { super::gradient_lanes::accumulate_avx2(&mut out, luma, w, h, &columns) };
+        return scaled(out, w, h);
+    }
     for y in 1..h - 1 {
-        let (cy0, cy1, fy) = cell_bins(y, h, GRADIENT_GRID);
-        for (x, &(cx0, cx1, fx)) in columns.iter().enumerate().take(w - 1).skip(1) {
-            let gx = at(luma, w, x + 1, y) - at(luma, w, x - 1, y);
-            let gy = at(luma, w, x, y + 1) - at(luma, w, x, y - 1);
-            let mag = (gx * gx + gy * gy).sqrt();
-            if mag <= 0.0 {
-                continue;
-            }
-            // Unsigned orientation: a dark-to-light edge equals light-to-dark.
-            let mut theta = atan2_approx(gy, gx);
-            if theta < 0.0 {
-                theta += PI;
-            }
-            let p = rem_euclid(theta / PI * bins - 0.5, bins);
-            let lo = floor(p);
-            let frac = p - lo;
-            let b0 = (lo as usize) % GRADIENT_BINS;
-            let b1 = (b0 + 1) % GRADIENT_BINS;
-            for (cy, wy) in [(cy0, 1.0 - fy), (cy1, fy)] {
-                for (cx, wx) in [(cx0, 1.0 - fx), (cx1, fx)] {
-                    let base = (cy * GRADIENT_GRID + cx) * GRADIENT_BINS;
-                    let m = mag * wx * wy;
-                    for (b, bw) in [(b0, 1.0 - frac), (b1, frac)] {
-                        if let Some(v) = out.get_mut(base + b) {
-                            *v += m * bw;
-                        }
-                    }
+        let row = cell_bins(y, h, GRADIENT_GRID);
+        for (x, column) in columns.iter().enumerate().take(w - 1).skip(1) {
+            add_gradient(&mut out, luma, w, x, y, *column, row);
+        }
+    }
+    scaled(out, w, h)
+}
+
+/// Each column's cells and upper weight on the gradient grid ([`cell_bins`]).
+pub(super) fn gradient_columns(w: usize) -> Vec<(usize, usize, f32)> {
+    (0..w).map(|x| cell_bins(x, w, GRADIENT_GRID)).collect()
+}
+
+/// The sums of [`gradient_histogram`] as means per interior pixel.
+fn scaled(mut out: [f32; GRADIENT_LEN], w: usize, h: usize) -> [f32; GRADIENT_LEN] {
+    let inv = 1.0 / ((w - 2) * (h - 2)) as f32;
+    out.iter_mut().for_each(|v| *v *= inv);
+    out
+}
+
+/// Adds interior pixel `(x, y)`'s gradient to `out`, spread over the cells of its
+/// `column` and `row` ([`cell_bins`]) and its two orientation bins, in the order the
+/// vector lanes keep ([`super::gradient_lanes`]).
+#[inline(always)]
+pub(super) fn add_gradient(
+    out: &mut [f32; GRADIENT_LEN],
+    luma: &[f32],
+    w: usize,
+    x: usize,
+    y: usize,
+    (cx0, cx1, fx): (usize, usize, f32),
+    (cy0, cy1, fy): (usize, usize, f32),
+) {
+    let bins = GRADIENT_BINS as f32;
+    let gx = at(luma, w, x + 1, y) - at(luma, w, x - 1, y);
+    let gy = at(luma, w, x, y + 1) - at(luma, w, x, y - 1);
+    let mag = (gx * gx + gy * gy).sqrt();
+    if mag <= 0.0 {
+        return;
+    }
+    // Unsigned orientation: a dark-to-light edge equals light-to-dark.
+    let mut theta = atan2_approx(gy, gx);
+    if theta < 0.0 {
+        theta += PI;
+    }
+    let p = rem_euclid(theta / PI * bins - 0.5, bins);
+    let lo = floor(p);
+    let frac = p - lo;
+    let b0 = (lo as usize) % GRADIENT_BINS;
+    let b1 = (b0 + 1) % GRADIENT_BINS;
+    for (cy, wy) in [(cy0, 1.0 - fy), (cy1, fy)] {
+        for (cx, wx) in [(cx0, 1.0 - fx), (cx1, fx)] {
+            let base = (cy * GRADIENT_GRID + cx) * GRADIENT_BINS;
+            let m = mag * wx * wy;
+            for (b, bw) in [(b0, 1.0 - frac), (b1, frac)] {
+                if let Some(v) = out.get_mut(base + b) {
+                    *v += m * bw;
                 }
             }
         }
     }
-    let inv = 1.0 / ((w - 2) * (h - 2)) as f32;
-    out.iter_mut().for_each(|v| *v *= inv);
-    out
 }
 
 #[cfg(test)]

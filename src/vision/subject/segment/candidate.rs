@@ -23,7 +23,7 @@ pub(super) fn plausible_box(b: &Bounds, (w, h): (usize, usize)) -> bool {
 pub(super) fn candidate(
     mut mask: Vec<bool>,
     b: Bounds,
-    lab: &[[f32; 3]],
+    steps: &[[f32; 2]],
     ring_bins: &[[u8; 3]],
     (w, h): (usize, usize),
 ) -> Option<Candidate> {
@@ -48,7 +48,7 @@ pub(super) fn candidate(
     }
     // A region that shades into its surroundings (a gradient's band, a shadow) is no
     // object.
-    if outline_contrast(&mask, lab, w, h, &b) < MIN_OUTLINE {
+    if outline_contrast(&mask, steps, w, h, &b) < MIN_OUTLINE {
         return None;
     }
     // A product rarely leaves the frame; a shelf or a floor often fills it.
@@ -216,7 +216,10 @@ pub(super) fn fill_holes(mask: &mut [bool], w: usize, b: &Bounds) {
 
 /// Mean Lab distance across the mask's outline (each inside pixel of its box against
 /// its 4-way outside neighbours): an object's edge is a step, a shading's is not.
-fn outline_contrast(mask: &[bool], lab: &[[f32; 3]], w: usize, h: usize, b: &Bounds) -> f32 {
+/// `steps` holds each pixel's distances to its right and lower neighbours
+/// ([`neighbour_steps`]): the same distances, added in the same order, as computing
+/// each pair's here.
+fn outline_contrast(mask: &[bool], steps: &[[f32; 2]], w: usize, h: usize, b: &Bounds) -> f32 {
     let mut sum = 0.0f32;
     let mut n = 0usize;
     for y in b.y1..b.y2 {
@@ -225,23 +228,23 @@ fn outline_contrast(mask: &[bool], lab: &[[f32; 3]], w: usize, h: usize, b: &Bou
             if !mask[i] {
                 continue;
             }
-            let mut pair = |j: usize| {
+            let mut pair = |j: usize, step: f32| {
                 if !mask[j] {
-                    sum += delta_e(&lab[i], &lab[j]);
+                    sum += step;
                     n += 1;
                 }
             };
             if x > 0 {
-                pair(i - 1);
+                pair(i - 1, steps[i - 1][0]);
             }
             if x + 1 < w {
-                pair(i + 1);
+                pair(i + 1, steps[i][0]);
             }
             if y > 0 {
-                pair(i - w);
+                pair(i - w, steps[i - w][1]);
             }
             if y + 1 < h {
-                pair(i + w);
+                pair(i + w, steps[i][1]);
             }
         }
     }
@@ -250,6 +253,25 @@ fn outline_contrast(mask: &[bool], lab: &[[f32; 3]], w: usize, h: usize, b: &Bou
     } else {
         sum / n as f32
     }
+}
+
+/// Each pixel's Lab distance to its right and to its lower neighbour (0 past the
+/// raster's edge), once per picture: every candidate's outline sums some of them, and a
+/// pixel lies on the outlines of many regions of the hierarchy. The distance is
+/// symmetric to the bit (`a - b` is `-(b - a)` exactly), so a left or upper pair reads
+/// its neighbour's entry.
+pub(super) fn neighbour_steps(lab: &[[f32; 3]], w: usize, h: usize) -> Vec<[f32; 2]> {
+    let mut steps = vec![[0.0f32; 2]; lab.len()];
+    for (i, step) in steps.iter_mut().enumerate() {
+        let (x, y) = (i % w, i / w);
+        if x + 1 < w {
+            step[0] = delta_e(&lab[i], &lab[i + 1]);
+        }
+        if y + 1 < h {
+            step[1] = delta_e(&lab[i], &lab[i + w]);
+        }
+    }
+    steps
 }
 
 /// How different the mask's colours are from those around it: one minus the
@@ -295,4 +317,87 @@ pub(super) fn ring_bins(lab: &[[f32; 3]]) -> Vec<[u8; 3]> {
             [0, 1, 2].map(|c| bin(c, p[c], RING_BINS) as u8)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::pixels::delta_e;
+    use super::*;
+
+    /// [`outline_contrast`] as first written: each pair's distance computed in turn.
+    fn outline_contrast_per_pair(
+        mask: &[bool],
+        lab: &[[f32; 3]],
+        w: usize,
+        h: usize,
+        b: &Bounds,
+    ) -> f32 {
+        let mut sum = 0.0f32;
+        let mut n = 0usize;
+        for y in b.y1..b.y2 {
+            for x in b.x1..b.x2 {
+                let i = y * w + x;
+                if !mask[i] {
+                    continue;
+                }
+                let mut pair = |j: usize| {
+                    if !mask[j] {
+                        sum += delta_e(&lab[i], &lab[j]);
+                        n += 1;
+                    }
+                };
+                if x > 0 {
+                    pair(i - 1);
+                }
+                if x + 1 < w {
+                    pair(i + 1);
+                }
+                if y > 0 {
+                    pair(i - w);
+                }
+                if y + 1 < h {
+                    pair(i + w);
+                }
+            }
+        }
+        if n == 0 {
+            0.0
+        } else {
+            sum / n as f32
+        }
+    }
+
+    #[test]
+    fn outline_steps_give_the_per_pair_contrast_bit_for_bit() {
+        let mut rng = crate::vision::testkit::Rng::new(3);
+        let mut next = move || rng.next();
+        for (w, h) in [(1usize, 1usize), (5, 3), (24, 17), (64, 48)] {
+            let lab: Vec<[f32; 3]> = (0..w * h)
+                .map(|_| {
+                    [
+                        (next() % 10_000) as f32 / 100.0,
+                        (next() % 16_000) as f32 / 100.0 - 80.0,
+                        (next() % 16_000) as f32 / 100.0 - 80.0,
+                    ]
+                })
+                .collect();
+            let steps = neighbour_steps(&lab, w, h);
+            for _ in 0..50 {
+                // A random box (the whole raster among them) and a blob-ish mask in it.
+                let (x1, y1) = ((next() % w as u64) as usize, (next() % h as u64) as usize);
+                let x2 = x1 + 1 + (next() % (w - x1) as u64) as usize;
+                let y2 = y1 + 1 + (next() % (h - y1) as u64) as usize;
+                let b = Bounds { x1, y1, x2, y2 };
+                let mut mask = vec![false; w * h];
+                for y in y1..y2 {
+                    for x in x1..x2 {
+                        mask[y * w + x] = next() % 4 != 0;
+                    }
+                }
+                let want = outline_contrast_per_pair(&mask, &lab, w, h, &b);
+                let got = outline_contrast(&mask, &steps, w, h, &b);
+                assert_eq!(got.to_bits(), want.to_bits(), "{w}x{h} {b:?}");
+            }
+        }
+    }
 }

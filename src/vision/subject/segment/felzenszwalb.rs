@@ -51,24 +51,26 @@ pub(super) struct Graph {
 }
 
 impl Graph {
-    /// The graph of `lab` (`w` × `h`, row-major).
-    pub(super) fn new(lab: &[[f32; 3]], w: usize, h: usize) -> Self {
+    /// The graph of `lab` (`w` × `h`, row-major); `steps` holds each pixel's distances
+    /// to its right and lower neighbours (`candidate::neighbour_steps`), the weights of
+    /// those edges, so only the diagonal ones are computed here.
+    pub(super) fn new(lab: &[[f32; 3]], steps: &[[f32; 2]], w: usize, h: usize) -> Self {
         let mut edges: Vec<(f32, u32, u32)> = Vec::with_capacity(w * h * 4);
         for y in 0..h {
             for x in 0..w {
                 let i = y * w + x;
-                let mut edge =
-                    |j: usize| edges.push((delta_e(&lab[i], &lab[j]), i as u32, j as u32));
+                let mut edge = |weight: f32, j: usize| edges.push((weight, i as u32, j as u32));
+                let diagonal = |j: usize| delta_e(&lab[i], &lab[j]);
                 if x + 1 < w {
-                    edge(i + 1);
+                    edge(steps[i][0], i + 1);
                 }
                 if y + 1 < h {
-                    edge(i + w);
+                    edge(steps[i][1], i + w);
                     if x + 1 < w {
-                        edge(i + w + 1);
+                        edge(diagonal(i + w + 1), i + w + 1);
                     }
                     if x > 0 {
-                        edge(i + w - 1);
+                        edge(diagonal(i + w - 1), i + w - 1);
                     }
                 }
             }
@@ -156,6 +158,23 @@ pub(super) fn felzenszwalb(graph: &Graph, k: f32) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_edge_weighs_its_pixels_lab_distance() {
+        let mut rng = crate::vision::testkit::Rng::new(13);
+        let (w, h) = (23usize, 17usize);
+        let lab: Vec<[f32; 3]> = (0..w * h)
+            .map(|_| [0, 1, 2].map(|_| (rng.next() % 10_000) as f32 / 77.0 - 40.0))
+            .collect();
+        let steps = super::super::candidate::neighbour_steps(&lab, w, h);
+        let graph = Graph::new(&lab, &steps, w, h);
+        // (w - 1) h right, w (h - 1) down, (w - 1) (h - 1) of each diagonal.
+        assert_eq!(graph.edges.len(), 4 * (w - 1) * (h - 1) + (w - 1) + (h - 1));
+        for &(weight, a, b) in &graph.edges {
+            let want = delta_e(&lab[a as usize], &lab[b as usize]);
+            assert_eq!(weight.to_bits(), want.to_bits(), "{a} {b}");
+        }
+    }
 
     #[test]
     fn the_radix_order_is_a_stable_sort_by_weight() {

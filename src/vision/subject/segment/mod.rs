@@ -39,7 +39,7 @@ use rayon::prelude::*;
 use crate::vision::picture::region::Region;
 use crate::vision::picture::resample::{area_resize, fit_longest, Raster};
 
-use candidate::{candidate, plausible_box, ring_bins, Bounds, Candidate};
+use candidate::{candidate, neighbour_steps, plausible_box, ring_bins, Bounds, Candidate};
 use felzenszwalb::{felzenszwalb, Graph};
 use grouping::group;
 use pixels::{blur, gradients, to_lab};
@@ -215,7 +215,8 @@ pub fn propose(rgb: &RgbImage, max: usize) -> Vec<Proposal> {
     let lab = to_lab(&blur(&raster));
     let grads = gradients(&lab, sw, sh);
     let total = sw * sh;
-    let graph = Graph::new(&lab, sw, sh);
+    let steps = neighbour_steps(&lab, sw, sh);
+    let graph = Graph::new(&lab, &steps, sw, sh);
     let ring = ring_bins(&lab);
     // The scales are independent: segmented on every core, gathered in scale order.
     let per_scale: Vec<Vec<Candidate>> = FH_SCALES
@@ -241,7 +242,7 @@ pub fn propose(rgb: &RgbImage, max: usize) -> Vec<Proposal> {
                         mask[p] = true;
                     }
                 }
-                scored.extend(candidate(mask, bounds, &lab, &ring, (sw, sh)));
+                scored.extend(candidate(mask, bounds, &steps, &ring, (sw, sh)));
             }
             scored
         })
