@@ -67,6 +67,9 @@ pub(in crate::engine) struct QueryPicture {
     /// A busy scene's segment proposals when found ahead (taken by
     /// [`Instance::segment_proposals`]).
     segmented: Mutex<Option<Vec<vision::Proposal>>>,
+    /// A model scene's silhouettes the network ran on, each with its box (left by the
+    /// screened proposals for the silhouette check, `search/silhouette_check.rs`).
+    silhouettes: Mutex<Vec<(Region, RgbImage)>>,
 }
 
 impl QueryPicture {
@@ -84,7 +87,18 @@ impl QueryPicture {
             balanced: true,
             keypoints: Mutex::new(None),
             segmented: Mutex::new(None),
+            silhouettes: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Keeps a silhouette `composite` of the box `region` for the silhouette check.
+    pub(in crate::engine) fn keep_silhouette(&self, region: Region, composite: RgbImage) {
+        self.silhouettes.lock().push((region, composite));
+    }
+
+    /// The silhouettes kept ([`Self::keep_silhouette`]), taken.
+    pub(in crate::engine) fn take_silhouettes(&self) -> Vec<(Region, RgbImage)> {
+        std::mem::take(&mut *self.silhouettes.lock())
     }
 }
 
@@ -244,6 +258,7 @@ impl Instance {
             balanced: false,
             keypoints: Mutex::new(keypoints),
             segmented: Mutex::new(segmented),
+            silhouettes: Mutex::new(Vec::new()),
         };
         if scene && proposals {
             views.extend(self.proposal_views(&picture));

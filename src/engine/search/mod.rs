@@ -15,8 +15,9 @@
 //! them (`rerank.rs`). The costly stages run only while the vector ranking does not
 //! decide (`cascade.rs`); so does the exposure-balanced view of a product shot on a
 //! dimmed background (`exposure.rs`), the product vote for the first result of a
-//! ranking nothing verified (`product_vote.rs`) and, on request, average query
-//! expansion (`expansion.rs`). What a search is asked and answers is `query.rs`.
+//! ranking nothing verified (`product_vote.rs`), a model scene's silhouettes compared
+//! with the first candidates' previews (`silhouette_check.rs`) and, on request, average
+//! query expansion (`expansion.rs`). What a search is asked and answers is `query.rs`.
 
 mod busy;
 mod cascade;
@@ -30,6 +31,7 @@ mod rerank;
 mod scene;
 mod screened;
 mod shot;
+mod silhouette_check;
 mod tone_check;
 mod vector;
 mod views;
@@ -209,6 +211,7 @@ impl Instance {
         let voted_docs: Vec<u64> = voted.iter().map(|f| f.doc).collect();
         inliers.extend(self.verify_docs(&voted_docs, &features)?);
         self.undecided_rerank(&mut candidates, &inliers, query)?;
+        self.silhouette_rerank(&mut candidates, &picture, &inliers)?;
         let further = self.further_ranking(&views, candidates.subject.clone(), &wide);
         self.tone_rerank(&mut candidates, &picture, &inliers, further)?;
         self.rerank(candidates, voted, &inliers, query)

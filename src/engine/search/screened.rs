@@ -16,7 +16,9 @@
 //! searched as the others are. The first proposal's run does not wait for the screening:
 //! it takes one core ([`vision::sharing_cores`]) while the other screens the rest, and
 //! the best screened one follows on every core. One after the other (screening, then both
-//! runs, each waiting for the cores) they took ~30 ms of a lone model scene search. An extractor without a cheaper part, an
+//! runs, each waiting for the cores) they took ~30 ms of a lone model scene search. The
+//! silhouettes run through the network are left in the query picture for the silhouette
+//! check (`silhouette_check.rs`). An extractor without a cheaper part, an
 //! instance with a whitening (which mixes the two parts) or a scene with few proposals
 //! keep the extraction of every proposal.
 
@@ -82,6 +84,7 @@ impl Instance {
                     .map(|p| {
                         let composite = p.composite(rgb);
                         let vector = vision::sharing_cores(|| extractor.extract(&composite, None));
+                        picture.keep_silhouette(p.region, composite);
                         View {
                             vector,
                             region: p.region,
@@ -117,6 +120,7 @@ impl Instance {
         match rest? {
             Some((screened, chosen)) => views.par_extend(chosen.into_par_iter().map(|i| {
                 let s = &screened[i];
+                picture.keep_silhouette(s.region, s.composite.clone());
                 View {
                     vector: extractor.extract_screened(&s.composite, None, &s.screening),
                     region: s.region,
