@@ -36,8 +36,11 @@ impl Level {
     /// The figures of `latencies` (ms, any order) sent in `elapsed` seconds.
     pub fn from_latencies(clients: usize, mut latencies: Vec<f64>, elapsed: f64) -> Level {
         latencies.sort_by(f64::total_cmp);
-        let pct =
-            |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+        // No requests in the level (e.g. a kind filtered out): no percentiles.
+        let pct = |p: f64| {
+            let at = ((latencies.len() as f64 * p) as usize).min(latencies.len().max(1) - 1);
+            latencies.get(at).copied().unwrap_or(f64::NAN)
+        };
         Level {
             clients,
             p50: pct(0.5),
