@@ -1,6 +1,6 @@
-//! A model scene's undecided first result told apart by the stored previews: the
-//! silhouettes the network ran on, compared pixel for pixel with the first candidates'
-//! product shots.
+//! A scene's undecided first result told apart by the stored previews: the silhouettes
+//! the extractor ran on, compared pixel for pixel with the first candidates' product
+//! shots.
 //!
 //! A pale garment pasted on a scene (a white T-shirt, socks, a blouse) keeps too few
 //! corners to be verified (2–5 inliers), and its silhouette's vector ties with other
@@ -13,9 +13,10 @@
 //! first when it beats the first candidate by [`BETTER_BY`] and reaches [`AGREES`].
 //! Only product shots on white are compared (their border white, [`WHITE_BORDER`]): a
 //! photo has no product box to cut, and GroceryStore's shelf photos are never moved.
-//! It runs only for a model scene that no candidate verified (the screened proposals,
-//! `screened.rs`, leave the silhouettes in the query picture), on instances that store
-//! previews. Copy benchmark, scene R@1 (2026-12-06): seed 1 0.933 → 0.983, seed 2
+//! It runs only for a scene that no candidate verified, on instances that store
+//! previews: `screened.rs` leaves the silhouettes in the query picture (a model scene's
+//! segmentation first and best screened proposal, a built-in scene's segmentation first;
+//! built-in scene R@1 seed 1 0.883 → 0.900). Copy benchmark, scene R@1 (2026-12-06): seed 1 0.933 → 0.983, seed 2
 //! 0.910 → 0.930, seed 3 0.940 → 0.950 (docs/quality.md).
 
 use image::{imageops, RgbImage};
