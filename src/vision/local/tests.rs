@@ -153,6 +153,6 @@ fn more_keypoints_from_a_kept_pyramid_are_those_extracted_afresh() {
             let fresh = LocalFeatures::extract(&picture, more);
             assert_eq!(kept.features(more), fresh, "{seed}: {more}");
         }
-        assert!(few.len() > 0 || w < 100, "{seed}: {}", few.len());
+        assert!(!few.is_empty() || w < 100, "{seed}: {}", few.len());
     }
 }
