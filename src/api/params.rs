@@ -129,7 +129,13 @@ impl Params {
                 ),
             ));
         }
-        let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        // SDKs send it without line breaks: copied (a character at a time) only when it
+        // has some.
+        let compact: std::borrow::Cow<'_, str> = if text.bytes().any(|b| b.is_ascii_whitespace()) {
+            text.chars().filter(|c| !c.is_ascii_whitespace()).collect()
+        } else {
+            text.into()
+        };
         let trimmed = compact.trim_end_matches('=');
         base64::engine::general_purpose::STANDARD_NO_PAD
             .decode(trimmed)

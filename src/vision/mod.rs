@@ -32,7 +32,7 @@ pub use extract::runtime::{
     find_onnxruntime, model_runtime, model_sessions, set_model_runtime, set_model_sessions,
     shares_cores, sharing_cores, ModelRuntime, RuntimeSettings, UnknownRuntime,
 };
-pub use local::{verify, LocalFeatures, Verification, LOCAL_POINT_BYTES};
+pub use local::{verify, Keypoints, LocalFeatures, Verification, LOCAL_POINT_BYTES};
 pub use picture::decode::{decode, Picture};
 pub use picture::region::Region;
 pub use picture::thumbnail::{

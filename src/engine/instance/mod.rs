@@ -49,7 +49,7 @@ use crate::store::{InstanceMeta, Record, Store};
 use crate::vision::{self, Extractor};
 
 pub(in crate::engine) use self::analyse::{QueryPicture, View};
-pub use self::analyse::{Subject, QUERY_LOCAL_POINTS, SCENE_PROPOSALS};
+pub use self::analyse::{Subject, QUERY_LOCAL_POINTS, QUERY_SHOT_POINTS, SCENE_PROPOSALS};
 pub use self::batch::{PictureParts, PreparedPicture, Stored};
 pub use self::upkeep::WhitenOutcome;
 pub use self::write::{AddOutcome, AddPicture, Attributes};

@@ -167,9 +167,13 @@ impl Instance {
             return self.rerank(candidates, Vec::new(), &[], query);
         }
         // A product shot: a few keypoints first, often enough to confirm (`shot.rs`).
+        // Not confirmed: all its keypoints, chosen from the pyramid of the first try.
         if early_features.is_none() && !query.exhaustive && crop && !picture.scene {
-            if let Some(inliers) = self.confirmed_with_few_points(&picture, &candidates, k)? {
-                return self.rerank(candidates, Vec::new(), &inliers, query);
+            match self.confirmed_with_few_points(&picture, &candidates, k)? {
+                shot::FirstTry::Confirmed(inliers) => {
+                    return self.rerank(candidates, Vec::new(), &inliers, query);
+                }
+                shot::FirstTry::Unconfirmed(features) => early_features = features.map(Some),
             }
         }
         let features = early_features.unwrap_or_else(|| self.query_local_features(&picture, crop));

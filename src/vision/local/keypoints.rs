@@ -30,6 +30,7 @@ const GRID: usize = 8;
 const MIN_LEVEL_SIDE: u32 = 2 * BORDER as u32 + 8;
 
 /// A corner found on one level.
+#[derive(Clone, Copy)]
 struct Corner {
     x: i32,
     y: i32,
@@ -38,35 +39,95 @@ struct Corner {
 
 /// See [`LocalFeatures::extract`].
 pub(super) fn extract(rgb: &RgbImage, max_points: usize) -> LocalFeatures {
+    extract_keeping(rgb, max_points).0
+}
+
+/// See [`super::Keypoints`]: what a picture's keypoints are chosen from, whatever their
+/// number (its working frame's size, every pyramid level's pixels, corners and smoothing).
+pub(super) struct Pyramid {
+    /// The working frame (level 0's pixels).
+    frame: GrayImage,
+    levels: Vec<Level>,
+}
+
+/// One pyramid level of a [`Pyramid`]: its pixels (none for level 0: the working frame),
+/// every corner found on it (strongest first) and the smoothing BRIEF reads (none when
+/// it holds no corner).
+struct Level {
+    index: usize,
+    resized: Option<GrayImage>,
+    corners: Vec<Corner>,
+    smooth: Vec<u16>,
+}
+
+impl Level {
+    /// The level's pixels, given the working frame.
+    fn image<'a>(&'a self, frame: &'a GrayImage) -> &'a GrayImage {
+        self.resized.as_ref().unwrap_or(frame)
+    }
+}
+
+/// [`extract`], and the pyramid its keypoints were chosen from (so that more keypoints
+/// of the same picture cost only their own descriptors: [`Pyramid::features`]).
+pub(super) fn extract_keeping(rgb: &RgbImage, max_points: usize) -> (LocalFeatures, Pyramid) {
     let grey = work_frame(rgb);
-    let (w0, h0) = grey.dimensions();
-    let mut features = LocalFeatures {
-        side: w0.max(h0) as f32,
-        ..LocalFeatures::default()
-    };
-    // Level quotas fall with the level's area (a geometric series, as ORB's). Flatter
-    // quotas, and scaling small pictures up first, were tried: fewer inliers on scenes.
-    let ratio = 1.0 / (LEVEL_SCALE * LEVEL_SCALE);
-    let total: f32 = (0..LEVELS).map(|l| ratio.powi(l as i32)).sum();
     // The levels are independent (each is resized from the working frame): a lone
     // search gets its keypoints on every core; joined in level order, so the result
     // is the same as one level after another.
-    let levels: Vec<LevelPoints> = (0..LEVELS)
+    let found: Vec<(Level, Option<LevelPoints>)> = (0..LEVELS)
         .into_par_iter()
-        .filter_map(|level| {
-            let quota = (max_points as f32 * ratio.powi(level as i32) / total).ceil() as usize;
-            level_points(&grey, level, quota)
+        .filter_map(|index| {
+            let level = pyramid_level(&grey, index)?;
+            let points = level_points(&level, &grey, quota(max_points, index));
+            Some((level, points))
         })
         .collect();
-    // Per keypoint: its rank within its level, to order the result strongest first
-    // across levels (see `strongest_first`).
-    let mut ranks: Vec<f32> = Vec::new();
-    for level in levels {
-        ranks.extend((0..level.points.len()).map(|i| i as f32));
-        features.points.extend(level.points);
-        features.descriptors.extend(level.descriptors);
+    let (levels, points): (Vec<Level>, Vec<Option<LevelPoints>>) = found.into_iter().unzip();
+    let pyramid = Pyramid {
+        frame: grey,
+        levels,
+    };
+    let features = pyramid.gathered(points.into_iter().flatten());
+    (features, pyramid)
+}
+
+impl Pyramid {
+    /// At most `max_points` keypoints of the picture: exactly [`extract`]'s.
+    pub(super) fn features(&self, max_points: usize) -> LocalFeatures {
+        let points: Vec<LevelPoints> = self
+            .levels
+            .par_iter()
+            .filter_map(|level| level_points(level, &self.frame, quota(max_points, level.index)))
+            .collect();
+        self.gathered(points.into_iter())
     }
-    strongest_first(features, &ranks)
+
+    /// The levels' keypoints (in level order) as one picture's, strongest first.
+    fn gathered(&self, levels: impl Iterator<Item = LevelPoints>) -> LocalFeatures {
+        let (w0, h0) = self.frame.dimensions();
+        let mut features = LocalFeatures {
+            side: w0.max(h0) as f32,
+            ..LocalFeatures::default()
+        };
+        // Per keypoint: its rank within its level, to order the result strongest first
+        // across levels (see `strongest_first`).
+        let mut ranks: Vec<f32> = Vec::new();
+        for level in levels {
+            ranks.extend((0..level.points.len()).map(|i| i as f32));
+            features.points.extend(level.points);
+            features.descriptors.extend(level.descriptors);
+        }
+        strongest_first(features, &ranks)
+    }
+}
+
+/// Keypoints of pyramid level `level` when `max_points` are wanted in all. Level quotas
+/// fall with the level's area (a geometric series, as ORB's). Flatter quotas, and
+/// scaling small pictures up first, were tried: fewer inliers on scenes.
+fn quota(max_points: usize, level: usize) -> usize {
+    let ratio = 1.0 / (LEVEL_SCALE * LEVEL_SCALE);
+    let total: f32 = (0..LEVELS).map(|l| ratio.powi(l as i32)).sum();
+    (max_points as f32 * ratio.powi(level as i32) / total).ceil() as usize
 }
 
 /// The keypoints of one pyramid level, strongest first, in working-frame coordinates.
@@ -75,11 +136,11 @@ struct LevelPoints {
     descriptors: Vec<[u64; 4]>,
 }
 
-/// The `quota` strongest keypoints of pyramid level `level` of the working frame
-/// `grey`; `None` when the level is too small to hold any or holds none.
-fn level_points(grey: &GrayImage, level: usize, quota: usize) -> Option<LevelPoints> {
+/// Pyramid level `index` of the working frame `grey`, its corners strongest first;
+/// `None` when the level is too small to hold any.
+fn pyramid_level(grey: &GrayImage, index: usize) -> Option<Level> {
     let (w0, h0) = grey.dimensions();
-    let factor = LEVEL_SCALE.powi(level as i32);
+    let factor = LEVEL_SCALE.powi(index as i32);
     let (w, h) = (
         (w0 as f32 / factor).round() as u32,
         (h0 as f32 / factor).round() as u32,
@@ -87,18 +148,32 @@ fn level_points(grey: &GrayImage, level: usize, quota: usize) -> Option<LevelPoi
     if w.min(h) < MIN_LEVEL_SIDE {
         return None;
     }
-    let resized;
-    let image = if level == 0 {
-        grey
+    let resized = (index > 0).then(|| super::pyramid::resize(grey, w, h));
+    let image = resized.as_ref().unwrap_or(grey);
+    let mut corners = fast_corners(image);
+    corners.sort_by(|a, b| b.response.total_cmp(&a.response));
+    let smooth = if corners.is_empty() {
+        Vec::new()
     } else {
-        resized = super::pyramid::resize(grey, w, h);
-        &resized
+        smoothed(image)
     };
-    let corners = spread(fast_corners(image), w, h, quota);
+    Some(Level {
+        index,
+        resized,
+        corners,
+        smooth,
+    })
+}
+
+/// The `quota` strongest keypoints of `level` (spread over it) of the working frame
+/// `frame`, in its coordinates; `None` when it holds none.
+fn level_points(level: &Level, frame: &GrayImage, quota: usize) -> Option<LevelPoints> {
+    let image = level.image(frame);
+    let ((w0, h0), (w, h)) = (frame.dimensions(), image.dimensions());
+    let corners = spread(&level.corners, w, h, quota);
     if corners.is_empty() {
         return None;
     }
-    let smooth = smoothed(image);
     let (sx, sy) = (w0 as f32 / w as f32, h0 as f32 / h as f32);
     let mut found = LevelPoints {
         points: Vec::with_capacity(corners.len()),
@@ -108,7 +183,7 @@ fn level_points(grey: &GrayImage, level: usize, quota: usize) -> Option<LevelPoi
         let angle = orientation(image, c.x, c.y);
         found
             .descriptors
-            .push(describe(&smooth, w as usize, c.x, c.y, angle));
+            .push(describe(&level.smooth, w as usize, c.x, c.y, angle));
         found.points.push([c.x as f32 * sx, c.y as f32 * sy]);
     }
     Some(found)
@@ -217,10 +292,10 @@ fn harris(at: &impl Fn(i32, i32) -> i16, x: i32, y: i32) -> f32 {
     a * b - c * c - 0.04 * (a + b) * (a + b)
 }
 
-/// The best `quota` corners by response, at most a fair share per grid cell first so
-/// that a textured corner of the picture cannot take them all; the rest by response.
-fn spread(mut corners: Vec<Corner>, w: u32, h: u32, quota: usize) -> Vec<Corner> {
-    corners.sort_by(|a, b| b.response.total_cmp(&a.response));
+/// The best `quota` of `corners` (strongest first) by response, at most a fair share per
+/// grid cell first so that a textured corner of the picture cannot take them all; the
+/// rest by response. In their order.
+fn spread(corners: &[Corner], w: u32, h: u32, quota: usize) -> Vec<Corner> {
     let cap = (2 * quota).div_ceil(GRID * GRID).max(1);
     let cell = |c: &Corner| {
         let cx = (c.x as usize * GRID / w as usize).min(GRID - 1);
@@ -250,15 +325,7 @@ fn spread(mut corners: Vec<Corner>, w: u32, h: u32, quota: usize) -> Vec<Corner>
         }
     }
     picked.sort_unstable();
-    let mut keep = vec![false; corners.len()];
-    for i in picked {
-        keep[i] = true;
-    }
-    corners
-        .into_iter()
-        .zip(keep)
-        .filter_map(|(c, k)| k.then_some(c))
-        .collect()
+    picked.into_iter().map(|i| corners[i]).collect()
 }
 
 /// Half the width of the orientation disc on each of its rows, top to bottom (a square

@@ -38,10 +38,30 @@ pub struct LocalFeatures {
     pub(crate) side: f32,
 }
 
+/// What a picture's keypoints are chosen from, whatever their number: its grey pyramid,
+/// every level's corners by response and the smoothing the descriptors read. A search
+/// that tries a few keypoints first and more when they do not suffice makes these once.
+pub struct Keypoints(keypoints::Pyramid);
+
+impl Keypoints {
+    /// At most `max_points` keypoints of the picture: exactly
+    /// `LocalFeatures::extract(picture, max_points)`.
+    pub fn features(&self, max_points: usize) -> LocalFeatures {
+        self.0.features(max_points)
+    }
+}
+
 impl LocalFeatures {
     /// Finds at most `max_points` keypoints of an RGB picture, spread over it.
     pub fn extract(rgb: &image::RgbImage, max_points: usize) -> Self {
         keypoints::extract(rgb, max_points)
+    }
+
+    /// [`Self::extract`], and the picture's [`Keypoints`], from which more of its keypoints
+    /// cost only their own descriptors.
+    pub fn extract_keeping(rgb: &image::RgbImage, max_points: usize) -> (Self, Keypoints) {
+        let (features, pyramid) = keypoints::extract_keeping(rgb, max_points);
+        (features, Keypoints(pyramid))
     }
 
     /// Number of keypoints.

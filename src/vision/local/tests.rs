@@ -142,3 +142,17 @@ fn the_screen_drops_strangers_and_leaves_copies_as_matched_whole() {
     assert_eq!(v, screened);
     assert!(v.matches * 2 < rest.len(), "{v:?} of {}", rest.len());
 }
+
+#[test]
+fn more_keypoints_from_a_kept_pyramid_are_those_extracted_afresh() {
+    for (seed, w, h) in [(7, 300, 260), (11, 700, 520), (3, 90, 60)] {
+        let picture = textured(seed, w, h);
+        let (few, kept) = LocalFeatures::extract_keeping(&picture, POINTS);
+        assert_eq!(few, LocalFeatures::extract(&picture, POINTS));
+        for more in [1000, 2500, 10] {
+            let fresh = LocalFeatures::extract(&picture, more);
+            assert_eq!(kept.features(more), fresh, "{seed}: {more}");
+        }
+        assert!(!few.is_empty() || w < 100, "{seed}: {}", few.len());
+    }
+}

@@ -20,28 +20,57 @@ pub(crate) fn morph(mask: &[bool], w: usize, h: usize, dilate: bool) -> Vec<bool
     if w == 0 || h == 0 || mask.len() != w * h {
         return mask.to_vec();
     }
-    let outside = !dilate; // erosion must not eat objects touching the border
-    let combine = |a: bool, b: bool, c: bool| if dilate { a || b || c } else { a && b && c };
-    let mut rows = vec![false; w * h];
-    for (src, dst) in mask.chunks_exact(w).zip(rows.chunks_exact_mut(w)) {
-        for (x, d) in dst.iter_mut().enumerate() {
-            let left = x
-                .checked_sub(1)
-                .and_then(|l| src.get(l))
-                .copied()
-                .unwrap_or(outside);
-            let here = src.get(x).copied().unwrap_or(outside);
-            let right = src.get(x + 1).copied().unwrap_or(outside);
-            *d = combine(left, here, right);
-        }
+    if dilate {
+        morph_with(mask, w, |a, b, c| a | b | c, false)
+    } else {
+        // Erosion must not eat objects touching the border.
+        morph_with(mask, w, |a, b, c| a & b & c, true)
     }
-    let mut out = vec![false; w * h];
+}
+
+/// [`morph`] with its 3-wide `combine` (non-short-circuit, so the pixels of a row are
+/// combined several at a time): the edge pixels with `outside`, every other one from
+/// plain slices without a bounds test per neighbour.
+#[inline(always)]
+fn morph_with(
+    mask: &[bool],
+    w: usize,
+    combine: impl Fn(bool, bool, bool) -> bool,
+    outside: bool,
+) -> Vec<bool> {
+    let mut rows = vec![false; mask.len()];
+    for (src, dst) in mask.chunks_exact(w).zip(rows.chunks_exact_mut(w)) {
+        if w == 1 {
+            dst[0] = combine(outside, src[0], outside);
+            continue;
+        }
+        dst[0] = combine(outside, src[0], src[1]);
+        for ((d, l), (m, r)) in dst[1..w - 1]
+            .iter_mut()
+            .zip(&src[..w - 2])
+            .zip(src[1..w - 1].iter().zip(&src[2..]))
+        {
+            *d = combine(*l, *m, *r);
+        }
+        dst[w - 1] = combine(src[w - 2], src[w - 1], outside);
+    }
+    let mut out = vec![false; mask.len()];
+    let lines: Vec<&[bool]> = rows.chunks_exact(w).collect();
     for (y, dst) in out.chunks_exact_mut(w).enumerate() {
-        let row = |r: Option<usize>| r.and_then(|r| rows.get(r * w..(r + 1) * w));
-        let (up, here, down) = (row(y.checked_sub(1)), row(Some(y)), row(Some(y + 1)));
-        for (x, d) in dst.iter_mut().enumerate() {
-            let at = |r: Option<&[bool]>| r.and_then(|r| r.get(x)).copied().unwrap_or(outside);
-            *d = combine(at(up), at(here), at(down));
+        let here = lines[y];
+        match (y.checked_sub(1).map(|u| lines[u]), lines.get(y + 1)) {
+            (Some(up), Some(down)) => {
+                for ((d, u), (m, n)) in dst.iter_mut().zip(up).zip(here.iter().zip(*down)) {
+                    *d = combine(*u, *m, *n);
+                }
+            }
+            (up, down) => {
+                for (x, d) in dst.iter_mut().enumerate() {
+                    let u = up.map_or(outside, |r| r[x]);
+                    let n = down.map_or(outside, |r| r[x]);
+                    *d = combine(u, here[x], n);
+                }
+            }
         }
     }
     out
@@ -141,6 +170,56 @@ mod tests {
         mask.chunks(w)
             .map(|r| r.iter().map(|b| if *b { '#' } else { '.' }).collect())
             .collect()
+    }
+
+    /// [`morph`] as first written: each pixel the min or max of its 3x3 square, with
+    /// `outside` beyond the edges.
+    fn morph_per_pixel(mask: &[bool], w: usize, h: usize, dilate: bool) -> Vec<bool> {
+        let outside = !dilate;
+        let at = |x: isize, y: isize| {
+            if x < 0 || y < 0 || x >= w as isize || y >= h as isize {
+                outside
+            } else {
+                mask[y as usize * w + x as usize]
+            }
+        };
+        let mut out = Vec::with_capacity(w * h);
+        for y in 0..h as isize {
+            for x in 0..w as isize {
+                let square = (-1..=1).flat_map(|dy| (-1..=1).map(move |dx| (dx, dy)));
+                let mut values = square.map(|(dx, dy)| at(x + dx, y + dy));
+                out.push(if dilate {
+                    values.any(|v| v)
+                } else {
+                    values.all(|v| v)
+                });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn morph_is_the_per_pixel_square_at_every_size() {
+        let mut seed = 12345u64;
+        for (w, h) in [(1, 1), (1, 5), (5, 1), (2, 2), (3, 7), (17, 9), (64, 40)] {
+            for density in [2, 5, 8] {
+                let mask: Vec<bool> = (0..w * h)
+                    .map(|_| {
+                        seed = seed
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        (seed >> 33) % 10 < density
+                    })
+                    .collect();
+                for dilate in [false, true] {
+                    assert_eq!(
+                        morph(&mask, w, h, dilate),
+                        morph_per_pixel(&mask, w, h, dilate),
+                        "{w}x{h} density {density} dilate {dilate}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
