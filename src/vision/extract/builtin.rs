@@ -41,7 +41,8 @@ use image::RgbImage;
 
 use super::colour::{self, HISTOGRAM_LEN};
 use super::extractor::{l2_normalize, Extractor};
-use super::texture::{self, GRADIENT_LEN, LBP_LEN};
+use super::gradient::GRADIENT_LEN;
+use super::texture::{self, LBP_LEN};
 use crate::vision::picture::region::Region;
 use crate::vision::picture::resample::{area_resize, halve};
 

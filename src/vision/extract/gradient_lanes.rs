@@ -1,4 +1,4 @@
-//! The built-in descriptor's gradient histogram ([`super::texture::gradient_histogram`])
+//! The built-in descriptor's gradient histogram ([`super::gradient`])
 //! eight pixels at a time in AVX2 lanes, bit for bit the portable sums.
 //!
 //! Every extraction (a scene search makes a dozen silhouettes' and windows') walks its
@@ -17,7 +17,7 @@
 use std::arch::x86_64::*;
 
 #[cfg(target_arch = "x86_64")]
-use super::texture::{add_gradient, cell_bins, GRADIENT_BINS, GRADIENT_GRID, GRADIENT_LEN};
+use super::gradient::{add_gradient, cell_bins, GRADIENT_BINS, GRADIENT_GRID, GRADIENT_LEN};
 
 /// Largest gradient component the lanes take: its square, doubled, stays finite.
 #[cfg(target_arch = "x86_64")]
@@ -316,7 +316,7 @@ fn per_pixel(cells: [__m256; 4], bins: [__m256; 4]) -> [[__m256; 2]; 8] {
     })
 }
 
-/// [`super::texture::atan2_approx`] in lanes (`ax`, `ay`: the magnitudes of `x`, `y`);
+/// [`super::gradient::atan2_approx`] in lanes (`ax`, `ay`: the magnitudes of `x`, `y`);
 /// lanes with both zero give NaN, which the caller drops.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
@@ -347,24 +347,9 @@ fn atan2_lanes(y: __m256, x: __m256, ax: __m256, ay: __m256) -> __m256 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::texture::{
-        add_gradient, cell_bins, gradient_columns, GRADIENT_GRID, GRADIENT_LEN,
-    };
+    use super::super::gradient::{gradient_columns, portable_sums, GRADIENT_LEN};
     #[cfg(target_arch = "x86_64")]
     use super::accumulate_avx2;
-
-    /// The portable sums of every interior pixel, one after the other.
-    fn portable(luma: &[f32], w: usize, h: usize) -> [f32; GRADIENT_LEN] {
-        let mut out = [0.0f32; GRADIENT_LEN];
-        let columns = gradient_columns(w);
-        for y in 1..h - 1 {
-            let row = cell_bins(y, h, GRADIENT_GRID);
-            for (x, column) in columns.iter().enumerate().take(w - 1).skip(1) {
-                add_gradient(&mut out, luma, w, x, y, *column, row);
-            }
-        }
-        out
-    }
 
     #[test]
     fn lanes_give_the_portable_sums_bit_for_bit() {
@@ -398,7 +383,7 @@ mod tests {
                             _ => (next() % 7) as f32 * 1e-30,
                         })
                         .collect();
-                    let want = portable(&luma, w, h);
+                    let want = portable_sums(&luma, w, h, &gradient_columns(w));
                     let mut got = [0.0f32; GRADIENT_LEN];
                     // SAFETY: AVX2 checked above; the plane is w × h, both ≥ 3.
                     unsafe { accumulate_avx2(&mut got, &luma, w, h, &gradient_columns(w)) };
@@ -412,17 +397,5 @@ mod tests {
             }
             assert_eq!(planes, 35);
         }
-    }
-
-    #[test]
-    fn the_histogram_is_the_portable_one_scaled() {
-        let (w, h) = (40usize, 30usize);
-        let luma: Vec<f32> = (0..w * h)
-            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
-            .collect();
-        let inv = 1.0 / ((w - 2) * (h - 2)) as f32;
-        let want = portable(&luma, w, h).map(|v| (v * inv).to_bits());
-        let got = super::super::texture::gradient_histogram(&luma, w, h).map(f32::to_bits);
-        assert_eq!(got, want);
     }
 }

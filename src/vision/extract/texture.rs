@@ -15,15 +15,11 @@
 //!   orientations, weighted by gradient strength and spread bilinearly
 //!   between neighbouring cells and bins. It says which way edges run and
 //!   roughly where, the one piece of layout the descriptor keeps.
-//!
-//! Angles use a polynomial `atan2` built from `+ * /` only, which IEEE 754
-//! rounds exactly, so descriptors are bit-identical on every platform (a libm
-//! `atan2` may differ in the last bit between C libraries).
+//!   The grid's per-pixel arithmetic is `gradient.rs` (portable) and
+//!   `gradient_lanes.rs` (AVX2); this module chooses between them.
 
-use std::f32::consts::{FRAC_PI_2, PI};
-
+use super::gradient::{self, GRADIENT_LEN};
 use crate::vision::picture::resample::centre_window;
-use crate::vision::rounding::{floor, rem_euclid};
 
 /// Codes of the rotation-invariant uniform LBP: 0..=8 bits set, or "not uniform".
 pub(crate) const LBP_LEN: usize = 10;
@@ -32,21 +28,6 @@ const LBP_MARGIN: f32 = 0.02;
 /// Width of the centre window, in picture sides (a little wider than colour's:
 /// texture needs more samples to be stable).
 const LBP_SIGMA: f32 = 0.25;
-
-/// Cells per side of the gradient grid.
-pub(super) const GRADIENT_GRID: usize = 2;
-/// Orientation bins over 0..180 degrees.
-pub(super) const GRADIENT_BINS: usize = 4;
-/// Length of the gradient block.
-pub(crate) const GRADIENT_LEN: usize = GRADIENT_GRID * GRADIENT_GRID * GRADIENT_BINS;
-
-/// Luma at `(x, y)` of a `w`-wide plane, 0 outside.
-fn at(luma: &[f32], w: usize, x: usize, y: usize) -> f32 {
-    if x >= w {
-        return 0.0;
-    }
-    luma.get(y * w + x).copied().unwrap_or(0.0)
-}
 
 /// The riu2 code of each of the 256 neighbour patterns.
 ///
@@ -114,122 +95,31 @@ pub(crate) fn lbp_histogram(luma: &[f32], w: usize, h: usize) -> [f32; LBP_LEN] 
     out
 }
 
-/// `atan2(y, x)` in `-PI..=PI`, max error 2e-4 rad (a 1/1000 bin), platform independent.
-pub(crate) fn atan2_approx(y: f32, x: f32) -> f32 {
-    let (ax, ay) = (x.abs(), y.abs());
-    let (lo, hi) = if ax < ay { (ax, ay) } else { (ay, ax) };
-    if hi <= 0.0 {
-        return 0.0;
-    }
-    let a = lo / hi;
-    let s = a * a;
-    let mut r = ((-0.046_496_475 * s + 0.159_314_22) * s - 0.327_622_76) * s * a + a;
-    if ay > ax {
-        r = FRAC_PI_2 - r;
-    }
-    if x < 0.0 {
-        r = PI - r;
-    }
-    if y < 0.0 {
-        -r
-    } else {
-        r
-    }
-}
-
-/// Position of `x` between the centres of `n` cells over `len` samples:
-/// lower cell, upper cell, upper weight (clamped at the outer centres).
-pub(super) fn cell_bins(x: usize, len: usize, n: usize) -> (usize, usize, f32) {
-    let last = (n - 1) as f32;
-    let p = ((x as f32 + 0.5) * n as f32 / len as f32 - 0.5).clamp(0.0, last);
-    let lo = floor(p);
-    (lo as usize, (lo + 1.0).min(last) as usize, p - lo)
-}
-
-/// Strength-weighted histogram of unsigned gradient orientations on a 2x2 grid.
+/// Strength-weighted histogram of unsigned gradient orientations on a 2x2 grid
+/// ([`super::gradient`]).
 ///
 /// Values are mean gradient magnitudes per pixel (luma 0..1 per pixel), so a
 /// flat picture stays near zero and the caller can floor its normalisation.
 /// In vector lanes when the CPU has AVX2 ([`super::gradient_lanes`]), the same bits.
 pub(crate) fn gradient_histogram(luma: &[f32], w: usize, h: usize) -> [f32; GRADIENT_LEN] {
-    let mut out = [0.0f32; GRADIENT_LEN];
     if w < 3 || h < 3 {
-        return out;
+        return [0.0f32; GRADIENT_LEN];
     }
-    let columns = gradient_columns(w);
+    let columns = gradient::gradient_columns(w);
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && luma.len() >= w * h {
+        let mut out = [0.0f32; GRADIENT_LEN];
         // SAFETY: the CPU supports AVX2 and the plane holds `w` x `h` values, both
         // checked just above.
         unsafe { super::gradient_lanes::accumulate_avx2(&mut out, luma, w, h, &columns) };
-        return scaled(out, w, h);
+        return gradient::scaled(out, w, h);
     }
-    for y in 1..h - 1 {
-        let row = cell_bins(y, h, GRADIENT_GRID);
-        for (x, column) in columns.iter().enumerate().take(w - 1).skip(1) {
-            add_gradient(&mut out, luma, w, x, y, *column, row);
-        }
-    }
-    scaled(out, w, h)
-}
-
-/// Each column's cells and upper weight on the gradient grid ([`cell_bins`]).
-pub(super) fn gradient_columns(w: usize) -> Vec<(usize, usize, f32)> {
-    (0..w).map(|x| cell_bins(x, w, GRADIENT_GRID)).collect()
-}
-
-/// The sums of [`gradient_histogram`] as means per interior pixel.
-fn scaled(mut out: [f32; GRADIENT_LEN], w: usize, h: usize) -> [f32; GRADIENT_LEN] {
-    let inv = 1.0 / ((w - 2) * (h - 2)) as f32;
-    out.iter_mut().for_each(|v| *v *= inv);
-    out
-}
-
-/// Adds interior pixel `(x, y)`'s gradient to `out`, spread over the cells of its
-/// `column` and `row` ([`cell_bins`]) and its two orientation bins, in the order the
-/// vector lanes keep ([`super::gradient_lanes`]).
-#[inline(always)]
-pub(super) fn add_gradient(
-    out: &mut [f32; GRADIENT_LEN],
-    luma: &[f32],
-    w: usize,
-    x: usize,
-    y: usize,
-    (cx0, cx1, fx): (usize, usize, f32),
-    (cy0, cy1, fy): (usize, usize, f32),
-) {
-    let bins = GRADIENT_BINS as f32;
-    let gx = at(luma, w, x + 1, y) - at(luma, w, x - 1, y);
-    let gy = at(luma, w, x, y + 1) - at(luma, w, x, y - 1);
-    let mag = (gx * gx + gy * gy).sqrt();
-    if mag <= 0.0 {
-        return;
-    }
-    // Unsigned orientation: a dark-to-light edge equals light-to-dark.
-    let mut theta = atan2_approx(gy, gx);
-    if theta < 0.0 {
-        theta += PI;
-    }
-    let p = rem_euclid(theta / PI * bins - 0.5, bins);
-    let lo = floor(p);
-    let frac = p - lo;
-    let b0 = (lo as usize) % GRADIENT_BINS;
-    let b1 = (b0 + 1) % GRADIENT_BINS;
-    for (cy, wy) in [(cy0, 1.0 - fy), (cy1, fy)] {
-        for (cx, wx) in [(cx0, 1.0 - fx), (cx1, fx)] {
-            let base = (cy * GRADIENT_GRID + cx) * GRADIENT_BINS;
-            let m = mag * wx * wy;
-            for (b, bw) in [(b0, 1.0 - frac), (b1, frac)] {
-                if let Some(v) = out.get_mut(base + b) {
-                    *v += m * bw;
-                }
-            }
-        }
-    }
+    gradient::scaled(gradient::portable_sums(luma, w, h, &columns), w, h)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::gradient::GRADIENT_BINS;
     use super::*;
 
     fn plane(w: usize, h: usize, f: impl Fn(usize, usize) -> f32) -> Vec<f32> {
@@ -237,16 +127,6 @@ mod tests {
             .flat_map(|y| (0..w).map(move |x| (x, y)))
             .map(|(x, y)| f(x, y))
             .collect()
-    }
-
-    #[test]
-    fn atan2_approximation_is_accurate() {
-        for i in 0..360 {
-            let a = (i as f32).to_radians() - PI + 0.001;
-            let (y, x) = (a.sin() * 3.0, a.cos() * 3.0);
-            assert!((atan2_approx(y, x) - y.atan2(x)).abs() < 3e-4, "angle {a}");
-        }
-        assert_eq!(atan2_approx(0.0, 0.0), 0.0);
     }
 
     #[test]
@@ -354,5 +234,17 @@ mod tests {
         assert!(energy(&right, [1, 3]) > 3.0 * energy(&right, [0, 2]));
         let total = |h: &[f32; GRADIENT_LEN]| h.iter().sum::<f32>();
         assert!((total(&left) - total(&right)).abs() < 1e-4);
+    }
+
+    #[test]
+    fn the_histogram_is_the_portable_one_scaled() {
+        let (w, h) = (40usize, 30usize);
+        let luma: Vec<f32> = (0..w * h)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
+            .collect();
+        let inv = 1.0 / ((w - 2) * (h - 2)) as f32;
+        let sums = gradient::portable_sums(&luma, w, h, &gradient::gradient_columns(w));
+        let got = gradient_histogram(&luma, w, h).map(f32::to_bits);
+        assert_eq!(got, sums.map(|v| (v * inv).to_bits()));
     }
 }

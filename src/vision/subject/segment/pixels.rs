@@ -2,7 +2,7 @@
 //! gradient orientations, and the histogram bins its similarities count in.
 
 use super::{Raster, TEXTURE_BINS};
-use crate::vision::extract::texture::atan2_approx;
+use crate::vision::extract::gradient::atan2_approx;
 
 /// Histogram bin of Lab channel `c`'s value `v` among `bins` (L over 0..100, a and b
 /// over -80..80, clamped).
