@@ -35,6 +35,7 @@ pub use extract::runtime::{
 pub use local::{verify, Keypoints, LocalFeatures, Verification, LOCAL_POINT_BYTES};
 pub use picture::decode::{decode, Picture};
 pub use picture::region::Region;
+pub(crate) use picture::silhouette::SilhouetteGrids;
 pub use picture::thumbnail::{
     thumbnail, thumbnail_source_size, DEFAULT_THUMBNAIL_SIDE, MAX_THUMBNAIL_SIDE,
 };

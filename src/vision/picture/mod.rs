@@ -7,7 +7,8 @@
 //! and detectors talk in, `resample.rs` the area-averaging grid the detectors and
 //! extractors work on, `thumbnail.rs` the stored preview, `exposure.rs` the undoing of a
 //! dimmed or tinted plain background, `tone.rs` whether a picture is a stored preview
-//! through a tone curve. This is the bottom of `vision`: it imports nothing from
+//! through a tone curve, `silhouette.rs` how alike a scene's silhouette and a preview's
+//! product are. This is the bottom of `vision`: it imports nothing from
 //! `subject/`, `extract/` or `local/`, so they can all build on it.
 
 pub(crate) mod buffers;
@@ -16,6 +17,7 @@ pub(crate) mod exposure;
 pub(crate) mod header;
 pub(crate) mod region;
 pub(crate) mod resample;
+pub(crate) mod silhouette;
 pub(crate) mod thumbnail;
 pub(crate) mod tone;
 pub(crate) mod validate;
