@@ -196,14 +196,20 @@ enum IndexCommand {
         /// Components kept (default: all, no reduction).
         #[arg(long)]
         dims: Option<usize>,
-        /// Regularisation: share of the mean eigenvalue added to every eigenvalue.
-        #[arg(long, default_value_t = WhiteningParams::default().shrink)]
-        shrink: f64,
-        /// Scaling exponent: 1 full whitening, 0.5 partial, 0 PCA rotation only.
-        #[arg(long, default_value_t = WhiteningParams::default().power)]
-        power: f64,
+        /// Regularisation: share of the mean eigenvalue added to every eigenvalue
+        /// (default 0.1; 1 with --within-product).
+        #[arg(long)]
+        shrink: Option<f64>,
+        /// Scaling exponent: 1 full whitening, 0.5 partial, 0 PCA rotation only (default
+        /// 0.25; 1 with --within-product).
+        #[arg(long)]
+        power: Option<f64>,
+        /// Fit on what varies between pictures of one product (each picture's difference
+        /// from its product's mean) instead of on all pictures.
+        #[arg(long)]
+        within_product: bool,
         /// Remove the whitening: rows go back to the extractor's vectors.
-        #[arg(long, conflicts_with_all = ["dims", "shrink", "power"])]
+        #[arg(long, conflicts_with_all = ["dims", "shrink", "power", "within_product"])]
         off: bool,
         #[command(flatten)]
         online: OnlineArgs,
@@ -330,13 +336,20 @@ fn main() -> anyhow::Result<()> {
             dims,
             shrink,
             power,
+            within_product,
             off,
             online,
         }) => {
+            let base = if within_product {
+                WhiteningParams::within_products()
+            } else {
+                WhiteningParams::default()
+            };
             let params = (!off).then_some(WhiteningParams {
                 dims,
-                shrink,
-                power,
+                shrink: shrink.unwrap_or(base.shrink),
+                power: power.unwrap_or(base.power),
+                ..base
             });
             match online.target(&data_dir)? {
                 Target::Online(client) => {
@@ -396,7 +409,7 @@ fn whiten(data_dir: &Path, name: &str, params: Option<&WhiteningParams>) -> anyh
         Ok(engine) => engine,
         Err(EngineError::Store(imgsearch::store::StoreError::Locked(_))) => bail!(
             "the data directory {} is in use (a server is running on it): stop the server, \
-             or ask it to do this with POST /admin/whiten?InstanceName={name} (Dims, Shrink, Power, Off)",
+             or ask it to do this with POST /admin/whiten?InstanceName={name} (Dims, Shrink, Power, WithinProduct, Off)",
             data_dir.display()
         ),
         Err(e) => return Err(e.into()),
@@ -406,7 +419,8 @@ fn whiten(data_dir: &Path, name: &str, params: Option<&WhiteningParams>) -> anyh
     let outcome = instance.whiten(params)?;
     match params {
         Some(p) => println!(
-            "whitened instance {name}: fitted on {} pictures, {} → {} dimensions ({:.1} % of the variance), shrink {}, power {}; wrote generation {} in {:.1} s",
+            "whitened instance {name}{}: fitted on {} pictures, {} → {} dimensions ({:.1} % of the variance), shrink {}, power {}; wrote generation {} in {:.1} s",
+            if p.within_product { " within products" } else { "" },
             outcome.fitted_on,
             instance.meta().dimension,
             outcome.dimension,

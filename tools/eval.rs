@@ -87,7 +87,7 @@ mod transform;
 
 use lists::{folder_pictures, grocery_split, labelled, pic_name, spaced, Item};
 use metrics::{overlap_at_10, process_cpu_ms, score, Latency, Ranked, Scores};
-use options::{apply_whitening, open_instance, Reranking, RunOptions};
+use options::{apply_whitening, open_instance, settle_within_fit, Reranking, RunOptions};
 
 /// Results asked of every search (the vendor's largest Num).
 const NUM: usize = 100;
@@ -273,6 +273,7 @@ fn evaluate(index: &[Item], queries: &[Item], run: &RunOptions, leave_one_out: b
         index.len(),
         started.elapsed().as_secs_f64()
     );
+    settle_within_fit(&instance, run)?;
 
     let extract_ms = extraction_p50_ms(instance.extractor().as_ref(), queries, run.crop);
     let settings: Vec<Option<&str>> = if run.whiten.is_empty() {

@@ -107,7 +107,7 @@ pub async fn rebuild(State(state): State<AppState>, Admitted(params): Admitted) 
     reply(result)
 }
 
-/// `POST /admin/whiten?InstanceName=NAME[&Dims=N][&Shrink=S][&Power=P][&Off=true]`: fits
+/// `POST /admin/whiten?InstanceName=NAME[&Dims=N][&Shrink=S][&Power=P][&WithinProduct=true][&Off=true]`: fits
 /// a whitening on the instance's stored vectors (or removes it) and rebuilds the index
 /// through it (`imgsearch index whiten` while no server runs).
 pub async fn whiten(State(state): State<AppState>, Admitted(params): Admitted) -> Response {
@@ -127,7 +127,11 @@ pub async fn whiten(State(state): State<AppState>, Admitted(params): Admitted) -
                 }),
             }
         };
-        let defaults = WhiteningParams::default();
+        let defaults = if params.boolean("WithinProduct", false)? {
+            WhiteningParams::within_products()
+        } else {
+            WhiteningParams::default()
+        };
         let settings = if params.boolean("Off", false)? {
             None
         } else {
@@ -138,6 +142,7 @@ pub async fn whiten(State(state): State<AppState>, Admitted(params): Admitted) -
                 dims,
                 shrink: number("Shrink", defaults.shrink)?,
                 power: number("Power", defaults.power)?,
+                within_product: defaults.within_product,
             })
         };
         let outcome = on_blocking_pool(move || instance.whiten(settings.as_ref())).await??;

@@ -219,6 +219,9 @@ pub fn whiten_online(
             power = p.power.to_string();
             pairs.push(("Shrink", &shrink));
             pairs.push(("Power", &power));
+            if p.within_product {
+                pairs.push(("WithinProduct", "true"));
+            }
             if let Some(d) = p.dims {
                 dims = d.to_string();
                 pairs.push(("Dims", &dims));

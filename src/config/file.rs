@@ -62,6 +62,8 @@ pub struct ConfigFile {
     pub scene_proposals: Option<bool>,
     /// `--reciprocal-rerank`.
     pub reciprocal_rerank: Option<bool>,
+    /// `--fit-within-products`.
+    pub fit_within_products: Option<bool>,
     /// `--tls-cert`.
     pub tls_cert: Option<PathBuf>,
     /// `--tls-key`.
@@ -149,6 +151,9 @@ impl ServeConfig {
         }
         if let (Some(on), false) = (file.reciprocal_rerank, explicit("reciprocal_rerank")) {
             self.reciprocal_rerank = on;
+        }
+        if let (Some(on), false) = (file.fit_within_products, explicit("fit_within_products")) {
+            self.fit_within_products = on;
         }
         if let (Some(cert), false) = (&file.tls_cert, explicit("tls_cert")) {
             self.tls_cert = Some(cert.clone());

@@ -18,6 +18,7 @@ fn serve_defaults() -> ServeConfig {
         compact_min_dead_rows: crate::engine::DEFAULT_MIN_DEAD_ROWS,
         scene_proposals: false,
         reciprocal_rerank: false,
+        fit_within_products: false,
         tls_cert: None,
         tls_key: None,
         cluster: None,
@@ -89,12 +90,20 @@ fn scene_proposals_are_on_unless_switched_off() {
     assert!(reciprocal(&["serve"]));
     assert!(reciprocal(&["serve", "--reciprocal-rerank"]));
     assert!(!reciprocal(&["serve", "--reciprocal-rerank", "false"]));
+    let within = |args: &[&str]| {
+        <Serve as clap::Parser>::try_parse_from(args)
+            .unwrap()
+            .config
+            .fit_within_products
+    };
+    assert!(within(&["serve"]));
+    assert!(!within(&["serve", "--fit-within-products", "false"]));
 }
 
 #[test]
 fn file_settings_fill_what_flags_left_at_default() {
     let file: ConfigFile = toml::from_str(
-        "data_dir = \"/srv/img\"\nlisten = \"0.0.0.0:9000\"\nwrite_qps = 7\nlog_format = \"json\"\nscan = \"f16\"\nbatch_window_us = 0\ncompact_dead_share = 0.5\nscene_proposals = true\nreciprocal_rerank = true\ntls_key = \"/etc/k.pem\"\ntls_cert = \"/file/c.pem\"\n[buckets]\ncat = \"/srv/cat\"\n",
+        "data_dir = \"/srv/img\"\nlisten = \"0.0.0.0:9000\"\nwrite_qps = 7\nlog_format = \"json\"\nscan = \"f16\"\nbatch_window_us = 0\ncompact_dead_share = 0.5\nscene_proposals = true\nreciprocal_rerank = true\nfit_within_products = false\ntls_key = \"/etc/k.pem\"\ntls_cert = \"/file/c.pem\"\n[buckets]\ncat = \"/srv/cat\"\n",
     )
     .unwrap();
     assert_eq!(file.log_format, Some(LogFormat::Json));
@@ -127,6 +136,7 @@ fn file_settings_fill_what_flags_left_at_default() {
     assert_eq!(config.compaction().dead_share, 0.5);
     assert!(config.scene_proposals);
     assert!(config.reciprocal_rerank);
+    assert!(!config.fit_within_products);
     assert_eq!(
         config.compaction().min_dead_rows,
         crate::engine::DEFAULT_MIN_DEAD_ROWS

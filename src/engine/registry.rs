@@ -390,6 +390,13 @@ impl Engine {
         self.settings.set_scene_proposals(on, &self.instances());
     }
 
+    /// Sets whether every instance whose catalogue holds products with several pictures
+    /// gets a whitening fitted within its products once writes pause
+    /// (`--fit-within-products`; off in a new engine).
+    pub fn set_fit_within_products(&self, on: bool) {
+        self.settings.set_fit_within_products(on, &self.instances());
+    }
+
     /// Sets whether every instance re-ranks undecided, unverified searches by picture by
     /// k-reciprocal neighbours (`--reciprocal-rerank`; off in a new engine).
     pub fn set_reciprocal_rerank(&self, on: bool) {

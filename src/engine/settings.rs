@@ -1,5 +1,6 @@
 //! The settings `serve` gives every instance (`--scan`, `--batch-window-us`,
-//! `--thumbnail-size`, `--scene-proposals`, `--reciprocal-rerank`, compaction): set on the
+//! `--thumbnail-size`, `--scene-proposals`, `--reciprocal-rerank`,
+//! `--fit-within-products`, compaction): set on the
 //! instances open now and kept for the ones opened or created later, so that an instance
 //! created while the server runs searches like the others.
 
@@ -26,6 +27,8 @@ pub(super) struct ServerSettings {
     scene_proposals: AtomicBool,
     /// k-reciprocal re-ranking (`--reciprocal-rerank`).
     reciprocal_rerank: AtomicBool,
+    /// The automatic whitening within products (`--fit-within-products`).
+    fit_within_products: AtomicBool,
     /// When instances compact their vector files (`--compact-dead-share`).
     compaction: Mutex<CompactionPolicy>,
 }
@@ -40,6 +43,7 @@ impl Default for ServerSettings {
             batch_window: Mutex::new(Duration::ZERO),
             scene_proposals: AtomicBool::new(false),
             reciprocal_rerank: AtomicBool::new(false),
+            fit_within_products: AtomicBool::new(false),
             compaction: Mutex::new(CompactionPolicy::default()),
         }
     }
@@ -68,6 +72,17 @@ impl ServerSettings {
         *self.batch_window.lock() = window;
         for instance in instances {
             instance.set_batch_window(window);
+        }
+    }
+
+    /// Sets whether catalogues of products with several pictures get their whitening
+    /// within products fitted (also for later instances) in `instances`; those already
+    /// due (pictures imported offline) are checked now.
+    pub(super) fn set_fit_within_products(&self, on: bool, instances: &[Arc<Instance>]) {
+        self.fit_within_products.store(on, Relaxed);
+        for instance in instances {
+            instance.set_fit_within_products(on);
+            instance.fit_within_if_due();
         }
     }
 
@@ -111,6 +126,7 @@ impl ServerSettings {
         instance.set_scan_mode(*self.scan_mode.lock());
         instance.set_batch_window(*self.batch_window.lock());
         instance.set_scene_proposals(self.scene_proposals.load(Relaxed));
+        instance.set_fit_within_products(self.fit_within_products.load(Relaxed));
         instance.set_reciprocal(
             self.reciprocal_rerank
                 .load(Relaxed)

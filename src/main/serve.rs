@@ -55,6 +55,8 @@ pub fn serve(config: ServeConfig) -> anyhow::Result<()> {
         engine.set_compaction(config.compaction());
         engine.set_scene_proposals(config.scene_proposals);
         engine.set_reciprocal_rerank(config.reciprocal_rerank);
+        // Replicas would each fit their own whitening, at their own moment.
+        engine.set_fit_within_products(config.fit_within_products && config.cluster.is_none());
         imgsearch::allocator::start_trimming(imgsearch::allocator::TRIM_EVERY);
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

@@ -225,6 +225,7 @@ pub fn copy(args: &CopyArgs, run: &RunOptions) -> Result<()> {
         started.elapsed().as_secs_f64(),
         (process_cpu_ms() - cpu) / index.len().max(1) as f64
     );
+    super::settle_within_fit(&instance, run)?;
     if run.whiten.len() > 1 {
         anyhow::bail!("copy takes one --whiten setting");
     }

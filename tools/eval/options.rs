@@ -89,8 +89,10 @@ pub struct RunOptions {
     /// After indexing, fit a whitening on the indexed pictures and rebuild the index
     /// through it (`Instance::whiten`, as `imgsearch index whiten`), then measure; each
     /// `--whiten` is one setting, measured in turn on the same index: `off` (none), or
-    /// `power=P,shrink=S,dims=N` (any of them; `default` for the defaults). Kept with
-    /// `--defaults` (`power=0` is the catalogue mean subtracted, nothing else).
+    /// `power=P,shrink=S,dims=N,within=true` (any of them; `default` for the defaults;
+    /// `within=true` fits within products, with its own defaults). Kept with
+    /// `--defaults` (`power=0` is the catalogue mean subtracted, nothing else), and then
+    /// instead of the server's automatic whitening within products.
     #[arg(long)]
     pub whiten: Vec<String>,
     /// Run the configuration a user gets today from `instance create` + `serve` (scan
@@ -252,7 +254,12 @@ pub fn whiten_setting(spec: &str) -> Result<Option<WhiteningParams>> {
     if spec == "off" || spec == "none" {
         return Ok(None);
     }
-    let mut params = WhiteningParams::default();
+    let within = spec.split(',').any(|p| p.replace(' ', "") == "within=true");
+    let mut params = if within {
+        WhiteningParams::within_products()
+    } else {
+        WhiteningParams::default()
+    };
     for part in spec
         .split(',')
         .map(str::trim)
@@ -265,10 +272,32 @@ pub fn whiten_setting(spec: &str) -> Result<Option<WhiteningParams>> {
             "power" => params.power = value.trim().parse()?,
             "shrink" => params.shrink = value.trim().parse()?,
             "dims" => params.dims = Some(value.trim().parse()?),
-            other => bail!("--whiten {spec:?}: unknown key {other:?} (power, shrink, dims)"),
+            "within" => params.within_product = value.trim().parse()?,
+            other => {
+                bail!("--whiten {spec:?}: unknown key {other:?} (power, shrink, dims, within)")
+            }
         }
     }
     Ok(Some(params))
+}
+
+/// After the adds: the automatic whitening within products as the server fits it once
+/// writes pause (with `--defaults`), or none when `--whiten` settings are measured
+/// instead (so the server's thread does not fit one among them).
+pub fn settle_within_fit(instance: &Instance, run: &RunOptions) -> Result<()> {
+    if !run.whiten.is_empty() {
+        instance.set_fit_within_products(false);
+        return Ok(());
+    }
+    let started = Instant::now();
+    if let Some(outcome) = instance.fit_within_products_if_due()? {
+        println!(
+            "whitened within products (as the server once writes pause): fitted on {} pictures, fit + rebuild {:.1} s",
+            outcome.fitted_on,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
 }
 
 /// Applies a `--whiten` setting to the instance (fit + rebuild) and says what it did.
@@ -279,8 +308,8 @@ pub fn apply_whitening(instance: &Instance, spec: &str) -> Result<String> {
     let label = match setting {
         None => "whiten off".to_string(),
         Some(p) => format!(
-            "whiten power={} shrink={} dims={}",
-            p.power, p.shrink, outcome.dimension
+            "whiten power={} shrink={} dims={} within={}",
+            p.power, p.shrink, outcome.dimension, p.within_product
         ),
     };
     println!(
@@ -328,6 +357,7 @@ pub fn open_instance(
         engine.set_batch_window(std::time::Duration::from_micros(serve.batch_window_us));
         engine.set_compaction(serve.compaction());
         engine.set_scene_proposals(serve.scene_proposals);
+        engine.set_fit_within_products(serve.fit_within_products);
     }
     let choice = run.extractor.choice()?;
     run.runtime.apply()?;

@@ -6,8 +6,10 @@
 //! SearchImageByPic, kind by kind: the catalogue pictures themselves and the copy queries
 //! of the evaluation (`eval/transform.rs`, same seed, same scenes, so the same bytes as
 //! `imgsearch-eval copy`), at one client (p50/p95) and at `--clients` (QPS), each with
-//! the server's CPU per search and R@1 (first result is the source). A last row sends
-//! every query mixed at `--clients`: the throughput a real mix gets.
+//! the server's CPU per search and R@1 (first result is the source). The last rows send
+//! every query mixed (and every one but the scenes), at one client (the p50/p95 one
+//! user's searches see over every kind) and at `--clients` (the throughput a real mix
+//! gets).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -148,11 +150,16 @@ pub fn run(run: &CatalogueRun<'_>) -> Result<()> {
                 }
             }
         }
-        let (many, hits) = measure(&addr, &mixed, run.clients, pid)?;
+        // One client too: the p95 over every kind, as one user's searches see it.
+        let (lone, hits) = measure(&addr, &mixed, 1, pid)?;
+        let (many, _) = measure(&addr, &mixed, run.clients, pid)?;
         println!(
-            "| {label} | {} | {:.3} | | | | {:.1} | {:.1} |",
+            "| {label} | {} | {:.3} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
             mixed.len(),
             hits as f64 / mixed.len().max(1) as f64,
+            lone.p50,
+            lone.p95,
+            lone.cpu_ms,
             many.qps,
             many.cpu_ms
         );

@@ -287,6 +287,7 @@ impl Instance {
         if replaced_any {
             self.compact_if_due();
         }
+        self.fit_within_if_due();
         Ok(outcomes)
     }
 

@@ -20,6 +20,7 @@
 use std::sync::Arc;
 
 use super::reconcile::{row_dimension, write_generation_below};
+use super::whitening::Projection;
 use super::{Instance, Layer};
 use crate::engine::attributes::COLUMNS;
 use crate::engine::Result;
@@ -30,13 +31,25 @@ impl Instance {
     /// only to note the receipt and to catch up; returns the generation. The caller holds
     /// the upkeep lock.
     pub(super) fn rebuild_catching_up(&self, reason: &'static str) -> Result<u64> {
+        self.rebuild_catching_up_to(reason, None)
+    }
+
+    /// [`Self::rebuild_catching_up`] through a `new` projection (a whitening fitted or
+    /// removed; the store already holds it): the rows written meanwhile are projected
+    /// again from their stored vectors when caught up.
+    pub(super) fn rebuild_catching_up_to(
+        &self,
+        reason: &'static str,
+        new: Option<Projection>,
+    ) -> Result<u64> {
         let (receipt, old) = {
             let writer = self.write_lock()?;
             // Any rebuild compacts: writes held back for a started compaction may go on.
             self.compaction.took_lock();
             (writer.next_doc, self.index.load_full())
         };
-        let projection = old.projection.clone();
+        let reprojected = new.is_some();
+        let projection = new.unwrap_or_else(|| old.projection.clone());
         let written = std::time::Instant::now();
         let generation = write_generation_below(
             &self.store,
@@ -69,7 +82,11 @@ impl Instance {
         let held = std::time::Instant::now();
         let current = old.snapshot();
         adopt_row_state(&index, &current, &old_rows, true);
-        append_rows_from(&index, &current, receipt)?;
+        let vectors = reprojected.then_some(RawVectors {
+            instance: self,
+            projection: &projection,
+        });
+        append_rows_from(&index, &current, receipt, vectors)?;
         index.publish();
         let live = index.snapshot().live_rows() as u64;
         let counted = self.live.load(std::sync::atomic::Ordering::Relaxed);
@@ -133,9 +150,34 @@ fn adopt_row_state(new: &VectorIndex, from: &Snapshot, old_rows: &[u32], changed
     }
 }
 
+/// Where the rows written during a rebuild to another projection take their vectors: the
+/// stored vector of each, projected anew.
+struct RawVectors<'a> {
+    instance: &'a Instance,
+    projection: &'a Projection,
+}
+
+impl RawVectors<'_> {
+    /// The row of `doc` in the new projection (zeros for a doc deleted meanwhile: its
+    /// row is a tombstone).
+    fn row(&self, doc: u64) -> Result<Vec<f32>> {
+        let meta = &self.instance.meta;
+        match self.instance.store.vector(meta.id, doc)? {
+            Some(raw) => Ok(self.projection.apply(&raw)?.into_owned()),
+            None => Ok(vec![0.0; row_dimension(meta, self.projection) as usize]),
+        }
+    }
+}
+
 /// Appends to `new` the rows of `from` at or past `receipt` (written during the
-/// rebuild), with their columns and tombstones.
-fn append_rows_from(new: &VectorIndex, from: &Snapshot, receipt: u64) -> Result<()> {
+/// rebuild), with their columns and tombstones; their vectors from `raw` when the
+/// projection changed.
+fn append_rows_from(
+    new: &VectorIndex,
+    from: &Snapshot,
+    receipt: u64,
+    raw: Option<RawVectors<'_>>,
+) -> Result<()> {
     let mut first = from.rows();
     while first > 0 && from.doc_at(first - 1) >= receipt {
         first -= 1;
@@ -146,9 +188,22 @@ fn append_rows_from(new: &VectorIndex, from: &Snapshot, receipt: u64) -> Result<
     let columns: Vec<[u32; COLUMNS]> = (first..from.rows())
         .map(|row| std::array::from_fn(|c| from.column(c).map_or(0, |col| col.get(row))))
         .collect();
+    let reprojected: Vec<Vec<f32>> = match &raw {
+        Some(raw) => (first..from.rows())
+            .map(|row| raw.row(from.doc_at(row)))
+            .collect::<Result<_>>()?,
+        None => Vec::new(),
+    };
     let rows: Vec<(u64, &[f32], &[u32])> = (first..from.rows())
         .zip(&columns)
-        .map(|(row, values)| (from.doc_at(row), from.vector_at(row), &values[..]))
+        .enumerate()
+        .map(|(i, (row, values))| {
+            let vector = match raw {
+                Some(_) => &reprojected[i][..],
+                None => from.vector_at(row),
+            };
+            (from.doc_at(row), vector, &values[..])
+        })
         .collect();
     new.append(&rows)?;
     let base = new.snapshot().rows();

@@ -12,19 +12,20 @@ use crate::store::Record;
 /// Writes run by the rebuild of the instance named first, once, between the writing of
 /// the new generation and the catch-up.
 type Hook = (String, Box<dyn FnOnce(&Instance) + Send>);
-static WHILE_REBUILDING: Mutex<Option<Hook>> = Mutex::new(None);
+static WHILE_REBUILDING: Mutex<Vec<Hook>> = Mutex::new(Vec::new());
 
 /// Runs the hook set for `instance`, if any (called by the rebuild).
 pub(super) fn while_rebuilding(instance: &Instance) {
-    let mut slot = WHILE_REBUILDING.lock().unwrap();
-    let hook = match slot.take() {
-        Some((name, hook)) if name == instance.meta.name => hook,
-        other => {
-            *slot = other;
-            return;
+    let hook = {
+        let mut hooks = WHILE_REBUILDING.lock().unwrap();
+        match hooks
+            .iter()
+            .position(|(name, _)| *name == instance.meta.name)
+        {
+            Some(at) => hooks.remove(at).1,
+            None => return,
         }
     };
-    drop(slot);
     hook(instance);
 }
 
@@ -101,10 +102,81 @@ fn check(instance: &Instance, expected: &Expected, keys: usize) {
     }
 }
 
+/// The writes a hook makes during a rebuild: adds, replacements, deletes and updates of
+/// pictures in the new generation and of ones added meanwhile; sends what is expected.
+fn writes_meanwhile(
+    mut expected: Expected,
+    tx: std::sync::mpsc::Sender<Expected>,
+) -> impl FnOnce(&Instance) + Send + 'static {
+    move |instance: &Instance| {
+        for key in 300..KEYS {
+            add(instance, &mut expected, key, 1);
+        }
+        // Replaced: a picture in the new generation and one added meanwhile.
+        for key in [1, 2, 310] {
+            add(instance, &mut expected, key, 7);
+        }
+        // Deleted: pictures in the new generation and ones added meanwhile.
+        for key in [3, 5, 6, 320, 321] {
+            delete(instance, &mut expected, key);
+        }
+        // Updated: the attributes filters read.
+        for key in [9, 10, 330] {
+            let r = record(key, 0);
+            let attributes = Attributes {
+                int_attrs: [Some(8), None, None, None],
+                str_attrs: [Some("updated".into()), None, None, None],
+                ..Attributes::default()
+            };
+            instance
+                .update(&r.product_id, &r.pic_name, attributes)
+                .unwrap();
+            expected.insert(key, (8, "updated".into()));
+        }
+        tx.send(expected).unwrap();
+    }
+}
+
+/// Pictures the rebuild tests know.
+const KEYS: usize = 400;
+
+#[test]
+fn writes_during_a_whitening_are_projected_through_it() {
+    let (dir, engine, instance) = crate::engine::testkit::generic_instance("catchup-white");
+    let mut expected = Expected::new();
+    for key in 0..300 {
+        add(&instance, &mut expected, key, 0);
+    }
+    for key in (0..300).step_by(4) {
+        delete(&instance, &mut expected, key);
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let during = writes_meanwhile(expected.clone(), tx);
+    WHILE_REBUILDING
+        .lock()
+        .unwrap()
+        .push(("catchup-white".into(), Box::new(during)));
+    let params = crate::engine::WhiteningParams {
+        dims: Some(16),
+        ..crate::engine::WhiteningParams::default()
+    };
+    instance.whiten(Some(&params)).unwrap();
+    let expected = rx.try_recv().expect("the writes ran during the whitening");
+    // Every row, those added meanwhile too, holds a 16-dimension projection.
+    assert_eq!(instance.snapshot().dimension(), 16);
+    check(&instance, &expected, KEYS);
+    drop((instance, engine));
+    let engine = Engine::open(dir.path()).unwrap();
+    let instance = engine.instance("catchup-white").unwrap();
+    assert_eq!(instance.snapshot().dimension(), 16);
+    check(&instance, &expected, KEYS);
+    let reports = crate::offline::verify(dir.path(), Some("catchup-white")).unwrap();
+    assert!(reports[0].ok(), "{}", reports[0]);
+}
+
 #[test]
 fn writes_during_a_rebuild_all_survive_and_deletes_stay_deleted() {
     let (dir, engine, instance) = crate::engine::testkit::generic_instance("catchup");
-    const KEYS: usize = 400;
     let mut expected = Expected::new();
     for key in 0..300 {
         add(&instance, &mut expected, key, 0);
@@ -116,37 +188,11 @@ fn writes_during_a_rebuild_all_survive_and_deletes_stay_deleted() {
     let rows_before = instance.snapshot().rows();
 
     let (tx, rx) = std::sync::mpsc::channel();
-    let during = {
-        let mut expected = expected.clone();
-        move |instance: &Instance| {
-            for key in 300..KEYS {
-                add(instance, &mut expected, key, 1);
-            }
-            // Replaced: a picture in the new generation and one added meanwhile.
-            for key in [1, 2, 310] {
-                add(instance, &mut expected, key, 7);
-            }
-            // Deleted: pictures in the new generation and ones added meanwhile.
-            for key in [3, 5, 6, 320, 321] {
-                delete(instance, &mut expected, key);
-            }
-            // Updated: the attributes filters read.
-            for key in [9, 10, 330] {
-                let r = record(key, 0);
-                let attributes = Attributes {
-                    int_attrs: [Some(8), None, None, None],
-                    str_attrs: [Some("updated".into()), None, None, None],
-                    ..Attributes::default()
-                };
-                instance
-                    .update(&r.product_id, &r.pic_name, attributes)
-                    .unwrap();
-                expected.insert(key, (8, "updated".into()));
-            }
-            tx.send(expected).unwrap();
-        }
-    };
-    *WHILE_REBUILDING.lock().unwrap() = Some(("catchup".into(), Box::new(during)));
+    let during = writes_meanwhile(expected.clone(), tx);
+    WHILE_REBUILDING
+        .lock()
+        .unwrap()
+        .push(("catchup".into(), Box::new(during)));
     instance.rebuild().unwrap();
     let expected = rx.try_recv().expect("the writes ran during the rebuild");
 

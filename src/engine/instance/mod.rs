@@ -21,6 +21,7 @@ pub(in crate::engine) mod reconcile;
 mod upkeep;
 pub(in crate::engine) mod votes;
 pub(in crate::engine) mod whitening;
+mod within_fit;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -75,6 +76,9 @@ pub struct InstanceSettings {
     /// How long a search waits for concurrent ones to share its scan, whole
     /// microseconds (zero: never; `--batch-window-us`).
     pub batch_window: Duration,
+    /// A catalogue of products with several pictures gets a whitening fitted within
+    /// its products once writes pause (`serve --fit-within-products`, `within_fit.rs`).
+    pub fit_within_products: bool,
 }
 
 impl Default for InstanceSettings {
@@ -86,6 +90,7 @@ impl Default for InstanceSettings {
             rerank_candidates: DEFAULT_RERANK_CANDIDATES,
             vote_candidates: DEFAULT_VOTE_CANDIDATES,
             batch_window: Duration::ZERO,
+            fit_within_products: false,
         }
     }
 }
@@ -141,6 +146,8 @@ pub struct Instance {
     pub(in crate::engine) batcher: Batcher,
     /// When dead rows make the vector file worth rewriting, and whether that runs.
     compaction: Compaction,
+    /// When the automatic whitening within products is next checked (`within_fit.rs`).
+    within_fit: within_fit::WithinFit,
     /// Every stored picture's keypoint descriptors (instances that keep them).
     pub(in crate::engine) votes: Option<Votes>,
     /// This instance, for the compaction thread ([`Instance::into_shared`]).
@@ -234,6 +241,7 @@ impl Instance {
             scan_copy: ScanCopy::saved_in(&meta_name, index_dir),
             batcher: Batcher::default(),
             compaction: Compaction::default(),
+            within_fit: within_fit::WithinFit::default(),
             votes,
             this: Weak::new(),
             open_stages: Vec::new(),
@@ -308,6 +316,15 @@ impl Instance {
         self.index.load().projection.shared()
     }
 
+    /// Whether the index is whitened within products (`WhiteningParams::within_product`).
+    pub fn whitened_within_products(&self) -> bool {
+        self.index
+            .load()
+            .projection
+            .get()
+            .is_some_and(Whitening::within_product)
+    }
+
     /// The settings as they are now.
     pub fn settings(&self) -> InstanceSettings {
         **self.settings.load()
@@ -345,6 +362,12 @@ impl Instance {
     /// ([`super::SearchQuery::scene_proposals`] for all queries; `serve --scene-proposals`).
     pub fn set_scene_proposals(&self, on: bool) {
         self.change_settings(|s| s.scene_proposals = on);
+    }
+
+    /// Sets whether a catalogue of products with several pictures gets its whitening
+    /// within products fitted automatically (`serve --fit-within-products`).
+    pub fn set_fit_within_products(&self, on: bool) {
+        self.change_settings(|s| s.fit_within_products = on);
     }
 
     /// Whether every search of a busy scene with Crop tries segment proposals.

@@ -6,13 +6,15 @@
 //! lock; a rebuild holds the write lock only to catch up (`catch_up.rs`), the others for
 //! their whole run.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::reconcile::{open_reconciled, write_generation_from_store};
+use super::reconcile::open_reconciled;
 use super::whitening::{Projection, Whitening, WhiteningFit, WhiteningParams};
 use super::{Instance, Layer};
 use crate::engine::Result;
+use crate::store::{InstanceMeta, Store};
 
 /// What fitting or removing a whitening did ([`Instance::whiten`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -155,49 +157,25 @@ impl Instance {
         self.rebuild_catching_up(reason)
     }
 
-    /// Writes a generation of `projection` from the store and swaps to it; the caller
-    /// holds the write lock.
-    fn rebuild_locked(&self, reason: &'static str, projection: Projection) -> Result<u64> {
-        let generation =
-            write_generation_from_store(&self.store, &self.meta, &self.index_dir, &projection)?;
-        self.open_and_swap(projection, Some("rebuild.before_swap"))?;
-        metrics::counter!("imgsearch_rebuilds_total", "instance" => self.meta.name.clone(), "reason" => reason)
-            .increment(1);
-        Ok(generation)
-    }
-
     /// Fits a whitening on the instance's stored vectors (`Some`) or removes it (`None`),
     /// stores it with the instance and rebuilds the index through it.
     ///
     /// The fit reads the store without the write lock (writes go on meanwhile; the fit
-    /// need not see the last few pictures). Then, under the lock, the whitening is
-    /// committed to the store first (the store is the truth) and the index rebuilt: a
-    /// crash in between leaves a vector file of the old projection, which the next open
-    /// detects and rebuilds ([`open_reconciled`]).
+    /// need not see the last few pictures). Then the whitening is committed to the store
+    /// first (the store is the truth) and the index rebuilt through it, writes held back
+    /// only to catch up (`catch_up.rs`; the rows added meanwhile are projected again from
+    /// their stored vectors): a crash in between leaves a vector file of the old
+    /// projection, which the next open detects and rebuilds ([`open_reconciled`]).
     pub fn whiten(&self, params: Option<&WhiteningParams>) -> Result<WhitenOutcome> {
         let projection = match params {
-            Some(params) => {
-                let mut fit = WhiteningFit::new(self.meta.dimension as usize);
-                let mut failed = None;
-                self.store.for_each_vector(self.meta.id, |_, vector| {
-                    if failed.is_none() {
-                        failed = fit.add(&vector).err();
-                    }
-                    Ok(())
-                })?;
-                if let Some(e) = failed {
-                    return Err(e.into());
-                }
-                Projection::whitening(fit.finish(params)?)
-            }
+            Some(params) => Projection::whitening(self.fit_whitening(params)?),
             None => Projection::none(),
         };
         let _upkeep = self.upkeep.lock();
-        let _writer = self.write_lock()?;
         let bytes = projection.get().map(Whitening::to_bytes);
         self.store.set_projection(self.meta.id, bytes.as_deref())?;
         crate::fault::point("whiten.after_store_commit");
-        let generation = self.rebuild_locked("whiten", projection.clone())?;
+        let generation = self.rebuild_catching_up_to("whiten", Some(projection.clone()))?;
         let w = projection.get();
         Ok(WhitenOutcome {
             generation,
@@ -206,4 +184,78 @@ impl Instance {
             kept_variance: w.map_or(1.0, Whitening::kept_variance),
         })
     }
+
+    /// Fits a whitening on the stored vectors; within products, each picture is given
+    /// its product (pictures of a product with no other only move the mean).
+    fn fit_whitening(&self, params: &WhiteningParams) -> Result<Whitening> {
+        let mut fit = WhiteningFit::new(self.meta.dimension as usize);
+        let products = if params.within_product {
+            Some(repeated_products(
+                &self.store,
+                self.meta.id,
+                self.meta.dimension as usize,
+            )?)
+        } else {
+            None
+        };
+        let mut failed = None;
+        self.store.for_each_vector(self.meta.id, |doc, vector| {
+            if failed.is_none() {
+                let added = match products.as_ref().map(|p| p.get(&doc)) {
+                    None => fit.add(&vector),
+                    Some(Some(product)) => fit.add_of_product(&vector, *product),
+                    Some(None) => fit.add_mean_only(&vector),
+                };
+                failed = added.err();
+            }
+            Ok(())
+        })?;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        Ok(fit.finish(params)?)
+    }
+}
+
+/// Pictures beside their product's first (of the products a fit within products takes).
+pub(super) fn repeat_count(store: &Store, meta: &InstanceMeta) -> Result<u64> {
+    let products = repeated_products(store, meta.id, meta.dimension as usize)?;
+    let distinct: HashSet<u32> = products.values().copied().collect();
+    Ok((products.len() - distinct.len()) as u64)
+}
+
+/// Bytes of per-product sums a fit within products holds at most (8 per dimension per
+/// product): 256 MiB, 131,072 products at 256 dimensions.
+const WITHIN_FIT_SUM_BYTES: usize = 256 << 20;
+
+/// The product (numbered) of every stored picture whose product has another, for the
+/// first products (in doc order) whose sums fit in [`WITHIN_FIT_SUM_BYTES`]; pictures of
+/// later products only move the mean.
+fn repeated_products(store: &Store, inst: u32, dim: usize) -> Result<HashMap<u64, u32>> {
+    let mut numbers: HashMap<String, u32> = HashMap::new();
+    let mut docs: Vec<(u64, u32)> = Vec::new();
+    store.for_each_record(inst, |doc, record| {
+        let next = numbers.len() as u32;
+        let number = *numbers.entry(record.product_id).or_insert(next);
+        docs.push((doc, number));
+        Ok(())
+    })?;
+    let mut counts = vec![0u32; numbers.len()];
+    for (_, number) in &docs {
+        counts[*number as usize] += 1;
+    }
+    // Products are numbered in doc order: keep the first that fit.
+    let most = WITHIN_FIT_SUM_BYTES / (8 * dim.max(1));
+    let mut kept = vec![false; counts.len()];
+    let mut taken = 0;
+    for (number, count) in counts.iter().enumerate() {
+        if *count > 1 && taken < most {
+            kept[number] = true;
+            taken += 1;
+        }
+    }
+    Ok(docs
+        .into_iter()
+        .filter(|(_, number)| kept[*number as usize])
+        .collect())
 }

@@ -72,6 +72,7 @@ fn whitened_training_vectors_have_identity_covariance() {
             dims: None,
             shrink: 0.0,
             power: 1.0,
+            within_product: false,
         },
     );
     let ys: Vec<Vec<f32>> = vs.iter().map(|v| w.project_raw(v)).collect();
@@ -102,6 +103,7 @@ fn partial_whitening_and_shrink_keep_order_of_variances() {
             dims: None,
             shrink: 0.1,
             power: 0.5,
+            within_product: false,
         },
     );
     let c = covariance(&vs.iter().map(|v| w.project_raw(v)).collect::<Vec<_>>());
@@ -130,6 +132,7 @@ fn reduced_dims_and_unit_outputs() {
             dims: Some(5),
             shrink: 0.1,
             power: 1.0,
+            within_product: false,
         },
     );
     assert_eq!((w.input_dim(), w.output_dim()), (16, 5));
@@ -168,7 +171,7 @@ fn stored_bytes_round_trip_and_damage_is_refused() {
 }
 
 /// The bytes the code before the envelope stored for [`small_whitening`] (a bare bincode
-/// body; fitted_on 300 takes a three-byte varint).
+/// body of format 1, before `within_product`; fitted_on 300 takes a three-byte varint).
 const BARE_WHITENING_HEX: &str =
     "0102019a9999999999b93f000000000000d03ffb2c01000000000000e83f020000003f000080be029a99193fcdcc4c3f";
 
@@ -180,6 +183,7 @@ fn small_whitening() -> Whitening {
         output_dim: 1,
         shrink: 0.1,
         power: 0.25,
+        within_product: false,
         fitted_on: 300,
         kept_variance: 0.75,
         mean: vec![0.5, -0.25],
@@ -195,20 +199,27 @@ fn unhex(hex: &str) -> Vec<u8> {
 }
 
 #[test]
-fn whitenings_stored_before_the_envelope_still_read() {
+fn whitenings_stored_in_format_1_still_read() {
     let bare = unhex(BARE_WHITENING_HEX);
     let w = small_whitening();
-    // The fixture is what the bare encoder writes, and it reads back to the same value.
-    assert_eq!(
-        bincode::serde::encode_to_vec(&w, bincode::config::standard()).unwrap(),
-        bare
-    );
+    // Bare (before the envelope) and sealed as version 1, the body upgrades to the same
+    // whitening, fitted on all pictures.
     assert_eq!(Whitening::from_bytes(&bare).unwrap(), w);
-    // Today's bytes: the same body in an envelope.
+    let sealed_v1 = envelope::seal(STORED_MAGIC, 1, &bare);
+    assert_eq!(Whitening::from_bytes(&sealed_v1).unwrap(), w);
+    // Today's bytes: a format-2 body in an envelope of version 2, read back the same.
     let sealed = w.to_bytes();
     assert_eq!(sealed[..4], STORED_MAGIC);
-    assert_eq!(sealed[10..], bare[..]);
+    assert_eq!(sealed[4..6], 2u16.to_le_bytes());
+    assert_ne!(sealed[10..], bare[..]);
     assert_eq!(Whitening::from_bytes(&sealed).unwrap(), w);
+    let within = Whitening {
+        within_product: true,
+        ..small_whitening()
+    };
+    let back = Whitening::from_bytes(&within.to_bytes()).unwrap();
+    assert!(back.within_product());
+    assert_eq!(back, within);
 }
 
 #[test]
@@ -219,9 +230,9 @@ fn a_damaged_or_newer_stored_whitening_is_refused() {
     let e = Whitening::from_bytes(&flipped).unwrap_err();
     assert!(e.to_string().contains("checksum"), "{e}");
     let mut newer = sealed.clone();
-    newer[4..6].copy_from_slice(&2u16.to_le_bytes());
+    newer[4..6].copy_from_slice(&3u16.to_le_bytes());
     let e = Whitening::from_bytes(&newer).unwrap_err();
-    assert!(e.to_string().contains("version 2"), "{e}");
+    assert!(e.to_string().contains("version 3"), "{e}");
 }
 
 #[test]
@@ -357,6 +368,7 @@ mod engine {
             dims,
             shrink: 0.1,
             power: 0.5,
+            within_product: false,
         }
     }
 
