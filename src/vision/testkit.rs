@@ -28,6 +28,11 @@ impl Rng {
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
+    /// Uniform in `0..1`.
+    pub(crate) fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
     /// Uniform integer in `0..n` (n > 0).
     pub(crate) fn below(&mut self, n: u32) -> u32 {
         (self.next() >> 33) as u32 % n.max(1)

@@ -173,13 +173,8 @@ mod tests {
     /// `products` products of `each` pictures: a centre per product plus noise, as
     /// records and vectors of `dim` dimensions.
     fn catalogue(products: usize, each: usize, dim: usize) -> Vec<(Record, Vec<f32>)> {
-        let mut state = 7u64;
-        let mut uniform = move || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 11) as f32 / (1u64 << 53) as f32
-        };
+        let mut rng = crate::vision::testkit::Rng::new(7);
+        let mut uniform = move || rng.unit() as f32;
         let mut out = Vec::new();
         for p in 0..products {
             let centre: Vec<f32> = (0..dim).map(|_| uniform()).collect();

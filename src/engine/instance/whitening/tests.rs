@@ -300,7 +300,7 @@ fn print_fit_and_projection_cost() {
     }
 }
 
-mod engine {
+pub(super) mod engine {
     //! Whitening through the engine: restart, rebuild, offline rebuild, crash window,
     //! removal, refusal.
 
@@ -316,14 +316,24 @@ mod engine {
 
     const NAME: &str = "white";
 
-    fn picture(seed: u64) -> Vec<u8> {
+    /// A picture of its own per `seed`.
+    pub(in crate::engine::instance::whitening) fn picture(seed: u64) -> Vec<u8> {
         testkit::encode(&testkit::scene(seed, 128, 128), image::ImageFormat::Png)
     }
 
     fn add(instance: &Instance, seed: u64) {
+        add_of(instance, &format!("p{seed}"), seed);
+    }
+
+    /// Adds picture `seed` to `product`.
+    pub(in crate::engine::instance::whitening) fn add_of(
+        instance: &Instance,
+        product: &str,
+        seed: u64,
+    ) {
         instance
             .add(AddPicture {
-                product_id: format!("p{seed}"),
+                product_id: product.to_string(),
                 pic_name: format!("{seed}.png"),
                 picture: picture(seed),
                 category_id: None,

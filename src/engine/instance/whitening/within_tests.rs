@@ -9,13 +9,8 @@ use super::*;
 /// `products` products of `each` pictures: a far-apart centre per product plus
 /// anisotropic noise (variances 1 … 1/d² per axis, neighbouring axes mixed).
 fn products(products: usize, each: usize, d: usize, seed: u64) -> Vec<(u32, Vec<f32>)> {
-    let mut state = seed;
-    let mut uniform = move || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut rng = crate::vision::testkit::Rng::new(seed);
+    let mut uniform = move || rng.unit();
     let mut out = Vec::new();
     for p in 0..products {
         let centre: Vec<f64> = (0..d).map(|_| 20.0 * (uniform() - 0.5)).collect();
@@ -135,30 +130,12 @@ fn a_fit_within_products_needs_products_of_several_pictures() {
 mod engine {
     //! The fit within products through the engine.
 
+    use super::super::tests::engine::{add_of as add, picture};
     use super::super::*;
     use crate::engine::testkit::generic_instance;
-    use crate::engine::{AddPicture, Engine, EngineError, Instance, SearchQuery};
-    use crate::vision::testkit;
+    use crate::engine::{Engine, EngineError, Instance, SearchQuery};
 
     const NAME: &str = "within";
-
-    fn picture(seed: u64) -> Vec<u8> {
-        testkit::encode(&testkit::scene(seed, 128, 128), image::ImageFormat::Png)
-    }
-
-    fn add(instance: &Instance, product: &str, seed: u64) {
-        instance
-            .add(AddPicture {
-                product_id: product.to_string(),
-                pic_name: format!("{seed}.png"),
-                picture: picture(seed),
-                category_id: None,
-                crop: false,
-                region: None,
-                attributes: Default::default(),
-            })
-            .unwrap();
-    }
 
     fn first(instance: &Instance, seed: u64) -> String {
         let query = SearchQuery {
