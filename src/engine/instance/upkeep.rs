@@ -172,6 +172,9 @@ impl Instance {
             None => Projection::none(),
         };
         let _upkeep = self.upkeep.lock();
+        // A deleted or replaced instance refuses here, before anything is stored for it
+        // (both take the upkeep lock, so it cannot happen after).
+        drop(self.write_lock()?);
         let bytes = projection.get().map(Whitening::to_bytes);
         self.store.set_projection(self.meta.id, bytes.as_deref())?;
         crate::fault::point("whiten.after_store_commit");

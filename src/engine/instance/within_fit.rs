@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use super::upkeep::{repeat_count, WhitenOutcome};
 use super::whitening::WhiteningParams;
 use super::Instance;
-use crate::engine::Result;
+use crate::engine::{EngineError, Result};
 
 /// Live pictures before a catalogue is first checked.
 pub const MIN_PICTURES: u64 = 500;
@@ -55,6 +55,11 @@ impl Default for WithinFit {
     }
 }
 
+/// Whether `e` says the instance was deleted meanwhile (nothing to fit, nothing to say).
+fn deleted(e: &EngineError) -> bool {
+    matches!(e, EngineError::InstanceNotFound(_))
+}
+
 /// The live count at which a catalogue of `live` pictures is checked again.
 fn grown_by_half(live: u64) -> u64 {
     (live + live / 2).max(MIN_PICTURES)
@@ -82,7 +87,8 @@ impl Instance {
             .name("within-fit".into())
             .spawn(move || {
                 this.wait_for_quiet();
-                if let Err(e) = this.fit_within_products_if_due() {
+                let fitted = this.fit_within_products_if_due();
+                if let Some(e) = fitted.as_ref().err().filter(|e| !deleted(e)) {
                     tracing::warn!(instance = %this.meta.name, error = %e, "whitening within products failed; the index stays as it was");
                     let live = this.live.load(Ordering::Relaxed);
                     this.within_fit

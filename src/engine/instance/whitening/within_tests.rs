@@ -198,4 +198,27 @@ mod engine {
         assert!(instance.whitening().is_some());
         assert!(!instance.whitened_within_products());
     }
+
+    #[test]
+    fn a_deleted_instance_is_not_whitened_and_keeps_nothing() {
+        let (dir, engine, instance) = generic_instance(NAME);
+        for seed in 0..12 {
+            add(&instance, &format!("p{}", seed / 3), seed);
+        }
+        let id = instance.meta().id;
+        engine.delete_instance(NAME).unwrap();
+        // Refused: by the fit (its pictures are gone) or, deleted after the fit, by
+        // the write lock before the whitening is stored.
+        match instance.whiten(Some(&WhiteningParams::within_products())) {
+            Err(EngineError::InstanceNotFound(_) | EngineError::Whitening(_)) => {}
+            other => panic!("whitened a deleted instance: {other:?}"),
+        }
+        drop((instance, engine));
+        let store = crate::store::Store::open(
+            &dir.path().join(crate::engine::STORE_DIR),
+            crate::store::StoreMode::ReadOnly,
+        )
+        .unwrap();
+        assert_eq!(store.projection(id).unwrap(), None);
+    }
 }
