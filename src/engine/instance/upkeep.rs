@@ -3,8 +3,9 @@
 //!
 //! Each writes or opens a generation and swaps it in whole ([`super::Layer`]); searches
 //! under way finish on the snapshot they hold. They are ordered by the instance's upkeep
-//! lock; a rebuild holds the write lock only to catch up (`catch_up.rs`), the others for
-//! their whole run.
+//! lock; a rebuild or whitening holds the write lock only to catch up (`catch_up.rs`),
+//! a reload for its whole run. The whitening within products fitted on its own is
+//! `within_fit.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
