@@ -150,14 +150,15 @@ pub struct ServeConfig {
     #[arg(long, env = "IMGSEARCH_RECIPROCAL_RERANK", default_value_t = true,
           action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub reciprocal_rerank: bool,
-    /// An instance whose catalogue holds products with several pictures (at least 500
-    /// pictures, a quarter of them beside their product's first) gets a whitening fitted
+    /// An instance whose catalogue holds photos of products, several per product (at
+    /// least 500 pictures, a quarter of them beside their product's first, most previews
+    /// showing a product in a scene rather than a product shot) gets a whitening fitted
     /// on what varies between pictures of one product, once writes pause for 2 s, and
     /// again each time it has grown by half (`imgsearch index whiten --within-product`
     /// does it by hand): GroceryStore val P@1 / mAP@100 0.601 / 0.360 -> 0.608 / 0.371
     /// built-in, 0.699 / 0.507 -> 0.747 / 0.654 with MobileNetV1. Such an index searches
-    /// busy scenes without segment proposals. Catalogues of one picture per product are
-    /// left as they are. Off on replicated nodes (each would fit its own). On by default.
+    /// busy scenes without segment proposals, so catalogues of product shots (what the
+    /// proposals find in scenes) and of one picture per product are left as they are. Off on replicated nodes (each would fit its own). On by default.
     #[arg(long, env = "IMGSEARCH_FIT_WITHIN_PRODUCTS", default_value_t = true,
           action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub fit_within_products: bool,

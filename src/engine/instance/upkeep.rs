@@ -221,11 +221,14 @@ impl Instance {
     }
 }
 
-/// Pictures beside their product's first (of the products a fit within products takes).
-pub(super) fn repeat_count(store: &Store, meta: &InstanceMeta) -> Result<u64> {
+/// Pictures beside their product's first (of the products a fit within products takes),
+/// and the pictures of those products, in doc order.
+pub(super) fn repeats(store: &Store, meta: &InstanceMeta) -> Result<(u64, Vec<u64>)> {
     let products = repeated_products(store, meta.id, meta.dimension as usize)?;
     let distinct: HashSet<u32> = products.values().copied().collect();
-    Ok((products.len() - distinct.len()) as u64)
+    let mut docs: Vec<u64> = products.keys().copied().collect();
+    docs.sort_unstable();
+    Ok(((products.len() - distinct.len()) as u64, docs))
 }
 
 /// Bytes of per-product sums a fit within products holds at most (8 per dimension per

@@ -1,5 +1,6 @@
-//! The automatic whitening within products: a catalogue that holds products with several
-//! pictures gets a whitening fitted on what varies between pictures of one product
+//! The automatic whitening within products: a catalogue of photos that holds products
+//! with several pictures gets a whitening fitted on what varies between pictures of one
+//! product
 //! (`whitening/`, `WhiteningParams::within_products`), once writes pause, and fitted
 //! again each time the catalogue has grown by half.
 //!
@@ -14,17 +15,22 @@
 //! then half as much again as the last fit or check), a background thread waits until
 //! the live count and rows stay unchanged for [`QUIET`] (a bulk load is fitted once, on
 //! all of it) or [`MOST_WAIT`] has passed, then fits when [`MIN_REPEATS`] pictures (and
-//! a [`MIN_REPEAT_SHARE`] of all) lie beside their product's first. The fit and rebuild
+//! a [`MIN_REPEAT_SHARE`] of all) lie beside their product's first and most sampled
+//! previews show a product in a scene ([`MIN_PHOTO_SHARE`]). An index whitened within
+//! products searches scenes without segment proposals (`search/mod.rs`), which find
+//! products in scenes by matching silhouettes on white to product shots: a catalogue of
+//! product shots keeps them and is not whitened. The fit and rebuild
 //! are `Instance::whiten`'s (writes wait for the rebuild). An operator's own whitening
 //! (`imgsearch index whiten` without `--within-product`) is never replaced.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::upkeep::{repeat_count, WhitenOutcome};
+use super::upkeep::{repeats, WhitenOutcome};
 use super::whitening::WhiteningParams;
 use super::Instance;
 use crate::engine::{EngineError, Result};
+use crate::vision;
 
 /// Live pictures before a catalogue is first checked.
 pub const MIN_PICTURES: u64 = 500;
@@ -36,6 +42,10 @@ const MIN_REPEAT_SHARE: f64 = 0.25;
 const QUIET: Duration = Duration::from_secs(2);
 /// Longest wait for writes to pause: a steady stream of adds is fitted anyway.
 const MOST_WAIT: Duration = Duration::from_secs(60);
+/// Share of the sampled previews that must be photos of products in scenes.
+const MIN_PHOTO_SHARE: f64 = 0.5;
+/// Previews sampled to tell a catalogue of photos from one of product shots.
+const SAMPLED_PREVIEWS: usize = 64;
 /// How often the waiting thread looks at the catalogue.
 const POLL: Duration = Duration::from_millis(250);
 
@@ -118,6 +128,29 @@ impl Instance {
         }
     }
 
+    /// The share of up to [`SAMPLED_PREVIEWS`] previews spread over `docs` that show a
+    /// product in a scene (a busy border, as `vision::is_cluttered` tells a query's), 0
+    /// when none has a preview (previews off: the catalogue's kind is unknown).
+    fn photo_share(&self, docs: &[u64]) -> Result<f64> {
+        let step = docs.len().div_ceil(SAMPLED_PREVIEWS).max(1);
+        let (mut seen, mut photos) = (0usize, 0usize);
+        for &doc in docs.iter().step_by(step) {
+            let Some(bytes) = self.store.thumbnail(self.meta.id, doc)? else {
+                continue;
+            };
+            let Ok(preview) = image::load_from_memory(&bytes) else {
+                continue;
+            };
+            seen += 1;
+            photos += usize::from(vision::is_cluttered(&preview.to_rgb8()));
+        }
+        Ok(if seen == 0 {
+            0.0
+        } else {
+            photos as f64 / seen as f64
+        })
+    }
+
     /// Fits the whitening within products now when the catalogue calls for it (see the
     /// module header): the server's thread once writes pause, and tools and tests that
     /// hold their own instance after adding. `None` when nothing was due.
@@ -142,11 +175,18 @@ impl Instance {
             None if live < MIN_PICTURES => return Ok(None),
             None => WhiteningParams::within_products(),
         };
-        let repeats = repeat_count(&self.store, &self.meta)?;
+        let (repeats, docs) = repeats(&self.store, &self.meta)?;
         self.within_fit
             .next_check
             .store(grown_by_half(live), Ordering::Relaxed);
         if repeats < MIN_REPEATS || (repeats as f64) < MIN_REPEAT_SHARE * live as f64 {
+            return Ok(None);
+        }
+        // Product shots are what the scene proposals find products in (a silhouette on
+        // white), and an index whitened within products goes without them.
+        let photos = self.photo_share(&docs)?;
+        if photos < MIN_PHOTO_SHARE {
+            tracing::debug!(instance = %self.meta.name, photos, "not whitened within products: a catalogue of product shots");
             return Ok(None);
         }
         let started = Instant::now();
@@ -155,6 +195,7 @@ impl Instance {
             instance = %self.meta.name,
             pictures = outcome.fitted_on,
             repeats,
+            photos,
             generation = outcome.generation,
             ms = started.elapsed().as_millis() as u64,
             "whitened within products"
@@ -169,116 +210,123 @@ impl Instance {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
     use std::time::{Duration, Instant};
+
+    use image::{ImageFormat, Rgb, RgbImage};
 
     use super::super::whitening::WhiteningParams;
     use super::*;
     use crate::engine::testkit::generic_instance;
-    use crate::store::Record;
+    use crate::engine::{AddPicture, Engine};
+    use crate::vision::testkit;
 
-    /// `products` products of `each` pictures: a centre per product plus noise, as
-    /// records and vectors of `dim` dimensions.
-    fn catalogue(products: usize, each: usize, dim: usize) -> Vec<(Record, Vec<f32>)> {
-        let mut rng = crate::vision::testkit::Rng::new(7);
-        let mut uniform = move || rng.unit() as f32;
-        let mut out = Vec::new();
-        for p in 0..products {
-            let centre: Vec<f32> = (0..dim).map(|_| uniform()).collect();
+    /// Picture `i` of product `p`: a busy scene (a photo) or a product shot on white.
+    fn picture(p: usize, i: usize, photo: bool) -> RgbImage {
+        let seed = (p * 16 + i) as u64;
+        if photo {
+            return testkit::scene(seed, 120, 120);
+        }
+        let mut rng = testkit::Rng::new(p as u64 + 1);
+        let (x, y) = (10 + i as u32 * 2, 12 + i as u32);
+        let colour = Rgb([rng.below(200) as u8, rng.below(200) as u8, 40]);
+        testkit::product(
+            120,
+            120,
+            Rgb([255, 255, 255]),
+            colour,
+            (x, x + 70, y, y + 60),
+        )
+    }
+
+    /// Adds `each` pictures of products `from..to` (ProductId `{prefix}{p}`).
+    fn add(
+        instance: &Instance,
+        prefix: &str,
+        (from, to): (usize, usize),
+        each: usize,
+        photo: bool,
+    ) {
+        for p in from..to {
             for i in 0..each {
-                let record = Record {
-                    product_id: format!("p{p}"),
-                    pic_name: format!("{p}-{i}.jpg"),
-                    ..Record::default()
-                };
-                let v = centre.iter().map(|c| c + 0.3 * uniform()).collect();
-                out.push((record, v));
+                instance
+                    .add(AddPicture {
+                        product_id: format!("{prefix}{p}"),
+                        pic_name: format!("{p}-{i}.png"),
+                        picture: testkit::encode(&picture(p, i, photo), ImageFormat::Png),
+                        category_id: None,
+                        crop: false,
+                        region: None,
+                        attributes: Default::default(),
+                    })
+                    .unwrap();
             }
         }
-        out
     }
 
     fn filled(
         products: usize,
         each: usize,
-    ) -> (
-        tempfile::TempDir,
-        crate::engine::Engine,
-        std::sync::Arc<Instance>,
-    ) {
+        photo: bool,
+    ) -> (tempfile::TempDir, Engine, Arc<Instance>) {
         let (dir, engine, instance) = generic_instance("within");
-        let dim = instance.meta().dimension as usize;
-        for chunk in catalogue(products, each, dim).chunks(100) {
-            instance.add_vectors(chunk).unwrap();
-        }
+        add(&instance, "p", (0, products), each, photo);
         (dir, engine, instance)
     }
 
     #[test]
-    fn a_catalogue_of_products_with_several_pictures_is_whitened_within_them() {
+    fn a_catalogue_of_photos_of_products_with_several_each_is_whitened_within_them() {
+        assert!(vision::is_cluttered(&picture(3, 1, true)));
         // 100 products of 6: 500 pictures beside their product's first.
-        let (_dir, _engine, instance) = filled(100, 6);
-        assert_eq!(
-            instance.fit_within_products_if_due().unwrap(),
-            None,
-            "setting off"
-        );
+        let (_dir, _engine, instance) = filled(100, 6, true);
+        let off = instance.fit_within_products_if_due().unwrap();
+        assert_eq!(off, None, "setting off");
         instance.set_fit_within_products(true);
         let outcome = instance.fit_within_products_if_due().unwrap().unwrap();
         assert_eq!(outcome.fitted_on, 600);
         assert!(instance.whitened_within_products());
         let w = instance.whitening().unwrap();
-        assert_eq!(
-            w.params(),
-            WhiteningParams {
-                dims: Some(instance.meta().dimension as usize),
-                ..WhiteningParams::within_products()
-            }
-        );
+        let dims = Some(instance.meta().dimension as usize);
+        let want = WhiteningParams {
+            dims,
+            ..WhiteningParams::within_products()
+        };
+        assert_eq!(w.params(), want);
         // Fitted again only once the catalogue has grown by half.
         assert_eq!(instance.fit_within_products_if_due().unwrap(), None);
-        let dim = instance.meta().dimension as usize;
-        let more: Vec<_> = catalogue(150, 2, dim)
-            .into_iter()
-            .map(|(mut r, v)| {
-                r.product_id = format!("more-{}", r.product_id);
-                (r, v)
-            })
-            .collect();
-        instance.add_vectors(&more[..200]).unwrap();
+        add(&instance, "more", (0, 100), 2, true);
         assert_eq!(
             instance.fit_within_products_if_due().unwrap(),
             None,
             "800 < 900"
         );
-        instance.add_vectors(&more[200..]).unwrap();
+        add(&instance, "more", (100, 150), 2, true);
         let outcome = instance.fit_within_products_if_due().unwrap().unwrap();
         assert_eq!(outcome.fitted_on, 900);
     }
 
     #[test]
-    fn catalogues_of_one_picture_per_product_and_an_operators_whitening_are_left_alone() {
-        // 600 products of one picture: nothing varies within a product.
-        let (_dir, _engine, instance) = filled(600, 1);
+    fn product_shots_single_pictures_and_an_operators_whitening_are_left_alone() {
+        // Product shots on white, six per product: the scene proposals' catalogue.
+        let (_dir, _engine, instance) = filled(100, 6, false);
+        assert!(!vision::is_cluttered(&picture(3, 1, false)));
         instance.set_fit_within_products(true);
         assert_eq!(instance.fit_within_products_if_due().unwrap(), None);
         assert!(instance.whitening().is_none());
-        // Too few pictures beside their product's first (a quarter of 900 is 225, but
-        // 300 is under the 500 needed).
-        let (_dir, _engine, instance) = filled(300, 2);
+        // 600 products of one photo: nothing varies within a product.
+        let (_dir, _engine, instance) = filled(600, 1, true);
         instance.set_fit_within_products(true);
-        let dim = instance.meta().dimension as usize;
-        let single: Vec<_> = catalogue(300, 1, dim)
-            .into_iter()
-            .map(|(mut r, v)| {
-                r.product_id = format!("single-{}", r.product_id);
-                (r, v)
-            })
-            .collect();
-        instance.add_vectors(&single).unwrap();
+        assert_eq!(instance.fit_within_products_if_due().unwrap(), None);
+        assert!(instance.whitening().is_none());
+        // Too few pictures beside their product's first: 300 of 900 is a third, but
+        // under the 500 needed.
+        let (_dir, _engine, instance) = filled(300, 2, true);
+        add(&instance, "single", (0, 300), 1, true);
+        instance.set_fit_within_products(true);
         assert_eq!(instance.fit_within_products_if_due().unwrap(), None);
         assert!(instance.whitening().is_none());
         // The operator's own whitening stays.
-        let (_dir, _engine, instance) = filled(100, 6);
+        let (_dir, _engine, instance) = filled(100, 6, true);
         instance.whiten(Some(&WhiteningParams::default())).unwrap();
         instance.set_fit_within_products(true);
         assert_eq!(instance.fit_within_products_if_due().unwrap(), None);
@@ -289,14 +337,12 @@ mod tests {
     fn the_server_fits_in_the_background_once_writes_pause() {
         let (_dir, _engine, instance) = generic_instance("within");
         instance.set_fit_within_products(true);
-        let dim = instance.meta().dimension as usize;
-        for chunk in catalogue(100, 6, dim).chunks(100) {
-            instance.add_vectors(chunk).unwrap();
-        }
+        add(&instance, "p", (0, 100), 6, true);
         let started = Instant::now();
         while !instance.whitened_within_products() {
+            let waited = started.elapsed();
             assert!(
-                started.elapsed() < Duration::from_secs(60),
+                waited < Duration::from_secs(60),
                 "no whitening 60 s after the adds"
             );
             std::thread::sleep(Duration::from_millis(100));
