@@ -1,8 +1,7 @@
 //! The automatic whitening within products: a catalogue of photos that holds products
 //! with several pictures gets a whitening fitted on what varies between pictures of one
-//! product
-//! (`whitening/`, `WhiteningParams::within_products`), once writes pause, and fitted
-//! again each time the catalogue has grown by half.
+//! product (`whitening/`, `WhiteningParams::within_products`), once writes pause, and
+//! fitted again each time the catalogue has grown by half.
 //!
 //! Why: photos of one product differ by light, angle and background; the within-product
 //! covariance says which directions of the descriptor are that noise, and whitening it
@@ -19,9 +18,10 @@
 //! previews show a product in a scene ([`MIN_PHOTO_SHARE`]). An index whitened within
 //! products searches scenes without segment proposals (`search/mod.rs`), which find
 //! products in scenes by matching silhouettes on white to product shots: a catalogue of
-//! product shots keeps them and is not whitened. The fit and rebuild
-//! are `Instance::whiten`'s (writes wait for the rebuild). An operator's own whitening
-//! (`imgsearch index whiten` without `--within-product`) is never replaced.
+//! product shots keeps them and is not whitened. The fit and rebuild are
+//! `Instance::whiten`'s (writes wait only while the rebuild catches up with them). An
+//! operator's own whitening (`imgsearch index whiten` without `--within-product`) is
+//! never replaced.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
