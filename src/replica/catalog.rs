@@ -403,6 +403,10 @@ impl Replica {
         let created = match self.jetstream.get_stream(&name).await {
             Ok(stream) => match stream.get_info().await {
                 Ok(info) => info.created,
+                // Another node applying the same deletion removed it in between: gone
+                // is what this deletion wants (an error here would apply the entry
+                // again and answer the deleting client that the instance is unknown).
+                Err(e) if e.to_string().contains("not found") => return Ok(()),
                 Err(e) => return Err(ReplicaError::Log(format!("stream {name}: {e}"))),
             },
             Err(e) if e.to_string().contains("not found") => return Ok(()),
