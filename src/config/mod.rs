@@ -158,7 +158,8 @@ pub struct ServeConfig {
     /// does it by hand): GroceryStore val P@1 / mAP@100 0.601 / 0.360 -> 0.608 / 0.371
     /// built-in, 0.699 / 0.507 -> 0.747 / 0.654 with MobileNetV1. Such an index searches
     /// busy scenes without segment proposals, so catalogues of product shots (what the
-    /// proposals find in scenes) and of one picture per product are left as they are. Off on replicated nodes (each would fit its own). On by default.
+    /// proposals find in scenes) and of one picture per product are left as they are.
+    /// Off on replicated nodes (each would fit its own). On by default.
     #[arg(long, env = "IMGSEARCH_FIT_WITHIN_PRODUCTS", default_value_t = true,
           action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub fit_within_products: bool,

@@ -76,28 +76,15 @@ fn scene_proposals_are_on_unless_switched_off() {
         <Serve as clap::Parser>::try_parse_from(args)
             .unwrap()
             .config
-            .scene_proposals
     };
-    assert!(parse(&["serve"]));
-    assert!(!parse(&["serve", "--scene-proposals", "false"]));
-    assert!(parse(&["serve", "--scene-proposals"]));
-    let reciprocal = |args: &[&str]| {
-        <Serve as clap::Parser>::try_parse_from(args)
-            .unwrap()
-            .config
-            .reciprocal_rerank
-    };
-    assert!(reciprocal(&["serve"]));
-    assert!(reciprocal(&["serve", "--reciprocal-rerank"]));
-    assert!(!reciprocal(&["serve", "--reciprocal-rerank", "false"]));
-    let within = |args: &[&str]| {
-        <Serve as clap::Parser>::try_parse_from(args)
-            .unwrap()
-            .config
-            .fit_within_products
-    };
-    assert!(within(&["serve"]));
-    assert!(!within(&["serve", "--fit-within-products", "false"]));
+    assert!(parse(&["serve"]).scene_proposals);
+    assert!(!parse(&["serve", "--scene-proposals", "false"]).scene_proposals);
+    assert!(parse(&["serve", "--scene-proposals"]).scene_proposals);
+    assert!(parse(&["serve"]).reciprocal_rerank);
+    assert!(parse(&["serve", "--reciprocal-rerank"]).reciprocal_rerank);
+    assert!(!parse(&["serve", "--reciprocal-rerank", "false"]).reciprocal_rerank);
+    assert!(parse(&["serve"]).fit_within_products);
+    assert!(!parse(&["serve", "--fit-within-products", "false"]).fit_within_products);
 }
 
 #[test]

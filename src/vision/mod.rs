@@ -37,7 +37,7 @@ pub use picture::decode::{decode, Picture};
 pub use picture::region::Region;
 pub(crate) use picture::silhouette::SilhouetteGrids;
 pub use picture::thumbnail::{
-    thumbnail, thumbnail_source_size, DEFAULT_THUMBNAIL_SIDE, MAX_THUMBNAIL_SIDE,
+    decode_thumbnail, thumbnail, thumbnail_source_size, DEFAULT_THUMBNAIL_SIDE, MAX_THUMBNAIL_SIDE,
 };
 pub(crate) use picture::tone::{ScaledPictures, ToneAgreement};
 pub use picture::validate::PixelLimits;

@@ -29,6 +29,12 @@ pub(super) fn while_rebuilding(instance: &Instance) {
     hook(instance);
 }
 
+/// Sets `hook` to run during the next rebuild of instance `name`.
+fn while_rebuilding_run(name: &str, hook: impl FnOnce(&Instance) + Send + 'static) {
+    let hook: Box<dyn FnOnce(&Instance) + Send> = Box::new(hook);
+    WHILE_REBUILDING.lock().unwrap().push((name.into(), hook));
+}
+
 fn record(key: usize, version: i32) -> Record {
     Record {
         product_id: format!("p{key}"),
@@ -152,10 +158,7 @@ fn writes_during_a_whitening_are_projected_through_it() {
     }
     let (tx, rx) = std::sync::mpsc::channel();
     let during = writes_meanwhile(expected.clone(), tx);
-    WHILE_REBUILDING
-        .lock()
-        .unwrap()
-        .push(("catchup-white".into(), Box::new(during)));
+    while_rebuilding_run("catchup-white", during);
     let params = crate::engine::WhiteningParams {
         dims: Some(16),
         ..crate::engine::WhiteningParams::default()
@@ -189,10 +192,7 @@ fn writes_during_a_rebuild_all_survive_and_deletes_stay_deleted() {
 
     let (tx, rx) = std::sync::mpsc::channel();
     let during = writes_meanwhile(expected.clone(), tx);
-    WHILE_REBUILDING
-        .lock()
-        .unwrap()
-        .push(("catchup".into(), Box::new(during)));
+    while_rebuilding_run("catchup", during);
     instance.rebuild().unwrap();
     let expected = rx.try_recv().expect("the writes ran during the rebuild");
 

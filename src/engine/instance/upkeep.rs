@@ -169,9 +169,21 @@ impl Instance {
     /// projection, which the next open detects and rebuilds ([`open_reconciled`]).
     pub fn whiten(&self, params: Option<&WhiteningParams>) -> Result<WhitenOutcome> {
         let projection = match params {
-            Some(params) => Projection::whitening(self.fit_whitening(params)?),
+            Some(params) => {
+                let products = match params.within_product {
+                    true => Some(repeated_products(&self.store, &self.meta)?),
+                    false => None,
+                };
+                Projection::whitening(self.fit_whitening(params, products.as_ref())?)
+            }
             None => Projection::none(),
         };
+        self.swap_projection(projection)
+    }
+
+    /// Stores `projection` with the instance and rebuilds the index through it (the
+    /// second half of [`Self::whiten`]).
+    pub(super) fn swap_projection(&self, projection: Projection) -> Result<WhitenOutcome> {
         let _upkeep = self.upkeep.lock();
         // A deleted or replaced instance refuses here, before anything is stored for it
         // (both take the upkeep lock, so it cannot happen after).
@@ -190,22 +202,18 @@ impl Instance {
     }
 
     /// Fits a whitening on the stored vectors; within products, each picture is given
-    /// its product (pictures of a product with no other only move the mean).
-    fn fit_whitening(&self, params: &WhiteningParams) -> Result<Whitening> {
+    /// its product in `products` ([`repeated_products`]; pictures not there only move
+    /// the mean).
+    pub(super) fn fit_whitening(
+        &self,
+        params: &WhiteningParams,
+        products: Option<&RepeatedProducts>,
+    ) -> Result<Whitening> {
         let mut fit = WhiteningFit::new(self.meta.dimension as usize);
-        let products = if params.within_product {
-            Some(repeated_products(
-                &self.store,
-                self.meta.id,
-                self.meta.dimension as usize,
-            )?)
-        } else {
-            None
-        };
         let mut failed = None;
         self.store.for_each_vector(self.meta.id, |doc, vector| {
             if failed.is_none() {
-                let added = match products.as_ref().map(|p| p.get(&doc)) {
+                let added = match products.map(|p| p.get(&doc)) {
                     None => fit.add(&vector),
                     Some(Some(product)) => fit.add_of_product(&vector, *product),
                     Some(None) => fit.add_mean_only(&vector),
@@ -221,14 +229,15 @@ impl Instance {
     }
 }
 
-/// Pictures beside their product's first (of the products a fit within products takes),
-/// and the pictures of those products, in doc order.
-pub(super) fn repeats(store: &Store, meta: &InstanceMeta) -> Result<(u64, Vec<u64>)> {
-    let products = repeated_products(store, meta.id, meta.dimension as usize)?;
+/// The product (numbered) of each picture a fit within products takes, by doc.
+pub(super) type RepeatedProducts = HashMap<u64, u32>;
+
+/// Pictures beside their product's first in `products`, and their docs in doc order.
+pub(super) fn repeats(products: &RepeatedProducts) -> (u64, Vec<u64>) {
     let distinct: HashSet<u32> = products.values().copied().collect();
     let mut docs: Vec<u64> = products.keys().copied().collect();
     docs.sort_unstable();
-    Ok(((products.len() - distinct.len()) as u64, docs))
+    ((products.len() - distinct.len()) as u64, docs)
 }
 
 /// Bytes of per-product sums a fit within products holds at most (8 per dimension per
@@ -238,7 +247,8 @@ const WITHIN_FIT_SUM_BYTES: usize = 256 << 20;
 /// The product (numbered) of every stored picture whose product has another, for the
 /// first products (in doc order) whose sums fit in [`WITHIN_FIT_SUM_BYTES`]; pictures of
 /// later products only move the mean.
-fn repeated_products(store: &Store, inst: u32, dim: usize) -> Result<HashMap<u64, u32>> {
+pub(super) fn repeated_products(store: &Store, meta: &InstanceMeta) -> Result<RepeatedProducts> {
+    let (inst, dim) = (meta.id, meta.dimension as usize);
     let mut numbers: HashMap<String, u32> = HashMap::new();
     let mut docs: Vec<(u64, u32)> = Vec::new();
     store.for_each_record(inst, |doc, record| {

@@ -26,7 +26,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::upkeep::{repeats, WhitenOutcome};
+use super::upkeep::{repeated_products, repeats, WhitenOutcome};
+use super::whitening::Projection;
 use super::whitening::WhiteningParams;
 use super::Instance;
 use crate::engine::{EngineError, Result};
@@ -138,11 +139,11 @@ impl Instance {
             let Some(bytes) = self.store.thumbnail(self.meta.id, doc)? else {
                 continue;
             };
-            let Ok(preview) = image::load_from_memory(&bytes) else {
+            let Some(preview) = vision::decode_thumbnail(&bytes) else {
                 continue;
             };
             seen += 1;
-            photos += usize::from(vision::is_cluttered(&preview.to_rgb8()));
+            photos += usize::from(vision::is_cluttered(&preview));
         }
         Ok(if seen == 0 {
             0.0
@@ -175,7 +176,9 @@ impl Instance {
             None if live < MIN_PICTURES => return Ok(None),
             None => WhiteningParams::within_products(),
         };
-        let (repeats, docs) = repeats(&self.store, &self.meta)?;
+        // One walk of the records serves the decision and the fit.
+        let products = repeated_products(&self.store, &self.meta)?;
+        let (repeats, docs) = repeats(&products);
         self.within_fit
             .next_check
             .store(grown_by_half(live), Ordering::Relaxed);
@@ -190,7 +193,9 @@ impl Instance {
             return Ok(None);
         }
         let started = Instant::now();
-        let outcome = self.whiten(Some(&params))?;
+        let whitening = self.fit_whitening(&params, Some(&products))?;
+        drop(products);
+        let outcome = self.swap_projection(Projection::whitening(whitening))?;
         tracing::info!(
             instance = %self.meta.name,
             pictures = outcome.fitted_on,

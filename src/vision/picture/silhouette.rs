@@ -11,6 +11,7 @@
 use image::{imageops, RgbImage};
 
 use super::region::Region;
+use super::thumbnail::decode_thumbnail;
 
 /// Side of the grid both boxes are reduced to before they are correlated.
 const GRID: u32 = 24;
@@ -39,9 +40,7 @@ impl SilhouetteGrids {
     /// silhouettes of about its shape; `None` for a preview that does not decode, is not a
     /// product shot on white, or has no silhouette of its shape.
     pub(crate) fn best_correlation(&self, preview: &[u8]) -> Option<f64> {
-        let stored = image::load_from_memory_with_format(preview, image::ImageFormat::Jpeg)
-            .ok()?
-            .into_rgb8();
+        let stored = decode_thumbnail(preview)?;
         let product = product_box(&stored)?;
         let theirs = grid_of(
             &imageops::crop_imm(

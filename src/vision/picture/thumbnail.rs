@@ -40,6 +40,13 @@ pub fn thumbnail(rgb: &RgbImage, max_side: u32) -> Option<Vec<u8>> {
     Some(with_source_size(jpeg, w, h))
 }
 
+/// A stored preview (the JPEG [`thumbnail`] made) decoded; `None` when it does not decode.
+pub fn decode_thumbnail(jpeg: &[u8]) -> Option<RgbImage> {
+    image::load_from_memory_with_format(jpeg, image::ImageFormat::Jpeg)
+        .ok()
+        .map(image::DynamicImage::into_rgb8)
+}
+
 /// The size of the picture a thumbnail was made from, read from its comment segment.
 pub fn thumbnail_source_size(jpeg: &[u8]) -> Option<(u32, u32)> {
     segments(jpeg)

@@ -16,7 +16,7 @@ use image::RgbImage;
 use parking_lot::Mutex;
 
 use super::decode::Picture;
-use super::thumbnail::thumbnail_source_size;
+use super::thumbnail::{decode_thumbnail, thumbnail_source_size};
 
 /// A channel value at or above this counts as clipped white.
 const CLIPPED_VALUE: u8 = 250;
@@ -123,9 +123,7 @@ impl ToneComparer<'_> {
         if (mine / theirs - 1.0).abs() > ASPECT_TOLERANCE {
             return None;
         }
-        let stored = image::load_from_memory_with_format(preview, image::ImageFormat::Jpeg)
-            .ok()?
-            .into_rgb8();
+        let stored = decode_thumbnail(preview)?;
         let scaled = match self.scaled.take() {
             Some(scaled) if scaled.0.dimensions() == stored.dimensions() => scaled,
             _ => self.scaled_to(stored.dimensions()),
