@@ -1,5 +1,5 @@
 //! k-reciprocal re-ranking of an undecided search's shortlist (Zhong et al. 2017), over
-//! the shortlist's own stored vectors.
+//! the shortlist's own index rows.
 //!
 //! Photos of one product taken apart (a shelf, a hand, a bag) are often less alike than
 //! a photo and another product's picture in its colours, so the vector order mixes them.
@@ -10,7 +10,7 @@
 //! weighted by closeness and averaged over its own first neighbours; the query's
 //! Jaccard distance to each candidate in that description, blended with the vector
 //! distance, gives the new order. It runs on the shortlist alone (the first K results,
-//! K the instance's re-rank candidates: ~100 vectors read, 100² dot products), only for
+//! K the instance's re-rank candidates: ~100 index rows, 100² / 2 dot products), only for
 //! a ranking that neither decided (`cascade.rs`) nor verified any copy (`rerank.rs`),
 //! and leaves its first [`Reciprocal::kept`] results where they are: the first is a
 //! copy's or the product vote's (`product_vote.rs`), and keeping the first five keeps
@@ -91,20 +91,22 @@ impl Instance {
         }
         let shortlist = &mut candidates.results[..head];
         let timer = StageTimer::start();
-        let (_, projection) = self.layer();
-        let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(head);
+        // The index's rows are the vectors the scan scored, already projected: no store
+        // read and no whitening per candidate (a fitted projection is a d × d product).
+        let (snap, _) = self.layer();
+        let mut vectors: Vec<&[f32]> = Vec::with_capacity(head);
         for found in shortlist.iter() {
-            let Some(raw) = self.store.vector(self.meta.id, found.doc)? else {
-                // A picture deleted since the scan: leave the order as it is.
+            let Some(row) = snap.row_of(found.doc) else {
+                // A picture compacted away since the scan: leave the order as it is.
                 return Ok(());
             };
-            vectors.push(projection.apply(&raw)?.into_owned());
+            vectors.push(snap.vector_at(row));
         }
         let to_query: Vec<f32> = shortlist.iter().map(|f| f.score as f32).collect();
         let mut pairs = vec![0.0f32; head * head];
         for i in 0..head {
             for j in i..head {
-                let s = crate::index::kernels::dot(&vectors[i], &vectors[j]);
+                let s = crate::index::kernels::dot(vectors[i], vectors[j]);
                 pairs[i * head + j] = s;
                 pairs[j * head + i] = s;
             }
@@ -170,47 +172,68 @@ pub(super) fn reciprocal_order(
             row.iter_mut().for_each(|d| *d /= largest);
         }
     }
-    let ranked: Vec<Vec<usize>> = (0..nodes)
-        .map(|a| {
-            let row = &distance[a * nodes..(a + 1) * nodes];
-            let mut order: Vec<usize> = (0..nodes).collect();
-            // Itself first, then nearest first; ties by index for a fixed order.
-            order.sort_by(|&x, &y| {
-                (x != a)
-                    .cmp(&(y != a))
-                    .then(row[x].total_cmp(&row[y]))
-                    .then(x.cmp(&y))
-            });
-            order
-        })
-        .collect();
-    let reciprocal = |a: usize, k: usize| -> Vec<usize> {
+    // Each node's neighbours, itself first, then nearest first, ties by index, sorted as
+    // one integer key per node (the order `f32::total_cmp` gives, then the index);
+    // `place[a * nodes + b]` is where b stands in a's list, so "a is among b's first k"
+    // is one comparison.
+    let mut ranked = vec![0usize; nodes * nodes];
+    let mut place = vec![0usize; nodes * nodes];
+    let mut keys = vec![0u64; nodes];
+    for a in 0..nodes {
+        let row = &distance[a * nodes..(a + 1) * nodes];
+        for (b, key) in keys.iter_mut().enumerate() {
+            *key = if b == a {
+                b as u64
+            } else {
+                (u64::from(total_order_bits(row[b])) + 1) << 32 | b as u64
+            };
+        }
+        keys.sort_unstable();
+        for (at, key) in keys.iter().enumerate() {
+            let b = (key & u64::from(u32::MAX)) as usize;
+            ranked[a * nodes + at] = b;
+            place[a * nodes + b] = at;
+        }
+    }
+    // a's k-reciprocal neighbours: those of its first k + 1 (itself included) that have a
+    // among their own first k + 1, in a's order.
+    let reciprocal_sets = |k: usize| -> Vec<Vec<usize>> {
         let k = (k + 1).min(nodes);
-        ranked[a][..k]
-            .iter()
-            .copied()
-            .filter(|&b| ranked[b][..k].contains(&a))
+        (0..nodes)
+            .map(|a| {
+                ranked[a * nodes..a * nodes + k]
+                    .iter()
+                    .copied()
+                    .filter(|&b| place[b * nodes + a] < k)
+                    .collect()
+            })
             .collect()
     };
     let k1 = settings.k1.max(1);
     let half = (k1 as f32 / 2.0).round().max(1.0) as usize;
+    let own_sets = reciprocal_sets(k1);
+    let half_sets = reciprocal_sets(half);
     let mut weights = vec![0.0f32; nodes * nodes];
+    let mut in_own = vec![false; nodes];
+    let mut expanded = vec![false; nodes];
     for a in 0..nodes {
-        let own = reciprocal(a, k1);
-        let mut expanded = own.clone();
+        let own = &own_sets[a];
+        own.iter().for_each(|&b| in_own[b] = true);
+        expanded.copy_from_slice(&in_own);
         // A neighbour's own (half-size) set joins when most of it is already here.
-        for &b in &own {
-            let theirs = reciprocal(b, half);
-            let shared = theirs.iter().filter(|c| own.contains(c)).count();
+        for &b in own {
+            let theirs = &half_sets[b];
+            let shared = theirs.iter().filter(|&&c| in_own[c]).count();
             if 3 * shared > 2 * theirs.len() {
-                expanded.extend(theirs);
+                theirs.iter().for_each(|&c| expanded[c] = true);
             }
         }
-        expanded.sort_unstable();
-        expanded.dedup();
+        own.iter().for_each(|&b| in_own[b] = false);
         let row = &mut weights[a * nodes..(a + 1) * nodes];
-        for &b in &expanded {
-            row[b] = (-distance[a * nodes + b]).exp();
+        for (b, w) in row.iter_mut().enumerate() {
+            if expanded[b] {
+                *w = (-distance[a * nodes + b]).exp();
+            }
         }
         let sum: f32 = row.iter().sum();
         if sum > 0.0 {
@@ -222,7 +245,7 @@ pub(super) fn reciprocal_order(
     if k2 > 1 {
         let mut averaged = vec![0.0f32; nodes * nodes];
         for a in 0..nodes {
-            for &b in &ranked[a][..k2] {
+            for &b in &ranked[a * nodes..a * nodes + k2] {
                 for c in 0..nodes {
                     averaged[a * nodes + c] += weights[b * nodes + c] / k2 as f32;
                 }
@@ -251,3 +274,13 @@ pub(super) fn reciprocal_order(
 
 #[cfg(test)]
 mod tests;
+
+/// `x`'s bits mapped so that unsigned order is [`f32::total_cmp`]'s.
+fn total_order_bits(x: f32) -> u32 {
+    let bits = x.to_bits();
+    if bits >> 31 == 1 {
+        !bits
+    } else {
+        bits | 1 << 31
+    }
+}

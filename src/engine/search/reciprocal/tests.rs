@@ -93,3 +93,159 @@ fn the_kept_first_results_stay_and_the_rest_follow_in_reciprocal_order() {
         assert_eq!(sorted, [0, 1, 2, 3, 4, 5]);
     }
 }
+
+/// The first implementation, kept as the reference: a neighbour list per node and
+/// membership by search. The faster one must give the same order.
+fn reference_order(to_query: &[f32], pairs: &[f32], settings: Reciprocal) -> Vec<usize> {
+    let n = to_query.len();
+    let nodes = n + 1;
+    let similarity = |a: usize, b: usize| -> f32 {
+        match (a, b) {
+            (0, 0) => 1.0,
+            (0, c) | (c, 0) => to_query[c - 1],
+            (a, b) => pairs[(a - 1) * n + (b - 1)],
+        }
+    };
+    // Squared distance of unit vectors, each row scaled by its largest (as the paper).
+    let mut distance = vec![0.0f32; nodes * nodes];
+    for a in 0..nodes {
+        let row = &mut distance[a * nodes..(a + 1) * nodes];
+        for (b, d) in row.iter_mut().enumerate() {
+            *d = (2.0 - 2.0 * similarity(a, b)).max(0.0);
+        }
+        let largest = row.iter().copied().fold(0.0f32, f32::max);
+        if largest > 0.0 {
+            row.iter_mut().for_each(|d| *d /= largest);
+        }
+    }
+    let ranked: Vec<Vec<usize>> = (0..nodes)
+        .map(|a| {
+            let row = &distance[a * nodes..(a + 1) * nodes];
+            let mut order: Vec<usize> = (0..nodes).collect();
+            // Itself first, then nearest first; ties by index for a fixed order.
+            order.sort_by(|&x, &y| {
+                (x != a)
+                    .cmp(&(y != a))
+                    .then(row[x].total_cmp(&row[y]))
+                    .then(x.cmp(&y))
+            });
+            order
+        })
+        .collect();
+    let reciprocal = |a: usize, k: usize| -> Vec<usize> {
+        let k = (k + 1).min(nodes);
+        ranked[a][..k]
+            .iter()
+            .copied()
+            .filter(|&b| ranked[b][..k].contains(&a))
+            .collect()
+    };
+    let k1 = settings.k1.max(1);
+    let half = (k1 as f32 / 2.0).round().max(1.0) as usize;
+    let mut weights = vec![0.0f32; nodes * nodes];
+    for a in 0..nodes {
+        let own = reciprocal(a, k1);
+        let mut expanded = own.clone();
+        // A neighbour's own (half-size) set joins when most of it is already here.
+        for &b in &own {
+            let theirs = reciprocal(b, half);
+            let shared = theirs.iter().filter(|c| own.contains(c)).count();
+            if 3 * shared > 2 * theirs.len() {
+                expanded.extend(theirs);
+            }
+        }
+        expanded.sort_unstable();
+        expanded.dedup();
+        let row = &mut weights[a * nodes..(a + 1) * nodes];
+        for &b in &expanded {
+            row[b] = (-distance[a * nodes + b]).exp();
+        }
+        let sum: f32 = row.iter().sum();
+        if sum > 0.0 {
+            row.iter_mut().for_each(|w| *w /= sum);
+        }
+    }
+    // Each description averaged over the node's first k2 neighbours (itself included).
+    let k2 = settings.k2.clamp(1, nodes);
+    if k2 > 1 {
+        let mut averaged = vec![0.0f32; nodes * nodes];
+        for a in 0..nodes {
+            for &b in &ranked[a][..k2] {
+                for c in 0..nodes {
+                    averaged[a * nodes + c] += weights[b * nodes + c] / k2 as f32;
+                }
+            }
+        }
+        weights = averaged;
+    }
+    let query = &weights[..nodes];
+    let lambda = settings.lambda.clamp(0.0, 1.0);
+    let mut blended: Vec<(f32, usize)> = (1..nodes)
+        .map(|b| {
+            let theirs = &weights[b * nodes..(b + 1) * nodes];
+            let (low, high) = query
+                .iter()
+                .zip(theirs)
+                .fold((0.0f32, 0.0f32), |(l, h), (&x, &y)| {
+                    (l + x.min(y), h + x.max(y))
+                });
+            let jaccard = if high > 0.0 { 1.0 - low / high } else { 1.0 };
+            ((1.0 - lambda) * jaccard + lambda * distance[b], b - 1)
+        })
+        .collect();
+    blended.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+    blended.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Similarities of `n` random unit vectors in `dim` dimensions, with near-copies (the
+/// clusters re-ranking meets) and exact ties when `tied`.
+fn random_case(seed: u64, n: usize, dim: usize, tied: bool) -> (Vec<f32>, Vec<f32>) {
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let unit = |v: Vec<f32>| {
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / norm).collect::<Vec<f32>>()
+    };
+    let centres: Vec<Vec<f32>> = (0..4).map(|_| (0..dim).map(|_| next()).collect()).collect();
+    let vectors: Vec<Vec<f32>> = (0..=n)
+        .map(|i| {
+            let c = &centres[i % 4];
+            unit(c.iter().map(|x| x + 0.6 * next()).collect())
+        })
+        .collect();
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    let round = |s: f32| if tied { (s * 8.0).round() / 8.0 } else { s };
+    let to_query = (1..=n)
+        .map(|i| round(dot(&vectors[0], &vectors[i])))
+        .collect();
+    let mut m = vec![0.0f32; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            m[i * n + j] = round(dot(&vectors[i + 1], &vectors[j + 1]));
+        }
+    }
+    (to_query, m)
+}
+
+proptest::proptest! {
+    #[test]
+    fn the_order_is_the_reference_s(
+        seed in proptest::prelude::any::<u64>(),
+        n in 1usize..120,
+        k1 in 1usize..30,
+        k2 in 1usize..8,
+        tied in proptest::prelude::any::<bool>(),
+    ) {
+        let (to_query, m) = random_case(seed, n, 16, tied);
+        let settings = Reciprocal { k1, k2, lambda: 0.3, kept: 1 };
+        proptest::prop_assert_eq!(
+            reciprocal_order(&to_query, &m, settings),
+            reference_order(&to_query, &m, settings)
+        );
+    }
+}
