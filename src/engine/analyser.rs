@@ -145,9 +145,10 @@ impl Analyser {
     }
 
     /// [`Self::analyse_picture`], with `beside` given the subject regions found and
-    /// whether Crop met a busy scene, and run beside the extraction on another core: a
-    /// model runs one picture on one core, so a search's further views of a busy scene
-    /// (`Instance::analyse_views`) would otherwise wait for it with a core idle.
+    /// whether Crop met a busy scene, and for a scene run beside the extraction on another
+    /// core: a model runs one picture on one core, so a search's further views of a busy
+    /// scene (`Instance::analyse_views`) would otherwise wait for it with a core idle. For
+    /// a product shot `beside` runs after the extraction, on this thread.
     pub fn analyse_picture_beside<T: Send>(
         &self,
         picture: &vision::Picture,
@@ -181,23 +182,28 @@ impl Analyser {
             None => (Region::full(picture.width(), picture.height()), Vec::new()),
         };
         let timer = timer.lap("subject");
-        let ((vector, classes), beside) = rayon::join(
-            || {
-                let extract = || {
-                    self.extractor
-                        .extract_with_classes(picture.rgb(), Some(&region))
-                };
-                // A scene's further views run beside: one core each.
-                let extracted = if scene {
-                    vision::sharing_cores(extract)
-                } else {
-                    extract()
-                };
-                timer.lap("extract");
-                extracted
-            },
-            || beside(&multi_region, scene),
-        );
+        let extract = || {
+            self.extractor
+                .extract_with_classes(picture.rgb(), Some(&region))
+        };
+        let ((vector, classes), beside) = if scene {
+            rayon::join(
+                || {
+                    // A scene's further views run beside: one core each.
+                    let extracted = vision::sharing_cores(extract);
+                    timer.lap("extract");
+                    extracted
+                },
+                || beside(&multi_region, scene),
+            )
+        } else {
+            // Nothing runs beside a product shot's extraction, so it stays on this thread:
+            // as a rayon job it would hold one of the pool's threads for the whole network
+            // run, and the searches' scans, which run there, would queue behind it.
+            let extracted = extract();
+            timer.lap("extract");
+            (extracted, beside(&multi_region, scene))
+        };
         let category_id = match category {
             Some(c) => Some(c),
             None if !self.service.has_categories() => Some(CATEGORY_OTHER),

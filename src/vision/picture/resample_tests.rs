@@ -25,7 +25,7 @@ fn two_passes(src: &RgbImage, r: Region, dst_w: usize, dst_h: usize) -> Vec<f32>
     let mut rows = vec![0.0f32; dst_w * sh * 3];
     for (y, row_out) in rows.chunks_exact_mut(dst_w * 3).enumerate() {
         let start = (y0 + y) * stride + x0 * 3;
-        horizontal(&raw[start..start + sw * 3], &hx, row_out);
+        horizontal_scalar(&raw[start..start + sw * 3], &hx, row_out);
     }
     let mut out = vec![0.0f32; dst_w * dst_h * 3];
     for (t, row_out) in vy.iter().zip(out.chunks_exact_mut(dst_w * 3)) {
@@ -68,6 +68,41 @@ fn streamed_rows_are_bit_identical_to_two_whole_passes() {
             "{region:?} -> {w}x{h}"
         );
         assert_eq!(streamed.data.len(), expected.len());
+    }
+}
+
+#[test]
+fn the_vector_horizontal_pass_gives_the_scalar_samples() {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut wide = Vec::new();
+    for (n, m) in [
+        (640, 224),
+        (480, 224),
+        (7, 3),
+        (3, 7),
+        (1, 1),
+        (1, 5),
+        (333, 332),
+        (100, 1),
+    ] {
+        let row: Vec<u8> = (0..n * 3).map(|_| next() as u8).collect();
+        let hx = taps(n, m);
+        let mut want = vec![0.0f32; m * 3];
+        horizontal_scalar(&row, &hx, &mut want);
+        let mut got = vec![0.0f32; m * 3];
+        horizontal(&row, &hx, &mut wide, &mut got);
+        assert!(
+            got.iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{n} -> {m}"
+        );
     }
 }
 
