@@ -151,27 +151,8 @@ pub(super) fn reciprocal_order(
     pairs: &[f32],
     settings: Reciprocal,
 ) -> Vec<usize> {
-    let n = to_query.len();
-    let nodes = n + 1;
-    let similarity = |a: usize, b: usize| -> f32 {
-        match (a, b) {
-            (0, 0) => 1.0,
-            (0, c) | (c, 0) => to_query[c - 1],
-            (a, b) => pairs[(a - 1) * n + (b - 1)],
-        }
-    };
-    // Squared distance of unit vectors, each row scaled by its largest (as the paper).
-    let mut distance = vec![0.0f32; nodes * nodes];
-    for a in 0..nodes {
-        let row = &mut distance[a * nodes..(a + 1) * nodes];
-        for (b, d) in row.iter_mut().enumerate() {
-            *d = (2.0 - 2.0 * similarity(a, b)).max(0.0);
-        }
-        let largest = row.iter().copied().fold(0.0f32, f32::max);
-        if largest > 0.0 {
-            row.iter_mut().for_each(|d| *d /= largest);
-        }
-    }
+    let nodes = to_query.len() + 1;
+    let distance = scaled_distances(to_query, pairs);
     // Each node's neighbours, itself first, then nearest first, ties by index, sorted as
     // one integer key per node (the order `f32::total_cmp` gives, then the index);
     // `place[a * nodes + b]` is where b stands in a's list, so "a is among b's first k"
@@ -240,12 +221,55 @@ pub(super) fn reciprocal_order(
             row.iter_mut().for_each(|w| *w /= sum);
         }
     }
-    // Each description averaged over the node's first k2 neighbours (itself included).
     let k2 = settings.k2.clamp(1, nodes);
+    let nearest: Vec<usize> = (0..nodes)
+        .flat_map(|a| ranked[a * nodes..a * nodes + k2].iter().copied())
+        .collect();
+    blended_order(weights, nodes, &nearest, k2, &distance, settings.lambda)
+}
+
+/// Squared distances between the `n + 1` nodes (node 0 the query, node i + 1 candidate i)
+/// from their similarities, each row scaled by its largest (as the paper); nodes × nodes.
+fn scaled_distances(to_query: &[f32], pairs: &[f32]) -> Vec<f32> {
+    let n = to_query.len();
+    let nodes = n + 1;
+    let similarity = |a: usize, b: usize| -> f32 {
+        match (a, b) {
+            (0, 0) => 1.0,
+            (0, c) | (c, 0) => to_query[c - 1],
+            (a, b) => pairs[(a - 1) * n + (b - 1)],
+        }
+    };
+    let mut distance = vec![0.0f32; nodes * nodes];
+    for a in 0..nodes {
+        let row = &mut distance[a * nodes..(a + 1) * nodes];
+        for (b, d) in row.iter_mut().enumerate() {
+            *d = (2.0 - 2.0 * similarity(a, b)).max(0.0);
+        }
+        let largest = row.iter().copied().fold(0.0f32, f32::max);
+        if largest > 0.0 {
+            row.iter_mut().for_each(|d| *d /= largest);
+        }
+    }
+    distance
+}
+
+/// The candidates' order (indices, nearest first) from each node's description
+/// (`weights`, nodes × nodes) averaged over its first `k2` neighbours (`nearest[a * k2..]`,
+/// itself first): the query's Jaccard distance to each candidate's description blended
+/// with their scaled vector distance (`distance`, nodes × nodes; λ weighs the latter).
+fn blended_order(
+    mut weights: Vec<f32>,
+    nodes: usize,
+    nearest: &[usize],
+    k2: usize,
+    distance: &[f32],
+    lambda: f32,
+) -> Vec<usize> {
     if k2 > 1 {
         let mut averaged = vec![0.0f32; nodes * nodes];
         for a in 0..nodes {
-            for &b in &ranked[a * nodes..a * nodes + k2] {
+            for &b in &nearest[a * k2..(a + 1) * k2] {
                 for c in 0..nodes {
                     averaged[a * nodes + c] += weights[b * nodes + c] / k2 as f32;
                 }
@@ -254,7 +278,7 @@ pub(super) fn reciprocal_order(
         weights = averaged;
     }
     let query = &weights[..nodes];
-    let lambda = settings.lambda.clamp(0.0, 1.0);
+    let lambda = lambda.clamp(0.0, 1.0);
     let mut blended: Vec<(f32, usize)> = (1..nodes)
         .map(|b| {
             let theirs = &weights[b * nodes..(b + 1) * nodes];

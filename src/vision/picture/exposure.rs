@@ -205,13 +205,7 @@ mod tests {
 
     #[test]
     fn the_border_s_median_and_plainness_are_the_reference_s() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = crate::vision::testkit::Rng::new(11);
         let mut plain_found = 0;
         for (w, h) in [
             (4, 4),
@@ -223,14 +217,10 @@ mod tests {
             (33, 97),
         ] {
             for noise in [0u64, 8, 20, 40, 255] {
-                let base = [
-                    (next() % 256) as u8,
-                    (next() % 256) as u8,
-                    (next() % 256) as u8,
-                ];
+                let base = rng.colour().0;
                 let img = RgbImage::from_fn(w, h, |_, _| {
                     let jitter = |c: u8| {
-                        let d = (next() % (2 * noise + 1)) as i16 - noise as i16;
+                        let d = (rng.next() % (2 * noise + 1)) as i16 - noise as i16;
                         (i16::from(c) + d).clamp(0, 255) as u8
                     };
                     Rgb(base.map(jitter))

@@ -175,6 +175,7 @@ pub(crate) fn area_resize_rows(
 /// One source row (RGB bytes) area-averaged into `row_out` (`taps.len() * 3` samples):
 /// each tap's three products added in tap order. The reference for [`horizontal`], and
 /// what runs on other architectures.
+#[cfg(any(test, not(target_arch = "x86_64")))]
 fn horizontal_scalar(row_in: &[u8], taps: &[Taps], row_out: &mut [f32]) {
     for (t, px) in taps.iter().zip(row_out.chunks_exact_mut(3)) {
         let mut acc = [0.0f32; 3];

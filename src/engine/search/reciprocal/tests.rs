@@ -94,30 +94,12 @@ fn the_kept_first_results_stay_and_the_rest_follow_in_reciprocal_order() {
     }
 }
 
-/// The first implementation, kept as the reference: a neighbour list per node and
-/// membership by search. The faster one must give the same order.
+/// The first implementation of the neighbour lists and k-reciprocal sets, kept as the
+/// reference: a list per node and membership by search. The faster one must give the
+/// same order.
 fn reference_order(to_query: &[f32], pairs: &[f32], settings: Reciprocal) -> Vec<usize> {
-    let n = to_query.len();
-    let nodes = n + 1;
-    let similarity = |a: usize, b: usize| -> f32 {
-        match (a, b) {
-            (0, 0) => 1.0,
-            (0, c) | (c, 0) => to_query[c - 1],
-            (a, b) => pairs[(a - 1) * n + (b - 1)],
-        }
-    };
-    // Squared distance of unit vectors, each row scaled by its largest (as the paper).
-    let mut distance = vec![0.0f32; nodes * nodes];
-    for a in 0..nodes {
-        let row = &mut distance[a * nodes..(a + 1) * nodes];
-        for (b, d) in row.iter_mut().enumerate() {
-            *d = (2.0 - 2.0 * similarity(a, b)).max(0.0);
-        }
-        let largest = row.iter().copied().fold(0.0f32, f32::max);
-        if largest > 0.0 {
-            row.iter_mut().for_each(|d| *d /= largest);
-        }
-    }
+    let nodes = to_query.len() + 1;
+    let distance = scaled_distances(to_query, pairs);
     let ranked: Vec<Vec<usize>> = (0..nodes)
         .map(|a| {
             let row = &distance[a * nodes..(a + 1) * nodes];
@@ -165,48 +147,19 @@ fn reference_order(to_query: &[f32], pairs: &[f32], settings: Reciprocal) -> Vec
             row.iter_mut().for_each(|w| *w /= sum);
         }
     }
-    // Each description averaged over the node's first k2 neighbours (itself included).
+    // The descriptions' averaging and blending are shared (`blended_order`).
     let k2 = settings.k2.clamp(1, nodes);
-    if k2 > 1 {
-        let mut averaged = vec![0.0f32; nodes * nodes];
-        for a in 0..nodes {
-            for &b in &ranked[a][..k2] {
-                for c in 0..nodes {
-                    averaged[a * nodes + c] += weights[b * nodes + c] / k2 as f32;
-                }
-            }
-        }
-        weights = averaged;
-    }
-    let query = &weights[..nodes];
-    let lambda = settings.lambda.clamp(0.0, 1.0);
-    let mut blended: Vec<(f32, usize)> = (1..nodes)
-        .map(|b| {
-            let theirs = &weights[b * nodes..(b + 1) * nodes];
-            let (low, high) = query
-                .iter()
-                .zip(theirs)
-                .fold((0.0f32, 0.0f32), |(l, h), (&x, &y)| {
-                    (l + x.min(y), h + x.max(y))
-                });
-            let jaccard = if high > 0.0 { 1.0 - low / high } else { 1.0 };
-            ((1.0 - lambda) * jaccard + lambda * distance[b], b - 1)
-        })
+    let nearest: Vec<usize> = (0..nodes)
+        .flat_map(|a| ranked[a][..k2].iter().copied())
         .collect();
-    blended.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
-    blended.into_iter().map(|(_, i)| i).collect()
+    blended_order(weights, nodes, &nearest, k2, &distance, settings.lambda)
 }
 
 /// Similarities of `n` random unit vectors in `dim` dimensions, with near-copies (the
 /// clusters re-ranking meets) and exact ties when `tied`.
 fn random_case(seed: u64, n: usize, dim: usize, tied: bool) -> (Vec<f32>, Vec<f32>) {
-    let mut state = seed | 1;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    };
+    let mut rng = crate::vision::testkit::Rng::new(seed);
+    let mut next = move || rng.unit() as f32 - 0.5;
     let unit = |v: Vec<f32>| {
         let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         v.into_iter().map(|x| x / norm).collect::<Vec<f32>>()
