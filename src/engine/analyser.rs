@@ -148,7 +148,7 @@ impl Analyser {
     /// whether Crop met a busy scene, and for a scene run beside the extraction on another
     /// core: a model runs one picture on one core, so a search's further views of a busy
     /// scene (`Instance::analyse_views`) would otherwise wait for it with a core idle. For
-    /// a product shot `beside` runs after the extraction, on this thread.
+    /// a product shot and a network `beside` runs after the extraction, on this thread.
     pub fn analyse_picture_beside<T: Send>(
         &self,
         picture: &vision::Picture,
@@ -186,23 +186,29 @@ impl Analyser {
             self.extractor
                 .extract_with_classes(picture.rgb(), Some(&region))
         };
-        let ((vector, classes), beside) = if scene {
+        // A network run on a product shot has nothing beside it, so it stays on this thread:
+        // as a rayon job it would hold one of the pool's threads for the whole run, and the
+        // searches' scans, which run there, would queue behind it. The built-in extractor's
+        // short run stays a pool job, as before: off the pool it showed no gain (AddImage
+        // over HTTP 3-7 % slower in three pairs, within this machine's noise).
+        let ((vector, classes), beside) = if !scene && self.extractor.runtime().is_some() {
+            let extracted = extract();
+            timer.lap("extract");
+            (extracted, beside(&multi_region, scene))
+        } else {
             rayon::join(
                 || {
                     // A scene's further views run beside: one core each.
-                    let extracted = vision::sharing_cores(extract);
+                    let extracted = if scene {
+                        vision::sharing_cores(extract)
+                    } else {
+                        extract()
+                    };
                     timer.lap("extract");
                     extracted
                 },
                 || beside(&multi_region, scene),
             )
-        } else {
-            // Nothing runs beside a product shot's extraction, so it stays on this thread:
-            // as a rayon job it would hold one of the pool's threads for the whole network
-            // run, and the searches' scans, which run there, would queue behind it.
-            let extracted = extract();
-            timer.lap("extract");
-            (extracted, beside(&multi_region, scene))
         };
         let category_id = match category {
             Some(c) => Some(c),
