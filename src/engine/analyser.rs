@@ -147,8 +147,9 @@ impl Analyser {
     /// [`Self::analyse_picture`], with `beside` given the subject regions found and
     /// whether Crop met a busy scene, and for a scene run beside the extraction on another
     /// core: a model runs one picture on one core, so a search's further views of a busy
-    /// scene (`Instance::analyse_views`) would otherwise wait for it with a core idle. For
-    /// a product shot and a network `beside` runs after the extraction, on this thread.
+    /// scene (`Instance::analyse_views`) would otherwise wait for it with a core idle. A
+    /// network's run on a product shot has nothing beside it: it and then `beside` run on
+    /// this thread.
     pub fn analyse_picture_beside<T: Send>(
         &self,
         picture: &vision::Picture,

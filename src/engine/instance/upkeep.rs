@@ -170,10 +170,10 @@ impl Instance {
     pub fn whiten(&self, params: Option<&WhiteningParams>) -> Result<WhitenOutcome> {
         let projection = match params {
             Some(params) => {
-                let products = match params.within_product {
-                    true => Some(repeated_products(&self.store, &self.meta)?),
-                    false => None,
-                };
+                let products = params
+                    .within_product
+                    .then(|| repeated_products(&self.store, &self.meta))
+                    .transpose()?;
                 Projection::whitening(self.fit_whitening(params, products.as_ref())?)
             }
             None => Projection::none(),
