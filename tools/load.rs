@@ -126,8 +126,8 @@ struct Cli {
     /// `serve --scan`.
     #[arg(long, value_parser = imgsearch::config::scan_mode_parser(), default_value = "i8")]
     scan: ScanMode,
-    /// `serve --batch-window-us`.
-    #[arg(long, default_value_t = 0)]
+    /// `serve --batch-window-us` (default: the server's own, what a user gets).
+    #[arg(long, default_value_t = imgsearch::config::DEFAULT_BATCH_WINDOW_US)]
     batch_window_us: u64,
     /// The server binary (default: `imgsearch` next to this one).
     #[arg(long)]
