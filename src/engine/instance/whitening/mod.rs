@@ -59,7 +59,7 @@ pub struct WhiteningParams {
 
 impl Default for WhiteningParams {
     fn default() -> Self {
-        // Chosen on GroceryStore val with MobileNetV1 + colour (README "Whitening").
+        // Chosen on GroceryStore val with MobileNetV1 + colour (docs/quality.md, "Whitening").
         WhiteningParams {
             dims: None,
             shrink: 0.1,
