@@ -306,10 +306,13 @@ impl OrtRunner {
         }
     }
 
-    /// Puts a session back for the next callers (all woken: after the wide one, each
-    /// waiter may find a narrow session).
+    /// Puts a session back for the next callers: a narrow one wakes one waiter (it can
+    /// serve one; waking all of them had each put-back preempt the running networks with
+    /// waiters that found nothing), the wide one all of them (each may find a narrow
+    /// session).
     fn put_back(&self, slot: Slot, width: Width) {
         let mut sessions = self.sessions.lock();
+        let wide = matches!(width, Width::Wide);
         match width {
             Width::Narrow => {
                 sessions.idle.push(slot);
@@ -321,7 +324,11 @@ impl OrtRunner {
             }
         }
         drop(sessions);
-        self.returned.notify_all();
+        if wide {
+            self.returned.notify_all();
+        } else {
+            self.returned.notify_one();
+        }
     }
 
     /// A new session of the model: full graph optimisation, `threads` intra-op threads
