@@ -222,10 +222,8 @@ pub(super) fn reciprocal_order(
         }
     }
     let k2 = settings.k2.clamp(1, nodes);
-    let nearest: Vec<usize> = (0..nodes)
-        .flat_map(|a| ranked[a * nodes..a * nodes + k2].iter().copied())
-        .collect();
-    blended_order(weights, nodes, &nearest, k2, &distance, settings.lambda)
+    let nearest = |a: usize| &ranked[a * nodes..a * nodes + k2];
+    blended_order(weights, nodes, nearest, k2, &distance, settings.lambda)
 }
 
 /// Squared distances between the `n + 1` nodes (node 0 the query, node i + 1 candidate i)
@@ -255,13 +253,13 @@ fn scaled_distances(to_query: &[f32], pairs: &[f32]) -> Vec<f32> {
 }
 
 /// The candidates' order (indices, nearest first) from each node's description
-/// (`weights`, nodes × nodes) averaged over its first `k2` neighbours (`nearest[a * k2..]`,
+/// (`weights`, nodes × nodes) averaged over its first `k2` neighbours (`nearest(a)`,
 /// itself first): the query's Jaccard distance to each candidate's description blended
 /// with their scaled vector distance (`distance`, nodes × nodes; λ weighs the latter).
-fn blended_order(
+fn blended_order<'a>(
     mut weights: Vec<f32>,
     nodes: usize,
-    nearest: &[usize],
+    nearest: impl Fn(usize) -> &'a [usize],
     k2: usize,
     distance: &[f32],
     lambda: f32,
@@ -269,7 +267,7 @@ fn blended_order(
     if k2 > 1 {
         let mut averaged = vec![0.0f32; nodes * nodes];
         for a in 0..nodes {
-            for &b in &nearest[a * k2..(a + 1) * k2] {
+            for &b in nearest(a) {
                 for c in 0..nodes {
                     averaged[a * nodes + c] += weights[b * nodes + c] / k2 as f32;
                 }

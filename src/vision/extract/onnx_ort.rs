@@ -312,19 +312,20 @@ impl OrtRunner {
     /// session).
     fn put_back(&self, slot: Slot, width: Width) {
         let mut sessions = self.sessions.lock();
-        let wide = matches!(width, Width::Wide);
-        match width {
+        let wake_all = match width {
             Width::Narrow => {
                 sessions.idle.push(slot);
                 sessions.running -= 1;
+                false
             }
             Width::Wide => {
                 sessions.wide = Some(slot);
                 sessions.wide_running = false;
+                true
             }
-        }
+        };
         drop(sessions);
-        if wide {
+        if wake_all {
             self.returned.notify_all();
         } else {
             self.returned.notify_one();

@@ -149,10 +149,8 @@ fn reference_order(to_query: &[f32], pairs: &[f32], settings: Reciprocal) -> Vec
     }
     // The descriptions' averaging and blending are shared (`blended_order`).
     let k2 = settings.k2.clamp(1, nodes);
-    let nearest: Vec<usize> = (0..nodes)
-        .flat_map(|a| ranked[a][..k2].iter().copied())
-        .collect();
-    blended_order(weights, nodes, &nearest, k2, &distance, settings.lambda)
+    let nearest = |a: usize| &ranked[a][..k2];
+    blended_order(weights, nodes, nearest, k2, &distance, settings.lambda)
 }
 
 /// Similarities of `n` random unit vectors in `dim` dimensions, with near-copies (the
